@@ -1,0 +1,97 @@
+"""``layerlab group``, ``layerlab info`` and ``layerlab strategies``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_strategy_options, strategy_from_args, write_output
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("group", help="group a closure graph into layers (writes Nixery's layers.json)")
+    p.add_argument("graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok)")
+    add_strategy_options(p)
+    p.add_argument("--out", "-o", help="output file (default: stdout)")
+    p.add_argument("--explain", action="store_true", help="print a table of layers (size, rating, reason) to stderr")
+    p.set_defaults(func=run_group)
+
+    p = sub.add_parser("info", help="summarise a closure graph: paths, edges, roots, bytes, cycles")
+    p.add_argument("graph")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_info)
+
+    p = sub.add_parser("strategies", help="list the strategies and their parameters")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_strategies)
+
+
+def load_graph_arg(args: argparse.Namespace):  # noqa: ANN201
+    from ..errors import ConfigError
+    from ..sources.files import load_graph
+
+    if not args.graph:
+        raise ConfigError("a graph file is required", source="layerlab group")
+    return load_graph(args.graph)
+
+
+def run_group(args: argparse.Namespace) -> int:
+    from ..strategies import layers_to_json
+
+    strategy, context = strategy_from_args(args)
+    graph = load_graph_arg(args)
+    layers = strategy.group(graph, context, args.budget)
+    if args.explain:
+        import sys
+
+        for n, layer in enumerate(layers):
+            print(f"{n:3d} {layer.size or 0:>14,d} {layer.rating:>20,} {len(layer.paths):5d} {layer.reason:<12} {layer.root or ''}", file=sys.stderr)
+    write_output(layers_to_json(layers) + b"\n", args.out)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ..sources.files import load_graph
+
+    graph = load_graph(args.graph)
+    summary = graph.summary()
+    if args.json:
+        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    print(f"graph   {args.graph}")
+    print(f"paths   {summary['paths']:,}")
+    print(f"edges   {summary['edges']:,}")
+    print(f"roots   {summary['roots']:,}" + ("" if summary["roots_given"] else " (derived: unreferenced paths)"))
+    print("bytes   " + ("unknown (no narSize)" if summary["bytes"] is None else f"{summary['bytes']:,}"))
+    print(f"cycles  {summary['cycles']:,} ({summary['paths_in_cycles']:,} paths)")
+    if summary["unreachable"]:
+        print(f"unreachable  {summary['unreachable']:,} paths no root reaches")
+    return 0
+
+
+def run_strategies(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ..strategies import available
+
+    table = available()
+    if args.json:
+        doc = {
+            name: {"family": cls.name, "summary": cls.summary, "preset": dict(preset), "params": [p.to_json() for p in cls.params]}
+            for name, (cls, preset) in table.items()
+        }
+        print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for name, (cls, preset) in table.items():
+        print(f"{name}: {cls.summary}")
+        if preset:
+            print("  preset of " + cls.name + ": " + ", ".join(f"{k}={v}" for k, v in preset.items()))
+        for p in cls.params:
+            rng = ""
+            if p.choices:
+                rng = " {" + ",".join(map(str, p.choices)) + "}"
+            elif p.minimum is not None or p.maximum is not None:
+                rng = f" [{p.minimum if p.minimum is not None else ''}..{p.maximum if p.maximum is not None else ''}]"
+            print(f"  {p.name} ({p.kind}{rng}, default {p.default!r}): {p.help}")
+    return 0

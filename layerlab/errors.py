@@ -1,0 +1,101 @@
+"""The errors layerlab raises.
+
+Every error layerlab raises on purpose is a :class:`LayerlabError`, so a caller
+can catch one class and show ``str(err)``: a single line that names the input
+(file, parameter, package source) and the problem.  The command-line tool
+prints exactly that line and exits with status 2, never a traceback.
+
+The hierarchy is deliberately small::
+
+    LayerlabError
+    ├── InputError          a file or value handed to layerlab is malformed
+    │   ├── GraphError      a closure graph is inconsistent
+    │   └── PopularityError a popularity table is malformed
+    ├── ConfigError         a strategy, parameter or budget is invalid
+    ├── StrategyError       a strategy cannot run on this input
+    ├── NixError            Nix failed or a package was not found
+    │   └── NotFoundError   requested packages are missing (all of them listed)
+    ├── ImageError          an image or layer cannot be built
+    └── RegistryError       a registry refused or failed a request
+
+Example:
+    >>> try:
+    ...     raise GraphError("reference to absent path /nix/store/x-y", source="g.json")
+    ... except LayerlabError as err:
+    ...     print(err)
+    g.json: reference to absent path /nix/store/x-y
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LayerlabError",
+    "InputError",
+    "GraphError",
+    "PopularityError",
+    "ConfigError",
+    "StrategyError",
+    "NixError",
+    "NotFoundError",
+    "ImageError",
+    "RegistryError",
+]
+
+
+class LayerlabError(Exception):
+    """Base class of every error layerlab raises on purpose.
+
+    Args:
+        message: what is wrong, in one sentence.
+        source: the file, URL or parameter the problem is in, if any; it is
+            prefixed to the message as ``source: message``.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.message = message
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class InputError(LayerlabError):
+    """A file or value given to layerlab is malformed or unreadable."""
+
+
+class GraphError(InputError):
+    """A closure graph is inconsistent (absent reference, absent root, duplicate path...)."""
+
+
+class PopularityError(InputError):
+    """A popularity table is malformed (non-integer or negative counts...)."""
+
+
+class ConfigError(LayerlabError):
+    """A strategy name, a parameter value or a budget is invalid."""
+
+
+class StrategyError(LayerlabError):
+    """A strategy cannot run on the given input (for example it needs narSize)."""
+
+
+class NixError(LayerlabError):
+    """Invoking Nix failed; the message carries the tail of Nix's stderr."""
+
+
+class NotFoundError(NixError):
+    """Some requested packages do not exist in the package source.
+
+    Attributes:
+        packages: every missing name, in request order.
+    """
+
+    def __init__(self, packages: list[str], *, source: str | None = None) -> None:
+        self.packages = list(packages)
+        super().__init__("packages not found: " + ", ".join(self.packages), source=source)
+
+
+class ImageError(LayerlabError):
+    """An image, layer tarball or blob cannot be built or written."""
+
+
+class RegistryError(LayerlabError):
+    """A container registry refused or failed a request."""

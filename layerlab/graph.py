@@ -1,0 +1,528 @@
+"""The closure graph model: store paths, their sizes and their references.
+
+A :class:`ClosureGraph` is an immutable, index-based view of a Nix runtime
+closure.  Paths are kept **sorted by their string**, and every other field is
+indexed by a path's position in :attr:`ClosureGraph.paths`.  Sorting makes
+every algorithm built on top deterministic whatever order the input file
+listed the paths in, and integer indices keep the hot loops of the
+strategies cheap (a 63,000-path graph groups in well under a second).
+
+Self-references (Nix lists each path among its own references) are dropped;
+duplicate references are folded.  Cycles are allowed: the Debian-derived data
+has small ones (``libc6 <-> libgcc-s1``), and Nix itself can produce them
+between the outputs of one derivation.
+
+Sizes:
+
+* ``nar_size`` is a path's own size (``narSize``), or ``None`` for the whole
+  graph when the input did not carry it for every path.
+* ``closure_size`` is the size of a path plus everything it references
+  transitively, each path counted once (``closureSize``).  When the input lacks
+  it but has ``narSize`` it is computed; a graph with neither has ``None``.
+
+Loaders for the file formats live in :mod:`layerlab.sources.files`; this module
+only holds the model and the algorithms on it.
+
+Example:
+    >>> g = ClosureGraph.from_records(
+    ...     [{"path": "/nix/store/aaa-hello-2.10", "narSize": 10,
+    ...       "references": ["/nix/store/aaa-hello-2.10", "/nix/store/bbb-glibc-2.32"]},
+    ...      {"path": "/nix/store/bbb-glibc-2.32", "narSize": 30, "references": []}])
+    >>> g.paths
+    ('/nix/store/aaa-hello-2.10', '/nix/store/bbb-glibc-2.32')
+    >>> g.closure_size, [g.paths[r] for r in g.roots]
+    ((40, 30), ['/nix/store/aaa-hello-2.10'])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .errors import GraphError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx
+
+__all__ = [
+    "ClosureGraph",
+    "store_name",
+    "parse_name",
+    "DEFAULT_STORE_DIR",
+]
+
+DEFAULT_STORE_DIR = "/nix/store"
+
+_HASH_PREFIX = re.compile(r"^(?:.*/)?[0-9a-z]+-")
+_VERSION_START = re.compile(r"-(?=[0-9])")
+
+
+def store_name(path: str) -> str:
+    """Return a store path's name: its base name without the hash.
+
+    This is the key Nixery's popularity tables use (``name-version``).
+
+    Example:
+        >>> store_name("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c")
+        'openssl-1.1.1c'
+        >>> store_name("/nix/store/aaaa-A")
+        'A'
+    """
+    return _HASH_PREFIX.sub("", path, count=1)
+
+
+def parse_name(name: str) -> tuple[str, str]:
+    """Split ``name-version`` the way ``builtins.parseDrvName`` does.
+
+    The version starts at the first ``-`` followed by a digit.
+
+    Example:
+        >>> parse_name("libc6-2.36-9+deb12u14")
+        ('libc6', '2.36-9+deb12u14')
+        >>> parse_name("iana-etc")
+        ('iana-etc', '')
+    """
+    m = _VERSION_START.search(name)
+    if m is None:
+        return name, ""
+    return name[: m.start()], name[m.end() :]
+
+
+def _check_size(value: Any, key: str, path: str, source: str | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise GraphError(f"{key} of {path} is {value!r}, expected a non-negative integer", source=source)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class ClosureGraph:
+    """An immutable closure graph; see the module documentation.
+
+    Build one with :meth:`from_records` (validating) or with the constructor
+    (trusted, for code that already holds consistent indices).
+
+    Attributes:
+        paths: store paths, sorted.
+        refs: for each path, the sorted indices of the paths it references
+            (self-reference excluded).
+        nar_size: each path's own size, or ``None`` when unknown.
+        closure_size: each path's closure size, or ``None`` when unknown.
+        roots: sorted indices of the root paths (what the image asked for).
+        roots_given: whether the input named the roots (otherwise they are the
+            paths that nothing references, plus one path per unreferenced cycle).
+        nar_hash: each path's ``narHash`` when the input had it.
+        name: a short label (the image name), used in tables and plots.
+        source: the file the graph came from, used in error messages.
+    """
+
+    paths: tuple[str, ...]
+    refs: tuple[tuple[int, ...], ...]
+    nar_size: tuple[int, ...] | None
+    closure_size: tuple[int, ...] | None
+    roots: tuple[int, ...]
+    roots_given: bool = True
+    nar_hash: tuple[str | None, ...] | None = None
+    name: str = ""
+    source: str | None = None
+    _extra: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        roots: Sequence[str] | None = None,
+        *,
+        name: str = "",
+        source: str | None = None,
+        store_dir: str | None = None,
+    ) -> ClosureGraph:
+        """Build and validate a graph from ``{"path", "narSize", "closureSize", "references"}`` records.
+
+        Args:
+            records: one mapping per path; ``narSize``, ``closureSize`` and
+                ``narHash`` are optional, ``references`` defaults to none.
+            roots: the root paths; when ``None`` the roots are derived (paths no
+                other path references, plus the smallest path of every cycle
+                that nothing outside it references).
+            name: a label for the graph.
+            source: the file name, quoted in every error.
+            store_dir: when given, references without a ``/`` are taken as base
+                names inside this directory (newer ``nix path-info`` output).
+
+        Raises:
+            GraphError: a path listed twice with different data, a reference or
+                root to an absent path, a malformed record or size.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x", "closureSize": 5}])
+            >>> g.closure_size, g.nar_size
+            ((5,), None)
+        """
+        by_path: dict[str, tuple] = {}
+        for rec in records:
+            if not isinstance(rec, Mapping):
+                raise GraphError(f"graph entry {rec!r:.60} is not an object", source=source)
+            path = rec.get("path")
+            if not isinstance(path, str) or not path:
+                raise GraphError(f"graph entry {dict(rec)!r:.80} has no 'path' string", source=source)
+            refs = rec.get("references") or ()
+            if not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
+                raise GraphError(f"references of {path} must be a list of strings", source=source)
+            if store_dir is not None:
+                refs = [r if "/" in r else f"{store_dir}/{r}" for r in refs]
+            nar_hash = rec.get("narHash")
+            entry = (
+                _check_size(rec.get("narSize"), "narSize", path, source),
+                _check_size(rec.get("closureSize"), "closureSize", path, source),
+                tuple(sorted(set(refs))),
+                nar_hash if isinstance(nar_hash, str) else None,
+            )
+            old = by_path.get(path)
+            if old is not None and old != entry:
+                raise GraphError(f"path {path} is listed twice with different data", source=source)
+            by_path[path] = entry
+
+        paths = tuple(sorted(by_path))
+        index = {p: i for i, p in enumerate(paths)}
+        ref_lists: list[tuple[int, ...]] = []
+        for i, p in enumerate(paths):
+            out: list[int] = []
+            for r in by_path[p][2]:
+                j = index.get(r)
+                if j is None:
+                    raise GraphError(f"{p} references {r}, which is not in the graph", source=source)
+                if j != i:
+                    out.append(j)
+            out.sort()
+            ref_lists.append(tuple(out))
+        entries = [by_path[p] for p in paths]
+        nar = tuple(e[0] for e in entries) if entries and all(e[0] is not None for e in entries) else None
+        if not entries:
+            nar = ()
+        closure = tuple(e[1] for e in entries) if all(e[1] is not None for e in entries) else None
+        hashes = tuple(e[3] for e in entries) if any(e[3] for e in entries) else None
+
+        root_idx: list[int]
+        roots_given = roots is not None
+        if roots is not None:
+            root_idx = []
+            for r in roots:
+                if not isinstance(r, str):
+                    raise GraphError(f"root {r!r} is not a store path string", source=source)
+                j = index.get(r)
+                if j is None:
+                    raise GraphError(f"root {r} is not in the graph", source=source)
+                root_idx.append(j)
+            root_idx = sorted(set(root_idx))
+        else:
+            root_idx = _derived_roots(len(paths), ref_lists)
+
+        graph = cls(
+            paths=paths,
+            refs=tuple(ref_lists),
+            nar_size=nar,
+            closure_size=closure,
+            roots=tuple(root_idx),
+            roots_given=roots_given,
+            nar_hash=hashes,
+            name=name,
+            source=source,
+        )
+        if closure is None and nar is not None:
+            object.__setattr__(graph, "closure_size", graph._computed_closure_sizes())
+        return graph
+
+    # ------------------------------------------------------------- accessors
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        return f"<ClosureGraph {self.name or self.source or ''!s} paths={len(self.paths)} edges={self.edge_count} roots={len(self.roots)}>"
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Map from store path to its index."""
+        return {p: i for i, p in enumerate(self.paths)}
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Each path's ``name-version`` (the store path without its hash)."""
+        return tuple(store_name(p) for p in self.paths)
+
+    @cached_property
+    def edge_count(self) -> int:
+        """Number of references, self-references excluded."""
+        return sum(len(r) for r in self.refs)
+
+    @cached_property
+    def referrers(self) -> tuple[tuple[int, ...], ...]:
+        """For each path, the sorted indices of the paths that reference it."""
+        back: list[list[int]] = [[] for _ in self.paths]
+        for i, rs in enumerate(self.refs):
+            for j in rs:
+                back[j].append(i)
+        return tuple(tuple(b) for b in back)
+
+    @property
+    def total_nar_size(self) -> int:
+        """Sum of ``narSize`` over all paths.
+
+        Raises:
+            GraphError: when the graph has no ``narSize``.
+        """
+        return sum(self.require_nar_size("the total size"))
+
+    def require_nar_size(self, who: str) -> tuple[int, ...]:
+        """Return ``nar_size`` or raise a clear error naming ``who`` needs it."""
+        if self.nar_size is None:
+            raise GraphError(f"{who} needs narSize for every path, and this graph has none", source=self.source)
+        return self.nar_size
+
+    def require_closure_size(self, who: str) -> tuple[int, ...]:
+        """Return ``closure_size`` or raise a clear error naming ``who`` needs it."""
+        if self.closure_size is None:
+            raise GraphError(f"{who} needs closureSize or narSize, and this graph has neither", source=self.source)
+        return self.closure_size
+
+    # ------------------------------------------------------------ algorithms
+    @cached_property
+    def sccs(self) -> tuple[tuple[int, ...], ...]:
+        """Strongly connected components, each sorted, in reverse topological
+        order (a component comes after every component it references... i.e.
+        dependencies first)."""
+        return _tarjan(self.refs)
+
+    @cached_property
+    def cycles(self) -> tuple[tuple[int, ...], ...]:
+        """The components with more than one path (dependency cycles)."""
+        return tuple(c for c in self.sccs if len(c) > 1)
+
+    @cached_property
+    def closure_bits(self) -> tuple[int, ...]:
+        """Each path's closure (itself included) as a bit set in a Python int.
+
+        Bit ``j`` of ``closure_bits[i]`` is set when path ``j`` is in the closure
+        of path ``i``.  Computed once over the strongly connected components,
+        so cycles are handled and every path is counted once.
+        """
+        bits = [0] * len(self.paths)
+        for comp in self.sccs:  # dependencies first
+            acc = 0
+            for i in comp:
+                acc |= 1 << i
+            for i in comp:
+                for j in self.refs[i]:
+                    acc |= bits[j]
+            for i in comp:
+                bits[i] = acc
+        return tuple(bits)
+
+    def closure_of(self, indices: Iterable[int]) -> list[int]:
+        """Sorted indices of everything reachable from ``indices`` (included)."""
+        seen = bytearray(len(self.paths))
+        stack = list(indices)
+        for i in stack:
+            seen[i] = 1
+        while stack:
+            i = stack.pop()
+            for j in self.refs[i]:
+                if not seen[j]:
+                    seen[j] = 1
+                    stack.append(j)
+        return [i for i, s in enumerate(seen) if s]
+
+    @cached_property
+    def reachable(self) -> tuple[int, ...]:
+        """Sorted indices of the paths reachable from the roots."""
+        return tuple(self.closure_of(self.roots))
+
+    @cached_property
+    def unreachable(self) -> tuple[int, ...]:
+        """Sorted indices of the paths no root reaches (Nixery drops these)."""
+        mark = bytearray(len(self.paths))
+        for i in self.reachable:
+            mark[i] = 1
+        return tuple(i for i, m in enumerate(mark) if not m)
+
+    def _computed_closure_sizes(self) -> tuple[int, ...]:
+        nar = self.require_nar_size("computing closureSize")
+        out = [0] * len(self.paths)
+        for comp in self.sccs:
+            members = set(comp)
+            frontier = [j for i in comp for j in self.refs[i] if j not in members]
+            closure = set(members)
+            stack = frontier
+            while stack:
+                j = stack.pop()
+                if j in closure:
+                    continue
+                closure.add(j)
+                stack.extend(self.refs[j])
+            size = sum(nar[j] for j in closure)
+            for i in comp:
+                out[i] = size
+        return tuple(out)
+
+    def summary(self) -> dict[str, Any]:
+        """A short description: paths, edges, roots, bytes, cycles.
+
+        Example:
+            >>> ClosureGraph.from_records([{"path": "/nix/store/a-x", "narSize": 5}]).summary()["bytes"]
+            5
+        """
+        return {
+            "name": self.name,
+            "paths": len(self.paths),
+            "edges": self.edge_count,
+            "roots": len(self.roots),
+            "roots_given": self.roots_given,
+            "bytes": sum(self.nar_size) if self.nar_size is not None else None,
+            "cycles": len(self.cycles),
+            "paths_in_cycles": sum(len(c) for c in self.cycles),
+            "unreachable": len(self.unreachable),
+        }
+
+    def to_networkx(self) -> networkx.DiGraph:
+        """Return a ``networkx.DiGraph`` with one node per store path.
+
+        Node attributes: ``name``, ``narSize``, ``closureSize``, ``root``.  An
+        edge ``a -> b`` means ``a`` references ``b``.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x", "narSize": 5}])
+            >>> g.to_networkx().nodes["/nix/store/a-x"]["narSize"]
+            5
+        """
+        import networkx as nx
+
+        g = nx.DiGraph(name=self.name)
+        roots = set(self.roots)
+        for i, p in enumerate(self.paths):
+            g.add_node(
+                p,
+                name=store_name(p),
+                narSize=None if self.nar_size is None else self.nar_size[i],
+                closureSize=None if self.closure_size is None else self.closure_size[i],
+                root=i in roots,
+            )
+        g.add_edges_from((self.paths[i], self.paths[j]) for i, rs in enumerate(self.refs) for j in rs)
+        return g
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The graph as Nix's list layout (self-references restored), for writing back out."""
+        out = []
+        for i, p in enumerate(self.paths):
+            rec: dict[str, Any] = {"path": p}
+            if self.nar_size is not None:
+                rec["narSize"] = self.nar_size[i]
+            if self.closure_size is not None:
+                rec["closureSize"] = self.closure_size[i]
+            if self.nar_hash is not None and self.nar_hash[i]:
+                rec["narHash"] = self.nar_hash[i]
+            rec["references"] = sorted([p, *(self.paths[j] for j in self.refs[i])])
+            out.append(rec)
+        return out
+
+    def to_export_json(self) -> dict[str, Any]:
+        """The graph in Nix's structured-attrs exportReferencesGraph layout."""
+        return {
+            "exportReferencesGraph": {"graph": [self.paths[r] for r in self.roots]},
+            "graph": self.to_records(),
+        }
+
+    def subgraph(self, keep: Iterable[int], *, name: str | None = None) -> ClosureGraph:
+        """The graph restricted to the paths ``keep`` (edges to dropped paths dropped).
+
+        The roots are the kept roots plus kept paths whose referrers were all
+        dropped.  Sizes are carried over (``closure_size`` recomputed when
+        ``nar_size`` is known).
+        """
+        keep_sorted = sorted(set(keep))
+        new_index = {old: new for new, old in enumerate(keep_sorted)}
+        recs = []
+        for old in keep_sorted:
+            recs.append(
+                {
+                    "path": self.paths[old],
+                    "narSize": None if self.nar_size is None else self.nar_size[old],
+                    "references": [self.paths[j] for j in self.refs[old] if j in new_index],
+                }
+            )
+        g = ClosureGraph.from_records(recs, None, name=self.name if name is None else name, source=self.source)
+        return g
+
+
+def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
+    """Roots when the input names none: the smallest path of every strongly
+    connected component that nothing outside it references.  For acyclic
+    graphs these are exactly the unreferenced paths; a cycle that nothing
+    references contributes one path, so no path is left unreachable."""
+    comp_of = [0] * n
+    comps = _tarjan(refs)
+    for c, comp in enumerate(comps):
+        for i in comp:
+            comp_of[i] = c
+    referenced = bytearray(len(comps))
+    for i, rs in enumerate(refs):
+        ci = comp_of[i]
+        for j in rs:
+            if comp_of[j] != ci:
+                referenced[comp_of[j]] = 1
+    return sorted(comp[0] for c, comp in enumerate(comps) if not referenced[c])
+
+
+def _tarjan(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+    """Iterative Tarjan: strongly connected components in reverse topological
+    order (every component after the components it references)."""
+    n = len(refs)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = bytearray(n)
+    stack: list[int] = []
+    out: list[tuple[int, ...]] = []
+    counter = 0
+    for start in range(n):
+        if index[start] != -1:
+            continue
+        work = [(start, 0)]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack[start] = 1
+        while work:
+            v, pos = work[-1]
+            rv = refs[v]
+            if pos < len(rv):
+                work[-1] = (v, pos + 1)
+                w = rv[pos]
+                if index[w] == -1:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = 1
+                    work.append((w, 0))
+                elif on_stack[w] and index[w] < low[v]:
+                    low[v] = index[w]
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                if low[v] < low[u]:
+                    low[u] = low[v]
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = 0
+                    comp.append(w)
+                    if w == v:
+                        break
+                comp.sort()
+                out.append(tuple(comp))
+    return tuple(out)

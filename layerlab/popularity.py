@@ -1,0 +1,197 @@
+"""Package popularity: how many packages of a package set reference each package.
+
+Nixery decides that a store path deserves a layer of its own when it is
+popular, and scores layers by popularity when it has to merge them.  The data
+is a JSON object ``{"<name>-<version>": count}`` keyed by the store path
+without its ``/nix/store/<hash>-`` prefix (Nixery's ``popularity.json``).
+
+Two refinements over the original look-up, both off by default so Nixery's
+results are reproduced exactly:
+
+* ``by_name``: when ``name-version`` is absent, fall back to the highest count
+  of any version of the same name (``parseDrvName`` rules), so a version bump
+  does not silently drop a popular package to popularity 1.
+* ``forced``: glob patterns forced to a count, as later Nixery versions force
+  ``nss-cacert*`` and ``iana-etc*`` to 500,000.
+
+Example:
+    >>> pop = Popularity({"glibc-2.32": 5000, "hello-2.10": 3})
+    >>> pop.of("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-glibc-2.32")
+    5000
+    >>> pop.of("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-glibc-2.33")
+    1
+    >>> Popularity(pop.counts, by_name=True).of("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-glibc-2.33")
+    5000
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from .errors import InputError, PopularityError
+from .graph import ClosureGraph, parse_name, store_name
+
+__all__ = ["Popularity", "load_popularity", "parse_popularity", "compute_popularity", "NIXERY_2022_FORCED"]
+
+#: The popularity later Nixery versions force for certificate and service data.
+NIXERY_2022_FORCED: Mapping[str, int] = MappingProxyType({"nss-cacert*": 500_000, "iana-etc*": 500_000})
+
+
+@dataclass(frozen=True, eq=False)
+class Popularity:
+    """A popularity table with Nixery's look-up rules.
+
+    Attributes:
+        counts: ``name-version`` -> count.
+        by_name: fall back to the best count of any version of the same name.
+        default: the popularity of a package absent from the table (Nixery: 1).
+        forced: glob pattern on ``name-version`` -> count, checked first.
+        source: where the table came from, for messages.
+    """
+
+    counts: Mapping[str, int]
+    by_name: bool = False
+    default: int = 1
+    forced: Mapping[str, int] = field(default_factory=dict)
+    source: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    @cached_property
+    def _name_counts(self) -> dict[str, int]:
+        best: dict[str, int] = {}
+        for key, count in self.counts.items():
+            pname = parse_name(key)[0]
+            if count > best.get(pname, -1):
+                best[pname] = count
+        return best
+
+    def of_name(self, name: str) -> int:
+        """Popularity of a ``name-version`` string.
+
+        Example:
+            >>> Popularity({}, forced={"iana-etc*": 500000}).of_name("iana-etc-20190820")
+            500000
+        """
+        for pattern, count in self.forced.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return count
+        count = self.counts.get(name)
+        if count is not None:
+            return count
+        if self.by_name:
+            count = self._name_counts.get(parse_name(name)[0])
+            if count is not None:
+                return count
+        return self.default
+
+    def of(self, path: str) -> int:
+        """Popularity of a store path (its ``name-version`` looked up)."""
+        return self.of_name(store_name(path))
+
+    def for_graph(self, graph: ClosureGraph) -> tuple[int, ...]:
+        """Popularity of every path of ``graph``, by index."""
+        return tuple(self.of_name(n) for n in graph.names)
+
+    def threshold_at_percentile(self, q: float) -> int:
+        """The smallest count that at most ``100 - q`` percent of entries reach.
+
+        ``q=99`` gives the count only the top 1% of packages have, the rule of
+        thumb behind Nixery's threshold of 1000.
+
+        Example:
+            >>> Popularity({str(i): i for i in range(1, 101)}).threshold_at_percentile(90)
+            91
+        """
+        if not 0 <= q <= 100:
+            raise PopularityError(f"percentile {q} is outside 0..100", source=self.source)
+        values = sorted(self.counts.values())
+        if not values:
+            return self.default + 1
+        k = int(len(values) * q / 100)
+        if k >= len(values):
+            return values[-1] + 1
+        return values[k]
+
+    def with_options(self, **changes: Any) -> Popularity:
+        """A copy with some of ``by_name``, ``default``, ``forced`` changed."""
+        kw = {"counts": self.counts, "by_name": self.by_name, "default": self.default, "forced": self.forced, "source": self.source}
+        kw.update(changes)
+        return Popularity(**kw)
+
+    def to_json(self) -> bytes:
+        """The table as Nixery's ``popularity.json`` (keys sorted)."""
+        return orjson.dumps(dict(self.counts), option=orjson.OPT_SORT_KEYS)
+
+
+def parse_popularity(data: bytes | str | Mapping[str, Any], *, source: str | None = None) -> Popularity:
+    """Validate a popularity document.
+
+    Raises:
+        PopularityError: not an object, or a count that is not a non-negative integer.
+    """
+    if isinstance(data, (bytes, str)):
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError as err:
+            raise InputError(f"malformed JSON: {err}", source=source) from None
+    if not isinstance(data, Mapping):
+        raise PopularityError(
+            f"expected an object of name-version -> count, found {type(data).__name__}", source=source
+        )
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PopularityError(f"popularity of {key!r} is {value!r}, expected an integer", source=source)
+        if value < 0:
+            raise PopularityError(f"popularity of {key!r} is negative ({value})", source=source)
+    return Popularity(dict(data), source=source)
+
+
+def load_popularity(path: str | os.PathLike[str]) -> Popularity:
+    """Load Nixery's ``popularity.json``.
+
+    Example:
+        >>> import tempfile, os
+        >>> f = os.path.join(tempfile.mkdtemp(), "p.json")
+        >>> _ = open(f, "w").write('{"a-1": 3}')
+        >>> load_popularity(f).of_name("a-1")
+        3
+    """
+    from .sources.files import read_bytes
+
+    return parse_popularity(read_bytes(path), source=str(path))
+
+
+def compute_popularity(graph: ClosureGraph, *, drop_ones: bool = False) -> Popularity:
+    """Popularity from a package-set graph: how many paths directly reference each package.
+
+    This is Nixery's ``popcount``: over every store path of the package set,
+    count each ``name-version`` among its references (self-references
+    excluded).  Nixery drops the entries counted once (``drop_ones``); they
+    look up as the default popularity 1 anyway.
+
+    Example:
+        >>> g = ClosureGraph.from_records([
+        ...     {"path": "/nix/store/a-x-1", "references": ["/nix/store/c-libc-2"]},
+        ...     {"path": "/nix/store/b-y-1", "references": ["/nix/store/c-libc-2"]},
+        ...     {"path": "/nix/store/c-libc-2", "references": []}])
+        >>> dict(compute_popularity(g).counts)
+        {'libc-2': 2}
+    """
+    names = graph.names
+    counter: Counter[str] = Counter()
+    for rs in graph.refs:
+        for j in rs:
+            counter[names[j]] += 1
+    counts = {k: v for k, v in sorted(counter.items()) if not (drop_ones and v == 1)}
+    return Popularity(counts, source=graph.source)

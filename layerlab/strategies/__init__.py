@@ -1,0 +1,95 @@
+"""Layering strategies: one module per family, one small interface (:mod:`.base`).
+
+Every strategy is registered here by name.  A *preset* (``nixery-2022``) is a
+strategy name standing for a family plus parameter values.
+
+Example:
+    >>> sorted(available())[:3]  # doctest: +SKIP
+    ['auto-layer', 'nix2container', 'nixery']
+    >>> get_strategy("nixery-2022").popularity_threshold
+    100
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigError
+from .base import DEFAULT_BUDGET, Context, Layer, Param, Strategy, check_layers, layers_to_json, make_layer, params_from_strings
+from .nixery import Nixery
+
+__all__ = [
+    "Context",
+    "Layer",
+    "Param",
+    "Strategy",
+    "DEFAULT_BUDGET",
+    "check_layers",
+    "layers_to_json",
+    "make_layer",
+    "params_from_strings",
+    "available",
+    "get_strategy",
+    "strategy_class",
+    "strategy_from_json",
+    "DEFAULT_STRATEGY",
+]
+
+#: The families, by name.  Extended as strategy modules are added.
+FAMILIES: Mapping[str, type[Strategy]] = {cls.name: cls for cls in (Nixery,)}
+
+#: The strategy ``layerlab group`` uses when none is named.
+DEFAULT_STRATEGY = "nixery"
+
+
+def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
+    """Every strategy name (families and presets) -> (class, preset values)."""
+    out: dict[str, tuple[type[Strategy], Mapping[str, Any]]] = {}
+    for name, cls in FAMILIES.items():
+        out[name] = (cls, {})
+        for preset, values in cls.presets.items():
+            out[preset] = (cls, values)
+    return dict(sorted(out.items()))
+
+
+def strategy_class(name: str) -> tuple[type[Strategy], Mapping[str, Any]]:
+    """The class and preset values behind a strategy name.
+
+    Raises:
+        ConfigError: unknown name (the known ones are listed).
+    """
+    table = available()
+    if name not in table:
+        raise ConfigError(f"unknown strategy {name!r} (known: {', '.join(table)})", source="--strategy")
+    return table[name]
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    """A configured strategy: the preset's values, then ``params`` on top.
+
+    Example:
+        >>> get_strategy("nixery", budget_unused=1)
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, size_measure, popularity_threshold, popularity_percentile, popularity_by_name, forced_popularity, merge_mode)
+    """
+    cls, preset = strategy_class(name)
+    return cls(**{**preset, **params})
+
+
+def strategy_from_json(doc: Mapping[str, Any]) -> Strategy:
+    """Inverse of :meth:`Strategy.to_json`.
+
+    Example:
+        >>> s = get_strategy("nixery-2022")
+        >>> strategy_from_json(s.to_json()) == s
+        True
+    """
+    if not isinstance(doc, Mapping) or "strategy" not in doc:
+        raise ConfigError("expected {\"strategy\": NAME, \"params\": {...}}")
+    params = doc.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError("'params' must be an object", source=f"strategy {doc['strategy']}")
+    cls, _ = strategy_class(doc["strategy"])
+    return cls(**params)
