@@ -56,7 +56,7 @@ __all__ = [
 
 DEFAULT_STORE_DIR = "/nix/store"
 
-_HASH_PREFIX = re.compile(r"^(?:.*/)?[0-9a-z]+-")
+_NAMES = re.compile(r"(?m)^(?:[^\n]*/)?(?:[0-9a-z]+-)?([^\n]*)$")
 _VERSION_START = re.compile(r"-(?=[0-9])")
 
 
@@ -71,7 +71,13 @@ def store_name(path: str) -> str:
         >>> store_name("/nix/store/aaaa-A")
         'A'
     """
-    return _HASH_PREFIX.sub("", path, count=1)
+    base = path[path.rfind("/") + 1 :]
+    k = base.find("-")
+    if k > 0:
+        h = base[:k]
+        if h.isascii() and h.isalnum() and (h.islower() or h.isdigit()):
+            return base[k + 1 :]
+    return base
 
 
 def parse_name(name: str) -> tuple[str, str]:
@@ -97,6 +103,58 @@ def _check_size(value: Any, key: str, path: str, source: str | None) -> int | No
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise GraphError(f"{key} of {path} is {value!r}, expected a non-negative integer", source=source)
     return value
+
+
+def _normalised(rec: Mapping[str, Any], store_dir: str | None, source: str | None) -> tuple:
+    refs = rec.get("references") or ()
+    if not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
+        raise GraphError(f"references of {rec.get('path')} must be a list of strings", source=source)
+    if store_dir is not None:
+        refs = [r if "/" in r else f"{store_dir}/{r}" for r in refs]
+    return (rec.get("narSize"), rec.get("closureSize"), tuple(sorted(set(refs))), rec.get("narHash"))
+
+
+def _checked_paths(records: Sequence[Any], source: str | None) -> dict[str, Mapping[str, Any]]:
+    """Slow path: find the first record without a usable ``path`` and say so."""
+    for rec in records:
+        if not isinstance(rec, Mapping):
+            raise GraphError(f"graph entry {rec!r:.60} is not an object", source=source)
+        path = rec.get("path")
+        if type(path) is not str or not path:
+            raise GraphError(f"graph entry {dict(rec)!r:.80} has no 'path' string", source=source)
+    raise GraphError("malformed graph entries", source=source)  # pragma: no cover
+
+
+def _deduplicated(records: Sequence[Mapping[str, Any]], store_dir: str | None, source: str | None) -> dict[str, Mapping[str, Any]]:
+    """Slow path: a path is listed more than once; accept it only when the data agree."""
+    by_path: dict[str, Mapping[str, Any]] = {}
+    for rec in records:
+        path = rec["path"]
+        old = by_path.get(path)
+        if old is not None:
+            if _normalised(old, store_dir, source) != _normalised(rec, store_dir, source):
+                raise GraphError(f"path {path} is listed twice with different data", source=source)
+            continue
+        by_path[path] = rec
+    return by_path
+
+
+def _resolve_references(path: str, refs: Any, index: Mapping[str, int], store_dir: str | None, source: str | None) -> set[int]:
+    """The slow path of reference resolution: base names (newer ``nix path-info``)
+    and precise errors."""
+    if not isinstance(refs, (list, tuple)):
+        raise GraphError(f"references of {path} must be a list of store paths, not {type(refs).__name__}", source=source)
+    out = set()
+    for r in refs:
+        if type(r) is not str:
+            raise GraphError(f"references of {path} contain {r!r:.60}, expected a store path string", source=source)
+        j = index.get(r)
+        if j is None and store_dir is not None and "/" not in r:
+            j = index.get(f"{store_dir}/{r}")
+        if j is None:
+            raise GraphError(f"{path} references {r}, which is not in the graph", source=source)
+        out.add(j)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,49 +222,41 @@ class ClosureGraph:
             >>> g.closure_size, g.nar_size
             ((5,), None)
         """
-        by_path: dict[str, tuple] = {}
-        for rec in records:
-            if not isinstance(rec, Mapping):
-                raise GraphError(f"graph entry {rec!r:.60} is not an object", source=source)
-            path = rec.get("path")
-            if not isinstance(path, str) or not path:
-                raise GraphError(f"graph entry {dict(rec)!r:.80} has no 'path' string", source=source)
-            refs = rec.get("references") or ()
-            if not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
-                raise GraphError(f"references of {path} must be a list of strings", source=source)
-            if store_dir is not None:
-                refs = [r if "/" in r else f"{store_dir}/{r}" for r in refs]
-            nar_hash = rec.get("narHash")
-            entry = (
-                _check_size(rec.get("narSize"), "narSize", path, source),
-                _check_size(rec.get("closureSize"), "closureSize", path, source),
-                tuple(sorted(set(refs))),
-                nar_hash if isinstance(nar_hash, str) else None,
-            )
-            old = by_path.get(path)
-            if old is not None and old != entry:
-                raise GraphError(f"path {path} is listed twice with different data", source=source)
-            by_path[path] = entry
+        records = records if isinstance(records, list) else list(records)
+        try:
+            by_path: dict[str, Mapping[str, Any]] = {rec["path"]: rec for rec in records}
+            if any(type(p) is not str or not p for p in by_path):
+                raise TypeError
+        except (KeyError, TypeError, IndexError):
+            by_path = _checked_paths(records, source)
+        if len(by_path) != len(records):
+            by_path = _deduplicated(records, store_dir, source)
 
         paths = tuple(sorted(by_path))
         index = {p: i for i, p in enumerate(paths)}
+        lookup = index.__getitem__
         ref_lists: list[tuple[int, ...]] = []
-        for i, p in enumerate(paths):
-            out: list[int] = []
-            for r in by_path[p][2]:
-                j = index.get(r)
-                if j is None:
-                    raise GraphError(f"{p} references {r}, which is not in the graph", source=source)
-                if j != i:
-                    out.append(j)
-            out.sort()
-            ref_lists.append(tuple(out))
-        entries = [by_path[p] for p in paths]
-        nar = tuple(e[0] for e in entries) if entries and all(e[0] is not None for e in entries) else None
-        if not entries:
-            nar = ()
-        closure = tuple(e[1] for e in entries) if all(e[1] is not None for e in entries) else None
-        hashes = tuple(e[3] for e in entries) if any(e[3] for e in entries) else None
+        recs = [by_path[p] for p in paths]
+        for i, rec in enumerate(recs):
+            refs = rec.get("references") or ()
+            try:
+                out = set(map(lookup, refs))
+            except (KeyError, TypeError):
+                out = _resolve_references(paths[i], refs, index, store_dir, source)
+            out.discard(i)
+            ref_lists.append(tuple(sorted(out)))
+        nar_list = [rec.get("narSize") for rec in recs]
+        closure_list = [rec.get("closureSize") for rec in recs]
+        hash_list = [rec.get("narHash") for rec in recs]
+        for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
+            if not all(type(v) is int and v >= 0 for v in values if v is not None):
+                for p, v in zip(paths, values):
+                    _check_size(v, key, p, source)
+        if not all(h is None or type(h) is str for h in hash_list):
+            hash_list = [h if type(h) is str else None for h in hash_list]
+        nar = tuple(nar_list) if None not in nar_list else None
+        closure = tuple(closure_list) if None not in closure_list else None
+        hashes = tuple(hash_list) if any(hash_list) else None
 
         root_idx: list[int]
         roots_given = roots is not None
@@ -234,6 +284,7 @@ class ClosureGraph:
             name=name,
             source=source,
         )
+        graph.__dict__["index"] = index  # already built: seed the cached property
         if closure is None and nar is not None:
             object.__setattr__(graph, "closure_size", graph._computed_closure_sizes())
         return graph
@@ -253,7 +304,10 @@ class ClosureGraph:
     @cached_property
     def names(self) -> tuple[str, ...]:
         """Each path's ``name-version`` (the store path without its hash)."""
-        return tuple(store_name(p) for p in self.paths)
+        if any("\n" in p for p in self.paths):
+            return tuple(store_name(p) for p in self.paths)
+        # One pass of the regex engine over all paths; same rule as store_name.
+        return tuple(_NAMES.findall("\n".join(self.paths)))
 
     @cached_property
     def edge_count(self) -> int:

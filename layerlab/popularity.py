@@ -101,6 +101,10 @@ class Popularity:
 
     def for_graph(self, graph: ClosureGraph) -> tuple[int, ...]:
         """Popularity of every path of ``graph``, by index."""
+        if not self.forced and not self.by_name:
+            get = self.counts.get
+            default = self.default
+            return tuple([get(n, default) for n in graph.names])
         return tuple(self.of_name(n) for n in graph.names)
 
     def threshold_at_percentile(self, q: float) -> int:

@@ -55,11 +55,13 @@ Example:
 from __future__ import annotations
 
 import heapq
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
 import rustworkx as rx
 
 from ..graph import ClosureGraph
@@ -88,15 +90,22 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
     """
     g = rx.PyDiGraph()
     g.add_nodes_from(range(n + 1))
-    edges = [(i, j) for i, rs in enumerate(refs) for j in rs]
-    edges.extend((n, s) for s in starts)
-    g.extend_from_edge_list(edges)
+    g.extend_from_edge_list(edge_list(refs))
+    g.extend_from_edge_list([(n, s) for s in starts])
     dom = rx.immediate_dominators(g, n)
     out = [-1] * n
     for node, d in dom.items():
         if node != n:
             out[node] = d
     return out
+
+
+def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """All ``(i, j)`` reference pairs, built with numpy (fast for large graphs)."""
+    lengths = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
+    src = np.repeat(np.arange(len(refs), dtype=np.int64), lengths).tolist()
+    dst = list(itertools.chain.from_iterable(refs))
+    return list(zip(src, dst))
 
 
 @dataclass(frozen=True)
@@ -221,60 +230,91 @@ def merge_split(
     size_threshold: int,
     popularity_threshold: int,
 ) -> list[Layer]:
-    """Steps 4-5: rate the initial layers and merge the lowest-rated into the budget."""
-    members: dict[int, list[int]] = {h: [] for h in split.heads}
-    unreachable: list[int] = []
-    for i, h in enumerate(split.owner):
-        if h == -1:
-            unreachable.append(i)
-        else:
-            members[h].append(i)
-    paths = graph.paths
-    # (rating, tiebreak, member lists, reason, root)
-    groups: list[tuple[int, str, list[list[int]], str, int | None]] = []
-    for h in split.heads:
-        m = members[h]
-        rating = pops[h] * sum(sizes[i] for i in m)
-        big = sizes[h] > size_threshold
-        popular = pops[h] >= popularity_threshold
-        reason = "big+popular" if big and popular else "big" if big else "popular" if popular else "dominator"
-        groups.append((rating, paths[h], [m], reason, h))
-    if unreachable:
+    """Steps 4-5: rate the initial layers and merge the lowest-rated into the budget.
+
+    Ratings are exact Python integers.  Because paths are sorted, ordering
+    heads by index is ordering them by path, which is the documented
+    tie-break; a stable sort on the rating alone therefore implements it.
+    """
+    n = len(graph.paths)
+    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+    reach = owner >= 0
+    weight = np.zeros(n, dtype=np.int64)
+    np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
+    heads = list(split.heads)
+    head_weight = weight[heads].tolist()
+    ratings = [int(pops[h]) * w for h, w in zip(heads, head_weight)]
+    has_unreachable = not bool(reach.all())
+    if has_unreachable:
+        count = int(n - reach.sum())
         warnings.warn(
-            f"{graph.source or graph.name}: {len(unreachable)} paths are reachable from no root; "
-            "they are kept in a layer of their own",
+            f"{graph.source or graph.name}: {count} paths are reachable from no root; they are kept in a layer of their own",
             UnreachablePathsWarning,
             stacklevel=4,
         )
-        groups.append((0, "", [unreachable], "unreachable", None))
-    groups.sort(key=lambda g: (g[0], g[1]))
+    # Initial groups: one per head (g < len(heads)), then the unreachable one.
+    # The unreachable group has rating 0 and sorts before every head (tie-break "").
+    g_count = len(heads) + has_unreachable
+    g_rating = ratings + [0] * has_unreachable
+    order = sorted(range(len(heads)), key=ratings.__getitem__)
+    if has_unreachable:
+        order.insert(0, len(heads))
+    # final[i] = output position of initial group i; out_groups lists (rating, reason, root) per output layer
+    final = [0] * g_count
+    out_meta: list[tuple[int, str, int | None]] = []
 
-    if len(groups) > budget:
-        if merge_mode == "seed":
-            k = len(groups) - budget + 1
-            head = groups[:k]
-            merged = (sum(g[0] for g in head), head[0][1], [m for g in head for m in g[2]], "merged", None)
-            groups = [merged, *groups[k:]]
-        else:
-            heap = [(g[0], g[1], n, g) for n, g in enumerate(groups)]
-            heapq.heapify(heap)
-            counter = len(heap)
-            while len(heap) > budget:
-                a = heapq.heappop(heap)[3]
-                b = heapq.heappop(heap)[3]
-                merged = (a[0] + b[0], min(a[1], b[1]), a[2] + b[2], "merged", None)
-                heapq.heappush(heap, (merged[0], merged[1], counter, merged))
-                counter += 1
-            groups = [item[3] for item in sorted(heap)]
+    def meta(g: int) -> tuple[int, str, int | None]:
+        if g == len(heads):
+            return (0, "unreachable", None)
+        h = heads[g]
+        big = sizes[h] > size_threshold
+        popular = pops[h] >= popularity_threshold
+        reason = "big+popular" if big and popular else "big" if big else "popular" if popular else "dominator"
+        return (ratings[g], reason, h)
 
+    if len(order) <= budget:
+        for pos, g in enumerate(order):
+            final[g] = pos
+            out_meta.append(meta(g))
+    elif merge_mode == "seed":
+        k = len(order) - budget + 1
+        out_meta.append((sum(g_rating[g] for g in order[:k]), "merged", None))
+        for g in order[:k]:
+            final[g] = 0
+        for pos, g in enumerate(order[k:], start=1):
+            final[g] = pos
+            out_meta.append(meta(g))
+    else:
+        # Huffman-like: repeatedly merge the two lowest-rated groups.  Key:
+        # (rating, smallest member position in the initial order).
+        heap = [(g_rating[g], pos, [g]) for pos, g in enumerate(order)]
+        heapq.heapify(heap)
+        while len(heap) > budget:
+            ra, pa, ma = heapq.heappop(heap)
+            rb, pb, mb = heapq.heappop(heap)
+            heapq.heappush(heap, (ra + rb, min(pa, pb), ma + mb))
+        for pos, (rating, _, members) in enumerate(sorted(heap)):
+            for g in members:
+                final[g] = pos
+            out_meta.append(meta(members[0]) if len(members) == 1 else (rating, "merged", None))
+
+    # Map every path to its output layer and bucket in index order (paths stay sorted).
+    head_group = np.full(n + 1, -1, dtype=np.int64)
+    head_group[heads] = final[: len(heads)]
+    if has_unreachable:
+        head_group[n] = final[len(heads)]
+    layer_of = head_group[np.where(reach, owner, n)]
+    by_layer = np.argsort(layer_of, kind="stable")
+    bounds = np.searchsorted(layer_of[by_layer], np.arange(len(out_meta) + 1))
+    paths = graph.paths
     nar = graph.nar_size
     out = []
-    for rating, _, lists, reason, root in groups:
-        idx = sorted(i for m in lists for i in m)
+    for pos, (rating, reason, root) in enumerate(out_meta):
+        idx = by_layer[bounds[pos] : bounds[pos + 1]].tolist()
         out.append(
             Layer(
-                paths=tuple(paths[i] for i in idx),
-                size=None if nar is None else sum(nar[i] for i in idx),
+                paths=tuple([paths[i] for i in idx]),
+                size=None if nar is None else sum([nar[i] for i in idx]),
                 rating=rating,
                 reason=reason,
                 root=None if root is None else paths[root],
