@@ -12,6 +12,7 @@ Every :class:`~layerlab.errors.LayerlabError` is printed as one line,
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import warnings
@@ -49,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
+    # A short-lived process: the cyclic collector would only rescan the large,
+    # acyclic graph structures; memory is returned at exit anyway.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return int(args.func(args) or 0)
     except LayerlabError as err:
@@ -59,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,9 +33,11 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import lzma
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,18 @@ from ..errors import GraphError, InputError
 from ..graph import DEFAULT_STORE_DIR, ClosureGraph
 
 __all__ = ["load_graph", "parse_graph", "detect_format", "read_bytes", "graph_name"]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector inside the block (restored after)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -124,11 +138,15 @@ def parse_graph(
         raise InputError("file is empty, expected a closure graph", source=source)
     if stripped[:1] not in (b"{", b"["):
         return _parse_text(data, source=source, name=name)
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as err:
-        raise InputError(f"malformed JSON: {err}", source=source) from None
-    return graph_from_json(doc, source=source, name=name, store_dir=store_dir)
+    # The document and the graph are tens of thousands of acyclic containers;
+    # the cyclic garbage collector would scan them again and again while they
+    # are built (a third of the load time of a 63,000-path graph).
+    with gc_paused():
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as err:
+            raise InputError(f"malformed JSON: {err}", source=source) from None
+        return graph_from_json(doc, source=source, name=name, store_dir=store_dir)
 
 
 def graph_from_json(
