@@ -1,0 +1,251 @@
+"""Build an image from a closure graph and a layering: layers, config, manifests.
+
+:func:`build_image` takes the layers any strategy produced, writes each as a
+reproducible tarball into a :class:`~layerlab.image.store.BlobStore` (reusing
+the layer cache, so a layer shared by many images is built once), adds the
+customisation layer, and returns an :class:`Image`: the descriptors and the
+manifest bytes.  Writing the image somewhere (an OCI layout, a Docker archive,
+a registry) is the job of :mod:`.layout` and :mod:`layerlab.registry`.
+
+Layer order in the manifest (stable across images built with one strategy):
+**merge rating descending, ties broken by the layer's identity** (the SHA-1 of
+its sorted paths joined by ``:``, as Nixery's cache key), **the customisation
+layer last**.  A layer shared by two images therefore sits at the same
+position relative to the other shared layers, as in later Nixery versions.
+
+Layers are built in parallel threads (``workers``, default the number of
+CPUs), largest first; hashing and compression release the GIL.
+
+Example:
+    >>> import os, tempfile
+    >>> from layerlab.graph import ClosureGraph
+    >>> from layerlab.strategies.base import Layer
+    >>> d = tempfile.mkdtemp(); s = d + "/store"; os.makedirs(s + "/aaa-x/bin")
+    >>> open(s + "/aaa-x/bin/x", "w").close()
+    >>> g = ClosureGraph.from_records([{"path": s + "/aaa-x", "narSize": 1}])
+    >>> img = build_image(g, [Layer((s + "/aaa-x",), 1)], [s + "/aaa-x"],
+    ...                   store=BlobStore(d + "/blobs"), store_dir=s, compression="gzip")
+    >>> [layer.kind for layer in img.layers]
+    ['store', 'customisation']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import ImageError
+from ..graph import DEFAULT_STORE_DIR, ClosureGraph
+from ..strategies.base import Layer, check_layers
+from .config import ImageConfig, config_json
+from .customisation import Conflict, join_packages
+from .manifest import OCI_MANIFEST, Descriptor, docker_manifest, layer_media_type, oci_manifest
+from .store import BlobStore, layer_key
+from .tarball import COMPRESSIONS, LayerInfo, parent_entries, write_entries, write_layer
+
+__all__ = ["BuiltLayer", "Image", "build_image", "order_layers", "layer_identity"]
+
+
+def layer_identity(paths: Sequence[str]) -> str:
+    """Nixery's layer identity: SHA-1 hex of the sorted paths joined by ``:``.
+
+    Example:
+        >>> import hashlib
+        >>> layer_identity(["/s/b", "/s/a"]) == hashlib.sha1(b"/s/a:/s/b").hexdigest()
+        True
+    """
+    return hashlib.sha1(":".join(sorted(paths)).encode(), usedforsecurity=False).hexdigest()
+
+
+def order_layers(layers: Sequence[Layer]) -> list[Layer]:
+    """Layers in manifest order: rating descending, ties by identity.
+
+    Example:
+        >>> a, b, c = (Layer((p,), 1, r) for p, r in [("/s/a", 5), ("/s/b", 9), ("/s/c", 5)])
+        >>> [x.paths[0] for x in order_layers([a, b, c])][0]
+        '/s/b'
+    """
+    return sorted(layers, key=lambda layer: (-layer.rating, layer_identity(layer.paths)))
+
+
+@dataclass(frozen=True)
+class BuiltLayer:
+    """One layer of a built image.
+
+    Attributes:
+        info: digests and sizes of its blob.
+        kind: ``store`` or ``customisation``.
+        paths: the store paths it holds (the joined packages for customisation).
+        rating, reason: from the strategy's :class:`~layerlab.strategies.base.Layer`.
+        cached: whether the blob came from the layer cache.
+    """
+
+    info: LayerInfo
+    kind: str
+    paths: tuple[str, ...]
+    rating: int | float = 0
+    reason: str = ""
+    cached: bool = False
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.info.digest, self.info.size)
+
+    def history(self) -> str:
+        if self.kind == "customisation":
+            return f"layerlab: customisation layer joining {len(self.paths)} packages"
+        return f"layerlab: {len(self.paths)} store paths ({self.reason or 'layer'})"
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built image whose blobs are in a blob store.
+
+    Attributes:
+        layers: in manifest order.
+        config: the configuration blob's bytes; ``config_digest`` names it.
+        compression: of every layer blob.
+        conflicts: names two requested packages both provided.
+    """
+
+    layers: tuple[BuiltLayer, ...]
+    config: bytes
+    config_digest: str
+    compression: str
+    conflicts: tuple[Conflict, ...] = ()
+
+    @property
+    def config_descriptor(self) -> Descriptor:
+        return Descriptor(self.config_digest, len(self.config))
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return [layer.info.diff_id for layer in self.layers]
+
+    def oci_manifest(self) -> bytes:
+        return oci_manifest(self.config_descriptor, [layer.descriptor for layer in self.layers], self.compression)
+
+    def docker_manifest(self) -> bytes:
+        return docker_manifest(self.config_descriptor, [layer.descriptor for layer in self.layers], self.compression)
+
+    def manifest(self, fmt: str = "oci") -> tuple[bytes, str]:
+        """The manifest bytes and media type in ``oci`` or ``docker`` format."""
+        if fmt == "oci":
+            return self.oci_manifest(), OCI_MANIFEST
+        if fmt == "docker":
+            from .manifest import DOCKER_MANIFEST
+
+            return self.docker_manifest(), DOCKER_MANIFEST
+        raise ImageError(f"manifest format must be oci or docker, not {fmt!r}")
+
+    def blobs(self) -> list[Descriptor]:
+        """Every blob the manifest references: the layers in order, then the config."""
+        return [layer.descriptor for layer in self.layers] + [self.config_descriptor]
+
+    def summary(self) -> dict:
+        """A JSON-able description: layers with digests, sizes, paths counts."""
+        return {
+            "config": self.config_digest,
+            "compression": self.compression,
+            "layers": [
+                {
+                    **layer.info.to_json(),
+                    "kind": layer.kind,
+                    "paths": len(layer.paths),
+                    "rating": layer.rating,
+                    "reason": layer.reason,
+                    "cached": layer.cached,
+                    "media_type": layer_media_type(self.compression, "oci"),
+                }
+                for layer in self.layers
+            ],
+            "conflicts": [c.__dict__ for c in self.conflicts],
+        }
+
+
+def _build_store_layer(layer: Layer, store: BlobStore, store_dir: str, compression: str, level: int | None, md5: bool) -> BuiltLayer:
+    key = layer_key(layer.paths, store_dir=store_dir, compression=compression, level=level)
+    info = store.get_layer(key)
+    cached = info is not None
+    if info is None:
+        with store.writer() as (fh, commit):
+            info = write_layer(layer.paths, fh, store_dir=store_dir, compression=compression, level=level, md5=md5)
+            commit(info.digest)
+        store.put_layer(key, info)
+    elif md5 and info.md5 is None:
+        info = LayerInfo(**{**info.__dict__, "md5": store.md5(info.digest)})
+        store.put_layer(key, info)
+    return BuiltLayer(info, "store", tuple(layer.paths), layer.rating, layer.reason, cached)
+
+
+def build_image(
+    graph: ClosureGraph | None,
+    layers: Sequence[Layer],
+    packages: Sequence[str] = (),
+    *,
+    store: BlobStore,
+    store_dir: str = DEFAULT_STORE_DIR,
+    compression: str = "gzip",
+    level: int | None = None,
+    config: ImageConfig | None = None,
+    md5: bool = False,
+    workers: int | None = None,
+) -> Image:
+    """Build every layer blob and the config into ``store``; return the :class:`Image`.
+
+    Args:
+        graph: the image's closure; when given, ``layers`` must partition it
+            and every package must be one of its paths.
+        layers: from any strategy (their order does not matter, see the module doc).
+        packages: the requested packages' store paths, joined into the
+            customisation layer (none: no customisation layer).
+        store: where blobs go; its layer cache is used and filled.
+        store_dir: the Nix store directory the paths live in.
+        compression: ``none``, ``gzip`` or ``zstd``.
+        level: compression level (gzip 6, zstd 3 by default).
+        config: architecture, os, Env, Cmd... (defaults: amd64/linux, empty).
+        md5: compute the md5 of each blob (Nixery's ``layerLocations``).
+        workers: layers built at once (default: the number of CPUs).
+
+    Raises:
+        ImageError: unreadable or odd store contents, a package not in the closure.
+        StrategyError: the layers do not partition the graph.
+    """
+    if compression not in COMPRESSIONS:
+        raise ImageError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}")
+    cfg = config or ImageConfig()
+    parent_entries(store_dir)  # validates store_dir
+    if graph is not None:
+        check_layers(graph, layers, who="layers")
+        index = graph.index
+        missing = [p for p in packages if p not in index]
+        if missing:
+            raise ImageError(f"requested package {missing[0]} is not in the closure graph", source=graph.source)
+    ordered = order_layers(layers)
+    jobs = sorted(range(len(ordered)), key=lambda i: -(ordered[i].size or 0))
+    built: list[BuiltLayer | None] = [None] * len(ordered)
+    n = workers or os.cpu_count() or 1
+    if n > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(min(n, len(jobs)), thread_name_prefix="layerlab-layer") as pool:
+            futures = {i: pool.submit(_build_store_layer, ordered[i], store, store_dir, compression, level, md5) for i in jobs}
+            for i, f in futures.items():
+                built[i] = f.result()
+    else:
+        for i in jobs:
+            built[i] = _build_store_layer(ordered[i], store, store_dir, compression, level, md5)
+    result: list[BuiltLayer] = [b for b in built if b is not None]
+    conflicts: tuple[Conflict, ...] = ()
+    if packages:
+        joined = join_packages(packages, store_dir=store_dir)
+        conflicts = joined.conflicts
+        with store.writer() as (fh, commit):
+            info = write_entries(joined.entries, fh, compression=compression, level=level, md5=md5)
+            commit(info.digest)
+        result.append(BuiltLayer(info, "customisation", joined.packages))
+    cfg_bytes = config_json(cfg, [b.info.diff_id for b in result], [b.history() for b in result])
+    cfg_digest = store.add_bytes(cfg_bytes)
+    return Image(tuple(result), cfg_bytes, cfg_digest, compression, conflicts)
+

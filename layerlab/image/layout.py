@@ -1,0 +1,216 @@
+"""Write a built image out: OCI image layout, Docker archive, Nixery's JSON.
+
+All three outputs are written atomically.  A layout directory is assembled in
+a temporary directory next to the target and renamed into place (an existing
+target is first renamed aside, then removed); an archive or JSON file is
+written to a temporary file and renamed over the target.  An interrupted build
+leaves the old output (or nothing) plus at most a hidden ``.<name>.tmp-*``
+entry, never a half-written image.
+
+* :func:`write_oci_layout`: ``oci-layout``, ``index.json`` (the manifest with
+  ``org.opencontainers.image.ref.name`` = the tag) and ``blobs/sha256/``
+  (hard links into the blob store when it is on the same file system).
+* :func:`write_docker_archive`: the ``docker save`` layout that ``docker
+  load`` and ``skopeo`` read: ``manifest.json``, ``<config hex>.json`` and one
+  ``<diff_id hex>/layer.tar`` per layer, always uncompressed (compressed blobs
+  are decompressed while the archive is written).  The archive is itself a
+  reproducible pax tar (see :mod:`.tarball`).
+* :func:`nixery_output`: ``{"manifest": <Docker schema 2>, "layerLocations":
+  {<hex>: {"path", "md5"}}}``, the seed's output, paths pointing into the
+  blob store.
+
+Example:
+    >>> # see tests/test_image_tools.py for end-to-end use with skopeo and umoci
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from ..errors import ImageError
+from .builder import Image
+from .manifest import OCI_INDEX, OCI_MANIFEST
+from .store import BlobStore
+from .tarball import tar_header
+
+__all__ = ["write_oci_layout", "write_docker_archive", "nixery_output", "atomic_dir"]
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary directory next to ``target``; rename it to ``target`` on success."""
+    target = Path(target)
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+    except OSError as err:
+        raise ImageError(f"cannot create output directory: {err.strerror or err}", source=str(target)) from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        if target.exists() and not target.is_dir():
+            raise ImageError("exists and is not a directory", source=str(target))
+        aside = None
+        if target.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
+            os.replace(target, aside / "old")
+        os.replace(tmp, target)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def _atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    target = Path(target)
+    if target.is_dir():
+        raise ImageError("is a directory, expected a file name", source=str(target))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    except OSError as err:
+        raise ImageError(f"cannot write: {err.strerror or err}", source=str(target)) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def write_oci_layout(image: Image, store: BlobStore, target: str | os.PathLike[str], *, tag: str = "latest") -> str:
+    """Write ``image`` as an OCI image layout directory; return the manifest digest.
+
+    ``skopeo inspect oci:TARGET:TAG`` and ``umoci unpack --image TARGET:TAG`` read it.
+    """
+    if not tag or "/" in tag:
+        raise ImageError(f"invalid tag {tag!r}", source=str(target))
+    manifest = image.oci_manifest()
+    with atomic_dir(target) as tmp:
+        blobs = tmp / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        m_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        (blobs / m_digest[7:]).write_bytes(manifest)
+        for d in image.blobs():
+            dst = blobs / d.digest[7:]
+            if not dst.exists():
+                _link_or_copy(store.blob_path(d.digest), dst)
+        (tmp / "oci-layout").write_bytes(b'{"imageLayoutVersion":"1.0.0"}')
+        index = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": m_digest,
+                    "size": len(manifest),
+                    "annotations": {"org.opencontainers.image.ref.name": tag},
+                }
+            ],
+        }
+        (tmp / "index.json").write_bytes(orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
+    return m_digest
+
+
+def _copy_decompressed(src: BinaryIO, out: BinaryIO, compression: str) -> int:
+    n = 0
+    if compression == "none":
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+            n += len(chunk)
+        return n
+    if compression == "gzip":
+        d = zlib.decompressobj(31)
+        while chunk := src.read(1 << 20):
+            data = d.decompress(chunk)
+            out.write(data)
+            n += len(data)
+        data = d.flush()
+        out.write(data)
+        return n + len(data)
+    import zstandard
+
+    reader = zstandard.ZstdDecompressor().stream_reader(src)
+    while chunk := reader.read(1 << 20):
+        out.write(chunk)
+        n += len(chunk)
+    return n
+
+
+def write_docker_archive(image: Image, store: BlobStore, target: str | os.PathLike[str], *, repo_tag: str | None = None) -> None:
+    """Write a ``docker load`` archive of ``image`` (layers uncompressed).
+
+    Args:
+        repo_tag: ``name:tag`` recorded in ``manifest.json`` (``RepoTags``).
+    """
+    cfg_name = image.config_digest[7:] + ".json"
+    manifest = [{"Config": cfg_name, "RepoTags": [repo_tag] if repo_tag else [], "Layers": [layer.info.diff_id[7:] + "/layer.tar" for layer in image.layers]}]
+    with _atomic_file(target) as out:
+
+        def small(name: str, data: bytes) -> None:
+            out.write(tar_header(name.encode(), "file", 0o444, len(data)))
+            out.write(data + b"\0" * (-len(data) % 512))
+
+        written = set()
+        for layer in image.layers:
+            hexid = layer.info.diff_id[7:]
+            if hexid in written:
+                continue
+            written.add(hexid)
+            out.write(tar_header(hexid.encode(), "dir", 0o555))
+            out.write(tar_header(f"{hexid}/layer.tar".encode(), "file", 0o444, layer.info.tar_size))
+            with store.open(layer.info.digest) as src:
+                n = _copy_decompressed(src, out, image.compression)
+            if n != layer.info.tar_size:
+                raise ImageError(f"blob {layer.info.digest} holds {n} bytes, expected {layer.info.tar_size}", source=str(store.root))
+            out.write(b"\0" * (-n % 512))
+        small(cfg_name, image.config)
+        small("manifest.json", orjson.dumps(manifest))
+        out.write(b"\0" * 1024)
+
+
+def nixery_output(image: Image, store: BlobStore) -> bytes:
+    """The seed's ``{"manifest", "layerLocations"}`` JSON (Docker schema 2, md5 in base64).
+
+    Layers built without ``md5=True`` get their md5 computed from the blob here.
+    """
+    locations = {image.config_digest[7:]: {"path": str(store.blob_path(image.config_digest)), "md5": store.md5(image.config_digest)}}
+    for layer in image.layers:
+        md5 = layer.info.md5 or store.md5(layer.info.digest)
+        locations[layer.info.digest[7:]] = {"path": str(store.blob_path(layer.info.digest)), "md5": md5}
+    doc = {"manifest": orjson.loads(image.docker_manifest()), "layerLocations": locations}
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def write_nixery_output(image: Image, store: BlobStore, target: str | os.PathLike[str]) -> None:
+    """Write :func:`nixery_output` atomically to ``target``."""
+    with _atomic_file(target) as out:
+        out.write(nixery_output(image, store))
+
+
+__all__ += ["write_nixery_output"]

@@ -1,0 +1,111 @@
+"""Image manifests: OCI image manifest and Docker Image Manifest V2 Schema 2.
+
+Both are serialised as compact JSON with sorted keys (a registry stores the
+bytes it is given, and the digest of those bytes names the image), so the
+same image always has the same manifest digests.
+
+Media types by layer compression:
+
+=========  ===============================================  ==================================================
+blob       OCI                                              Docker schema 2
+=========  ===============================================  ==================================================
+none       ``application/vnd.oci.image.layer.v1.tar``        ``application/vnd.docker.image.rootfs.diff.tar``
+gzip       ``application/vnd.oci.image.layer.v1.tar+gzip``   ``application/vnd.docker.image.rootfs.diff.tar.gzip``
+zstd       ``application/vnd.oci.image.layer.v1.tar+zstd``   none: refused (use the OCI manifest)
+=========  ===============================================  ==================================================
+
+Example:
+    >>> d = Descriptor("sha256:" + "a" * 64, 10)
+    >>> doc = orjson.loads(oci_manifest(d, [Descriptor("sha256:" + "b" * 64, 5)], "gzip"))
+    >>> doc["layers"][0]["mediaType"]
+    'application/vnd.oci.image.layer.v1.tar+gzip'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from ..errors import ImageError
+
+__all__ = [
+    "Descriptor",
+    "oci_manifest",
+    "docker_manifest",
+    "OCI_MANIFEST",
+    "OCI_CONFIG",
+    "OCI_INDEX",
+    "DOCKER_MANIFEST",
+    "DOCKER_CONFIG",
+    "layer_media_type",
+]
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+
+_OCI_LAYER = {
+    "none": "application/vnd.oci.image.layer.v1.tar",
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+_DOCKER_LAYER = {
+    "none": "application/vnd.docker.image.rootfs.diff.tar",
+    "gzip": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+}
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A blob reference: digest and size (the media type is added per manifest)."""
+
+    digest: str
+    size: int
+
+
+def layer_media_type(compression: str, fmt: str = "oci") -> str:
+    """The layer media type for a compression in the ``oci`` or ``docker`` format.
+
+    Raises:
+        ImageError: zstd in a Docker manifest.
+    """
+    table = _OCI_LAYER if fmt == "oci" else _DOCKER_LAYER
+    try:
+        return table[compression]
+    except KeyError:
+        raise ImageError(f"the {fmt} manifest has no media type for {compression} layers (use the OCI manifest)") from None
+
+
+def _dump(doc: dict) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def oci_manifest(config: Descriptor, layers: Sequence[Descriptor], compression: str, annotations: dict[str, str] | None = None) -> bytes:
+    """The OCI image manifest bytes."""
+    mt = layer_media_type(compression, "oci")
+    doc: dict = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config.digest, "size": config.size},
+        "layers": [{"mediaType": mt, "digest": d.digest, "size": d.size} for d in layers],
+    }
+    if annotations:
+        doc["annotations"] = dict(annotations)
+    return _dump(doc)
+
+
+def docker_manifest(config: Descriptor, layers: Sequence[Descriptor], compression: str) -> bytes:
+    """The Docker Image Manifest V2 Schema 2 bytes (what Nixery serves)."""
+    mt = layer_media_type(compression, "docker")
+    return _dump(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "digest": config.digest, "size": config.size},
+            "layers": [{"mediaType": mt, "digest": d.digest, "size": d.size} for d in layers],
+        }
+    )
