@@ -1,0 +1,194 @@
+"""``layerlab build``: build a real image and write it out or push it.
+
+Two ways to say what goes in:
+
+* ``layerlab build SOURCE PKG... --strategy NAME --budget N``: resolve the
+  packages in a Nix package source (:mod:`layerlab.sources.nix`), realise the
+  closure, group it with the strategy;
+* ``layerlab build --graph GRAPH --layers layers.json [--package PATH...]``:
+  a saved closure graph and a saved layering (Nixery's ``layers.json``, as
+  ``layerlab group`` writes) whose store paths are on disk.  Without
+  ``--layers`` the strategy options group the graph.
+
+Outputs (any number of them, at least one): ``--oci DIR`` (OCI image layout,
+tag ``--tag``), ``--archive FILE`` (``docker load`` archive), ``--push REF``
+(registry), ``--nixery-json FILE`` (the seed's manifest + layerLocations).
+A JSON summary of the layers (and the push report) goes to stdout with
+``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_strategy_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="build an image (OCI layout, docker archive, registry push)")
+    p.add_argument("source", nargs="?", help="Nix package source (see layerlab.sources.nix); omit with --graph")
+    p.add_argument("packages", nargs="*", metavar="PKG", help="package attribute names")
+    add_strategy_options(p)
+    g = p.add_argument_group("saved input")
+    g.add_argument("--graph", metavar="FILE", help="closure graph file whose store paths are on disk")
+    g.add_argument("--layers", metavar="FILE", help="layers.json (Nixery format) for --graph")
+    g.add_argument("--package", dest="package_paths", action="append", default=[], metavar="PATH",
+                   help="store path joined into the customisation layer (repeatable; default: the graph's roots)")
+    g.add_argument("--no-customisation", action="store_true", help="no customisation layer")
+    o = p.add_argument_group("outputs")
+    o.add_argument("--oci", metavar="DIR", help="write an OCI image layout directory")
+    o.add_argument("--tag", default="latest", help="tag in the OCI layout / archive (default latest)")
+    o.add_argument("--archive", metavar="FILE", help="write a docker-load archive")
+    o.add_argument("--push", metavar="REF", help="push to a registry (host[:port]/name[:tag])")
+    o.add_argument("--nixery-json", metavar="FILE", help="write Nixery's {manifest, layerLocations} JSON")
+    o.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
+    b = p.add_argument_group("image")
+    b.add_argument("--compression", choices=("gzip", "zstd", "none"), default="gzip", help="layer compression (default gzip)")
+    b.add_argument("--level", type=int, help="compression level")
+    b.add_argument("--blob-store", metavar="DIR", help="blob store directory (default ~/.cache/layerlab/store)")
+    b.add_argument("--store-dir", default="/nix/store", help="Nix store directory (default /nix/store)")
+    b.add_argument("--arch", default="amd64", help="image architecture (default amd64)")
+    b.add_argument("--os", default="linux", help="image os (default linux)")
+    b.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment entry (repeatable)")
+    b.add_argument("--cmd", action="append", metavar="ARG", help="Cmd argument (repeatable)")
+    b.add_argument("--entrypoint", action="append", metavar="ARG", help="Entrypoint argument (repeatable)")
+    b.add_argument("--workdir", help="WorkingDir")
+    b.add_argument("--user", help="User")
+    b.add_argument("--workers", type=int, help="layers built at once (default: CPUs)")
+    r = p.add_argument_group("registry")
+    r.add_argument("--format", choices=("oci", "docker"), default="oci", help="manifest format to push (default oci)")
+    r.add_argument("--username", help="registry user name")
+    r.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
+    r.add_argument("--ca-cert", metavar="FILE", help="CA bundle to verify the registry's certificate")
+    r.add_argument("--insecure-tls", action="store_true", help="do not verify the registry's certificate")
+    r.add_argument("--plain-http", action="store_true", help="talk plain HTTP to the registry")
+    r.add_argument("--chunk-size", type=int, metavar="BYTES", help="upload blobs in chunks of this size")
+    p.set_defaults(func=run_build)
+
+
+def _load_layers(path: str, graph):  # noqa: ANN001, ANN202
+    import orjson
+
+    from ..errors import InputError
+    from ..sources.files import read_bytes
+    from ..strategies import make_layer
+
+    try:
+        doc = orjson.loads(read_bytes(path))
+    except orjson.JSONDecodeError as err:
+        raise InputError(f"not JSON: {err}", source=path) from None
+    if not isinstance(doc, list):
+        raise InputError("expected a list of {contents, mergeRating} objects", source=path)
+    layers = []
+    index = graph.index
+    for n, item in enumerate(doc):
+        if not isinstance(item, dict) or not isinstance(item.get("contents"), list):
+            raise InputError(f"layer {n} has no 'contents' list", source=path)
+        idx = []
+        for p in item["contents"]:
+            i = index.get(p) if isinstance(p, str) else None
+            if i is None:
+                raise InputError(f"layer {n} holds {p!r}, which is not in the graph", source=path)
+            idx.append(i)
+        rating = item.get("mergeRating", 0)
+        if isinstance(rating, bool) or not isinstance(rating, (int, float)):
+            raise InputError(f"layer {n} has a non-numeric mergeRating", source=path)
+        layers.append(make_layer(graph, idx, rating=rating, reason="layers.json"))
+    return layers
+
+
+def _from_source(args: argparse.Namespace, strategy, context):  # noqa: ANN001, ANN202
+    from ..errors import ConfigError
+
+    try:
+        from ..sources import nix as nixsrc
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise ConfigError("building from a package source needs layerlab.sources.nix", source="layerlab build") from None
+    if not args.packages:
+        raise ConfigError("name at least one package after the source", source="layerlab build")
+    closure = nixsrc.realise_image(args.source, args.packages)
+    layers = strategy.group(closure.graph, context, args.budget - (0 if args.no_customisation else 1))
+    packages = [] if args.no_customisation else list(closure.packages)
+    return closure.graph, layers, packages
+
+
+def run_build(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ..errors import ConfigError
+    from ..image import BlobStore, ImageConfig, build_image, write_docker_archive, write_nixery_output, write_oci_layout
+    from ..sources.files import load_graph
+    from ._common import strategy_from_args
+
+    if not (args.oci or args.archive or args.push or args.nixery_json):
+        raise ConfigError("name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE", source="layerlab build")
+    if args.graph:
+        if args.source:
+            raise ConfigError("give either a package source or --graph, not both", source="layerlab build")
+        graph = load_graph(args.graph)
+        if args.layers:
+            layers = _load_layers(args.layers, graph)
+        else:
+            strategy, context = strategy_from_args(args)
+            layers = strategy.group(graph, context, args.budget - (0 if args.no_customisation else 1))
+        packages = [] if args.no_customisation else (args.package_paths or [graph.paths[i] for i in graph.roots])
+    elif args.source:
+        strategy, context = strategy_from_args(args)
+        graph, layers, packages = _from_source(args, strategy, context)
+    else:
+        raise ConfigError("give a package source and packages, or --graph FILE", source="layerlab build")
+
+    config = ImageConfig(
+        architecture=args.arch,
+        os=args.os,
+        env=tuple(args.env),
+        cmd=tuple(args.cmd) if args.cmd else None,
+        entrypoint=tuple(args.entrypoint) if args.entrypoint else None,
+        working_dir=args.workdir,
+        user=args.user,
+    )
+    store = BlobStore(args.blob_store)
+    image = build_image(
+        graph,
+        layers,
+        packages,
+        store=store,
+        store_dir=args.store_dir,
+        compression=args.compression,
+        level=args.level,
+        config=config,
+        md5=bool(args.nixery_json),
+        workers=args.workers,
+    )
+    summary = image.summary()
+    for c in image.conflicts:
+        print(f"layerlab: warning: /{c.name} from {c.dropped} left out: {c.kept} provides it", file=sys.stderr)
+    if args.oci:
+        summary["oci"] = {"dir": args.oci, "tag": args.tag, "manifest": write_oci_layout(image, store, args.oci, tag=args.tag)}
+    if args.archive:
+        write_docker_archive(image, store, args.archive, repo_tag=f"{graph.name or 'image'}:{args.tag}")
+        summary["archive"] = args.archive
+    if args.nixery_json:
+        write_nixery_output(image, store, args.nixery_json)
+        summary["nixery_json"] = args.nixery_json
+    if args.push:
+        from ..registry import Credentials, push
+
+        credentials = None
+        if args.username:
+            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
+            credentials = Credentials(args.username, password)
+        verify: bool | str = False if args.insecure_tls else (args.ca_cert or True)
+        report = push(image, store, args.push, fmt=args.format, credentials=credentials, verify=verify,
+                      plain_http=args.plain_http, chunk_size=args.chunk_size)
+        summary["push"] = report.to_json()
+        print(f"pushed {report.reference}@{report.manifest_digest}: {len(report.sent)} blobs sent "
+              f"({report.bytes_sent:,} bytes), {len(report.skipped)} already present", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        built = sum(1 for layer in image.layers if not layer.cached)
+        print(f"image {image.config_digest}: {len(image.layers)} layers ({built} built, "
+              f"{len(image.layers) - built} from cache), {image.compression}", file=sys.stderr)
+    return 0

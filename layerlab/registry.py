@@ -1,0 +1,392 @@
+"""Push images to an OCI distribution registry (Docker Registry HTTP API v2).
+
+:func:`push` sends an :class:`~layerlab.image.Image` whose blobs are in a
+:class:`~layerlab.image.BlobStore`:
+
+1. ``HEAD /v2/<name>/blobs/<digest>`` for every layer and the config; blobs
+   the registry already has are skipped (as nix2container does), so pushing an
+   image that shares layers with an earlier one sends only the new blobs;
+2. each missing blob is uploaded with ``POST /v2/<name>/blobs/uploads/`` then
+   either one ``PUT <location>?digest=...`` carrying the whole blob
+   (monolithic) or, with ``chunk_size``, ``PATCH`` requests with
+   ``Content-Range`` followed by an empty ``PUT ?digest=``;
+3. ``PUT /v2/<name>/manifests/<tag>`` with the OCI (default) or Docker
+   schema 2 manifest; the digest the registry answers is checked.
+
+The :class:`PushReport` says which blobs were sent, which skipped, and how many
+bytes went over the wire.
+
+Authentication follows the registry's ``WWW-Authenticate`` challenge: for
+``Basic`` the credentials are sent as they are; for ``Bearer`` a token is
+fetched from the challenge's ``realm`` (with ``service`` and the
+``repository:<name>:pull,push`` scope, authenticated with the credentials
+when given) and sent as ``Authorization: Bearer``.  TLS certificates are
+verified by default; ``verify`` may name a CA bundle, or be ``False``.
+``http://`` in front of a reference (or ``plain_http=True``) talks plain HTTP,
+for a registry on the local machine.
+
+Example:
+    >>> Reference.parse("127.0.0.1:5000/team/app:v1")
+    Reference(registry='127.0.0.1:5000', repository='team/app', tag='v1', digest=None, scheme='https')
+    >>> Reference.parse("http://localhost:5000/app").tag
+    'latest'
+    >>> parse_challenge('Bearer realm="https://auth/token",service="reg",scope="repository:a:pull"')
+    ('bearer', {'realm': 'https://auth/token', 'service': 'reg', 'scope': 'repository:a:pull'})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
+
+from .errors import ConfigError, RegistryError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+    from .image import BlobStore, Image
+
+__all__ = ["Reference", "Credentials", "PushReport", "RegistryClient", "push", "parse_challenge"]
+
+_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An image reference: ``[scheme://]registry/repository[:tag][@digest]``.
+
+    Attributes:
+        registry: ``host[:port]``.
+        repository: the image name inside the registry.
+        tag: the tag (``latest`` when neither tag nor digest is given).
+        digest: ``sha256:...`` when the reference pins one.
+        scheme: ``https`` (default) or ``http``.
+    """
+
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+    scheme: str = "https"
+
+    @classmethod
+    def parse(cls, ref: str, *, plain_http: bool = False) -> Reference:
+        """Parse ``ref``; the first component is the registry (it must contain ``.`` or ``:`` or be ``localhost``).
+
+        Raises:
+            ConfigError: no registry host, an invalid name, tag or digest.
+        """
+        scheme = "http" if plain_http else "https"
+        rest = ref
+        for prefix in ("http://", "https://"):
+            if rest.startswith(prefix):
+                scheme, rest = prefix[:-3], rest[len(prefix) :]
+        digest = None
+        if "@" in rest:
+            rest, digest = rest.split("@", 1)
+            if not _DIGEST.match(digest):
+                raise ConfigError(f"invalid digest {digest!r}", source=ref)
+        host, sep, path = rest.partition("/")
+        if not sep or not (("." in host) or (":" in host) or host == "localhost"):
+            raise ConfigError("a reference must start with the registry host (e.g. localhost:5000/name:tag)", source=ref)
+        tag = None
+        last = path.rsplit("/", 1)[-1]
+        if ":" in last:
+            path, tag = path.rsplit(":", 1)
+            if not _TAG.match(tag):
+                raise ConfigError(f"invalid tag {tag!r}", source=ref)
+        if not _NAME.match(path):
+            raise ConfigError(f"invalid repository name {path!r} (lower case letters, digits, separators)", source=ref)
+        if tag is None and digest is None:
+            tag = "latest"
+        return cls(host, path, tag, digest, scheme)
+
+    def __str__(self) -> str:
+        s = f"{self.registry}/{self.repository}"
+        if self.tag:
+            s += f":{self.tag}"
+        if self.digest:
+            s += f"@{self.digest}"
+        return s
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{self.registry}/v2/{self.repository}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and password (or token) for Basic auth and token requests."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass
+class PushReport:
+    """What a push did.
+
+    Attributes:
+        reference: where the image went.
+        manifest_digest: the digest of the manifest the registry stored.
+        sent: ``(digest, size)`` of every uploaded blob, in upload order.
+        skipped: digests the registry already had.
+        bytes_sent: bytes of blobs and manifest uploaded.
+    """
+
+    reference: str
+    manifest_digest: str = ""
+    sent: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bytes_sent: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "manifest_digest": self.manifest_digest,
+            "sent": [{"digest": d, "size": s} for d, s in self.sent],
+            "skipped": list(self.skipped),
+            "bytes_sent": self.bytes_sent,
+        }
+
+
+_CHALLENGE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """Split a ``WWW-Authenticate`` header into its scheme (lower case) and parameters."""
+    scheme, _, params = header.strip().partition(" ")
+    return scheme.lower(), {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _CHALLENGE.finditer(params)}
+
+
+class RegistryClient:
+    """A small client for one repository of a registry; see the module doc.
+
+    Args:
+        ref: the repository (and tag) to talk to.
+        credentials: for Basic auth or to obtain a Bearer token.
+        verify: ``True`` (system CAs), ``False``, or a CA bundle file.
+        timeout: seconds per request (connect and read).
+        session: a ``requests.Session`` to reuse.
+    """
+
+    def __init__(
+        self,
+        ref: Reference,
+        *,
+        credentials: Credentials | None = None,
+        verify: bool | str = True,
+        timeout: float = 300.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        import requests
+
+        self.ref = ref
+        self.credentials = credentials
+        self.session = session or requests.Session()
+        self.session.verify = verify
+        self.timeout = timeout
+        self._auth: str | None = None
+
+    # ---------------------------------------------------------------- http
+    def _send(self, method: str, url: str, *, body: Callable[[], Any] | None = None, headers: dict | None = None, ok: tuple[int, ...] = (200,)) -> requests.Response:
+        import requests
+
+        for attempt in range(2):
+            h = dict(headers or {})
+            if self._auth:
+                h["Authorization"] = self._auth
+            try:
+                r = self.session.request(method, url, data=body() if body else None, headers=h, timeout=self.timeout, allow_redirects=True)
+            except requests.exceptions.SSLError as err:
+                raise RegistryError(f"TLS verification failed ({_short(err)}); pass a CA bundle or turn verification off", source=url) from None
+            except requests.exceptions.RequestException as err:
+                raise RegistryError(f"{method} failed: {_short(err)}", source=url) from None
+            if r.status_code == 401 and attempt == 0 and "WWW-Authenticate" in r.headers:
+                self._authenticate(r.headers["WWW-Authenticate"], url)
+                continue
+            if r.status_code not in ok:
+                raise RegistryError(f"{method} answered {r.status_code}: {_error_text(r)}", source=url)
+            return r
+        raise RegistryError(f"{method} answered 401: authentication refused", source=url)
+
+    def _authenticate(self, header: str, url: str) -> None:
+        import requests
+
+        scheme, params = parse_challenge(header)
+        if scheme == "basic":
+            if self.credentials is None:
+                raise RegistryError("the registry asks for a user name and password", source=url)
+            self._auth = requests.auth._basic_auth_str(self.credentials.username, self.credentials.password)
+            return
+        if scheme != "bearer" or "realm" not in params:
+            raise RegistryError(f"unsupported authentication challenge {header!r}", source=url)
+        query = {"scope": f"repository:{self.ref.repository}:pull,push"}
+        if params.get("service"):
+            query["service"] = params["service"]
+        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+        try:
+            r = self.session.get(params["realm"], params=query, auth=auth, timeout=self.timeout)
+        except requests.exceptions.RequestException as err:
+            raise RegistryError(f"token request failed: {_short(err)}", source=params["realm"]) from None
+        if r.status_code != 200:
+            raise RegistryError(f"token request answered {r.status_code}: {_error_text(r)}", source=params["realm"])
+        try:
+            doc = r.json()
+            token = doc.get("token") or doc.get("access_token")
+        except ValueError:
+            token = None
+        if not token:
+            raise RegistryError("token response holds no token", source=params["realm"])
+        self._auth = f"Bearer {token}"
+
+    # ---------------------------------------------------------------- API
+    def has_blob(self, digest: str) -> bool:
+        """Whether the repository holds ``digest`` (``HEAD``)."""
+        r = self._send("HEAD", f"{self.ref.base}/blobs/{digest}", ok=(200, 404))
+        return r.status_code == 200
+
+    def upload_blob(self, digest: str, size: int, opener: Callable[[], BinaryIO], *, chunk_size: int | None = None) -> None:
+        """Upload one blob, monolithically or in ``chunk_size`` chunks."""
+        r = self._send("POST", f"{self.ref.base}/blobs/uploads/", ok=(202,), headers={"Content-Length": "0"})
+        location = self._location(r)
+        octet = {"Content-Type": "application/octet-stream"}
+        if chunk_size is None or size <= chunk_size:
+            r = self._send(
+                "PUT",
+                _with_query(location, digest=digest),
+                body=lambda: _Reader(opener(), size),
+                headers={**octet, "Content-Length": str(size)},
+                ok=(201,),
+            )
+        else:
+            start = 0
+            with opener() as fh:
+                while start < size:
+                    data = fh.read(min(chunk_size, size - start))
+                    if not data:
+                        raise RegistryError(f"blob {digest} is shorter than {size} bytes")
+                    end = start + len(data) - 1
+                    r = self._send(
+                        "PATCH",
+                        location,
+                        body=lambda d=data: d,
+                        headers={**octet, "Content-Length": str(len(data)), "Content-Range": f"{start}-{end}"},
+                        ok=(202,),
+                    )
+                    location = self._location(r)
+                    start = end + 1
+            r = self._send("PUT", _with_query(location, digest=digest), headers={"Content-Length": "0"}, ok=(201,))
+        got = r.headers.get("Docker-Content-Digest")
+        if got and got != digest:
+            raise RegistryError(f"registry stored blob as {got}, expected {digest}", source=self.ref.base)
+
+    def put_manifest(self, data: bytes, media_type: str, reference: str) -> str:
+        """``PUT`` a manifest under a tag or digest; return its digest."""
+        import hashlib
+
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        r = self._send("PUT", f"{self.ref.base}/manifests/{reference}", body=lambda: data, headers={"Content-Type": media_type}, ok=(201, 200))
+        got = r.headers.get("Docker-Content-Digest")
+        if got and got != digest:
+            raise RegistryError(f"registry stored the manifest as {got}, expected {digest}", source=self.ref.base)
+        return digest
+
+    def get_manifest(self, reference: str, media_types: tuple[str, ...]) -> tuple[bytes, str]:
+        """The manifest bytes and media type stored under ``reference``."""
+        r = self._send("GET", f"{self.ref.base}/manifests/{reference}", headers={"Accept": ", ".join(media_types)})
+        return r.content, r.headers.get("Content-Type", "")
+
+    def _location(self, r: requests.Response) -> str:
+        loc = r.headers.get("Location")
+        if not loc:
+            raise RegistryError("upload response has no Location header", source=r.url)
+        return urljoin(r.url, loc)
+
+
+class _Reader:
+    """A file wrapper with a known length, so requests streams it with Content-Length."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self.fh, self.len = fh, size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        if not data:
+            self.fh.close()
+        return data
+
+    def __len__(self) -> int:
+        return self.len
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    q = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(q)))
+
+
+def _short(err: Exception) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text[:200]
+
+
+def _error_text(r: requests.Response) -> str:
+    try:
+        errors = r.json().get("errors") or []
+        if errors:
+            return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+    except (ValueError, AttributeError):
+        pass
+    return (r.text or r.reason or "").strip().splitlines()[0][:200] if (r.text or r.reason) else "no details"
+
+
+def push(
+    image: Image,
+    store: BlobStore,
+    ref: str | Reference,
+    *,
+    fmt: str = "oci",
+    credentials: Credentials | None = None,
+    verify: bool | str = True,
+    plain_http: bool = False,
+    chunk_size: int | None = None,
+    client: RegistryClient | None = None,
+) -> PushReport:
+    """Push ``image`` to ``ref``; return what was sent and skipped.
+
+    Args:
+        fmt: ``oci`` or ``docker`` (schema 2) manifest.
+        credentials: user name and password for Basic auth or token requests.
+        verify: TLS verification: ``True``, ``False`` or a CA bundle path.
+        plain_http: talk HTTP instead of HTTPS (also ``http://`` in ``ref``).
+        chunk_size: upload blobs larger than this in chunks (``PATCH``).
+
+    Raises:
+        RegistryError: the registry refused a request or could not be reached.
+    """
+    reference = ref if isinstance(ref, Reference) else Reference.parse(ref, plain_http=plain_http)
+    manifest, media_type = image.manifest(fmt)
+    c = client or RegistryClient(reference, credentials=credentials, verify=verify)
+    report = PushReport(str(reference))
+    seen: set[str] = set()
+    for desc in image.blobs():
+        if desc.digest in seen:
+            continue
+        seen.add(desc.digest)
+        if c.has_blob(desc.digest):
+            report.skipped.append(desc.digest)
+            continue
+        c.upload_blob(desc.digest, desc.size, lambda d=desc.digest: store.open(d), chunk_size=chunk_size)
+        report.sent.append((desc.digest, desc.size))
+        report.bytes_sent += desc.size
+    report.manifest_digest = c.put_manifest(manifest, media_type, reference.tag or reference.digest or "latest")
+    if reference.digest and reference.digest != report.manifest_digest:
+        raise RegistryError(f"the image's manifest is {report.manifest_digest}, not the digest in the reference", source=str(reference))
+    report.bytes_sent += len(manifest)
+    return report
