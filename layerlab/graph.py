@@ -36,11 +36,14 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .errors import GraphError
 
@@ -112,6 +115,33 @@ def _normalised(rec: Mapping[str, Any], store_dir: str | None, source: str | Non
     if store_dir is not None:
         refs = [r if "/" in r else f"{store_dir}/{r}" for r in refs]
     return (rec.get("narSize"), rec.get("closureSize"), tuple(sorted(set(refs))), rec.get("narHash"))
+
+
+def _resolve_all_references(
+    paths: Sequence[str], recs: Sequence[Mapping[str, Any]], index: Mapping[str, int], store_dir: str | None, source: str | None
+) -> list[tuple[int, ...]]:
+    """Every record's references as sorted, de-duplicated index tuples, self excluded.
+
+    All look-ups happen in one C-level pass and the sorting in numpy, which
+    makes this several times faster than a per-record loop on large graphs.
+    """
+    raw = [rec.get("references") or () for rec in recs]
+    try:
+        lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
+        dst = np.fromiter(map(index.__getitem__, itertools.chain.from_iterable(raw)), dtype=np.int64)
+    except (KeyError, TypeError):
+        resolved = [_resolve_references(p, r, index, store_dir, source) for p, r in zip(paths, raw)]
+        lengths = np.fromiter(map(len, resolved), dtype=np.int64, count=len(resolved))
+        dst = np.fromiter(itertools.chain.from_iterable(resolved), dtype=np.int64)
+    n = len(paths)
+    src = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    keep = src != dst
+    key = np.sort(src[keep] * max(n, 1) + dst[keep])  # sorted by (src, dst)
+    if len(key) > 1:
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicates gone
+    targets = (key % max(n, 1)).tolist()
+    offsets = np.searchsorted(key // max(n, 1), np.arange(n + 1)).tolist()
+    return [tuple(targets[a:b]) for a, b in zip(offsets, offsets[1:])]
 
 
 def _checked_paths(records: Sequence[Any], source: str | None) -> dict[str, Mapping[str, Any]]:
@@ -234,17 +264,8 @@ class ClosureGraph:
 
         paths = tuple(sorted(by_path))
         index = {p: i for i, p in enumerate(paths)}
-        lookup = index.__getitem__
-        ref_lists: list[tuple[int, ...]] = []
         recs = [by_path[p] for p in paths]
-        for i, rec in enumerate(recs):
-            refs = rec.get("references") or ()
-            try:
-                out = set(map(lookup, refs))
-            except (KeyError, TypeError):
-                out = _resolve_references(paths[i], refs, index, store_dir, source)
-            out.discard(i)
-            ref_lists.append(tuple(sorted(out)))
+        ref_lists = _resolve_all_references(paths, recs, index, store_dir, source)
         nar_list = [rec.get("narSize") for rec in recs]
         closure_list = [rec.get("closureSize") for rec in recs]
         hash_list = [rec.get("narHash") for rec in recs]
