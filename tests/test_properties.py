@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -63,23 +64,10 @@ def run_all(records, roots, pop, budget):
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@SETTINGS
-@given(graphs(acyclic=True), popularities, st.integers(min_value=1, max_value=12))
-def test_invariants_on_random_dags(g, pop, budget):
+@settings(max_examples=240, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans().flatmap(lambda acyclic: graphs(acyclic=acyclic)), popularities, st.integers(min_value=1, max_value=12))
+def test_invariants_on_random_dags_and_graphs_with_cycles(g, pop, budget):
     records, roots = g
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run_all(records, roots, pop, budget)
-
-
-@SETTINGS
-@given(graphs(acyclic=False), popularities, st.integers(min_value=1, max_value=12))
-def test_invariants_on_random_graphs_with_cycles(g, pop, budget):
-    records, roots = g
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_all(records, roots, pop, budget)
@@ -99,8 +87,6 @@ def test_closure_size_counts_each_path_once(g):
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
 def test_every_strategy_keeps_unreachable_paths(name):
-    import warnings
-
     records = [
         {"path": NAMES[0], "narSize": 5, "references": [NAMES[1]]},
         {"path": NAMES[1], "narSize": 5, "references": []},
