@@ -17,7 +17,12 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import DEFAULT_BUDGET, Context, Layer, Param, Strategy, check_layers, layers_to_json, make_layer, params_from_strings
+from .auto_layer import AutoLayer
+from .baselines import PerPath, SingleLayer
+from .nix2container import Nix2Container
 from .nixery import Nixery
+from .pipeline import Pipeline
+from .popularity_contest import PopularityContest
 
 __all__ = [
     "Context",
@@ -37,7 +42,9 @@ __all__ = [
 ]
 
 #: The families, by name.  Extended as strategy modules are added.
-FAMILIES: Mapping[str, type[Strategy]] = {cls.name: cls for cls in (Nixery,)}
+FAMILIES: Mapping[str, type[Strategy]] = {
+    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer)
+}
 
 #: The strategy ``layerlab group`` uses when none is named.
 DEFAULT_STRATEGY = "nixery"
