@@ -316,8 +316,12 @@ def store_entries(paths: Iterable[str | bytes], store_dir: str = "/nix/store", *
     if parents:
         yield from parent_entries(store_dir)
     for p in checked:
-        if not os.path.lexists(p):
-            raise ImageError("store path is not on disk (realise it first)", source=os.fsdecode(p))
+        try:
+            os.lstat(p)
+        except FileNotFoundError:
+            raise ImageError("store path is not on disk (realise it first)", source=os.fsdecode(p)) from None
+        except OSError:
+            pass  # _walk reports it with the reason
         yield from _walk(p, p.lstrip(b"/"))
 
 

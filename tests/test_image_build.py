@@ -1,0 +1,306 @@
+"""Image building from a store-like directory: customisation, order, config, manifests, cache, outputs."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+import threading
+
+import orjson
+import pytest
+
+from layerlab.cli import main
+from layerlab.errors import ConfigError, ImageError, StrategyError
+from layerlab.graph import ClosureGraph
+from layerlab.image import (
+    BlobStore,
+    ImageConfig,
+    build_image,
+    join_packages,
+    layer_identity,
+    nixery_output,
+    order_layers,
+    write_docker_archive,
+    write_oci_layout,
+)
+from layerlab.image.layout import atomic_dir
+from layerlab.strategies.base import Layer
+
+
+@pytest.fixture
+def store_tree(tmp_path):
+    """Three packages: git (bin/git, share/man/git.1), curl (bin/curl, bin/git!), lib (lib/libz.so)."""
+    s = tmp_path / "store"
+    files = {
+        "aaa-git-2.40": {"bin/git": "git", "share/man/git.1": "man"},
+        "bbb-curl-8.0": {"bin/curl": "curl", "bin/git": "impostor", "share/man/curl.1": "man"},
+        "ccc-zlib-1.3": {"lib/libz.so": "z" * 1000},
+    }
+    for pkg, content in files.items():
+        for rel, text in content.items():
+            f = s / pkg / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text)
+    graph = ClosureGraph.from_records(
+        [
+            {"path": f"{s}/aaa-git-2.40", "narSize": 300, "references": [f"{s}/ccc-zlib-1.3"]},
+            {"path": f"{s}/bbb-curl-8.0", "narSize": 200, "references": [f"{s}/ccc-zlib-1.3"]},
+            {"path": f"{s}/ccc-zlib-1.3", "narSize": 1000, "references": []},
+        ],
+        name="demo",
+    )
+    return s, graph
+
+
+def _layers(s):
+    return [
+        Layer((f"{s}/aaa-git-2.40",), 300, rating=10, reason="dominator"),
+        Layer((f"{s}/bbb-curl-8.0",), 200, rating=10, reason="dominator"),
+        Layer((f"{s}/ccc-zlib-1.3",), 1000, rating=500, reason="popular"),
+    ]
+
+
+def test_customisation_join_and_conflicts(store_tree):
+    s, _ = store_tree
+    j = join_packages([f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0", f"{s}/aaa-git-2.40"], store_dir=str(s))
+    got = [(e.name.decode(), e.kind, e.target.decode()) for e in j.entries]
+    assert got == [
+        ("bin", "dir", ""),
+        ("bin/curl", "symlink", f"{s}/bbb-curl-8.0/bin/curl"),
+        ("bin/git", "symlink", f"{s}/aaa-git-2.40/bin/git"),  # first requested wins
+        ("share", "dir", ""),
+        ("share/man", "dir", ""),
+        ("share/man/curl.1", "symlink", f"{s}/bbb-curl-8.0/share/man/curl.1"),
+        ("share/man/git.1", "symlink", f"{s}/aaa-git-2.40/share/man/git.1"),
+    ]
+    assert [(c.name, c.kept, c.dropped) for c in j.conflicts] == [("bin/git", f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0")]
+    assert j.packages == (f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0")
+    # the reverse order flips the winner
+    j2 = join_packages([f"{s}/bbb-curl-8.0", f"{s}/aaa-git-2.40"], store_dir=str(s))
+    assert dict((e.name, e.target) for e in j2.entries)[b"bin/git"] == f"{s}/bbb-curl-8.0/bin/git".encode()
+
+
+def test_customisation_refuses_store_shadowing_and_file_packages(tmp_path):
+    s = tmp_path / "store"
+    top = str(s).split("/")[1]  # the store dir's first component ("nix" for /nix/store)
+    (s / "aaa-odd" / top).mkdir(parents=True)
+    (s / "aaa-odd" / "bin").mkdir()
+    (s / "aaa-odd" / "bin" / "x").write_text("")
+    (s / "aaa-odd" / "zz").write_text("")
+    (s / "bbb-file").write_text("a file")
+    j = join_packages([f"{s}/aaa-odd"], store_dir=str(s))
+    assert [e.name for e in j.entries] == [b"bin", b"bin/x", b"zz"]
+    assert [(c.name, c.kept, c.dropped) for c in j.conflicts] == [(top, "(store)", f"{s}/aaa-odd")]
+    with pytest.raises(ImageError, match="bbb-file: cannot join a package that is not a directory"):
+        join_packages([f"{s}/bbb-file"], store_dir=str(s))
+
+
+def test_order_rule_rating_desc_then_identity_customisation_last(store_tree, tmp_path):
+    s, graph = store_tree
+    layers = _layers(s)
+    ordered = order_layers(layers)
+    a, b = sorted([layers[0], layers[1]], key=lambda x: layer_identity(x.paths))
+    assert ordered == [layers[2], a, b]
+    img = build_image(graph, list(reversed(layers)), [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "b"), store_dir=str(s))
+    assert [x.paths for x in img.layers[:3]] == [x.paths for x in ordered]
+    assert img.layers[-1].kind == "customisation"
+
+
+def test_config_and_manifests(store_tree, tmp_path):
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    cfg = ImageConfig(architecture="arm64", env=("PATH=/bin",), cmd=("git", "--version"), entrypoint=("/bin/sh", "-c"),
+                      working_dir="/work", user="1000:1000")
+    img = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s), config=cfg)
+    doc = orjson.loads(img.config)
+    assert doc["architecture"] == "arm64" and doc["os"] == "linux" and doc["created"] == "1970-01-01T00:00:01Z"
+    assert doc["config"] == {"Env": ["PATH=/bin"], "Cmd": ["git", "--version"], "Entrypoint": ["/bin/sh", "-c"],
+                             "WorkingDir": "/work", "User": "1000:1000"}
+    assert doc["rootfs"] == {"type": "layers", "diff_ids": img.diff_ids}
+    assert [h["created_by"] for h in doc["history"]] == [
+        "layerlab: 1 store paths (popular)", "layerlab: 1 store paths (dominator)",
+        "layerlab: 1 store paths (dominator)", "layerlab: customisation layer joining 1 packages"]
+    assert img.config_digest == "sha256:" + hashlib.sha256(img.config).hexdigest()
+    assert store.read_bytes(img.config_digest) == img.config
+    oci = orjson.loads(img.oci_manifest())
+    assert oci["mediaType"] == "application/vnd.oci.image.manifest.v1+json" and oci["schemaVersion"] == 2
+    assert oci["config"] == {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": img.config_digest, "size": len(img.config)}
+    for entry, layer in zip(oci["layers"], img.layers, strict=True):
+        blob = store.read_bytes(layer.info.digest)
+        assert entry == {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                         "digest": "sha256:" + hashlib.sha256(blob).hexdigest(), "size": len(blob)}
+        assert layer.info.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest()
+    docker = orjson.loads(img.docker_manifest())
+    assert docker["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert docker["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert {x["mediaType"] for x in docker["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+    # the customisation layer holds the links, nothing else
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(store.read_bytes(img.layers[-1].info.digest)))) as t:
+        assert [(m.name, m.linkname) for m in t.getmembers()] == [
+            ("bin", ""), ("bin/git", f"{s}/aaa-git-2.40/bin/git"), ("share", ""), ("share/man", ""),
+            ("share/man/git.1", f"{s}/aaa-git-2.40/share/man/git.1")]
+
+
+def test_zstd_has_no_docker_manifest(store_tree, tmp_path):
+    s, graph = store_tree
+    img = build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "b"), store_dir=str(s), compression="zstd")
+    assert {x["mediaType"] for x in orjson.loads(img.oci_manifest())["layers"]} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
+    with pytest.raises(ImageError, match="docker manifest has no media type for zstd"):
+        img.docker_manifest()
+
+
+def test_layer_cache_builds_a_shared_layer_once(store_tree, tmp_path):
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    first = build_image(graph, _layers(s), [], store=store, store_dir=str(s))
+    assert [x.cached for x in first.layers] == [False, False, False]
+    # a second image sharing the zlib layer, with git and curl merged into one layer
+    merged = [Layer((f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0"), 500, 1, "merged"), _layers(s)[2]]
+    second = build_image(graph, merged, [], store=store, store_dir=str(s))
+    assert [(x.paths, x.cached) for x in second.layers] == [((f"{s}/ccc-zlib-1.3",), True), (merged[0].paths, False)]
+    assert second.layers[0].info == first.layers[0].info
+    # the cache is keyed by compression too, and ignores entries whose blob is gone
+    plain = build_image(None, merged[1:], [], store=store, store_dir=str(s), compression="none")
+    assert not plain.layers[0].cached
+    os.unlink(store.blob_path(plain.layers[0].info.digest))
+    again = build_image(None, merged[1:], [], store=store, store_dir=str(s), compression="none")
+    assert not again.layers[0].cached and store.verify(again.layers[0].info.digest)
+    assert os.listdir(store.root / "tmp") == []
+
+
+def test_concurrent_builds_share_one_store(store_tree, tmp_path):
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    results = []
+
+    def run():
+        results.append(build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s)).oci_manifest())
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and len(set(results)) == 1
+    assert os.listdir(store.root / "tmp") == []
+
+
+def test_bad_inputs(store_tree, tmp_path):
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    with pytest.raises(StrategyError, match="left .*ccc-zlib-1.3 out of every layer"):
+        build_image(graph, _layers(s)[:2], [], store=store, store_dir=str(s))
+    with pytest.raises(ImageError, match="requested package /nix/store/x-y is not in the closure graph"):
+        build_image(graph, _layers(s), ["/nix/store/x-y"], store=store, store_dir=str(s))
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        ImageConfig(env=("NOEQUALS",))
+    with pytest.raises(ImageError, match="compression must be one of"):
+        build_image(graph, _layers(s), [], store=store, store_dir=str(s), compression="lz4")
+
+
+def test_oci_layout_and_atomic_replacement(store_tree, tmp_path):
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    img = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s))
+    out = tmp_path / "out" / "oci"
+    digest = write_oci_layout(img, store, out, tag="v1")
+    assert orjson.loads((out / "oci-layout").read_bytes()) == {"imageLayoutVersion": "1.0.0"}
+    index = orjson.loads((out / "index.json").read_bytes())
+    assert index["manifests"] == [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                                   "size": len(img.oci_manifest()),
+                                   "annotations": {"org.opencontainers.image.ref.name": "v1"}}]
+    blobs = sorted(os.listdir(out / "blobs" / "sha256"))
+    assert blobs == sorted([digest[7:], img.config_digest[7:]] + [x.info.digest[7:] for x in img.layers])
+    for b in blobs:
+        assert hashlib.sha256((out / "blobs" / "sha256" / b).read_bytes()).hexdigest() == b
+    # rewriting replaces the whole directory; a failing write leaves the old one intact
+    (out / "stray").write_text("x")
+    write_oci_layout(img, store, out, tag="v2")
+    assert not (out / "stray").exists()
+    with pytest.raises(RuntimeError):
+        with atomic_dir(out) as tmp:
+            (tmp / "index.json").write_text("half")
+            raise RuntimeError("interrupted")
+    assert orjson.loads((out / "index.json").read_bytes())["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v2"
+    assert sorted(os.listdir(tmp_path / "out")) == ["oci"]
+
+
+def test_interrupted_build_leaves_no_image(store_tree, tmp_path):
+    s, graph = store_tree
+    os.mkfifo(s / "ccc-zlib-1.3" / "lib" / "fifo")
+    out = tmp_path / "out"
+    code = main(["build", "--graph", str(_graph_file(graph, tmp_path)), "--store-dir", str(s), "--blob-store", str(tmp_path / "b"),
+                 "--oci", str(out / "oci"), "--archive", str(out / "a.tar"), "--package", f"{s}/aaa-git-2.40"])
+    assert code == 2
+    assert not out.exists() or os.listdir(out) == []
+    assert os.listdir(tmp_path / "b" / "tmp") == []
+
+
+def _graph_file(graph, tmp_path):
+    f = tmp_path / "graph.json"
+    f.write_bytes(orjson.dumps([{"path": p, "narSize": graph.nar_size[i], "references": [graph.paths[j] for j in graph.refs[i]]}
+                                for i, p in enumerate(graph.paths)]))
+    return f
+
+
+def test_docker_archive_layout(store_tree, tmp_path):
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    img = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s), compression="zstd")
+    out = tmp_path / "img.tar"
+    write_docker_archive(img, store, out, repo_tag="demo:v1")
+    with tarfile.open(out) as t:
+        manifest = orjson.loads(t.extractfile("manifest.json").read())
+        assert manifest == [{"Config": img.config_digest[7:] + ".json", "RepoTags": ["demo:v1"],
+                             "Layers": [x.info.diff_id[7:] + "/layer.tar" for x in img.layers]}]
+        assert t.extractfile(manifest[0]["Config"]).read() == img.config
+        for layer in img.layers:  # uncompressed, matching the diff_id
+            data = t.extractfile(layer.info.diff_id[7:] + "/layer.tar").read()
+            assert "sha256:" + hashlib.sha256(data).hexdigest() == layer.info.diff_id
+    first = out.read_bytes()
+    write_docker_archive(img, store, out, repo_tag="demo:v1")
+    assert out.read_bytes() == first
+
+
+def test_nixery_output(store_tree, tmp_path):
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    img = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s), md5=True)
+    doc = orjson.loads(nixery_output(img, store))
+    assert doc["manifest"] == orjson.loads(img.docker_manifest())
+    assert set(doc["layerLocations"]) == {img.config_digest[7:]} | {x.info.digest[7:] for x in img.layers}
+    for hexd, loc in doc["layerLocations"].items():
+        data = open(loc["path"], "rb").read()
+        assert hashlib.sha256(data).hexdigest() == hexd
+        assert loc["md5"] == base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def test_cli_graph_and_layers_json(store_tree, tmp_path, capsys):
+    s, graph = store_tree
+    gfile = _graph_file(graph, tmp_path)
+    lfile = tmp_path / "layers.json"
+    lfile.write_bytes(orjson.dumps([{"contents": [f"{s}/ccc-zlib-1.3"], "mergeRating": 7},
+                                    {"contents": [f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0"], "mergeRating": 9}]))
+    args = ["build", "--graph", str(gfile), "--layers", str(lfile), "--store-dir", str(s), "--blob-store", str(tmp_path / "b"),
+            "--package", f"{s}/bbb-curl-8.0", "--compression", "none", "--env", "A=1", "--cmd", "curl",
+            "--oci", str(tmp_path / "oci"), "--nixery-json", str(tmp_path / "n.json"), "--json"]
+    assert main(args) == 0
+    summary = orjson.loads(capsys.readouterr().out)
+    assert [x["paths"] for x in summary["layers"]] == [2, 1, 1]
+    assert [x["rating"] for x in summary["layers"]] == [9, 7, 0]
+    assert [x["kind"] for x in summary["layers"]] == ["store", "store", "customisation"]
+    nix = orjson.loads((tmp_path / "n.json").read_bytes())
+    assert {x["mediaType"] for x in nix["manifest"]["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar"}
+    assert main(args) == 0
+    again = orjson.loads(capsys.readouterr().out)
+    assert [x["cached"] for x in again["layers"]] == [True, True, False]
+    assert again["oci"]["manifest"] == summary["oci"]["manifest"]
+    lfile.write_text('[{"contents": ["/nix/store/zzz-absent"]}]')
+    assert main(args) == 2
+    assert "layers.json: layer 0 holds '/nix/store/zzz-absent', which is not in the graph" in capsys.readouterr().err
+    assert main(["build", "--graph", str(gfile)]) == 2
+    assert "name an output" in capsys.readouterr().err

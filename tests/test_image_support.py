@@ -1,0 +1,242 @@
+"""Helpers for the image and registry tests: Nix-built closures, a real registry.
+
+It holds no tests; ``tests/test_image*.py`` and ``tests/test_registry*.py``
+import it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+NIX_ENV = {
+    "NIX_CONFIG": "sandbox = false\nsubstituters =\nexperimental-features = nix-command\nbuild-users-group =",
+}
+
+# Two store paths built with /bin/sh only: "dep" holds odd contents (a name
+# with a space and UTF-8, a symlink loop, an absolute symlink, a file larger
+# than the stream buffer, an executable); "app" references it and has a bin/.
+TEST_NIX = textwrap.dedent(
+    r"""
+    let
+      sh = "/bin/sh";
+      dep = builtins.derivation {
+        name = "layerlab-dep-1.0"; system = builtins.currentSystem; builder = sh;
+        args = [ "-c" ''
+          set -e
+          PATH=/bin:/usr/bin
+          mkdir -p $out/lib $out/share/doc "$out/share/with space" $out/share/caf$(printf '\303\251')
+          echo lib > $out/lib/libdep.so.1
+          ln -s libdep.so.1 $out/lib/libdep.so
+          ln -s loop-b $out/lib/loop-a
+          ln -s loop-a $out/lib/loop-b
+          ln -s /etc/passwd $out/share/abs-link
+          echo "spaced" > "$out/share/with space/a file.txt"
+          echo "accent" > $out/share/caf$(printf '\303\251')/menu
+          seq 1 1200000 > $out/share/doc/numbers.txt
+          printf '#!/bin/sh\necho dep\n' > $out/lib/tool
+          chmod +x $out/lib/tool
+        '' ];
+      };
+    in builtins.derivation {
+      name = "layerlab-app-2.0"; system = builtins.currentSystem; builder = sh;
+      args = [ "-c" ''
+        set -e
+        PATH=/bin:/usr/bin
+        mkdir -p $out/bin $out/share
+        printf '#!/bin/sh\nexec ${dep}/lib/tool\n' > $out/bin/app
+        chmod +x $out/bin/app
+        ln -s ${dep}/lib $out/lib
+        echo app > $out/share/app.txt
+      '' ];
+    }
+    """
+)
+
+
+def nix_closure(tmp: Path) -> tuple[str, list[dict]]:
+    """Build the test derivation; return its store path and ``nix path-info --json -r``."""
+    env = {**os.environ, **NIX_ENV}
+    f = tmp / "test.nix"
+    f.write_text(TEST_NIX)
+    out = subprocess.run(["nix-build", str(f), "--no-out-link"], env=env, capture_output=True, text=True, check=True)
+    path = out.stdout.strip().splitlines()[-1]
+    info = subprocess.run(["nix", "path-info", "--json", "-r", path], env=env, capture_output=True, text=True, check=True)
+    return path, json.loads(info.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}"
+
+
+@dataclass
+class Registry:
+    """A running docker-registry: its URL host, storage dir and log file."""
+
+    host: str
+    storage: Path
+    log: Path
+    scheme: str
+    proc: subprocess.Popen
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def run_registry(workdir: Path, *, auth: str = "", tls: tuple[Path, Path] | None = None):
+    """Start ``docker-registry`` on 127.0.0.1 with its own storage; stop it on exit.
+
+    Args:
+        auth: extra YAML for the ``auth:`` section (indented two spaces).
+        tls: (certificate, key) to serve HTTPS.
+    """
+    port = free_port()
+    storage = workdir / "registry-storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "registry.yml"
+    tls_yaml = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
+    cfg.write_text(
+        "version: 0.1\n"
+        "log:\n  level: info\n  accesslog:\n    disabled: false\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: layerlab-test\n{tls_yaml}"
+        + (f"auth:\n{auth}" if auth else "")
+    )
+    log = workdir / "registry.log"
+    fh = open(log, "wb")
+    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=fh, stderr=subprocess.STDOUT)
+    scheme = "https" if tls else "http"
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                requests.get(f"{scheme}://127.0.0.1:{port}/v2/", timeout=1, verify=False)
+                break
+            except requests.exceptions.ConnectionError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("docker-registry did not start: " + log.read_text()[-2000:]) from None
+                time.sleep(0.1)
+        yield Registry(f"127.0.0.1:{port}", storage, log, scheme, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        fh.close()
+
+
+def make_cert(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (RSA 2048) made with the openssl tool."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A real token endpoint for docker-registry's ``auth: token``.
+
+    It checks Basic credentials and answers ``{"token": JWT}``, the JWT signed
+    RS256 with the openssl tool, carrying the certificate in ``x5c`` (the
+    registry trusts that certificate through ``rootcertbundle``).
+    """
+
+    def __init__(self, workdir: Path, user: str, password: str) -> None:
+        certdir = workdir / "token-cert"
+        certdir.mkdir(parents=True, exist_ok=True)
+        self.cert, self.key = make_cert(certdir)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"], check=True, capture_output=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.user, self.password = user, password
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):  # noqa: ANN002
+                pass
+
+            def do_GET(self):  # noqa: N802
+                from urllib.parse import parse_qs, urlsplit
+
+                q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                expected = "Basic " + base64.b64encode(f"{server.user}:{server.password}".encode()).decode()
+                ok = self.headers.get("Authorization") == expected
+                server.requests.append({"query": q, "authorized": ok})
+                if not ok:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": server.token(q.get("service", ""), q.get("scope", ""))}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def token(self, service: str, scope: str) -> str:
+        access = []
+        if scope:
+            typ, name, actions = scope.split(":")
+            access.append({"type": typ, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]}
+        claims = {"iss": "layerlab-test-issuer", "sub": self.user, "aud": service, "exp": now + 600, "nbf": now - 10,
+                  "iat": now, "jti": hashlib.sha256(os.urandom(8)).hexdigest(), "access": access}
+        signing = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(signing.encode())
+            f.flush()
+            sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key), f.name], check=True, capture_output=True).stdout
+        return f"{signing}.{_b64url(sig)}"
+
+    def auth_yaml(self) -> str:
+        return (f"  token:\n    realm: {self.url}\n    service: layerlab-test\n"
+                f"    issuer: layerlab-test-issuer\n    rootcertbundle: {self.cert}\n")
+
+    def __enter__(self) -> TokenServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.httpd.shutdown()
+        self.httpd.server_close()
