@@ -1,0 +1,612 @@
+"""Figures: dominator trees, layer sizes, overlap, pull bytes and sweeps.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without
+``pyplot``: no global figure registry, no backend switch, nothing to close.
+In a notebook the figure displays itself (the inline backend formats any
+``Figure``); elsewhere :func:`to_png` renders it with Agg, and
+:func:`save_png` writes it atomically.  PNGs carry no software/version
+metadata, so the same input gives the same bytes.
+
+The functions take plain data (a graph, layers, a matrix, a table of numbers)
+rather than computing metrics themselves, so they work with any strategy and
+with whatever :mod:`layerlab.metrics` returns.
+
+Design of the dominator tree (:func:`dominator_tree`): a 1,000-path tree does
+not fit as nodes and edges, so it is drawn as an *icicle*: depth runs left to
+right, and each node is a box whose height is the bytes of its dominated
+subtree (its own ``narSize`` plus everything only it keeps alive).  Children
+sit inside their parent's span, largest first.  Subtrees smaller than
+``min_share`` of the image are collapsed into their parent, small siblings are
+pooled into one grey box ("+N small"), and only boxes tall enough to hold text
+are labelled, so the picture stays readable at any size.  The fill colour is
+the layer that holds the node; hatching marks big and popular paths (the ones
+Nixery hangs from the root, each starting a layer).
+
+Example:
+    >>> from layerlab.strategies.base import Layer
+    >>> fig = layer_sizes([Layer(("/nix/store/a-x",), 5_000_000, reason="big")], title="one layer")
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()][:1], fig.axes[0].get_title()
+    (['0'], 'one layer')
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from .errors import ConfigError
+from .graph import ClosureGraph, store_name
+from .strategies.base import Layer
+
+__all__ = [
+    "format_bytes",
+    "layer_colours",
+    "TreeBox",
+    "icicle_boxes",
+    "dominator_tree",
+    "layer_sizes",
+    "layer_stack",
+    "overlap_heatmap",
+    "pull_vs_budget",
+    "sweep_heatmap",
+    "to_png",
+    "save_png",
+]
+
+_PALETTE = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+    "#86bcb6", "#d37295", "#fabfd2", "#8cd17d", "#b6992d", "#499894", "#f1ce63", "#a0cbe8", "#ffbe7d",
+    "#d4a6c8", "#79706e",
+)  # Tableau 20, reordered so neighbours differ
+_MERGED = "#c9c9c9"
+_SMALL = "#ececec"
+_HATCH = {"big": "////", "popular": "....", "big+popular": "xxxx"}
+_REASON_COLOUR = {
+    "big": "#e15759",
+    "popular": "#4e79a7",
+    "big+popular": "#b07aa1",
+    "dominator": "#59a14f",
+    "merged": "#9d9d9d",
+    "unreachable": "#000000",
+}
+
+
+def format_bytes(n: float, _pos: Any = None) -> str:
+    """Bytes in SI units, three significant digits (usable as a tick formatter).
+
+    Example:
+        >>> format_bytes(0), format_bytes(999), format_bytes(1_234_567), format_bytes(3.07e9)
+        ('0 B', '999 B', '1.23 MB', '3.07 GB')
+    """
+    n = float(n)
+    if n == 0:
+        return "0 B"
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 999.5 or unit == "TB":
+            if unit == "B":
+                return f"{sign}{n:.0f} B"
+            return f"{sign}{n:.3g} {unit}"
+        n /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+_BYTES = FuncFormatter(format_bytes)
+
+
+def _short(path_or_name: str, width: int = 28) -> str:
+    name = store_name(path_or_name)
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def layer_colours(layers: Sequence[Layer]) -> list[str]:
+    """One fill colour per layer: the palette by descending size, grey for catch-all layers.
+
+    Example:
+        >>> layer_colours([Layer(("a",), 1, reason="merged"), Layer(("b",), 9)])
+        ['#c9c9c9', '#4e79a7']
+    """
+    order = sorted(range(len(layers)), key=lambda i: (-(layers[i].size or 0), i))
+    out = [""] * len(layers)
+    k = 0
+    for i in order:
+        if layers[i].reason in ("merged", "unreachable"):
+            out[i] = _MERGED
+        else:
+            out[i] = _PALETTE[k % len(_PALETTE)]
+            k += 1
+    return out
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return fig
+
+
+# --------------------------------------------------------------- dominator tree
+@dataclass(frozen=True)
+class TreeBox:
+    """One box of the icicle drawing of a dominator tree.
+
+    Attributes:
+        depth: column (0 is the image itself, 1 the children of the root...).
+        start: offset of the box along the byte axis.
+        size: bytes of the subtree the box stands for.
+        node: the path index, or ``-1`` for a pool of small siblings.
+        count: number of paths the box stands for.
+        collapsed: the box stands for more than one path and its descendants
+            are not drawn.
+        group: for a pool, the group its members share (see ``group_of``).
+    """
+
+    depth: int
+    start: int
+    size: int
+    node: int
+    count: int
+    collapsed: bool
+    group: int = -1
+
+
+def icicle_boxes(
+    idom: Sequence[int],
+    nar_size: Sequence[int],
+    *,
+    group_of: Sequence[int] | None = None,
+    min_share: float = 0.004,
+    max_depth: int = 7,
+) -> list[TreeBox]:
+    """Lay out a dominator tree as icicle boxes (see the module documentation).
+
+    ``idom[i]`` is the immediate dominator of path ``i``: ``len(idom)`` for the
+    artificial root, ``-1`` for a path no root reaches (left out).  The first
+    box is the whole image at depth 0 (``node == len(idom)``).  Siblings whose
+    subtree is below ``min_share`` of the image are pooled, one pool per
+    ``group_of`` value (e.g. the layer of each path), largest pool first.
+
+    Example:
+        >>> [(b.depth, b.start, b.size, b.node) for b in icicle_boxes([3, 0, 3], [5, 3, 10])]
+        [(0, 0, 18, 3), (1, 0, 10, 2), (1, 10, 8, 0), (2, 15, 3, 1)]
+        >>> [(b.depth, b.size, b.node, b.count) for b in icicle_boxes([3, 0, 3], [5, 3, 10], min_share=0.6)]
+        [(0, 18, 3, 3), (1, 18, -1, 3)]
+    """
+    n = len(idom)
+    children: list[list[int]] = [[] for _ in range(n + 1)]
+    for i, d in enumerate(idom):
+        if d >= 0:
+            children[d].append(i)
+    # Subtree sizes and counts, children before parents (iterative post-order).
+    sub = [0] * (n + 1)
+    cnt = [0] * (n + 1)
+    order: list[int] = []
+    stack = [n]
+    while stack:
+        v = stack.pop()
+        order.append(v)
+        stack.extend(children[v])
+    for v in reversed(order):
+        s = nar_size[v] if v < n else 0
+        c = 1 if v < n else 0
+        for ch in children[v]:
+            s += sub[ch]
+            c += cnt[ch]
+        sub[v], cnt[v] = s, c
+    total = sub[n]
+    limit = max(min_share * total, 1e-12)
+    boxes = [TreeBox(0, 0, total, n, cnt[n], False)]
+    work = [(n, 0, 0)]  # node, depth, start
+    while work:
+        v, depth, start = work.pop()
+        if depth >= max_depth:
+            continue
+        kids = sorted(children[v], key=lambda k: (-sub[k], k))
+        pos = start + (nar_size[v] if v < n else 0)
+        pools: dict[int, list[int]] = {}
+        for k in kids:
+            if sub[k] < limit:
+                pool = pools.setdefault(-1 if group_of is None else group_of[k], [0, 0])
+                pool[0] += sub[k]
+                pool[1] += cnt[k]
+                continue
+            deeper = depth + 1 < max_depth and any(sub[g] >= limit for g in children[k])
+            boxes.append(TreeBox(depth + 1, pos, sub[k], k, cnt[k], cnt[k] > 1 and not deeper))
+            if deeper:
+                work.append((k, depth + 1, pos))
+            pos += sub[k]
+        for group, (size, count) in sorted(pools.items(), key=lambda kv: (-kv[1][0], kv[0])):
+            boxes.append(TreeBox(depth + 1, pos, size, -1, count, True, group))
+            pos += size
+    boxes.sort(key=lambda b: (b.depth, b.start, b.node))
+    return boxes
+
+
+def dominator_tree(
+    graph: ClosureGraph,
+    layers: Sequence[Layer],
+    *,
+    idom: Sequence[int] | None = None,
+    big: Sequence[int] = (),
+    popular: Sequence[int] = (),
+    title: str | None = None,
+    min_share: float = 0.003,
+    max_depth: int = 6,
+    label_top: int = 60,
+    legend_layers: int = 10,
+) -> Figure:
+    """The dominator tree of one image as an icicle, coloured by layer.
+
+    Args:
+        graph: the image's closure graph (needs ``narSize``).
+        layers: the image's layers; a box takes the colour of its path's layer.
+        idom: immediate dominators as :func:`layerlab.strategies.nixery.dominator_split`
+            returns them (``len(graph)`` for the artificial root).  Default: the
+            plain dominator tree from the image roots.
+        big, popular: path indices to hatch (Nixery's big and popular paths).
+        title: the axes title (default names the image and the counts).
+        min_share: subtrees below this share of the image are pooled per layer.
+        max_depth: deepest column drawn.
+        label_top: label at most this many boxes, the largest first.
+        legend_layers: the largest layers listed in the legend.
+
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-app-1", "narSize": 7, "references": ["/nix/store/b-lib-1"]},
+        ...                                {"path": "/nix/store/b-lib-1", "narSize": 3}])
+        >>> fig = dominator_tree(g, [Layer(tuple(g.paths), 10)])
+        >>> fig.axes[0].get_xlabel(), len(fig.axes[0].patches)
+        ('depth below the image (1 = paths only the image root keeps alive, or hung from it)', 2)
+    """
+    nar = graph.require_nar_size("the dominator tree plot")
+    n = len(graph.paths)
+    if idom is None:
+        from .strategies.nixery import immediate_dominators
+
+        idom = immediate_dominators(n, graph.refs, graph.roots)
+    if len(idom) != n:
+        raise ConfigError(f"idom has {len(idom)} entries for a graph of {n} paths", source="dominator_tree")
+    colours = layer_colours(layers)
+    layer_of = [-1] * n
+    index = graph.index
+    for li, layer in enumerate(layers):
+        for p in layer.paths:
+            j = index.get(p)
+            if j is not None:
+                layer_of[j] = li
+    big_set, pop_set = set(big), set(popular)
+    all_boxes = icicle_boxes(idom, nar, group_of=layer_of, min_share=min_share, max_depth=max_depth)
+    total = all_boxes[0].size if all_boxes else 0
+    boxes = [b for b in all_boxes if b.depth > 0]
+
+    fig = _new_figure(13, 8.5)
+    ax = fig.add_subplot()
+    faces, hatches, alphas = [], [], []
+    for b in boxes:
+        li = b.group if b.node < 0 else layer_of[b.node]
+        faces.append(colours[li] if li >= 0 else "#000000")
+        alphas.append(0.55 if b.node < 0 else 1.0)
+        kind = ""
+        if b.node >= 0:
+            isbig, ispop = b.node in big_set, b.node in pop_set
+            kind = "big+popular" if isbig and ispop else "big" if isbig else "popular" if ispop else ""
+        hatches.append(_HATCH.get(kind))
+    bars = ax.barh(
+        [b.start + b.size / 2 for b in boxes],
+        [0.97] * len(boxes),
+        left=[b.depth - 1 for b in boxes],
+        height=[b.size for b in boxes],
+        color=faces,
+        edgecolor="white",
+        linewidth=0.4,
+        align="center",
+        gid="dominator-boxes",
+    )
+    for patch, hatch, alpha in zip(bars.patches, hatches, alphas):
+        patch.set_alpha(alpha)
+        if hatch:
+            patch.set_hatch(hatch)
+            patch.set_edgecolor("#333333")
+    # Labels: the largest boxes that are tall enough for a line of text.
+    height_pts = fig.get_figheight() * 72 * 0.86
+    min_size = total * 9.5 / height_pts if total else math.inf
+    labelled = sorted((b for b in boxes if b.size >= min_size), key=lambda b: (-b.size, b.depth, b.start))
+    for b in labelled[:label_top]:
+        if b.node < 0:
+            text = f"{b.count} small paths · {format_bytes(b.size)}"
+        else:
+            more = f" (+{b.count - 1})" if b.collapsed else ""
+            text = f"{_short(graph.paths[b.node], 24)}{more} · {format_bytes(b.size)}"
+        ax.text(b.depth - 1 + 0.02, b.start + b.size / 2, text, va="center", ha="left", fontsize=7, clip_on=True, gid="box-label")
+    depth_max = max((b.depth for b in boxes), default=1)
+    ax.set_xlim(0, depth_max)
+    ax.set_ylim(total, 0)
+    ax.set_xticks(np.arange(depth_max) + 0.485, [str(d) for d in range(1, depth_max + 1)])
+    ax.yaxis.set_major_formatter(_BYTES)
+    ax.set_xlabel("depth below the image (1 = paths only the image root keeps alive, or hung from it)")
+    ax.set_ylabel("bytes of the dominated subtree (narSize)")
+    ax.set_title(
+        title
+        or f"Dominator tree of {graph.name or 'the image'}: {n:,} paths, {format_bytes(total)}, {len(layers)} layers"
+    )
+    ax.spines[["top", "right"]].set_visible(False)
+    # Legend: hatching, then the largest layers.
+    handles = [
+        Patch(facecolor="white", edgecolor="#333333", hatch=_HATCH["big"], label="big path"),
+        Patch(facecolor="white", edgecolor="#333333", hatch=_HATCH["popular"], label="popular path"),
+        Patch(facecolor="white", edgecolor="#333333", hatch=_HATCH["big+popular"], label="big and popular"),
+        Patch(facecolor="#bbbbbb", alpha=0.55, label="small subtrees, pooled"),
+    ]
+    order = sorted(range(len(layers)), key=lambda i: (-(layers[i].size or 0), i))
+    for li in order[:legend_layers]:
+        lay = layers[li]
+        head = _short(lay.root, 24) if lay.root else lay.reason or "layer"
+        handles.append(Patch(facecolor=colours[li], label=f"layer {li}: {head} · {format_bytes(lay.size or 0)}"))
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title="hatching / largest layers", title_fontsize=7
+    )
+    return fig
+
+
+# ------------------------------------------------------------------ layer sizes
+def layer_sizes(layers: Sequence[Layer], *, title: str | None = None, log: bool = True) -> Figure:
+    """One bar per layer, in manifest order, coloured by why the layer exists.
+
+    Example:
+        >>> fig = layer_sizes([Layer(("a",), 10, reason="big"), Layer(("b",), 1, reason="merged")])
+        >>> len(fig.axes[0].patches), fig.axes[0].get_ylabel()
+        (2, 'layer size')
+    """
+    fig = _new_figure(10, 3.6)
+    ax = fig.add_subplot()
+    sizes = [layer.size or 0 for layer in layers]
+    reasons = [layer.reason or "layer" for layer in layers]
+    colours = [_REASON_COLOUR.get(r, "#76b7b2") for r in reasons]
+    ax.bar(range(len(layers)), sizes, color=colours, width=0.85, gid="layer-bars")
+    if log and any(sizes):
+        ax.set_yscale("log")
+        ax.set_ylim(max(1, min(s for s in sizes if s) / 2), max(sizes) * 2)
+    ax.yaxis.set_major_formatter(_BYTES)
+    step = max(1, math.ceil(len(layers) / 24))
+    ax.set_xticks(range(0, len(layers), step))
+    ax.set_xlim(-0.6, max(len(layers), 1) - 0.4)
+    ax.set_xlabel("layer (manifest order)")
+    ax.set_ylabel("layer size")
+    total = sum(sizes)
+    largest = max(sizes, default=0)
+    share = f", largest {largest / total:.0%}" if total else ""
+    ax.set_title(title or f"{len(layers)} layers, {format_bytes(total)}{share}")
+    seen = dict.fromkeys(reasons)
+    ax.legend(handles=[Patch(facecolor=_REASON_COLOUR.get(r, "#76b7b2"), label=r) for r in seen], fontsize=7, loc="upper right")
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def layer_stack(configs: Mapping[str, Sequence[Layer]], *, title: str = "Layer sizes") -> Figure:
+    """One horizontal stacked bar per configuration; each segment is a layer, largest first.
+
+    Example:
+        >>> fig = layer_stack({"a": [Layer(("x",), 3), Layer(("y",), 1)], "b": [Layer(("x", "y"), 4)]})
+        >>> len(fig.axes[0].patches), [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        (3, ['a', 'b'])
+    """
+    fig = _new_figure(10, 0.9 + 0.55 * max(1, len(configs)))
+    ax = fig.add_subplot()
+    labels = list(configs)
+    for row, label in enumerate(labels):
+        layers = configs[label]
+        sizes = sorted((layer.size or 0 for layer in layers), reverse=True)
+        colours = layer_colours(sorted(layers, key=lambda l: -(l.size or 0)))
+        left = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if sizes else []
+        ax.barh([row] * len(sizes), sizes, left=left, color=colours, edgecolor="white", linewidth=0.5, height=0.7)
+        ax.text(sum(sizes), row, f"  {len(layers)} layers", va="center", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(_BYTES)
+    ax.set_xlabel("bytes (each segment is one layer, largest first)")
+    ax.set_title(title)
+    ax.margins(x=0.12)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+# --------------------------------------------------------------------- overlap
+def overlap_heatmap(
+    matrix: Any,
+    names: Sequence[str] | None = None,
+    *,
+    title: str = "Shared bytes between images",
+    value_label: str = "share of the row image's bytes",
+    annotate: bool | None = None,
+    as_bytes: bool = False,
+) -> Figure:
+    """A square matrix (image x image) as a heatmap with the image names on both axes.
+
+    ``matrix`` is a 2-D array or a pandas DataFrame (its index gives the
+    names).  Cells are annotated when there are at most 16 images.
+
+    Example:
+        >>> fig = overlap_heatmap([[1.0, 0.5], [0.25, 1.0]], ["nginx", "curl"])
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], len(fig.axes[0].texts)
+        (['nginx', 'curl'], 4)
+    """
+    if names is None and hasattr(matrix, "index"):
+        names = [str(x) for x in matrix.index]
+    data = np.asarray(matrix, dtype=float)
+    if data.ndim != 2 or data.shape[0] != data.shape[1]:
+        raise ConfigError(f"overlap matrix must be square, got shape {data.shape}", source="overlap_heatmap")
+    k = data.shape[0]
+    names = list(names) if names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ConfigError(f"{len(names)} names for a {k}x{k} matrix", source="overlap_heatmap")
+    side = min(14, 3 + 0.36 * k)
+    fig = _new_figure(side + 1.4, side)
+    ax = fig.add_subplot()
+    cmap = LinearSegmentedColormap.from_list("overlap", ["#ffffff", "#a0cbe8", "#4e79a7", "#1d3557"])
+    im = ax.imshow(data, cmap=cmap, aspect="equal", interpolation="nearest", vmin=0, vmax=None if as_bytes else max(1.0, float(np.nanmax(data)) if k else 1.0))
+    ax.set_xticks(range(k), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("image")
+    ax.set_ylabel("image")
+    ax.set_title(title)
+    cb = fig.colorbar(im, ax=ax, shrink=0.8)
+    cb.set_label(value_label)
+    if as_bytes:
+        cb.formatter = _BYTES
+        cb.update_ticks()
+    if annotate is None:
+        annotate = k <= 16
+    if annotate:
+        top = float(np.nanmax(data)) if k else 0.0
+        for i in range(k):
+            for j in range(k):
+                v = data[i, j]
+                text = format_bytes(v) if as_bytes else f"{v:.2f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if top and v > 0.6 * top else "black")
+    return fig
+
+
+# ------------------------------------------------------------------------ pull
+def pull_vs_budget(
+    curves: Mapping[str, Mapping[int, float]],
+    ideal: float,
+    *,
+    title: str = "Pull bytes against the layer budget",
+    ylabel: str = "bytes pulled",
+    marks: Mapping[str, tuple[int, float]] | None = None,
+) -> Figure:
+    """Pull bytes for several strategies as budget lines, with the ideal bound drawn.
+
+    Args:
+        curves: strategy label -> {budget: bytes}.
+        ideal: the ideal bound (one layer per path); drawn as a dashed line.
+        marks: optional labelled points (e.g. the tuned configuration).
+
+    Example:
+        >>> fig = pull_vs_budget({"nixery": {10: 3e9, 94: 2e9}}, 1.5e9)
+        >>> [l.get_label() for l in fig.axes[0].get_lines()]
+        ['nixery', 'ideal (one layer per path)']
+    """
+    fig = _new_figure(8, 4.6)
+    ax = fig.add_subplot()
+    budgets: set[int] = set()
+    for n, (label, points) in enumerate(curves.items()):
+        xs = sorted(points)
+        budgets.update(xs)
+        ax.plot(xs, [points[x] for x in xs], marker="o", markersize=3.5, label=label, color=_PALETTE[n % len(_PALETTE)])
+    ax.axhline(ideal, color="black", linestyle="--", linewidth=1.2, label="ideal (one layer per path)")
+    for label, (x, y) in (marks or {}).items():
+        ax.plot([x], [y], marker="*", markersize=14, color="#d62728", linestyle="none", label=label)
+    if budgets and min(budgets) > 0 and max(budgets) / min(budgets) > 20:
+        ax.set_xscale("log")
+        ticks = sorted(budgets)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+    ax.yaxis.set_major_formatter(_BYTES)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("layer budget (maximum layers per image)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+# ----------------------------------------------------------------------- sweep
+def sweep_heatmap(
+    values: Any,
+    x_values: Sequence[float],
+    y_values: Sequence[float],
+    *,
+    x_label: str,
+    y_label: str,
+    value_label: str = "bytes pulled",
+    title: str = "Sweep",
+    best: tuple[float, float] | None = None,
+    x_bytes: bool = False,
+    y_bytes: bool = False,
+    values_bytes: bool = True,
+    annotate: bool | None = None,
+) -> Figure:
+    """A grid of results over two thresholds; ``values[i][j]`` is at ``y_values[i]``, ``x_values[j]``.
+
+    ``best`` marks a point (x, y) with a star.  Cells are annotated when the
+    grid has at most 12 x 12 cells.
+
+    Example:
+        >>> fig = sweep_heatmap([[1, 2], [3, 4]], [10, 20], [1, 2], x_label="size", y_label="popularity", best=(20, 1))
+        >>> fig.axes[0].images[0].get_array().shape, fig.axes[0].get_xlabel()
+        ((2, 2), 'size')
+    """
+    data = np.asarray(values, dtype=float)
+    if data.shape != (len(y_values), len(x_values)):
+        raise ConfigError(f"sweep values have shape {data.shape}, expected ({len(y_values)}, {len(x_values)})", source="sweep_heatmap")
+    fig = _new_figure(max(6, 2 + 0.7 * len(x_values)), max(4, 1.8 + 0.45 * len(y_values)))
+    ax = fig.add_subplot()
+    im = ax.imshow(data, cmap="viridis_r", aspect="auto", interpolation="nearest", origin="lower")
+    fx = format_bytes if x_bytes else (lambda v: f"{v:g}")
+    fy = format_bytes if y_bytes else (lambda v: f"{v:g}")
+    ax.set_xticks(range(len(x_values)), [fx(v) for v in x_values], rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(len(y_values)), [fy(v) for v in y_values])
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label(value_label)
+    if values_bytes:
+        cb.formatter = _BYTES
+        cb.update_ticks()
+    if annotate is None:
+        annotate = len(x_values) <= 12 and len(y_values) <= 12
+    if annotate:
+        lo, hi = float(np.nanmin(data)), float(np.nanmax(data))
+        for i in range(len(y_values)):
+            for j in range(len(x_values)):
+                v = data[i, j]
+                text = format_bytes(v) if values_bytes else f"{v:.3g}"
+                dark = hi > lo and (v - lo) / (hi - lo) > 0.55
+                ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color="white" if dark else "black")
+    if best is not None:
+        bx, by = best
+        try:
+            j = list(x_values).index(bx)
+            i = list(y_values).index(by)
+        except ValueError:
+            raise ConfigError(f"best point {best} is not on the grid", source="sweep_heatmap") from None
+        ax.plot([j], [i], marker="*", markersize=18, color="#d62728", markeredgecolor="white", linestyle="none", label="tuned")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.25, 1.0), fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------- output
+def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
+    """Render a figure with Agg to PNG bytes (no metadata: same figure, same bytes).
+
+    ``compress_level`` (zlib, 0-9) trades size for speed; live widgets use 1.
+
+    Example:
+        >>> to_png(layer_sizes([Layer(("a",), 1)]))[:4]
+        b'\\x89PNG'
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, pil_kwargs={"compress_level": compress_level})
+    return buf.getvalue()
+
+
+def save_png(fig: Figure, path: str, *, dpi: int = 100) -> None:
+    """Write ``fig`` as a PNG atomically (temp file + rename)."""
+    from .cli._common import atomic_write
+
+    atomic_write(path, to_png(fig, dpi=dpi))
