@@ -24,8 +24,13 @@ Example:
     1.77
 """
 
+from .churn import churn
+from .distribution import LAYER_LIMIT, layer_counts, layer_sizes
 from .layering import Layering, LayerTable, MetricResult, intern_layers, layer_imageset
+from .overlap import overlap, overlap_matrix
 from .pull import RULES, compare_pull, ideal_bytes, pull_bytes_of, pull_cost, simulate_pull, worst_bytes
+from .storage import registry_storage
+from .sweep import default_space, grid, sample, sweep, write_frame
 
 __all__ = [
     "Layering",
@@ -40,4 +45,16 @@ __all__ = [
     "pull_cost",
     "simulate_pull",
     "worst_bytes",
+    "churn",
+    "LAYER_LIMIT",
+    "layer_counts",
+    "layer_sizes",
+    "overlap",
+    "overlap_matrix",
+    "registry_storage",
+    "default_space",
+    "grid",
+    "sample",
+    "sweep",
+    "write_frame",
 ]
