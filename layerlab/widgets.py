@@ -1,0 +1,957 @@
+"""Notebook panels: strategy controls generated from declared parameters, live metrics and charts.
+
+Three layers, so each can be used (and tested, and timed) on its own:
+
+1. **Pure computation.**  A :class:`Config` (strategy name, parameter values,
+   budget, cache rule) plus an image set gives an :class:`Outcome` through
+   :func:`evaluate`: the layers of every image (:func:`layerlab.metrics.layer_imageset`),
+   the pull cost over the set (:func:`layerlab.metrics.pull_cost`) and the
+   layers of the image on display.  :class:`Evaluator` memoises outcomes per
+   configuration (a bounded, per-panel cache; no global state), so switching
+   the displayed image or going back to a previous slider position costs
+   nothing.
+2. **Drawing.**  :func:`render` turns outcomes into the panel's PNG (layer
+   sizes of the displayed image, cumulative pull bytes against the ideal
+   bound) and :func:`summary_html` / :func:`layer_table_html` into HTML.  The
+   PNG is redrawn into one persistent :class:`~matplotlib.figure.Figure`
+   (:class:`PanelFigure`) whose axes are reused, which is what keeps a slider
+   move under the 300 ms target on a 1,189-path image
+   (``benchmarks/bench_widget.py``).
+3. **Widgets.**  :func:`param_widget` builds one control from a
+   :class:`~layerlab.strategies.base.Param`: byte and log-scaled integer
+   parameters become selection sliders over a 1-2-5 grid (log scale, readable
+   labels such as ``100 MB``), other numbers plain sliders, choices
+   dropdowns, booleans check boxes, optional parameters get an "on" box.
+   :class:`TunePanel` has one set of controls, :class:`ComparePanel` two side
+   by side; both recompute and redraw on change, debounced (a burst of
+   slider events triggers one update, ``debounce`` seconds after the last).
+
+A panel displays as the live widget in JupyterLab and, for static renderers
+(``layerlab report``, GitHub), as HTML with the summary, the layer table and
+the chart embedded, via ``_repr_mimebundle_``.
+
+Example:
+    >>> from layerlab.imageset import default_imageset
+    >>> s = default_imageset().subset(["img-curl", "img-git"])
+    >>> out = evaluate(s, Config("nixery", budget=10), "img-git")
+    >>> out.layer_count, out.pulled_bytes >= out.ideal_bytes
+    (9, True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, NullLocator
+
+from .errors import ConfigError, LayerlabError
+from .imageset import ImageSet
+from .metrics import Layering, layer_imageset, pull_cost
+from .plot import _BYTES, _PALETTE, _REASON_COLOUR, format_bytes, layer_colours, to_png
+from .popularity import load_popularity
+from .strategies import available, strategy_class
+from .strategies.base import Context, Layer, Param
+
+__all__ = [
+    "Config",
+    "Outcome",
+    "evaluate",
+    "Evaluator",
+    "PanelFigure",
+    "render",
+    "summary_html",
+    "layer_table_html",
+    "param_widget",
+    "byte_grid",
+    "Debouncer",
+    "ConfigControls",
+    "TunePanel",
+    "ComparePanel",
+    "bundled_imagesets",
+    "DATA_DIR",
+]
+
+#: The bundled data (``data/`` at the top of the source tree).
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+#: Budgets offered by the budget slider (Docker refuses more than 127 layers).
+MAX_BUDGET = 127
+
+
+# ------------------------------------------------------------------ data sets
+def bundled_imagesets(data_dir: Path | None = None) -> dict[str, Callable[[], ImageSet]]:
+    """The image sets shipped in ``data/``, by name, as loaders (nothing is read until called).
+
+    ``debian-30`` is the 30-image set; ``kde-full``, ``git-curl-python3`` and
+    ``bash-coreutils`` are single images; ``debian-30+kde`` pulls kde-full
+    after the 30 images.  All use the Debian popularity table.
+
+    Example:
+        >>> sorted(bundled_imagesets())
+        ['bash-coreutils', 'debian-30', 'debian-30+kde', 'git-curl-python3', 'kde-full']
+    """
+    from .imageset import load_imageset
+    from .sources.files import load_graph
+
+    root = (data_dir or DATA_DIR) / "debian"
+
+    def popularity():  # noqa: ANN202
+        return load_popularity(root / "popularity.json")
+
+    def set30() -> ImageSet:
+        return load_imageset(root / "imageset", popularity=popularity(), name="debian-30")
+
+    def single(name: str) -> Callable[[], ImageSet]:
+        def load() -> ImageSet:
+            g = load_graph(root / f"{name}.graph.json", name=name)
+            return ImageSet.from_graphs([g], name=name, popularity=popularity())
+
+        return load
+
+    def set30_kde() -> ImageSet:
+        s = set30()
+        kde = load_graph(root / "kde-full.graph.json", name="kde-full")
+        return ImageSet.from_graphs([*s.graphs, kde], name="debian-30+kde", popularity=s.popularity)
+
+    return {
+        "debian-30": set30,
+        "debian-30+kde": set30_kde,
+        "kde-full": single("kde-full"),
+        "git-curl-python3": single("git-curl-python3"),
+        "bash-coreutils": single("bash-coreutils"),
+    }
+
+
+# ---------------------------------------------------------------- computation
+def _freeze(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode() if isinstance(v, dict) else v) for k, v in params.items()))
+
+
+@dataclass(frozen=True)
+class Config:
+    """One layering configuration: what a set of controls holds.
+
+    Attributes:
+        strategy: a strategy or preset name (``layerlab strategies``).
+        params: parameter values on top of the preset (frozen as sorted pairs;
+            dict values as JSON text).
+        budget: maximum layers per image.
+        rule: the pull rule, ``any`` (any digest) or ``chain`` (ChainID prefix).
+
+    Example:
+        >>> Config("nixery", {"size_threshold": 10**7}, 30).values()
+        {'size_threshold': 10000000}
+    """
+
+    strategy: str
+    params: Any = ()
+    budget: int = 30
+    rule: str = "any"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.params, Mapping):
+            object.__setattr__(self, "params", _freeze(self.params))
+
+    def values(self) -> dict[str, Any]:
+        """The parameter overrides as a dict (JSON text decoded back)."""
+        out = {}
+        for k, v in self.params:
+            out[k] = orjson.loads(v) if isinstance(v, str) and v.startswith("{") else v
+        return out
+
+    def build(self):  # noqa: ANN201 - Strategy
+        """The configured strategy.
+
+        Raises:
+            ConfigError: unknown strategy or an invalid parameter value.
+        """
+        cls, preset = strategy_class(self.strategy)
+        return cls(**{**preset, **self.values()})
+
+    def label(self) -> str:
+        """A short description: ``nixery, budget 30, size_threshold=10 MB``."""
+        parts = [self.strategy, f"budget {self.budget}"]
+        cls, _ = strategy_class(self.strategy)
+        for k, v in self.values().items():
+            p = cls.param(k)
+            parts.append(f"{k}={format_bytes(v) if p.kind == 'bytes' and v is not None else v}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a configuration does to an image set.
+
+    Attributes:
+        config: the configuration.
+        layering: the layers of every image.
+        image: the image on display.
+        layers: that image's layers, in manifest order.
+        pull: the pull cost summary (:func:`layerlab.metrics.pull_cost`).
+        cumulative: cumulative pulled bytes after each image, in pull order.
+        cumulative_ideal: the same for the ideal bound.
+    """
+
+    config: Config
+    layering: Layering
+    image: str
+    layers: tuple[Layer, ...]
+    pull: Mapping[str, Any]
+    cumulative: tuple[int, ...]
+    cumulative_ideal: tuple[int, ...]
+
+    @property
+    def layer_count(self) -> int:
+        """Layers of the displayed image."""
+        return len(self.layers)
+
+    @property
+    def pulled_bytes(self) -> int:
+        """Bytes one client pulls for the whole set."""
+        return int(self.pull["pulled_bytes"])
+
+    @property
+    def ideal_bytes(self) -> int:
+        """The ideal bound for the set (one layer per path)."""
+        return int(self.pull["ideal_bytes"])
+
+    @property
+    def ratio(self) -> float:
+        """Pulled bytes as a multiple of the ideal."""
+        return float(self.pull["ratio"])
+
+    @property
+    def image_bytes(self) -> int:
+        """Size of the displayed image."""
+        return sum(layer.size or 0 for layer in self.layers)
+
+    @property
+    def largest_share(self) -> float:
+        """Share of the displayed image in its largest layer."""
+        total = self.image_bytes
+        return max((layer.size or 0 for layer in self.layers), default=0) / total if total else 0.0
+
+    def with_image(self, image: str) -> Outcome:
+        """The same outcome displaying another image of the set (nothing recomputed)."""
+        pos = self.layering.imageset.position(image)
+        return Outcome(self.config, self.layering, self.layering.imageset.images[pos].name, tuple(self.layering.layers[pos]), self.pull, self.cumulative, self.cumulative_ideal)
+
+
+def evaluate(imageset: ImageSet, config: Config, image: str | int | None = None, *, context: Context | None = None) -> Outcome:
+    """Group every image of ``imageset`` with ``config`` and measure the pull cost (a pure function).
+
+    Args:
+        imageset: the images, in pull order.
+        config: strategy, parameters, budget and pull rule.
+        image: the image whose layers the outcome displays (default: the
+            largest image of the set).
+        context: popularity; defaults to the image set's table.
+
+    Raises:
+        ConfigError: unknown strategy or image, invalid parameter.
+        StrategyError: the strategy cannot run on these graphs.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> out = evaluate(default_imageset(), Config("nixery", budget=94))
+        >>> out.image, round(out.ratio, 2)
+        ('img-rustc', 1.77)
+    """
+    strategy = config.build()
+    lay = layer_imageset(strategy, imageset, config.budget, context, check=False)
+    frame, summary = pull_cost(lay, config.rule)
+    if image is None:
+        pos = max(range(len(imageset)), key=lambda i: (imageset.images[i].bytes, -i))
+    else:
+        try:
+            pos = imageset.position(image)
+        except LayerlabError:
+            raise ConfigError(f"no image {image!r} in the set (images: {', '.join(imageset.names)})", source=imageset.name) from None
+    return Outcome(
+        config=config,
+        layering=lay,
+        image=imageset.images[pos].name,
+        layers=tuple(lay.layers[pos]),
+        pull=summary,
+        cumulative=tuple(int(x) for x in frame["cumulative_pulled_bytes"]),
+        cumulative_ideal=tuple(int(x) for x in frame["cumulative_ideal_bytes"]),
+    )
+
+
+@dataclass
+class Evaluator:
+    """:func:`evaluate` with a bounded memo per configuration, for one image set.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> ev = Evaluator(default_imageset().subset(["img-curl", "img-git"]))
+        >>> a = ev(Config("nixery", budget=5), "img-curl"); b = ev(Config("nixery", budget=5), "img-git")
+        >>> a.layering is b.layering, ev.misses
+        (True, 1)
+    """
+
+    imageset: ImageSet
+    size: int = 64
+    misses: int = 0
+    _memo: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    def __call__(self, config: Config, image: str | int | None = None) -> Outcome:
+        hit = self._memo.get(config)
+        if hit is None:
+            self.misses += 1
+            hit = evaluate(self.imageset, config)
+            self._memo[config] = hit
+            while len(self._memo) > self.size:
+                self._memo.popitem(last=False)
+        else:
+            self._memo.move_to_end(config)
+        return hit if image is None or image == hit.image else hit.with_image(image)
+
+
+# -------------------------------------------------------------------- drawing
+class PanelFigure:
+    """The panel's chart: layer sizes of the displayed image (left), cumulative pull (right).
+
+    The figure, its axes, their scales, tick formatters and labels are set up
+    once; a redraw only replaces the bars, moves the lines and updates
+    limits, titles and legends.  Clearing the axes instead would rebuild every
+    tick and more than double the time of a slider move.  With one outcome the
+    left axes show one bar per layer (log scale, coloured by reason); with
+    several, one stacked bar per outcome.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> out = evaluate(default_imageset().subset(["img-curl", "img-git"]), Config("nixery", budget=5), "img-git")
+        >>> pf = PanelFigure(); png = pf.render([("A", out)])
+        >>> png[:4], len(pf.sizes_ax.patches), pf.sizes_ax.get_title()
+        (b'\\x89PNG', 5, 'img-git: 5 layers, largest 45%')
+    """
+
+    def __init__(self, width: float = 11.0, height: float = 3.6) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        # Fixed margins: a layout engine would lay the figure out on every
+        # redraw, which costs more than the drawing itself.
+        self.figure = Figure(figsize=(width, height), dpi=90)
+        FigureCanvasAgg(self.figure)
+        self.sizes_ax, self.pull_ax = self.figure.subplots(1, 2, width_ratios=(1.35, 1))
+        self.figure.subplots_adjust(left=0.085, right=0.985, bottom=0.14, top=0.91, wspace=0.2)
+        self._mode = ""
+        self._bars: list[Any] = []
+        self._texts: list[Any] = []
+        self._lines: list[Any] = []
+        ax = self.pull_ax
+        ax.set_xlabel("images pulled (set order)")
+        ax.yaxis.set_major_formatter(_BYTES)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        self.sizes_ax.spines[["top", "right"]].set_visible(False)
+
+    def _setup_sizes(self, mode: str) -> None:
+        if mode == self._mode:
+            return
+        ax = self.sizes_ax
+        ax.cla()
+        ax.spines[["top", "right"]].set_visible(False)
+        if mode == "single":
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(_BYTES)
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("layer (manifest order)")
+            ax.set_ylabel("layer size")
+        else:
+            ax.xaxis.set_major_formatter(_BYTES)
+            ax.set_xlabel("bytes (one segment per layer, largest first)")
+        self._mode = mode
+        self._bars, self._texts = [], []
+
+    def draw(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
+        """Redraw both axes for ``outcomes`` (label, outcome)."""
+        self._setup_sizes("single" if len(outcomes) == 1 else "stack")
+        ax = self.sizes_ax
+        for artist in self._bars + self._texts:
+            artist.remove()
+        self._bars, self._texts = [], []
+        if len(outcomes) == 1:
+            _, out = outcomes[0]
+            sizes = [layer.size or 0 for layer in out.layers]
+            colours = [_REASON_COLOUR.get(layer.reason, "#76b7b2") for layer in out.layers]
+            self._bars.append(ax.bar(range(len(sizes)), sizes, color=colours, width=0.85))
+            positive = [x for x in sizes if x]
+            if positive:
+                ax.set_ylim(max(1, min(positive) / 2), max(positive) * 2)
+            ax.set_xlim(-0.6, max(len(sizes), 1) - 0.4)
+            reasons = dict.fromkeys(layer.reason for layer in out.layers)
+            ax.legend(
+                handles=[Patch(facecolor=_REASON_COLOUR.get(r, "#76b7b2"), label=r) for r in reasons],
+                fontsize=7, loc="upper right", ncols=min(3, len(reasons)), framealpha=0.8,
+            )
+            ax.set_title(f"{out.image}: {len(sizes)} layers, largest {out.largest_share:.0%}", fontsize=10)
+        else:
+            widest = 0
+            for row, (label, out) in enumerate(outcomes):
+                ordered = sorted(out.layers, key=lambda layer: -(layer.size or 0))
+                sizes = [layer.size or 0 for layer in ordered]
+                lefts = [0]
+                for x in sizes[:-1]:
+                    lefts.append(lefts[-1] + x)
+                self._bars.append(
+                    ax.barh([row] * len(sizes), sizes, left=lefts, color=layer_colours(ordered), edgecolor="white", linewidth=0.4, height=0.7)
+                )
+                total = sum(sizes)
+                widest = max(widest, total)
+                self._texts.append(ax.text(total, row, f" {len(sizes)} layers", va="center", fontsize=8))
+            ax.set_yticks(range(len(outcomes)), [label for label, _ in outcomes])
+            ax.set_ylim(len(outcomes) - 0.5, -0.5)
+            ax.set_xlim(0, max(widest, 1) * 1.18)
+            ax.set_title(f"{outcomes[0][1].image}: layers", fontsize=10)
+
+        ax = self.pull_ax
+        first = outcomes[0][1]
+        xs = list(range(1, len(first.cumulative) + 1))
+        series = [(("pulled" if len(outcomes) == 1 else label), out.cumulative, out.pulled_bytes) for label, out in outcomes]
+        series.append(("ideal", first.cumulative_ideal, first.ideal_bytes))
+        while len(self._lines) < len(series):
+            n = len(self._lines)
+            self._lines.append(ax.plot([], [], color=_PALETTE[n], marker="o", markersize=2.5)[0])
+        for n, (line, (name, ys, total)) in enumerate(zip(self._lines, series)):
+            line.set_data(xs, ys)
+            line.set_label(f"{name}: {format_bytes(total)}")
+            if n == len(series) - 1:
+                line.set(color="black", linestyle="--", linewidth=1, marker="")
+        top = max((max(ys, default=0) for _, ys, _ in series), default=0)
+        ax.set_xlim(0.5, max(len(xs), 1) + 0.5)
+        ax.set_ylim(0, max(top, 1) * 1.05)
+        ax.set_ylabel(f"cumulative bytes pulled ({first.config.rule})")
+        ax.legend(handles=self._lines[: len(series)], fontsize=8, loc="upper left")
+        ax.set_title(f"pull cost over {first.layering.imageset.name} ({len(xs)} images)", fontsize=10)
+
+    def render(self, outcomes: Sequence[tuple[str, Outcome]]) -> bytes:
+        """Redraw and return the PNG."""
+        self.draw(outcomes)
+        return to_png(self.figure, dpi=90, compress_level=1)
+
+
+def render(outcomes: Sequence[tuple[str, Outcome]], figure: PanelFigure | None = None) -> bytes:
+    """The panel chart as PNG bytes (a fresh figure unless one is given)."""
+    return (figure or PanelFigure()).render(outcomes)
+
+
+def summary_html(outcomes: Sequence[tuple[str, Outcome]]) -> str:
+    """The figures of one or more configurations as an HTML table.
+
+    Cells carry CSS classes (``ll-layers``, ``ll-pull``, ``ll-ratio``) so that
+    tests and user style sheets can find them.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+        >>> 'class="ll-layers">3<' in summary_html([("A", out)])
+        True
+    """
+    first = outcomes[0][1]
+    head = "".join(f"<th>{html.escape(label)}</th>" for label, _ in outcomes)
+    rows = [
+        ("configuration", "ll-config", lambda o: html.escape(o.config.label())),
+        (f"layers of {html.escape(first.image)}", "ll-layers", lambda o: str(o.layer_count)),
+        ("largest layer", "ll-largest", lambda o: f"{o.largest_share:.0%}"),
+        ("distinct layers in the set", "ll-set-layers", lambda o: str(o.pull.get("distinct_layers", o.layering.layer_count))),
+        (f"pull bytes ({first.config.rule}, {len(first.cumulative)} images)", "ll-pull", lambda o: format_bytes(o.pulled_bytes)),
+        ("ideal (one layer per path)", "ll-ideal", lambda o: format_bytes(o.ideal_bytes)),
+        ("pull / ideal", "ll-ratio", lambda o: f"{o.ratio:.3f}×"),
+    ]
+    body = "".join(
+        f"<tr><td>{name}</td>" + "".join(f'<td class="{cls}">{fn(o)}</td>' for _, o in outcomes) + "</tr>" for name, cls, fn in rows
+    )
+    return (
+        '<table class="ll-summary" style="border-collapse:collapse;font-size:13px">'
+        f"<tr><th></th>{head}</tr>{body}</table>"
+    )
+
+
+def layer_table_html(layers: Sequence[Layer], *, top: int = 12) -> str:
+    """The largest ``top`` layers as an HTML table (position, size, paths, reason, first path).
+
+    Example:
+        >>> layer_table_html([Layer(("/nix/store/a-x",), 5, reason="big", root="/nix/store/a-x")]).count("<tr>")
+        2
+    """
+    order = sorted(range(len(layers)), key=lambda i: (-(layers[i].size or 0), i))[:top]
+    total = sum(layer.size or 0 for layer in layers) or 1
+    rows = []
+    for i in order:
+        layer = layers[i]
+        head = layer.root or layer.paths[0]
+        name = head.rsplit("/", 1)[-1].split("-", 1)[-1]
+        rows.append(
+            f"<tr><td>{i}</td><td>{format_bytes(layer.size or 0)}</td><td>{(layer.size or 0) / total:.1%}</td>"
+            f"<td>{len(layer.paths)}</td><td>{html.escape(layer.reason)}</td><td>{html.escape(name)}</td></tr>"
+        )
+    more = f"<caption style='caption-side:bottom'>{len(layers) - len(order)} smaller layers not shown</caption>" if len(layers) > len(order) else ""
+    return (
+        '<table class="ll-layer-table" style="font-size:12px">'
+        "<tr><th>layer</th><th>size</th><th>share</th><th>paths</th><th>reason</th><th>first path</th></tr>"
+        + "".join(rows)
+        + more
+        + "</table>"
+    )
+
+
+# -------------------------------------------------------------------- widgets
+def byte_grid(lo: float, hi: float, extra: Sequence[float] = ()) -> list[int]:
+    """A 1-2-5 grid from ``lo`` to ``hi`` (inclusive), plus ``extra`` values: a log scale with round stops.
+
+    Example:
+        >>> byte_grid(1000, 10000)
+        [1000, 2000, 5000, 10000]
+        >>> byte_grid(1, 10, extra=[3])
+        [1, 2, 3, 5, 10]
+    """
+    out = set(int(x) for x in extra if x is not None and lo <= x <= hi)
+    e = math.floor(math.log10(max(lo, 1)))
+    while 10**e <= hi:
+        for m in (1, 2, 5):
+            v = m * 10**e
+            if lo <= v <= hi:
+                out.add(v)
+        e += 1
+    return sorted(out)
+
+
+def _int_label(v: int) -> str:
+    return f"{v:,}"
+
+
+def param_widget(param: Param, value: Any = None, *, description_width: str = "170px") -> tuple[Any, Callable[[], Any]]:
+    """A control for one declared parameter, and a function reading its value.
+
+    Byte sizes and ``log`` integers use a :class:`ipywidgets.SelectionSlider`
+    over :func:`byte_grid` (1 kB .. 100 GB for bytes, 1 .. 1,000,000 for
+    counts, clipped to the declared bounds).  Optional parameters get a check
+    box that turns them on; when off the value is ``None``.
+
+    Example:
+        >>> from layerlab.strategies.nixery import Nixery
+        >>> w, get = param_widget(Nixery.param("size_threshold"))
+        >>> w.value, w.options[0][0], get()
+        (100000000, '1 kB', 100000000)
+    """
+    import ipywidgets as W
+
+    value = param.default if value is None else value
+    style = {"description_width": description_width}
+    layout = W.Layout(width="480px")
+    desc = param.name.replace("_", " ")
+    kind = param.kind
+    widget: Any
+    if kind in ("bytes", "int") and (param.log or kind == "bytes"):
+        lo_d, hi_d = (1_000, 100_000_000_000) if kind == "bytes" else (1, 1_000_000)
+        lo = max(lo_d, param.minimum or 0)
+        hi = min(hi_d, param.maximum if param.maximum is not None else hi_d)
+        grid = byte_grid(lo, hi, extra=[value] if isinstance(value, int) else [])
+        fmt = format_bytes if kind == "bytes" else _int_label
+        start = value if isinstance(value, int) and value in grid else grid[len(grid) // 2]
+        widget = W.SelectionSlider(
+            options=[(fmt(v), v) for v in grid], value=start, description=desc, style=style, layout=layout, tooltip=param.help
+        )
+    elif kind == "int":
+        lo = int(param.minimum if param.minimum is not None else 0)
+        hi = int(param.maximum if param.maximum is not None and param.maximum <= 10_000 else max(lo + 100, (value or 0) * 4))
+        widget = W.IntSlider(value=value if value is not None else lo, min=lo, max=hi, description=desc, style=style, layout=layout)
+    elif kind == "float":
+        lo = float(param.minimum if param.minimum is not None else 0.0)
+        hi = float(param.maximum if param.maximum is not None else max(1.0, (value or 1.0) * 4))
+        widget = W.FloatSlider(value=value if value is not None else (lo + hi) / 2, min=lo, max=hi, step=(hi - lo) / 200, description=desc, style=style, layout=layout)
+    elif kind == "bool":
+        widget = W.Checkbox(value=bool(value), description=desc, style=style, indent=False)
+    elif kind == "choice":
+        widget = W.Dropdown(options=list(param.choices), value=value, description=desc, style=style)
+    elif kind == "dict":
+        widget = W.Text(value=orjson.dumps(value or {}).decode(), description=desc, style=style, layout=layout, continuous_update=False)
+    else:
+        widget = W.Text(value=str(value or ""), description=desc, style=style, layout=layout, continuous_update=False)
+    widget.tooltip = param.help
+
+    def read_plain() -> Any:
+        v = widget.value
+        return param.coerce(v, where=f"widget {param.name}") if kind == "dict" else v
+
+    if not param.optional:
+        return widget, read_plain
+    on = W.Checkbox(value=value is not None, description="on", indent=False, layout=W.Layout(width="60px"))
+    widget.disabled = not on.value
+    on.observe(lambda ch: setattr(widget, "disabled", not ch["new"]), names="value")
+    box = W.HBox([widget, on])
+    box.children_value_widgets = (widget, on)  # type: ignore[attr-defined]
+    return box, (lambda: read_plain() if on.value else None)
+
+
+class Debouncer:
+    """Call ``fn`` once, ``delay`` seconds after the last of a burst of calls.
+
+    Inside a running asyncio loop (a Jupyter kernel) the call is scheduled on
+    the loop; without one (a script, a test) it runs at once.
+
+    Example:
+        >>> calls = []
+        >>> d = Debouncer(0.1, lambda: calls.append(1)); d(); d()
+        >>> calls
+        [1, 1]
+    """
+
+    def __init__(self, delay: float, fn: Callable[[], None]) -> None:
+        self.delay = delay
+        self.fn = fn
+        self._handle: asyncio.TimerHandle | None = None
+
+    def __call__(self, *_: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.delay <= 0:
+            self.fn()
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = loop.call_later(self.delay, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self.fn()
+
+
+class ConfigControls:
+    """The controls of one configuration: strategy, its parameters, budget, pull rule.
+
+    The parameter controls are generated from the strategy's declared
+    :class:`~layerlab.strategies.base.Param` list and rebuilt when the strategy
+    changes.  ``on_change`` is called (with no argument) after any change.
+
+    Example:
+        >>> c = ConfigControls("nixery-2022", budget=20)
+        >>> c.config().budget, c.config().values(), c.config().build().popularity_threshold
+        (20, {}, 100)
+    """
+
+    def __init__(
+        self,
+        strategy: str = "nixery",
+        *,
+        budget: int = 30,
+        params: Mapping[str, Any] | None = None,
+        rule: str = "any",
+        title: str = "",
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        import ipywidgets as W
+
+        strategy_class(strategy)  # validate the name early
+        self.on_change = on_change
+        self._getters: dict[str, Callable[[], Any]] = {}
+        self.title = W.HTML(f"<b>{html.escape(title)}</b>") if title else None
+        self.strategy = W.Dropdown(options=list(available()), value=strategy, description="strategy", style={"description_width": "170px"})
+        self.budget = W.IntSlider(
+            value=budget, min=1, max=MAX_BUDGET, description="budget (layers)", style={"description_width": "170px"}, layout=W.Layout(width="480px")
+        )
+        self.budget.add_class("ll-budget")
+        self.rule = W.ToggleButtons(options=[("any digest", "any"), ("ChainID", "chain")], value=rule, description="pull rule", style={"description_width": "170px", "button_width": "100px"})
+        self.param_box = W.VBox([])
+        self._build_params(params or {})
+        self.strategy.observe(self._strategy_changed, names="value")
+        self.budget.observe(self._changed, names="value")
+        self.rule.observe(self._changed, names="value")
+        parts = [self.strategy, self.param_box, self.budget, self.rule]
+        self.widget = W.VBox(([self.title] if self.title else []) + parts)
+
+    def _build_params(self, overrides: Mapping[str, Any]) -> None:
+        cls, preset = strategy_class(self.strategy.value)
+        values = {**preset, **overrides}
+        children, getters = [], {}
+        for p in cls.params:
+            w, get = param_widget(p, values.get(p.name, p.default))
+            for target in getattr(w, "children_value_widgets", (w,)):
+                target.observe(self._changed, names="value")
+            children.append(w)
+            getters[p.name] = get
+        self._getters = getters
+        self.param_box.children = children
+
+    def _strategy_changed(self, _change: Any) -> None:
+        self._build_params({})
+        self._changed(None)
+
+    def _changed(self, _change: Any) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def config(self) -> Config:
+        """The configuration the controls hold (only values differing from the preset are kept)."""
+        cls, preset = strategy_class(self.strategy.value)
+        params = {}
+        for name, get in self._getters.items():
+            v = get()
+            base = preset.get(name, cls.param(name).default)
+            if v != base:
+                params[name] = v
+        return Config(self.strategy.value, params, int(self.budget.value), self.rule.value)
+
+    def set(self, **values: Any) -> None:
+        """Set controls programmatically: ``strategy``, ``budget``, ``rule`` or a parameter name."""
+        if "strategy" in values:
+            self.strategy.value = values.pop("strategy")
+        for key, v in values.items():
+            if key == "budget":
+                self.budget.value = v
+            elif key == "rule":
+                self.rule.value = v
+            else:
+                idx = [p.name for p in strategy_class(self.strategy.value)[0].params].index(key) if key in self._getters else -1
+                if idx < 0:
+                    raise ConfigError(f"unknown parameter {key} of strategy {self.strategy.value}", source="ConfigControls.set")
+                w = self.param_box.children[idx]
+                target = getattr(w, "children_value_widgets", (w,))
+                if len(target) == 2:
+                    target[1].value = v is not None
+                    if v is None:
+                        continue
+                target[0].value = v if not isinstance(target[0].value, str) or isinstance(v, str) else orjson.dumps(v).decode()
+
+
+class _Panel:
+    """Shared machinery of :class:`TunePanel` and :class:`ComparePanel`."""
+
+    labels: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        controls: Sequence[ConfigControls],
+        *,
+        imageset: str | ImageSet,
+        image: str | None,
+        imagesets: Mapping[str, Callable[[], ImageSet]] | None,
+        debounce: float,
+    ) -> None:
+        import ipywidgets as W
+
+        self._loaders = dict(imagesets if imagesets is not None else bundled_imagesets())
+        if isinstance(imageset, ImageSet):
+            loaded = imageset
+            self._loaders[imageset.name] = lambda: loaded
+            imageset = imageset.name
+        if imageset not in self._loaders:
+            raise ConfigError(f"unknown image set {imageset!r} (known: {', '.join(self._loaders)})", source="panel")
+        self._evaluators: dict[str, Evaluator] = {}
+        self.controls = list(controls)
+        self.figure = PanelFigure()
+        self.outcomes: list[Outcome] = []
+        self.error: str | None = None
+        self.updates = 0
+        style = {"description_width": "170px"}
+        self.imageset = W.Dropdown(options=list(self._loaders), value=imageset, description="image set", style=style)
+        ev = self._evaluator(imageset)
+        self.image = W.Dropdown(options=list(ev.imageset.names), value=image or self._largest(ev.imageset), description="image shown", style=style)
+        self.summary = W.HTML()
+        self.summary.add_class("ll-summary-box")
+        self.chart = W.Image(format="png")
+        self.chart.add_class("ll-chart")
+        self.table = W.HTML()
+        self.status = W.HTML()
+        self.status.add_class("ll-status")
+        self._holding = False
+        self._debounced = Debouncer(debounce, self.refresh)
+        for c in self.controls:
+            c.on_change = self._on_change
+        self.imageset.observe(self._imageset_changed, names="value")
+        self.image.observe(self._on_change, names="value")
+        self.refresh()
+
+    # -------------------------------------------------------------- plumbing
+    def _evaluator(self, name: str) -> Evaluator:
+        ev = self._evaluators.get(name)
+        if ev is None:
+            ev = self._evaluators[name] = Evaluator(self._loaders[name]())
+        return ev
+
+    @staticmethod
+    def _largest(s: ImageSet) -> str:
+        return max(s.images, key=lambda img: img.bytes).name
+
+    def _on_change(self, *_: Any) -> None:
+        if not self._holding:
+            self._debounced()
+
+    def _imageset_changed(self, change: Any) -> None:
+        ev = self._evaluator(change["new"])
+        holding, self._holding = self._holding, True
+        try:
+            self.image.options = list(ev.imageset.names)
+            self.image.value = self._largest(ev.imageset)
+        finally:
+            self._holding = holding
+        self._on_change()
+
+    def compute(self) -> list[Outcome]:
+        """The outcomes of the current control values (memoised per configuration)."""
+        ev = self._evaluator(self.imageset.value)
+        return [ev(c.config(), self.image.value) for c in self.controls]
+
+    def refresh(self) -> None:
+        """Recompute and redraw now (the debounced callback ends here)."""
+        try:
+            outcomes = self.compute()
+        except LayerlabError as err:
+            self.error = str(err)
+            self.status.value = f'<span style="color:#b00020">{html.escape(str(err))}</span>'
+            return
+        self.error = None
+        self.status.value = ""
+        self.outcomes = outcomes
+        pairs = list(zip(self.labels, outcomes))
+        self.summary.value = summary_html(pairs)
+        self.chart.value = self.figure.render(pairs)
+        self.table.value = self._table_html(pairs)
+        self.updates += 1
+
+    def _table_html(self, pairs: Sequence[tuple[str, Outcome]]) -> str:
+        if len(pairs) == 1:
+            return layer_table_html(pairs[0][1].layers)
+        cells = "".join(
+            f'<div style="flex:1"><b>{html.escape(label)}</b>{layer_table_html(o.layers, top=8)}</div>' for label, o in pairs
+        )
+        return f'<div style="display:flex;gap:24px">{cells}</div>'
+
+    def set(self, **values: Any) -> None:
+        """Change controls and recompute at once: ``imageset``, ``image``, or anything of :meth:`ConfigControls.set`."""
+        self._holding = True
+        try:
+            if "imageset" in values:
+                self.imageset.value = values.pop("imageset")
+            if "image" in values:
+                self.image.value = values.pop("image")
+            if values:
+                self.controls[0].set(**values)
+        finally:
+            self._holding = False
+        self.refresh()
+
+    @property
+    def result(self) -> Outcome:
+        """The outcome of the first configuration."""
+        return self.outcomes[0]
+
+    def snapshot_html(self) -> str:
+        """Summary, chart and layer table as self-contained HTML (for static renderers)."""
+        pairs = list(zip(self.labels, self.outcomes))
+        img = base64.b64encode(self.chart.value).decode() if self.chart.value else ""
+        err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
+        return f"<div class='ll-snapshot'>{err}{summary_html(pairs) if pairs else ''}<img src='data:image/png;base64,{img}'/>{self._table_html(pairs) if pairs else ''}</div>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        bundle = dict(bundle)
+        bundle["text/html"] = self.snapshot_html()
+        bundle["text/plain"] = f"<{type(self).__name__}: {self.outcomes[0].config.label() if self.outcomes else 'no result'}>"
+        return bundle
+
+
+class TunePanel(_Panel):
+    """One configuration, live: pick image set, image and strategy, move thresholds and budget.
+
+    Example:
+        >>> p = TunePanel(budget=30)
+        >>> p.result.image, p.result.layer_count
+        ('img-rustc', 18)
+        >>> p.set(budget=10); p.result.layer_count
+        10
+    """
+
+    labels = ("value",)
+
+    def __init__(
+        self,
+        imageset: str | ImageSet = "debian-30",
+        strategy: str = "nixery",
+        *,
+        budget: int = 30,
+        params: Mapping[str, Any] | None = None,
+        image: str | None = None,
+        rule: str = "any",
+        imagesets: Mapping[str, Callable[[], ImageSet]] | None = None,
+        debounce: float = 0.15,
+    ) -> None:
+        import ipywidgets as W
+
+        controls = ConfigControls(strategy, budget=budget, params=params, rule=rule)
+        super().__init__([controls], imageset=imageset, image=image, imagesets=imagesets, debounce=debounce)
+        left = W.VBox([self.imageset, self.image, controls.widget, self.status], layout=W.Layout(min_width="500px", margin="0 20px 0 0"))
+        right = W.VBox([self.summary, self.table])
+        self.widget = W.VBox([W.HBox([left, right]), self.chart])
+        self.widget.add_class("ll-tune-panel")
+
+
+class ComparePanel(_Panel):
+    """Two configurations side by side on the same image set and image.
+
+    Example:
+        >>> p = ComparePanel(a={"strategy": "nixery", "budget": 94}, b={"strategy": "nixery", "budget": 10})
+        >>> [o.image for o in p.outcomes], [o.layer_count for o in p.outcomes]
+        (['img-rustc', 'img-rustc'], [18, 10])
+    """
+
+    labels = ("A", "B")
+
+    def __init__(
+        self,
+        imageset: str | ImageSet = "debian-30",
+        *,
+        a: Mapping[str, Any] | None = None,
+        b: Mapping[str, Any] | None = None,
+        image: str | None = None,
+        imagesets: Mapping[str, Callable[[], ImageSet]] | None = None,
+        debounce: float = 0.15,
+    ) -> None:
+        import ipywidgets as W
+
+        def make(spec: Mapping[str, Any] | None, title: str) -> ConfigControls:
+            spec = dict(spec or {})
+            return ConfigControls(
+                spec.pop("strategy", "nixery"),
+                budget=spec.pop("budget", 30),
+                rule=spec.pop("rule", "any"),
+                params=spec.pop("params", {}),
+                title=title,
+            )
+
+        ca, cb = make(a, "A"), make(b or {"strategy": "nixery-2022"}, "B")
+        super().__init__([ca, cb], imageset=imageset, image=image, imagesets=imagesets, debounce=debounce)
+        head = W.HBox([self.imageset, self.image])
+        ca.widget.layout.margin = "0 24px 0 0"
+        sides = W.HBox([ca.widget, cb.widget])
+        self.widget = W.VBox([head, sides, self.status, self.summary, self.chart, self.table])
+        self.widget.add_class("ll-compare-panel")
+
+    def set_side(self, side: str, **values: Any) -> None:
+        """Change the controls of side ``A`` or ``B`` and recompute at once."""
+        idx = {"A": 0, "B": 1}.get(side.upper())
+        if idx is None:
+            raise ConfigError(f"side must be A or B, not {side!r}", source="ComparePanel.set_side")
+        self._holding = True
+        try:
+            self.controls[idx].set(**values)
+        finally:
+            self._holding = False
+        self.refresh()

@@ -1,0 +1,246 @@
+"""Notebook panels: controls generated from Params, the pure compute step, live updates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import ipywidgets as W
+import pytest
+
+from layerlab.errors import ConfigError
+from layerlab.graph import ClosureGraph
+from layerlab.imageset import ImageSet
+from layerlab.strategies import strategy_class
+from layerlab.strategies.base import Param
+from layerlab.strategies.nixery import Nixery
+from layerlab.widgets import (
+    ComparePanel,
+    Config,
+    ConfigControls,
+    Debouncer,
+    Evaluator,
+    TunePanel,
+    byte_grid,
+    evaluate,
+    layer_table_html,
+    param_widget,
+    summary_html,
+)
+
+S = "/nix/store/"
+
+
+@pytest.fixture(scope="module")
+def two() -> ImageSet:
+    """Two images sharing a 100-byte library: a(10) -> lib, b(20) -> lib."""
+    a = ClosureGraph.from_records(
+        [{"path": S + "a-app-a-1", "narSize": 10, "references": [S + "l-lib-1"]}, {"path": S + "l-lib-1", "narSize": 100}],
+        [S + "a-app-a-1"], name="a",
+    )
+    b = ClosureGraph.from_records(
+        [{"path": S + "b-app-b-1", "narSize": 20, "references": [S + "l-lib-1"]}, {"path": S + "l-lib-1", "narSize": 100}],
+        [S + "b-app-b-1"], name="b",
+    )
+    return ImageSet.from_graphs([a, b], name="two")
+
+
+# ------------------------------------------------------------------ controls
+def test_byte_grid() -> None:
+    assert byte_grid(1000, 10_000) == [1000, 2000, 5000, 10_000]
+    assert byte_grid(3, 60, extra=[7, 1000]) == [5, 7, 10, 20, 50]
+
+
+def test_bytes_param_is_a_log_selection_slider() -> None:
+    w, get = param_widget(Nixery.param("size_threshold"))
+    assert isinstance(w, W.SelectionSlider)
+    labels = [label for label, _ in w.options]
+    values = [v for _, v in w.options]
+    assert labels[0] == "1 kB" and labels[-1] == "100 GB" and "100 MB" in labels
+    assert values == sorted(values) and values[:3] == [1000, 2000, 5000]
+    assert get() == 100_000_000
+    w.value = 5_000_000
+    assert get() == 5_000_000
+
+
+def test_log_int_param_and_value_off_grid() -> None:
+    w, get = param_widget(Nixery.param("popularity_threshold"), 1234)
+    assert isinstance(w, W.SelectionSlider)
+    values = [v for _, v in w.options]
+    assert values[0] == 1 and values[-1] == 1_000_000 and 1234 in values
+    assert dict(w.options)["1,234"] == 1234 and get() == 1234
+
+
+def test_optional_float_param_has_an_on_switch() -> None:
+    box, get = param_widget(Nixery.param("popularity_percentile"))
+    slider, on = box.children
+    assert isinstance(slider, W.FloatSlider) and (slider.min, slider.max) == (0, 100)
+    assert get() is None and slider.disabled
+    on.value = True
+    slider.value = 99.0
+    assert get() == 99.0 and not slider.disabled
+
+
+def test_bool_choice_dict_str_params() -> None:
+    w, get = param_widget(Nixery.param("popularity_by_name"))
+    assert isinstance(w, W.Checkbox) and get() is False
+    w, get = param_widget(Nixery.param("merge_mode"))
+    assert isinstance(w, W.Dropdown) and list(w.options) == ["seed", "resort"] and get() == "seed"
+    w, get = param_widget(Nixery.param("forced_popularity"), {"iana-etc*": 5})
+    assert isinstance(w, W.Text) and get() == {"iana-etc*": 5}
+    w.value = '{"b": 2, "a": 1}'
+    assert list(get()) == ["a", "b"]
+    w.value = "{not json"
+    with pytest.raises(ConfigError, match="forced_popularity"):
+        get()
+    w, get = param_widget(Param("pipeline", "str", "[]"))
+    assert isinstance(w, W.Text) and get() == "[]"
+    w, get = param_widget(Param("n", "int", 5, minimum=1, maximum=50))
+    assert isinstance(w, W.IntSlider) and (w.min, w.max, w.value) == (1, 50, 5)
+
+
+def test_controls_follow_the_strategy_declaration() -> None:
+    changes = []
+    c = ConfigControls("nixery", budget=12, on_change=lambda: changes.append(1))
+    assert [w.description for w in c.param_box.children[:3]] == ["size threshold", "size measure", "popularity threshold"]
+    assert c.config() == Config("nixery", {}, 12)
+    c.budget.value = 7
+    assert changes and c.config().budget == 7
+    c.strategy.value = "popularity-contest"
+    cls, _ = strategy_class("popularity-contest")
+    assert len(c.param_box.children) == len(cls.params)
+    assert c.config().strategy == "popularity-contest" and c.config().values() == {}
+    c.set(strategy="nixery", size_threshold=10_000_000)
+    assert c.config().values() == {"size_threshold": 10_000_000}
+    with pytest.raises(ConfigError, match="unknown parameter nope"):
+        c.set(nope=1)
+
+
+def test_controls_of_a_preset_keep_only_differences() -> None:
+    c = ConfigControls("nixery-2022")
+    assert c.config().values() == {}
+    c.set(popularity_threshold=1000)
+    assert c.config().values() == {"popularity_threshold": 1000}
+    assert c.config().build().forced_popularity == {"iana-etc*": 500000, "nss-cacert*": 500000}
+
+
+# ------------------------------------------------------------------- compute
+def test_config_is_hashable_and_labelled() -> None:
+    a = Config("nixery", {"forced_popularity": {"x": 1}, "size_threshold": 10**7}, 30)
+    b = Config("nixery", {"size_threshold": 10**7, "forced_popularity": {"x": 1}}, 30)
+    assert a == b and hash(a) == hash(b)
+    assert a.values() == {"forced_popularity": {"x": 1}, "size_threshold": 10**7}
+    assert a.label() == "nixery, budget 30, forced_popularity={'x': 1}, size_threshold=10 MB"
+    with pytest.raises(ConfigError, match="unknown strategy 'nope'"):
+        Config("nope").build()
+
+
+def test_evaluate_by_hand(two: ImageSet) -> None:
+    # One layer per image: a = {app-a, lib} 110 bytes, b = {app-b, lib} 120 bytes, nothing shared.
+    out = evaluate(two, Config("single-layer", budget=5), "a")
+    assert (out.layer_count, out.pulled_bytes, out.ideal_bytes) == (1, 230, 130)
+    assert out.ratio == pytest.approx(230 / 130)
+    assert out.cumulative == (110, 230) and out.cumulative_ideal == (110, 130)
+    assert out.largest_share == 1.0 and out.image_bytes == 110
+    # One layer per path: lib is shared, so b only pulls its own 20 bytes.
+    out = evaluate(two, Config("per-path", budget=5))
+    assert out.image == "b"  # the largest image by default
+    assert (out.layer_count, out.pulled_bytes) == (2, 130)
+    assert out.with_image("a").layers[0].paths in ((S + "a-app-a-1",), (S + "l-lib-1",))
+    # The ChainID rule: b's layers are [lib, app-b] only if lib comes first.
+    chain = evaluate(two, Config("per-path", budget=5, rule="chain"))
+    assert chain.pull["rule"] == "chain" and chain.pulled_bytes in (130, 230)
+    with pytest.raises(ConfigError, match="no image 'zzz'"):
+        evaluate(two, Config("per-path"), "zzz")
+
+
+def test_evaluator_memoises_per_config(two: ImageSet) -> None:
+    ev = Evaluator(two, size=2)
+    a = ev(Config("per-path", budget=5), "a")
+    b = ev(Config("per-path", budget=5), "b")
+    assert a.layering is b.layering and ev.misses == 1
+    ev(Config("single-layer", budget=5))
+    ev(Config("per-path", budget=4))
+    assert ev.misses == 3
+    ev(Config("per-path", budget=5))  # evicted: the memo holds two entries
+    assert ev.misses == 4
+
+
+def test_summary_and_table_html(two: ImageSet) -> None:
+    a = evaluate(two, Config("single-layer", budget=5), "a")
+    b = evaluate(two, Config("per-path", budget=5), "a")
+    html = summary_html([("A", a), ("B", b)])
+    assert '<td class="ll-layers">1</td><td class="ll-layers">2</td>' in html
+    assert '<td class="ll-pull">230 B</td><td class="ll-pull">130 B</td>' in html
+    assert '<td class="ll-ratio">1.769×</td><td class="ll-ratio">1.000×</td>' in html
+    table = layer_table_html(b.layers, top=1)
+    assert table.count("<tr>") == 2 and "lib-1" in table and "1 smaller layers not shown" in table
+
+
+# -------------------------------------------------------------------- panels
+def test_tune_panel_updates_on_change(two: ImageSet) -> None:
+    p = TunePanel(two, "per-path", budget=5, image="a")
+    assert (p.result.layer_count, p.result.pulled_bytes) == (2, 130)
+    assert p.imageset.value == "two" and list(p.image.options) == ["a", "b"]
+    first_png = p.chart.value
+    assert first_png[:4] == b"\x89PNG" and 'class="ll-pull">130 B<' in p.summary.value
+    # Moving the budget slider (no event loop here: the update runs at once).
+    p.controls[0].budget.value = 1
+    assert p.updates == 2
+    assert (p.result.layer_count, p.result.pulled_bytes) == (1, 230)
+    assert 'class="ll-layers">1<' in p.summary.value and p.chart.value != first_png
+    p.set(image="b")
+    assert p.result.image == "b" and "app-b-1" in p.table.value
+    p.set(strategy="nixery", budget=3)
+    assert p.result.config.strategy == "nixery"
+
+
+def test_panel_shows_errors_and_keeps_the_last_result(two: ImageSet) -> None:
+    p = TunePanel(two, "nixery", budget=5)
+    before = p.result
+    p.set(forced_popularity="{bad")
+    assert p.error is not None and "forced_popularity" in p.error
+    assert "forced_popularity" in p.status.value and p.result is before
+    p.set(forced_popularity="{}")
+    assert p.error is None and p.status.value == ""
+
+
+def test_panel_mimebundle_has_a_static_fallback(two: ImageSet) -> None:
+    p = TunePanel(two, "per-path", budget=5)
+    bundle = p._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "data:image/png;base64," in bundle["text/html"] and 'class="ll-pull">130 B<' in bundle["text/html"]
+    assert bundle["text/plain"] == "<TunePanel: per-path, budget 5>"
+
+
+def test_compare_panel_two_sides(two: ImageSet) -> None:
+    p = ComparePanel(two, a={"strategy": "single-layer", "budget": 5}, b={"strategy": "per-path", "budget": 5})
+    assert [o.pulled_bytes for o in p.outcomes] == [230, 130]
+    assert p.summary.value.count('class="ll-pull"') == 2
+    assert [t.get_text() for t in p.figure.sizes_ax.get_yticklabels()] == ["A", "B"]
+    p.set_side("B", budget=1)
+    assert [o.pulled_bytes for o in p.outcomes] == [230, 230]
+    with pytest.raises(ConfigError, match="side must be A or B"):
+        p.set_side("C", budget=1)
+
+
+def test_bundled_kde_panel(data_dir) -> None:
+    p = TunePanel("kde-full", "nixery", budget=30)
+    assert p.result.image == "kde-full" and p.result.layer_count == 30
+    assert p.result.pulled_bytes == p.result.ideal_bytes == 3_067_510_784  # one image: everything is new
+    p.set(budget=10)
+    assert p.result.layer_count == 10 and len(p.figure.sizes_ax.patches) == 10
+
+
+def test_debouncer_runs_once_after_a_burst() -> None:
+    calls: list[int] = []
+
+    async def burst() -> None:
+        d = Debouncer(0.05, lambda: calls.append(1))
+        for _ in range(5):
+            d()
+            await asyncio.sleep(0.01)
+        assert calls == []
+        await asyncio.sleep(0.2)
+
+    asyncio.run(burst())
+    assert calls == [1]
