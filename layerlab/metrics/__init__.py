@@ -31,6 +31,7 @@ from .overlap import overlap, overlap_matrix
 from .pull import RULES, compare_pull, ideal_bytes, pull_bytes_of, pull_cost, simulate_pull, worst_bytes
 from .storage import registry_storage
 from .sweep import default_space, grid, sample, sweep, write_frame
+from .tune import TuneResult, tune
 
 __all__ = [
     "Layering",
@@ -57,4 +58,6 @@ __all__ = [
     "sample",
     "sweep",
     "write_frame",
+    "TuneResult",
+    "tune",
 ]
