@@ -23,7 +23,7 @@ from ..errors import LayerlabError
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 #: Sub-command modules, in the order ``layerlab --help`` lists them.
-COMMAND_MODULES = ("group", "build")
+COMMAND_MODULES = ("group", "build", "nix")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_strategy_options(p)
     p.add_argument("--out", "-o", help="output file (default: stdout)")
     p.add_argument("--explain", action="store_true", help="print a table of layers (size, rating, reason) to stderr")
+    p.add_argument("--source", help="build the graph with Nix from this package source instead of reading a file")
+    p.add_argument("--packages", help="with --source: comma-separated attribute paths (git,curl,xorg.xev)")
+    p.add_argument("--offline", action="store_true", help="with --source: build without sandbox or binary cache")
     p.set_defaults(func=run_group)
 
     p = sub.add_parser("info", help="summarise a closure graph: paths, edges, roots, bytes, cycles")
@@ -29,8 +32,18 @@ def load_graph_arg(args: argparse.Namespace):  # noqa: ANN201
     from ..errors import ConfigError
     from ..sources.files import load_graph
 
+    source = getattr(args, "source", None)
+    if source:
+        from ..sources.nix import OFFLINE_CONFIG, closure
+
+        if args.graph:
+            raise ConfigError("give a graph file or --source, not both", source="layerlab group")
+        names = [n.strip() for n in (args.packages or "").split(",") if n.strip()]
+        if not names:
+            raise ConfigError("--source needs --packages a,b,c", source="layerlab group")
+        return closure(source, names, settings=OFFLINE_CONFIG if args.offline else None).graph
     if not args.graph:
-        raise ConfigError("a graph file is required", source="layerlab group")
+        raise ConfigError("a graph file (or --source and --packages) is required", source="layerlab group")
     return load_graph(args.graph)
 
 
