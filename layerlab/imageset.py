@@ -225,10 +225,16 @@ class ImageSet:
         return cls(name=name or d.name, images=images, popularity=popularity, source=str(directory))
 
     @classmethod
-    def from_manifest(cls, manifest: str | os.PathLike[str], *, popularity: Popularity | None = None) -> ImageSet:
+    def from_manifest(
+        cls, manifest: str | os.PathLike[str], *, popularity: Popularity | None = None, **nix_options: Any
+    ) -> ImageSet:
         """Read a JSON or TOML manifest (see the module documentation).
 
         ``popularity`` overrides the manifest's own ``popularity`` entry.
+        Images given by ``packages`` are built with
+        :func:`layerlab.sources.nix.closure` (``nix_options`` are passed on,
+        e.g. ``settings=OFFLINE_CONFIG``); a relative ``path!`` source is
+        relative to the manifest.
 
         Raises:
             InputError: malformed manifest, a missing file, duplicate names.
@@ -289,7 +295,7 @@ class ImageSet:
                 if not pkg_source:
                     raise InputError("an image without 'graph' needs 'packages' and a 'source'", source=where)
                 img_name = img_name or "+".join(packages)
-                images.append(_nix_image(img_name, pkg_source, packages))
+                images.append(_nix_image(img_name, pkg_source, packages, base=base, **nix_options))
             else:
                 raise InputError("needs a 'graph' file or a 'packages' list", source=where)
         pop = popularity
@@ -310,16 +316,25 @@ class ImageSet:
         *,
         name: str = "nix",
         popularity: Popularity | None = None,
+        **nix_options: Any,
     ) -> ImageSet:
         """Build each image's closure with Nix: ``{image name: [package, ...]}``.
 
         ``source`` is a package source as Nixery spells it
-        (``nixpkgs!<channel>``, ``git!<url>!<rev>``, ``path!<dir>``).
+        (``nixpkgs!<channel>``, ``git!<url>!<rev>``, ``path!<dir>``);
+        ``nix_options`` go to :func:`layerlab.sources.nix.closure`
+        (``settings``, ``system``, ``cache``...).
 
         Raises:
             NixError: Nix failed; NotFoundError: some packages do not exist.
+
+        Example:
+            >>> from layerlab.sources.nix import OFFLINE_CONFIG
+            >>> s = ImageSet.from_nix({"hello": ["hello"]}, "path!nix/testpkgs", settings=OFFLINE_CONFIG)  # doctest: +SKIP
+            >>> s["hello"].source  # doctest: +SKIP
+            'path!/.../nix/testpkgs'
         """
-        built = tuple(_nix_image(k, source, list(v)) for k, v in images.items())
+        built = tuple(_nix_image(k, source, list(v), **nix_options) for k, v in images.items())
         return cls(name=name, images=built, popularity=popularity, source=source)
 
     # -------------------------------------------------------------- access
@@ -489,21 +504,33 @@ def _build_universe(images: Sequence[Image]) -> PathUniverse:
     return PathUniverse(paths, sizes, ids)
 
 
-def _nix_image(name: str, source: str, packages: Sequence[str]) -> Image:
+def _nix_image(
+    name: str, source: str, packages: Sequence[str], *, base: str | os.PathLike[str] | None = None, **nix_options: Any
+) -> Image:
     try:
         from .sources import nix as nixsrc
     except ImportError:
         raise NixError(
             f"image {name!r} has no graph file and layerlab.sources.nix is not available to build it", source=source
         ) from None
-    graph = nixsrc.closure(source, list(packages))
-    if not graph.name:
-        object.__setattr__(graph, "name", name)
-    return Image(name, graph, tuple(packages), source)
+    src = nixsrc.parse_source(source, base=base)
+    built = nixsrc.closure(src, list(packages), **nix_options)
+    graph = built.graph
+    if graph.name != name:
+        graph = ClosureGraph(
+            graph.paths, graph.refs, graph.nar_size, graph.closure_size, graph.roots, graph.roots_given,
+            graph.nar_hash, name, graph.source or src.spec,
+        )
+    return Image(name, graph, tuple(packages), src.spec)
 
 
-def load_imageset(path: str | os.PathLike[str], *, popularity: Popularity | None = None, name: str | None = None) -> ImageSet:
+def load_imageset(
+    path: str | os.PathLike[str], *, popularity: Popularity | None = None, name: str | None = None, **nix_options: Any
+) -> ImageSet:
     """Load an image set from a directory (or the manifest inside it) or a manifest file.
+
+    ``nix_options`` go to :func:`layerlab.sources.nix.closure` for manifest
+    images given by ``packages``.
 
     Raises:
         InputError: the path does not exist or holds no images.
@@ -516,11 +543,11 @@ def load_imageset(path: str | os.PathLike[str], *, popularity: Popularity | None
     if p.is_dir():
         for m in MANIFEST_NAMES:
             if (p / m).is_file():
-                s = ImageSet.from_manifest(p / m, popularity=popularity)
+                s = ImageSet.from_manifest(p / m, popularity=popularity, **nix_options)
                 return s if name is None else ImageSet(name, s.images, s.popularity, s.source)
         return ImageSet.from_directory(p, popularity=popularity, name=name)
     if p.is_file():
-        s = ImageSet.from_manifest(p, popularity=popularity)
+        s = ImageSet.from_manifest(p, popularity=popularity, **nix_options)
         return s if name is None else ImageSet(name, s.images, s.popularity, s.source)
     raise InputError("no such directory or manifest file", source=str(path))
 

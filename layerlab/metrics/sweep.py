@@ -24,8 +24,8 @@ Running them, :func:`sweep`:
   classes and parameter values).
 * **Progress.** A tqdm bar appears when the sweep takes over a second.
 * **Cache.** The result is stored as Parquet under ``cache_dir``
-  (``$LAYERLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/layerlab/sweep``, else
-  ``~/.cache/layerlab/sweep``), keyed by a SHA-256 of the inputs: the image
+  (``$LAYERLAB_CACHE_DIR/sweep``, else ``$XDG_CACHE_HOME/layerlab/sweep``,
+  else ``~/.cache/layerlab/sweep``), keyed by a SHA-256 of the inputs: the image
   set's content digest, the popularity table, every point's strategy JSON,
   the budgets and the rules.  A rerun with the same inputs reads the file.
 * **Reuse.** Per worker, each image is grouped through an evaluator that
@@ -446,10 +446,10 @@ def evaluate_points(
 
 # ------------------------------------------------------------------ cache
 def default_cache_dir() -> Path:
-    """``$LAYERLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/layerlab/sweep``, else ``~/.cache/layerlab/sweep``."""
+    """``$LAYERLAB_CACHE_DIR/sweep``, else ``$XDG_CACHE_HOME/layerlab/sweep``, else ``~/.cache/layerlab/sweep``."""
     env = os.environ.get("LAYERLAB_CACHE_DIR")
     if env:
-        return Path(env)
+        return Path(env) / "sweep"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "layerlab" / "sweep"
 
