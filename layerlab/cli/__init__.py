@@ -23,7 +23,7 @@ from ..errors import LayerlabError
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 #: Sub-command modules, in the order ``layerlab --help`` lists them.
-COMMAND_MODULES = ("group", "build", "nix")
+COMMAND_MODULES = ("group", "build", "workbench", "nix", "metrics")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,259 @@
+"""``layerlab pull``, ``layerlab sweep`` and ``layerlab tune``: cache-hit analysis of an image set.
+
+IMAGESET is a directory of graph files (pulled in file-name order), a directory
+holding ``imageset.toml``/``imageset.json``, or such a manifest file; without
+it the bundled Debian 30-image set (with its popularity table) is used.
+``--popularity`` overrides the set's own table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from typing import Any
+
+from ._common import add_strategy_options
+
+_RANGE = re.compile(r"^([^:,]+):([^:,]+):(\d+)$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pull", help="bytes a client pulls for an image set, against the ideal (one layer per path)")
+    _imageset_arg(p)
+    add_strategy_options(p)
+    p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule: any digest (default) or ChainID prefix")
+    p.add_argument("--held", action="append", default=[], metavar="IMAGE", help="an image the client already holds (repeatable)")
+    p.add_argument("--per-image", action="store_true", help="also print one line per image")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_pull)
+
+    p = sub.add_parser("sweep", help="evaluate strategies x parameters x budgets over an image set (CSV/Parquet)")
+    _imageset_arg(p)
+    p.add_argument("--strategy", "-s", action="append", default=[], help="strategy name (repeatable; default: the default strategy)")
+    p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE", help="fixed strategy parameter")
+    p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json")
+    p.add_argument(
+        "--grid", action="append", default=[], metavar="KEY=V1,V2|KEY=LO:HI:N", help="values of a parameter (repeatable); LO:HI:N is a range, log-spaced for sizes and counts"
+    )
+    p.add_argument("--random", type=int, metavar="N", help="sample N random points within the --grid ranges instead of the grid")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--budgets", default="94", metavar="N,N,...", help="layer budgets (default 94)")
+    p.add_argument("--rule", action="append", choices=("any", "chain"), help="cache rule (repeatable; default any)")
+    p.add_argument("--out", "-o", help="output file: .parquet or .csv (default: CSV on stdout)")
+    _run_options(p)
+    p.set_defaults(func=run_sweep)
+
+    p = sub.add_parser("tune", help="search strategy parameters for the lowest pull cost, with sensitivity")
+    _imageset_arg(p)
+    add_strategy_options(p)
+    p.add_argument("--space", action="append", default=[], metavar="KEY=V1,V2|KEY=LO:HI:N", help="values to search (default: numeric parameters)")
+    p.add_argument("--method", choices=("grid", "random", "coordinate"), default="grid", help="search method (default grid)")
+    p.add_argument("--steps", type=int, default=10, help="values per parameter in the default space (default 10)")
+    p.add_argument("--samples", type=int, default=50, help="random points (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--objective", default="pulled_bytes", help="column to minimise: pulled_bytes (default), ratio, storage_bytes...")
+    p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule (default any)")
+    p.add_argument("--evaluate-on", metavar="IMAGESET", help="a second image set to report the tuned figures on")
+    p.add_argument("--out", "-o", help="write every evaluated point (.parquet or .csv)")
+    p.add_argument("--sensitivity", metavar="FILE", help="write the sensitivity table (.parquet or .csv)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _run_options(p)
+    p.set_defaults(func=run_tune)
+
+
+def _imageset_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("imageset", nargs="?", metavar="IMAGESET", help="directory or manifest (default: the bundled Debian set)")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: CPU count)")
+    p.add_argument("--serial", action="store_true", help="run in this process")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the sweep cache")
+    p.add_argument("--cache-dir", metavar="DIR", help="sweep cache directory")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _load_set(path: str | None, popularity: str | None):  # noqa: ANN202
+    from ..imageset import default_imageset, load_imageset
+    from ..popularity import load_popularity
+
+    pop = load_popularity(popularity) if popularity else None
+    if path is None:
+        s = default_imageset()
+        return s.with_popularity(pop) if pop is not None else s
+    return load_imageset(path, popularity=pop)
+
+
+def _strategy(name: str | None, pairs: list[str]):  # noqa: ANN202
+    from ..strategies import DEFAULT_STRATEGY, params_from_strings, strategy_class
+
+    cls, preset = strategy_class(name or DEFAULT_STRATEGY)
+    return cls(**{**preset, **params_from_strings(cls, pairs)})
+
+
+def _parse_space(strategy: Any, specs: list[str], where: str) -> dict[str, list]:
+    from ..errors import ConfigError
+    from ..metrics.sweep import log_range
+
+    space: dict[str, list] = {}
+    for spec in specs:
+        key, sep, text = spec.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not text.strip():
+            raise ConfigError(f"expected KEY=V1,V2 or KEY=LO:HI:N, got {spec!r}", source=where)
+        p = type(strategy).param(key)
+        m = _RANGE.match(text.strip())
+        if m and p.kind in ("int", "bytes", "float"):
+            lo, hi, n = p.coerce(m.group(1), where=where), p.coerce(m.group(2), where=where), int(m.group(3))
+            if n < 1 or hi < lo:
+                raise ConfigError(f"{key}: a range needs LO <= HI and N >= 1, got {text!r}", source=where)
+            integer = p.kind != "float"
+            if (p.log or p.kind == "bytes") and lo > 0:
+                values = log_range(lo, hi, n, integer=integer)
+            else:
+                step = (hi - lo) / (n - 1) if n > 1 else 0
+                values = [lo + step * k for k in range(n)]
+                values = sorted({int(round(v)) for v in values}) if integer else values
+        else:
+            values = [p.coerce(v.strip(), where=where) for v in text.split(",")]
+        space[key] = values
+    return space
+
+
+def _executor(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "executor": "serial" if args.serial else None,
+        "workers": args.jobs,
+        "cache": not args.no_cache,
+        "cache_dir": args.cache_dir,
+        "progress": False if args.quiet else None,
+    }
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ..metrics import layer_imageset, pull_cost
+    from ..strategies import Context
+
+    imageset = _load_set(args.imageset, args.popularity)
+    strategy = _strategy(args.strategy, args.params)
+    for name in args.held:
+        imageset.position(name)
+    lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity))
+    frame, sm = pull_cost(lay, args.rule, held=args.held)
+    if args.json:
+        doc = {"imageset": imageset.name, **sm}
+        if args.per_image:
+            doc["per_image"] = frame.to_dict("records")
+        print(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
+        return 0
+    print(f"images    {sm['images']} ({imageset.name})" + (f", holding {', '.join(sm['held'])}" if sm["held"] else ""))
+    print(f"strategy  {strategy.name}, budget {args.budget}, rule {args.rule}")
+    print(f"pulled    {sm['pulled_bytes']} bytes in {sm['pulled_layers']} layers")
+    print(f"ideal     {sm['ideal_bytes']} bytes (one layer per path)")
+    print(f"ratio     {sm['ratio']:.4f}")
+    print(f"worst     {sm['worst_bytes']} bytes (one layer per image, ratio {sm['worst_ratio']:.4f})")
+    print(f"total     {sm['total_bytes']} bytes (sum of image sizes)")
+    if args.per_image:
+        print()
+        print(f"{'image':<32} {'layers':>6} {'image bytes':>14} {'pulled bytes':>14} {'hit':>6}")
+        for r in frame.itertuples():
+            print(f"{r.image:<32} {r.layers:>6} {r.image_bytes:>14} {r.pulled_bytes:>14} {r.hit_ratio:>6.1%}")
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..metrics.sweep import grid, sample, sweep, write_frame
+
+    imageset = _load_set(args.imageset, args.popularity)
+    try:
+        budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
+    except ValueError:
+        raise ConfigError(f"expected comma-separated integers, got {args.budgets!r}", source="--budgets") from None
+    points = []
+    for name in args.strategy or [None]:
+        base = _strategy(name, args.params)
+        space = _parse_space(base, args.grid, "--grid")
+        if args.random is not None:
+            ranges = {k: (min(v), max(v)) if type(base).param(k).kind in ("int", "bytes", "float") and len(v) > 1 else v for k, v in space.items()}
+            if not ranges:
+                raise ConfigError("--random needs --grid ranges to sample from", source="--random")
+            points.extend(sample(base, args.random, ranges, seed=args.seed))
+        else:
+            points.extend(grid(base, space) if space else [base])
+    t0 = time.perf_counter()
+    frame = sweep(imageset, points, budgets, rules=args.rule or ["any"], **_executor(args))
+    elapsed = time.perf_counter() - t0
+    if args.out and args.out != "-":
+        write_frame(frame, args.out)
+    else:
+        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n"))
+    if not args.quiet:
+        best = frame.loc[frame["pulled_bytes"].idxmin()]
+        print(
+            f"layerlab: {len(points)} configurations x {len(budgets)} budgets over {len(imageset)} images in {elapsed:.2f} s; "
+            f"lowest pull {int(best.pulled_bytes)} bytes (ratio {best.ratio:.4f}, budget {int(best.budget)})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ..metrics.sweep import write_frame
+    from ..metrics.tune import tune
+
+    imageset = _load_set(args.imageset, args.popularity)
+    strategy = _strategy(args.strategy, args.params)
+    space = _parse_space(strategy, args.space, "--space") or None
+    other = _load_set(args.evaluate_on, args.popularity) if args.evaluate_on else None
+    result = tune(
+        strategy,
+        imageset,
+        args.objective,
+        args.budget,
+        space=space,
+        method=args.method,
+        steps=args.steps,
+        samples=args.samples,
+        seed=args.seed,
+        rule=args.rule,
+        evaluate_on=other,
+        **_executor(args),
+    )
+    if args.out:
+        write_frame(result.points, args.out)
+    if args.sensitivity:
+        sens = result.sensitivity.copy()
+        sens["value"] = sens["value"].map(str)
+        write_frame(sens, args.sensitivity)
+    sm = result.summary()
+    if args.json:
+        doc = {**sm, "sensitivity": result.sensitivity.to_dict("records")}
+        print(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
+        return 0
+    changed = {k: v for k, v in result.strategy.values.items() if v != result.start.values[k]}
+    print(f"strategy   {result.strategy.name}, budget {result.budget}, rule {result.rule}, {args.method} search over {sm['points']} points")
+    print("best       " + (", ".join(f"{k}={v}" for k, v in changed.items()) or "the starting configuration"))
+    print(f"{result.objective:<10} {_num(result.value)} on {result.train_set} (start {_num(result.baseline)}, {sm['improvement']:+.1%} better)")
+    if result.test_set is not None:
+        print(
+            f"{'':<10} {_num(result.test_value)} on {result.test_set} (start {_num(result.test_baseline)}, "
+            f"{sm['test_improvement']:+.1%} better)"
+        )
+    print()
+    print(f"{'sensitivity':<24} {'value':>16} {'step':>5} {result.objective:>16} {'change':>8}")
+    for r in result.sensitivity.itertuples():
+        print(f"{r.param:<24} {str(r.value):>16} {r.offset:>+5d} {_num(r.objective):>16} {r.change:>+8.2%}")
+    return 0
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return str(int(v)) if float(v).is_integer() else f"{v:.4f}"
