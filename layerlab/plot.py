@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from .errors import ConfigError
@@ -53,6 +53,8 @@ __all__ = [
     "TreeBox",
     "icicle_boxes",
     "dominator_tree",
+    "StrategyTree",
+    "strategy_tree",
     "layer_sizes",
     "layer_stack",
     "overlap_heatmap",
@@ -228,6 +230,59 @@ def icicle_boxes(
             pos += size
     boxes.sort(key=lambda b: (b.depth, b.start, b.node))
     return boxes
+
+
+@dataclass(frozen=True)
+class StrategyTree:
+    """What :func:`dominator_tree` needs to explain one strategy's split of one image.
+
+    Attributes:
+        layers: the strategy's layers.
+        idom: the immediate dominators of the tree the strategy works on
+            (Nixery: big and popular paths hung from the root).
+        big: paths over the size threshold (Nixery only).
+        popular: paths at or over the popularity threshold (Nixery only).
+        popularity_threshold: the effective threshold (Nixery only).
+    """
+
+    layers: tuple[Layer, ...]
+    idom: tuple[int, ...]
+    big: tuple[int, ...] = ()
+    popular: tuple[int, ...] = ()
+    popularity_threshold: int | None = None
+
+
+def strategy_tree(strategy: Any, graph: ClosureGraph, context: Any = None, budget: int = 94) -> StrategyTree:
+    """Group ``graph`` with ``strategy`` and work out the tree and flags to draw.
+
+    For Nixery-family strategies the tree is the one the strategy splits
+    (big and popular paths hung from the artificial root); for any other
+    strategy it is the plain dominator tree from the image roots.
+
+    Example:
+        >>> from layerlab.strategies import get_strategy
+        >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x-1", "narSize": 5, "closureSize": 5}])
+        >>> t = strategy_tree(get_strategy("nixery", size_threshold=1), g)
+        >>> t.idom, t.big, len(t.layers)
+        ((1,), (0,), 1)
+    """
+    from .strategies.base import Context
+    from .strategies.nixery import Nixery, dominator_split, immediate_dominators
+
+    context = context if context is not None else Context()
+    layers = tuple(strategy.group(graph, context, budget))
+    if isinstance(strategy, Nixery):
+        table = strategy.popularity_table(context)
+        pops = table.for_graph(graph)
+        sizes = strategy.sizes(graph)
+        threshold = strategy.threshold(table)
+        flagged = strategy.flagged(graph, sizes, pops, threshold)
+        split = dominator_split(graph, flagged)
+        big = tuple(i for i in flagged if sizes[i] > strategy.size_threshold)
+        popular = tuple(i for i in flagged if pops[i] >= threshold)
+        return StrategyTree(layers, tuple(split.idom), big, popular, threshold)
+    idom = immediate_dominators(len(graph.paths), graph.refs, graph.roots)
+    return StrategyTree(layers, tuple(idom))
 
 
 def dominator_tree(
@@ -538,7 +593,7 @@ def sweep_heatmap(
 ) -> Figure:
     """A grid of results over two thresholds; ``values[i][j]`` is at ``y_values[i]``, ``x_values[j]``.
 
-    ``best`` marks a point (x, y) with a star.  Cells are annotated when the
+    ``best`` marks a point (x, y) with a red box.  Cells are annotated when the
     grid has at most 12 x 12 cells.
 
     Example:
@@ -549,7 +604,7 @@ def sweep_heatmap(
     data = np.asarray(values, dtype=float)
     if data.shape != (len(y_values), len(x_values)):
         raise ConfigError(f"sweep values have shape {data.shape}, expected ({len(y_values)}, {len(x_values)})", source="sweep_heatmap")
-    fig = _new_figure(max(6, 2 + 0.7 * len(x_values)), max(4, 1.8 + 0.45 * len(y_values)))
+    fig = _new_figure(max(7, 3 + 0.9 * len(x_values)), max(4.5, 2 + 0.5 * len(y_values)))
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap="viridis_r", aspect="auto", interpolation="nearest", origin="lower")
     fx = format_bytes if x_bytes else (lambda v: f"{v:g}")
@@ -581,8 +636,9 @@ def sweep_heatmap(
             i = list(y_values).index(by)
         except ValueError:
             raise ConfigError(f"best point {best} is not on the grid", source="sweep_heatmap") from None
-        ax.plot([j], [i], marker="*", markersize=18, color="#d62728", markeredgecolor="white", linestyle="none", label="tuned")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.25, 1.0), fontsize=8)
+        box = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=3, label="tuned", gid="tuned")
+        ax.add_patch(box)
+        ax.set_title(f"{title}\nred box: the tuned point")
     return fig
 
 

@@ -252,8 +252,9 @@ def test_sweep_heatmap_grid_ticks_and_best() -> None:
     assert ax.images[0].get_array().shape == (2, 3)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1 MB", "10 MB", "100 MB"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["100", "1000"]
-    star = [l for l in ax.get_lines() if l.get_label() == "tuned"][0]
-    assert (list(star.get_xdata()), list(star.get_ydata())) == ([2], [0])
+    box = [p for p in ax.patches if p.get_gid() == "tuned"]
+    assert len(box) == 1 and (box[0].get_x(), box[0].get_y()) == (1.5, -0.5)
+    assert ax.get_title() == "sweep\nred box: the tuned point"
     assert len(ax.texts) == 6 and "3 GB" in texts(ax)
     assert fig.axes[1].get_ylabel() == "bytes pulled"
 
