@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import importlib
 from pathlib import Path
 
 import orjson
@@ -13,7 +14,6 @@ from layerlab.errors import ConfigError
 from layerlab.graph import ClosureGraph
 from layerlab.imageset import default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
-from layerlab.metrics import sweep as sweep_mod
 from layerlab.metrics.storage import registry_storage
 from layerlab.metrics.sweep import Evaluator, default_space, grid, log_range, sample, sweep, write_frame
 from layerlab.strategies import Layer, Strategy, get_strategy, make_layer
@@ -107,7 +107,7 @@ def test_cache_makes_a_rerun_instant(debian, tmp_path: Path, monkeypatch) -> Non
     def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("recomputed")
 
-    monkeypatch.setattr(sweep_mod, "_run_chunk", boom)
+    monkeypatch.setattr(importlib.import_module("layerlab.metrics.sweep"), "_run_chunk", boom)
     again = sweep(small, pts, [10], executor="serial", cache_dir=tmp_path)
     pd.testing.assert_frame_equal(first, again)
     # Any change of input is a different key: budgets, parameters, popularity, images.
@@ -179,3 +179,53 @@ def test_evaluator_reuses_splits(debian) -> None:  # noqa: ANN001
         ev.layer_ids(s, 94)
     splits = [k for k in ev._memo if isinstance(k, tuple) and len(k) == 3 and k[1] == "split"]
     assert len(splits) == len(debian)  # both thresholds flag the same paths: one split per image
+
+
+# ------------------------------------------------------------------ property
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from layerlab.imageset import ImageSet  # noqa: E402
+from layerlab.popularity import Popularity  # noqa: E402
+
+
+@st.composite
+def random_sets(draw):  # noqa: ANN201
+    n = draw(st.integers(1, 9))
+    names = [f"/nix/store/{chr(97 + i) * 4}-p{i}-1" for i in range(n)]
+    sizes = draw(st.lists(st.integers(0, 50), min_size=n, max_size=n))
+    graphs = []
+    for k in range(draw(st.integers(1, 3))):
+        members = sorted(draw(st.sets(st.integers(0, n - 1), min_size=1)))
+        recs = []
+        for i in members:
+            refs = draw(st.sets(st.sampled_from(members), max_size=3))  # cycles and self-references allowed
+            recs.append({"path": names[i], "narSize": sizes[i], "references": [names[j] for j in sorted(refs)]})
+        roots = sorted(draw(st.sets(st.sampled_from(members), min_size=1, max_size=2)))  # may leave paths unreachable
+        graphs.append(ClosureGraph.from_records(recs, [names[i] for i in roots], name=f"img{k}"))
+    counts = draw(st.lists(st.integers(0, 20), min_size=n, max_size=n))
+    pop = Popularity({f"p{i}-1": c for i, c in enumerate(counts)})
+    return ImageSet.from_graphs(graphs, popularity=pop)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    random_sets(),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 25), st.sampled_from(["seed", "resort"]), st.sampled_from(["closure", "nar"])), min_size=1, max_size=4),
+    st.lists(st.integers(1, 6), min_size=1, max_size=3, unique=True),
+)
+def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) -> None:  # noqa: ANN001
+    import warnings
+
+    pts = [get_strategy("nixery", size_threshold=a, popularity_threshold=b, merge_mode=m, size_measure=sm) for a, b, m, sm in configs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = sweep(s, pts, budgets, rules=["any", "chain"], executor="serial", cache=False, progress=False)
+        rows = iter(df.itertuples())
+        for p in pts:
+            for b in budgets:
+                lay = layer_imageset(p, s, b)
+                for rule in ("any", "chain"):
+                    row = next(rows)
+                    assert row.pulled_bytes == pull_cost(lay, rule).summary["pulled_bytes"]
+                    assert row.storage_bytes == registry_storage(lay).summary["unique_layer_bytes"]

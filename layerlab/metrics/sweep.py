@@ -582,7 +582,7 @@ def sweep(
         mode = "given"
     else:
         raise ConfigError(f"executor must be an Executor or process/thread/serial, not {executor!r}", source="sweep")
-    chunks = _chunks(work, 1 if mode == "serial" else n_workers * 4)
+    chunks = _chunks(work, 1 if mode == "serial" else n_workers * 2)
     if mode in ("process", "thread") and len(chunks) > 1:
         own_pool = (cf.ProcessPoolExecutor if mode == "process" else cf.ThreadPoolExecutor)(max_workers=min(n_workers, len(chunks)))
         pool: cf.Executor | None = own_pool
