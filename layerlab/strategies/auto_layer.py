@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import ClosureGraph
-from .base import Context, Layer, Strategy, make_layer
+from .base import Context, Layer, Strategy
 from ._util import iter_bits
 
 __all__ = ["AutoLayer", "auto_layer_split", "auto_layer_groups"]
@@ -95,20 +95,24 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
             if deps >> q & 1:
                 dep_prims |= 1 << o
         primaries.append(p)
-        trial: dict[int, int] = {}
+        # Only layers holding p or a dependency of p change; the rest are copied.
+        mask = deps | pbit
+        trial = dict(groups)
         for label, members in groups.items():
-            if members & pbit:
-                members ^= pbit
-            moved = members & deps
+            hit = members & mask
+            if not hit:
+                continue
+            remaining = trial[label] ^ hit
+            if remaining:
+                trial[label] = remaining
+            else:
+                del trial[label]
+            moved = hit & deps
             if moved:
                 new = label & ~users
                 if not new & dep_prims:
                     new |= kbit
-                if new != label:
-                    members ^= moved
-                    trial[new] = trial.get(new, 0) | moved
-            if members:
-                trial[label] = trial.get(label, 0) | members
+                trial[new] = trial.get(new, 0) | moved
         trial[kbit] = trial.get(kbit, 0) | pbit
         if len(trial) > limit:
             primaries.pop()
@@ -130,18 +134,26 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
     n = len(graph.paths)
     nbytes = (n + 7) // 8
     split = auto_layer_split(graph, limit)
-    members_of = []
+    labels = list(split)
+
+    def unpack(bitsets) -> np.ndarray:
+        raw = b"".join(x.to_bytes(nbytes, "little") for x in bitsets)
+        flat = np.frombuffer(raw, dtype=np.uint8).reshape(len(bitsets), nbytes)
+        return np.unpackbits(flat, axis=1, bitorder="little")[:, :n]
+
+    # Which layer each path is in, then the members of each layer in path order.
+    layer_of = np.argmax(unpack(split.values()), axis=0)
+    order = np.argsort(layer_of, kind="stable")
+    bounds = np.searchsorted(layer_of[order], np.arange(len(labels) + 1))
+    members_of = [order[bounds[k] : bounds[k + 1]].tolist() for k in range(len(labels))]
     reaches = []
-    for members_bits in split.values():
-        members = iter_bits(members_bits)
+    for members in members_of:
         reach = 0
         for i in members:
             reach |= down[i]
-        members_of.append(members)
-        reaches.append(reach.to_bytes(nbytes, "little"))
-    masks = np.unpackbits(np.frombuffer(b"".join(reaches), dtype=np.uint8).reshape(len(reaches), nbytes), axis=1, bitorder="little")
-    sizes = (masks[:, :n] @ nar).tolist()
-    out = [(size, members, label) for size, members, label in zip(sizes, members_of, split)]
+        reaches.append(reach)
+    sizes = (unpack(reaches) @ nar).tolist()
+    out = list(zip(sizes, members_of, labels))
     out.sort(key=lambda t: (t[0], t[1][0]))
     return out
 
@@ -154,9 +166,18 @@ class AutoLayer(Strategy):
     params = ()
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
+        paths = graph.paths
+        nar = graph.nar_size
         out = []
-        for size, members, lab in auto_layer_groups(graph, budget):
-            prims = iter_bits(lab)
-            root = prims[0] if len(prims) == 1 else None
-            out.append(make_layer(graph, members, rating=size, reason="primary" if lab else "rest", root=root))
+        for size, members, label in auto_layer_groups(graph, budget):
+            single = label and not label & (label - 1)  # exactly one primary: the layer's root
+            out.append(
+                Layer(
+                    paths=tuple(paths[i] for i in members),
+                    size=sum(nar[i] for i in members),
+                    rating=size,
+                    reason="primary" if label else "rest",
+                    root=paths[label.bit_length() - 1] if single else None,
+                )
+            )
         return out
