@@ -12,6 +12,7 @@
 # Attributes:
 #   lookup  { system; packages = { <name> = { drv, out }; }; not_found = [ names ]; }
 #           (plain strings: evaluate with nix-instantiate --eval --strict --json)
+#   build   the requested derivations (a list), for nix-build
 #   graph   a derivation whose output is the structured-attrs
 #           exportReferencesGraph JSON of the requested packages' closure
 #   all     { <attribute path> = { drv, out, name }; } for every
@@ -98,6 +99,11 @@ in
     packages = listToAttrs (map (r: { name = r.name; value = describe r.drv; }) found);
     not_found = notFound;
   };
+
+  # the requested derivations, for nix-build
+  build =
+    if notFound != [] then throw "layerlab: not_found ${builtins.toJSON notFound}"
+    else map (r: r.drv) found;
 
   graph =
     if notFound != [] then throw "layerlab: not_found ${builtins.toJSON notFound}"

@@ -493,14 +493,15 @@ def closure(
     if missing:
         raise NotFoundError(list(missing), source=src.spec)
     found = {name: entry["out"] for name, entry in sorted(looked["packages"].items())}
-    drvs = sorted({entry["drv"] for entry in looked["packages"].values()})
     system_used = looked.get("system") or system or ""
 
     # 2. build and read the closure
     if method == "path-info":
         outs = sorted(set(found.values()))
         if not all(os.path.exists(p) for p in outs):
-            run_nix(["nix-store", "--realise", *drvs], env=env, timeout=timeout, on_stderr=on_line, what="nix-store --realise")
+            # the lookup ran read-only (no .drv files written); nix-build writes and builds them
+            run_nix(["nix-build", "--no-out-link", expr, *common, "-A", "build"],
+                    env=env, timeout=timeout, on_stderr=on_line, what="nix-build")
         res = run_nix(
             ["nix", "path-info", "--json", "--recursive", "--closure-size", *outs],
             env=env, timeout=timeout, on_stderr=on_line, what="nix path-info",

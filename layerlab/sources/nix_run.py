@@ -10,8 +10,9 @@ Every Nix command layerlab runs goes through :func:`run_nix`:
   user's ``nix.conf`` is never touched;
 * Nix's stderr (its progress and build log) is read line by line while the
   command runs and handed to a callback, so a progress display can follow it;
-* a command that runs longer than its timeout is killed with its whole process
-  group (the builders Nix started included) and reported as a
+* a command that runs longer than its timeout is interrupted (SIGINT, so Nix
+  stops the builders it started), then killed with its whole process group,
+  and reported as a
   :class:`~layerlab.errors.NixError`; so is a non-zero exit, with the tail of
   stderr in the message.
 
@@ -279,12 +280,25 @@ def run_nix(
     return NixResult(args, b"".join(chunks), tuple(tail), seconds)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Stop a command: SIGINT first, as Ctrl-C would (Nix then kills the
+    builders it started, which run in sessions of their own), then SIGKILL
+    for the whole process group after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGINT:
+            try:  # children that ignore SIGINT (background jobs of a shell)
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return
 
 
 def _format_tail(tail: Sequence[str]) -> str:
