@@ -118,3 +118,18 @@ def test_tune_reports_and_writes(tmp_path: Path, capsys) -> None:  # noqa: ANN00
     assert main([*args]) == 0
     out = capsys.readouterr().out
     assert f"pulled_bytes {int(doc['value'])} on debian-30" in out and "sensitivity" in out
+
+
+def test_sweep_several_strategies_applies_parameters_where_declared(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "two.csv"
+    assert main(["sweep", "-s", "nixery", "-s", "auto-layer", "--grid", "popularity_threshold=10,1000", "--budgets", "30",
+                 "--serial", "--no-cache", "-q", "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert df["strategy"].tolist() == ["nixery", "nixery", "auto-layer"]
+    s = default_imageset()
+    for row in df.itertuples():
+        params = {} if row.strategy == "auto-layer" else {"popularity_threshold": int(row.popularity_threshold)}
+        lay = layer_imageset(get_strategy(row.strategy, **params), s, 30)
+        assert row.pulled_bytes == pull_cost(lay).summary["pulled_bytes"]
+    assert main(["sweep", "-s", "nixery", "-s", "auto-layer", "--grid", "nope=1,2", "--no-cache", "-q"]) == 2
+    assert "unknown parameter nope" in capsys.readouterr().err

@@ -93,6 +93,17 @@ def _strategy(name: str | None, pairs: list[str]):  # noqa: ANN202
     return cls(**{**preset, **params_from_strings(cls, pairs)})
 
 
+def _key(spec: str) -> str:
+    return spec.partition("=")[0].strip().replace("-", "_")
+
+
+def _declares(name: str | None, key: str) -> bool:
+    from ..strategies import DEFAULT_STRATEGY, strategy_class
+
+    cls, _ = strategy_class(name or DEFAULT_STRATEGY)
+    return any(p.name == key for p in cls.params)
+
+
 def _parse_space(strategy: Any, specs: list[str], where: str) -> dict[str, list]:
     from ..errors import ConfigError
     from ..metrics.sweep import log_range
@@ -175,9 +186,16 @@ def run_sweep(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"expected comma-separated integers, got {args.budgets!r}", source="--budgets") from None
     points = []
-    for name in args.strategy or [None]:
-        base = _strategy(name, args.params)
-        space = _parse_space(base, args.grid, "--grid")
+    names = args.strategy or [None]
+    # With several strategies, --set and --grid apply to those that declare the parameter.
+    for opt, specs in (("--set", args.params), ("--grid", args.grid)):
+        for spec in specs:
+            key = spec.partition("=")[0].strip().replace("-", "_")
+            if not any(_declares(n, key) for n in names):
+                _strategy(names[0], [spec]) if opt == "--set" else _parse_space(_strategy(names[0], []), [spec], opt)
+    for name in names:
+        base = _strategy(name, [p for p in args.params if _declares(name, _key(p)) or len(names) == 1])
+        space = _parse_space(base, [g for g in args.grid if _declares(name, _key(g)) or len(names) == 1], "--grid")
         if args.random is not None:
             ranges = {k: (min(v), max(v)) if type(base).param(k).kind in ("int", "bytes", "float") and len(v) > 1 else v for k, v in space.items()}
             if not ranges:
