@@ -292,7 +292,7 @@ def notebooks_in(directory: str | os.PathLike[str], only: list[str] | tuple[str,
         raise ConfigError("no such directory", source=str(d))
     found = sorted(p for p in d.glob("*.ipynb") if not p.name.startswith("."))
     if only:
-        found = [p for p in found if any(o in p.name for o in only)]
+        found = [p for p in found if any(o in p.stem for o in only)]
     if not found:
         raise ConfigError("no notebooks found" + (f" matching {', '.join(only)}" if only else ""), source=str(d))
     return found

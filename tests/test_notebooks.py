@@ -1,0 +1,180 @@
+"""Every notebook runs top to bottom in a real kernel; the report renders it to HTML.
+
+The notebooks are executed once per session (a module fixture) and the
+executed copies are checked for errors and for the content each notebook
+promises.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from layerlab.cli import main
+from layerlab.cli.workbench import NOTEBOOK_DIR, execute_notebook, notebooks_in, render_html, run_report
+from layerlab.errors import ConfigError, LayerlabError
+
+NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
+
+pytestmark = pytest.mark.slow
+
+
+def outputs(nb, kind: str | None = None) -> list:
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            out.extend(o for o in cell.outputs if kind is None or o.get("output_type") == kind)
+    return out
+
+
+def text_of(nb) -> str:
+    parts = []
+    for o in outputs(nb):
+        if o.get("output_type") == "stream":
+            parts.append(o.text)
+        elif "data" in o:
+            parts.append(o["data"].get("text/plain", ""))
+            parts.append(o["data"].get("text/html", ""))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def executed() -> dict:
+    return {}
+
+
+def run(executed: dict, name: str):
+    if name not in executed:
+        executed[name] = execute_notebook(NOTEBOOK_DIR / name, timeout=600)
+    return executed[name]
+
+
+def test_the_notebooks_are_there() -> None:
+    assert NOTEBOOKS[:3] == ["01-tune-thresholds.ipynb", "02-why-this-split.ipynb", "03-cache-overlap.ipynb"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_without_error(executed: dict, name: str) -> None:
+    nb = run(executed, name)
+    assert not outputs(nb, "error")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), "every code cell ran"
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert "What this notebook is for" in first.source
+    # Stored without outputs: the repository holds sources, the report holds results.
+    stored = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    assert all(not c.get("outputs") for c in stored.cells if c.cell_type == "code")
+
+
+def pngs(nb) -> int:
+    return sum(1 for o in outputs(nb) if "data" in o and "image/png" in o["data"])
+
+
+def test_tune_notebook_content(executed: dict) -> None:
+    nb = run(executed, "01-tune-thresholds.ipynb")
+    text = text_of(nb)
+    # The panel and its static snapshot; nixery at budget 30 on the Debian set: 1.774 x the ideal.
+    assert "<TunePanel: nixery, budget 30>" in text and "<ComparePanel: nixery, budget 30>" in text
+    assert 'class="ll-ratio">1.774×<' in text and "img-rustc" in text
+    assert "data:image/png;base64," in text
+    # The budget table: nixery at budget 10 is 1.813 x the ideal, auto-layer at 94 1.027.
+    assert "1.813" in text and "1.027" in text
+    assert pngs(nb) >= 1
+
+
+def test_why_notebook_content(executed: dict) -> None:
+    nb = run(executed, "02-why-this-split.ipynb")
+    text = text_of(nb)
+    assert "444 big and 126 popular paths (size threshold 100 MB, popularity threshold 100)" in text
+    assert "790 layers before merging; 29 kept, 761 merged into one" in text
+    assert pngs(nb) == 2  # the tree and the strategy comparison
+
+
+def test_overlap_notebook_content(executed: dict) -> None:
+    nb = run(executed, "03-cache-overlap.ipynb")
+    text = text_of(nb)
+    assert "30 images, 6.01 GB in all, 2.89 GB of distinct paths (the ideal)" in text
+    assert "of the shared path bytes sit in identical layers" in text
+    assert "train: even images" in text and "test: odd images" in text
+    assert pngs(nb) == 4  # heat map, strategies vs ideal, sweep, tuned point
+
+
+def test_report_html_shows_panels_without_a_kernel(executed: dict) -> None:
+    html = render_html(run(executed, "01-tune-thresholds.ipynb"))
+    assert html.count('class="ll-summary"') >= 2 and "ll-snapshot" in html
+    assert "application/vnd.jupyter.widget-view+json" not in html  # no live widget, no CDN script
+    assert "Tune thresholds" in html
+
+
+# -------------------------------------------------------------- the kernel
+def small_notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Small\n\nWhat this notebook is for: a test.")]
+        + [nbformat.v4.new_code_cell(c) for c in cells],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, path)
+    return path
+
+
+def test_kernel_is_this_virtual_environment(tmp_path: Path) -> None:
+    p = small_notebook(tmp_path / "k.ipynb", "import sys, os; print(sys.prefix); print(os.getcwd())")
+    nb = execute_notebook(p)
+    prefix, cwd = outputs(nb, "stream")[0].text.split()
+    assert Path(prefix).resolve() == Path(sys.prefix).resolve()
+    assert Path(cwd).resolve() == tmp_path.resolve()
+
+
+def test_a_failing_cell_is_one_clear_error(tmp_path: Path) -> None:
+    p = small_notebook(tmp_path / "bad.ipynb", "x = 1", "1 / 0")
+    with pytest.raises(LayerlabError, match=r"bad.ipynb: cell 2 failed: ZeroDivisionError: division by zero"):
+        execute_notebook(p)
+
+
+def test_unreadable_notebook(tmp_path: Path) -> None:
+    p = tmp_path / "broken.ipynb"
+    p.write_text("{not json")
+    with pytest.raises(LayerlabError, match="broken.ipynb: cannot read notebook"):
+        execute_notebook(p)
+
+
+def test_notebooks_in(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no notebooks found"):
+        notebooks_in(tmp_path)
+    small_notebook(tmp_path / "b.ipynb")
+    small_notebook(tmp_path / "a.ipynb")
+    (tmp_path / ".hidden.ipynb").write_text("{}")
+    assert [p.name for p in notebooks_in(tmp_path)] == ["a.ipynb", "b.ipynb"]
+    assert [p.name for p in notebooks_in(tmp_path, ["b"])] == ["b.ipynb"]
+
+
+def test_report_command(tmp_path: Path, capsys) -> None:
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    small_notebook(nbdir / "one.ipynb", "print(6 * 7)")
+    out = tmp_path / "out"
+    assert main(["report", "--notebooks", str(nbdir), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "one.html"]
+    page = (out / "one.html").read_text()
+    assert "42" in page and "What this notebook is for" in page
+    index = (out / "index.html").read_text()
+    assert '<a href="one.html">Small</a>' in index
+    assert capsys.readouterr().out.strip() == f"{out / 'index.html'} (1 notebooks)"
+
+
+def test_report_command_fails_on_an_error(tmp_path: Path, capsys) -> None:
+    small_notebook(tmp_path / "bad.ipynb", "raise ValueError('no data')")
+    assert main(["report", "--notebooks", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"layerlab: error: {tmp_path / 'bad.ipynb'}: cell 1 failed: ValueError: no data"
+
+
+def test_run_report_writes_pages_in_order(tmp_path: Path) -> None:
+    small_notebook(tmp_path / "2-b.ipynb", "2")
+    small_notebook(tmp_path / "1-a.ipynb", "1")
+    pages = run_report(tmp_path, tmp_path / "html")
+    assert [p.name for p in pages] == ["1-a.html", "2-b.html"]
