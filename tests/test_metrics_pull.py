@@ -205,3 +205,15 @@ def test_bounds_hold_for_any_layering(case, rule: str) -> None:  # noqa: ANN001
     assert (frame["pulled_bytes"] <= frame["image_bytes"]).all()
     # any digest never pulls more than ChainID
     assert pull_cost(lay, "any", held=held).summary["pulled_bytes"] <= pull_cost(lay, "chain", held=held).summary["pulled_bytes"]
+
+
+def test_graphs_without_sizes_fail_clearly() -> None:
+    from layerlab.errors import GraphError
+    from layerlab.metrics import registry_storage, sweep
+
+    g = ClosureGraph.from_records([{"path": f"{S}aaa-a-1", "references": []}], name="nosize")
+    s = ImageSet.from_graphs([g])
+    lay = Layering.from_paths(s, [[[f"{S}aaa-a-1"]]])
+    for call in (lambda: pull_cost(lay), lambda: registry_storage(lay), lambda: sweep(s, "per-path", [3], cache=False)):
+        with pytest.raises(GraphError, match="needs narSize for every path of every image"):
+            call()

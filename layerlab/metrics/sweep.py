@@ -555,6 +555,7 @@ def sweep(
         if r not in RULES:
             raise ConfigError(f"unknown rule {r!r} (known: any, chain)", source="sweep")
     ctx = context if context is not None else Context(popularity=imageset.popularity)
+    imageset.universe.require_sizes("a sweep")  # fail here, not in every worker
 
     path = None
     if cache:
