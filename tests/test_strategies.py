@@ -270,6 +270,14 @@ def test_keystone_layers_by_hand():
     assert len(Keystone().group(g, ctx, budget=10)) == 4
 
 
+def test_keystone_without_popularity_attaches_nothing():
+    # R -> A -> B, sizes 1, 5, 3: no table, so three units valued bytes * users (alpha: 1 ** 0.1 = 1):
+    # R 1 * 1, A 5 * 2 = 10, B 3 * 3 = 9 -> A, B alone at budget 3; at budget 2 A alone, R + B shared.
+    g = graph_of({"R": "A", "A": "B"}, {"R": 1, "A": 5, "B": 3})
+    assert contents(Keystone().group(g, None, budget=2)) == [["A"], ["B", "R"]]
+    assert contents(Keystone().group(g, None, budget=3)) == [["A"], ["B"], ["R"]]
+
+
 def test_keystone_cycle_is_one_unit():
     # R -> X <-> Y -> Z: the cycle {X, Y} is one unit, never attached to R even at popularity 1;
     # Z (popularity 1, only Y references it) joins the cycle's unit.

@@ -45,7 +45,9 @@ held-out images that choice pulls 1.004/1.036/1.126 times the ideal, against
 1.022/1.133/1.215 for auto-layer.  ``min_layer_size`` had no measurable effect
 on this set (every small unit is low-valued anyway) and defaults to off.
 
-Cycles are units (step 1), so they need no other rule.  Output order: units by
+Without a popularity table every popularity counts as 1 and no path is
+attached (units are single paths and cycles).  Cycles are units (step 1), so
+they need no other rule.  Output order: units by
 value, highest first, then the shared layer, so the same layers come in the
 same order across images.
 
@@ -69,7 +71,6 @@ Example:
 from __future__ import annotations
 
 from ..graph import ClosureGraph
-from ..popularity import Popularity
 from .base import Context, Layer, Param, Strategy, make_layer
 from ._util import ancestor_bits
 
@@ -135,9 +136,12 @@ class Keystone(Strategy):
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         nar = graph.require_nar_size("keystone")
-        pop = context.popularity or Popularity({})
-        pops = pop.for_graph(graph)
-        units = keystone_units(graph, pops, self.attach_popularity)
+        if context.popularity is None:  # no package-set data: no attachments, popularity 1
+            pops: tuple[int, ...] = (1,) * len(graph.paths)
+            units = keystone_units(graph, pops, 0)
+        else:
+            pops = context.popularity.for_graph(graph)
+            units = keystone_units(graph, pops, self.attach_popularity)
         alpha = self.alpha
         beta = self.beta
         users = [x.bit_count() for x in ancestor_bits(graph)] if beta else None
