@@ -205,6 +205,39 @@ def test_pipeline_pipe_tests():
     assert names([["split_every", 3]]) == [["A", "B", "Root1"], ["Root2"]]
 
 
+def split(g: ClosureGraph, specs) -> dict:
+    from layerlab.strategies.pipeline import PGraph, _Run
+
+    start = PGraph(tuple(range(len(g.paths))), {i: tuple(g.refs[i]) for i in range(len(g.paths))})
+    out = _Run(g.paths).op_split_paths(start, specs, where="test")
+    return {k: (sorted(g.paths[v] for v in pg.vs), sorted((g.paths[a], g.paths[b]) for a in pg.vs for b in pg.succ[a]))
+            for k, pg in out.items()}
+
+
+def test_pipeline_split_paths_tests():
+    # split_paths_test.py: Root1-A, A-B, A-D, D-E, B-D, B-F, Root2-B, Root3-C, X alone.
+    g = graph_of({"Root1": ["A"], "A": ["B", "D"], "D": ["E"], "B": ["D", "F"], "Root2": ["B"], "Root3": ["C"], "X": []})
+    assert split(g, []) == {"rest": (sorted(g.paths), sorted((a, b) for a in "Root1 A D B Root2 Root3".split()
+                                                             for b in [g.paths[j] for j in g.refs[g.index[a]]]))}
+    assert split(g, ["B"]) == {
+        "main": (["B", "F"], [("B", "F")]),
+        "common": (["D", "E"], [("D", "E")]),
+        "rest": (["A", "C", "Root1", "Root2", "Root3", "X"], [("Root1", "A"), ("Root3", "C")]),
+    }
+    assert split(g, ["B", "Root3"]) == {
+        "main": (["B", "C", "F", "Root3"], [("B", "F"), ("Root3", "C")]),
+        "common": (["D", "E"], [("D", "E")]),
+        "rest": (["A", "Root1", "Root2", "X"], [("Root1", "A")]),
+    }
+    assert split(g, ["D"]) == {
+        "main": (["D", "E"], [("D", "E")]),
+        "rest": (["A", "B", "C", "F", "Root1", "Root2", "Root3", "X"],
+                 [("A", "B"), ("B", "F"), ("Root1", "A"), ("Root2", "B"), ("Root3", "C")]),
+    }
+    # children_of B = D and F; with the edges into them cut nothing else reaches D, E or F.
+    assert split(g, [{"children_of": "B"}])["main"] == (["D", "E", "F"], [("D", "E")])
+
+
 def test_pipeline_strategy_budget_and_exclusions():
     g = ClosureGraph.from_records(FRG)
     # split_paths gives 3 layers; a budget of 2 merges the tail.
