@@ -372,3 +372,29 @@ def test_keystone_meets_targets_on_the_debian_set():
 
 def test_families_are_the_registry():
     assert set(FAMILIES) == {"nixery", "popularity-contest", "auto-layer", "pipeline", "nix2container", "per-path", "single-layer", "keystone"}
+
+
+def test_output_independent_of_hash_seed():
+    import hashlib
+    import os
+    import subprocess
+
+    script = (
+        "import hashlib, sys\n"
+        "from layerlab.sources.files import load_graph\n"
+        "from layerlab.popularity import load_popularity\n"
+        "from layerlab.strategies import Context, get_strategy, layers_to_json\n"
+        f"g = load_graph({str(DEBIAN / 'imageset' / 'img-ffmpeg.graph.json')!r})\n"
+        f"ctx = Context(load_popularity({str(DEBIAN / 'popularity.json')!r}))\n"
+        "h = hashlib.sha256()\n"
+        f"for name in {ALL!r}:\n"
+        "    for b in (3, 30):\n"
+        "        h.update(layers_to_json(get_strategy(name).group(g, ctx, b)))\n"
+        "print(h.hexdigest())\n"
+    )
+    digests = set()
+    for seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1 and len(hashlib.sha256().hexdigest()) == len(digests.pop())
