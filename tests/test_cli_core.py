@@ -13,7 +13,8 @@ DEBIAN = DATA / "debian"
 
 
 def test_group_to_stdout(capsysbinary):
-    assert main(["group", str(DEBIAN / "bash-coreutils.graph.json"), "-p", str(DEBIAN / "popularity.json")]) == 0
+    args = ["group", str(DEBIAN / "bash-coreutils.graph.json"), "-p", str(DEBIAN / "popularity.json"), "-s", "nixery"]
+    assert main(args) == 0
     layers = orjson.loads(capsysbinary.readouterr().out)
     assert [sorted(layer) for layer in layers] == [["contents", "mergeRating"]] * len(layers)
     seed = orjson.loads((TESTDATA / "seed-layers" / "bash-coreutils-b94.layers.json").read_bytes())
@@ -78,7 +79,7 @@ def test_info(capsys):
 
 
 def test_unreachable_warning_is_one_line(capsys):
-    assert main(["group", str(TESTDATA / "edge" / "unreach.json")]) == 0
+    assert main(["group", str(TESTDATA / "edge" / "unreach.json"), "--strategy", "nixery"]) == 0
     captured = capsys.readouterr()
     assert "layerlab: warning: " in captured.err and "reachable from no root" in captured.err
     assert len(orjson.loads(captured.out)) == 2
