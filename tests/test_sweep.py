@@ -16,7 +16,7 @@ from layerlab.imageset import default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.metrics.storage import registry_storage
 from layerlab.metrics.sweep import Evaluator, default_space, grid, log_range, sample, sweep, write_frame
-from layerlab.strategies import Layer, Strategy, get_strategy, make_layer
+from layerlab.strategies import Layer, Param, Strategy, get_strategy, make_layer
 
 
 class PerRoot(Strategy):
@@ -37,6 +37,18 @@ class PerRoot(Strategy):
         if rest:
             out.append(make_layer(graph, rest))
         return out
+
+
+class Wide(Strategy):
+    name = "wide-test"
+    params = (
+        Param("n", "int", 5, minimum=0, maximum=10**6),
+        Param("k", "int", 3, minimum=0, maximum=10),
+        Param("x", "float", 0.5, minimum=0, maximum=1),
+    )
+
+    def _group(self, graph, context, budget):  # noqa: ANN001, ANN202
+        return [make_layer(graph, range(len(graph.paths)))]
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +158,12 @@ def test_default_space_is_data_aware(debian) -> None:  # noqa: ANN001
     biggest = max(img.bytes for img in debian)
     assert sp["size_threshold"][0] == 10_000 and sp["size_threshold"][-1] == biggest
     assert sp["popularity_threshold"][-1] == max(debian.popularity.counts.values()) + 1
-    assert len(sp["size_threshold"]) == 10
+    # ten log-spaced values plus the starting value 100,000,000
+    assert len(sp["size_threshold"]) == 11 and 10**8 in sp["size_threshold"]
+    ratios = [b / a for a, b in zip(sp["popularity_threshold"], sp["popularity_threshold"][1:]) if b != 1000 and a != 1000]
+    assert max(ratios) / min(ratios) < 1.5  # evenly spaced on a log scale
+    # A wide integer range without a declared log scale is log-spaced too; a narrow one is linear.
+    assert default_space(Wide(), steps=4) == {"n": [1, 5, 100, 10**4, 10**6], "k": [0, 3, 7, 10], "x": [0.0, 1 / 3, 0.5, 2 / 3, 1.0]}
     sp2 = default_space("nixery", debian, include=["merge_mode", "popularity_by_name"])
     assert sp2 == {"popularity_by_name": [False, True], "merge_mode": ["seed", "resort"]}
 

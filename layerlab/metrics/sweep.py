@@ -183,13 +183,15 @@ def default_space(
     context: Context | None = None,
     include: Iterable[str] | None = None,
 ) -> dict[str, list]:
-    """Value lists for the numeric parameters of ``strategy`` (``steps`` each).
+    """Value lists for the numeric parameters of ``strategy`` (``steps`` each, plus its current value).
 
-    Log-scaled for ``log`` and ``bytes`` parameters.  Bytes stop at the size
-    of the largest image of ``imageset`` and popularity counts at the largest
-    count of the popularity table.  Optional parameters (default ``None``) and
-    non-numeric ones are left out unless named in ``include``; choices and
-    booleans named there take all their values.
+    Log-scaled for ``log`` and ``bytes`` parameters and for integers with a
+    wide range.  Bytes stop at the size of the largest image of ``imageset``
+    and popularity counts at the largest count of the popularity table.  The
+    strategy's own value is added when it is not a grid point, so a search
+    always includes its starting point.  Optional parameters (default
+    ``None``) and non-numeric ones are left out unless named in ``include``;
+    choices and booleans named there take all their values.
 
     Example:
         >>> from layerlab.imageset import default_imageset
@@ -216,11 +218,14 @@ def default_space(
             continue
         lo, hi = bounds
         integer = p.kind in ("int", "bytes")
-        if p.log or p.kind == "bytes":
+        if p.log or p.kind == "bytes" or (integer and hi - lo > 100 * steps):
             vals = log_range(max(lo, 1), hi, steps, integer=integer)
         else:
             lin = np.linspace(lo, hi, steps)
             vals = sorted({int(round(v)) for v in lin}) if integer else [float(v) for v in lin]
+        default = getattr(base, p.name)
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and lo <= default <= hi and default not in vals:
+            vals = sorted([*vals, default])  # the starting value is always a grid point
         out[p.name] = vals
     return out
 
