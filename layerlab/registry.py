@@ -189,7 +189,7 @@ class RegistryClient:
         self.ref = ref
         self.credentials = credentials
         self.session = session or requests.Session()
-        self.session.verify = verify
+        self.verify = verify
         self.timeout = timeout
         self._auth: str | None = None
 
@@ -202,7 +202,9 @@ class RegistryClient:
             if self._auth:
                 h["Authorization"] = self._auth
             try:
-                r = self.session.request(method, url, data=body() if body else None, headers=h, timeout=self.timeout, allow_redirects=True)
+                # verify passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
+                r = self.session.request(method, url, data=body() if body else None, headers=h, timeout=self.timeout,
+                                         verify=self.verify, allow_redirects=True)
             except requests.exceptions.SSLError as err:
                 raise RegistryError(f"TLS verification failed ({_short(err)}); pass a CA bundle or turn verification off", source=url) from None
             except requests.exceptions.RequestException as err:
@@ -231,7 +233,7 @@ class RegistryClient:
             query["service"] = params["service"]
         auth = (self.credentials.username, self.credentials.password) if self.credentials else None
         try:
-            r = self.session.get(params["realm"], params=query, auth=auth, timeout=self.timeout)
+            r = self.session.get(params["realm"], params=query, auth=auth, timeout=self.timeout, verify=self.verify)
         except requests.exceptions.RequestException as err:
             raise RegistryError(f"token request failed: {_short(err)}", source=params["realm"]) from None
         if r.status_code != 200:

@@ -92,7 +92,8 @@ def htpasswd_line(user: str, password: str) -> str:
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt
 
-        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}"
+        # cost 4: the registry checks the hash on every request
+        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}"
 
 
 @dataclass
