@@ -48,7 +48,7 @@ FAMILIES: Mapping[str, type[Strategy]] = {
 }
 
 #: The strategy ``layerlab group`` uses when none is named.
-DEFAULT_STRATEGY = "nixery"
+DEFAULT_STRATEGY = "keystone"
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
