@@ -59,3 +59,23 @@ def test_from_nix_reports_missing_packages(offline) -> None:  # noqa: ANN001
         ImageSet.from_nix({"x": ["hello", "nope"]}, src, **offline)
     s = ImageSet.from_nix({"a": ["hello"], "b": ["zlib"]}, src, name="pair", **offline)
     assert s.names == ("a", "b") and s.name == "pair"
+
+
+def test_real_tarball_digests_agree_with_content_identity(offline) -> None:  # noqa: ANN001
+    """Layers written as real tarballs, image by image: equal path sets give equal digests, and back."""
+    import io
+
+    from layerlab.image import write_layer
+    from layerlab.metrics import Layering
+
+    src = f"path!{ROOT / 'nix' / 'testpkgs'}"
+    s = ImageSet.from_nix({"hello": ["hello"], "web": ["zlib", "openssl"], "both": ["hello", "zlib"]}, src, **offline)
+    lay = layer_imageset(get_strategy("nixery", popularity_threshold=0), s, 3)  # every path popular: small shared layers
+    digests = [[write_layer(layer.paths, io.BytesIO()).digest for layer in layers] for layers in lay.layers]
+    real = Layering.from_paths(s, [[layer.paths for layer in layers] for layers in lay.layers], digests=digests)
+    table = real.table  # checks: one path set, one digest, and the other way round
+    by_digest = {d: lid for ids, ds in zip(table.image_layers, digests) for lid, d in zip(ids, ds)}
+    assert len(by_digest) == len(table.layer_size)
+    shared = [lid for lid in range(len(table.layer_size)) if sum(lid in ids for ids in table.image_layers) > 1]
+    assert shared, "glibc's layer is in every image"
+    assert pull_cost(real).summary == {**pull_cost(lay).summary, "layering": "layering", "strategy": None, "budget": None}
