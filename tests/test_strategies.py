@@ -311,6 +311,14 @@ def test_keystone_without_popularity_attaches_nothing():
     assert contents(Keystone().group(g, None, budget=3)) == [["A"], ["B"], ["R"]]
 
 
+def test_keystone_without_nar_size_counts_paths():
+    # No sizes: every path weighs 1; users R 1, A 2, B 3 -> B then A alone at budget 3.
+    g = graph_of({"R": "A", "A": "B"})
+    assert g.nar_size is None
+    layers = Keystone().group(g, None, budget=2)
+    assert contents(layers) == [["B"], ["A", "R"]] and layers[0].size is None
+
+
 def test_keystone_cycle_is_one_unit():
     # R -> X <-> Y -> Z: the cycle {X, Y} is one unit, never attached to R even at popularity 1;
     # Z (popularity 1, only Y references it) joins the cycle's unit.

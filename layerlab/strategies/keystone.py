@@ -46,7 +46,8 @@ held-out images that choice pulls 1.004/1.036/1.126 times the ideal, against
 on this set (every small unit is low-valued anyway) and defaults to off.
 
 Without a popularity table every popularity counts as 1 and no path is
-attached (units are single paths and cycles).  Cycles are units (step 1), so
+attached (units are single paths and cycles); without ``narSize`` every path
+counts as one byte.  Cycles are units (step 1), so
 they need no other rule.  Output order: units by
 value, highest first, then the shared layer, so the same layers come in the
 same order across images.
@@ -135,7 +136,8 @@ class Keystone(Strategy):
     )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
-        nar = graph.require_nar_size("keystone")
+        # Without narSize every path counts as one byte: units are ranked by popularity and users alone.
+        nar = graph.nar_size if graph.nar_size is not None else (1,) * len(graph.paths)
         if context.popularity is None:  # no package-set data: no attachments, popularity 1
             pops: tuple[int, ...] = (1,) * len(graph.paths)
             units = keystone_units(graph, pops, 0)
