@@ -57,6 +57,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -418,7 +419,7 @@ class ClosureCache:
         doc["created"] = time.time()
         try:
             f.parent.mkdir(parents=True, exist_ok=True)
-            tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
+            tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}-{threading.get_ident()}")
             tmp.write_bytes(orjson.dumps(doc))
             os.replace(tmp, f)
         except OSError:
