@@ -110,3 +110,50 @@ def test_two_processes_two_hash_seeds_identical_blobs_and_manifests(closure, tmp
         outs.append((blobs, (d / "oci" / "index.json").read_bytes(), hashlib.sha256((d / "a.tar").read_bytes()).hexdigest()))
     assert outs[0] == outs[1]
     assert all(k == v for k, v in outs[0][0].items())  # every blob is named by its digest
+
+
+# ------------------------------------------------------- the offline Nix package set
+TESTPKGS = Path(__file__).resolve().parent.parent / "nix" / "testpkgs"
+
+
+@pytest.fixture(scope="module")
+def testpkgs_closure():
+    require_tool("nix-build")
+    from layerlab.sources.nix import OFFLINE_CONFIG, closure
+
+    return closure(f"path!{TESTPKGS}", ["curl", "hello"], settings=OFFLINE_CONFIG)
+
+
+def test_offline_package_set_image_with_every_tool(testpkgs_closure, tmp_path):
+    """skopeo inspect, skopeo copy to a docker archive, umoci unpack: every store path byte for byte."""
+    skopeo = require_tool("skopeo")
+    umoci = require_tool("umoci")
+    c = testpkgs_closure
+    oci = tmp_path / "oci"
+    r = _build([f"path!{TESTPKGS}", "curl", "hello", "--offline", "--strategy", "nixery", "--budget", "4",
+                "--blob-store", str(tmp_path / "b"), "--oci", str(oci), "--tag", "t1", "--json"])
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert len(summary["layers"]) <= 4 and summary["layers"][-1]["kind"] == "customisation"
+    assert sum(x["paths"] for x in summary["layers"][:-1]) == len(c.graph.paths)
+    inspect = json.loads(subprocess.run([skopeo, "inspect", f"oci:{oci}:t1"], capture_output=True, text=True, check=True).stdout)
+    assert inspect["Digest"] == summary["oci"]["manifest"]
+    subprocess.run([skopeo, "copy", f"oci:{oci}:t1", f"docker-archive:{tmp_path / 'd.tar'}:tp:t1"], check=True, capture_output=True)
+    bundle = tmp_path / "bundle"
+    subprocess.run([umoci, "unpack", "--image", f"{oci}:t1", str(bundle)], check=True, capture_output=True)
+    rootfs = bundle / "rootfs"
+    assert sorted(os.listdir(rootfs / "nix" / "store")) == sorted(Path(p).name for p in c.graph.paths)
+    for p in c.graph.paths:
+        _same_tree(Path(p), rootfs / p.lstrip("/"))
+    # customisation: every top-level file of curl and hello linked at the root, curl first
+    for name in ("curl", "hello"):
+        pkg = c.packages[name]
+        for dirpath, _, filenames in os.walk(pkg):
+            for f in filenames:
+                rel = os.path.relpath(os.path.join(dirpath, f), pkg)
+                link = rootfs / rel
+                assert os.path.islink(link), rel
+                owner = os.readlink(link)[: -len(rel) - 1]
+                assert owner in (c.packages["curl"], c.packages["hello"])
+                if name == "curl":
+                    assert owner == pkg

@@ -188,3 +188,41 @@ def test_unreachable_registry(built):
     store, first, _, _ = built
     with pytest.raises(RegistryError, match="HEAD failed"):
         push(first, store, "http://127.0.0.1:9/app:v1")
+
+
+def test_offline_package_set_push_pull_and_shared_layers(registry, tmp_path):
+    """Two images of the offline package set sharing layers: the second push sends only the new blobs."""
+    skopeo = require_tool("skopeo")
+    from layerlab.sources.nix import OFFLINE_CONFIG, closure
+
+    from .test_image_tools import TESTPKGS
+
+    from layerlab.sources.nix import popularity
+    from layerlab.strategies import Context
+
+    store = BlobStore(tmp_path / "blobs")
+    strategy = get_strategy("nixery-2022")
+    context = Context(popularity=popularity(f"path!{TESTPKGS}", settings=OFFLINE_CONFIG))
+    images = []
+    for names in (["curl", "hello"], ["git", "hello"]):
+        c = closure(f"path!{TESTPKGS}", names, settings=OFFLINE_CONFIG)
+        layers = strategy.group(c.graph, context, budget=20)
+        images.append(build_image(c.graph, layers, [c.packages[n] for n in names], store=store))
+    a, b = images
+    first = push(a, store, f"http://{registry.host}/tp:curl-hello")
+    second = push(b, store, f"http://{registry.host}/tp:git-hello")
+    a_blobs = {d.digest for d in a.blobs()}
+    b_blobs = [d.digest for d in b.blobs()]
+    shared = [d for d in b_blobs if d in a_blobs]
+    assert shared, "the two images should share store layers"
+    assert second.skipped == shared
+    assert [d for d, _ in second.sent] == [d for d in b_blobs if d not in a_blobs]
+    assert sorted(_uploaded(registry, "tp")) == sorted(a_blobs | set(b_blobs))
+    out = tmp_path / "pulled"
+    subprocess.run([skopeo, "copy", "--src-tls-verify=false", f"docker://{registry.host}/tp:git-hello", f"oci:{out}:x"],
+                   check=True, capture_output=True)
+    index = json.loads((out / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == second.manifest_digest
+    for d in b.blobs():
+        assert (out / "blobs" / "sha256" / d.digest[7:]).read_bytes() == store.read_bytes(d.digest)
+    assert first.manifest_digest != second.manifest_digest

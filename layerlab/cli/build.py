@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", nargs="?", help="Nix package source (see layerlab.sources.nix); omit with --graph")
     p.add_argument("packages", nargs="*", metavar="PKG", help="package attribute names")
     add_strategy_options(p)
+    p.add_argument("--offline", action="store_true", help="with a package source: build without sandbox or binary cache")
     g = p.add_argument_group("saved input")
     g.add_argument("--graph", metavar="FILE", help="closure graph file whose store paths are on disk")
     g.add_argument("--layers", metavar="FILE", help="layers.json (Nixery format) for --graph")
@@ -100,17 +101,23 @@ def _load_layers(path: str, graph):  # noqa: ANN001, ANN202
 
 def _from_source(args: argparse.Namespace, strategy, context):  # noqa: ANN001, ANN202
     from ..errors import ConfigError
+    from ..sources.nix import OFFLINE_CONFIG, closure
 
-    try:
-        from ..sources import nix as nixsrc
-    except ImportError:  # pragma: no cover - depends on the installation
-        raise ConfigError("building from a package source needs layerlab.sources.nix", source="layerlab build") from None
     if not args.packages:
         raise ConfigError("name at least one package after the source", source="layerlab build")
-    closure = nixsrc.realise_image(args.source, args.packages)
-    layers = strategy.group(closure.graph, context, args.budget - (0 if args.no_customisation else 1))
-    packages = [] if args.no_customisation else list(closure.packages)
-    return closure.graph, layers, packages
+    result = closure(args.source, args.packages, settings=OFFLINE_CONFIG if args.offline else None)
+    budget = args.budget - (0 if args.no_customisation else 1)
+    if budget < 1:
+        raise ConfigError(f"a budget of {args.budget} leaves no layer for the closure besides the customisation layer", source="--budget")
+    layers = strategy.group(result.graph, context, budget)
+    # the customisation layer joins packages in the order they were requested
+    packages: list[str] = []
+    for name in args.packages:
+        path = result.packages.get(name)
+        if path and path not in packages:
+            packages.append(path)
+    packages += [p for p in result.store_paths if p not in packages]
+    return result.graph, layers, ([] if args.no_customisation else packages)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -131,7 +138,7 @@ def run_build(args: argparse.Namespace) -> int:
             layers = _load_layers(args.layers, graph)
         else:
             strategy, context = strategy_from_args(args)
-            layers = strategy.group(graph, context, args.budget - (0 if args.no_customisation else 1))
+            layers = strategy.group(graph, context, max(1, args.budget - (0 if args.no_customisation else 1)))
         packages = [] if args.no_customisation else (args.package_paths or [graph.paths[i] for i in graph.roots])
     elif args.source:
         strategy, context = strategy_from_args(args)
@@ -167,7 +174,7 @@ def run_build(args: argparse.Namespace) -> int:
     if args.oci:
         summary["oci"] = {"dir": args.oci, "tag": args.tag, "manifest": write_oci_layout(image, store, args.oci, tag=args.tag)}
     if args.archive:
-        write_docker_archive(image, store, args.archive, repo_tag=f"{graph.name or 'image'}:{args.tag}")
+        write_docker_archive(image, store, args.archive, repo_tag=f"{_image_name(args, graph)}:{args.tag}")
         summary["archive"] = args.archive
     if args.nixery_json:
         write_nixery_output(image, store, args.nixery_json)
@@ -192,3 +199,10 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"image {image.config_digest}: {len(image.layers)} layers ({built} built, "
               f"{len(image.layers) - built} from cache), {image.compression}", file=sys.stderr)
     return 0
+
+
+def _image_name(args: argparse.Namespace, graph) -> str:  # noqa: ANN001
+    import re
+
+    name = "-".join(args.packages) if args.source else (graph.name or "image")
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or "image"
