@@ -351,7 +351,10 @@ class Evaluator:
             sizes = memo.get(sk)
             if sizes is None:
                 sizes = memo[sk] = strategy.sizes(g)
-            flagged = tuple(strategy.flagged(g, sizes, pops, threshold))
+            fk = (n, pop_key, strategy.size_measure, strategy.size_threshold, threshold)
+            flagged = memo.get(fk)
+            if flagged is None:  # shared by every budget of a configuration
+                flagged = memo[fk] = tuple(strategy.flagged(g, sizes, pops, threshold))
             rk = (n, pop_key, strategy.size_measure, flagged, budget, strategy.merge_mode)
             ids = memo.get(rk)
             if ids is None:
