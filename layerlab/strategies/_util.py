@@ -26,7 +26,7 @@ import numpy as np
 
 from ..graph import ClosureGraph
 
-__all__ = ["iter_bits", "ancestor_bits", "Condensation", "condensation", "package_key", "bits_of"]
+__all__ = ["iter_bits", "ancestor_bits", "Condensation", "condensation", "package_key"]
 
 
 def iter_bits(x: int) -> list[int]:
@@ -47,19 +47,6 @@ def iter_bits(x: int) -> list[int]:
         return out
     raw = x.to_bytes((x.bit_length() + 7) // 8, "little")
     return np.flatnonzero(np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")).tolist()
-
-
-def bits_of(indices: Sequence[int]) -> int:
-    """The bit set holding ``indices``.
-
-    Example:
-        >>> bits_of([0, 3])
-        9
-    """
-    x = 0
-    for i in indices:
-        x |= 1 << i
-    return x
 
 
 def ancestor_bits(graph: ClosureGraph) -> tuple[int, ...]:
