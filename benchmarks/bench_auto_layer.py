@@ -37,7 +37,7 @@ def straightforward_auto_layer(records: list[dict], limit: int) -> list[list[str
     nodes = {rec["path"]: {**rec, "users": set()} for rec in records}
     for user, node in nodes.items():
         for ref in node["references"]:
-            nodes[ref]["users"].add(user)
+            nodes[ref]["users"] |= {user}
 
     def closure(*todo: str, key) -> set[str]:
         pending, done = set(todo), set()
@@ -80,6 +80,7 @@ def straightforward_auto_layer(records: list[dict], limit: int) -> list[list[str
     def layer_info(layer_id: frozenset[str]) -> dict:
         members = {p for p, other in split.items() if other == layer_id}
         return {
+            "usedBy": sorted(layer_id, key=path_key),
             "paths": sorted(members, key=path_key),
             "layerSize": sum(nodes[p]["narSize"] for p in members),
             "closureSize": sum(nodes[p]["narSize"] for p in closure(*members, key=deps_of)),
