@@ -246,3 +246,16 @@ def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) 
                     row = next(rows)
                     assert row.pulled_bytes == pull_cost(lay, rule).summary["pulled_bytes"]
                     assert row.storage_bytes == registry_storage(lay).summary["unique_layer_bytes"]
+
+
+def test_cache_key_covers_the_code(debian) -> None:  # noqa: ANN001
+    from layerlab.metrics.sweep import _code_digest, sweep_key
+    from layerlab.strategies import Context
+    from layerlab.strategies.nixery import Nixery
+
+    files = importlib.import_module("layerlab.strategies.nixery").__file__
+    ctx = Context(popularity=debian.popularity)
+    key = sweep_key(debian, [get_strategy("nixery")], [94], ["any"], ctx)
+    assert key == sweep_key(debian, [get_strategy("nixery")], [94], ["any"], ctx)
+    assert _code_digest([Nixery]) != _code_digest([PerRoot])  # a strategy's module is part of the key
+    assert files and _code_digest([Nixery]) == _code_digest([Nixery, Nixery])

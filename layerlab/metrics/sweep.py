@@ -25,9 +25,11 @@ Running them, :func:`sweep`:
 * **Progress.** A tqdm bar appears when the sweep takes over a second.
 * **Cache.** The result is stored as Parquet under ``cache_dir``
   (``$LAYERLAB_CACHE_DIR/sweep``, else ``$XDG_CACHE_HOME/layerlab/sweep``,
-  else ``~/.cache/layerlab/sweep``), keyed by a SHA-256 of the inputs: the image
-  set's content digest, the popularity table, every point's strategy JSON,
-  the budgets and the rules.  A rerun with the same inputs reads the file.
+  else ``~/.cache/layerlab/sweep``), keyed by a SHA-256 of the inputs: the
+  image set's content digest, the popularity table, every point's strategy
+  JSON, the budgets and the rules, and the source of the strategies' and the
+  metrics' modules (a changed implementation never reads a stale entry).  A
+  rerun with the same inputs reads the file.
 * **Reuse.** Per worker, each image is grouped through an evaluator that
   caches what does not change between points.  For Nixery the dominator tree
   of an image depends only on its set of big-or-popular paths, so
@@ -469,12 +471,35 @@ def _popularity_digest(pop: Popularity | None) -> str | None:
     return hashlib.sha256(orjson.dumps(doc)).hexdigest()
 
 
+def _code_digest(classes: Iterable[type]) -> str:
+    """SHA-256 of the source of the strategies' modules and of the metric code,
+    so that a changed implementation never reads a stale cache entry."""
+    import inspect
+    import sys
+
+    files = {Path(__file__), Path(sys.modules[simulate_pull.__module__].__file__ or "")}
+    for cls in classes:
+        for klass in cls.__mro__:
+            try:
+                files.add(Path(inspect.getfile(klass)))
+            except (TypeError, OSError):
+                continue
+    h = hashlib.sha256()
+    for f in sorted(files):
+        try:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        except OSError:
+            h.update(f.name.encode())
+    return h.hexdigest()
+
+
 def sweep_key(
     imageset: ImageSet, strategies: Sequence[Strategy], budgets: Sequence[int], rules: Sequence[str], context: Context
 ) -> str:
     """The cache key of a sweep: SHA-256 of every input."""
     h = hashlib.sha256()
     h.update(orjson.dumps({"version": SWEEP_VERSION, "imageset": imageset.digest, "popularity": _popularity_digest(context.popularity)}))
+    h.update(_code_digest([type(s) for s in strategies]).encode())
     for s in strategies:
         h.update(_strategy_spec(s))
     h.update(orjson.dumps({"budgets": list(budgets), "rules": list(rules)}))
