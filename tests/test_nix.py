@@ -285,6 +285,20 @@ def test_progress_events_follow_the_build(tmp_path):
     assert any(e.line == f"built-{nonce}" for e in events)
 
 
+def test_leftover_directory_of_an_interrupted_build_is_rebuilt(tmp_path):
+    nonce = uuid.uuid4().hex
+    src = _write_set(tmp_path / "set", f'left = mk "left-1.0" "echo {nonce} > $out";')
+    out = list_packages(src, settings=OFFLINE_CONFIG)["left"]["out"]
+    os.mkdir(out)  # exists on disk, but Nix never registered it
+    try:
+        c = closure(src, ["left"], settings=OFFLINE_CONFIG, cache=False)
+        assert c.packages["left"] == out
+        assert Path(out).read_text() == nonce + "\n"
+    finally:
+        if os.path.isdir(out):
+            os.rmdir(out)
+
+
 def test_build_failure_reports_the_tail_of_stderr(tmp_path):
     nonce = uuid.uuid4().hex
     src = _write_set(tmp_path / "set", f'broken = mk "broken-1.0" "echo boom-{nonce} >&2; exit 3";')

@@ -60,7 +60,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -499,14 +499,18 @@ def closure(
     # 2. build and read the closure
     if method == "path-info":
         outs = sorted(set(found.values()))
+        path_info = ["nix", "path-info", "--json", "--recursive", "--closure-size", *outs]
+        # the lookup ran read-only (no .drv files written); nix-build writes and builds them
+        build = ["nix-build", "--no-out-link", expr, *common, "-A", "build"]
         if not all(os.path.exists(p) for p in outs):
-            # the lookup ran read-only (no .drv files written); nix-build writes and builds them
-            run_nix(["nix-build", "--no-out-link", expr, *common, "-A", "build"],
-                    env=env, timeout=timeout, on_stderr=on_line, what="nix-build")
-        res = run_nix(
-            ["nix", "path-info", "--json", "--recursive", "--closure-size", *outs],
-            env=env, timeout=timeout, on_stderr=on_line, what="nix path-info",
-        )
+            run_nix(build, env=env, timeout=timeout, on_stderr=on_line, what="nix-build")
+        try:
+            res = run_nix(path_info, env=env, timeout=timeout, on_stderr=on_line, what="nix path-info")
+        except NixError:
+            # e.g. a leftover directory of an interrupted build, not a valid
+            # path: build for real, then ask again (a second failure is raised)
+            run_nix(build, env=env, timeout=timeout, on_stderr=on_line, what="nix-build")
+            res = run_nix(path_info, env=env, timeout=timeout, on_stderr=on_line, what="nix path-info")
         graph = _graph_from_path_info(res.stdout, outs, src.spec)
     else:
         res = run_nix(
