@@ -133,3 +133,13 @@ def test_sweep_several_strategies_applies_parameters_where_declared(tmp_path: Pa
         assert row.pulled_bytes == pull_cost(lay).summary["pulled_bytes"]
     assert main(["sweep", "-s", "nixery", "-s", "auto-layer", "--grid", "nope=1,2", "--no-cache", "-q"]) == 2
     assert "unknown parameter nope" in capsys.readouterr().err
+
+
+def test_pull_layer_order(abc: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    pop = tmp_path / "pop.json"
+    pop.write_text('{"c-1": 1000}')
+    base = ["pull", str(abc), "-s", "nixery", "-p", str(pop), "--rule", "chain", "--json"]
+    assert main(base) == 0
+    assert orjson.loads(capsys.readouterr().out)["pulled_bytes"] == 230
+    assert main([*base, "--layer-order", "manifest"]) == 0
+    assert orjson.loads(capsys.readouterr().out)["pulled_bytes"] == 170

@@ -191,3 +191,15 @@ def test_pull_of_strategy_on_small_set(abc: ImageSet) -> None:
     lay = layer_imageset(get_strategy("nixery"), abc, 94)
     # one: {a,b},{c}; two: {b,d},{c}; three: {e},{c}: 30+30 + 60 + 50
     assert pull_cost(lay).frame["pulled_bytes"].tolist() == [60, 60, 50]
+
+
+def test_manifest_layer_order_helps_the_chain_rule(abc: ImageSet) -> None:
+    s = get_strategy("nixery")
+    # Strategy order is ascending rating: [{a,b}, {c}], [{b,d}, {c}], [{e}, {c}]; {c} sits above a miss each time.
+    assert pull_cost(layer_imageset(s, abc, 94), "chain").frame["pulled_bytes"].tolist() == [60, 90, 80]
+    # Manifest order puts the highest rating first: [{c}, {a,b}], [{c}, {b,d}], [{c}, {e}]: c is reused.
+    manifest = layer_imageset(s, abc, 94, layer_order="manifest")
+    assert [[len(layer) for layer in ls] for ls in manifest.layers] == [[1, 2], [1, 2], [1, 1]]
+    assert pull_cost(manifest, "chain").frame["pulled_bytes"].tolist() == [60, 60, 50]
+    with pytest.raises(ConfigError, match="unknown layer order 'random'"):
+        layer_imageset(s, abc, 94, layer_order="random")

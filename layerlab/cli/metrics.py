@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_strategy_options(p)
     p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule: any digest (default) or ChainID prefix")
     p.add_argument("--held", action="append", default=[], metavar="IMAGE", help="an image the client already holds (repeatable)")
+    p.add_argument(
+        "--layer-order", choices=("strategy", "manifest"), default="strategy", help="layer order for the chain rule: as the strategy returns them (default) or as built images list them"
+    )
     p.add_argument("--per-image", action="store_true", help="also print one line per image")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_pull)
@@ -153,7 +156,7 @@ def run_pull(args: argparse.Namespace) -> int:
     strategy = _strategy(args.strategy, args.params)
     for name in args.held:
         imageset.position(name)
-    lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity))
+    lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity), layer_order=args.layer_order)
     frame, sm = pull_cost(lay, args.rule, held=args.held)
     if args.json:
         doc = {"imageset": imageset.name, **sm}
