@@ -171,9 +171,11 @@ def test_every_missing_name_is_reported_together():
 
 
 def test_case_insensitive_fallback_at_top_level():
-    c = get(["haskellpackages.stylish-haskell", "bashinteractive", "texlivefull"], method="path-info")
+    c = get(["haskellpackages.stylish-haskell", "bashinteractive", "texlivefull", "HELLO", "Xorg.xev"])
     found = {k: store_name(v) for k, v in c.packages.items()}
     assert found == {
+        "HELLO": "hello-2.12.1",
+        "Xorg.xev": "xev-1.2.5",
         "bashinteractive": "bash-interactive-5.2p26",
         "haskellpackages.stylish-haskell": "stylish-haskell-0.14.5.0",
         "texlivefull": "texlive-combined-full-2023",
@@ -216,6 +218,17 @@ def test_big_package_is_over_100_mb_and_incompressible():
     # distinct files hold distinct bytes
     other = Path(fonts, "share/texmf-dist/fonts/part-01.dat").read_bytes()[:65536]
     assert other != part[:65536]
+
+
+def test_package_contents_are_reproducible():
+    """Nix rebuilds curl's tar archive and tree and finds the same bytes (``--check``)."""
+    env = nix_environment(OFFLINE_CONFIG)
+    get(["curl"])
+    drv = list_packages(SRC, settings=OFFLINE_CONFIG)["curl"]["drv"]
+    inputs = run_nix(["nix-store", "--query", "--references", drv], env=env).stdout.decode().split()
+    tar_drv = next(p for p in inputs if p.endswith("-curl-8.7.1.tar.drv"))
+    for d in (tar_drv, drv):
+        run_nix(["nix-store", "--realise", "--check", d], env=env, timeout=300)  # raises when the output differs
 
 
 def test_image_closure_groups_into_layers_holding_every_path_once():
@@ -297,6 +310,15 @@ def test_leftover_directory_of_an_interrupted_build_is_rebuilt(tmp_path):
     finally:
         if os.path.isdir(out):
             os.rmdir(out)
+
+
+def test_case_fallback_prefers_the_lower_case_name(tmp_path):
+    nonce = uuid.uuid4().hex
+    src = _write_set(tmp_path / "set", f'Foo = mk "Foo-{nonce}" "echo > $out"; foo = mk "foo-{nonce}" "echo > $out"; '
+                                       f'Only = mk "Only-{nonce}" "echo > $out";')
+    c = closure(src, ["FOO", "Foo", "only"], settings=OFFLINE_CONFIG, cache=False)
+    assert {k: store_name(v) for k, v in c.packages.items()} == {
+        "FOO": f"foo-{nonce}", "Foo": f"Foo-{nonce}", "only": f"Only-{nonce}"}
 
 
 def test_build_failure_reports_the_tail_of_stderr(tmp_path):

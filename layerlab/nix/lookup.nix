@@ -22,7 +22,8 @@
 # Lookup rules (as Nixery's): a name is a dotted attribute path; when it does
 # not resolve, the top-level component is looked up case-insensitively (image
 # names cannot hold upper case: "haskellpackages.stylish-haskell" finds
-# haskellPackages.stylish-haskell).  Nested components are never case-folded.
+# haskellPackages.stylish-haskell; "HELLO" finds hello).  Nested components
+# are never case-folded.
 # Every name that does not resolve to a derivation is reported in not_found.
 { sourceType, location, rev ? "", packages ? "[]", system ? builtins.currentSystem }:
 
@@ -61,14 +62,19 @@ let
     else if isAttrs set && hasAttr (head parts) set then getPath (getAttr (head parts) set) (tail parts)
     else { ok = false; };
 
+  # lower-cased top-level name -> name; when two names differ only in case,
+  # the one already in lower case wins (listToAttrs keeps the first)
   hasUpper = s: match ".*[A-Z].*" s != null;
-  lowercased = listToAttrs (map (k: { name = toLower k; value = k; }) (filter hasUpper (attrNames pkgs)));
+  topNames = attrNames pkgs;
+  lowercased = listToAttrs (map (k: { name = toLower k; value = k; })
+    (filter (k: !hasUpper k) topNames ++ filter hasUpper topNames));
 
   fetch = name:
     let parts = filter isString (split "\\." name);
         direct = getPath pkgs parts;
-        amended = if hasAttr (head parts) lowercased
-          then getPath pkgs ([ (getAttr (head parts) lowercased) ] ++ tail parts)
+        top = toLower (head parts);
+        amended = if hasAttr top lowercased
+          then getPath pkgs ([ (getAttr top lowercased) ] ++ tail parts)
           else { ok = false; };
         found = if direct.ok then direct else amended;
     in if found.ok && isDerivation found.value then { inherit name; drv = found.value; } else { inherit name; missing = true; };
