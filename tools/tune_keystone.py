@@ -3,9 +3,9 @@
 Sweeps a small grid of keystone's parameters on the Debian 30-image set
 (pulled in file-name order by one client, any-digest rule) and scores each
 point by the mean of its pull ratios (pulled / ideal) at budgets 94, 30 and
-10.  Then, against overfitting, it tunes again on half of the images (even
-positions) and reports that choice on the other half next to the full-set
-choice, plus the peers on both halves.
+10.  Then, against overfitting, it tunes again on each half of the images (even
+and odd positions) and reports that choice on the other half next to the
+full-set choice and the peers.
 
 Usage: ``python tools/tune_keystone.py [--quick]``
 """
@@ -61,15 +61,19 @@ def main(argv: list[str]) -> int:
     best = results[0][1]
     print(f"best on all 30 images: {best}")
 
-    train = ImageSet(full.name + "-even", full.images[0::2], full.popularity, full.source)
-    test = ImageSet(full.name + "-odd", full.images[1::2], full.popularity, full.source)
-    best_train = sweep(train, grid)[0][1]
-    print(f"best on the 15 even images: {best_train}")
-    print("held-out odd images (ratios at 94/30/10):")
-    print(f"  keystone tuned on even: [{fmt(ratios(test, 'keystone', **best_train))}]")
-    print(f"  keystone tuned on all:  [{fmt(ratios(test, 'keystone', **best))}]")
-    for peer in ("auto-layer", "popularity-contest", "per-path"):
-        print(f"  {peer:<22}  [{fmt(ratios(test, peer))}]")
+    halves = {
+        "even": ImageSet(full.name + "-even", full.images[0::2], full.popularity, full.source),
+        "odd": ImageSet(full.name + "-odd", full.images[1::2], full.popularity, full.source),
+    }
+    for train_name, test_name in (("even", "odd"), ("odd", "even")):
+        train, test = halves[train_name], halves[test_name]
+        best_train = sweep(train, grid)[0][1]
+        print(f"best on the 15 {train_name} images: {best_train}")
+        print(f"held-out {test_name} images (ratios at 94/30/10):")
+        print(f"  keystone tuned on {train_name}: [{fmt(ratios(test, 'keystone', **best_train))}]")
+        print(f"  keystone tuned on all:   [{fmt(ratios(test, 'keystone', **best))}]")
+        for peer in ("auto-layer", "popularity-contest", "per-path"):
+            print(f"  {peer:<22}  [{fmt(ratios(test, peer))}]")
     return 0
 
 

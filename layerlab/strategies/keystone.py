@@ -42,7 +42,10 @@ the four parameters scored by the mean pull ratio at budgets 94, 30 and 10 on
 the Debian 30-image set, and are fixed for every budget.  Tuned on the 15 even
 images only, the sweep picks ``alpha=0`` with the rest equal, and on the 15
 held-out images that choice pulls 1.004/1.036/1.126 times the ideal, against
-1.022/1.133/1.215 for auto-layer.  ``min_layer_size`` had no measurable effect
+1.022/1.133/1.215 for auto-layer.  Tuned on the odd images it picks
+``attach_popularity=3``, which transfers badly (1.092 at budget 94 on the even
+images): from 3 on, attachment depends on which other referrers an image
+holds and units stop recurring, so values above 2 are not recommended.  ``min_layer_size`` had no measurable effect
 on this set (every small unit is low-valued anyway) and defaults to off.
 
 Without a popularity table every popularity counts as 1 and no path is
