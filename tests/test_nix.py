@@ -321,6 +321,21 @@ def test_case_fallback_prefers_the_lower_case_name(tmp_path):
         "FOO": f"foo-{nonce}", "Foo": f"Foo-{nonce}", "only": f"Only-{nonce}"}
 
 
+def test_package_set_may_be_a_plain_attribute_set_or_ignore_system(tmp_path):
+    nonce = uuid.uuid4().hex
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "default.nix").write_text(
+        f'{{ p = derivation {{ name = "p-{nonce}"; system = builtins.currentSystem; builder = "/bin/sh"; '
+        f'args = [ "-c" "echo > $out" ]; }}; }}\n')
+    c = closure(f"path!{plain}", ["p"], settings=OFFLINE_CONFIG, cache=False)
+    assert store_name(c.packages["p"]) == f"p-{nonce}"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "default.nix").write_text("{ ... }: import " + str(plain) + "\n")
+    assert closure(f"path!{other}", ["p"], settings=OFFLINE_CONFIG, cache=False).packages["p"] == c.packages["p"]
+
+
 def test_build_failure_reports_the_tail_of_stderr(tmp_path):
     nonce = uuid.uuid4().hex
     src = _write_set(tmp_path / "set", f'broken = mk "broken-1.0" "echo boom-{nonce} >&2; exit 3";')

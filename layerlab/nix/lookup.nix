@@ -35,15 +35,21 @@ let
   lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
   toLower = replaceStrings upper lower;
 
+  # a package set is a function (given `system` when it takes that argument)
+  # or an attribute set
+  importSet = src:
+    let f = import src;
+    in if builtins.isFunction f then f (builtins.intersectAttrs (builtins.functionArgs f) { inherit system; }) else f;
+
   importSource =
     if sourceType == "nixpkgs" then
-      import (builtins.fetchTarball "https://github.com/NixOS/nixpkgs/archive/${location}.tar.gz") { inherit system; }
+      importSet (builtins.fetchTarball "https://github.com/NixOS/nixpkgs/archive/${location}.tar.gz")
     else if sourceType == "git" then
-      import (builtins.fetchGit (if match "[0-9a-f]{40}" rev != null
+      importSet (builtins.fetchGit (if match "[0-9a-f]{40}" rev != null
         then { url = location; inherit rev; }
-        else { url = location; ref = rev; })) { inherit system; }
+        else { url = location; ref = rev; }))
     else if sourceType == "path" then
-      import (/. + location) { inherit system; }
+      importSet (/. + location)
     else if sourceType == "flake" then
       let flake = builtins.getFlake location;
           outputs = flake.outputs or flake;
