@@ -127,9 +127,9 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     return out
 
 
-def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[int], int]]:
-    """``(layer closure size, path indices, label)`` of every layer, in output order."""
-    nar = np.asarray(graph.require_nar_size("auto-layer"), dtype=np.int64)
+def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[int], int, int]]:
+    """``(layer closure size, path indices, label, layer size)`` of every layer, in output order."""
+    nar = np.asarray(graph.require_nar_size("auto-layer"), dtype=np.float64)  # sums stay exact below 2**53
     down = graph.closure_bits
     n = len(graph.paths)
     nbytes = (n + 7) // 8
@@ -141,19 +141,21 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
         flat = np.frombuffer(raw, dtype=np.uint8).reshape(len(bitsets), nbytes)
         return np.unpackbits(flat, axis=1, bitorder="little")[:, :n]
 
-    # Which layer each path is in, then the members of each layer in path order.
-    layer_of = np.argmax(unpack(split.values()), axis=0)
+    # Which layer each path is in (layers are disjoint), then each layer's members in path order.
+    layer_of = np.arange(len(labels), dtype=np.float64) @ unpack(split.values())
+    layer_of = layer_of.astype(np.int64)
     order = np.argsort(layer_of, kind="stable")
-    bounds = np.searchsorted(layer_of[order], np.arange(len(labels) + 1))
+    bounds = np.searchsorted(layer_of[order], np.arange(len(labels) + 1)).tolist()
     members_of = [order[bounds[k] : bounds[k + 1]].tolist() for k in range(len(labels))]
+    own = np.bincount(layer_of, weights=nar, minlength=len(labels))
     reaches = []
     for members in members_of:
         reach = 0
         for i in members:
             reach |= down[i]
         reaches.append(reach)
-    sizes = (unpack(reaches) @ nar).tolist()
-    out = list(zip(sizes, members_of, labels))
+    closure_sizes = unpack(reaches) @ nar
+    out = [(int(c), m, lab, int(o)) for c, m, lab, o in zip(closure_sizes.tolist(), members_of, labels, own.tolist())]
     out.sort(key=lambda t: (t[0], t[1][0]))
     return out
 
@@ -167,14 +169,13 @@ class AutoLayer(Strategy):
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         paths = graph.paths
-        nar = graph.nar_size
         out = []
-        for size, members, label in auto_layer_groups(graph, budget):
+        for size, members, label, own in auto_layer_groups(graph, budget):
             single = label and not label & (label - 1)  # exactly one primary: the layer's root
             out.append(
                 Layer(
-                    paths=tuple(paths[i] for i in members),
-                    size=sum(nar[i] for i in members),
+                    paths=tuple([paths[i] for i in members]),
+                    size=own,
                     rating=size,
                     reason="primary" if label else "rest",
                     root=paths[label.bit_length() - 1] if single else None,
