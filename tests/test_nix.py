@@ -442,5 +442,7 @@ def test_cli_image_names_and_errors(tmp_path, capsys):
     assert sorted(doc["packages"]) == ["htop", "xorg.xev"]
     assert main(["closure", SRC, "nope", "hello", "zilch", "--offline", "-q", "--no-cache"]) == 2
     assert capsys.readouterr().err.strip() == f"layerlab: error: {SRC}: packages not found: nope, zilch"
+    assert main(["closure", SRC, "--image", "arm64/hello", "htop"]) == 2
+    assert "two architectures, arm64 and amd64" in capsys.readouterr().err
     assert main(["closure", "nixpkgs!$(id)", "hello"]) == 2
     assert "channel '$(id)'" in capsys.readouterr().err

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("closure", help="build packages with Nix and write their closure graph")
     p.add_argument("source", help="package source: nixpkgs!<channel>, git!<url>!<rev>, path!<dir> or flake!<ref>")
     p.add_argument("packages", nargs="+", metavar="PKG",
-                   help="attribute paths (xorg.xev); or one image name (shell/git, arm64/htop) with --image")
+                   help="attribute paths (xorg.xev); with --image, Nixery image names (shell/git, arm64/htop)")
     p.add_argument("--image", action="store_true", help="read PKG as Nixery image names (a/b/c, shell, arm64/ prefix)")
     p.add_argument("--out", "-o", help="output file (default: stdout): exportReferencesGraph JSON plus the package map")
     add_nix_options(p)
@@ -96,7 +96,11 @@ def resolve_packages(source_text: str, names: list[str], image: bool, system: st
     for name in names:
         pkgs, a = parse_image_name(name)
         packages.extend(pkgs)
-        arch = a if arch is None else arch
+        if arch is not None and a != arch:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"image names ask for two architectures, {arch} and {a}", source="layerlab closure --image")
+        arch = a
     return source, packages, system or (system_for_arch(arch) if arch and arch != "amd64" else None)
 
 
