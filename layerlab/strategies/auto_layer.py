@@ -86,18 +86,33 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
         k = len(primaries)
         pbit = 1 << p
         kbit = 1 << k
-        deps = down[p] ^ pbit if down[p] & pbit else down[p]
+        deps = down[p] ^ pbit  # a closure holds its own path
+        primaries.append(p)
+        trial = dict(groups)
+        if not deps:  # a leaf: only p leaves its layer for a layer of its own
+            for label, members in groups.items():
+                if members & pbit:
+                    remaining = members ^ pbit
+                    if remaining:
+                        trial[label] = remaining
+                    else:
+                        del trial[label]
+                    break
+            trial[kbit] = pbit
+            if len(trial) > limit:
+                primaries.pop()
+                break
+            groups = trial
+            continue
         users = 0  # ordinals of the primaries that reach p
         dep_prims = 0  # ordinals of the primaries p reaches
-        for o, q in enumerate(primaries):
+        for o, q in enumerate(primaries[:-1]):
             if down[q] >> p & 1:
                 users |= 1 << o
             if deps >> q & 1:
                 dep_prims |= 1 << o
-        primaries.append(p)
         # Only layers holding p or a dependency of p change; the rest are copied.
         mask = deps | pbit
-        trial = dict(groups)
         for label, members in groups.items():
             hit = members & mask
             if not hit:
