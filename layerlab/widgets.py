@@ -10,13 +10,17 @@ Three layers, so each can be used (and tested, and timed) on its own:
    configuration (a bounded, per-panel cache; no global state), so switching
    the displayed image or going back to a previous slider position costs
    nothing.
-2. **Drawing.**  :func:`render` turns outcomes into the panel's PNG (layer
-   sizes of the displayed image, cumulative pull bytes against the ideal
-   bound) and :func:`summary_html` / :func:`layer_table_html` into HTML.  The
-   PNG is redrawn into one persistent :class:`~matplotlib.figure.Figure`
-   (:class:`PanelFigure`) whose axes are reused, which is what keeps a slider
-   move under the 300 ms target on a 1,189-path image
-   (``benchmarks/bench_widget.py``).
+2. **Drawing.**  :func:`chart_svg` turns outcomes into the panel's chart
+   (layer sizes of the displayed image, cumulative pull bytes against the
+   ideal bound) as inline SVG, and :func:`summary_html` /
+   :func:`layer_table_html` into HTML.  Building the SVG text takes about a
+   millisecond and the browser draws it; a matplotlib redraw of the same chart
+   costs 100-300 ms on a loaded machine, which alone would break the 300 ms
+   target of a slider move (``benchmarks/bench_widget.py`` measures both).
+   :class:`PanelFigure` draws the same chart with matplotlib, into one
+   persistent figure whose axes are reused, for files (:meth:`TunePanel.figure`).
+   Rendered views are memoised per configuration, so going back to an earlier
+   slider position costs nothing.
 3. **Widgets.**  :func:`param_widget` builds one control from a
    :class:`~layerlab.strategies.base.Param`: byte and log-scaled integer
    parameters become selection sliders over a 1-2-5 grid (log scale, readable
@@ -41,7 +45,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import math
 from collections import OrderedDict
@@ -69,6 +72,7 @@ __all__ = [
     "Evaluator",
     "PanelFigure",
     "render",
+    "chart_svg",
     "summary_html",
     "layer_table_html",
     "param_widget",
@@ -351,6 +355,7 @@ class PanelFigure:
         self._bars: list[Any] = []
         self._texts: list[Any] = []
         self._lines: list[Any] = []
+        self._legend: Any = None
         ax = self.pull_ax
         ax.set_xlabel("images pulled (set order)")
         ax.yaxis.set_major_formatter(_BYTES)
@@ -369,7 +374,7 @@ class PanelFigure:
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(_BYTES)
             ax.yaxis.set_minor_locator(NullLocator())
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
             ax.set_xlabel("layer (manifest order)")
             ax.set_ylabel("layer size")
         else:
@@ -394,11 +399,8 @@ class PanelFigure:
             if positive:
                 ax.set_ylim(max(1, min(positive) / 2), max(positive) * 2)
             ax.set_xlim(-0.6, max(len(sizes), 1) - 0.4)
-            reasons = dict.fromkeys(layer.reason for layer in out.layers)
-            ax.legend(
-                handles=[Patch(facecolor=_REASON_COLOUR.get(r, "#76b7b2"), label=r) for r in reasons],
-                fontsize=7, loc="upper right", ncols=min(3, len(reasons)), framealpha=0.8,
-            )
+            # The colours are explained by the panel's HTML legend (no legend
+            # artist: text is what a redraw spends most of its time on).
             ax.set_title(f"{out.image}: {len(sizes)} layers, largest {out.largest_share:.0%}", fontsize=10)
         else:
             widest = 0
@@ -436,13 +438,156 @@ class PanelFigure:
         ax.set_xlim(0.5, max(len(xs), 1) + 0.5)
         ax.set_ylim(0, max(top, 1) * 1.05)
         ax.set_ylabel(f"cumulative bytes pulled ({first.config.rule})")
-        ax.legend(handles=self._lines[: len(series)], fontsize=8, loc="upper left")
+        if self._legend is None or len(self._legend.get_texts()) != len(series):
+            self._legend = ax.legend(handles=self._lines[: len(series)], fontsize=8, loc="upper left")
+        for text, line in zip(self._legend.get_texts(), self._lines):
+            text.set_text(line.get_label())
         ax.set_title(f"pull cost over {first.layering.imageset.name} ({len(xs)} images)", fontsize=10)
 
     def render(self, outcomes: Sequence[tuple[str, Outcome]]) -> bytes:
         """Redraw and return the PNG."""
         self.draw(outcomes)
         return to_png(self.figure, dpi=90, compress_level=1)
+
+
+def _ticks(lo: float, hi: float, *, log: bool = False, n: int = 6) -> list[float]:
+    """Round tick positions in [lo, hi] (matplotlib's locators, without drawing anything)."""
+    from matplotlib.ticker import LogLocator
+
+    if log:
+        values = LogLocator(base=10, numticks=n + 2).tick_values(max(lo, 1), max(hi, 1))
+    else:
+        values = MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    return [float(v) for v in values if lo <= v <= hi]
+
+
+def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, height: int = 330) -> str:
+    """The panel chart as inline SVG: layer sizes of the displayed image (left), cumulative pull (right).
+
+    The live panel draws this instead of a matplotlib PNG: building the SVG
+    text takes about a millisecond and the browser renders it, where a
+    matplotlib redraw costs 100 ms or more.  Same content as
+    :class:`PanelFigure`, which stays available for files and reports.  Bars
+    carry ``class="ll-bar"``, the pull lines ``class="ll-line"``.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> out = evaluate(default_imageset().subset(["img-curl", "img-git"]), Config("nixery", budget=5), "img-git")
+        >>> svg = chart_svg([("A", out)])
+        >>> svg.count('class="ll-bar"'), svg.count('class="ll-line"')
+        (5, 2)
+    """
+    esc = html.escape
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="ll-chart-svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, sans-serif" font-size="11">'
+    ]
+    top, bottom = 28, height - 42
+    # ---- left: layer sizes
+    l0, l1 = 78, int(width * 0.56)
+    first = outcomes[0][1]
+    parts.append(f'<line x1="{l0}" y1="{bottom}" x2="{l1}" y2="{bottom}" stroke="#333"/><line x1="{l0}" y1="{top}" x2="{l0}" y2="{bottom}" stroke="#333"/>')
+    if len(outcomes) == 1:
+        sizes = [layer.size or 0 for layer in first.layers]
+        positive = [x for x in sizes if x] or [1]
+        lo, hi = max(1.0, min(positive) / 2), max(positive) * 2.0
+        llo, lhi = math.log10(lo), math.log10(hi)
+
+        def y_of(v: float) -> float:
+            return bottom - (math.log10(max(v, lo)) - llo) / (lhi - llo) * (bottom - top)
+
+        for t in _ticks(lo, hi, log=True):
+            y = y_of(t)
+            parts.append(f'<line x1="{l0 - 4}" y1="{y:.1f}" x2="{l0}" y2="{y:.1f}" stroke="#333"/>'
+                         f'<text x="{l0 - 7}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>')
+        n = max(len(sizes), 1)
+        step = (l1 - l0 - 8) / n
+        for i, (layer, v) in enumerate(zip(first.layers, sizes)):
+            x = l0 + 4 + i * step
+            y = y_of(v)
+            colour = _REASON_COLOUR.get(layer.reason, "#76b7b2")
+            tip = esc(f"layer {i}: {format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}")
+            parts.append(f'<rect class="ll-bar" x="{x + step * 0.08:.1f}" y="{y:.1f}" width="{step * 0.84:.1f}" '
+                         f'height="{bottom - y:.1f}" fill="{colour}"><title>{tip}</title></rect>')
+        for t in _ticks(0, n - 1, n=10):
+            if float(t).is_integer():
+                x = l0 + 4 + (t + 0.5) * step
+                parts.append(f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{int(t)}</text>')
+        parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">layer (manifest order)</text>')
+        parts.append(f'<text x="14" y="{(top + bottom) / 2:.0f}" text-anchor="middle" transform="rotate(-90 14 {(top + bottom) / 2:.0f})">layer size</text>')
+        title = f"{first.image}: {len(sizes)} layers, largest {first.largest_share:.0%}"
+        reasons = list(dict.fromkeys(layer.reason for layer in first.layers))
+        x = l1 - 8
+        for r in reversed(reasons):  # legend, right-aligned along the top
+            w = 16 + 7 * len(r)
+            x -= w
+            parts.append(f'<rect x="{x}" y="{top + 2}" width="10" height="10" fill="{_REASON_COLOUR.get(r, "#76b7b2")}"/>'
+                         f'<text x="{x + 13}" y="{top + 11}" font-size="10">{esc(r)}</text>')
+    else:
+        widest = max(sum(layer.size or 0 for layer in o.layers) for _, o in outcomes) or 1
+        xmax = widest * 1.18
+        span = l1 - l0
+
+        def x_of(v: float) -> float:
+            return l0 + v / xmax * span
+
+        for t in _ticks(0, xmax):
+            x = x_of(t)
+            parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#333"/>'
+                         f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{format_bytes(t)}</text>')
+        rows = len(outcomes)
+        band = (bottom - top) / rows
+        for row, (label, out) in enumerate(outcomes):
+            ordered = sorted(out.layers, key=lambda layer: -(layer.size or 0))
+            colours = layer_colours(ordered)
+            y = top + row * band + band * 0.15
+            h = band * 0.7
+            left = 0
+            for layer, colour in zip(ordered, colours):
+                v = layer.size or 0
+                tip = esc(f"{format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}")
+                parts.append(f'<rect class="ll-bar" x="{x_of(left):.1f}" y="{y:.1f}" width="{max(v / xmax * span, 0.5):.1f}" height="{h:.1f}" '
+                             f'fill="{colour}" stroke="white" stroke-width="0.4"><title>{tip}</title></rect>')
+                left += v
+            parts.append(f'<text x="{x_of(left) + 4:.1f}" y="{y + h / 2 + 4:.1f}">{len(ordered)} layers</text>'
+                         f'<text x="{l0 - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end" font-weight="bold">{esc(label)}</text>')
+        parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">bytes (one segment per layer, largest first)</text>')
+        title = f"{first.image}: layers"
+    parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="16" text-anchor="middle" font-size="13">{esc(title)}</text>')
+
+    # ---- right: cumulative pull against the ideal
+    r0, r1 = int(width * 0.56) + 80, width - 12
+    parts.append(f'<line x1="{r0}" y1="{bottom}" x2="{r1}" y2="{bottom}" stroke="#333"/><line x1="{r0}" y1="{top}" x2="{r0}" y2="{bottom}" stroke="#333"/>')
+    k = len(first.cumulative)
+    series = [("pulled" if len(outcomes) == 1 else label, o.cumulative, o.pulled_bytes, _PALETTE[n], "") for n, (label, o) in enumerate(outcomes)]
+    series.append(("ideal", first.cumulative_ideal, first.ideal_bytes, "#000000", ' stroke-dasharray="5,4"'))
+    ymax = max((max(ys, default=0) for _, ys, _, _, _ in series), default=0) * 1.05 or 1
+
+    def px(i: int) -> float:
+        return r0 + (i + 0.5) / max(k, 1) * (r1 - r0)
+
+    def py(v: float) -> float:
+        return bottom - v / ymax * (bottom - top)
+
+    for t in _ticks(0, ymax):
+        y = py(t)
+        parts.append(f'<line x1="{r0}" y1="{y:.1f}" x2="{r1}" y2="{y:.1f}" stroke="#e5e5e5"/>'
+                     f'<text x="{r0 - 6}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>')
+    for t in _ticks(1, k, n=8):
+        if float(t).is_integer():
+            parts.append(f'<text x="{px(int(t) - 1):.1f}" y="{bottom + 15}" text-anchor="middle">{int(t)}</text>')
+    for n, (name, ys, total, colour, dash) in enumerate(series):
+        pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(ys))
+        parts.append(f'<polyline class="ll-line" points="{pts}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>')
+        ly = top + 6 + n * 15
+        parts.append(f'<line x1="{r0 + 10}" y1="{ly}" x2="{r0 + 30}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>'
+                     f'<text x="{r0 + 35}" y="{ly + 4}" font-size="10">{esc(name)}: {format_bytes(total)}</text>')
+    parts.append(f'<text x="{(r0 + r1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">images pulled (set order)</text>')
+    rule = "any digest" if first.config.rule == "any" else "ChainID"
+    parts.append(f'<text x="{(r0 + r1) / 2:.0f}" y="16" text-anchor="middle" font-size="13">'
+                 f'{esc(f"cumulative pull over {first.layering.imageset.name} ({k} images, {rule})")}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def render(outcomes: Sequence[tuple[str, Outcome]], figure: PanelFigure | None = None) -> bytes:
@@ -728,7 +873,26 @@ class ConfigControls:
                     target[1].value = v is not None
                     if v is None:
                         continue
-                target[0].value = v if not isinstance(target[0].value, str) or isinstance(v, str) else orjson.dumps(v).decode()
+                _set_value(target[0], v, key)
+
+
+def _set_value(widget: Any, value: Any, name: str) -> None:
+    """Set a control's value; a value off a selection slider's grid is added to the grid."""
+    import ipywidgets as W
+    from traitlets import TraitError
+
+    if isinstance(widget, W.Text) and not isinstance(value, str):
+        value = orjson.dumps(value).decode()
+    if isinstance(widget, W.SelectionSlider) and value not in [v for _, v in widget.options]:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} is not a valid value", source="ConfigControls.set")
+        fmt = format_bytes if widget.options[0][0].endswith("B") else _int_label
+        grid = sorted({*(v for _, v in widget.options), value})
+        widget.options = [(fmt(v), v) for v in grid]
+    try:
+        widget.value = value
+    except (TraitError, ValueError) as err:
+        raise ConfigError(f"{name}={value!r} is not a valid value ({err})", source="ConfigControls.set") from None
 
 
 class _Panel:
@@ -756,7 +920,6 @@ class _Panel:
             raise ConfigError(f"unknown image set {imageset!r} (known: {', '.join(self._loaders)})", source="panel")
         self._evaluators: dict[str, Evaluator] = {}
         self.controls = list(controls)
-        self.figure = PanelFigure()
         self.outcomes: list[Outcome] = []
         self.error: str | None = None
         self.updates = 0
@@ -766,12 +929,15 @@ class _Panel:
         self.image = W.Dropdown(options=list(ev.imageset.names), value=image or self._largest(ev.imageset), description="image shown", style=style)
         self.summary = W.HTML()
         self.summary.add_class("ll-summary-box")
-        self.chart = W.Image(format="png")
+        self.chart = W.HTML()
         self.chart.add_class("ll-chart")
         self.table = W.HTML()
         self.status = W.HTML()
         self.status.add_class("ll-status")
         self._holding = False
+        # Rendered views per (image set, image, configurations): going back to
+        # an earlier slider position redraws nothing.
+        self._views: OrderedDict = OrderedDict()
         self._debounced = Debouncer(debounce, self.refresh)
         for c in self.controls:
             c.on_change = self._on_change
@@ -820,10 +986,17 @@ class _Panel:
         self.error = None
         self.status.value = ""
         self.outcomes = outcomes
-        pairs = list(zip(self.labels, outcomes))
-        self.summary.value = summary_html(pairs)
-        self.chart.value = self.figure.render(pairs)
-        self.table.value = self._table_html(pairs)
+        key = (self.imageset.value, self.image.value, tuple(o.config for o in outcomes))
+        views = self._views.get(key)
+        if views is None:
+            pairs = list(zip(self.labels, outcomes))
+            views = (summary_html(pairs), chart_svg(pairs), self._table_html(pairs))
+            self._views[key] = views
+            while len(self._views) > 32:
+                self._views.popitem(last=False)
+        else:
+            self._views.move_to_end(key)
+        self.summary.value, self.chart.value, self.table.value = views
         self.updates += 1
 
     def _table_html(self, pairs: Sequence[tuple[str, Outcome]]) -> str:
@@ -856,9 +1029,14 @@ class _Panel:
     def snapshot_html(self) -> str:
         """Summary, chart and layer table as self-contained HTML (for static renderers)."""
         pairs = list(zip(self.labels, self.outcomes))
-        img = base64.b64encode(self.chart.value).decode() if self.chart.value else ""
         err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
-        return f"<div class='ll-snapshot'>{err}{summary_html(pairs) if pairs else ''}<img src='data:image/png;base64,{img}'/>{self._table_html(pairs) if pairs else ''}</div>"
+        return f"<div class='ll-snapshot'>{err}{summary_html(pairs) if pairs else ''}{self.chart.value}{self._table_html(pairs) if pairs else ''}</div>"
+
+    def figure(self):  # noqa: ANN201 - matplotlib Figure
+        """The current chart as a matplotlib Figure (for saving with :func:`layerlab.plot.save_png`)."""
+        pf = PanelFigure()
+        pf.draw(list(zip(self.labels, self.outcomes)))
+        return pf.figure
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}

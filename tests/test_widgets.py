@@ -113,6 +113,12 @@ def test_controls_follow_the_strategy_declaration() -> None:
     assert c.config().values() == {"size_threshold": 10_000_000}
     with pytest.raises(ConfigError, match="unknown parameter nope"):
         c.set(nope=1)
+    # A value off the slider's 1-2-5 grid joins the grid.
+    c.set(size_threshold=3_000_000)
+    assert c.config().values() == {"size_threshold": 3_000_000}
+    assert ("3 MB", 3_000_000) in c.param_box.children[0].options
+    with pytest.raises(ConfigError, match="merge_mode='sideways' is not a valid value"):
+        c.set(merge_mode="sideways")
 
 
 def test_controls_of_a_preset_keep_only_differences() -> None:
@@ -181,13 +187,15 @@ def test_tune_panel_updates_on_change(two: ImageSet) -> None:
     p = TunePanel(two, "per-path", budget=5, image="a")
     assert (p.result.layer_count, p.result.pulled_bytes) == (2, 130)
     assert p.imageset.value == "two" and list(p.image.options) == ["a", "b"]
-    first_png = p.chart.value
-    assert first_png[:4] == b"\x89PNG" and 'class="ll-pull">130 B<' in p.summary.value
+    first_chart = p.chart.value
+    assert first_chart.startswith("<svg") and first_chart.count('class="ll-bar"') == 2
+    assert 'class="ll-pull">130 B<' in p.summary.value
     # Moving the budget slider (no event loop here: the update runs at once).
     p.controls[0].budget.value = 1
     assert p.updates == 2
     assert (p.result.layer_count, p.result.pulled_bytes) == (1, 230)
-    assert 'class="ll-layers">1<' in p.summary.value and p.chart.value != first_png
+    assert 'class="ll-layers">1<' in p.summary.value and p.chart.value.count('class="ll-bar"') == 1
+    assert "pulled: 230 B" in p.chart.value and "ideal: 130 B" in p.chart.value
     p.set(image="b")
     assert p.result.image == "b" and "app-b-1" in p.table.value
     p.set(strategy="nixery", budget=3)
@@ -208,7 +216,7 @@ def test_panel_mimebundle_has_a_static_fallback(two: ImageSet) -> None:
     p = TunePanel(two, "per-path", budget=5)
     bundle = p._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert "data:image/png;base64," in bundle["text/html"] and 'class="ll-pull">130 B<' in bundle["text/html"]
+    assert "<svg" in bundle["text/html"] and 'class="ll-pull">130 B<' in bundle["text/html"]
     assert bundle["text/plain"] == "<TunePanel: per-path, budget 5>"
 
 
@@ -216,7 +224,10 @@ def test_compare_panel_two_sides(two: ImageSet) -> None:
     p = ComparePanel(two, a={"strategy": "single-layer", "budget": 5}, b={"strategy": "per-path", "budget": 5})
     assert [o.pulled_bytes for o in p.outcomes] == [230, 130]
     assert p.summary.value.count('class="ll-pull"') == 2
-    assert [t.get_text() for t in p.figure.sizes_ax.get_yticklabels()] == ["A", "B"]
+    # One stacked bar per side: single-layer has 1 segment, per-path 2.
+    assert p.chart.value.count('class="ll-bar"') == 3 and "A: 230 B" in p.chart.value and "B: 130 B" in p.chart.value
+    fig = p.figure()
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["A", "B"]
     p.set_side("B", budget=1)
     assert [o.pulled_bytes for o in p.outcomes] == [230, 230]
     with pytest.raises(ConfigError, match="side must be A or B"):
@@ -228,7 +239,8 @@ def test_bundled_kde_panel(data_dir) -> None:
     assert p.result.image == "kde-full" and p.result.layer_count == 30
     assert p.result.pulled_bytes == p.result.ideal_bytes == 3_067_510_784  # one image: everything is new
     p.set(budget=10)
-    assert p.result.layer_count == 10 and len(p.figure.sizes_ax.patches) == 10
+    assert p.result.layer_count == 10 and p.chart.value.count('class="ll-bar"') == 10
+    assert len(p.figure().axes[0].patches) == 10
 
 
 def test_debouncer_runs_once_after_a_burst() -> None:
