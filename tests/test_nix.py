@@ -402,6 +402,23 @@ def test_popularity_of_the_package_set():
     assert popularity(SRC, settings=OFFLINE_CONFIG, cache=False, drop_ones=False).counts["openblas-0.3.27"] == 1
 
 
+def test_popularity_from_a_binary_cache_builds_nothing(tmp_path):
+    git = get(["git"]).packages["git"]
+    cache = f"file://{tmp_path}/cache?compression=none"
+    env = nix_environment(OFFLINE_CONFIG)
+    run_nix(["nix", "copy", "--to", cache, git], env=env, timeout=600)
+    pop = popularity(SRC, store=cache, settings=OFFLINE_CONFIG, drop_ones=False)
+    # only git's closure is in the cache: git glibc zlib openssl curl perl pcre2 bash nghttp2
+    assert dict(pop.counts) == {
+        "glibc-2.39-52": 8,  # every other path of the closure
+        "zlib-1.3.1": 3,  # openssl, curl, git
+        "openssl-3.0.13": 2,  # curl, git
+        "curl-8.7.1": 1, "perl-5.38.2": 1, "pcre2-10.43": 1, "bash-5.2p26": 1, "nghttp2-1.61.0": 1,
+    }
+    assert dict(popularity(SRC, store=cache, settings=OFFLINE_CONFIG).counts) == {
+        "glibc-2.39-52": 8, "zlib-1.3.1": 3, "openssl-3.0.13": 2}
+
+
 def test_list_packages_recurses_into_marked_sets():
     attrs = list_packages(SRC, settings=OFFLINE_CONFIG)
     assert len(attrs) == 43  # 31 top-level packages, 6 python3Packages, 4 xorg, 2 haskellPackages

@@ -31,10 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_nix_options(p)
     p.set_defaults(func=run_closure)
 
-    p = sub.add_parser("popcount", help="Nixery-style popularity of every package of a source (builds them all)")
+    p = sub.add_parser("popcount", help="Nixery-style popularity of every package of a source")
     p.add_argument("source", help="package source")
     p.add_argument("--out", "-o", help="output popularity.json (default: stdout)")
     p.add_argument("--keep-ones", action="store_true", help="keep packages referenced only once")
+    p.add_argument("--store", metavar="URL",
+                   help="read references from this binary cache (https://cache.nixos.org) instead of building")
     add_nix_options(p)
     p.set_defaults(func=run_popcount)
 
@@ -131,7 +133,8 @@ def run_popcount(args: argparse.Namespace) -> int:
     progress = kw.pop("progress")
     cache = kw.pop("cache")
     try:
-        pop = popularity(parse_source(args.source), progress=progress, drop_ones=not args.keep_ones, cache=cache, **kw)
+        pop = popularity(parse_source(args.source), store=args.store, progress=progress, drop_ones=not args.keep_ones,
+                         cache=cache, **kw)
     finally:
         if progress is not None:
             progress.close()

@@ -26,9 +26,10 @@ API (stable; other modules and tests build on it):
     ``"export"`` (a derivation with structured-attrs
     ``exportReferencesGraph``, as Nixery's builder).  Missing packages raise
     :class:`~layerlab.errors.NotFoundError` listing every one of them.
-``popularity(source) -> Popularity``
+``popularity(source, store=None) -> Popularity``
     Nixery's ``popcount`` over every package of a source: how many store
-    paths of the whole set reference each ``name-version``.
+    paths of the whole set reference each ``name-version`` (built locally, or
+    read from a binary cache's narinfo files without building).
 ``list_packages(source) -> dict``
     Every derivation of a source by attribute path (``xorg.xev``).
 
@@ -604,6 +605,7 @@ def list_packages(
 def popularity(
     source: PackageSource | str,
     *,
+    store: str | None = None,
     system: str | None = None,
     timeout: float = 1800.0,
     settings: Mapping[str, str] | None = None,
@@ -613,19 +615,53 @@ def popularity(
 ) -> Popularity:
     """Nixery-style popularity of every package of a source.
 
-    Builds every package (:func:`list_packages`), takes the closure of the
-    whole set from Nix and counts, for each ``name-version``, how many store
-    paths reference it (Nixery's ``popcount``; entries counted once are
-    dropped unless ``drop_ones`` is False).
+    Counts, for each ``name-version``, how many store paths reference it
+    (self-references excluded; Nixery's ``popcount``; entries counted once are
+    dropped unless ``drop_ones`` is False).  The store paths are the outputs
+    of every package of the source (:func:`list_packages`):
+
+    * without ``store``, every package is built and the whole runtime
+      closure of the set is counted;
+    * with ``store`` (a binary cache such as ``https://cache.nixos.org`` or
+      ``file:///srv/cache``), nothing is built: the references of each output
+      come from the cache's ``.narinfo`` files, as Nixery's popcount reads
+      them, and outputs the cache lacks are skipped.
 
     Example:
         >>> popularity("path!nix/testpkgs", settings=OFFLINE_CONFIG).of_name("glibc-2.39-52")  # doctest: +SKIP
-        30
+        31
     """
+    from collections import Counter
+
+    from ..graph import store_name
+
     src = parse_source(source) if isinstance(source, str) else source
     attrs = list_packages(src, system=system, timeout=timeout, settings=settings)
     if not attrs:
         raise NixError(f"{src.spec} has no packages", source="popularity")
-    result = closure(src, attrs, system=system, timeout=timeout, settings=settings, progress=progress, cache=cache)
-    pop = compute_popularity(result.graph, drop_ones=drop_ones)
-    return Popularity(pop.counts, source=src.spec)
+    if store is None:
+        result = closure(src, attrs, system=system, timeout=timeout, settings=settings, progress=progress, cache=cache)
+        pop = compute_popularity(result.graph, drop_ones=drop_ones)
+        return Popularity(pop.counts, source=src.spec)
+    if not re.fullmatch(r"(?:https?|file|s3|ssh|ssh-ng)://[A-Za-z0-9._~%@:+/=,&?-]+", store):
+        raise InputError(f"binary cache {store!r:.80} is not a http(s)/file/s3/ssh store URL", source="popularity")
+    env = nix_environment(_settings_for(src, settings))
+    on_line = (lambda line: progress(progress_parser(line))) if progress is not None else None
+    outs = sorted({entry["out"] for entry in attrs.values()})
+    res = run_nix(["nix", "path-info", "--json", "--store", store, *outs], env=env, timeout=timeout,
+                  on_stderr=on_line, what="nix path-info")
+    try:
+        doc = orjson.loads(res.stdout)
+    except orjson.JSONDecodeError as err:
+        raise NixError(f"nix path-info printed malformed JSON: {err}", source="nix path-info") from None
+    infos = doc.items() if isinstance(doc, dict) else ((rec.get("path"), rec) for rec in doc)
+    counter: Counter[str] = Counter()
+    for path, info in infos:
+        if not info or info.get("valid") is False:
+            continue  # not in the cache: Nixery skips it too
+        for ref in info.get("references") or ():
+            ref = ref if "/" in ref else f"/nix/store/{ref}"
+            if ref != path:
+                counter[store_name(ref)] += 1
+    counts = {k: v for k, v in sorted(counter.items()) if not (drop_ones and v == 1)}
+    return Popularity(counts, source=src.spec)
