@@ -88,12 +88,17 @@ def free_port() -> int:
 def htpasswd_line(user: str, password: str) -> str:
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
+    # bcrypt cost 4: the registry checks the hash on every request
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # removed in Python 3.13
 
-        # cost 4: the registry checks the hash on every request
         return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}"
+    except ImportError:
+        import bcrypt  # the test extra's fallback on newer Pythons
+
+        return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}"
 
 
 @dataclass

@@ -297,3 +297,12 @@ def test_byte_identical_across_processes_and_hash_seeds(tmp_path):
                            capture_output=True, text=True, check=True)
         outs.add(r.stdout)
     assert len(outs) == 1
+
+
+def test_write_failure_is_an_image_error(tmp_path):
+    s = _store(tmp_path)
+    (s / "aaa-x").mkdir()
+    (s / "aaa-x" / "f").write_bytes(b"x" * 100)
+    with open("/dev/full", "wb", buffering=0) as full:
+        with pytest.raises(ImageError, match="cannot write layer: No space left on device"):
+            write_layer([str(s / "aaa-x")], full, store_dir=str(s))

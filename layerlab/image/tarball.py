@@ -487,6 +487,9 @@ def write_entries(
             n += 1
         stream.write(b"\0" * (2 * _BLOCK))
         stream.close()
+    except OSError as err:  # writing the blob failed (disk full...)
+        name = getattr(out, "name", None)
+        raise ImageError(f"cannot write layer: {err.strerror or err}", source=name if isinstance(name, str) else None) from None
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
