@@ -98,3 +98,25 @@ def test_every_strategy_keeps_unreachable_paths(name):
         for budget in (1, 2, 5):
             layers = get_strategy(name).group(graph, Context(Popularity({})), budget)
             assert sorted(p for layer in layers for p in layer.paths) == sorted(NAMES[:3])
+
+
+def test_check_layers_names_each_problem():
+    from layerlab.errors import StrategyError
+    from layerlab.strategies import Layer
+
+    graph = ClosureGraph.from_records([{"path": p, "narSize": 1} for p in NAMES[:3]])
+    a, b, c = graph.paths
+    good = [Layer((a, b), 2), Layer((c,), 1)]
+    check_layers(graph, good, 2)
+    cases = [
+        ([Layer((a, b), 2), Layer((c,), 1)], 1, "2 layers for a budget of 1"),
+        ([Layer((a, b, c), 3), Layer((), 0)], None, "an empty layer"),
+        ([Layer((b, a), 2), Layer((c,), 1)], None, "not sorted"),
+        ([Layer((a, b), 2), Layer((b, c), 2)], None, f"put {b} in two layers"),
+        ([Layer((a,), 1), Layer((c,), 1)], None, f"left {b} out of every layer"),
+        ([Layer((a, b), 2), Layer((c, "/nix/store/zzzz-x"), 1)], None, "which is not in the graph"),
+        ([Layer((a, a), 2), Layer((c,), 1)], None, f"put {a} in two layers"),
+    ]
+    for layers, budget, message in cases:
+        with pytest.raises(StrategyError, match=message):
+            check_layers(graph, layers, budget, who="t")

@@ -353,6 +353,20 @@ def check_layers(graph: ClosureGraph, layers: Sequence[Layer], budget: int | Non
     """
     if budget is not None and len(layers) > budget:
         raise StrategyError(f"{who} produced {len(layers)} layers for a budget of {budget}", source=graph.source)
+    # Fast path, all in C: the layers hold as many paths as the graph, their
+    # union is the graph's path set, and each layer is strictly increasing.
+    groups = [layer.paths for layer in layers]
+    if (
+        sum(map(len, groups)) == len(graph.paths)
+        and graph.index.keys() == set().union(*groups)
+        and all(g and all(map(str.__lt__, g, g[1:])) for g in groups)
+    ):
+        return
+    _explain_bad_layers(graph, layers, who)
+
+
+def _explain_bad_layers(graph: ClosureGraph, layers: Sequence[Layer], who: str) -> None:
+    """Slow path of :func:`check_layers`: find the first problem and name it."""
     index = graph.index
     seen = bytearray(len(graph.paths))
     for layer in layers:
@@ -370,6 +384,7 @@ def check_layers(graph: ClosureGraph, layers: Sequence[Layer], budget: int | Non
     if not all(seen):
         missing = graph.paths[seen.index(0)]
         raise StrategyError(f"{who} left {missing} out of every layer", source=graph.source)
+    raise StrategyError(f"{who} produced an inconsistent layering", source=graph.source)  # pragma: no cover
 
 
 def params_from_strings(strategy_cls: type[Strategy], pairs: Iterable[str]) -> dict[str, Any]:
