@@ -286,6 +286,12 @@ def _write_set(directory: Path, body: str) -> str:
     return f"path!{directory}"
 
 
+def test_users_own_experimental_features_do_not_disable_the_nix_command(monkeypatch):
+    monkeypatch.setenv("NIX_CONFIG", "experimental-features = ca-derivations")
+    c = closure(SRC, ["hello"], cache=False, settings={"sandbox": "false", "substituters": ""})
+    assert names(c.graph) == ["glibc-2.39-52", "hello-2.12.1"]
+
+
 def test_progress_events_follow_the_build(tmp_path):
     nonce = uuid.uuid4().hex
     src = _write_set(tmp_path / "set", f'fresh = mk "fresh-1.0" "echo built-{nonce} >&2; echo {nonce} > $out";')

@@ -169,8 +169,9 @@ def test_check_package_names_lists_every_bad_name():
 # ---------------------------------------------------------------- invocation
 def test_nix_config_precedence_defaults_user_explicit():
     env = nix_environment({"cores": "2"}, base_env={"NIX_CONFIG": "cores = 1\nmax-jobs = 3", "HOME": "/h"},
-                          defaults={"experimental-features": "nix-command", "cores": "0"})
-    assert env["NIX_CONFIG"] == "experimental-features = nix-command\ncores = 0\ncores = 1\nmax-jobs = 3\ncores = 2"
+                          defaults={"extra-experimental-features": "nix-command", "cores": "0"})
+    # a default that extends a list comes after the user's own lines, which could reset the list
+    assert env["NIX_CONFIG"] == "cores = 0\ncores = 1\nmax-jobs = 3\nextra-experimental-features = nix-command\ncores = 2"
     assert env["HOME"] == "/h"
     # an empty value (substituters =) is written without trailing space
     assert nix_environment({"substituters": ""}, base_env={}, defaults={})["NIX_CONFIG"] == "substituters ="

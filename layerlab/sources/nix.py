@@ -535,8 +535,8 @@ def closure(
 def _settings_for(src: PackageSource, settings: Mapping[str, str] | None) -> dict[str, str]:
     merged = dict(settings or {})
     if src.kind == "flake":
-        features = set((merged.get("experimental-features") or "nix-command").split())
-        merged["experimental-features"] = " ".join(sorted(features | {"nix-command", "flakes"}))
+        features = set((merged.get("extra-experimental-features") or "").split())
+        merged["extra-experimental-features"] = " ".join(sorted(features | {"nix-command", "flakes"}))
     return merged
 
 

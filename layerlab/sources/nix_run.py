@@ -35,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..errors import NixError
 
@@ -53,11 +54,11 @@ __all__ = [
 #: Settings for building an offline package set with a plain Nix installation:
 #: no sandbox (the builders use the host's /bin/sh), no binary cache, and the
 #: ``nix`` command enabled.
-OFFLINE_CONFIG: Mapping[str, str] = {
+OFFLINE_CONFIG: Mapping[str, str] = MappingProxyType({
     "sandbox": "false",
     "substituters": "",
-    "experimental-features": "nix-command",
-}
+    "extra-experimental-features": "nix-command",
+})
 
 #: Lines of stderr kept for error messages.
 STDERR_TAIL = 25
@@ -129,10 +130,11 @@ def progress_parser(line: str) -> ProgressEvent:
 
 
 def default_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """layerlab's baseline settings: the ``nix`` command enabled, and, when
+    """layerlab's baseline settings: the ``nix`` command enabled (added to the
+    user's experimental features, not replacing them), and, when
     running as root on a system without the ``nixbld`` group (a fresh Debian
     ``nix-bin``), builds without build users."""
-    settings = {"experimental-features": "nix-command"}
+    settings = {"extra-experimental-features": "nix-command"}
     if os.geteuid() == 0:
         import grp
 
@@ -153,18 +155,26 @@ def nix_environment(
 
     Order of precedence (later wins, as Nix reads ``NIX_CONFIG`` top to
     bottom): ``defaults`` (by default :func:`default_settings`), the
-    ``NIX_CONFIG`` already in ``base_env``, then ``settings``.
+    ``NIX_CONFIG`` already in ``base_env``, then ``settings``.  Default
+    ``extra-*`` settings, which add to a list rather than set it, come after
+    the caller's ``NIX_CONFIG``, so that its own ``experimental-features``
+    line cannot drop them.
 
     Raises:
         NixError: a setting name or value holds a newline.
     """
     env = dict(os.environ if base_env is None else base_env)
     lines: list[str] = []
-    for name, value in (default_settings(env) if defaults is None else defaults).items():
-        lines.append(_setting(name, value))
+    base = default_settings(env) if defaults is None else defaults
+    for name, value in base.items():
+        if not name.startswith("extra-"):
+            lines.append(_setting(name, value))
     existing = env.get("NIX_CONFIG", "").strip("\n")
     if existing:
         lines.append(existing)
+    for name, value in base.items():
+        if name.startswith("extra-"):
+            lines.append(_setting(name, value))
     for name, value in (settings or {}).items():
         lines.append(_setting(name, value))
     env["NIX_CONFIG"] = "\n".join(lines)
