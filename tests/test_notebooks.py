@@ -7,6 +7,7 @@ promises.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 from layerlab.cli import main
 from layerlab.cli.workbench import NOTEBOOK_DIR, execute_notebook, notebooks_in, render_html, run_report
 from layerlab.errors import ConfigError, LayerlabError
+
+from .conftest import require_tool
 
 NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
 
@@ -53,11 +56,17 @@ def run(executed: dict, name: str):
 
 
 def test_the_notebooks_are_there() -> None:
-    assert NOTEBOOKS[:3] == ["01-tune-thresholds.ipynb", "02-why-this-split.ipynb", "03-cache-overlap.ipynb"]
+    assert NOTEBOOKS == ["01-tune-thresholds.ipynb", "02-why-this-split.ipynb", "03-cache-overlap.ipynb", "04-build-a-real-image.ipynb"]
+
+
+#: Notebooks that need tools beyond Python.
+TOOLS = {"04-build-a-real-image.ipynb": ("nix-build", "docker-registry")}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_without_error(executed: dict, name: str) -> None:
+    for tool in TOOLS.get(name, ()):
+        require_tool(tool)
     nb = run(executed, name)
     assert not outputs(nb, "error")
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -80,7 +89,7 @@ def test_tune_notebook_content(executed: dict) -> None:
     # The panel and its static snapshot; nixery at budget 30 on the Debian set: 1.774 x the ideal.
     assert "<TunePanel: nixery, budget 30>" in text and "<ComparePanel: nixery, budget 30>" in text
     assert 'class="ll-ratio">1.774×<' in text and "img-rustc" in text
-    assert "data:image/png;base64," in text
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="ll-chart-svg"' in text
     # The budget table: nixery at budget 10 is 1.813 x the ideal, auto-layer at 94 1.027.
     assert "1.813" in text and "1.027" in text
     assert pngs(nb) >= 1
@@ -101,6 +110,21 @@ def test_overlap_notebook_content(executed: dict) -> None:
     assert "of the shared path bytes sit in identical layers" in text
     assert "train: even images" in text and "test: odd images" in text
     assert pngs(nb) == 4  # heat map, strategies vs ideal, sweep, tuned point
+
+
+def test_build_notebook_content(executed: dict) -> None:
+    for tool in TOOLS["04-build-a-real-image.ipynb"]:
+        require_tool(tool)
+    nb = run(executed, "04-build-a-real-image.ipynb")
+    text = text_of(nb)
+    assert "14 store paths, 34.6 MB" in text
+    # git + python3: 7 store layers, the customisation layer and the config.
+    assert re.search(r"layerlab/demo:git-python3: 9 blobs sent \(34\.6 MB\), 0 already there", text)
+    # curl + python3 shares four identical layers with it (python3, curl, openssl, readline).
+    assert re.search(r"layerlab/demo:curl-python3: 5 blobs sent \([\d.]+ MB\), 4 already there \(16\.1 MB not uploaded\)", text)
+    assert "{'layerlab/demo': ['git-python3', 'curl-python3']}" in text
+    assert "registry stopped, work directory removed" in text
+    assert pngs(nb) == 1
 
 
 def test_report_html_shows_panels_without_a_kernel(executed: dict) -> None:
