@@ -112,7 +112,7 @@ def nar_size(path: str) -> int:
 
 
 # ------------------------------------------------------------------ closures
-def test_hello_closure_sizes_and_references():
+def test_hello_closure_sizes_and_references(tmp_path):
     c = get(["hello"])
     g = c.graph
     assert names(g) == ["glibc-2.39-52", "hello-2.12.1"]
@@ -130,7 +130,9 @@ def test_hello_closure_sizes_and_references():
     assert g.nar_size[g.index[glibc]] == nar_size(glibc)
     assert g.closure_size[g.index[hello]] == nar_size(hello) + nar_size(glibc)
     assert c.system == "x86_64-linux" or c.system == os.uname().machine + "-linux"
-    assert c.nix_version.startswith("2.")
+    reported = run_nix(["nix-instantiate", "--version"]).stdout.decode().split()[-1]
+    assert c.nix_version == reported and c.nix_version.startswith("2.")
+    assert get(["hello"], cache=ClosureCache(tmp_path)).nix_version == reported  # the memoised version
 
 
 def test_git_closure_is_what_default_nix_declares():

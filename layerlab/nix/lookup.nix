@@ -10,7 +10,7 @@
 #   system      e.g. "x86_64-linux"
 #
 # Attributes:
-#   lookup  { system; packages = { <name> = { drv, out }; }; not_found = [ names ]; }
+#   lookup  { system; nixVersion; packages = { <name> = { drv, out }; }; not_found = [ names ]; }
 #           (plain strings: evaluate with nix-instantiate --eval --strict --json)
 #   build   the requested derivations (a list), for nix-build
 #   graph   a derivation whose output is the structured-attrs
@@ -108,6 +108,7 @@ in
 {
   lookup = {
     inherit system;
+    nixVersion = builtins.nixVersion;
     packages = listToAttrs (map (r: { name = r.name; value = describe r.drv; }) found);
     not_found = notFound;
   };

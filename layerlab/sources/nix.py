@@ -476,15 +476,14 @@ def closure(
     env = nix_environment(_settings_for(src, settings))
     store = _cache_from(cache)
     sys_args = ["--argstr", "system", system] if system else []
-    key = None
+    key = version = None
     if store is not None:
+        # remembered per Nix binary, so that a cache hit starts no Nix process
         version = nix_version(env=env, cache_dir=str(store.directory))
         key = ClosureCache.key(src, names, system or "", method, version)
         hit = store.get(key, immutable=src.immutable)
         if hit is not None:
             return hit
-    else:
-        version = nix_version(env=env)
     on_line = (lambda line: progress(progress_parser(line))) if progress is not None else None
     expr = str(lookup_expression())
     common = [*src.nix_args(), "--argstr", "packages", orjson.dumps(list(names)).decode(), *sys_args]
@@ -496,6 +495,7 @@ def closure(
         raise NotFoundError(list(missing), source=src.spec)
     found = {name: entry["out"] for name, entry in sorted(looked["packages"].items())}
     system_used = looked.get("system") or system or ""
+    version = version or looked.get("nixVersion") or ""
 
     # 2. build and read the closure
     if method == "path-info":
