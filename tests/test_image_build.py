@@ -304,3 +304,21 @@ def test_cli_graph_and_layers_json(store_tree, tmp_path, capsys):
     assert "layers.json: layer 0 holds '/nix/store/zzz-absent', which is not in the graph" in capsys.readouterr().err
     assert main(["build", "--graph", str(gfile)]) == 2
     assert "name an output" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["tarball", "store", "customisation", "config", "manifest", "builder", "layout"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"layerlab.image.{name}"), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_registry_docstring_examples():
+    import doctest
+
+    import layerlab.registry
+
+    result = doctest.testmod(layerlab.registry)
+    assert result.attempted > 0 and result.failed == 0

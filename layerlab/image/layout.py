@@ -20,7 +20,14 @@ entry, never a half-written image.
   blob store.
 
 Example:
-    >>> # see tests/test_image_tools.py for end-to-end use with skopeo and umoci
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with atomic_dir(os.path.join(d, "out")) as tmp:
+    ...     _ = (tmp / "index.json").write_text("{}")
+    ...     os.listdir(d) == ["out"]   # not there until the block ends
+    False
+    >>> os.listdir(d), os.listdir(os.path.join(d, "out"))
+    (['out'], ['index.json'])
 """
 
 from __future__ import annotations
