@@ -1,7 +1,8 @@
 """Benchmark: ``layerlab closure`` on an already-built image against the bare ``nix path-info`` it runs.
 
 The image is a few packages of the offline set (nix/testpkgs), built before
-timing starts.  Timed, each as the median of several runs:
+timing starts.  Timed, each as the median of several rounds (every round times each
+candidate once, so load from other processes affects them alike):
 
 * baseline: ``nix path-info --json --recursive --closure-size <store paths>``,
   the call layerlab makes, run directly;
@@ -41,14 +42,18 @@ from layerlab.sources.nix_run import nix_environment  # noqa: E402
 PACKAGES = ["git", "pythonEnv", "htop", "xorg.xev", "texliveFull"]
 
 
-def median_seconds(fn, runs: int) -> float:
-    fn()  # warm the page cache and Nix's eval cache
-    times = []
+def round_robin_medians(candidates: dict, runs: int) -> dict[str, float]:
+    """Median seconds of each candidate, timed in turn within every round so
+    that load from other processes on the machine hits them all alike."""
+    for fn in candidates.values():
+        fn()  # warm the page cache and the on-disk caches
+    times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in candidates.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def run(args: list[str], env: dict[str, str]) -> bytes:
@@ -74,16 +79,16 @@ def main() -> None:
     cli_env = {**env, "LAYERLAB_CACHE_DIR": cache_dir}
     layerlab = [sys.executable, "-m", "layerlab.cli", "closure", src.spec, *PACKAGES, "--offline", "-q", "--out", os.devnull]
 
-    figures = {
-        "nix path-info (baseline)": median_seconds(lambda: run(path_info, env), runs),
-        "nix-instantiate lookup + nix path-info": median_seconds(lambda: (run(lookup, env), run(path_info, env)), runs),
-        "layerlab closure, CLI, no cache": median_seconds(lambda: run([*layerlab, "--no-cache"], cli_env), runs),
-        "layerlab closure, CLI, cache warm": median_seconds(lambda: run(layerlab, cli_env), runs),
-        "closure() in-process, path-info": median_seconds(
-            lambda: closure(src, PACKAGES, settings=OFFLINE_CONFIG, cache=False), runs),
-        "closure() in-process, export": median_seconds(
-            lambda: closure(src, PACKAGES, settings=OFFLINE_CONFIG, cache=False, method="export"), runs),
+    candidates = {
+        "nix path-info (baseline)": lambda: run(path_info, env),
+        "nix-instantiate lookup + nix path-info": lambda: (run(lookup, env), run(path_info, env)),
+        "layerlab closure, CLI, no cache": lambda: run([*layerlab, "--no-cache"], cli_env),
+        "layerlab closure, CLI, cache warm": lambda: run(layerlab, cli_env),
+        "closure() in-process, path-info": lambda: closure(src, PACKAGES, settings=OFFLINE_CONFIG, cache=False),
+        "closure() in-process, export": lambda: closure(src, PACKAGES, settings=OFFLINE_CONFIG, cache=False, method="export"),
     }
+    figures = round_robin_medians(candidates, runs)
+
     # the export method builds one graph derivation per package combination:
     # time the first request of new combinations (path-info needs no build)
     extras = ["hello", "nano", "less", "curl", "coreutils", "moreutils", "bashInteractive", "sqlite", "gmp", "acl",

@@ -192,6 +192,15 @@ def test_run_streams_stderr_lines_and_returns_stdout():
     assert res.stderr_tail == ("one", "two")
 
 
+def test_run_reads_both_pipes_without_deadlock_and_keeps_a_last_unterminated_line():
+    script = 'i=0; while [ $i -lt 2000 ]; do printf "%0500d\\n" $i; echo err$i >&2; i=$((i+1)); done; printf end >&2'
+    seen = []
+    res = run_nix(["/bin/sh", "-c", script], on_stderr=seen.append)
+    assert len(res.stdout) == 2000 * 501
+    assert res.stdout.splitlines()[1999] == b"%0500d" % 1999
+    assert seen[:2] == ["err0", "err1"] and seen[-2:] == ["err1999", "end"] and len(seen) == 2001
+
+
 def test_run_failure_carries_the_tail_of_stderr():
     script = "i=0; while [ $i -lt 40 ]; do echo line$i >&2; i=$((i+1)); done; exit 3"
     with pytest.raises(NixError) as err:

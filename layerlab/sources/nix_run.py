@@ -27,10 +27,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import selectors
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -247,20 +247,15 @@ def run_nix(
     except OSError as err:
         raise NixError(f"cannot run {tool}: {err.strerror or err}", source=label) from None
 
+    # one thread, no polling: wait on both pipes with the time left
     chunks: list[bytes] = []
+    partial = b""
 
-    def read_stdout() -> None:
-        assert proc.stdout is not None
-        for block in iter(lambda: proc.stdout.read(1 << 16), b""):
-            chunks.append(block)
-
-    reader = threading.Thread(target=read_stdout, daemon=True)
-    reader.start()
-
-    def read_stderr() -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+    def lines_of(data: bytes) -> None:
+        nonlocal partial
+        *complete, partial = (partial + data).split(b"\n")
+        for raw in complete:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
             tail.append(line)
             if on_stderr is not None:
                 try:
@@ -268,21 +263,40 @@ def run_nix(
                 except Exception:  # noqa: BLE001 - a broken display must not break the build
                     pass
 
-    err_reader = threading.Thread(target=read_stderr, daemon=True)
-    err_reader.start()
+    deadline = None if timeout is None else start + timeout
+    assert proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    timed_out = False
     try:
-        rc = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        err_reader.join(5)
-        raise NixError(
-            f"timed out after {timeout:g} s" + _format_tail(tail), source=label
-        ) from None
+        with selectors.DefaultSelector() as sel:
+            sel.register(out_fd, selectors.EVENT_READ)
+            sel.register(err_fd, selectors.EVENT_READ)
+            while sel.get_map():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    timed_out = True
+                    break
+                for key, _ in sel.select(left):
+                    data = os.read(key.fd, 1 << 16)
+                    if not data:
+                        sel.unregister(key.fd)
+                    elif key.fd == out_fd:
+                        chunks.append(data)
+                    else:
+                        lines_of(data)
+        if timed_out:
+            _kill_group(proc)
+            raise NixError(f"timed out after {timeout:g} s" + _format_tail(tail), source=label)
+        rc = proc.wait()
     except BaseException:
-        _kill_group(proc)
+        if proc.poll() is None:
+            _kill_group(proc)
         raise
-    reader.join()
-    err_reader.join()
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
+    if partial:
+        lines_of(b"\n")
     seconds = time.monotonic() - start
     if rc != 0:
         status = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
