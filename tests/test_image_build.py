@@ -229,7 +229,7 @@ def test_oci_layout_and_atomic_replacement(store_tree, tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["oci"]
 
 
-def test_interrupted_build_leaves_no_image(store_tree, tmp_path):
+def test_failed_build_leaves_no_image(store_tree, tmp_path):
     s, graph = store_tree
     os.mkfifo(s / "ccc-zlib-1.3" / "lib" / "fifo")
     out = tmp_path / "out"
@@ -322,3 +322,54 @@ def test_registry_docstring_examples():
 
     result = doctest.testmod(layerlab.registry)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+def test_killed_build_leaves_old_output_or_nothing(tmp_path):
+    """SIGKILL at several moments: the targets are absent or complete, never half-written."""
+    import signal
+    import subprocess
+    import sys
+    import tarfile as tf
+    import time
+
+    s = tmp_path / "store"
+    paths = []
+    for i in range(6):
+        p = s / f"{i:03d}-big"
+        p.mkdir(parents=True)
+        (p / "blob").write_bytes(os.urandom(40 << 20))
+        paths.append({"path": str(p), "narSize": 40 << 20})
+    gfile = tmp_path / "g.json"
+    gfile.write_bytes(orjson.dumps(paths))
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "layerlab.cli", "build", "--graph", str(gfile), "--store-dir", str(s), "--strategy", "per-path",
+            "--no-customisation", "--compression", "none", "--oci", str(out / "oci"), "--archive", str(out / "a.tar")]
+    for n, delay in enumerate([0.3, 0.6, 0.9, 1.2, 1.6, 2.2]):
+        env = {**os.environ, "LAYERLAB_STORE": str(tmp_path / f"blobs{n}")}
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for name in ("oci", "a.tar"):
+            target = out / name
+            if not target.exists():
+                continue
+            if name == "oci":
+                index = orjson.loads((target / "index.json").read_bytes())
+                manifest = orjson.loads((target / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+                for d in [manifest["config"]] + manifest["layers"]:
+                    blob = (target / "blobs" / "sha256" / d["digest"][7:]).read_bytes()
+                    assert len(blob) == d["size"] and hashlib.sha256(blob).hexdigest() == d["digest"][7:]
+            else:
+                with tf.open(target) as t:
+                    names = t.getnames()
+                assert "manifest.json" in names and len(names) == 2 * 6 + 2
+        # no half-written temporary files under the final names; leftovers are hidden temp entries only
+        assert all(e.startswith(".") or e in ("oci", "a.tar") for e in os.listdir(out)) if out.exists() else True
+    # after the kills a full run succeeds and replaces whatever was there
+    r = subprocess.run(args, env={**os.environ, "LAYERLAB_STORE": str(tmp_path / "blobs0")}, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with tf.open(out / "a.tar") as t:
+        assert len(t.getnames()) == 2 * 6 + 2
+    assert len(orjson.loads((out / "oci" / "index.json").read_bytes())["manifests"]) == 1
