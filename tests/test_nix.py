@@ -283,7 +283,7 @@ def _write_set(directory: Path, body: str) -> str:
     (directory / "default.nix").write_text(
         "{ system ? builtins.currentSystem }:\n"
         "let mk = name: script: derivation { inherit name system; builder = \"/bin/sh\"; args = [ \"-c\" script ]; };\n"
-        f"in {{ {body} }}\n"
+        f"in rec {{ {body} }}\n"
     )
     return f"path!{directory}"
 
@@ -342,6 +342,25 @@ def test_package_set_may_be_a_plain_attribute_set_or_ignore_system(tmp_path):
     other.mkdir()
     (other / "default.nix").write_text("{ ... }: import " + str(plain) + "\n")
     assert closure(f"path!{other}", ["p"], settings=OFFLINE_CONFIG, cache=False).packages["p"] == c.packages["p"]
+
+
+def test_cli_progress_bar_counts_the_builds(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    nonce = uuid.uuid4().hex
+    src = _write_set(tmp_path / "set", f'a = mk "a-{nonce}" "echo > $out"; b = mk "b-{nonce}" "echo ${{a}} > $out"; '
+                                       f'c = mk "c-{nonce}" "echo ${{b}} > $out";')
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["closure", src, "c", "--offline", "--no-cache", "--out", str(tmp_path / "g.json")]) == 0
+    shown = term.getvalue()
+    assert "nix build" in shown and "3/3" in shown and f"c-{nonce}" in shown
+    assert names(load_graph(tmp_path / "g.json")) == [f"a-{nonce}", f"b-{nonce}", f"c-{nonce}"]
 
 
 def test_build_failure_reports_the_tail_of_stderr(tmp_path):

@@ -75,7 +75,9 @@ class ProgressDisplay:
 
             if self.bar is not None:
                 self.bar.close()
-            self.bar = tqdm(total=event.total, unit="drv", desc="nix build", file=sys.stderr, leave=False)
+            # one redraw per derivation: few enough to show every step
+            self.bar = tqdm(total=event.total, unit="drv", desc="nix build", file=sys.stderr, leave=False,
+                            mininterval=0, miniters=1)
         elif event.kind == "build" and self.bar is not None:
             self.bar.set_postfix_str(event.what[:40], refresh=False)
             self.bar.update(1)
