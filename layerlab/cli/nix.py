@@ -1,4 +1,18 @@
-"""``layerlab closure`` and ``layerlab popcount``: closures and popularity from Nix itself."""
+"""``layerlab closure`` and ``layerlab popcount``: closures and popularity from Nix itself.
+
+Thin wrappers over :mod:`layerlab.sources.nix`: the options map onto
+:func:`~layerlab.sources.nix.closure`'s keyword arguments (``--offline`` is
+:data:`~layerlab.sources.nix.OFFLINE_CONFIG`, ``--option`` adds Nix settings),
+and Nix's stderr drives a tqdm bar over the derivations being built when
+stderr is a terminal.  ``layerlab closure`` writes the closure document
+(``exportReferencesGraph`` layout plus the ``packages`` map), which every
+graph-reading command accepts, with sorted keys, so the same image gives the
+same bytes.
+
+Example:
+    $ layerlab closure path!nix/testpkgs --image shell/htop --offline --out graph.json
+    $ layerlab group graph.json --budget 10
+"""
 
 from __future__ import annotations
 
