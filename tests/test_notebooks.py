@@ -202,3 +202,20 @@ def test_run_report_writes_pages_in_order(tmp_path: Path) -> None:
     small_notebook(tmp_path / "1-a.ipynb", "1")
     pages = run_report(tmp_path, tmp_path / "html")
     assert [p.name for p in pages] == ["1-a.html", "2-b.html"]
+
+
+def test_slider_bursts_are_debounced_in_a_real_kernel(tmp_path: Path) -> None:
+    # Three budget changes in a row inside the kernel's event loop: one update, 0.2 s after the last.
+    p = small_notebook(
+        tmp_path / "debounce.ipynb",
+        "import asyncio\n"
+        "from layerlab.widgets import TunePanel\n"
+        "panel = TunePanel('kde-full', 'nixery', budget=30, debounce=0.2)\n"
+        "for b in (20, 10, 5):\n"
+        "    panel.controls[0].budget.value = b\n"
+        "print('before', panel.updates, panel.result.layer_count)",
+        "await asyncio.sleep(0.6)\nprint('after', panel.updates, panel.result.layer_count)",
+    )
+    nb = execute_notebook(p)
+    lines = [o.text.strip() for o in outputs(nb, "stream")]
+    assert lines == ["before 1 30", "after 2 5"]
