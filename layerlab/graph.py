@@ -43,8 +43,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .errors import GraphError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +115,10 @@ def _normalised(rec: Mapping[str, Any], store_dir: str | None, source: str | Non
     return (rec.get("narSize"), rec.get("closureSize"), tuple(sorted(set(refs))), rec.get("narHash"))
 
 
+#: From this many paths on, references are resolved with numpy.
+_VECTORISE_FROM = 4096
+
+
 def _resolve_all_references(
     paths: Sequence[str], recs: Sequence[Mapping[str, Any]], index: Mapping[str, int], store_dir: str | None, source: str | None
 ) -> list[tuple[int, ...]]:
@@ -126,6 +128,20 @@ def _resolve_all_references(
     makes this several times faster than a per-record loop on large graphs.
     """
     raw = [rec.get("references") or () for rec in recs]
+    if len(raw) < _VECTORISE_FROM:
+        # Small graphs: a plain loop, and numpy is not even imported.
+        out = []
+        lookup = index.__getitem__
+        for i, refs in enumerate(raw):
+            try:
+                found = set(map(lookup, refs))
+            except (KeyError, TypeError):
+                found = _resolve_references(paths[i], refs, index, store_dir, source)
+            found.discard(i)
+            out.append(tuple(sorted(found)))
+        return out
+    import numpy as np
+
     try:
         lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
         dst = np.fromiter(map(index.__getitem__, itertools.chain.from_iterable(raw)), dtype=np.int64)

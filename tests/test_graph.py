@@ -299,3 +299,17 @@ def test_loaded_files_are_not_modified(tmp_path):
     before = f.read_bytes()
     load_graph(f)
     assert Path(f).read_bytes() == before
+
+
+def test_vectorised_and_plain_reference_resolution_agree(monkeypatch):
+    import layerlab.graph as graph_module
+
+    doc = orjson.loads((DATA / "debian" / "kde-full.graph.json").read_bytes())
+    records = doc["graph"] + [{"path": A, "narSize": 1, "references": [A, B, B, "bbbb-b-1"]}, {"path": B, "narSize": 2}]
+    plain = ClosureGraph.from_records(records, store_dir="/nix/store")
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    vectorised = ClosureGraph.from_records(records, store_dir="/nix/store")
+    assert vectorised.refs == plain.refs and vectorised.paths == plain.paths
+    assert plain.refs[plain.index[A]] == (plain.index[B],)
+    with pytest.raises(GraphError, match="references /nix/store/zzzz"):
+        ClosureGraph.from_records(records + [{"path": C, "references": ["/nix/store/zzzz-z"]}])
