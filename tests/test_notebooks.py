@@ -7,6 +7,7 @@ promises.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -42,6 +43,18 @@ def text_of(nb) -> str:
             parts.append(o["data"].get("text/plain", ""))
             parts.append(o["data"].get("text/html", ""))
     return "\n".join(parts)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """Sweeps and closures the notebooks compute are cached in a temporary directory, not the user's."""
+    old = os.environ.get("LAYERLAB_CACHE_DIR")
+    os.environ["LAYERLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("LAYERLAB_CACHE_DIR", None)
+    else:
+        os.environ["LAYERLAB_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="module")
