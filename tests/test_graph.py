@@ -312,4 +312,4 @@ def test_vectorised_and_plain_reference_resolution_agree(monkeypatch):
     assert vectorised.refs == plain.refs and vectorised.paths == plain.paths
     assert plain.refs[plain.index[A]] == (plain.index[B],)
     with pytest.raises(GraphError, match="references /nix/store/zzzz"):
-        ClosureGraph.from_records(records + [{"path": C, "references": ["/nix/store/zzzz-z"]}])
+        ClosureGraph.from_records(records + [{"path": C, "references": ["/nix/store/zzzz-z"]}], store_dir="/nix/store")
