@@ -69,6 +69,8 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=8, help="layers the paths are grouped into")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--max-file", type=int, default=20, help="largest file is 2**N bytes (default 20: 1 MiB)")
+    ap.add_argument("--parallel", choices=("processes", "threads"), default="processes",
+                    help="how layers are built in parallel (default processes, as the command line)")
     ap.add_argument("--skip-gzip", action="store_true")
     ap.add_argument("--dir", help="where to build the tree (default: a temp dir)")
     args = ap.parse_args()
@@ -81,7 +83,7 @@ def main() -> int:
         rel = [p.lstrip("/") for p in sorted(paths)]
         print(f"tree: {total / 2**20:,.0f} MiB in {nfiles:,} files, {len(paths)} store paths, {args.layers} layers, "
               f"{os.cpu_count()} CPUs")
-        subprocess.run(f"cat $(find {store_dir} -type f) > /dev/null", shell=True, check=True)  # warm the page cache
+        subprocess.run(f"find {store_dir} -type f -exec cat {{}} + > /dev/null", shell=True, check=True)  # warm the page cache
 
         def shell(cmd: str):  # noqa: ANN202
             return lambda: subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, cwd="/")
@@ -90,7 +92,8 @@ def main() -> int:
             def run() -> None:
                 bs = tmp / "blobs"
                 shutil.rmtree(bs, ignore_errors=True)
-                build_image(None, layers, [], store=BlobStore(bs), store_dir=store_dir, compression=compression)
+                build_image(None, layers, [], store=BlobStore(bs), store_dir=store_dir, compression=compression,
+                            parallel=args.parallel)
 
             return run
 
@@ -113,7 +116,7 @@ def main() -> int:
             ratio = base / mine
             mb = total / 2**20
             print(f"{label:13s} baseline `{base_cmd.replace(str(listing), 'LIST')}`: {mb / base:8.1f} MiB/s ({base:.2f} s)")
-            print(f"{'':13s} layerlab ({args.layers} layers in parallel, blobs written): {mb / mine:8.1f} MiB/s ({mine:.2f} s)")
+            print(f"{'':13s} layerlab ({args.layers} layers, {args.parallel}, blobs written): {mb / mine:8.1f} MiB/s ({mine:.2f} s)")
             verdict = "(reference)" if target is None else f"(target >= {target:.2f}) " + ("OK" if ratio >= target else "BELOW TARGET")
             print(f"{'':13s} ratio layerlab/baseline throughput: {ratio:.2f} {verdict}")
             if target is not None and ratio < target:

@@ -373,3 +373,15 @@ def test_killed_build_leaves_old_output_or_nothing(tmp_path):
     with tf.open(out / "a.tar") as t:
         assert len(t.getnames()) == 2 * 6 + 2
     assert len(orjson.loads((out / "oci" / "index.json").read_bytes())["manifests"]) == 1
+
+
+def test_processes_and_threads_give_the_same_image(store_tree, tmp_path):
+    s, graph = store_tree
+    a = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "t"), store_dir=str(s), parallel="threads")
+    b = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "p"), store_dir=str(s), parallel="processes")
+    assert a.oci_manifest() == b.oci_manifest() and a.config == b.config
+    os.mkfifo(s / "ccc-zlib-1.3" / "fifo")
+    with pytest.raises(ImageError, match="ccc-zlib-1.3/fifo: is a FIFO"):
+        build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "p2"), store_dir=str(s), parallel="processes")
+    with pytest.raises(ImageError, match="parallel must be threads or processes"):
+        build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "p3"), store_dir=str(s), parallel="fibers")

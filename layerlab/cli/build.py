@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workdir", help="WorkingDir")
     b.add_argument("--user", help="User")
     b.add_argument("--workers", type=int, help="layers built at once (default: CPUs)")
+    b.add_argument("--parallel", choices=("processes", "threads"), default="processes",
+                   help="build layers in processes (default) or threads")
     r = p.add_argument_group("registry")
     r.add_argument("--format", choices=("oci", "docker"), default="oci", help="manifest format to push (default oci)")
     r.add_argument("--username", help="registry user name")
@@ -167,6 +169,7 @@ def run_build(args: argparse.Namespace) -> int:
         config=config,
         md5=bool(args.nixery_json),
         workers=args.workers,
+        parallel=args.parallel,
     )
     summary = image.summary()
     for c in image.conflicts:

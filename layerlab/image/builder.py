@@ -13,8 +13,14 @@ its sorted paths joined by ``:``, as Nixery's cache key), **the customisation
 layer last**.  A layer shared by two images therefore sits at the same
 position relative to the other shared layers, as in later Nixery versions.
 
-Layers are built in parallel threads (``workers``, default the number of
-CPUs), largest first; hashing and compression release the GIL.
+Layers are built in parallel (``workers``, default the number of CPUs),
+largest first.  ``parallel="threads"`` (the default, safe in any host
+process such as a notebook kernel) suits large files, since hashing and
+compression release the GIL; ``parallel="processes"`` also spreads the
+per-file Python work (headers, system calls) over the cores, about 1.5x
+faster on closures of many small files; the command line uses it.  Processes
+are forked when the caller runs no other thread, else started by a fork
+server.
 
 Example:
     >>> import os, tempfile
@@ -34,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import ImageError
@@ -181,6 +187,16 @@ def _build_store_layer(layer: Layer, store: BlobStore, store_dir: str, compressi
     return BuiltLayer(info, "store", tuple(layer.paths), layer.rating, layer.reason, cached)
 
 
+def _pool(parallel: str, n: int) -> Executor:
+    if parallel == "threads":
+        return ThreadPoolExecutor(n, thread_name_prefix="layerlab-layer")
+    import multiprocessing
+    import threading
+
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method))
+
+
 def build_image(
     graph: ClosureGraph | None,
     layers: Sequence[Layer],
@@ -193,6 +209,7 @@ def build_image(
     config: ImageConfig | None = None,
     md5: bool = False,
     workers: int | None = None,
+    parallel: str = "threads",
 ) -> Image:
     """Build every layer blob and the config into ``store``; return the :class:`Image`.
 
@@ -209,6 +226,7 @@ def build_image(
         config: architecture, os, Env, Cmd... (defaults: amd64/linux, empty).
         md5: compute the md5 of each blob (Nixery's ``layerLocations``).
         workers: layers built at once (default: the number of CPUs).
+        parallel: ``threads`` or ``processes`` (see the module doc).
 
     Raises:
         ImageError: unreadable or odd store contents, a package not in the closure.
@@ -228,8 +246,10 @@ def build_image(
     jobs = sorted(range(len(ordered)), key=lambda i: -(ordered[i].size or 0))
     built: list[BuiltLayer | None] = [None] * len(ordered)
     n = workers or os.cpu_count() or 1
+    if parallel not in ("threads", "processes"):
+        raise ImageError(f"parallel must be threads or processes, not {parallel!r}")
     if n > 1 and len(jobs) > 1:
-        with ThreadPoolExecutor(min(n, len(jobs)), thread_name_prefix="layerlab-layer") as pool:
+        with _pool(parallel, min(n, len(jobs))) as pool:
             futures = {i: pool.submit(_build_store_layer, ordered[i], store, store_dir, compression, level, md5) for i in jobs}
             for i, f in futures.items():
                 built[i] = f.result()

@@ -172,23 +172,35 @@ def _split_ustar(name: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
+_UIDGID = b"0000000\0" * 2
+_MTIME_FIELD = b"%011o\0" % MTIME
+_CHK_BLANK = b" " * 8
+_MAGIC = b"ustar\x0000" + b"\0" * 64 + b"0000000\0" * 2  # magic, version, uname, gname, devmajor, devminor
+_PAD = b"\0" * 12
+# The checksum counts the constant fields once; only the variable ones are summed per header.
+_CONST_SUM = sum(_UIDGID) + sum(_MTIME_FIELD) + sum(_CHK_BLANK) + sum(_MAGIC)
+
+
 def _ustar(name: bytes, prefix: bytes, mode: int, size: int, typeflag: str, link: bytes) -> bytes:
-    h = bytearray(_BLOCK)
-    h[0 : len(name)] = name
-    h[100:108] = _octal(mode, 8)
-    h[108:116] = b"0000000\0"
-    h[116:124] = b"0000000\0"
-    h[124:136] = _octal(size, 12)
-    h[136:148] = _octal(MTIME, 12)
-    h[148:156] = b"        "
-    h[156] = ord(typeflag)
-    h[157 : 157 + len(link)] = link
-    h[257:265] = b"ustar\x0000"
-    h[329:337] = b"0000000\0"
-    h[337:345] = b"0000000\0"
-    h[345 : 345 + len(prefix)] = prefix
-    h[148:156] = b"%06o\0 " % sum(h)
-    return bytes(h)
+    mode_f = b"%07o\0" % mode
+    size_f = b"%011o\0" % size
+    tf = typeflag.encode()
+    chk = _CONST_SUM + sum(b"".join((name, mode_f, size_f, tf, link, prefix)))
+    return b"".join(
+        (
+            name.ljust(100, b"\0"),
+            mode_f,
+            _UIDGID,
+            size_f,
+            _MTIME_FIELD,
+            b"%06o\0 " % chk,
+            tf,
+            link.ljust(100, b"\0"),
+            _MAGIC,
+            prefix.ljust(155, b"\0"),
+            _PAD,
+        )
+    )
 
 
 def _pax_record(key: bytes, value: bytes) -> bytes:
@@ -222,10 +234,10 @@ def tar_header(name: bytes, kind: str, mode: int, size: int = 0, target: bytes =
         target = target[:100]
     if size >= 8**11:
         pax.append((b"size", b"%d" % size))
-    try:
-        (name + target).decode("utf-8")
-    except UnicodeDecodeError:
-        if pax:
+    if pax:
+        try:
+            (name + target).decode("utf-8")
+        except UnicodeDecodeError:
             pax.append((b"hdrcharset", b"BINARY"))
     header = _ustar(split[1], split[0], mode, size if size < 8**11 else 0, typeflag, target)
     if not pax:
@@ -281,27 +293,32 @@ def _store_mode(st_mode: int) -> int:
     return 0o555 if st_mode & 0o111 else 0o444
 
 
-def _walk(path: bytes, name: bytes) -> Iterator[Entry]:
-    try:
-        st = os.lstat(path)
-    except OSError as err:
-        raise ImageError(f"cannot stat: {err.strerror}", source=os.fsdecode(path)) from None
-    mode = st.st_mode
-    if stat.S_ISLNK(mode):
-        yield Entry(name, "symlink", 0o777, target=os.readlink(path))
-    elif stat.S_ISREG(mode):
-        yield Entry(name, "file", _store_mode(mode), st.st_size, source=path)
-    elif stat.S_ISDIR(mode):
-        yield Entry(name, "dir", 0o555)
+def _walk(top: bytes, top_name: bytes) -> Iterator[Entry]:
+    """Depth-first, children sorted by bytes; an explicit stack, no recursion."""
+    stack = [(top, top_name)]
+    while stack:
+        path, name = stack.pop()
         try:
-            children = sorted(os.listdir(path))
+            st = os.lstat(path)
         except OSError as err:
-            raise ImageError(f"cannot list directory: {err.strerror}", source=os.fsdecode(path)) from None
-        for child in children:
-            yield from _walk(path + b"/" + child, name + b"/" + child)
-    else:
-        kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device file"
-        raise ImageError(f"is a {kind}; a store path may hold only files, directories and symlinks", source=os.fsdecode(path))
+            raise ImageError(f"cannot stat: {err.strerror}", source=os.fsdecode(path)) from None
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            yield Entry(name, "file", _store_mode(mode), st.st_size, source=path)
+        elif stat.S_ISDIR(mode):
+            yield Entry(name, "dir", 0o555)
+            try:
+                children = sorted(os.listdir(path), reverse=True)
+            except OSError as err:
+                raise ImageError(f"cannot list directory: {err.strerror}", source=os.fsdecode(path)) from None
+            stack.extend((path + b"/" + c, name + b"/" + c) for c in children)
+        elif stat.S_ISLNK(mode):
+            yield Entry(name, "symlink", 0o777, target=os.readlink(path))
+        else:
+            kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device file"
+            raise ImageError(
+                f"is a {kind}; a store path may hold only files, directories and symlinks", source=os.fsdecode(path)
+            )
 
 
 def store_entries(paths: Iterable[str | bytes], store_dir: str = "/nix/store", *, parents: bool = True) -> Iterator[Entry]:
