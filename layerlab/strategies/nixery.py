@@ -68,7 +68,7 @@ from ..graph import ClosureGraph
 from ..popularity import NIXERY_2022_FORCED, Popularity
 from .base import Context, Layer, Param, Strategy
 
-__all__ = ["Nixery", "UnreachablePathsWarning", "DominatorSplit", "dominator_split", "immediate_dominators"]
+__all__ = ["Nixery", "NixeryAnalysis", "UnreachablePathsWarning", "DominatorSplit", "dominator_split", "immediate_dominators"]
 
 
 class UnreachablePathsWarning(UserWarning):
@@ -210,14 +210,58 @@ class Nixery(Strategy):
         limit = self.size_threshold
         return [i for i in range(len(sizes)) if sizes[i] > limit or pops[i] >= threshold]
 
-    def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
+    def analyse(self, graph: ClosureGraph, context: Context) -> NixeryAnalysis:
+        """Steps 1-3 with everything that explains them: sizes, popularity,
+        the threshold in force, the flagged paths and the dominator split.
+
+        Example:
+            >>> from layerlab.graph import ClosureGraph
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 5}])
+            >>> a = Nixery(size_threshold=1).analyse(g, Context())
+            >>> a.flagged, a.split.heads, a.big, a.popular
+            ((0,), (0,), (0,), ())
+        """
         pop = self.popularity_table(context)
         pops = pop.for_graph(graph)
         sizes = self.sizes(graph)
         threshold = self.threshold(pop)
-        flagged = self.flagged(graph, sizes, pops, threshold)
-        split = dominator_split(graph, flagged)
-        return merge_split(graph, split, sizes, pops, budget, self.merge_mode, self.size_threshold, threshold)
+        flagged = tuple(self.flagged(graph, sizes, pops, threshold))
+        return NixeryAnalysis(sizes, pops, threshold, self.size_threshold, flagged, dominator_split(graph, flagged))
+
+    def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
+        a = self.analyse(graph, context)
+        return merge_split(graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold)
+
+
+@dataclass(frozen=True)
+class NixeryAnalysis:
+    """What Nixery's grouping saw in one graph, before merging.
+
+    Attributes:
+        sizes: the size measure of every path.
+        pops: the popularity of every path.
+        threshold: the popularity threshold in force.
+        size_threshold: the size threshold in force.
+        flagged: the big-or-popular paths.
+        split: the dominator split.
+    """
+
+    sizes: Sequence[int]
+    pops: Sequence[int]
+    threshold: int
+    size_threshold: int
+    flagged: tuple[int, ...]
+    split: DominatorSplit
+
+    @property
+    def big(self) -> tuple[int, ...]:
+        """The flagged paths whose size exceeds the size threshold."""
+        return tuple(i for i in self.flagged if self.sizes[i] > self.size_threshold)
+
+    @property
+    def popular(self) -> tuple[int, ...]:
+        """The flagged paths whose popularity reaches the threshold."""
+        return tuple(i for i in self.flagged if self.pops[i] >= self.threshold)
 
 
 def merge_split(
