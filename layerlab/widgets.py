@@ -27,8 +27,9 @@ Three layers, so each can be used (and tested, and timed) on its own:
    labels such as ``100 MB``), other numbers plain sliders, choices
    dropdowns, booleans check boxes, optional parameters get an "on" box.
    :class:`TunePanel` has one set of controls, :class:`ComparePanel` two side
-   by side; both recompute and redraw on change, debounced (a burst of
-   slider events triggers one update, ``debounce`` seconds after the last).
+   by side, :class:`TreePanel` draws one image's dominator tree; all
+   recompute and redraw on change, debounced (a burst of slider events
+   triggers one update, ``debounce`` seconds after the last).
 
 A panel displays as the live widget in JupyterLab and, for static renderers
 (``layerlab report``, GitHub), as HTML with the summary, the layer table and
@@ -45,6 +46,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import math
 from collections import OrderedDict
@@ -81,6 +83,7 @@ __all__ = [
     "ConfigControls",
     "TunePanel",
     "ComparePanel",
+    "TreePanel",
     "bundled_imagesets",
     "DATA_DIR",
 ]
@@ -706,7 +709,9 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
         lo_d, hi_d = (1_000, 100_000_000_000) if kind == "bytes" else (1, 1_000_000)
         lo = max(lo_d, param.minimum or 0)
         hi = min(hi_d, param.maximum if param.maximum is not None else hi_d)
-        grid = byte_grid(lo, hi, extra=[value] if isinstance(value, int) else [])
+        grid = byte_grid(lo, hi)
+        if isinstance(value, int) and not isinstance(value, bool) and value not in grid:
+            grid = sorted({*grid, value})  # a value off the grid (or outside it) joins it
         fmt = format_bytes if kind == "bytes" else _int_label
         start = value if isinstance(value, int) and value in grid else grid[len(grid) // 2]
         widget = W.SelectionSlider(
@@ -1133,3 +1138,113 @@ class ComparePanel(_Panel):
         finally:
             self._holding = False
         self.refresh()
+
+
+class TreePanel(_Panel):
+    """The dominator tree of one image, live: pick image, strategy, thresholds and budget.
+
+    Draws :func:`layerlab.plot.dominator_tree` for the strategy's own tree
+    (:func:`layerlab.plot.strategy_tree`) as a PNG, with a summary (big and
+    popular paths, layers, catch-all share) and the layer table.  A matplotlib
+    redraw of a 1,000-path tree takes about a second, so the default debounce
+    is longer than the tune panel's.
+
+    Example:
+        >>> p = TreePanel("kde-full", "nixery-2022", budget=30)
+        >>> p.tree.popularity_threshold, len(p.tree.layers), 'class="ll-big">444<' in p.summary.value
+        (100, 30, True)
+    """
+
+    labels = ("value",)
+
+    def __init__(
+        self,
+        imageset: str | ImageSet = "kde-full",
+        strategy: str = "nixery-2022",
+        *,
+        budget: int = 30,
+        params: Mapping[str, Any] | None = None,
+        image: str | None = None,
+        imagesets: Mapping[str, Callable[[], ImageSet]] | None = None,
+        debounce: float = 0.4,
+    ) -> None:
+        import ipywidgets as W
+
+        self.tree: Any = None
+        controls = ConfigControls(strategy, budget=budget, params=params)
+        controls.rule.layout.display = "none"  # the pull rule plays no part in one image's tree
+        super().__init__([controls], imageset=imageset, image=image, imagesets=imagesets, debounce=debounce)
+        left = W.VBox([self.imageset, self.image, controls.widget, self.status], layout=W.Layout(min_width="500px", margin="0 20px 0 0"))
+        right = W.VBox([self.summary, self.table])
+        self.widget = W.VBox([W.HBox([left, right]), self.chart])
+        self.widget.add_class("ll-tree-panel")
+
+    def refresh(self) -> None:
+        """Regroup the image shown and redraw its tree now."""
+        from .plot import dominator_tree, strategy_tree
+
+        try:
+            ev = self._evaluator(self.imageset.value)
+            config = self.controls[0].config()
+            graph = ev.imageset[self.image.value].graph
+            strategy = config.build()
+            context = Context(popularity=ev.imageset.popularity)
+        except LayerlabError as err:
+            self.error = str(err)
+            self.status.value = f'<span style="color:#b00020">{html.escape(str(err))}</span>'
+            return
+        key = (self.imageset.value, self.image.value, config)
+        views = self._views.get(key)
+        if views is None:
+            try:
+                tree = strategy_tree(strategy, graph, context, config.budget)
+            except LayerlabError as err:
+                self.error = str(err)
+                self.status.value = f'<span style="color:#b00020">{html.escape(str(err))}</span>'
+                return
+            fig = dominator_tree(graph, list(tree.layers), idom=tree.idom, big=tree.big, popular=tree.popular)
+            png = base64.b64encode(to_png(fig, dpi=80, compress_level=1)).decode()
+            total = sum(layer.size or 0 for layer in tree.layers) or 1
+            catch_all = sum(layer.size or 0 for layer in tree.layers if layer.reason == "merged")
+            rows = [
+                ("configuration", "ll-config", html.escape(config.label())),
+                ("paths", "ll-paths", f"{len(graph):,}"),
+                ("big paths", "ll-big", str(len(tree.big))),
+                ("popular paths", "ll-popular", str(len(tree.popular))),
+                ("layers", "ll-layers", str(len(tree.layers))),
+                ("catch-all layer", "ll-catch-all", f"{catch_all / total:.0%} of the image"),
+            ]
+            summary = '<table class="ll-summary" style="font-size:13px">' + "".join(
+                f'<tr><td>{name}</td><td class="{cls}">{value}</td></tr>' for name, cls, value in rows
+            ) + "</table>"
+            views = (tree, summary, f'<img alt="dominator tree" style="max-width:100%" src="data:image/png;base64,{png}"/>', layer_table_html(tree.layers))
+            self._views[key] = views
+            while len(self._views) > 16:
+                self._views.popitem(last=False)
+        self.error = None
+        self.status.value = ""
+        self.tree, self.summary.value, self.chart.value, self.table.value = views
+        self.updates += 1
+
+    @property
+    def result(self) -> Any:
+        """The :class:`~layerlab.plot.StrategyTree` shown."""
+        return self.tree
+
+    def snapshot_html(self) -> str:
+        err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
+        return f"<div class='ll-snapshot'>{err}{self.summary.value}{self.chart.value}{self.table.value}</div>"
+
+    def figure(self):  # noqa: ANN201 - matplotlib Figure
+        """The tree shown, as a matplotlib Figure."""
+        from .plot import dominator_tree
+
+        ev = self._evaluator(self.imageset.value)
+        graph = ev.imageset[self.image.value].graph
+        return dominator_tree(graph, list(self.tree.layers), idom=self.tree.idom, big=self.tree.big, popular=self.tree.popular)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["text/html"] = self.snapshot_html()
+        bundle["text/plain"] = f"<TreePanel: {self.image.value}, {self.controls[0].config().label()}>"
+        return bundle

@@ -113,6 +113,7 @@ def test_why_notebook_content(executed: dict) -> None:
     text = text_of(nb)
     assert "444 big and 126 popular paths (size threshold 100 MB, popularity threshold 100)" in text
     assert "790 layers before merging; 29 kept, 761 merged into one" in text
+    assert "<TreePanel: kde-full, nixery-2022, budget 30>" in text and 'class="ll-big">444<' in text
     assert pngs(nb) == 2  # the tree and the strategy comparison
 
 

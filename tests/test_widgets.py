@@ -19,6 +19,7 @@ from layerlab.widgets import (
     ConfigControls,
     Debouncer,
     Evaluator,
+    TreePanel,
     TunePanel,
     byte_grid,
     evaluate,
@@ -256,3 +257,28 @@ def test_debouncer_runs_once_after_a_burst() -> None:
 
     asyncio.run(burst())
     assert calls == [1]
+
+
+def test_tree_panel(two: ImageSet) -> None:
+    # Image b: app-b (20 bytes, closure 120) -> lib (100 bytes); both closures exceed 50 bytes, so both are big.
+    p = TreePanel(two, "nixery", budget=2, params={"size_threshold": 50})
+    assert p.image.value == "b" and p.tree.big == (0, 1) and p.tree.popular == ()
+    assert 'class="ll-big">2<' in p.summary.value and 'class="ll-layers">2<' in p.summary.value
+    assert p.chart.value.startswith('<img alt="dominator tree"') and "app-b-1" in p.table.value
+    assert p.controls[0].rule.layout.display == "none"
+    p.set(budget=1)
+    assert len(p.tree.layers) == 1 and 'class="ll-catch-all">100% of the image<' in p.summary.value
+    fig = p.figure()
+    assert fig.axes[0].get_title() == "Dominator tree of b: 2 paths, 120 B, 1 layers"
+    p.set(image="a", budget=2)
+    assert p.tree.big == (0, 1) and "app-a-1" in p.table.value
+    assert p._repr_mimebundle_()["text/plain"] == "<TreePanel: a, nixery, budget 2, size_threshold=50 B>"
+    p.set(size_threshold=500)  # nothing big: one dominator layer holding both paths
+    assert p.tree.big == () and len(p.tree.layers) == 1
+
+
+def test_initial_values_outside_the_slider_range_are_kept() -> None:
+    w, get = param_widget(Nixery.param("size_threshold"), 50)
+    assert w.options[0] == ("50 B", 50) and get() == 50
+    w, get = param_widget(Nixery.param("popularity_threshold"), 0)
+    assert w.options[0] == ("0", 0) and get() == 0
