@@ -18,12 +18,18 @@ so each layer comes after the layers it depends on.
 
 **Speed.**  nixpkgs searches the graph for each candidate's dependencies and
 users, copies the label of every path and counts the distinct labels for every
-candidate.  Here closures are bit sets computed once over the strongly
-connected components, labels are bit sets of primaries, and the state is the
-list of layers (label -> bit set of members) rather than a label per path: a
-candidate costs a few big-integer operations per existing layer, whatever the
-size of its closure.  ``benchmarks/bench_auto_layer.py`` checks the output
-against a direct transcription of nixpkgs' algorithm.
+candidate.  Here closures are the graph's cached bit sets
+(:attr:`ClosureGraph.closure_bits`), labels are small bit sets of primary
+ordinals, and the state is the list of layers (label -> bit set of members)
+rather than a label per path: a candidate costs a few big-integer operations
+per existing layer, whatever the size of its closure.  Which earlier
+candidates reach a candidate, and which it reaches, is read for a block of
+candidates at once from one small numpy bit matrix.  Layer membership, own
+sizes and closure sizes come from numpy passes over the packed member and
+reach bit sets; a layer labelled by one primary that it holds reaches exactly
+that primary's closure, so only the other layers need a union of closures.
+``benchmarks/bench_auto_layer.py`` checks the output against a direct
+transcription of nixpkgs' algorithm and times both.
 
 **Cycles.**  The algorithm only asks "is ``d`` in ``P``'s closure" and "does
 ``u`` reach ``P``"; both are defined on cyclic graphs (a member of a cycle is
@@ -48,13 +54,104 @@ Example:
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import or_
+
 import numpy as np
 
 from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy
-from ._util import iter_bits
 
 __all__ = ["AutoLayer", "auto_layer_split", "auto_layer_groups"]
+
+_BLOCK = 64  # candidates whose mutual reachability is read in one numpy pass (doubled as needed)
+
+
+def _candidate_order(nar: np.ndarray) -> list[int]:
+    """Path indices by descending ``narSize``, ties by descending index:
+    nixpkgs sorts ascending (stably, on the sorted paths) and pops from the end."""
+    return np.argsort(nar, kind="stable")[::-1].tolist()
+
+
+def _packed(bitsets: list[int], nbytes: int) -> np.ndarray:
+    """Python-int bit sets as the rows of a ``(len, nbytes)`` uint8 array (bit ``j`` of row ``r`` = byte ``j // 8``, bit ``j % 8``)."""
+    raw = b"".join([x.to_bytes(nbytes, "little") for x in bitsets])
+    return np.frombuffer(raw, np.uint8).reshape(len(bitsets), nbytes)
+
+
+def _row_ints(bits: np.ndarray) -> list[int]:
+    """The rows of a 2-D bool array as Python-int bit sets (column ``j`` = bit ``j``)."""
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    width = packed.shape[1]
+    raw = packed.tobytes()
+    return [int.from_bytes(raw[r : r + width], "little") for r in range(0, len(raw), width)]
+
+
+def _mutual_reach(down: tuple[int, ...], cand: list[int], nbytes: int) -> tuple[list[int], list[int]]:
+    """For the candidates ``cand`` in order, as bit sets of ordinals: the earlier
+    candidates reaching each one (its users), and the earlier candidates it
+    reaches (its dependencies among them).
+
+    Example:
+        >>> _mutual_reach((0b011, 0b010, 0b110), [2, 0, 1], 1)  # 2 -> 1 <- 0
+        ([0, 0, 3], [0, 0, 0])
+    """
+    n_bits = nbytes * 8
+    rows = np.unpackbits(_packed([down[c] for c in cand], nbytes), axis=1, count=n_bits, bitorder="little")
+    reach = rows[:, cand].astype(bool)  # reach[a, b]: candidate a reaches candidate b
+    return _row_ints(np.tril(reach.T, -1)), _row_ints(np.tril(reach, -1))
+
+
+def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple[dict[int, int], list[int]]:
+    """The algorithm proper: ``({label: members}, primaries)`` with labels as
+    bit sets of primary ordinals (positions in ``primaries``)."""
+    nbytes = (n + 7) // 8
+    groups: dict[int, int] = {0: (1 << n) - 1}  # label -> members
+    primaries: list[int] = []
+    users_of: list[int] = []
+    deps_of: list[int] = []
+    for k, p in enumerate(order):
+        pbit = 1 << p
+        kbit = 1 << k
+        deps = down[p] ^ pbit  # a closure holds its own path
+        trial = groups.copy()
+        if not deps:  # a leaf: only p leaves its layer, for a layer of its own
+            for label, members in groups.items():
+                if members & pbit:
+                    if members == pbit:
+                        del trial[label]
+                    else:
+                        trial[label] = members ^ pbit
+                    break
+            trial[kbit] = pbit
+        else:
+            if k >= len(users_of):
+                users_of, deps_of = _mutual_reach(down, order[: max(_BLOCK, 2 * k)], nbytes)
+            keep = ~users_of[k]  # the primaries that do not reach p
+            dep_prims = deps_of[k]
+            # Only layers holding p or a dependency of p change; the rest are copied.
+            mask = deps | pbit
+            for label, members in groups.items():
+                hit = members & mask
+                if not hit:
+                    continue
+                rest = trial[label] ^ hit
+                if rest:
+                    trial[label] = rest
+                else:
+                    del trial[label]
+                moved = hit & deps
+                if moved:
+                    new = label & keep
+                    if not new & dep_prims:
+                        new |= kbit
+                    trial[new] = trial.get(new, 0) | moved
+            trial[kbit] = trial.get(kbit, 0) | pbit
+        if len(trial) > limit:
+            break
+        groups = trial
+        primaries.append(p)
+    return groups, primaries
 
 
 def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
@@ -76,102 +173,86 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     """
     nar = graph.require_nar_size("auto-layer")
     n = len(graph.paths)
-    down = graph.closure_bits
-    # Ascending (narSize, path); paths are sorted, so the index breaks ties.
-    order = np.argsort(np.asarray(nar, dtype=np.int64), kind="stable").tolist()
-    groups: dict[int, int] = {0: (1 << n) - 1}  # label (ordinals) -> members
-    primaries: list[int] = []
-    while order:
-        p = order.pop()
-        k = len(primaries)
-        pbit = 1 << p
-        kbit = 1 << k
-        deps = down[p] ^ pbit  # a closure holds its own path
-        primaries.append(p)
-        trial = dict(groups)
-        if not deps:  # a leaf: only p leaves its layer for a layer of its own
-            for label, members in groups.items():
-                if members & pbit:
-                    remaining = members ^ pbit
-                    if remaining:
-                        trial[label] = remaining
-                    else:
-                        del trial[label]
-                    break
-            trial[kbit] = pbit
-            if len(trial) > limit:
-                primaries.pop()
-                break
-            groups = trial
-            continue
-        users = 0  # ordinals of the primaries that reach p
-        dep_prims = 0  # ordinals of the primaries p reaches
-        for o, q in enumerate(primaries[:-1]):
-            if down[q] >> p & 1:
-                users |= 1 << o
-            if deps >> q & 1:
-                dep_prims |= 1 << o
-        # Only layers holding p or a dependency of p change; the rest are copied.
-        mask = deps | pbit
-        for label, members in groups.items():
-            hit = members & mask
-            if not hit:
-                continue
-            remaining = trial[label] ^ hit
-            if remaining:
-                trial[label] = remaining
-            else:
-                del trial[label]
-            moved = hit & deps
-            if moved:
-                new = label & ~users
-                if not new & dep_prims:
-                    new |= kbit
-                trial[new] = trial.get(new, 0) | moved
-        trial[kbit] = trial.get(kbit, 0) | pbit
-        if len(trial) > limit:
-            primaries.pop()
-            break
-        groups = trial
+    groups, primaries = _split(graph.closure_bits, _candidate_order(np.fromiter(nar, np.int64, n)), n, limit)
     out = {}
     for label, members in groups.items():
         path_label = 0
-        for o in iter_bits(label):
-            path_label |= 1 << primaries[o]
+        o = 0
+        while label:
+            if label & 1:
+                path_label |= 1 << primaries[o]
+            label >>= 1
+            o += 1
         out[path_label] = members
     return out
 
 
-def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[int], int, int]]:
-    """``(layer closure size, path indices, label, layer size)`` of every layer, in output order."""
-    nar = np.asarray(graph.require_nar_size("auto-layer"), dtype=np.float64)  # sums stay exact below 2**53
-    down = graph.closure_bits
-    n = len(graph.paths)
+def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int], int, int, int | None]], list[int]]:
+    """``(layer closure size, path indices, layer size, label, root)`` of every
+    layer in output order (labels as bit sets of primary ordinals), and the
+    primaries."""
+    nar = np.fromiter(graph.require_nar_size("auto-layer"), np.int64, len(graph.paths))
+    n = len(nar)
     nbytes = (n + 7) // 8
-    split = auto_layer_split(graph, limit)
-    labels = list(split)
+    down = graph.closure_bits
+    groups, primaries = _split(down, _candidate_order(nar), n, limit)
+    labels = list(groups)
+    k = len(labels)
+    weights = nar.astype(np.float64)  # sums stay exact below 2**53
 
-    def unpack(bitsets) -> np.ndarray:
-        raw = b"".join(x.to_bytes(nbytes, "little") for x in bitsets)
-        flat = np.frombuffer(raw, dtype=np.uint8).reshape(len(bitsets), nbytes)
-        return np.unpackbits(flat, axis=1, bitorder="little")[:, :n]
+    # Members: the set bits of the packed member sets, row by row (layers are disjoint).
+    member_bits = np.unpackbits(_packed(list(groups.values()), nbytes), axis=1, count=n, bitorder="little")
+    flat = np.flatnonzero(member_bits.view(bool))
+    rows, cols = np.divmod(flat, n)
+    own = np.bincount(rows, weights=weights[cols], minlength=k).tolist()
+    bounds = np.searchsorted(rows, np.arange(k + 1)).tolist()
+    cols_list = cols.tolist()
+    members_of = [cols_list[bounds[j] : bounds[j + 1]] for j in range(k)]
 
-    # Which layer each path is in (layers are disjoint), then each layer's members in path order.
-    layer_of = np.arange(len(labels), dtype=np.float64) @ unpack(split.values())
-    layer_of = layer_of.astype(np.int64)
-    order = np.argsort(layer_of, kind="stable")
-    bounds = np.searchsorted(layer_of[order], np.arange(len(labels) + 1)).tolist()
-    members_of = [order[bounds[k] : bounds[k + 1]].tolist() for k in range(len(labels))]
-    own = np.bincount(layer_of, weights=nar, minlength=len(labels))
+    # Reach of each layer: the union of its members' closures.  A layer
+    # labelled by a single primary that it holds reaches exactly that
+    # primary's closure (every member lies in it).
+    roots: list[int | None] = []
     reaches = []
-    for members in members_of:
-        reach = 0
-        for i in members:
-            reach |= down[i]
-        reaches.append(reach)
-    closure_sizes = unpack(reaches) @ nar
-    out = [(int(c), m, lab, int(o)) for c, m, lab, o in zip(closure_sizes.tolist(), members_of, labels, own.tolist())]
+    get = down.__getitem__
+    for label, members in zip(labels, members_of):
+        root = primaries[label.bit_length() - 1] if label and not label & (label - 1) else None
+        roots.append(root)
+        if root is not None and groups[label] >> root & 1:
+            reaches.append(down[root])
+        else:
+            reaches.append(reduce(or_, map(get, members)))
+    reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
+    rrows, rcols = np.divmod(np.flatnonzero(reach_bits.view(bool)), n)
+    closure = np.bincount(rrows, weights=weights[rcols], minlength=k).tolist()
+
+    out = [
+        (int(closure[j]), members_of[j], int(own[j]), labels[j], roots[j])
+        for j in range(k)
+    ]
     out.sort(key=lambda t: (t[0], t[1][0]))
+    return out, primaries
+
+
+def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[int], int, int]]:
+    """``(layer closure size, path indices, label, layer size)`` of every layer,
+    in output order; the label is a bit set of primary path indices.
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 2, "references": ["/s/b"]},
+        ...                                {"path": "/s/b", "narSize": 1}])
+        >>> auto_layer_groups(g, 2)
+        [(1, [1], 2, 1), (3, [0], 1, 2)]
+    """
+    layers, primaries = _layers(graph, limit)
+    out = []
+    for size, members, own, label, _ in layers:
+        path_label = 0
+        for o, q in enumerate(primaries):
+            if label >> o & 1:
+                path_label |= 1 << q
+        out.append((size, members, path_label, own))
     return out
 
 
@@ -184,16 +265,14 @@ class AutoLayer(Strategy):
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         paths = graph.paths
-        out = []
-        for size, members, label, own in auto_layer_groups(graph, budget):
-            single = label and not label & (label - 1)  # exactly one primary: the layer's root
-            out.append(
-                Layer(
-                    paths=tuple([paths[i] for i in members]),
-                    size=own,
-                    rating=size,
-                    reason="primary" if label else "rest",
-                    root=paths[label.bit_length() - 1] if single else None,
-                )
+        get = paths.__getitem__
+        return [
+            Layer(
+                paths=tuple(map(get, members)),
+                size=own,
+                rating=size,
+                reason="primary" if label else "rest",
+                root=None if root is None else paths[root],
             )
-        return out
+            for size, members, own, label, root in _layers(graph, budget)[0]
+        ]
