@@ -125,6 +125,7 @@ def test_budget_slider_changes_layers_and_pull(lab) -> None:
             layers_before, pull_before = summary_cells(page)
             readout_before = budget.locator(".widget-readout").text_content().strip()
             assert (layers_before, readout_before) == ("18", "30")  # img-rustc at budget 30
+            assert page.locator(".ll-tune-panel svg.ll-chart-svg rect.ll-bar").count() == 18
             assert re.fullmatch(r"\d+(\.\d+)? GB", pull_before)
 
             # Drag the slider handle to the left end of its track.
@@ -151,6 +152,10 @@ def test_budget_slider_changes_layers_and_pull(lab) -> None:
             assert budget_after < 10
             assert layers_after == str(min(budget_after, 18)) and layers_after != layers_before
             assert pull_after != pull_before and re.fullmatch(r"\d+(\.\d+)? GB", pull_after)
+            # The chart was redrawn: one bar per layer of the image shown.
+            bars = page.locator(".ll-tune-panel svg.ll-chart-svg rect.ll-bar")
+            assert bars.count() == int(layers_after)
+            assert f"pulled: {pull_after}" in page.locator(".ll-tune-panel svg.ll-chart-svg").first.text_content()
 
             panel = page.locator(".ll-tune-panel").first
             panel.scroll_into_view_if_needed()
