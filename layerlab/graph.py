@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -56,6 +57,9 @@ __all__ = [
 ]
 
 DEFAULT_STORE_DIR = "/nix/store"
+
+_SIZE_BLOCK = 8192  # closure bit-set columns per pass when computing closureSize
+_SIZE_ROWS = 4096  # rows weighed per numpy call
 
 _NAMES = re.compile(r"(?m)^(?:[^\n]*/)?(?:[0-9a-z]+-)?([^\n]*)$")
 _VERSION_START = re.compile(r"-(?=[0-9])")
@@ -442,23 +446,43 @@ class ClosureGraph:
         return tuple(i for i, m in enumerate(mark) if not m)
 
     def _computed_closure_sizes(self) -> tuple[int, ...]:
+        """``closureSize`` of every path from ``narSize``.
+
+        Closures are bit sets built once over the strongly connected
+        components (dependencies first), for a block of at most
+        ``_SIZE_BLOCK`` paths at a time so memory stays near
+        ``n * _SIZE_BLOCK / 8`` bytes.  Each bit set is weighed exactly: in
+        numpy through a table of byte values (``table[v, b]`` = the
+        ``narSize`` sum of the bits ``v`` of byte ``b``) when the graph is large
+        or numpy is loaded anyway, else by a C-level ``compress`` over the
+        bit string.
+        """
         nar = self.require_nar_size("computing closureSize")
-        out = [0] * len(self.paths)
-        for comp in self.sccs:
-            members = set(comp)
-            frontier = [j for i in comp for j in self.refs[i] if j not in members]
-            closure = set(members)
-            stack = frontier
-            while stack:
-                j = stack.pop()
-                if j in closure:
-                    continue
-                closure.add(j)
-                stack.extend(self.refs[j])
-            size = sum(nar[j] for j in closure)
-            for i in comp:
-                out[i] = size
-        return tuple(out)
+        n = len(self.paths)
+        refs = self.refs
+        comps = self.sccs
+        sizes = [0] * n
+        use_numpy = n >= _VECTORISE_FROM or "numpy" in sys.modules
+        for lo in range(0, n, _SIZE_BLOCK):
+            hi = min(n, lo + _SIZE_BLOCK)
+            bits = [0] * n
+            for comp in comps:
+                acc = 0
+                for i in comp:
+                    if lo <= i < hi:
+                        acc |= 1 << (i - lo)
+                for i in comp:
+                    for j in refs[i]:
+                        acc |= bits[j]
+                for i in comp:
+                    bits[i] = acc
+            if use_numpy:
+                _add_weighed_numpy(sizes, bits, nar[lo:hi])
+            else:
+                block = nar[lo:hi]
+                for k, x in enumerate(bits):
+                    sizes[k] += sum(itertools.compress(block, bin(x)[:1:-1].encode().translate(_BINARY_DIGITS)))
+        return tuple(sizes)
 
     def summary(self) -> dict[str, Any]:
         """A short description: paths, edges, roots, bytes, cycles.
@@ -549,6 +573,29 @@ class ClosureGraph:
         return g
 
 
+#: ``bin()`` digits as bytes 0 and 1, for ``itertools.compress``.
+_BINARY_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def _add_weighed_numpy(sizes: list[int], bits: Sequence[int], weights: Sequence[int]) -> None:
+    """Add to ``sizes[k]`` the sum of ``weights[j]`` over the set bits ``j`` of ``bits[k]``."""
+    import numpy as np
+
+    nbytes = (len(weights) + 7) // 8
+    # Row sums stay below 2**63 in int64 unless a single weight is huge.
+    column = np.zeros(nbytes * 8, dtype=object if max(weights) >= 2**50 else np.int64)
+    column[: len(weights)] = weights
+    byte_bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(column.dtype)
+    table = byte_bits @ column.reshape(nbytes, 8).T  # table[v, b]: weight of the bits v of byte b
+    byte_pos = np.arange(nbytes)
+    for r0 in range(0, len(bits), _SIZE_ROWS):
+        rows = bits[r0 : r0 + _SIZE_ROWS]
+        packed = np.frombuffer(b"".join([x.to_bytes(nbytes, "little") for x in rows]), np.uint8)
+        part = table[packed.reshape(len(rows), nbytes), byte_pos].sum(axis=1).tolist()
+        for k, v in enumerate(part, r0):
+            sizes[k] += v
+
+
 def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
     """Roots when the input names none: the smallest path of every strongly
     connected component that nothing outside it references.  For acyclic
@@ -570,50 +617,62 @@ def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
 
 def _tarjan(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
     """Iterative Tarjan: strongly connected components in reverse topological
-    order (every component after the components it references)."""
+    order (every component after the components it references).
+
+    The depth-first search starts from the paths in index order and follows
+    references in the order given, so the output is a fixed function of the
+    graph.  A node's ``index`` is its visit number, or ``n + 2`` once its
+    component is complete; that one list stands in for the usual on-stack
+    flags, since a finished node can never lower a ``low`` link.
+
+    Example:
+        >>> _tarjan([(1,), (0, 2), ()])
+        ((2,), (0, 1))
+    """
     n = len(refs)
-    index = [-1] * n
+    index = [0] * n  # 0: not visited yet
     low = [0] * n
-    on_stack = bytearray(n)
+    finished = n + 2
     stack: list[int] = []
     out: list[tuple[int, ...]] = []
-    counter = 0
+    counter = 1
     for start in range(n):
-        if index[start] != -1:
+        if index[start]:
             continue
-        work = [(start, 0)]
         index[start] = low[start] = counter
         counter += 1
         stack.append(start)
-        on_stack[start] = 1
+        work = [(start, iter(refs[start]))]
         while work:
-            v, pos = work[-1]
-            rv = refs[v]
-            if pos < len(rv):
-                work[-1] = (v, pos + 1)
-                w = rv[pos]
-                if index[w] == -1:
+            v, todo = work[-1]
+            for w in todo:
+                iw = index[w]
+                if not iw:  # descend; the rest of v's references wait in its iterator
                     index[w] = low[w] = counter
                     counter += 1
                     stack.append(w)
-                    on_stack[w] = 1
-                    work.append((w, 0))
-                elif on_stack[w] and index[w] < low[v]:
-                    low[v] = index[w]
-                continue
-            work.pop()
-            if work:
-                u = work[-1][0]
-                if low[v] < low[u]:
-                    low[u] = low[v]
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack[w] = 0
-                    comp.append(w)
-                    if w == v:
-                        break
-                comp.sort()
-                out.append(tuple(comp))
+                    work.append((w, iter(refs[w])))
+                    break
+                if iw < low[v]:
+                    low[v] = iw
+            else:
+                work.pop()
+                lv = low[v]
+                if lv == index[v]:  # v roots a component: the stack down to v
+                    if stack[-1] == v:
+                        stack.pop()
+                        index[v] = finished
+                        out.append((v,))
+                    else:
+                        pos = len(stack) - 1
+                        while stack[pos] != v:
+                            pos -= 1
+                        comp = stack[pos:]
+                        del stack[pos:]
+                        for w in comp:
+                            index[w] = finished
+                        comp.sort()
+                        out.append(tuple(comp))
+                elif lv < low[work[-1][0]]:
+                    low[work[-1][0]] = lv
     return tuple(out)
