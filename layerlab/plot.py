@@ -663,6 +663,6 @@ def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
 
 def save_png(fig: Figure, path: str, *, dpi: int = 100) -> None:
     """Write ``fig`` as a PNG atomically (temp file + rename)."""
-    from .cli._common import atomic_write
+    from .fileio import atomic_write
 
     atomic_write(path, to_png(fig, dpi=dpi))

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from .errors import InputError, PopularityError
+from .fileio import read_bytes
 from .graph import ClosureGraph, parse_name, store_name
 
 __all__ = ["Popularity", "load_popularity", "parse_popularity", "compute_popularity", "NIXERY_2022_FORCED"]
@@ -171,8 +172,6 @@ def load_popularity(path: str | os.PathLike[str]) -> Popularity:
         >>> load_popularity(f).of_name("a-1")
         3
     """
-    from .sources.files import read_bytes
-
     return parse_popularity(read_bytes(path), source=str(path))
 
 

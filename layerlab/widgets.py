@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .errors import ConfigError, LayerlabError

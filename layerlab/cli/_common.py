@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
-from ..errors import ConfigError, InputError
+from ..fileio import atomic_write
+
+__all__ = ["add_strategy_options", "strategy_from_args", "write_output", "atomic_write"]
 
 
 def add_strategy_options(p: argparse.ArgumentParser, *, default_strategy: str | None = None) -> None:
@@ -38,24 +38,3 @@ def write_output(data: bytes, out: str | None) -> None:
         sys.stdout.buffer.flush()
         return
     atomic_write(out, data)
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write a file so that readers see the old content or the new one, never half.
-
-    The data goes to a temporary file in the same directory, is flushed to
-    disk, then renamed over the target.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise ConfigError("is a directory, expected a file name", source=str(path))
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write: {err.strerror or err}", source=str(path)) from None

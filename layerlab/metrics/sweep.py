@@ -540,7 +540,7 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """
     import io
 
-    from ..cli._common import atomic_write
+    from ..fileio import atomic_write
 
     p = Path(path)
     if p.suffix in (".parquet", ".pq"):

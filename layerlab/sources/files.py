@@ -34,7 +34,6 @@ Example:
 from __future__ import annotations
 
 import gc
-import lzma
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from typing import Any
 import orjson
 
 from ..errors import GraphError, InputError
+from ..fileio import read_bytes
 from ..graph import DEFAULT_STORE_DIR, ClosureGraph
 
 __all__ = ["load_graph", "parse_graph", "detect_format", "read_bytes", "graph_name"]
@@ -59,33 +59,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """Read a file, transparently decompressing ``.xz``, ``.gz`` and ``.zst``.
-
-    Raises:
-        InputError: the file is missing, unreadable or not valid compressed data.
-    """
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read file: {err.strerror or err}", source=str(path)) from None
-    try:
-        if p.suffix == ".xz":
-            return lzma.decompress(data)
-        if p.suffix == ".gz":
-            import gzip
-
-            return gzip.decompress(data)
-        if p.suffix == ".zst":
-            import zstandard
-
-            return zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 34)
-    except Exception as err:  # noqa: BLE001 - any decoder error is an input error
-        raise InputError(f"cannot decompress {p.suffix} data: {err}", source=str(path)) from None
-    return data
 
 
 def graph_name(path: str | os.PathLike[str]) -> str:

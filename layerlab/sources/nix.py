@@ -55,10 +55,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,7 +68,8 @@ from typing import Any
 
 import orjson
 
-from ..errors import GraphError, InputError, NixError, NotFoundError
+from ..errors import GraphError, InputError, LayerlabError, NixError, NotFoundError
+from ..fileio import atomic_write
 from ..graph import ClosureGraph
 from ..popularity import Popularity, compute_popularity
 from .files import graph_from_json
@@ -418,13 +419,8 @@ class ClosureCache:
         f = self._file(key)
         doc = result.to_json()
         doc["created"] = time.time()
-        try:
-            f.parent.mkdir(parents=True, exist_ok=True)
-            tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-            tmp.write_bytes(orjson.dumps(doc))
-            os.replace(tmp, f)
-        except OSError:
-            pass
+        with contextlib.suppress(LayerlabError):
+            atomic_write(f, orjson.dumps(doc))
 
 
 # ----------------------------------------------------------------------- closures

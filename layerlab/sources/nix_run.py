@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -37,7 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..errors import NixError
+from ..errors import LayerlabError, NixError
+from ..fileio import atomic_write
 
 __all__ = [
     "OFFLINE_CONFIG",
@@ -357,12 +359,6 @@ def nix_version(*, env: Mapping[str, str] | None = None, cache_dir: str | None =
     m = re.search(r"(\d+\.\d+[\w.+-]*)\s*$", out)
     version = m.group(1) if m else out
     if memo:
-        try:
-            os.makedirs(cache_dir, exist_ok=True)
-            tmp = f"{memo}.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(version + "\n")
-            os.replace(tmp, memo)
-        except OSError:
-            pass
+        with contextlib.suppress(LayerlabError):
+            atomic_write(memo, (version + "\n").encode())
     return version
