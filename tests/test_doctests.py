@@ -1,4 +1,8 @@
-"""Every docstring example in the package runs and shows what it claims."""
+"""Every docstring example in the package runs and shows what it claims.
+
+Every module outside the command line carries examples; the test fails if one
+loses them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import pytest
 import layerlab
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(layerlab.__path__, "layerlab.") if not m.name.endswith("__main__"))
+#: Modules whose behaviour is shown by their tests rather than examples.
+WITHOUT_EXAMPLES = {"layerlab.sources", "layerlab.image"} | {m for m in MODULES if m.startswith("layerlab.cli")}
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -18,10 +24,5 @@ def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
-
-
-def test_most_modules_have_examples() -> None:
-    with_examples = [n for n in MODULES if doctest.DocTestFinder().find(importlib.import_module(n)) and any(
-        t.examples for t in doctest.DocTestFinder().find(importlib.import_module(n))
-    )]
-    assert len(with_examples) >= 0.6 * len(MODULES), sorted(set(MODULES) - set(with_examples))
+    if name not in WITHOUT_EXAMPLES:
+        assert result.attempted > 0, f"{name} has no docstring examples"

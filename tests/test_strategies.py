@@ -406,12 +406,3 @@ def test_output_independent_of_hash_seed():
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
         digests.add(out.stdout.strip())
     assert len(digests) == 1 and len(hashlib.sha256().hexdigest()) == len(digests.pop())
-
-
-@pytest.mark.parametrize("module", ["_util", "baselines", "popularity_contest", "nix2container", "auto_layer", "pipeline", "keystone"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(f"layerlab.strategies.{module}"), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
