@@ -243,11 +243,15 @@ def build_image(
         if missing:
             raise ImageError(f"requested package {missing[0]} is not in the closure graph", source=graph.source)
     ordered = order_layers(layers)
-    jobs = sorted(range(len(ordered)), key=lambda i: -(ordered[i].size or 0))
-    built: list[BuiltLayer | None] = [None] * len(ordered)
-    n = workers or os.cpu_count() or 1
     if parallel not in ("threads", "processes"):
         raise ImageError(f"parallel must be threads or processes, not {parallel!r}")
+    built: list[BuiltLayer | None] = [None] * len(ordered)
+    for i, layer in enumerate(ordered):  # cache hits first, in this process
+        info = store.get_layer(layer_key(layer.paths, store_dir=store_dir, compression=compression, level=level))
+        if info is not None and (info.md5 is not None or not md5):
+            built[i] = BuiltLayer(info, "store", tuple(layer.paths), layer.rating, layer.reason, True)
+    jobs = sorted((i for i in range(len(ordered)) if built[i] is None), key=lambda i: -(ordered[i].size or 0))
+    n = workers or os.cpu_count() or 1
     if n > 1 and len(jobs) > 1:
         with _pool(parallel, min(n, len(jobs))) as pool:
             futures = {i: pool.submit(_build_store_layer, ordered[i], store, store_dir, compression, level, md5) for i in jobs}
