@@ -157,3 +157,22 @@ def test_offline_package_set_image_with_every_tool(testpkgs_closure, tmp_path):
                 assert owner in (c.packages["curl"], c.packages["hello"])
                 if name == "curl":
                     assert owner == pkg
+
+
+def test_cli_popularity_from_the_source_matches_the_api(tmp_path):
+    require_tool("nix-build")
+    from layerlab.image import order_layers
+    from layerlab.sources.nix import OFFLINE_CONFIG, closure, popularity
+    from layerlab.strategies import Context, get_strategy
+
+    src = f"path!{TESTPKGS}"
+    r = _build([src, "git", "hello", "--offline", "--strategy", "nixery-2022", "--budget", "10", "--popularity", "source",
+                "--blob-store", str(tmp_path / "b"), "--oci", str(tmp_path / "oci"), "--json"])
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    c = closure(src, ["git", "hello"], settings=OFFLINE_CONFIG)
+    layers = get_strategy("nixery-2022").group(c.graph, Context(popularity=popularity(src, settings=OFFLINE_CONFIG)), 9)
+    expected = order_layers(layers)
+    assert [x["paths"] for x in summary["layers"][:-1]] == [len(x.paths) for x in expected]
+    assert [x["rating"] for x in summary["layers"][:-1]] == [x.rating for x in expected]
+    assert summary["layers"][-1]["kind"] == "customisation"

@@ -5,6 +5,8 @@ Two ways to say what goes in:
 * ``layerlab build SOURCE PKG... --strategy NAME --budget N``: resolve the
   packages in a Nix package source (:mod:`layerlab.sources.nix`), realise the
   closure, group it with the strategy;
+  ``--popularity source`` computes Nixery's popularity over the whole
+  source (:func:`layerlab.sources.nix.popularity`, cached);
 * ``layerlab build --graph GRAPH --layers layers.json [--package PATH...]``:
   a saved closure graph and a saved layering (Nixery's ``layers.json``, as
   ``layerlab group`` writes) whose store paths are on disk.  Without
@@ -143,7 +145,15 @@ def run_build(args: argparse.Namespace) -> int:
             layers = strategy.group(graph, context, max(1, args.budget - (0 if args.no_customisation else 1)))
         packages = [] if args.no_customisation else (args.package_paths or [graph.paths[i] for i in graph.roots])
     elif args.source:
+        from_source = args.popularity == "source"
+        if from_source:  # Nixery's popcount over the whole package source
+            args.popularity = None
         strategy, context = strategy_from_args(args)
+        if from_source:
+            from ..sources.nix import OFFLINE_CONFIG, popularity
+            from ..strategies import Context
+
+            context = Context(popularity=popularity(args.source, settings=OFFLINE_CONFIG if args.offline else None))
         graph, layers, packages = _from_source(args, strategy, context)
     else:
         raise ConfigError("give a package source and packages, or --graph FILE", source="layerlab build")
