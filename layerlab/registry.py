@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -202,9 +203,12 @@ class RegistryClient:
             if self._auth:
                 h["Authorization"] = self._auth
             try:
-                # verify passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
-                r = self.session.request(method, url, data=body() if body else None, headers=h, timeout=self.timeout,
-                                         verify=self.verify, allow_redirects=True)
+                with warnings.catch_warnings():
+                    if self.verify is False:  # asked for: no warning per request
+                        warnings.simplefilter("ignore")
+                    # verify passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
+                    r = self.session.request(method, url, data=body() if body else None, headers=h, timeout=self.timeout,
+                                             verify=self.verify, allow_redirects=True)
             except requests.exceptions.SSLError as err:
                 raise RegistryError(f"TLS verification failed ({_short(err)}); pass a CA bundle or turn verification off", source=url) from None
             except requests.exceptions.RequestException as err:

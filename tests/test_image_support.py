@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -143,7 +144,9 @@ def run_registry(workdir: Path, *, auth: str = "", tls: tuple[Path, Path] | None
         deadline = time.time() + 20
         while True:
             try:
-                requests.get(f"{scheme}://127.0.0.1:{port}/v2/", timeout=1, verify=False)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the readiness probe does not check the certificate
+                    requests.get(f"{scheme}://127.0.0.1:{port}/v2/", timeout=1, verify=False)
                 break
             except requests.exceptions.ConnectionError:
                 if proc.poll() is not None or time.time() > deadline:

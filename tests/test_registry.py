@@ -130,7 +130,6 @@ def test_bearer_token_auth(built, tmp_path):
         assert tokens.requests[-1] == {"query": {"scope": "repository:app:pull,push", "service": "layerlab-test"}, "authorized": True}
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_tls_verification(built, tmp_path):
     require_tool("docker-registry")
     require_tool("openssl")
