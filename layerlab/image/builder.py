@@ -19,8 +19,8 @@ process such as a notebook kernel) suits large files, since hashing and
 compression release the GIL; ``parallel="processes"`` also spreads the
 per-file Python work (headers, system calls) over the cores, about 1.5x
 faster on closures of many small files; the command line uses it.  Processes
-are forked when the caller runs no other thread, else started by a fork
-server.
+are forked, and only when the caller runs no other thread (forking a
+multi-threaded process can deadlock); otherwise threads are used.
 
 Example:
     >>> import os, tempfile
@@ -188,13 +188,16 @@ def _build_store_layer(layer: Layer, store: BlobStore, store_dir: str, compressi
 
 
 def _pool(parallel: str, n: int) -> Executor:
-    if parallel == "threads":
-        return ThreadPoolExecutor(n, thread_name_prefix="layerlab-layer")
-    import multiprocessing
     import threading
 
-    method = "fork" if threading.active_count() == 1 else "forkserver"
-    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method))
+    # Forking is safe only while no other thread can hold a lock; spawned
+    # interpreters would re-run an unguarded __main__.  So: processes when
+    # the caller is single-threaded, threads otherwise.
+    if parallel == "threads" or threading.active_count() > 1:
+        return ThreadPoolExecutor(n, thread_name_prefix="layerlab-layer")
+    import multiprocessing
+
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
 
 
 def build_image(
