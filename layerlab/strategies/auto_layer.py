@@ -64,7 +64,6 @@ from .base import Context, Layer, Strategy
 
 __all__ = ["AutoLayer", "auto_layer_split", "auto_layer_groups"]
 
-_BLOCK = 64  # candidates whose mutual reachability is read in one numpy pass (doubled as needed)
 
 
 def _candidate_order(nar: np.ndarray) -> list[int]:
@@ -79,37 +78,14 @@ def _packed(bitsets: list[int], nbytes: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(len(bitsets), nbytes)
 
 
-def _row_ints(bits: np.ndarray) -> list[int]:
-    """The rows of a 2-D bool array as Python-int bit sets (column ``j`` = bit ``j``)."""
-    packed = np.packbits(bits, axis=1, bitorder="little")
-    width = packed.shape[1]
-    raw = packed.tobytes()
-    return [int.from_bytes(raw[r : r + width], "little") for r in range(0, len(raw), width)]
-
-
-def _mutual_reach(down: tuple[int, ...], cand: list[int], nbytes: int) -> tuple[list[int], list[int]]:
-    """For the candidates ``cand`` in order, as bit sets of ordinals: the earlier
-    candidates reaching each one (its users), and the earlier candidates it
-    reaches (its dependencies among them).
-
-    Example:
-        >>> _mutual_reach((0b011, 0b010, 0b110), [2, 0, 1], 1)  # 2 -> 1 <- 0
-        ([0, 0, 3], [0, 0, 0])
-    """
-    n_bits = nbytes * 8
-    rows = np.unpackbits(_packed([down[c] for c in cand], nbytes), axis=1, count=n_bits, bitorder="little")
-    reach = rows[:, cand].astype(bool)  # reach[a, b]: candidate a reaches candidate b
-    return _row_ints(np.tril(reach.T, -1)), _row_ints(np.tril(reach, -1))
-
-
 def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple[dict[int, int], list[int]]:
     """The algorithm proper: ``({label: members}, primaries)`` with labels as
     bit sets of primary ordinals (positions in ``primaries``)."""
     nbytes = (n + 7) // 8
     groups: dict[int, int] = {0: (1 << n) - 1}  # label -> members
     primaries: list[int] = []
-    users_of: list[int] = []
-    deps_of: list[int] = []
+    closure_bytes: list[bytes] = []  # each primary's closure, for cheap bit tests
+    positions: list[tuple[int, int]] = []  # each primary's (byte, bit mask)
     for k, p in enumerate(order):
         pbit = 1 << p
         kbit = 1 << k
@@ -125,10 +101,20 @@ def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple
                     break
             trial[kbit] = pbit
         else:
-            if k >= len(users_of):
-                users_of, deps_of = _mutual_reach(down, order[: max(_BLOCK, 2 * k)], nbytes)
-            keep = ~users_of[k]  # the primaries that do not reach p
-            dep_prims = deps_of[k]
+            keep = -1  # the primaries that do not reach p
+            dep_prims = 0  # the primaries p reaches
+            at, mask = p >> 3, 1 << (p & 7)
+            bit = 1
+            for closure in closure_bytes:
+                if closure[at] & mask:
+                    keep ^= bit
+                bit <<= 1
+            deps_bytes = deps.to_bytes(nbytes, "little")
+            bit = 1
+            for at, mask in positions:
+                if deps_bytes[at] & mask:
+                    dep_prims |= bit
+                bit <<= 1
             # Only layers holding p or a dependency of p change; the rest are copied.
             mask = deps | pbit
             for label, members in groups.items():
@@ -151,6 +137,8 @@ def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple
             break
         groups = trial
         primaries.append(p)
+        closure_bytes.append(down[p].to_bytes(nbytes, "little"))
+        positions.append((p >> 3, 1 << (p & 7)))
     return groups, primaries
 
 
@@ -202,9 +190,8 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int],
 
     # Members: the set bits of the packed member sets, row by row (layers are disjoint).
     member_bits = np.unpackbits(_packed(list(groups.values()), nbytes), axis=1, count=n, bitorder="little")
-    flat = np.flatnonzero(member_bits.view(bool))
-    rows, cols = np.divmod(flat, n)
-    own = np.bincount(rows, weights=weights[cols], minlength=k).tolist()
+    rows, cols = np.divmod(np.flatnonzero(member_bits.view(bool)), n)
+    own = np.bincount(rows, weights=weights[cols], minlength=k).astype(np.int64).tolist()
     bounds = np.searchsorted(rows, np.arange(k + 1)).tolist()
     cols_list = cols.tolist()
     members_of = [cols_list[bounds[j] : bounds[j + 1]] for j in range(k)]
@@ -223,15 +210,11 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int],
         else:
             reaches.append(reduce(or_, map(get, members)))
     reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
-    rrows, rcols = np.divmod(np.flatnonzero(reach_bits.view(bool)), n)
-    closure = np.bincount(rrows, weights=weights[rcols], minlength=k).tolist()
+    closure = (reach_bits @ weights).astype(np.int64).tolist()
 
-    out = [
-        (int(closure[j]), members_of[j], int(own[j]), labels[j], roots[j])
-        for j in range(k)
-    ]
-    out.sort(key=lambda t: (t[0], t[1][0]))
-    return out, primaries
+    # Closure size, ties by the first path (nixpkgs leaves ties to set order).
+    rank = sorted(range(k), key=[(closure[j], members_of[j][0]) for j in range(k)].__getitem__)
+    return [(closure[j], members_of[j], own[j], labels[j], roots[j]) for j in rank], primaries
 
 
 def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[int], int, int]]:
