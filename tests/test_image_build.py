@@ -306,24 +306,6 @@ def test_cli_graph_and_layers_json(store_tree, tmp_path, capsys):
     assert "name an output" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["tarball", "store", "customisation", "config", "manifest", "builder", "layout"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(f"layerlab.image.{name}"), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
-def test_registry_docstring_examples():
-    import doctest
-
-    import layerlab.registry
-
-    result = doctest.testmod(layerlab.registry)
-    assert result.attempted > 0 and result.failed == 0
-
-
 @pytest.mark.slow
 def test_killed_build_leaves_old_output_or_nothing(tmp_path):
     """SIGKILL at several moments: the targets are absent or complete, never half-written."""

@@ -21,86 +21,37 @@ entry, never a half-written image.
 
 Example:
     >>> import os, tempfile
-    >>> d = tempfile.mkdtemp()
-    >>> with atomic_dir(os.path.join(d, "out")) as tmp:
-    ...     _ = (tmp / "index.json").write_text("{}")
-    ...     os.listdir(d) == ["out"]   # not there until the block ends
-    False
-    >>> os.listdir(d), os.listdir(os.path.join(d, "out"))
-    (['out'], ['index.json'])
+    >>> from layerlab.graph import ClosureGraph
+    >>> from layerlab.image.builder import build_image
+    >>> from layerlab.strategies.base import Layer
+    >>> d = tempfile.mkdtemp(); s = d + "/store"; os.makedirs(s + "/aaa-x/bin")
+    >>> g = ClosureGraph.from_records([{"path": s + "/aaa-x", "narSize": 1}])
+    >>> blobs = BlobStore(d + "/blobs")
+    >>> img = build_image(g, [Layer((s + "/aaa-x",), 1)], [s + "/aaa-x"], store=blobs, store_dir=s)
+    >>> digest = write_oci_layout(img, blobs, d + "/oci", tag="v1")
+    >>> sorted(os.listdir(d + "/oci")), digest.startswith("sha256:")
+    (['blobs', 'index.json', 'oci-layout'], True)
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
 from ..errors import ImageError
+from ..fileio import atomic_dir, atomic_file
 from .builder import Image
 from .manifest import OCI_INDEX, OCI_MANIFEST
 from .store import BlobStore
 from .tarball import tar_header
 
-__all__ = ["write_oci_layout", "write_docker_archive", "nixery_output", "atomic_dir"]
-
-
-@contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary directory next to ``target``; rename it to ``target`` on success."""
-    target = Path(target)
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
-    except OSError as err:
-        raise ImageError(f"cannot create output directory: {err.strerror or err}", source=str(target)) from None
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        if target.exists() and not target.is_dir():
-            raise ImageError("exists and is not a directory", source=str(target))
-        aside = None
-        if target.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
-            os.replace(target, aside / "old")
-        os.replace(tmp, target)
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-@contextlib.contextmanager
-def _atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    target = Path(target)
-    if target.is_dir():
-        raise ImageError("is a directory, expected a file name", source=str(target))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    except OSError as err:
-        raise ImageError(f"cannot write: {err.strerror or err}", source=str(target)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+__all__ = ["write_oci_layout", "write_docker_archive", "nixery_output"]
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -118,7 +69,7 @@ def write_oci_layout(image: Image, store: BlobStore, target: str | os.PathLike[s
     if not tag or "/" in tag:
         raise ImageError(f"invalid tag {tag!r}", source=str(target))
     manifest = image.oci_manifest()
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, error=ImageError) as tmp:
         blobs = tmp / "blobs" / "sha256"
         blobs.mkdir(parents=True)
         m_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
@@ -177,7 +128,7 @@ def write_docker_archive(image: Image, store: BlobStore, target: str | os.PathLi
     """
     cfg_name = image.config_digest[7:] + ".json"
     manifest = [{"Config": cfg_name, "RepoTags": [repo_tag] if repo_tag else [], "Layers": [layer.info.diff_id[7:] + "/layer.tar" for layer in image.layers]}]
-    with _atomic_file(target) as out:
+    with atomic_file(target, error=ImageError) as out:
 
         def small(name: str, data: bytes) -> None:
             out.write(tar_header(name.encode(), "file", 0o444, len(data)))
@@ -216,7 +167,7 @@ def nixery_output(image: Image, store: BlobStore) -> bytes:
 
 def write_nixery_output(image: Image, store: BlobStore, target: str | os.PathLike[str]) -> None:
     """Write :func:`nixery_output` atomically to ``target``."""
-    with _atomic_file(target) as out:
+    with atomic_file(target, error=ImageError) as out:
         out.write(nixery_output(image, store))
 
 

@@ -41,6 +41,7 @@ from typing import BinaryIO
 import orjson
 
 from ..errors import ImageError, InputError
+from ..fileio import atomic_write
 from .tarball import LayerInfo
 
 __all__ = ["BlobStore", "default_store_dir", "layer_key", "FORMAT_VERSION"]
@@ -175,10 +176,7 @@ class BlobStore:
 
     def put_layer(self, key: str, info: LayerInfo) -> None:
         target = self.root / "builds" / f"{key}.json"
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="build-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps(info.to_json(), option=orjson.OPT_SORT_KEYS))
-        os.replace(tmp, target)
+        atomic_write(target, orjson.dumps(info.to_json(), option=orjson.OPT_SORT_KEYS), error=ImageError)
 
     def md5(self, digest: str) -> str:
         """Base64 of the blob's binary md5 (Nixery's format)."""

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, ImageError, StrategyError
-from ..graph import ClosureGraph
+from ..graph import ClosureGraph  # noqa: F401 - used by the docstring examples
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Layer, Strategy, check_layers, make_layer
 
