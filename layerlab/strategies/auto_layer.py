@@ -55,7 +55,7 @@ Example:
 from __future__ import annotations
 
 from functools import reduce
-from operator import or_
+from operator import itemgetter, or_
 
 import numpy as np
 
@@ -201,14 +201,15 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int],
     # primary's closure (every member lies in it).
     roots: list[int | None] = []
     reaches = []
-    get = down.__getitem__
     for label, members in zip(labels, members_of):
         root = primaries[label.bit_length() - 1] if label and not label & (label - 1) else None
         roots.append(root)
         if root is not None and groups[label] >> root & 1:
             reaches.append(down[root])
+        elif len(members) == 1:
+            reaches.append(down[members[0]])
         else:
-            reaches.append(reduce(or_, map(get, members)))
+            reaches.append(reduce(or_, itemgetter(*members)(down)))
     reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
     closure = (reach_bits @ weights).astype(np.int64).tolist()
 
@@ -248,10 +249,9 @@ class AutoLayer(Strategy):
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         paths = graph.paths
-        get = paths.__getitem__
         return [
             Layer(
-                paths=tuple(map(get, members)),
+                paths=itemgetter(*members)(paths) if len(members) > 1 else (paths[members[0]],),
                 size=own,
                 rating=size,
                 reason="primary" if label else "rest",

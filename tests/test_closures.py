@@ -1,0 +1,224 @@
+"""Components, closures and auto-layer's fast paths against plain references.
+
+Each fast algorithm (the iterator-based Tarjan, closure bit sets, blocked
+closure sizes, the layer-state auto-layer) is compared with a slow version
+that is correct by inspection: recursive Tarjan, breadth-first search per
+path, nixpkgs' auto-layer transcribed step by step.  Random graphs are dense
+enough to have many cycles, and sizes repeat so ties matter.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+import layerlab.graph as graph_module
+from layerlab.graph import ClosureGraph, _derived_roots, _tarjan
+from layerlab.sources.files import load_graph
+from layerlab.strategies.auto_layer import AutoLayer, auto_layer_groups, auto_layer_split
+
+ROOT = Path(__file__).resolve().parent.parent
+DEBIAN = ROOT / "data" / "debian"
+
+
+def random_graph(rng: random.Random, n: int, density: float, sizes=(0, 1, 2, 3, 5, 8, 100)) -> ClosureGraph:
+    recs = [
+        {
+            "path": f"/nix/store/{i:04d}-p{i}",
+            "narSize": rng.choice(sizes),
+            "references": [f"/nix/store/{j:04d}-p{j}" for j in range(n) if j != i and rng.random() < density],
+        }
+        for i in range(n)
+    ]
+    return ClosureGraph.from_records(recs)
+
+
+def random_graphs(seed: int, count: int, max_n: int = 30):
+    rng = random.Random(seed)
+    for _ in range(count):
+        n = rng.randint(1, max_n)
+        yield random_graph(rng, n, rng.choice([0.02, 0.08, 0.2, 0.4]))
+
+
+def reference_tarjan(refs) -> list[tuple[int, ...]]:
+    """Textbook recursive Tarjan, same visiting order (start nodes ascending, references in order)."""
+    sys.setrecursionlimit(10_000)
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    out: list[tuple[int, ...]] = []
+
+    def visit(v: int) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in refs[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            out.append(tuple(sorted(comp)))
+
+    for v in range(len(refs)):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def bfs(refs, start: int) -> set[int]:
+    seen = {start}
+    todo = deque([start])
+    while todo:
+        for j in refs[todo.popleft()]:
+            if j not in seen:
+                seen.add(j)
+                todo.append(j)
+    return seen
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_auto_layer_for_closures", ROOT / "benchmarks" / "bench_auto_layer.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ------------------------------------------------------------ components
+def test_tarjan_by_hand():
+    # 0 -> 1 -> 2 -> 1 (cycle {1, 2}), 2 -> 3; 4 -> 0.  Dependencies first: {3}, {1,2}, {0}, {4}.
+    refs = [(1,), (2,), (1, 3), (), (0,)]
+    assert _tarjan(refs) == ((3,), (1, 2), (0,), (4,))
+    assert _derived_roots(5, refs) == [4]
+    # A cycle nothing references is a root through its smallest path.
+    assert _derived_roots(3, [(1,), (0,), ()]) == [0, 2]
+
+
+def test_tarjan_equals_recursive_reference_and_orders_dependencies_first():
+    graphs = list(random_graphs(11, 400)) + [load_graph(DEBIAN / "bash-coreutils.graph.json")]
+    for g in graphs:
+        sccs = _tarjan(g.refs)
+        assert list(sccs) == reference_tarjan(g.refs)
+        assert g.sccs == sccs
+        position = {i: c for c, comp in enumerate(sccs) for i in comp}
+        for i, rs in enumerate(g.refs):
+            assert all(position[j] <= position[i] for j in rs)  # references come first
+        for comp in sccs:
+            assert list(comp) == sorted(comp)
+            reach = bfs(g.refs, comp[0])
+            # Same component = mutually reachable.
+            assert {j for j in reach if comp[0] in bfs(g.refs, j)} == set(comp)
+        assert g.cycles == tuple(c for c in sccs if len(c) > 1)
+
+
+# -------------------------------------------------------------- closures
+def test_closure_bits_equal_breadth_first_search():
+    for g in random_graphs(12, 300):
+        for i, bits in enumerate(g.closure_bits):
+            assert bits == sum(1 << j for j in bfs(g.refs, i))
+
+
+def expected_closure_sizes(g: ClosureGraph) -> tuple[int, ...]:
+    return tuple(sum(g.nar_size[j] for j in bfs(g.refs, i)) for i in range(len(g.paths)))
+
+
+def sized_copy(g: ClosureGraph, sizes) -> ClosureGraph:
+    return ClosureGraph(paths=g.paths, refs=g.refs, nar_size=tuple(sizes), closure_size=None, roots=g.roots)
+
+
+def test_computed_closure_sizes_with_numpy_in_blocks(monkeypatch):
+    import numpy  # noqa: F401  (the numpy branch is taken once numpy is loaded)
+
+    graphs = list(random_graphs(13, 150, max_n=40))
+    for g in graphs:
+        assert g.closure_size == expected_closure_sizes(g)  # computed in from_records
+    # Several column blocks and row chunks, and sizes too large for int64 sums.
+    monkeypatch.setattr(graph_module, "_SIZE_BLOCK", 8)
+    monkeypatch.setattr(graph_module, "_SIZE_ROWS", 5)
+    rng = random.Random(3)
+    for g in graphs[:60]:
+        assert g._computed_closure_sizes() == expected_closure_sizes(g)
+        huge = sized_copy(g, [rng.choice([0, 2**62, 3**40, 7]) for _ in g.paths])
+        assert huge._computed_closure_sizes() == expected_closure_sizes(huge)
+
+
+def test_computed_closure_sizes_without_numpy(monkeypatch):
+    monkeypatch.delitem(sys.modules, "numpy")  # small graphs then weigh bit strings in pure Python
+    monkeypatch.setattr(graph_module, "_SIZE_BLOCK", 16)
+    for g in random_graphs(14, 100, max_n=40):
+        assert g._computed_closure_sizes() == expected_closure_sizes(g)
+    assert "numpy" not in sys.modules
+
+
+def test_computed_closure_sizes_by_hand():
+    # a(1) -> b(10) <-> c(100) -> d(1000); e(10000) alone.
+    g = ClosureGraph.from_records(
+        [
+            {"path": "/s/a", "narSize": 1, "references": ["/s/b"]},
+            {"path": "/s/b", "narSize": 10, "references": ["/s/c"]},
+            {"path": "/s/c", "narSize": 100, "references": ["/s/b", "/s/d"]},
+            {"path": "/s/d", "narSize": 1000},
+            {"path": "/s/e", "narSize": 10000},
+        ]
+    )
+    assert g.closure_size == (1111, 1110, 1110, 1000, 10000)
+
+
+# ------------------------------------------------------------- auto-layer
+def test_auto_layer_equals_transcription_on_random_cyclic_graphs():
+    bench = load_bench()
+    for g in random_graphs(15, 120, max_n=25):
+        for limit in (1, 2, 3, 4, 6, 10, 30):
+            ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
+            assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
+
+
+def test_auto_layer_with_many_primaries_equals_transcription():
+    # More than 64 primaries, ties in narSize, cycles.
+    bench = load_bench()
+    rng = random.Random(16)
+    for n, density in ((90, 0.03), (150, 0.015)):
+        g = random_graph(rng, n, density, sizes=(1, 2, 3, 4))
+        for limit in (70, 120, n):
+            ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
+            assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
+
+
+def test_auto_layer_groups_agree_with_split():
+    for g in list(random_graphs(17, 60)) + [load_graph(DEBIAN / "bash-coreutils.graph.json")]:
+        for limit in (1, 3, 10):
+            split = auto_layer_split(g, limit)
+            groups = auto_layer_groups(g, limit)
+            assert {label: sum(1 << i for i in members) for _, members, label, _ in groups} == split
+            for size, members, _, own in groups:
+                assert own == sum(g.nar_size[i] for i in members)
+                reach = set().union(*(bfs(g.refs, i) for i in members))
+                assert size == sum(g.nar_size[j] for j in reach)
+            assert [(s, m[0]) for s, m, _, _ in groups] == sorted((s, m[0]) for s, m, _, _ in groups)
+
+
+@pytest.mark.parametrize("name", ["kde-full", "git-curl-python3"])
+def test_auto_layer_roots_and_reasons(name):
+    g = load_graph(DEBIAN / f"{name}.graph.json")
+    layers = AutoLayer().group(g, budget=94)
+    split = auto_layer_split(g, 94)
+    by_first = {(members & -members).bit_length() - 1: label for label, members in split.items()}
+    for layer in layers:
+        label = by_first[g.index[layer.paths[0]]]
+        assert layer.reason == ("primary" if label else "rest")
+        single = label and not label & (label - 1)
+        assert layer.root == (g.paths[label.bit_length() - 1] if single else None)
