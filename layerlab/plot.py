@@ -267,20 +267,13 @@ def strategy_tree(strategy: Any, graph: ClosureGraph, context: Any = None, budge
         ((1,), (0,), 1)
     """
     from .strategies.base import Context
-    from .strategies.nixery import Nixery, dominator_split, immediate_dominators
+    from .strategies.nixery import Nixery, immediate_dominators
 
     context = context if context is not None else Context()
     layers = tuple(strategy.group(graph, context, budget))
     if isinstance(strategy, Nixery):
-        table = strategy.popularity_table(context)
-        pops = table.for_graph(graph)
-        sizes = strategy.sizes(graph)
-        threshold = strategy.threshold(table)
-        flagged = strategy.flagged(graph, sizes, pops, threshold)
-        split = dominator_split(graph, flagged)
-        big = tuple(i for i in flagged if sizes[i] > strategy.size_threshold)
-        popular = tuple(i for i in flagged if pops[i] >= threshold)
-        return StrategyTree(layers, tuple(split.idom), big, popular, threshold)
+        a = strategy.analyse(graph, context)
+        return StrategyTree(layers, tuple(a.split.idom), a.big, a.popular, a.threshold)
     idom = immediate_dominators(len(graph.paths), graph.refs, graph.roots)
     return StrategyTree(layers, tuple(idom))
 
