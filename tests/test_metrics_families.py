@@ -7,7 +7,6 @@ import math
 import pytest
 
 from layerlab.errors import ConfigError
-from layerlab.graph import ClosureGraph
 from layerlab.imageset import ImageSet, default_imageset
 from layerlab.metrics import Layering, layer_imageset, pull_cost
 from layerlab.metrics.churn import changed_graph, churn, rehash
@@ -17,35 +16,11 @@ from layerlab.metrics.storage import registry_storage
 from layerlab.popularity import Popularity
 from layerlab.strategies import get_strategy
 
-S = "/nix/store/"
-SIZES = {"a": 10, "b": 20, "c": 30, "d": 40, "e": 50}
-
-
-def path(p: str) -> str:
-    return f"{S}{p}{p}{p}-{p}-1"
-
-
-def graph(name: str, refs: dict[str, str], root: str) -> ClosureGraph:
-    recs = [{"path": path(p), "narSize": SIZES[p], "references": [path(r) for r in rs]} for p, rs in refs.items()]
-    return ClosureGraph.from_records(recs, [path(root)], name=name)
-
-
-def P(*names: str) -> list[str]:
-    return sorted(path(n) for n in names)
-
+from .metrics_fixtures import P, S, abc_set, graph, path
 
 @pytest.fixture()
 def abc() -> ImageSet:
-    """one: a->b->c (60 bytes); two: d->b->c (90); three: e->c (80).  Union 150, sum 230."""
-    return ImageSet.from_graphs(
-        [
-            graph("one", {"a": "b", "b": "c", "c": ""}, "a"),
-            graph("two", {"d": "b", "b": "c", "c": ""}, "d"),
-            graph("three", {"e": "c", "c": ""}, "e"),
-        ],
-        name="abc",
-        popularity=Popularity({"c-1": 1000}),
-    )
+    return abc_set(Popularity({"c-1": 1000}))
 
 
 @pytest.fixture()

@@ -15,30 +15,11 @@ from layerlab.imageset import ImageSet, default_imageset
 from layerlab.metrics import Layering, compare_pull, ideal_bytes, layer_imageset, pull_cost, simulate_pull, worst_bytes
 from layerlab.strategies import get_strategy
 
-S = "/nix/store/"
-SIZES = {"a": 10, "b": 20, "c": 30, "d": 40, "e": 50}
-
-
-def graph(name: str, refs: dict[str, str], root: str) -> ClosureGraph:
-    recs = [{"path": f"{S}{p}{p}{p}-{p}-1", "narSize": SIZES[p], "references": [f"{S}{r}{r}{r}-{r}-1" for r in rs]} for p, rs in refs.items()]
-    return ClosureGraph.from_records(recs, [f"{S}{root}{root}{root}-{root}-1"], name=name)
-
-
-def P(*names: str) -> list[str]:
-    return sorted(f"{S}{n}{n}{n}-{n}-1" for n in names)
-
+from .metrics_fixtures import P, S, abc_set, graph
 
 @pytest.fixture()
 def abc() -> ImageSet:
-    """one: a->b->c (60 bytes); two: d->b->c (90); three: e->c (80).  Union 150, sum 230."""
-    return ImageSet.from_graphs(
-        [
-            graph("one", {"a": "b", "b": "c", "c": ""}, "a"),
-            graph("two", {"d": "b", "b": "c", "c": ""}, "d"),
-            graph("three", {"e": "c", "c": ""}, "e"),
-        ],
-        name="abc",
-    )
+    return abc_set()
 
 
 def test_per_path_layers_reach_the_ideal(abc: ImageSet) -> None:
