@@ -69,6 +69,18 @@ TEST_NIX = textwrap.dedent(
 )
 
 
+def nix_closure_file(tmp_path_factory, name: str) -> tuple[str, list[dict], Path]:
+    """Build the test derivation in a fresh directory; also write its graph to ``graph.json``."""
+    from .conftest import require_tool
+
+    require_tool("nix-build")
+    tmp = tmp_path_factory.mktemp(name)
+    root, info = nix_closure(tmp)
+    graph = tmp / "graph.json"
+    graph.write_text(json.dumps(info))
+    return root, info, graph
+
+
 def nix_closure(tmp: Path) -> tuple[str, list[dict]]:
     """Build the test derivation; return its store path and ``nix path-info --json -r``."""
     env = {**os.environ, **NIX_ENV}

@@ -13,18 +13,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import require_tool
-from .test_image_support import nix_closure
+from .test_image_support import nix_closure_file
 
 pytestmark = [pytest.mark.nix, pytest.mark.tools]
 
 
 @pytest.fixture(scope="module")
 def closure(tmp_path_factory):
-    require_tool("nix-build")
-    tmp = tmp_path_factory.mktemp("nix")
-    root, info = nix_closure(tmp)
-    graph = tmp / "graph.json"
-    graph.write_text(json.dumps(info))
+    root, info, graph = nix_closure_file(tmp_path_factory, "nix")
     return root, [p["path"] for p in info], graph
 
 

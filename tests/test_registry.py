@@ -17,18 +17,15 @@ from layerlab.sources.files import load_graph
 from layerlab.strategies import get_strategy
 
 from .conftest import require_tool
-from .test_image_support import TokenServer, htpasswd_line, make_cert, nix_closure, run_registry
+from .test_image_support import TokenServer, htpasswd_line, make_cert, nix_closure_file, run_registry
 
 pytestmark = [pytest.mark.tools]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    require_tool("nix-build")
-    tmp = tmp_path_factory.mktemp("reg-nix")
-    root, info = nix_closure(tmp)
-    gfile = tmp / "graph.json"
-    gfile.write_text(json.dumps(info))
+    root, info, gfile = nix_closure_file(tmp_path_factory, "reg-nix")
+    tmp = gfile.parent
     graph = load_graph(gfile)
     store = BlobStore(tmp / "blobs")
     layers = get_strategy("nixery").group(graph, budget=3)
