@@ -222,3 +222,10 @@ def test_auto_layer_roots_and_reasons(name):
         assert layer.reason == ("primary" if label else "rest")
         single = label and not label & (label - 1)
         assert layer.root == (g.paths[label.bit_length() - 1] if single else None)
+
+
+def test_auto_layer_helpers_on_an_empty_graph():
+    g = ClosureGraph.from_records([])
+    assert auto_layer_groups(g, 3) == []
+    assert auto_layer_split(g, 3) == {0: 0}
+    assert AutoLayer().group(g, budget=3) == []

@@ -181,6 +181,8 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int],
     primaries."""
     nar = np.fromiter(graph.require_nar_size("auto-layer"), np.int64, len(graph.paths))
     n = len(nar)
+    if not n:
+        return [], []
     nbytes = (n + 7) // 8
     down = graph.closure_bits
     groups, primaries = _split(down, _candidate_order(nar), n, limit)
