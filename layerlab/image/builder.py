@@ -37,7 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -45,7 +44,7 @@ from dataclasses import dataclass
 
 from ..errors import ImageError
 from ..graph import DEFAULT_STORE_DIR, ClosureGraph
-from ..strategies.base import Layer, check_layers
+from ..strategies.base import Layer, check_layers, layer_identity, order_layers
 from .config import ImageConfig, config_json
 from .customisation import Conflict, join_packages
 from .manifest import OCI_MANIFEST, Descriptor, docker_manifest, layer_media_type, oci_manifest
@@ -53,28 +52,6 @@ from .store import BlobStore, layer_key
 from .tarball import COMPRESSIONS, LayerInfo, parent_entries, write_entries, write_layer
 
 __all__ = ["BuiltLayer", "Image", "build_image", "order_layers", "layer_identity"]
-
-
-def layer_identity(paths: Sequence[str]) -> str:
-    """Nixery's layer identity: SHA-1 hex of the sorted paths joined by ``:``.
-
-    Example:
-        >>> import hashlib
-        >>> layer_identity(["/s/b", "/s/a"]) == hashlib.sha1(b"/s/a:/s/b").hexdigest()
-        True
-    """
-    return hashlib.sha1(":".join(sorted(paths)).encode(), usedforsecurity=False).hexdigest()
-
-
-def order_layers(layers: Sequence[Layer]) -> list[Layer]:
-    """Layers in manifest order: rating descending, ties by identity.
-
-    Example:
-        >>> a, b, c = (Layer((p,), 1, r) for p, r in [("/s/a", 5), ("/s/b", 9), ("/s/c", 5)])
-        >>> [x.paths[0] for x in order_layers([a, b, c])][0]
-        '/s/b'
-    """
-    return sorted(layers, key=lambda layer: (-layer.rating, layer_identity(layer.paths)))
 
 
 @dataclass(frozen=True)

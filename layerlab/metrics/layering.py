@@ -230,7 +230,7 @@ def layer_imageset(
     each image are kept in the order the strategy returns them
     (``layer_order="strategy"``), or put in the order layerlab's image builder
     writes them into manifests (``"manifest"``: rating descending, ties by
-    identity, see :func:`layerlab.image.order_layers`), which is what the
+    identity, see :func:`layerlab.strategies.base.order_layers`), which is what the
     ChainID rule sees when the images are really built.
 
     Example:
@@ -246,7 +246,7 @@ def layer_imageset(
         raise ConfigError(f"unknown layer order {layer_order!r} (known: strategy, manifest)", source="layer_order")
     layers = tuple(tuple(strategy.group(img.graph, context, budget, check=check)) for img in imageset.images)
     if layer_order == "manifest":
-        from ..image import order_layers
+        from ..strategies.base import order_layers
 
         layers = tuple(tuple(order_layers(ls)) for ls in layers)
     return Layering(imageset, layers, strategy=strategy, budget=budget)

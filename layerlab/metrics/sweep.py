@@ -329,7 +329,7 @@ class Evaluator:
 
     def _ordered(self, layers: list[Any]) -> list[Any]:
         if self.layer_order == "manifest":
-            from ..image import order_layers
+            from ..strategies.base import order_layers
 
             return order_layers(layers)
         return layers

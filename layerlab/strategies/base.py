@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,7 +39,18 @@ from ..errors import ConfigError, StrategyError
 from ..graph import ClosureGraph
 from ..popularity import Popularity
 
-__all__ = ["Layer", "Param", "Context", "Strategy", "check_layers", "layers_to_json", "make_layer", "DEFAULT_BUDGET"]
+__all__ = [
+    "Layer",
+    "Param",
+    "Context",
+    "Strategy",
+    "check_layers",
+    "layers_to_json",
+    "make_layer",
+    "layer_identity",
+    "order_layers",
+    "DEFAULT_BUDGET",
+]
 
 DEFAULT_BUDGET = 94
 
@@ -87,6 +99,35 @@ def make_layer(
         reason=reason,
         root=None if root is None else graph.paths[root],
     )
+
+
+def layer_identity(paths: Sequence[str]) -> str:
+    """Nixery's layer identity: SHA-1 hex of the sorted paths joined by ``:``.
+
+    Equal path sets have equal identities; reproducible tarballs make their
+    digests equal too.
+
+    Example:
+        >>> import hashlib
+        >>> layer_identity(["/s/b", "/s/a"]) == hashlib.sha1(b"/s/a:/s/b").hexdigest()
+        True
+    """
+    return hashlib.sha1(":".join(sorted(paths)).encode(), usedforsecurity=False).hexdigest()
+
+
+def order_layers(layers: Sequence[Layer]) -> list[Layer]:
+    """Layers in manifest order: rating descending, ties by identity.
+
+    The order depends only on each layer's own rating and paths, so the same
+    layers come in the same order in every image built with one strategy
+    (Docker reuses a layer only when every layer below it matches too).
+
+    Example:
+        >>> a, b, c = (Layer((p,), 1, r) for p, r in [("/s/a", 5), ("/s/b", 9), ("/s/c", 5)])
+        >>> [x.paths[0] for x in order_layers([a, b, c])]
+        ['/s/b', '/s/c', '/s/a']
+    """
+    return sorted(layers, key=lambda layer: (-layer.rating, layer_identity(layer.paths)))
 
 
 def layers_to_json(layers: Sequence[Layer]) -> bytes:
