@@ -23,13 +23,16 @@ candidate.  Here closures are the graph's cached bit sets
 ordinals, and the state is the list of layers (label -> bit set of members)
 rather than a label per path: a candidate costs a few big-integer operations
 per existing layer, whatever the size of its closure.  Which earlier
-candidates reach a candidate, and which it reaches, is read for a block of
-candidates at once from one small numpy bit matrix.  Layer membership, own
-sizes and closure sizes come from numpy passes over the packed member and
-reach bit sets; a layer labelled by one primary that it holds reaches exactly
-that primary's closure, so only the other layers need a union of closures.
+primaries reach a candidate, and which it reaches, are single-byte tests on
+the primaries' closures kept as bytes.  Layer membership, own sizes and
+closure sizes come from numpy passes over the packed member and reach bit
+sets; a layer labelled by one primary that it holds reaches exactly that
+primary's closure, so only the other layers need a union of closures.
 ``benchmarks/bench_auto_layer.py`` checks the output against a direct
-transcription of nixpkgs' algorithm and times both.
+transcription of nixpkgs' algorithm and times both (on ``kde-full`` at limit
+94: about 15x faster with the graph's closure bit sets cached, about 6x from a
+freshly loaded graph, where the components and closure bit sets take half the
+time).
 
 **Cycles.**  The algorithm only asks "is ``d`` in ``P``'s closure" and "does
 ``u`` reach ``P``"; both are defined on cyclic graphs (a member of a cycle is
@@ -63,7 +66,6 @@ from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy
 
 __all__ = ["AutoLayer", "auto_layer_split", "auto_layer_groups"]
-
 
 
 def _candidate_order(nar: np.ndarray) -> list[int]:
@@ -103,16 +105,16 @@ def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple
         else:
             keep = -1  # the primaries that do not reach p
             dep_prims = 0  # the primaries p reaches
-            at, mask = p >> 3, 1 << (p & 7)
+            p_at, p_mask = p >> 3, 1 << (p & 7)
             bit = 1
             for closure in closure_bytes:
-                if closure[at] & mask:
+                if closure[p_at] & p_mask:
                     keep ^= bit
                 bit <<= 1
             deps_bytes = deps.to_bytes(nbytes, "little")
             bit = 1
-            for at, mask in positions:
-                if deps_bytes[at] & mask:
+            for q_at, q_mask in positions:
+                if deps_bytes[q_at] & q_mask:
                     dep_prims |= bit
                 bit <<= 1
             # Only layers holding p or a dependency of p change; the rest are copied.
