@@ -1,7 +1,9 @@
 """The ``layerlab`` command line.
 
 Each sub-command lives in a module of this package that defines
-``register(subparsers)``; :data:`COMMAND_MODULES` lists them in help order.
+``register(subparsers)``; :data:`COMMANDS` maps every command to its module.
+Only the module of the command being run is imported (all of them for
+``layerlab --help``), so a command pays for no other command's imports.
 Heavy libraries are imported inside the command functions so that start-up
 stays fast (``layerlab group`` on a 63,000-path graph runs in about a second).
 
@@ -20,20 +22,34 @@ from collections.abc import Sequence
 
 from ..errors import LayerlabError
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+__all__ = ["main", "build_parser", "COMMANDS"]
 
-#: Sub-command modules, in the order ``layerlab --help`` lists them.
-COMMAND_MODULES = ("group", "build", "workbench", "nix", "metrics")
+#: Sub-command -> the module that registers it, in the order ``layerlab --help`` lists them.
+COMMANDS = {
+    "group": "group",
+    "info": "group",
+    "strategies": "group",
+    "build": "build",
+    "workbench": "workbench",
+    "report": "workbench",
+    "plot": "workbench",
+    "closure": "nix",
+    "popcount": "nix",
+    "pull": "metrics",
+    "sweep": "metrics",
+    "tune": "metrics",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every sub-command, or only ``command``'s module when it is known."""
     parser = argparse.ArgumentParser(
         prog="layerlab",
         description="Analyse, tune and build the layering of Nix closures into container images.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
@@ -44,7 +60,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):  #
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
