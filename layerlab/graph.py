@@ -418,15 +418,26 @@ class ClosureGraph:
                 bits[i] = acc
         return tuple(bits)
 
-    def closure_of(self, indices: Iterable[int]) -> list[int]:
-        """Sorted indices of everything reachable from ``indices`` (included)."""
+    def closure_of(self, indices: Iterable[int], *, reverse: bool = False) -> list[int]:
+        """Sorted indices of everything reachable from ``indices`` (included).
+
+        With ``reverse=True``, of everything that reaches them: the paths that
+        depend on ``indices``, directly or not.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "references": ["/s/b-b"]},
+            ...                                {"path": "/s/b-b", "references": []}])
+            >>> g.closure_of([0]), g.closure_of([1], reverse=True)
+            ([0, 1], [0, 1])
+        """
+        step = self.referrers if reverse else self.refs
         seen = bytearray(len(self.paths))
         stack = list(indices)
         for i in stack:
             seen[i] = 1
         while stack:
             i = stack.pop()
-            for j in self.refs[i]:
+            for j in step[i]:
                 if not seen[j]:
                     seen[j] = 1
                     stack.append(j)

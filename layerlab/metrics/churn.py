@@ -64,19 +64,6 @@ def rehash(path: str, salt: str = "churn") -> str:
     return f"{directory}/{h}-{store_name(path)}"
 
 
-def _dependents(graph: ClosureGraph, start: int) -> list[int]:
-    back = graph.referrers
-    seen = {start}
-    stack = [start]
-    while stack:
-        i = stack.pop()
-        for j in back[i]:
-            if j not in seen:
-                seen.add(j)
-                stack.append(j)
-    return sorted(seen)
-
-
 def changed_graph(graph: ClosureGraph, path: str, salt: str = "churn") -> tuple[ClosureGraph, dict[str, str]]:
     """The graph after ``path`` changes: it and its referrers renamed by :func:`rehash`.
 
@@ -94,7 +81,7 @@ def changed_graph(graph: ClosureGraph, path: str, salt: str = "churn") -> tuple[
     i = graph.index.get(path)
     if i is None:
         raise ConfigError(f"{path} is not in the image", source=graph.source or graph.name)
-    renamed = {graph.paths[j]: rehash(graph.paths[j], salt) for j in _dependents(graph, i)}
+    renamed = {graph.paths[j]: rehash(graph.paths[j], salt) for j in graph.closure_of([i], reverse=True)}
     recs = graph.to_records()
     for rec in recs:
         rec["path"] = renamed.get(rec["path"], rec["path"])
