@@ -286,8 +286,8 @@ class ClosureGraph:
         index = {p: i for i, p in enumerate(paths)}
         recs = [by_path[p] for p in paths]
         ref_lists = _resolve_all_references(paths, recs, index, store_dir, source)
-        nar_list = [rec.get("narSize") for rec in recs]
-        closure_list = [rec.get("closureSize") for rec in recs]
+        nar_list: list[Any] = [rec.get("narSize") for rec in recs]
+        closure_list: list[Any] = [rec.get("closureSize") for rec in recs]
         hash_list = [rec.get("narHash") for rec in recs]
         for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
             if not all(type(v) is int and v >= 0 for v in values if v is not None):

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 from collections import Counter
@@ -87,14 +88,10 @@ class Popularity:
         for pattern, count in self.forced.items():
             if fnmatch.fnmatchcase(name, pattern):
                 return count
-        count = self.counts.get(name)
-        if count is not None:
-            return count
-        if self.by_name:
-            count = self._name_counts.get(parse_name(name)[0])
-            if count is not None:
-                return count
-        return self.default
+        found = self.counts.get(name)
+        if found is None and self.by_name:
+            found = self._name_counts.get(parse_name(name)[0])
+        return self.default if found is None else found
 
     def of(self, path: str) -> int:
         """Popularity of a store path (its ``name-version`` looked up)."""
@@ -130,9 +127,7 @@ class Popularity:
 
     def with_options(self, **changes: Any) -> Popularity:
         """A copy with some of ``by_name``, ``default``, ``forced`` changed."""
-        kw = {"counts": self.counts, "by_name": self.by_name, "default": self.default, "forced": self.forced, "source": self.source}
-        kw.update(changes)
-        return Popularity(**kw)
+        return dataclasses.replace(self, **changes)
 
     def to_json(self) -> bytes:
         """The table as Nixery's ``popularity.json`` (keys sorted)."""

@@ -130,8 +130,7 @@ def graph_from_json(
     if fmt is None:
         raise GraphError(f"expected a JSON object or list, found {type(doc).__name__}", source=source)
     if fmt == "list":
-        records = doc if isinstance(doc, list) else doc["graph"]
-        return ClosureGraph.from_records(records, None, name=name, source=source, store_dir=store_dir)
+        return ClosureGraph.from_records(doc if isinstance(doc, list) else doc["graph"], None, name=name, source=source, store_dir=store_dir)
     if fmt == "export":
         spec = doc["exportReferencesGraph"]
         if not isinstance(spec, Mapping):

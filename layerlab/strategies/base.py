@@ -176,6 +176,7 @@ class Param:
             if self.optional:
                 return None
             raise ConfigError(f"{self.name} needs a value", source=src)
+        v: Any
         try:
             if self.kind in ("int", "bytes"):
                 v = _parse_int(value, self.kind == "bytes")
@@ -205,12 +206,12 @@ class Param:
                     value = orjson.loads(value) if value.strip().startswith("{") else _parse_pairs(value)
                 if not isinstance(value, Mapping):
                     raise ValueError
-                v = {}
+                pairs: dict[str, int] = {}
                 for k, x in value.items():
                     if not isinstance(k, str) or isinstance(x, bool) or not isinstance(x, int):
                         raise ValueError
-                    v[k] = x
-                v = dict(sorted(v.items()))
+                    pairs[k] = x
+                v = dict(sorted(pairs.items()))
             else:  # pragma: no cover - declaration error
                 raise AssertionError(self.kind)
         except (ValueError, TypeError, orjson.JSONDecodeError):
