@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import require_tool
-from .test_image_support import nix_closure_file
+from .image_support import nix_closure_file
 
 pytestmark = [pytest.mark.nix, pytest.mark.tools]
 

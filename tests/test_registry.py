@@ -17,7 +17,7 @@ from layerlab.sources.files import load_graph
 from layerlab.strategies import get_strategy
 
 from .conftest import require_tool
-from .test_image_support import TokenServer, htpasswd_line, make_cert, nix_closure_file, run_registry
+from .image_support import TokenServer, htpasswd_line, make_cert, nix_closure_file, run_registry
 
 pytestmark = [pytest.mark.tools]
 
