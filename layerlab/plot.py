@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,11 @@ _REASON_COLOUR = {
     "merged": "#9d9d9d",
     "unreachable": "#000000",
 }
+
+
+def _general(v: float) -> str:
+    """A tick label in ``%g`` form: ``_general(0.5) == "0.5"``."""
+    return f"{v:g}"
 
 
 def format_bytes(n: float, _pos: Any = None) -> str:
@@ -452,7 +457,7 @@ def layer_stack(configs: Mapping[str, Sequence[Layer]], *, title: str = "Layer s
         layers = configs[label]
         sizes = sorted((layer.size or 0 for layer in layers), reverse=True)
         colours = layer_colours(sorted(layers, key=lambda l: -(l.size or 0)))
-        left = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if sizes else []
+        left = np.cumsum(sizes, dtype=np.int64) - np.asarray(sizes, dtype=np.int64)  # where each segment starts
         ax.barh([row] * len(sizes), sizes, left=left, color=colours, edgecolor="white", linewidth=0.5, height=0.7)
         ax.text(sum(sizes), row, f"  {len(layers)} layers", va="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
@@ -600,8 +605,8 @@ def sweep_heatmap(
     fig = _new_figure(max(7, 3 + 0.9 * len(x_values)), max(4.5, 2 + 0.5 * len(y_values)))
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap="viridis_r", aspect="auto", interpolation="nearest", origin="lower")
-    fx = format_bytes if x_bytes else (lambda v: f"{v:g}")
-    fy = format_bytes if y_bytes else (lambda v: f"{v:g}")
+    fx: Callable[[float], str] = format_bytes if x_bytes else _general
+    fy: Callable[[float], str] = format_bytes if y_bytes else _general
     ax.set_xticks(range(len(x_values)), [fx(v) for v in x_values], rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(y_values)), [fy(v) for v in y_values])
     ax.set_xlabel(x_label)

@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable
@@ -281,7 +282,7 @@ class RegistryClient:
                     r = self._send(
                         "PATCH",
                         location,
-                        body=lambda d=data: d,
+                        body=_constant(data),
                         headers={**octet, "Content-Length": str(len(data)), "Content-Range": f"{start}-{end}"},
                         ok=(202,),
                     )
@@ -329,6 +330,11 @@ class _Reader:
 
     def __len__(self) -> int:
         return self.len
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    """A request body that is ``data`` on every attempt: ``_constant(b"x")() == b"x"``."""
+    return lambda: data
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -388,7 +394,7 @@ def push(
         if c.has_blob(desc.digest):
             report.skipped.append(desc.digest)
             continue
-        c.upload_blob(desc.digest, desc.size, lambda d=desc.digest: store.open(d), chunk_size=chunk_size)
+        c.upload_blob(desc.digest, desc.size, functools.partial(store.open, desc.digest), chunk_size=chunk_size)
         report.sent.append((desc.digest, desc.size))
         report.bytes_sent += desc.size
     report.manifest_digest = c.put_manifest(manifest, media_type, reference.tag or reference.digest or "latest")

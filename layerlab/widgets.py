@@ -53,7 +53,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from matplotlib.ticker import MaxNLocator, NullLocator
@@ -65,6 +65,9 @@ from .plot import _BYTES, _PALETTE, _REASON_COLOUR, format_bytes, layer_colours,
 from .popularity import load_popularity
 from .strategies import available, strategy_class
 from .strategies.base import Context, Layer, Param
+
+if TYPE_CHECKING:
+    import ipywidgets
 
 __all__ = [
     "Config",
@@ -247,8 +250,8 @@ class Outcome:
         total = self.image_bytes
         return max((layer.size or 0 for layer in self.layers), default=0) / total if total else 0.0
 
-    def with_image(self, image: str) -> Outcome:
-        """The same outcome displaying another image of the set (nothing recomputed)."""
+    def with_image(self, image: str | int) -> Outcome:
+        """The same outcome displaying another image of the set, by name or index (nothing recomputed)."""
         pos = self.layering.imageset.position(image)
         return Outcome(self.config, self.layering, self.layering.imageset.images[pos].name, tuple(self.layering.layers[pos]), self.pull, self.cumulative, self.cumulative_ideal)
 
@@ -711,7 +714,7 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
         grid = byte_grid(lo, hi)
         if isinstance(value, int) and not isinstance(value, bool) and value not in grid:
             grid = sorted({*grid, value})  # a value off the grid (or outside it) joins it
-        fmt = format_bytes if kind == "bytes" else _int_label
+        fmt: Callable[[int], str] = format_bytes if kind == "bytes" else _int_label
         start = value if isinstance(value, int) and value in grid else grid[len(grid) // 2]
         widget = W.SelectionSlider(
             options=[(fmt(v), v) for v in grid], value=start, description=desc, style=style, layout=layout, tooltip=param.help
@@ -744,7 +747,7 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
     widget.disabled = not on.value
     on.observe(lambda ch: setattr(widget, "disabled", not ch["new"]), names="value")
     box = W.HBox([widget, on])
-    box.children_value_widgets = (widget, on)  # type: ignore[attr-defined]
+    box.children_value_widgets = (widget, on)
     return box, (lambda: read_plain() if on.value else None)
 
 
@@ -872,7 +875,7 @@ class ConfigControls:
                 if idx < 0:
                     raise ConfigError(f"unknown parameter {key} of strategy {self.strategy.value}", source="ConfigControls.set")
                 w = self.param_box.children[idx]
-                target = getattr(w, "children_value_widgets", (w,))
+                target: Sequence[Any] = getattr(w, "children_value_widgets", (w,))
                 if len(target) == 2:
                     target[1].value = v is not None
                     if v is None:
@@ -890,7 +893,7 @@ def _set_value(widget: Any, value: Any, name: str) -> None:
     if isinstance(widget, W.SelectionSlider) and value not in [v for _, v in widget.options]:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"{name}={value!r} is not a valid value", source="ConfigControls.set")
-        fmt = format_bytes if widget.options[0][0].endswith("B") else _int_label
+        fmt: Callable[[int], str] = format_bytes if widget.options[0][0].endswith("B") else _int_label
         grid = sorted({*(v for _, v in widget.options), value})
         widget.options = [(fmt(v), v) for v in grid]
     try:
@@ -903,6 +906,7 @@ class _Panel:
     """Shared machinery of :class:`TunePanel` and :class:`ComparePanel`."""
 
     labels: tuple[str, ...] = ()
+    widget: ipywidgets.VBox  # built by each panel's __init__
 
     def __init__(
         self,

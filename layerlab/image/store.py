@@ -34,7 +34,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -128,7 +128,7 @@ class BlobStore:
         return digest
 
     @contextlib.contextmanager
-    def writer(self) -> Iterator[tuple[BinaryIO, object]]:
+    def writer(self) -> Iterator[tuple[BinaryIO, Callable[[str], None]]]:
         """A temporary file in the store and a ``commit(digest)`` that moves it into place.
 
         Leaving the block without committing (or by an exception) removes the

@@ -49,8 +49,8 @@ def overlap(layering: Layering) -> MetricResult:
     layers = np.zeros((n, len(table.layer_size)), dtype=np.int64)
     for i, ids in enumerate(u.ids):
         paths[i, ids] = 1
-    for i, ids in enumerate(table.image_layers):
-        layers[i, list(ids)] = 1
+    for i, layer_ids in enumerate(table.image_layers):
+        layers[i, list(layer_ids)] = 1
     shared_paths = (paths * sizes) @ paths.T
     shared_layers = (layers * np.array(table.layer_size, dtype=np.int64)) @ layers.T
     a, b = np.triu_indices(n)

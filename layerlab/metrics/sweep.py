@@ -346,7 +346,7 @@ class Evaluator:
         threshold = memo.get(th_key)
         if threshold is None:
             threshold = memo[th_key] = strategy.threshold(pop)
-        out = []
+        out: list[tuple[int, ...]] = []
         for n, img in enumerate(self.imageset.images):
             g = img.graph
             if not g.paths:

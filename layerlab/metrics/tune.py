@@ -121,7 +121,7 @@ class TuneResult:
             "test_set": self.test_set,
             "test_value": self.test_value,
             "test_baseline": self.test_baseline,
-            "test_improvement": (1 - self.test_value / self.test_baseline) if self.test_baseline else None,
+            "test_improvement": (1 - self.test_value / self.test_baseline) if self.test_value is not None and self.test_baseline else None,
             "points": len(self.points),
         }
 

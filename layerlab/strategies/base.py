@@ -335,7 +335,7 @@ class Strategy(ABC):
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and dict(self.values) == dict(other.values)  # type: ignore[attr-defined]
+        return isinstance(other, Strategy) and type(self) is type(other) and dict(self.values) == dict(other.values)
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, orjson.dumps(dict(self.values), option=orjson.OPT_SORT_KEYS)))
