@@ -13,9 +13,11 @@ layers; the script asserts it, then prints both timings and the ratios
 
 Two layerlab figures: *cold* starts from a freshly parsed
 :class:`ClosureGraph`, so the strongly connected components and closure bit
-sets are computed inside the timed run; *warm* groups a graph whose closure
-bit sets are already cached (as after any earlier strategy or metric run on
-it).  The cold figure is also split into its parts.  Rounds interleave all
+sets are computed inside the timed run; *warm* groups a graph that has been
+grouped before, so its closure bit sets and the facts of layer path sets it
+has already seen (members, sizes, closure sizes) are cached on the graph, as
+in a sweep, a notebook panel or any second strategy or budget on the same
+graph.  The candidate search itself runs in full every time.  The cold figure is also split into its parts.  Rounds interleave all
 measurements so that load from other processes hits them alike; each figure
 is its best round.
 
@@ -31,7 +33,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from layerlab.graph import ClosureGraph  # noqa: E402
 from layerlab.sources.files import load_graph  # noqa: E402
 from layerlab.strategies.auto_layer import AutoLayer  # noqa: E402
 

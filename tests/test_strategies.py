@@ -406,3 +406,12 @@ def test_output_independent_of_hash_seed():
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
         digests.add(out.stdout.strip())
     assert len(digests) == 1 and len(hashlib.sha256().hexdigest()) == len(digests.pop())
+
+
+def test_auto_layer_memo_on_the_graph_never_changes_results():
+    """Layer facts memoised on a graph give the same layers as a fresh graph, whatever the order of budgets."""
+    reused = load_graph(DEBIAN / "kde-full.graph.json")
+    for budget in (94, 10, 30, 10, 94, 3):
+        fresh = load_graph(DEBIAN / "kde-full.graph.json")
+        assert AutoLayer().group(reused, budget=budget) == AutoLayer().group(fresh, budget=budget)
+    assert reused._extra["layer_facts"]  # the memo was used

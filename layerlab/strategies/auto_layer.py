@@ -177,7 +177,7 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     return out
 
 
-def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int], int, int, int | None]], list[int]]:
+def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int, ...], int, int, int | None]], list[int]]:
     """``(layer closure size, path indices, layer size, label, root)`` of every
     layer in output order (labels as bit sets of primary ordinals), and the
     primaries."""
@@ -190,32 +190,51 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int],
     groups, primaries = _split(down, _candidate_order(nar), n, limit)
     labels = list(groups)
     k = len(labels)
-    weights = nar.astype(np.float64)  # sums stay exact below 2**53
+    roots: list[int | None] = [
+        primaries[label.bit_length() - 1] if label and not label & (label - 1) else None for label in labels
+    ]
 
-    # Members: the set bits of the packed member sets, row by row (layers are disjoint).
-    member_bits = np.unpackbits(_packed(list(groups.values()), nbytes), axis=1, count=n, bitorder="little")
-    rows, cols = np.divmod(np.flatnonzero(member_bits.view(bool)), n)
-    own = np.bincount(rows, weights=weights[cols], minlength=k).astype(np.int64).tolist()
-    bounds = np.searchsorted(rows, np.arange(k + 1)).tolist()
-    cols_list = cols.tolist()
-    members_of = [cols_list[bounds[j] : bounds[j + 1]] for j in range(k)]
-
-    # Reach of each layer: the union of its members' closures.  A layer
-    # labelled by a single primary that it holds reaches exactly that
-    # primary's closure (every member lies in it).
-    roots: list[int | None] = []
-    reaches = []
-    for label, members in zip(labels, members_of):
-        root = primaries[label.bit_length() - 1] if label and not label & (label - 1) else None
-        roots.append(root)
-        if root is not None and groups[label] >> root & 1:
-            reaches.append(down[root])
-        elif len(members) == 1:
-            reaches.append(down[members[0]])
-        else:
-            reaches.append(reduce(or_, itemgetter(*members)(down)))
-    reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
-    closure = (reach_bits @ weights).astype(np.int64).tolist()
+    # What a layer's path set implies (its members, their narSize sum, and
+    # the narSize sum over the union of their closures) depends on the graph
+    # and the set alone, so it is memoised on the graph, keyed by the member
+    # bit set, like the graph's closure bit sets.  Only new sets are computed.
+    facts: dict[int, tuple[tuple[int, ...], int, int]] = graph._extra.setdefault("layer_facts", {})
+    missing = [j for j, label in enumerate(labels) if groups[label] not in facts]
+    if missing:
+        weights = nar.astype(np.float64)  # sums stay exact below 2**53
+        sets = [groups[labels[j]] for j in missing]
+        m = len(sets)
+        # Members: the set bits of the packed member sets, row by row.
+        member_bits = np.unpackbits(_packed(sets, nbytes), axis=1, count=n, bitorder="little")
+        rows, cols = np.divmod(np.flatnonzero(member_bits.view(bool)), n)
+        new_own = np.bincount(rows, weights=weights[cols], minlength=m).astype(np.int64).tolist()
+        bounds = np.searchsorted(rows, np.arange(m + 1)).tolist()
+        cols_list = cols.tolist()
+        new_members = [cols_list[bounds[r] : bounds[r + 1]] for r in range(m)]
+        # Reach: the union of the members' closures.  A layer labelled by a
+        # single primary that it holds reaches exactly that primary's closure
+        # (every member lies in it), and a one-path layer its path's.
+        reaches = []
+        for j, members, bits in zip(missing, new_members, sets):
+            root = roots[j]
+            if root is not None and bits >> root & 1:
+                reaches.append(down[root])
+            elif len(members) == 1:
+                reaches.append(down[members[0]])
+            else:
+                reaches.append(reduce(or_, itemgetter(*members)(down)))
+        reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
+        sums = (reach_bits @ weights).astype(np.int64).tolist()
+        for bits, members, own_size, total in zip(sets, new_members, new_own, sums):
+            facts[bits] = (tuple(members), own_size, total)
+    members_of: list[tuple[int, ...]] = []
+    own = []
+    closure = []
+    for label in labels:
+        members, own_size, total = facts[groups[label]]
+        members_of.append(members)
+        own.append(own_size)
+        closure.append(total)
 
     # Closure size, ties by the first path (nixpkgs leaves ties to set order).
     rank = sorted(range(k), key=[(closure[j], members_of[j][0]) for j in range(k)].__getitem__)
@@ -240,7 +259,7 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
         for o, q in enumerate(primaries):
             if label >> o & 1:
                 path_label |= 1 << q
-        out.append((size, members, path_label, own))
+        out.append((size, list(members), path_label, own))
     return out
 
 
