@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ClosureGraph",
+    "Condensation",
+    "condensation",
     "store_name",
     "parse_name",
     "DEFAULT_STORE_DIR",
@@ -406,17 +408,19 @@ class ClosureGraph:
         of path ``i``.  Computed once over the strongly connected components,
         so cycles are handled and every path is counted once.
         """
-        bits = [0] * len(self.paths)
-        for comp in self.sccs:  # dependencies first
-            acc = 0
-            for i in comp:
-                acc |= 1 << i
-            for i in comp:
-                for j in self.refs[i]:
-                    acc |= bits[j]
-            for i in comp:
-                bits[i] = acc
-        return tuple(bits)
+        return _bits_over_components(self.sccs, self.refs)
+
+    @cached_property
+    def ancestor_bits(self) -> tuple[int, ...]:
+        """For each path, the bit set of the paths that reach it (itself included):
+        :attr:`closure_bits` with the references reversed.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "references": ["/s/b-b"]}, {"path": "/s/b-b"}])
+            >>> g.closure_bits, g.ancestor_bits
+            ((3, 2), (1, 3))
+        """
+        return _bits_over_components(tuple(reversed(self.sccs)), self.referrers)
 
     def closure_of(self, indices: Iterable[int], *, reverse: bool = False) -> list[int]:
         """Sorted indices of everything reachable from ``indices`` (included).
@@ -607,23 +611,85 @@ def _add_weighed_numpy(sizes: list[int], bits: Sequence[int], weights: Sequence[
             sizes[k] += v
 
 
+@dataclass(frozen=True)
+class Condensation:
+    """The component DAG of a graph.
+
+    Attributes:
+        comps: the components, each a sorted tuple of path indices, in
+            topological order (a component before every component it
+            references: users first).
+        comp_of: the component number of each path.
+        succ: for each component, the sorted distinct components it references.
+        pred: for each component, the sorted distinct components referencing it.
+    """
+
+    comps: tuple[tuple[int, ...], ...]
+    comp_of: tuple[int, ...]
+    succ: tuple[tuple[int, ...], ...]
+    pred: tuple[tuple[int, ...], ...]
+
+    @property
+    def sources(self) -> list[int]:
+        """The smallest path of every component nothing outside it references, sorted."""
+        return sorted(comp[0] for comp, pred in zip(self.comps, self.pred) if not pred)
+
+
+def condensation(n: int, refs: Sequence[Sequence[int]], sccs: Sequence[Sequence[int]] | None = None) -> Condensation:
+    """Collapse the strongly connected components of a graph of ``n`` nodes.
+
+    ``sccs`` are the components dependencies first, as :attr:`ClosureGraph.sccs`
+    gives them; they are computed when not given.
+
+    Example:
+        >>> c = condensation(3, [(1,), (0, 2), ()])
+        >>> c.comps, c.succ, c.sources
+        (((0, 1), (2,)), ((1,), ()), [0])
+    """
+    comps = tuple(tuple(c) for c in reversed(_tarjan(refs) if sccs is None else sccs))
+    comp_of = [0] * n
+    for k, comp in enumerate(comps):
+        for i in comp:
+            comp_of[i] = k
+    succ: list[set[int]] = [set() for _ in comps]
+    pred: list[set[int]] = [set() for _ in comps]
+    for i in range(n):
+        ci = comp_of[i]
+        for j in refs[i]:
+            cj = comp_of[j]
+            if cj != ci:
+                succ[ci].add(cj)
+                pred[cj].add(ci)
+    return Condensation(
+        comps=comps,
+        comp_of=tuple(comp_of),
+        succ=tuple(tuple(sorted(x)) for x in succ),
+        pred=tuple(tuple(sorted(x)) for x in pred),
+    )
+
+
 def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
     """Roots when the input names none: the smallest path of every strongly
     connected component that nothing outside it references.  For acyclic
     graphs these are exactly the unreferenced paths; a cycle that nothing
     references contributes one path, so no path is left unreachable."""
-    comp_of = [0] * n
-    comps = _tarjan(refs)
-    for c, comp in enumerate(comps):
+    return condensation(n, refs).sources
+
+
+def _bits_over_components(comps: Sequence[Sequence[int]], step: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """Reachability bit sets along ``step``, given the components in an order
+    where every component comes after the components ``step`` leads to."""
+    bits = [0] * len(step)
+    for comp in comps:
+        acc = 0
         for i in comp:
-            comp_of[i] = c
-    referenced = bytearray(len(comps))
-    for i, rs in enumerate(refs):
-        ci = comp_of[i]
-        for j in rs:
-            if comp_of[j] != ci:
-                referenced[comp_of[j]] = 1
-    return sorted(comp[0] for c, comp in enumerate(comps) if not referenced[c])
+            acc |= 1 << i
+        for i in comp:
+            for j in step[i]:
+                acc |= bits[j]
+        for i in comp:
+            bits[i] = acc
+    return tuple(bits)
 
 
 def _tarjan(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:

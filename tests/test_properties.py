@@ -83,6 +83,10 @@ def test_closure_size_counts_each_path_once(g):
         assert graph.closure_size[i] == sum(graph.nar_size[j] for j in members)
         bits = graph.closure_bits[i]
         assert [j for j in range(len(graph.paths)) if bits >> j & 1] == members
+        # ancestor_bits is the transpose: j reaches i exactly when i is in j's closure.
+        users = graph.closure_of([i], reverse=True)
+        assert [j for j in range(len(graph.paths)) if graph.ancestor_bits[i] >> j & 1] == users
+        assert all(graph.ancestor_bits[j] >> i & 1 for j in members)
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

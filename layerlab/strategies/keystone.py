@@ -76,7 +76,6 @@ from __future__ import annotations
 
 from ..graph import ClosureGraph
 from .base import Context, Layer, Param, Strategy, make_layer
-from ._util import ancestor_bits
 
 __all__ = ["Keystone", "keystone_units"]
 
@@ -149,7 +148,7 @@ class Keystone(Strategy):
             units = keystone_units(graph, pops, self.attach_popularity)
         alpha = self.alpha
         beta = self.beta
-        users = [x.bit_count() for x in ancestor_bits(graph)] if beta else None
+        users = [x.bit_count() for x in graph.ancestor_bits] if beta else None
         ranked = []
         for h, members in units.items():
             size = sum(nar[i] for i in members)

@@ -34,9 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..graph import ClosureGraph, _tarjan
+from ..graph import ClosureGraph, condensation
 from .base import Context, Layer, Strategy
-from ._util import condensation
 from .popularity_contest import first_n_layers
 
 __all__ = ["Nix2Container", "nix2container_order"]
@@ -49,8 +48,7 @@ def nix2container_order(n: int, refs: Sequence[Sequence[int]]) -> list[tuple[int
         >>> nix2container_order(3, [(1, 2), (2,), ()])
         [(2, 4), (1, 2), (0, 1)]
     """
-    sccs = _tarjan(refs)  # completion order
-    cond = condensation(n, refs, sccs)  # topological order = reversed completion order
+    cond = condensation(n, refs)  # topological order = reversed completion order
     score = [0] * len(cond.comps)
     for c in range(len(cond.comps)):
         score[c] = 1 + sum(score[p] for p in cond.pred[c])

@@ -71,9 +71,8 @@ from typing import Any, Union
 import orjson
 
 from ..errors import ConfigError, StrategyError
-from ..graph import ClosureGraph, _tarjan
+from ..graph import ClosureGraph, condensation
 from .base import Context, Layer, Param, Strategy, make_layer
-from ._util import condensation
 from .popularity_contest import contest_order
 
 __all__ = ["Pipeline", "PGraph", "run_pipeline", "flatten_references_graph", "parse_pipeline", "STEPS"]
@@ -204,7 +203,7 @@ class _Run:
         # Roots: the vertices of every component nothing outside it references.
         local = {v: k for k, v in enumerate(g.vs)}
         refs = [[local[w] for w in g.succ[v]] for v in g.vs]
-        cond = condensation(len(g.vs), refs, _tarjan(refs))
+        cond = condensation(len(g.vs), refs)
         root_vs = [g.vs[k] for c, comp in enumerate(cond.comps) if not cond.pred[c] for k in comp]
         if len(root_vs) == 1 and root_vs[0] in split_set:
             return {"main": g}

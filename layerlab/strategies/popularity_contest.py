@@ -46,9 +46,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..graph import ClosureGraph, _tarjan
+from ..graph import ClosureGraph, condensation
 from .base import Context, Layer, Param, Strategy, make_layer
-from ._util import condensation, package_key
+from ._util import package_key
 
 __all__ = ["PopularityContest", "contest_scores", "contest_order", "first_n_layers"]
 
@@ -65,7 +65,7 @@ def contest_scores(n: int, refs: Sequence[Sequence[int]], score: str = "nixpkgs"
         >>> contest_scores(7, [(1, 6), (2, 4), (3, 4), (5,), (5,), (), ()], "appearances")
         [1, 1, 1, 1, 2, 3, 1]
     """
-    cond = condensation(n, refs, _tarjan(refs))
+    cond = condensation(n, refs)
     k = len(cond.comps)
     walks = [0] * k
     for c in range(k):  # users first
