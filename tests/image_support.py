@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import textwrap
@@ -23,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
+
+from layerlab.cli.workbench import free_port
 
 NIX_ENV = {
     "NIX_CONFIG": "sandbox = false\nsubstituters =\nexperimental-features = nix-command\nbuild-users-group =",
@@ -90,12 +91,6 @@ def nix_closure(tmp: Path) -> tuple[str, list[dict]]:
     path = out.stdout.strip().splitlines()[-1]
     info = subprocess.run(["nix", "path-info", "--json", "-r", path], env=env, capture_output=True, text=True, check=True)
     return path, json.loads(info.stdout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def htpasswd_line(user: str, password: str) -> str:
