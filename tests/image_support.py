@@ -24,10 +24,8 @@ from pathlib import Path
 import requests
 
 from layerlab.cli.workbench import free_port
+from layerlab.sources.nix_run import OFFLINE_CONFIG, nix_environment
 
-NIX_ENV = {
-    "NIX_CONFIG": "sandbox = false\nsubstituters =\nexperimental-features = nix-command\nbuild-users-group =",
-}
 
 # Two store paths built with /bin/sh only: "dep" holds odd contents (a name
 # with a space and UTF-8, a symlink loop, an absolute symlink, a file larger
@@ -84,7 +82,7 @@ def nix_closure_file(tmp_path_factory, name: str) -> tuple[str, list[dict], Path
 
 def nix_closure(tmp: Path) -> tuple[str, list[dict]]:
     """Build the test derivation; return its store path and ``nix path-info --json -r``."""
-    env = {**os.environ, **NIX_ENV}
+    env = nix_environment(OFFLINE_CONFIG)
     f = tmp / "test.nix"
     f.write_text(TEST_NIX)
     out = subprocess.run(["nix-build", str(f), "--no-out-link"], env=env, capture_output=True, text=True, check=True)
