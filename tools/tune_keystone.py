@@ -12,7 +12,6 @@ Usage: ``python tools/tune_keystone.py [--quick]``
 
 from __future__ import annotations
 
-import itertools
 import sys
 from pathlib import Path
 
@@ -20,23 +19,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from layerlab.imageset import ImageSet, default_imageset  # noqa: E402
-from layerlab.metrics import layer_imageset  # noqa: E402
-from layerlab.metrics.pull import pull_cost  # noqa: E402
+from layerlab.metrics.sweep import grid, sweep  # noqa: E402
 from layerlab.strategies import get_strategy  # noqa: E402
 
 BUDGETS = (94, 30, 10)
+AXES = ("alpha", "beta", "attach_popularity", "min_layer_size")
 
 
 def ratios(imageset: ImageSet, name: str, **params: object) -> list[float]:
     """Pull ratio at each budget."""
-    strategy = get_strategy(name, **params)
-    return [pull_cost(layer_imageset(strategy, imageset, b)).summary["ratio"] for b in BUDGETS]
+    frame = sweep(imageset, get_strategy(name, **params), BUDGETS, cache=False, progress=False)
+    return [float(frame.loc[frame.budget == b, "ratio"].iloc[0]) for b in BUDGETS]
 
 
-def sweep(imageset: ImageSet, grid: list[dict]) -> list[tuple[float, dict, list[float]]]:
+def ranked(imageset: ImageSet, space: dict[str, list]) -> list[tuple[float, dict, list[float]]]:
+    """Every point of ``space``: (mean ratio over the budgets, parameters, ratios), best first."""
+    frame = sweep(imageset, grid("keystone", space), BUDGETS, progress=False)
     out = []
-    for params in grid:
-        r = ratios(imageset, "keystone", **params)
+    for _, rows in frame.groupby("spec", sort=False):
+        by_budget = dict(zip(rows.budget, rows.ratio))
+        r = [float(by_budget[b]) for b in BUDGETS]
+        params = {k: rows[k].iloc[0].item() for k in AXES}
         out.append((sum(r) / len(r), params, r))
     out.sort(key=lambda t: t[0])
     return out
@@ -45,29 +48,32 @@ def sweep(imageset: ImageSet, grid: list[dict]) -> list[tuple[float, dict, list[
 def main(argv: list[str]) -> int:
     full = default_imageset()
     quick = "--quick" in argv
-    axes = {
+    space = {
         "alpha": [0.0, 0.1, 0.25] if not quick else [0.0],
         "beta": [0.0, 0.5, 1.0, 1.5] if not quick else [0.0, 1.0],
         "attach_popularity": [1, 2, 3],
         "min_layer_size": [0, 100_000] if not quick else [0],
     }
-    grid = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    points = 1
+    for values in space.values():
+        points *= len(values)
 
     fmt = lambda r: " ".join(f"{x:.3f}" for x in r)  # noqa: E731
-    print(f"grid of {len(grid)} points, budgets {BUDGETS}")
-    results = sweep(full, grid)
+    print(f"grid of {points} points, budgets {BUDGETS}")
+    results = ranked(full, space)
     for score, params, r in results[:8]:
         print(f"  {score:.4f}  [{fmt(r)}]  {params}")
     best = results[0][1]
     print(f"best on all 30 images: {best}")
 
+    positions = range(len(full.images))
     halves = {
-        "even": ImageSet(full.name + "-even", full.images[0::2], full.popularity, full.source),
-        "odd": ImageSet(full.name + "-odd", full.images[1::2], full.popularity, full.source),
+        "even": full.subset(positions[0::2], name=full.name + "-even"),
+        "odd": full.subset(positions[1::2], name=full.name + "-odd"),
     }
     for train_name, test_name in (("even", "odd"), ("odd", "even")):
         train, test = halves[train_name], halves[test_name]
-        best_train = sweep(train, grid)[0][1]
+        best_train = ranked(train, space)[0][1]
         print(f"best on the 15 {train_name} images: {best_train}")
         print(f"held-out {test_name} images (ratios at 94/30/10):")
         print(f"  keystone tuned on {train_name}: [{fmt(ratios(test, 'keystone', **best_train))}]")
