@@ -32,33 +32,75 @@ from typing import BinaryIO
 
 from .errors import InputError, LayerlabError
 
-__all__ = ["read_bytes", "atomic_file", "atomic_write", "atomic_dir"]
+__all__ = ["read_bytes", "compression_of", "atomic_file", "atomic_write", "atomic_dir"]
+
+
+#: Leading bytes of the compressed formats :func:`read_bytes` understands.
+_MAGIC = {b"\xfd7zXZ\x00": ".xz", b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst"}
+
+
+def compression_of(data: bytes, name: str = "") -> str | None:
+    """The compression of ``data``: ``.xz``, ``.gz``, ``.zst`` or None.
+
+    The file name's suffix decides when it names one of the three formats;
+    otherwise the leading bytes do, so standard input and files without a
+    suffix are recognised too.
+
+    Example:
+        >>> import gzip
+        >>> compression_of(gzip.compress(b"[]")), compression_of(b"[]"), compression_of(b"", "g.json.xz")
+        ('.gz', None, '.xz')
+    """
+    suffix = Path(name).suffix if name else ""
+    if suffix in (".xz", ".gz", ".zst"):
+        return suffix
+    for magic, kind in _MAGIC.items():
+        if data.startswith(magic):
+            return kind
+    return None
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """Read a file, transparently decompressing ``.xz``, ``.gz`` and ``.zst``.
 
+    ``-`` reads standard input.  Compression is recognised from the suffix or,
+    without one, from the leading bytes (so ``xz -dc`` is never needed).
+
     Raises:
         InputError: the file is missing, unreadable or not valid compressed data.
+
+    Example:
+        >>> import gzip, os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "g.json")
+        >>> _ = open(f, "wb").write(gzip.compress(b"[]"))
+        >>> read_bytes(f)
+        b'[]'
     """
-    p = Path(path)
+    stdin = os.fspath(path) == "-"
+    where = "<stdin>" if stdin else str(path)
     try:
-        data = p.read_bytes()
+        if stdin:
+            import sys
+
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(path).read_bytes()
     except OSError as err:
-        raise InputError(f"cannot read file: {err.strerror or err}", source=str(path)) from None
+        raise InputError(f"cannot read file: {err.strerror or err}", source=where) from None
+    kind = compression_of(data, "" if stdin else os.fspath(path))
     try:
-        if p.suffix == ".xz":
+        if kind == ".xz":
             return lzma.decompress(data)
-        if p.suffix == ".gz":
+        if kind == ".gz":
             import gzip
 
             return gzip.decompress(data)
-        if p.suffix == ".zst":
+        if kind == ".zst":
             import zstandard
 
             return zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 34)
     except Exception as err:  # noqa: BLE001 - any decoder error is an input error
-        raise InputError(f"cannot decompress {p.suffix} data: {err}", source=str(path)) from None
+        raise InputError(f"cannot decompress {kind} data: {err}", source=where) from None
     return data
 
 

@@ -50,6 +50,7 @@ from .strategies.base import Layer
 __all__ = [
     "format_bytes",
     "layer_colours",
+    "reason_colours",
     "TreeBox",
     "icicle_boxes",
     "dominator_tree",
@@ -72,14 +73,42 @@ _PALETTE = (
 _MERGED = "#c9c9c9"
 _SMALL = "#ececec"
 _HATCH = {"big": "////", "popular": "....", "big+popular": "xxxx"}
+#: One colour per layer reason of every strategy; catch-all layers in greys of their own.
 _REASON_COLOUR = {
     "big": "#e15759",
     "popular": "#4e79a7",
     "big+popular": "#b07aa1",
     "dominator": "#59a14f",
+    "unit": "#f28e2b",
+    "primary": "#76b7b2",
+    "contest": "#edc948",
+    "popularity": "#9c755f",
+    "path": "#ff9da7",
+    "pipeline": "#499894",
+    "excluded": "#d37295",
     "merged": "#9d9d9d",
+    "rest": "#cfc6bd",
+    "single": "#5f5f5f",
     "unreachable": "#000000",
 }
+
+
+def reason_colours(reasons: Sequence[str]) -> dict[str, str]:
+    """A distinct fill colour for every reason in ``reasons``.
+
+    Known reasons keep a fixed colour; any other reason takes the first
+    palette colour no other reason of the figure uses.
+
+    Example:
+        >>> reason_colours(["unit", "rest", "brand-new"])
+        {'unit': '#f28e2b', 'rest': '#cfc6bd', 'brand-new': '#4e79a7'}
+    """
+    out = {r: _REASON_COLOUR[r] for r in dict.fromkeys(reasons) if r in _REASON_COLOUR}
+    free = [c for c in _PALETTE if c not in out.values()]
+    for r in dict.fromkeys(reasons):
+        if r not in out:
+            out[r] = free.pop(0) if free else _PALETTE[len(out) % len(_PALETTE)]
+    return out
 
 
 def _general(v: float) -> str:
@@ -421,7 +450,8 @@ def layer_sizes(layers: Sequence[Layer], *, title: str | None = None, log: bool 
     ax = fig.add_subplot()
     sizes = [layer.size or 0 for layer in layers]
     reasons = [layer.reason or "layer" for layer in layers]
-    colours = [_REASON_COLOUR.get(r, "#76b7b2") for r in reasons]
+    palette = reason_colours(reasons)
+    colours = [palette[r] for r in reasons]
     ax.bar(range(len(layers)), sizes, color=colours, width=0.85, gid="layer-bars")
     if log and any(sizes):
         ax.set_yscale("log")
@@ -437,7 +467,7 @@ def layer_sizes(layers: Sequence[Layer], *, title: str | None = None, log: bool 
     share = f", largest {largest / total:.0%}" if total else ""
     ax.set_title(title or f"{len(layers)} layers, {format_bytes(total)}{share}")
     seen = dict.fromkeys(reasons)
-    ax.legend(handles=[Patch(facecolor=_REASON_COLOUR.get(r, "#76b7b2"), label=r) for r in seen], fontsize=7, loc="upper right")
+    ax.legend(handles=[Patch(facecolor=palette[r], label=r) for r in seen], fontsize=7, loc="upper right")
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 

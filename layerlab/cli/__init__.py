@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from ..errors import LayerlabError
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "build_parser", "version", "COMMANDS"]
 
 #: Sub-command -> the module that registers it, in the order ``layerlab --help`` lists them.
 COMMANDS = {
@@ -41,12 +41,24 @@ COMMANDS = {
 }
 
 
+def version() -> str:
+    """The installed version of layerlab (``unknown`` when run from a tree that was never installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("layerlab")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: every sub-command, or only ``command``'s module when it is known."""
     parser = argparse.ArgumentParser(
         prog="layerlab",
         description="Analyse, tune and build the layering of Nix closures into container images.",
     )
+    parser.add_argument("--version", action="version", version=f"layerlab {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:

@@ -7,26 +7,60 @@ import sys
 
 from ..fileio import atomic_write
 
-__all__ = ["add_strategy_options", "strategy_from_args", "write_output", "atomic_write"]
+__all__ = ["add_strategy_options", "configured_strategy", "strategy_from_args", "warn_without_popularity", "write_output", "atomic_write"]
 
 
 def add_strategy_options(p: argparse.ArgumentParser, *, default_strategy: str | None = None) -> None:
     """``--strategy``, ``--budget``, ``--set`` and ``--popularity``."""
-    p.add_argument("--strategy", "-s", default=default_strategy, help="strategy name (see `layerlab strategies`)")
+    p.add_argument("--strategy", "-s", default=default_strategy, help="strategy name (default: the default strategy, marked in `layerlab strategies`)")
     p.add_argument("--budget", "-b", type=int, default=94, help="maximum number of layers (default 94)")
     p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter")
     p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json")
 
 
+def configured_strategy(name: str | None, pairs: list[str]):  # noqa: ANN201
+    """The strategy ``name`` (the default strategy when None) with its ``--set`` pairs applied.
+
+    Without ``--strategy``, ``--set`` configures the default strategy; a
+    parameter it does not declare is reported together with its name and the
+    parameters it knows, so the mistake is plain.
+    """
+    from ..errors import ConfigError
+    from ..strategies import DEFAULT_STRATEGY, params_from_strings, strategy_class
+
+    cls, preset = strategy_class(name or DEFAULT_STRATEGY)
+    try:
+        params = params_from_strings(cls, pairs)
+    except ConfigError as err:
+        if name is None and err.message.startswith("unknown parameter"):
+            known = ", ".join(p.name for p in cls.params) or "none"
+            raise ConfigError(
+                f"{err.message}: {DEFAULT_STRATEGY} is the default strategy and knows {known}; "
+                "choose another with --strategy NAME (see `layerlab strategies`)",
+                source="--set",
+            ) from None
+        raise
+    return cls(**{**preset, **params})
+
+
+def warn_without_popularity(strategy, popularity) -> None:  # noqa: ANN001
+    """Warn when a strategy that reads a popularity table runs without one."""
+    import warnings
+
+    if popularity is None and getattr(strategy, "uses_popularity", False):
+        warnings.warn(
+            f"strategy {strategy.name} uses a popularity table and none was given (pass --popularity FILE); "
+            "every package counts as unpopular",
+            stacklevel=2,
+        )
+
+
 def strategy_from_args(args: argparse.Namespace):  # noqa: ANN201
     """The configured strategy and context from the common options."""
     from ..popularity import load_popularity
-    from ..strategies import DEFAULT_STRATEGY, Context, params_from_strings, strategy_class
+    from ..strategies import Context
 
-    name = args.strategy or DEFAULT_STRATEGY
-    cls, preset = strategy_class(name)
-    params = {**preset, **params_from_strings(cls, args.params)}
-    strategy = cls(**params)
+    strategy = configured_strategy(args.strategy, args.params)
     pop = load_popularity(args.popularity) if args.popularity else None
     return strategy, Context(popularity=pop)
 

@@ -130,7 +130,7 @@ def run_build(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..image import BlobStore, ImageConfig, build_image, write_docker_archive, write_nixery_output, write_oci_layout
     from ..sources.files import load_graph
-    from ._common import strategy_from_args
+    from ._common import strategy_from_args, warn_without_popularity
 
     if not (args.oci or args.archive or args.push or args.nixery_json):
         raise ConfigError("name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE", source="layerlab build")
@@ -142,6 +142,7 @@ def run_build(args: argparse.Namespace) -> int:
             layers = _load_layers(args.layers, graph)
         else:
             strategy, context = strategy_from_args(args)
+            warn_without_popularity(strategy, context.popularity)
             layers = strategy.group(graph, context, max(1, args.budget - (0 if args.no_customisation else 1)))
         packages = [] if args.no_customisation else (args.package_paths or [graph.paths[i] for i in graph.roots])
     elif args.source:
@@ -154,6 +155,7 @@ def run_build(args: argparse.Namespace) -> int:
             from ..strategies import Context
 
             context = Context(popularity=popularity(args.source, settings=OFFLINE_CONFIG if args.offline else None))
+        warn_without_popularity(strategy, context.popularity)
         graph, layers, packages = _from_source(args, strategy, context)
     else:
         raise ConfigError("give a package source and packages, or --graph FILE", source="layerlab build")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_strategy_options, strategy_from_args, write_output
+from ._common import add_strategy_options, strategy_from_args, warn_without_popularity, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("group", help="group a closure graph into layers (writes Nixery's layers.json)")
-    p.add_argument("graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok)")
+    p.add_argument("graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok; - reads standard input)")
     add_strategy_options(p)
     p.add_argument("--out", "-o", help="output file (default: stdout)")
     p.add_argument("--explain", action="store_true", help="print a table of layers (size, rating, reason) to stderr")
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_group)
 
     p = sub.add_parser("info", help="summarise a closure graph: paths, edges, roots, bytes, cycles")
-    p.add_argument("graph")
+    p.add_argument("graph", help="closure graph file (- reads standard input)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_info)
 
@@ -53,6 +53,7 @@ def run_group(args: argparse.Namespace) -> int:
     strategy, context = strategy_from_args(args)
     graph = load_graph_arg(args)
     layers = strategy.group(graph, context, args.budget)
+    warn_without_popularity(strategy, context.popularity)
     if args.explain:
         import sys
 
@@ -72,7 +73,7 @@ def run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
         return 0
-    print(f"graph   {args.graph}")
+    print(f"graph   {'<stdin>' if args.graph == '-' else args.graph}")
     print(f"paths   {summary['paths']:,}")
     print(f"edges   {summary['edges']:,}")
     print(f"roots   {summary['roots']:,}" + ("" if summary["roots_given"] else " (derived: unreferenced paths)"))
@@ -86,18 +87,25 @@ def run_info(args: argparse.Namespace) -> int:
 def run_strategies(args: argparse.Namespace) -> int:
     import orjson
 
-    from ..strategies import available
+    from ..strategies import DEFAULT_STRATEGY, available
 
     table = available()
     if args.json:
         doc = {
-            name: {"family": cls.name, "summary": cls.summary, "preset": dict(preset), "params": [p.to_json() for p in cls.params]}
+            name: {
+                "family": cls.name,
+                "summary": cls.summary,
+                "default": name == DEFAULT_STRATEGY,
+                "preset": dict(preset),
+                "params": [p.to_json() for p in cls.params],
+            }
             for name, (cls, preset) in table.items()
         }
         print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         return 0
     for name, (cls, preset) in table.items():
-        print(f"{name}: {cls.summary}")
+        mark = " (default)" if name == DEFAULT_STRATEGY else ""
+        print(f"{name}{mark}: {cls.summary}")
         if preset:
             print("  preset of " + cls.name + ": " + ", ".join(f"{k}={v}" for k, v in preset.items()))
         for p in cls.params:
@@ -107,4 +115,5 @@ def run_strategies(args: argparse.Namespace) -> int:
             elif p.minimum is not None or p.maximum is not None:
                 rng = f" [{p.minimum if p.minimum is not None else ''}..{p.maximum if p.maximum is not None else ''}]"
             print(f"  {p.name} ({p.kind}{rng}, default {p.default!r}): {p.help}")
+    print(f"\nWithout --strategy, commands use {DEFAULT_STRATEGY}; --set KEY=VALUE without --strategy configures it.")
     return 0

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from ._common import add_strategy_options
+from ._common import add_strategy_options, warn_without_popularity
 
 _RANGE = re.compile(r"^([^:,]+):([^:,]+):(\d+)$")
 
@@ -99,10 +99,9 @@ def _load_set(path: str | None, popularity: str | None):  # noqa: ANN202
 
 
 def _strategy(name: str | None, pairs: list[str]):  # noqa: ANN202
-    from ..strategies import DEFAULT_STRATEGY, params_from_strings, strategy_class
+    from ._common import configured_strategy
 
-    cls, preset = strategy_class(name or DEFAULT_STRATEGY)
-    return cls(**{**preset, **params_from_strings(cls, pairs)})
+    return configured_strategy(name, pairs)
 
 
 def _key(spec: str) -> str:
@@ -166,6 +165,7 @@ def run_pull(args: argparse.Namespace) -> int:
     for name in args.held:
         imageset.position(name)
     lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity), layer_order=args.layer_order)
+    warn_without_popularity(strategy, imageset.popularity)
     frame, sm = pull_cost(lay, args.rule, held=args.held)
     if args.json:
         doc = {"imageset": imageset.name, **sm}
@@ -207,6 +207,7 @@ def run_sweep(args: argparse.Namespace) -> int:
                 _strategy(names[0], [spec]) if opt == "--set" else _parse_space(_strategy(names[0], []), [spec], opt)
     for name in names:
         base = _strategy(name, [p for p in args.params if _declares(name, _key(p)) or len(names) == 1])
+        warn_without_popularity(base, imageset.popularity)
         space = _parse_space(base, [g for g in args.grid if _declares(name, _key(g)) or len(names) == 1], "--grid")
         if args.random is not None:
             ranges = {k: (min(v), max(v)) if type(base).param(k).kind in ("int", "bytes", "float") and len(v) > 1 else v for k, v in space.items()}
@@ -240,6 +241,7 @@ def run_tune(args: argparse.Namespace) -> int:
 
     imageset = _load_set(args.imageset, args.popularity)
     strategy = _strategy(args.strategy, args.params)
+    warn_without_popularity(strategy, imageset.popularity)
     space = _parse_space(strategy, args.space, "--space") or None
     other = _load_set(args.evaluate_on, args.popularity) if args.evaluate_on else None
     result = tune(

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import add_strategy_options, atomic_write, strategy_from_args
+from ._common import add_strategy_options, atomic_write, configured_strategy, strategy_from_args, warn_without_popularity
 
 __all__ = [
     "register",
@@ -68,11 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="draw a figure to a PNG file")
     kinds = p.add_subparsers(dest="kind", metavar="KIND")
     k = kinds.add_parser("tree", help="dominator tree of one image, coloured by layer")
-    k.add_argument("graph")
+    k.add_argument("graph", help="closure graph file (- reads standard input)")
     add_strategy_options(k)
     _out(k)
     k = kinds.add_parser("layers", help="layer sizes of one image")
-    k.add_argument("graph")
+    k.add_argument("graph", help="closure graph file (- reads standard input)")
     add_strategy_options(k)
     _out(k)
     k = kinds.add_parser("overlap", help="shared bytes between the images of a set (heat map)")
@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--strategies", default="nixery,nixery-2022,popularity-contest,auto-layer", help="comma-separated names")
     k.add_argument("--budgets", default="5,10,20,30,60,94", help="comma-separated budgets")
     k.add_argument("--rule", choices=("any", "chain"), default="any")
-    k.add_argument("--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's)")
+    k.add_argument("--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's own, if it has one)")
     _out(k)
     k = kinds.add_parser("sweep", help="pull bytes over two thresholds of a strategy (heat map)")
     _imageset_arg(k)
@@ -94,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--x", default="size_threshold=1M,10M,100M,1G", metavar="PARAM=V1,V2,...")
     k.add_argument("--y", default="popularity_threshold=10,100,1000,10000", metavar="PARAM=V1,V2,...")
     k.add_argument("--rule", choices=("any", "chain"), default="any")
-    k.add_argument("--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's)")
+    k.add_argument("--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's own, if it has one)")
     _out(k)
     p.set_defaults(func=run_plot, plot_parser=p)
 
@@ -351,14 +351,7 @@ def _load_imageset(args: argparse.Namespace):  # noqa: ANN202
 
     pop = load_popularity(args.popularity) if getattr(args, "popularity", None) else None
     if args.imageset:
-        s = load_imageset(args.imageset, popularity=pop)
-        if s.popularity is None:
-            from ..widgets import DATA_DIR
-
-            default_pop = DATA_DIR / "debian" / "popularity.json"
-            if default_pop.is_file():
-                s = s.with_popularity(load_popularity(default_pop))
-        return s
+        return load_imageset(args.imageset, popularity=pop)
     s = default_imageset()
     return s.with_popularity(pop) if pop is not None else s
 
@@ -386,6 +379,7 @@ def run_plot(args: argparse.Namespace) -> int:
 
         strategy, context = strategy_from_args(args)
         graph = load_graph(args.graph)
+        warn_without_popularity(strategy, context.popularity)
         if args.kind == "tree":
             tree = plot.strategy_tree(strategy, graph, context, args.budget)
             fig = plot.dominator_tree(graph, tree.layers, idom=tree.idom, big=tree.big, popular=tree.popular)
@@ -401,6 +395,7 @@ def run_plot(args: argparse.Namespace) -> int:
         s = _load_imageset(args)
         if context.popularity is None:
             context = Context(popularity=s.popularity)
+        warn_without_popularity(strategy, context.popularity)
         frame, _ = overlap(layer_imageset(strategy, s, args.budget, context))
         m = overlap_matrix(frame, args.value)
         as_bytes = args.value != "layer_share"
@@ -412,6 +407,8 @@ def run_plot(args: argparse.Namespace) -> int:
 
         s = _load_imageset(args)
         names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+        for name in names:
+            warn_without_popularity(configured_strategy(name, []), s.popularity)
         budgets = _int_list(args.budgets, "--budgets")
         df = sweep(s, names, budgets, rules=(args.rule,), executor="serial", progress=False)
         curves = {}
@@ -429,6 +426,7 @@ def run_plot(args: argparse.Namespace) -> int:
         if xname == yname:
             raise ConfigError("the two axes must be different parameters", source="--y")
         s = _load_imageset(args)
+        warn_without_popularity(get_strategy(args.strategy), s.popularity)
         points = grid(get_strategy(args.strategy), {yname: ys, xname: xs})
         df = sweep(s, points, [args.budget], rules=(args.rule,), executor="serial", progress=False)
         values = df["pulled_bytes"].to_numpy().reshape(len(ys), len(xs))

@@ -196,7 +196,8 @@ def load_graph(path: str | os.PathLike[str], *, name: str | None = None, store_d
     """Load a closure graph file in any supported layout (optionally compressed).
 
     Args:
-        path: the file; ``.xz``, ``.gz`` and ``.zst`` are decompressed.
+        path: the file, or ``-`` for standard input; ``.xz``, ``.gz`` and
+            ``.zst`` data is decompressed (recognised by suffix or content).
         name: a label for the graph, by default derived from the file name.
 
     Example:
@@ -206,5 +207,8 @@ def load_graph(path: str | os.PathLike[str], *, name: str | None = None, store_d
         >>> load_graph(f).name
         'hello'
     """
+    stdin = os.fspath(path) == "-"
     data = read_bytes(path)
-    return parse_graph(data, source=str(path), name=graph_name(path) if name is None else name, store_dir=store_dir)
+    if name is None:
+        name = "stdin" if stdin else graph_name(path)
+    return parse_graph(data, source="<stdin>" if stdin else str(path), name=name, store_dir=store_dir)

@@ -196,6 +196,12 @@ def parse_source(text: str, *, base: str | os.PathLike[str] | None = None) -> Pa
         'nixpkgs!nixos-24.05'
         >>> parse_source("git!https://example.org/p.git!0123456789abcdef0123456789abcdef01234567").immutable
         True
+        >>> parse_source("pathls -l/testpkgs")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.InputError: package source: 'pathls -l/testpkgs' has no '!'; expected nixpkgs!<channel>, \
+git!<url>!<rev>, path!<dir> or flake!<ref>; the shell may have rewritten it: quote sources in single quotes, as in \
+'path!nix/testpkgs'
         >>> parse_source("nixpkgs!$(reboot)")
         Traceback (most recent call last):
         ...
@@ -208,8 +214,14 @@ def parse_source(text: str, *, base: str | os.PathLike[str] | None = None) -> Pa
         raise InputError("package source holds a line break or NUL", source=where)
     kind, sep, rest = text.partition("!")
     if not sep:
+        hint = ""
+        if text.startswith(("nixpkgs", "git", "path", "flake")):
+            # An unquoted '!' in an interactive bash starts a history expansion,
+            # which rewrites or swallows the rest of the word.
+            hint = "; the shell may have rewritten it: quote sources in single quotes, as in 'path!nix/testpkgs'"
         raise InputError(
-            f"{text!r:.80} has no '!'; expected nixpkgs!<channel>, git!<url>!<rev>, path!<dir> or flake!<ref>", source=where
+            f"{text!r:.80} has no '!'; expected nixpkgs!<channel>, git!<url>!<rev>, path!<dir> or flake!<ref>{hint}",
+            source=where,
         )
     if kind == "nixpkgs":
         if not _CHANNEL.fullmatch(rest):
