@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from layerlab.cli.workbench import NOTEBOOK_DIR, free_port, jupyter_command, wait_for_server
+from layerlab.net import free_port, wait_for_server
+from layerlab.workbench.notebooks import NOTEBOOK_DIR, jupyter_command
 
 from .conftest import ROOT, require_tool
 

@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 from layerlab.cli import main
-from layerlab.cli.workbench import NOTEBOOK_DIR, execute_notebook, notebooks_in, render_html, run_report
+from layerlab.workbench.notebooks import NOTEBOOK_DIR, execute_notebook, notebooks_in
+from layerlab.workbench.report import render_html, run_report
 from layerlab.errors import ConfigError, LayerlabError
 
 from .conftest import require_tool
@@ -223,7 +224,7 @@ def test_slider_bursts_are_debounced_in_a_real_kernel(tmp_path: Path) -> None:
     p = small_notebook(
         tmp_path / "debounce.ipynb",
         "import asyncio\n"
-        "from layerlab.widgets import TunePanel\n"
+        "from layerlab.workbench import TunePanel\n"
         "panel = TunePanel('kde-full', 'nixery', budget=30, debounce=0.2)\n"
         "for b in (20, 10, 5):\n"
         "    panel.controls[0].budget.value = b\n"

@@ -15,7 +15,7 @@ from layerlab.graph import ClosureGraph
 from layerlab.imageset import default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.metrics.storage import registry_storage
-from layerlab.metrics.sweep import Evaluator, default_space, grid, log_range, sample, sweep, write_frame
+from layerlab.metrics.sweep import SweepEvaluator, default_space, grid, log_range, sample, sweep, write_frame
 from layerlab.strategies import Layer, Param, Strategy, get_strategy, make_layer
 
 
@@ -207,7 +207,7 @@ def test_write_frame_csv_and_parquet(tmp_path: Path) -> None:
 
 
 def test_evaluator_reuses_splits(debian) -> None:  # noqa: ANN001
-    ev = Evaluator(debian)
+    ev = SweepEvaluator(debian)
     for s in grid("nixery", {"size_threshold": [10**9, 2 * 10**9]}):
         ev.layer_ids(s, 94)
     splits = [k for k in ev._memo if isinstance(k, tuple) and len(k) == 3 and k[1] == "split"]

@@ -13,12 +13,12 @@ from layerlab.imageset import ImageSet
 from layerlab.strategies import strategy_class
 from layerlab.strategies.base import Param
 from layerlab.strategies.nixery import Nixery
-from layerlab.widgets import (
+from layerlab.workbench import (
     ComparePanel,
     Config,
     ConfigControls,
     Debouncer,
-    Evaluator,
+    OutcomeCache,
     TreePanel,
     TunePanel,
     byte_grid,
@@ -161,7 +161,7 @@ def test_evaluate_by_hand(two: ImageSet) -> None:
 
 
 def test_evaluator_memoises_per_config(two: ImageSet) -> None:
-    ev = Evaluator(two, size=2)
+    ev = OutcomeCache(two, size=2)
     a = ev(Config("per-path", budget=5), "a")
     b = ev(Config("per-path", budget=5), "b")
     assert a.layering is b.layering and ev.misses == 1

@@ -1,0 +1,368 @@
+"""Drawing the workbench panels: the chart as inline SVG or a matplotlib figure, summaries as HTML.
+
+:func:`chart_svg` turns outcomes into the panel's chart (layer sizes of the
+displayed image, cumulative pull bytes against the ideal bound) as inline SVG,
+and :func:`summary_html` / :func:`layer_table_html` into HTML.  Building the
+SVG text takes about a millisecond and the browser draws it; a matplotlib
+redraw of the same chart costs far more, which alone would break the 300 ms
+target of a slider move (``benchmarks/bench_widget.py`` measures both).
+:class:`PanelFigure` draws the same chart with matplotlib, into one persistent
+figure whose axes are reused, for files.
+
+Example:
+    >>> from layerlab.imageset import default_imageset
+    >>> from layerlab.workbench.compute import Config, evaluate
+    >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+    >>> chart_svg([("A", out)]).count('class="ll-bar"')
+    3
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.ticker import MaxNLocator, NullLocator
+
+from ..plot import _BYTES, _PALETTE, _REASON_COLOUR, format_bytes, layer_colours, to_png
+from ..strategies.base import Layer
+from .compute import Outcome
+
+__all__ = ["PanelFigure", "render", "chart_svg", "summary_html", "layer_table_html"]
+
+
+class PanelFigure:
+    """The panel's chart: layer sizes of the displayed image (left), cumulative pull (right).
+
+    The figure, its axes, their scales, tick formatters and labels are set up
+    once; a redraw only replaces the bars, moves the lines and updates
+    limits, titles and legends.  Clearing the axes instead would rebuild every
+    tick and more than double the time of a slider move.  With one outcome the
+    left axes show one bar per layer (log scale, coloured by reason); with
+    several, one stacked bar per outcome.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.workbench.compute import Config, evaluate
+        >>> out = evaluate(default_imageset().subset(["img-curl", "img-git"]), Config("nixery", budget=5), "img-git")
+        >>> pf = PanelFigure(); png = pf.render([("A", out)])
+        >>> png[:4], len(pf.sizes_ax.patches), pf.sizes_ax.get_title()
+        (b'\\x89PNG', 5, 'img-git: 5 layers, largest 45%')
+    """
+
+    def __init__(self, width: float = 11.0, height: float = 3.6) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        # Fixed margins: a layout engine would lay the figure out on every
+        # redraw, which costs more than the drawing itself.
+        self.figure = Figure(figsize=(width, height), dpi=90)
+        FigureCanvasAgg(self.figure)
+        self.sizes_ax, self.pull_ax = self.figure.subplots(1, 2, width_ratios=(1.35, 1))
+        self.figure.subplots_adjust(left=0.085, right=0.985, bottom=0.14, top=0.91, wspace=0.2)
+        self._mode = ""
+        self._bars: list[Any] = []
+        self._texts: list[Any] = []
+        self._lines: list[Any] = []
+        self._legend: Any = None
+        ax = self.pull_ax
+        ax.set_xlabel("images pulled (set order)")
+        ax.yaxis.set_major_formatter(_BYTES)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        self.sizes_ax.spines[["top", "right"]].set_visible(False)
+
+    def _setup_sizes(self, mode: str) -> None:
+        if mode == self._mode:
+            return
+        ax = self.sizes_ax
+        ax.cla()
+        ax.spines[["top", "right"]].set_visible(False)
+        if mode == "single":
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(_BYTES)
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+            ax.set_xlabel("layer (manifest order)")
+            ax.set_ylabel("layer size")
+        else:
+            ax.xaxis.set_major_formatter(_BYTES)
+            ax.set_xlabel("bytes (one segment per layer, largest first)")
+        self._mode = mode
+        self._bars, self._texts = [], []
+
+    def draw(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
+        """Redraw both axes for ``outcomes`` (label, outcome)."""
+        self._setup_sizes("single" if len(outcomes) == 1 else "stack")
+        ax = self.sizes_ax
+        for artist in self._bars + self._texts:
+            artist.remove()
+        self._bars, self._texts = [], []
+        if len(outcomes) == 1:
+            _, out = outcomes[0]
+            sizes = [layer.size or 0 for layer in out.layers]
+            colours = [_REASON_COLOUR.get(layer.reason, "#76b7b2") for layer in out.layers]
+            self._bars.append(ax.bar(range(len(sizes)), sizes, color=colours, width=0.85))
+            positive = [x for x in sizes if x]
+            if positive:
+                ax.set_ylim(max(1, min(positive) / 2), max(positive) * 2)
+            ax.set_xlim(-0.6, max(len(sizes), 1) - 0.4)
+            # The colours are explained by the panel's HTML legend (no legend
+            # artist: text is what a redraw spends most of its time on).
+            ax.set_title(f"{out.image}: {len(sizes)} layers, largest {out.largest_share:.0%}", fontsize=10)
+        else:
+            widest = 0
+            for row, (label, out) in enumerate(outcomes):
+                ordered = sorted(out.layers, key=lambda layer: -(layer.size or 0))
+                sizes = [layer.size or 0 for layer in ordered]
+                lefts = [0]
+                for x in sizes[:-1]:
+                    lefts.append(lefts[-1] + x)
+                self._bars.append(
+                    ax.barh([row] * len(sizes), sizes, left=lefts, color=layer_colours(ordered), edgecolor="white", linewidth=0.4, height=0.7)
+                )
+                total = sum(sizes)
+                widest = max(widest, total)
+                self._texts.append(ax.text(total, row, f" {len(sizes)} layers", va="center", fontsize=8))
+            ax.set_yticks(range(len(outcomes)), [label for label, _ in outcomes])
+            ax.set_ylim(len(outcomes) - 0.5, -0.5)
+            ax.set_xlim(0, max(widest, 1) * 1.18)
+            ax.set_title(f"{outcomes[0][1].image}: layers", fontsize=10)
+
+        ax = self.pull_ax
+        first = outcomes[0][1]
+        xs = list(range(1, len(first.cumulative) + 1))
+        series = [(("pulled" if len(outcomes) == 1 else label), out.cumulative, out.pulled_bytes) for label, out in outcomes]
+        series.append(("ideal", first.cumulative_ideal, first.ideal_bytes))
+        while len(self._lines) < len(series):
+            n = len(self._lines)
+            self._lines.append(ax.plot([], [], color=_PALETTE[n], marker="o", markersize=2.5)[0])
+        for n, (line, (name, ys, total)) in enumerate(zip(self._lines, series)):
+            line.set_data(xs, ys)
+            line.set_label(f"{name}: {format_bytes(total)}")
+            if n == len(series) - 1:
+                line.set(color="black", linestyle="--", linewidth=1, marker="")
+        top = max((max(ys, default=0) for _, ys, _ in series), default=0)
+        ax.set_xlim(0.5, max(len(xs), 1) + 0.5)
+        ax.set_ylim(0, max(top, 1) * 1.05)
+        ax.set_ylabel(f"cumulative bytes pulled ({first.config.rule})")
+        if self._legend is None or len(self._legend.get_texts()) != len(series):
+            self._legend = ax.legend(handles=self._lines[: len(series)], fontsize=8, loc="upper left")
+        for text, line in zip(self._legend.get_texts(), self._lines):
+            text.set_text(line.get_label())
+        ax.set_title(f"pull cost over {first.layering.imageset.name} ({len(xs)} images)", fontsize=10)
+
+    def render(self, outcomes: Sequence[tuple[str, Outcome]]) -> bytes:
+        """Redraw and return the PNG."""
+        self.draw(outcomes)
+        return to_png(self.figure, dpi=90, compress_level=1)
+
+
+def _ticks(lo: float, hi: float, *, log: bool = False, n: int = 6) -> list[float]:
+    """Round tick positions in [lo, hi] (matplotlib's locators, without drawing anything)."""
+    from matplotlib.ticker import LogLocator
+
+    if log:
+        values = LogLocator(base=10, numticks=n + 2).tick_values(max(lo, 1), max(hi, 1))
+    else:
+        values = MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    return [float(v) for v in values if lo <= v <= hi]
+
+
+def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, height: int = 330) -> str:
+    """The panel chart as inline SVG: layer sizes of the displayed image (left), cumulative pull (right).
+
+    The live panel draws this instead of a matplotlib PNG: building the SVG
+    text takes about a millisecond and the browser renders it, where a
+    matplotlib redraw costs 100 ms or more.  Same content as
+    :class:`PanelFigure`, which stays available for files and reports.  Bars
+    carry ``class="ll-bar"``, the pull lines ``class="ll-line"``.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.workbench.compute import Config, evaluate
+        >>> out = evaluate(default_imageset().subset(["img-curl", "img-git"]), Config("nixery", budget=5), "img-git")
+        >>> svg = chart_svg([("A", out)])
+        >>> svg.count('class="ll-bar"'), svg.count('class="ll-line"')
+        (5, 2)
+    """
+    esc = html.escape
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="ll-chart-svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, sans-serif" font-size="11">'
+    ]
+    top, bottom = 28, height - 42
+    # ---- left: layer sizes
+    l0, l1 = 78, int(width * 0.56)
+    first = outcomes[0][1]
+    parts.append(f'<line x1="{l0}" y1="{bottom}" x2="{l1}" y2="{bottom}" stroke="#333"/><line x1="{l0}" y1="{top}" x2="{l0}" y2="{bottom}" stroke="#333"/>')
+    if len(outcomes) == 1:
+        sizes = [layer.size or 0 for layer in first.layers]
+        positive = [x for x in sizes if x] or [1]
+        lo, hi = max(1.0, min(positive) / 2), max(positive) * 2.0
+        llo, lhi = math.log10(lo), math.log10(hi)
+
+        def y_of(v: float) -> float:
+            return bottom - (math.log10(max(v, lo)) - llo) / (lhi - llo) * (bottom - top)
+
+        for t in _ticks(lo, hi, log=True):
+            y = y_of(t)
+            parts.append(f'<line x1="{l0 - 4}" y1="{y:.1f}" x2="{l0}" y2="{y:.1f}" stroke="#333"/>'
+                         f'<text x="{l0 - 7}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>')
+        n = max(len(sizes), 1)
+        step = (l1 - l0 - 8) / n
+        for i, (layer, v) in enumerate(zip(first.layers, sizes)):
+            x = l0 + 4 + i * step
+            y = y_of(v)
+            colour = _REASON_COLOUR.get(layer.reason, "#76b7b2")
+            tip = esc(f"layer {i}: {format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}")
+            parts.append(f'<rect class="ll-bar" x="{x + step * 0.08:.1f}" y="{y:.1f}" width="{step * 0.84:.1f}" '
+                         f'height="{bottom - y:.1f}" fill="{colour}"><title>{tip}</title></rect>')
+        for t in _ticks(0, n - 1, n=10):
+            if float(t).is_integer():
+                x = l0 + 4 + (t + 0.5) * step
+                parts.append(f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{int(t)}</text>')
+        parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">layer (manifest order)</text>')
+        parts.append(f'<text x="14" y="{(top + bottom) / 2:.0f}" text-anchor="middle" transform="rotate(-90 14 {(top + bottom) / 2:.0f})">layer size</text>')
+        title = f"{first.image}: {len(sizes)} layers, largest {first.largest_share:.0%}"
+        reasons = list(dict.fromkeys(layer.reason for layer in first.layers))
+        x = l1 - 8
+        for r in reversed(reasons):  # legend, right-aligned along the top
+            w = 16 + 7 * len(r)
+            x -= w
+            parts.append(f'<rect x="{x}" y="{top + 2}" width="10" height="10" fill="{_REASON_COLOUR.get(r, "#76b7b2")}"/>'
+                         f'<text x="{x + 13}" y="{top + 11}" font-size="10">{esc(r)}</text>')
+    else:
+        widest = max(sum(layer.size or 0 for layer in o.layers) for _, o in outcomes) or 1
+        xmax = widest * 1.18
+        span = l1 - l0
+
+        def x_of(v: float) -> float:
+            return l0 + v / xmax * span
+
+        for t in _ticks(0, xmax):
+            x = x_of(t)
+            parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#333"/>'
+                         f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{format_bytes(t)}</text>')
+        rows = len(outcomes)
+        band = (bottom - top) / rows
+        for row, (label, out) in enumerate(outcomes):
+            ordered = sorted(out.layers, key=lambda layer: -(layer.size or 0))
+            colours = layer_colours(ordered)
+            y = top + row * band + band * 0.15
+            h = band * 0.7
+            left = 0
+            for layer, colour in zip(ordered, colours):
+                v = layer.size or 0
+                tip = esc(f"{format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}")
+                parts.append(f'<rect class="ll-bar" x="{x_of(left):.1f}" y="{y:.1f}" width="{max(v / xmax * span, 0.5):.1f}" height="{h:.1f}" '
+                             f'fill="{colour}" stroke="white" stroke-width="0.4"><title>{tip}</title></rect>')
+                left += v
+            parts.append(f'<text x="{x_of(left) + 4:.1f}" y="{y + h / 2 + 4:.1f}">{len(ordered)} layers</text>'
+                         f'<text x="{l0 - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end" font-weight="bold">{esc(label)}</text>')
+        parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">bytes (one segment per layer, largest first)</text>')
+        title = f"{first.image}: layers"
+    parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="16" text-anchor="middle" font-size="13">{esc(title)}</text>')
+
+    # ---- right: cumulative pull against the ideal
+    r0, r1 = int(width * 0.56) + 80, width - 12
+    parts.append(f'<line x1="{r0}" y1="{bottom}" x2="{r1}" y2="{bottom}" stroke="#333"/><line x1="{r0}" y1="{top}" x2="{r0}" y2="{bottom}" stroke="#333"/>')
+    k = len(first.cumulative)
+    series = [("pulled" if len(outcomes) == 1 else label, o.cumulative, o.pulled_bytes, _PALETTE[n], "") for n, (label, o) in enumerate(outcomes)]
+    series.append(("ideal", first.cumulative_ideal, first.ideal_bytes, "#000000", ' stroke-dasharray="5,4"'))
+    ymax = max((max(ys, default=0) for _, ys, _, _, _ in series), default=0) * 1.05 or 1
+
+    def px(i: int) -> float:
+        return r0 + (i + 0.5) / max(k, 1) * (r1 - r0)
+
+    def py(v: float) -> float:
+        return bottom - v / ymax * (bottom - top)
+
+    for t in _ticks(0, ymax):
+        y = py(t)
+        parts.append(f'<line x1="{r0}" y1="{y:.1f}" x2="{r1}" y2="{y:.1f}" stroke="#e5e5e5"/>'
+                     f'<text x="{r0 - 6}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>')
+    for t in _ticks(1, k, n=8):
+        if float(t).is_integer():
+            parts.append(f'<text x="{px(int(t) - 1):.1f}" y="{bottom + 15}" text-anchor="middle">{int(t)}</text>')
+    for n, (name, ys, total, colour, dash) in enumerate(series):
+        pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(ys))
+        parts.append(f'<polyline class="ll-line" points="{pts}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>')
+        ly = top + 6 + n * 15
+        parts.append(f'<line x1="{r0 + 10}" y1="{ly}" x2="{r0 + 30}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>'
+                     f'<text x="{r0 + 35}" y="{ly + 4}" font-size="10">{esc(name)}: {format_bytes(total)}</text>')
+    parts.append(f'<text x="{(r0 + r1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">images pulled (set order)</text>')
+    rule = "any digest" if first.config.rule == "any" else "ChainID"
+    parts.append(f'<text x="{(r0 + r1) / 2:.0f}" y="16" text-anchor="middle" font-size="13">'
+                 f'{esc(f"cumulative pull over {first.layering.imageset.name} ({k} images, {rule})")}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render(outcomes: Sequence[tuple[str, Outcome]], figure: PanelFigure | None = None) -> bytes:
+    """The panel chart as PNG bytes (a fresh figure unless one is given)."""
+    return (figure or PanelFigure()).render(outcomes)
+
+
+def summary_html(outcomes: Sequence[tuple[str, Outcome]]) -> str:
+    """The figures of one or more configurations as an HTML table.
+
+    Cells carry CSS classes (``ll-layers``, ``ll-pull``, ``ll-ratio``) so that
+    tests and user style sheets can find them.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.workbench.compute import Config, evaluate
+        >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+        >>> 'class="ll-layers">3<' in summary_html([("A", out)])
+        True
+    """
+    first = outcomes[0][1]
+    head = "".join(f"<th>{html.escape(label)}</th>" for label, _ in outcomes)
+    rows = [
+        ("configuration", "ll-config", lambda o: html.escape(o.config.label())),
+        (f"layers of {html.escape(first.image)}", "ll-layers", lambda o: str(o.layer_count)),
+        ("largest layer", "ll-largest", lambda o: f"{o.largest_share:.0%}"),
+        ("distinct layers in the set", "ll-set-layers", lambda o: str(o.pull.get("distinct_layers", o.layering.layer_count))),
+        (f"pull bytes ({first.config.rule}, {len(first.cumulative)} images)", "ll-pull", lambda o: format_bytes(o.pulled_bytes)),
+        ("ideal (one layer per path)", "ll-ideal", lambda o: format_bytes(o.ideal_bytes)),
+        ("pull / ideal", "ll-ratio", lambda o: f"{o.ratio:.3f}×"),
+    ]
+    body = "".join(
+        f"<tr><td>{name}</td>" + "".join(f'<td class="{cls}">{fn(o)}</td>' for _, o in outcomes) + "</tr>" for name, cls, fn in rows
+    )
+    return (
+        '<table class="ll-summary" style="border-collapse:collapse;font-size:13px">'
+        f"<tr><th></th>{head}</tr>{body}</table>"
+    )
+
+
+def layer_table_html(layers: Sequence[Layer], *, top: int = 12) -> str:
+    """The largest ``top`` layers as an HTML table (position, size, paths, reason, first path).
+
+    Example:
+        >>> layer_table_html([Layer(("/nix/store/a-x",), 5, reason="big", root="/nix/store/a-x")]).count("<tr>")
+        2
+    """
+    order = sorted(range(len(layers)), key=lambda i: (-(layers[i].size or 0), i))[:top]
+    total = sum(layer.size or 0 for layer in layers) or 1
+    rows = []
+    for i in order:
+        layer = layers[i]
+        head = layer.root or layer.paths[0]
+        name = head.rsplit("/", 1)[-1].split("-", 1)[-1]
+        rows.append(
+            f"<tr><td>{i}</td><td>{format_bytes(layer.size or 0)}</td><td>{(layer.size or 0) / total:.1%}</td>"
+            f"<td>{len(layer.paths)}</td><td>{html.escape(layer.reason)}</td><td>{html.escape(name)}</td></tr>"
+        )
+    more = f"<caption style='caption-side:bottom'>{len(layers) - len(order)} smaller layers not shown</caption>" if len(layers) > len(order) else ""
+    return (
+        '<table class="ll-layer-table" style="font-size:12px">'
+        "<tr><th>layer</th><th>size</th><th>share</th><th>paths</th><th>reason</th><th>first path</th></tr>"
+        + "".join(rows)
+        + more
+        + "</table>"
+    )
