@@ -84,8 +84,12 @@ __all__ = [
     "MANIFEST_NAMES",
 ]
 
-#: The bundled Debian 30-image set (relative to the repository root).
-DEFAULT_IMAGESET_DIR = Path(__file__).resolve().parent.parent / "data" / "debian" / "imageset"
+#: The bundled data: ``layerlab/data`` in an installed package; in a source
+#: checkout that is a link to ``data/`` at the top of the tree, resolved here.
+DATA_DIR = (Path(__file__).resolve().parent / "data").resolve()
+
+#: The bundled Debian 30-image set.
+DEFAULT_IMAGESET_DIR = DATA_DIR / "debian" / "imageset"
 _DEFAULT_POPULARITY = DEFAULT_IMAGESET_DIR.parent / "popularity.json"
 
 #: Manifest file names looked for inside a directory, in this order.
@@ -558,16 +562,15 @@ def default_imageset() -> ImageSet:
     """The bundled Debian 30-image set, with its popularity table.
 
     Raises:
-        InputError: the bundled data is not present (an installation without ``data/``).
+        InputError: the bundled data is not present (a damaged installation).
     """
     if not DEFAULT_IMAGESET_DIR.is_dir():
-        raise InputError("the bundled image set is not installed", source=str(DEFAULT_IMAGESET_DIR))
+        raise InputError(
+            "the bundled image set is missing: reinstall layerlab (pip install layerlab) or give an image set",
+            source=str(DEFAULT_IMAGESET_DIR),
+        )
     pop = load_popularity(_DEFAULT_POPULARITY)
     return ImageSet.from_directory(DEFAULT_IMAGESET_DIR, name="debian-30", popularity=pop)
-
-
-#: The bundled data (``data/`` at the top of the source tree).
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 def bundled_imagesets(data_dir: Path | None = None) -> dict[str, Callable[[], ImageSet]]:

@@ -35,7 +35,10 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("workbench", help="start JupyterLab on the notebooks and print its URL")
-    p.add_argument("--notebooks", help="directory to serve (default: the bundled notebooks)")
+    p.add_argument(
+        "--notebooks",
+        help="directory to serve (default: notebooks/ of a source checkout, else a copy of the bundled ones in ./layerlab-notebooks)",
+    )
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--token", help="access token (default: a random one)")
@@ -108,17 +111,22 @@ def free_port(ip: str = "127.0.0.1") -> int:
 
 
 def run_workbench(args: argparse.Namespace) -> int:
-    from ..workbench.notebooks import NOTEBOOK_DIR, run_lab
+    from ..workbench.notebooks import NOTEBOOK_DIR, require_workbench, run_lab, working_copy
 
-    return run_lab(args.notebooks or NOTEBOOK_DIR, port=args.port, ip=args.ip, token=args.token, open_browser=args.open,
+    require_workbench()
+    notebooks = args.notebooks or working_copy()
+    if Path(notebooks).resolve() != NOTEBOOK_DIR:
+        print(f"layerlab workbench: notebooks in {notebooks}", flush=True)
+    return run_lab(notebooks, port=args.port, ip=args.ip, token=args.token, open_browser=args.open,
                    announce=lambda line: print(line, flush=True))
 
 
 # --------------------------------------------------------------------- report
 def run_report_cmd(args: argparse.Namespace) -> int:
-    from ..workbench.notebooks import NOTEBOOK_DIR
+    from ..workbench.notebooks import NOTEBOOK_DIR, require_workbench
     from ..workbench.report import run_report
 
+    require_workbench("nbclient", "nbconvert", "ipykernel")
     pages = run_report(args.notebooks or NOTEBOOK_DIR, args.out, timeout=args.timeout, only=args.only, log=sys.stderr)
     print(f"{Path(args.out) / 'index.html'} ({len(pages)} notebooks)")
     return 0

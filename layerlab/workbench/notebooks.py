@@ -27,10 +27,28 @@ from typing import Any
 from ..errors import ConfigError, InputError, LayerlabError
 from ..net import free_port, wait_for_server
 
-__all__ = ["NOTEBOOK_DIR", "KERNEL_NAME", "jupyter_command", "run_lab", "execute_notebook", "notebooks_in"]
+__all__ = [
+    "NOTEBOOK_DIR",
+    "KERNEL_NAME",
+    "WORKING_COPY",
+    "jupyter_command",
+    "run_lab",
+    "execute_notebook",
+    "notebooks_in",
+    "in_source_checkout",
+    "working_copy",
+    "require_workbench",
+]
 
-#: The notebooks shipped with layerlab.
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent.parent / "notebooks"
+#: The notebooks shipped with layerlab: ``layerlab/notebooks`` in an installed
+#: package; in a source checkout a link to ``notebooks/``, resolved here.
+NOTEBOOK_DIR = (Path(__file__).resolve().parent.parent / "notebooks").resolve()
+
+#: JupyterLab settings overrides used by the workbench (``overrides.json``).
+LAB_SETTINGS_DIR = Path(__file__).resolve().parent / "lab"
+
+#: The working copy ``layerlab workbench`` makes of an installed package's notebooks.
+WORKING_COPY = "layerlab-notebooks"
 
 #: The kernel the notebooks run in.
 KERNEL_NAME = "python3"
@@ -55,6 +73,8 @@ def jupyter_command(notebooks: str | os.PathLike[str], port: int, token: str, *,
         f"--IdentityProvider.token={token}",
         "--ServerApp.open_browser=" + ("True" if open_browser else "False"),
         "--LabApp.news_url=",
+        # Settings overrides shipped with layerlab: no news prompt, no update check.
+        f"--LabApp.app_settings_dir={LAB_SETTINGS_DIR}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -134,15 +154,25 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
         nb = nbformat.read(p, as_version=4)
     except (OSError, nbformat.reader.NotJSONError, ValueError) as err:
         raise InputError(f"cannot read notebook: {err}", source=str(p)) from None
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
+    # The kernel talks over Unix sockets in a private directory: nothing is
+    # exposed on a TCP port, and the kernel has no reason to warn about it.
+    sockets = tempfile.TemporaryDirectory(prefix="layerlab-kernel-")
+    km = KernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(sockets.name, "kernel"))
     client = NotebookClient(
         nb,
+        km=km,
         timeout=timeout,
         kernel_name=kernel_name,
         resources={"metadata": {"path": str(p.parent.resolve())}},
         store_widget_state=False,
     )
     try:
-        client.execute()
+        with sockets:
+            client.execute(cleanup_kc=True)  # shut the kernel down even though the manager is ours
     except CellExecutionError as err:
         cell = _failed_cell(nb)
         line = f"{err.ename}: {err.evalue}".strip().splitlines()[0] if err.ename else str(err).strip().splitlines()[-1]
@@ -176,3 +206,68 @@ def notebooks_in(directory: str | os.PathLike[str], only: list[str] | tuple[str,
     if not found:
         raise ConfigError("no notebooks found" + (f" matching {', '.join(only)}" if only else ""), source=str(d))
     return found
+
+
+def in_source_checkout(notebooks: str | os.PathLike[str] = NOTEBOOK_DIR) -> bool:
+    """Whether ``notebooks`` is the ``notebooks/`` directory of a source checkout (not an installed package).
+
+    Example:
+        >>> in_source_checkout("/usr/lib/python3/site-packages/layerlab/notebooks")
+        False
+    """
+    d = Path(notebooks).resolve()
+    return (d.parent / "pyproject.toml").is_file() and (d.parent / "layerlab").is_dir()
+
+
+def working_copy(target: str | os.PathLike[str] | None = None, source: str | os.PathLike[str] = NOTEBOOK_DIR) -> Path:
+    """The directory the workbench opens: the notebooks themselves in a source checkout, else a copy.
+
+    An installed package's notebooks are never edited in place: they are
+    copied to ``target`` (default ``./layerlab-notebooks``), which is created
+    when missing.  A notebook already in the copy is kept as it is, so edits
+    survive the next start; notebooks missing from it are added.
+
+    Example:
+        >>> import tempfile
+        >>> d = working_copy(Path(tempfile.mkdtemp()) / "copy", source=NOTEBOOK_DIR)
+        >>> sorted(p.name for p in d.glob("*.ipynb")) == sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
+        True
+    """
+    import shutil
+
+    src = Path(source)
+    if target is None:
+        if in_source_checkout(src):
+            return src
+        target = Path.cwd() / WORKING_COPY
+    dest = Path(target)
+    found = notebooks_in(src)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for nb in found:
+            if not (dest / nb.name).exists():
+                shutil.copyfile(nb, dest / nb.name)
+    except OSError as err:
+        raise ConfigError(f"cannot make a working copy of the notebooks: {err.strerror or err}", source=str(dest)) from None
+    return dest
+
+
+def require_workbench(*modules: str) -> None:
+    """Fail with one line naming the ``workbench`` extra when a notebook library is missing.
+
+    Example:
+        >>> require_workbench("json")
+        >>> require_workbench("no_such_module_xyz")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: layerlab workbench: no_such_module_xyz is not installed; \
+install the workbench extra: pip install 'layerlab[workbench]'
+    """
+    import importlib.util
+
+    for name in modules or ("jupyterlab", "nbclient", "nbconvert", "ipykernel"):
+        if importlib.util.find_spec(name) is None:
+            raise ConfigError(
+                f"{name} is not installed; install the workbench extra: pip install 'layerlab[workbench]'",
+                source="layerlab workbench",
+            )

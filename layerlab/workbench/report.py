@@ -26,6 +26,17 @@ from .notebooks import execute_notebook, notebooks_in
 __all__ = ["render_html", "run_report"]
 
 
+#: The lab template without the scripts it would load from a CDN (require.js,
+#: MathJax, Mermaid): the notebooks need none of them, and a page opened
+#: offline would otherwise log errors for each.
+_OFFLINE = "layerlab-offline.html.j2"
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
 def render_html(nb: Any) -> str:
     """An executed notebook as standalone HTML (lab template, panels as static snapshots)."""
     from nbconvert import HTMLExporter
@@ -42,7 +53,11 @@ def render_html(nb: Any) -> str:
         "text/latex",
         "text/plain",
     ]
-    exporter = HTMLExporter(config=c, template_name="lab")
+    from jinja2 import DictLoader
+
+    exporter = HTMLExporter(
+        config=c, template_name="lab", extra_loaders=[DictLoader({_OFFLINE: _OFFLINE_TEMPLATE})], template_file=_OFFLINE
+    )
     body, _ = exporter.from_notebook_node(nb)
     return body
 
