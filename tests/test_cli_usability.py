@@ -145,3 +145,52 @@ def test_layer_reasons_of_every_strategy_have_their_own_colour() -> None:
     assert len(set(faces)) == len(reasons), dict(zip(labels, faces))
     bars = [tuple(p.get_facecolor()) for p in ax.patches]
     assert bars == faces
+
+
+def test_jupyterlab_starts_without_the_news_prompt() -> None:
+    import secrets
+    import subprocess as sp
+
+    import requests
+
+    from layerlab.net import free_port, wait_for_server
+    from layerlab.workbench.notebooks import NOTEBOOK_DIR, jupyter_command
+
+    port, token = free_port(), secrets.token_hex(8)
+    proc = sp.Popen(jupyter_command(NOTEBOOK_DIR, port, token), stdout=sp.DEVNULL, stderr=sp.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_server(url, token, proc)
+        doc = requests.get(f"{url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                           headers={"Authorization": f"token {token}"}, timeout=30).json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    props = doc["schema"]["properties"]
+    assert props["fetchNews"]["default"] == "false"  # JupyterLab's own default, "none", asks the user
+    assert props["checkForUpdates"]["default"] is False
+
+
+def test_source_checkout_notebooks_open_in_place_installed_ones_are_copied(tmp_path) -> None:
+    from layerlab.workbench.notebooks import NOTEBOOK_DIR, in_source_checkout, working_copy
+
+    assert in_source_checkout() and working_copy() == NOTEBOOK_DIR
+    fake = tmp_path / "site-packages" / "layerlab" / "notebooks"
+    fake.mkdir(parents=True)
+    (fake / "01-a.ipynb").write_text("{}")
+    assert not in_source_checkout(fake)
+    dest = working_copy(tmp_path / "copy", source=fake)
+    (dest / "01-a.ipynb").write_text('{"edited": true}')
+    (fake / "02-b.ipynb").write_text("{}")
+    working_copy(dest, source=fake)
+    assert (dest / "01-a.ipynb").read_text() == '{"edited": true}'  # edits survive a restart
+    assert (dest / "02-b.ipynb").read_text() == "{}"  # new notebooks arrive
+
+
+def test_report_kernel_prints_no_transport_warning(tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "layerlab.cli", "report", "--only", "01", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "without encryption" not in done.stderr and "WARNING" not in done.stderr, done.stderr
+    page = (tmp_path / "01-tune-thresholds.html").read_text()
+    assert "<script src=" not in page and "mathjax" not in page.lower()
