@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test report bench venv clean
+.PHONY: demo test report bench bench-page docs venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,18 @@ report: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every benchmark records its figures in build/bench/; the page is written from them.
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	$(PY) benchmarks/write_page.py
+
+# Rewrite docs/benchmarks.md and the README's results table from the records already in build/bench/.
+bench-page: $(STAMP)
+	$(PY) benchmarks/write_page.py
+
+# The documentation site, built into build/site (open build/site/index.html).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

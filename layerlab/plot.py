@@ -333,7 +333,8 @@ def dominator_tree(
         idom: immediate dominators as :func:`layerlab.strategies.nixery.dominator_split`
             returns them (``len(graph)`` for the artificial root).  Default: the
             plain dominator tree from the image roots.
-        big, popular: path indices to hatch (Nixery's big and popular paths).
+        big: path indices to hatch as big (Nixery's big paths).
+        popular: path indices to hatch as popular (Nixery's popular paths).
         title: the axes title (default names the image and the counts).
         min_share: subtrees below this share of the image are pooled per layer.
         max_depth: deepest column drawn.

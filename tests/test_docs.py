@@ -1,0 +1,164 @@
+"""The documentation cannot drift from the program.
+
+* ``mkdocs build --strict`` succeeds: no broken link, no missing page, no
+  docstring the API reference cannot render.
+* Every fenced ``sh`` block of every page (and of the README) runs, in page
+  order, in a scratch directory that sees the clone's ``data/``, ``nix/`` and
+  ``notebooks/``, with ``layerlab`` on ``PATH``.  A block preceded by
+  ``<!-- norun: reason -->`` is skipped (it needs the network, starts a server
+  or installs packages); ``<!-- requires: tool ... -->`` names external tools
+  the block needs (missing: skipped, or failed under CI).
+* Every fenced ``pycon`` block runs as a doctest, in the same directory.
+* Shell examples quote every ``!`` in single quotes (an interactive bash
+  would expand it), and the pages name the real default strategy.
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from layerlab.strategies import DEFAULT_STRATEGY
+
+from .conftest import ROOT, require_tool
+
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+MARK = re.compile(r"<!--\s*(norun|requires):?\s*(.*?)\s*-->\s*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    page: Path
+    line: int
+    lang: str
+    code: str
+    norun: str | None
+    requires: tuple[str, ...]
+
+
+def blocks(page: Path) -> list[Block]:
+    """The fenced code blocks of ``page`` with the marker comment just above each."""
+    text = page.read_text()
+    out = []
+    for m in FENCE.finditer(text):
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        mark = MARK.search(before)
+        norun = mark.group(2) if mark and mark.group(1) == "norun" else None
+        requires = tuple(mark.group(2).split()) if mark and mark.group(1) == "requires" else ()
+        out.append(Block(page, text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2), norun, requires))
+    return out
+
+
+def unquoted_bang(code: str) -> str | None:
+    """The first line holding a ``!`` outside single quotes, or None (comments are ignored)."""
+    for line in code.splitlines():
+        quoted = False
+        for n, ch in enumerate(line):
+            if ch == "'":
+                quoted = not quoted
+            elif ch == "#" and not quoted and (n == 0 or line[n - 1] in " \t"):
+                break
+            elif ch == "!" and not quoted:
+                return line
+    return None
+
+
+def test_unquoted_bang_finder() -> None:
+    assert unquoted_bang("layerlab closure path!nix/testpkgs git") is not None
+    assert unquoted_bang("layerlab closure 'path!nix/testpkgs' git  # path!x in a comment") is None
+    assert unquoted_bang("echo 'a' b!c") is not None
+
+
+def test_site_builds_strictly(tmp_path) -> None:
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    done = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (tmp_path / "site" / "api" / "index.html").is_file()
+    assert "ClosureGraph" in (tmp_path / "site" / "api" / "index.html").read_text()
+
+
+def test_readme_is_a_front_page() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) < 10_000
+    assert "make demo" in readme and "make test" in readme and ".venv/bin/layerlab" in readme
+    for link in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / link).is_file(), link
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_shell_examples_quote_every_bang(page) -> None:
+    for b in blocks(page):
+        if b.lang in ("sh", "bash", "console", "shell"):
+            bad = unquoted_bang(b.code)
+            assert bad is None, f"{page.name}:{b.line}: quote sources in single quotes: {bad}"
+
+
+def test_pages_name_the_real_default() -> None:
+    named = {(p.name, m) for p in PAGES for m in re.findall(r"default strategy is `([\w-]+)`", p.read_text())}
+    assert named, "no page names the default strategy"
+    assert {m for _, m in named} == {DEFAULT_STRATEGY}, named
+
+
+def _scratch(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("data", "nix", "notebooks"):
+        (work / name).symlink_to(ROOT / name)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "LAYERLAB_CACHE_DIR": str(tmp_path / "cache"),
+        "LAYERLAB_STORE": str(tmp_path / "store"),
+        "HOME": str(tmp_path / "home"),
+        "NO_COLOR": "1",
+    }
+    return work, env
+
+
+RUNNABLE = [(p, b) for p in PAGES for b in blocks(p) if b.lang in ("sh", "pycon")]
+
+
+@pytest.mark.parametrize("page", sorted({p for p, _ in RUNNABLE}), ids=lambda p: p.name)
+def test_page_examples_run(page, tmp_path, monkeypatch) -> None:
+    work, env = _scratch(tmp_path)
+    ran = 0
+    globs: dict = {}
+    for b in blocks(page):
+        if b.lang not in ("sh", "pycon") or b.norun is not None:
+            continue
+        for tool in b.requires:
+            require_tool(tool)
+        where = f"{page.name}:{b.line}"
+        if b.lang == "sh":
+            done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", b.code], cwd=work, env=env,
+                                  capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, f"{where}: exit {done.returncode}\n{b.code}\n{done.stderr[-3000:]}"
+        else:
+            monkeypatch.chdir(work)
+            for key in ("LAYERLAB_CACHE_DIR", "LAYERLAB_STORE"):
+                monkeypatch.setenv(key, env[key])
+            test = doctest.DocTestParser().get_doctest(b.code, globs, where, str(page), b.line)
+            runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+            runner.run(test, clear_globs=False)
+            globs.update(test.globs)  # later blocks of the page see earlier names
+            assert runner.failures == 0, f"{where}: {runner.failures} of {runner.tries} examples failed"
+        ran += 1
+    assert ran > 0, f"{page.name}: every example is marked norun"
+
+
+def test_every_norun_says_why() -> None:
+    for page in PAGES:
+        for b in blocks(page):
+            if b.norun is not None:
+                assert b.norun.strip(), f"{page.name}:{b.line}: norun without a reason"
+
