@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[workbench,serve,dask,docs,test]'
 	touch $(STAMP)
+	@echo "layerlab is $(VENV)/bin/layerlab; run 'source $(VENV)/bin/activate' to call it as layerlab"
 
 venv: $(STAMP)
 

@@ -162,3 +162,38 @@ def test_every_norun_says_why() -> None:
             if b.norun is not None:
                 assert b.norun.strip(), f"{page.name}:{b.line}: norun without a reason"
 
+
+
+def test_benchmarks_page_is_written_from_the_records(tmp_path) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("write_page", ROOT / "benchmarks" / "write_page.py")
+    assert spec is not None and spec.loader is not None
+    wp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wp)
+    records = tmp_path / "bench"
+    records.mkdir()
+    common = {"machine": "x86_64, 2 cores", "date": "2026-01-02", "note": None, "goal": None, "estimate": False}
+    rows = [
+        {"script": "bench_b", "figure": "group kde", "value": 7.5, "unit": "ms", "baseline": "networkx | port",
+         "baseline_value": 45.0, "ratio": 6.0, **common, "goal": "< 20 ms"},
+        {"script": "bench_b", "figure": "Go program", "value": 300.0, "unit": "s", "baseline": None,
+         "baseline_value": None, "ratio": None, **common, "estimate": True},
+    ]
+    (records / "bench_b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (records / "bench_a.jsonl").write_text(json.dumps({**rows[0], "script": "bench_a", "figure": "tar"}) + "\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- results:begin -->\nold\n<!-- results:end -->\ntail\n")
+    page = tmp_path / "benchmarks.md"
+    assert wp.main(["--records", str(records), "--page", str(page), "--readme", str(readme)]) == 0
+    text = page.read_text()
+    assert text.index("## bench_a") < text.index("## bench_b")  # scripts in name order
+    assert "| group kde | 7.5 ms | networkx \\| port: 45 ms | 6× | < 20 ms | x86_64, 2 cores | 2026-01-02 |" in text
+    assert "| Go program *(estimate)* | 300 s |" in text
+    front = readme.read_text()
+    assert "old" not in front and "| group kde | 7.5 ms | 6× | < 20 ms |" in front and front.endswith("tail\n")
+    assert "Go program" not in front  # only figures with a goal reach the front page
+    first = page.read_bytes()
+    wp.main(["--records", str(records), "--page", str(page), "--readme", str(readme)])
+    assert page.read_bytes() == first  # same records, same bytes
