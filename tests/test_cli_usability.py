@@ -36,7 +36,8 @@ def feed_stdin(monkeypatch, data: bytes) -> None:
 def test_version_names_the_installed_distribution() -> None:
     from importlib.metadata import version
 
-    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "--version"], capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == f"layerlab {version('layerlab')}"
 
 
@@ -172,7 +173,11 @@ def test_jupyterlab_starts_without_the_news_prompt() -> None:
 
 
 def test_source_checkout_notebooks_open_in_place_installed_ones_are_copied(tmp_path) -> None:
-    from layerlab.workbench.notebooks import NOTEBOOK_DIR, in_source_checkout, working_copy
+    from layerlab.workbench.notebooks import (
+        NOTEBOOK_DIR,
+        in_source_checkout,
+        working_copy,
+    )
 
     assert in_source_checkout() and working_copy() == NOTEBOOK_DIR
     fake = tmp_path / "site-packages" / "layerlab" / "notebooks"
@@ -189,7 +194,7 @@ def test_source_checkout_notebooks_open_in_place_installed_ones_are_copied(tmp_p
 
 def test_report_kernel_prints_no_transport_warning(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "layerlab.cli", "report", "--only", "01", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "without encryption" not in done.stderr and "WARNING" not in done.stderr, done.stderr
     page = (tmp_path / "01-tune-thresholds.html").read_text()

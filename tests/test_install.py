@@ -46,7 +46,8 @@ SOURCES = ("layerlab", "data", "notebooks", "nix")
 def _build(hook: str, source: Path, out: Path) -> Path:
     """Run a PEP 517 hook of setuptools in ``source``; return the file it wrote."""
     code = f"import sys; from setuptools import build_meta as b; print(b.{hook}(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=source, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=source, capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return out / done.stdout.strip().splitlines()[-1]
 
@@ -117,7 +118,8 @@ def test_installed_commands_run_on_bundled_data(installed, tmp_path) -> None:
     before = _snapshot(site)
 
     def run(*args: str) -> str:
-        done = subprocess.run([layerlab, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run([layerlab, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+                              check=False)
         assert done.returncode == 0, f"layerlab {' '.join(args)}: {done.stderr[-2000:]}"
         return done.stdout
 

@@ -20,6 +20,6 @@ _HEADING = re.compile(r"^(\s*)Example:[ \t]*$", re.MULTILINE)
 class ExampleSections(Extension):
     """Rename ``Example:`` headings to ``Examples:`` in every docstring."""
 
-    def on_instance(self, *, obj: Object, **kwargs: Any) -> None:  # noqa: ARG002 - griffe's hook signature
+    def on_instance(self, *, obj: Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = _HEADING.sub(r"\1Examples:", obj.docstring.value)

@@ -7,12 +7,22 @@ import sys
 
 from ..fileio import atomic_write
 
-__all__ = ["add_strategy_options", "configured_strategy", "strategy_from_args", "warn_without_popularity", "write_output", "atomic_write"]
+__all__ = [
+    "add_strategy_options",
+    "configured_strategy",
+    "strategy_from_args",
+    "warn_without_popularity",
+    "write_output",
+    "atomic_write",
+]
 
 
 def add_strategy_options(p: argparse.ArgumentParser, *, default_strategy: str | None = None) -> None:
     """``--strategy``, ``--budget``, ``--set`` and ``--popularity``."""
-    p.add_argument("--strategy", "-s", default=default_strategy, help="strategy name (default: the default strategy, marked in `layerlab strategies`)")
+    p.add_argument(
+        "--strategy", "-s", default=default_strategy,
+        help="strategy name (default: the default strategy, marked in `layerlab strategies`)",
+    )
     p.add_argument("--budget", "-b", type=int, default=94, help="maximum number of layers (default 94)")
     p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter")
     p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json")

@@ -9,7 +9,9 @@ from ._common import add_strategy_options, strategy_from_args, warn_without_popu
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("group", help="group a closure graph into layers (writes Nixery's layers.json)")
-    p.add_argument("graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok; - reads standard input)")
+    p.add_argument(
+        "graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok; - reads standard input)"
+    )
     add_strategy_options(p)
     p.add_argument("--out", "-o", help="output file (default: stdout)")
     p.add_argument("--explain", action="store_true", help="print a table of layers (size, rating, reason) to stderr")

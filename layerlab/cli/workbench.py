@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("workbench", help="start JupyterLab on the notebooks and print its URL")
     p.add_argument(
         "--notebooks",
-        help="directory to serve (default: notebooks/ of a source checkout, else a copy of the bundled ones in ./layerlab-notebooks)",
+        help="directory to serve (default: notebooks/ of a source checkout, "
+        "else a copy of the bundled ones in ./layerlab-notebooks)",
     )
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -72,7 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--strategies", default="nixery,nixery-2022,popularity-contest,auto-layer", help="comma-separated names")
     k.add_argument("--budgets", default="5,10,20,30,60,94", help="comma-separated budgets")
     k.add_argument("--rule", choices=("any", "chain"), default="any")
-    k.add_argument("--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's own, if it has one)")
+    k.add_argument(
+        "--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's own, if it has one)"
+    )
     _out(k)
     k = kinds.add_parser("sweep", help="pull bytes over two thresholds of a strategy (heat map)")
     _imageset_arg(k)
@@ -81,7 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--x", default="size_threshold=1M,10M,100M,1G", metavar="PARAM=V1,V2,...")
     k.add_argument("--y", default="popularity_threshold=10,100,1000,10000", metavar="PARAM=V1,V2,...")
     k.add_argument("--rule", choices=("any", "chain"), default="any")
-    k.add_argument("--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's own, if it has one)")
+    k.add_argument(
+        "--popularity", "-p", metavar="FILE", help="popularity table (default: the image set's own, if it has one)"
+    )
     _out(k)
     p.set_defaults(func=run_plot, plot_parser=p)
 

@@ -147,7 +147,11 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     p = Path(path)
     try:
@@ -248,7 +252,9 @@ def working_copy(target: str | os.PathLike[str] | None = None, source: str | os.
             if not (dest / nb.name).exists():
                 shutil.copyfile(nb, dest / nb.name)
     except OSError as err:
-        raise ConfigError(f"cannot make a working copy of the notebooks: {err.strerror or err}", source=str(dest)) from None
+        raise ConfigError(
+            f"cannot make a working copy of the notebooks: {err.strerror or err}", source=str(dest)
+        ) from None
     return dest
 
 
