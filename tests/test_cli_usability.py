@@ -199,3 +199,14 @@ def test_report_kernel_prints_no_transport_warning(tmp_path) -> None:
     assert "without encryption" not in done.stderr and "WARNING" not in done.stderr, done.stderr
     page = (tmp_path / "01-tune-thresholds.html").read_text()
     assert "<script src=" not in page and "mathjax" not in page.lower()
+
+
+def test_a_missing_workbench_extra_names_it(monkeypatch, capsys) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jupyterlab" else real(name, *a))
+    assert main(["workbench"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("layerlab: error: layerlab workbench: jupyterlab is not installed; "
+                   "install the workbench extra (pip install 'layerlab[workbench]', or '.[workbench]' in a clone)\n")

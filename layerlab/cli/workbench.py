@@ -120,7 +120,7 @@ def run_workbench(args: argparse.Namespace) -> int:
 
     require_workbench()
     notebooks = args.notebooks or working_copy()
-    if Path(notebooks).resolve() != NOTEBOOK_DIR:
+    if args.notebooks is None and Path(notebooks).resolve() != NOTEBOOK_DIR:  # a working copy of installed notebooks
         print(f"layerlab workbench: notebooks in {notebooks}", flush=True)
     return run_lab(notebooks, port=args.port, ip=args.ip, token=args.token, open_browser=args.open,
                    announce=lambda line: print(line, flush=True))

@@ -267,13 +267,15 @@ def require_workbench(*modules: str) -> None:
         Traceback (most recent call last):
         ...
         layerlab.errors.ConfigError: layerlab workbench: no_such_module_xyz is not installed; \
-install the workbench extra: pip install 'layerlab[workbench]'
+install the workbench extra \
+(pip install 'layerlab[workbench]', or '.[workbench]' in a clone)
     """
     import importlib.util
 
     for name in modules or ("jupyterlab", "nbclient", "nbconvert", "ipykernel"):
         if importlib.util.find_spec(name) is None:
             raise ConfigError(
-                f"{name} is not installed; install the workbench extra: pip install 'layerlab[workbench]'",
+                f"{name} is not installed; install the workbench extra "
+                "(pip install 'layerlab[workbench]', or '.[workbench]' in a clone)",
                 source="layerlab workbench",
             )
