@@ -126,6 +126,22 @@ def _scratch(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return work, env
 
 
+def run_shell(code: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> tuple[int, str]:
+    """Run a shell block in its own process group; on timeout the whole group is killed (a server started by a
+    block that should have been marked norun cannot hang the suite)."""
+    import signal
+
+    proc = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", code], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        return -1, f"timed out after {timeout:.0f} s (a long-running command needs <!-- norun: reason -->)\n{err}"
+    return proc.returncode, err
+
+
 RUNNABLE = [(p, b) for p in PAGES for b in blocks(p) if b.lang in ("sh", "pycon")]
 
 
@@ -141,9 +157,8 @@ def test_page_examples_run(page, tmp_path, monkeypatch) -> None:
             require_tool(tool)
         where = f"{page.name}:{b.line}"
         if b.lang == "sh":
-            done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", b.code], cwd=work, env=env,
-                                  capture_output=True, text=True, timeout=900, check=False)
-            assert done.returncode == 0, f"{where}: exit {done.returncode}\n{b.code}\n{done.stderr[-3000:]}"
+            code, err = run_shell(b.code, work, env)
+            assert code == 0, f"{where}: exit {code}\n{b.code}\n{err[-3000:]}"
         else:
             monkeypatch.chdir(work)
             for key in ("LAYERLAB_CACHE_DIR", "LAYERLAB_STORE"):
