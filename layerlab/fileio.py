@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import lzma
 import os
 import shutil
 import tempfile
@@ -90,6 +89,8 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     kind = compression_of(data, "" if stdin else os.fspath(path))
     try:
         if kind == ".xz":
+            import lzma
+
             return lzma.decompress(data)
         if kind == ".gz":
             import gzip
