@@ -41,8 +41,10 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import GraphError
 
@@ -51,6 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ClosureGraph",
+    "GraphMemo",
+    "BoundedCache",
     "Condensation",
     "condensation",
     "store_name",
@@ -209,6 +213,104 @@ def _resolve_references(path: str, refs: Any, index: Mapping[str, int], store_di
     return out
 
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class BoundedCache(Generic[_K, _V]):
+    """A mapping that keeps at most ``maxsize`` entries, dropping the least recently used.
+
+    Example:
+        >>> c: BoundedCache[str, int] = BoundedCache(2)
+        >>> c["a"], c["b"] = 1, 2
+        >>> c.get("a"), c.get("zz")
+        (1, None)
+        >>> c["c"] = 3  # "b" is the least recently used
+        >>> sorted(c.keys())
+        ['a', 'c']
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be at least 1, not {maxsize}")
+        self.maxsize = maxsize
+        self._data: OrderedDict[_K, _V] = OrderedDict()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, key: _K) -> _V:
+        value = self._data[key]
+        self._data.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: _K, value: _V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def get(self, key: _K, default: _V | None = None) -> _V | None:
+        """The value of ``key``, or ``default`` (the entry counts as used)."""
+        if key in self._data:
+            return self[key]
+        return default
+
+    def keys(self) -> list[_K]:
+        """The keys, least recently used first."""
+        return list(self._data)
+
+
+class GraphMemo:
+    """Named, bounded caches of values derived from one graph alone.
+
+    Modules above the graph (strategies, image sets) keep results that depend
+    only on the graph here, so that a graph reused across many calls (a sweep)
+    computes them once.  Each name gets its own :class:`BoundedCache` of at
+    most ``maxsize`` entries, so memory stays bounded however many calls
+    share the graph.  The memo travels with the graph (pickling included) and
+    is never part of its equality.
+
+    Example:
+        >>> m = GraphMemo(maxsize=100)
+        >>> m.value("digest", lambda: "abc"), m.value("digest", lambda: "other")
+        ('abc', 'abc')
+        >>> m.cache("facts")[(1, 2)] = 3
+        >>> m.cache("facts").get((1, 2)), m.names()
+        (3, ['digest', 'facts'])
+    """
+
+    def __init__(self, maxsize: int = 65536) -> None:
+        self.maxsize = maxsize
+        self._caches: dict[str, BoundedCache[Any, Any]] = {}
+
+    def cache(self, name: str) -> BoundedCache[Any, Any]:
+        """The cache called ``name``, created empty on first use."""
+        c = self._caches.get(name)
+        if c is None:
+            c = self._caches[name] = BoundedCache(self.maxsize)
+        return c
+
+    def value(self, name: str, compute: Callable[[], _V]) -> _V:
+        """A single value stored under ``name``: ``compute()`` on first use."""
+        c = self.cache(name)
+        if None not in c:
+            c[None] = compute()
+        result: _V = c[None]
+        return result
+
+    def names(self) -> list[str]:
+        """The names of the caches in use, sorted."""
+        return sorted(self._caches)
+
+    def clear(self) -> None:
+        """Drop every cached value."""
+        self._caches.clear()
+
+
 @dataclass(frozen=True, eq=False)
 class ClosureGraph:
     """An immutable closure graph; see the module documentation.
@@ -228,6 +330,8 @@ class ClosureGraph:
         nar_hash: each path's ``narHash`` when the input had it.
         name: a short label (the image name), used in tables and plots.
         source: the file the graph came from, used in error messages.
+        memo: values other modules derive from the graph alone (see
+            :class:`GraphMemo`); never part of equality.
     """
 
     paths: tuple[str, ...]
@@ -239,7 +343,7 @@ class ClosureGraph:
     nar_hash: tuple[str | None, ...] | None = None
     name: str = ""
     source: str | None = None
-    _extra: dict = field(default_factory=dict, repr=False, compare=False)
+    memo: GraphMemo = field(default_factory=lambda: GraphMemo(), init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ build
     @classmethod

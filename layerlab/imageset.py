@@ -471,11 +471,12 @@ class ImageSet:
 
 def graph_digest(graph: ClosureGraph) -> str:
     """SHA-256 (hex) of a graph's content: paths, references, sizes, roots."""
-    cached = graph._extra.get("digest")
-    if cached is None:
+
+    def compute() -> str:
         doc = [graph.paths, graph.refs, graph.nar_size, graph.closure_size, graph.roots]
-        cached = graph._extra["digest"] = hashlib.sha256(orjson.dumps(doc)).hexdigest()
-    return cached
+        return hashlib.sha256(orjson.dumps(doc)).hexdigest()
+
+    return graph.memo.value("digest", compute)
 
 
 def _build_universe(images: Sequence[Image]) -> PathUniverse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -15,15 +16,15 @@ from layerlab.graph import ClosureGraph
 from layerlab.imageset import default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.metrics.storage import registry_storage
-from layerlab.metrics.sweep import Evaluator, default_space, grid, log_range, sample, sweep, write_frame
-from layerlab.strategies import Layer, Param, Strategy, get_strategy, make_layer
+from layerlab.metrics.sweep import SweepEvaluator, default_space, grid, log_range, sample, sweep, write_frame
+from layerlab.strategies import Layer, Strategy, get_strategy, make_layer, param
 
 
+@dataclass(frozen=True, eq=False)
 class PerRoot(Strategy):
     """A strategy outside the registry: each root's closure minus earlier ones, in root order."""
 
     name = "per-root-test"
-    params = ()
 
     def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:  # noqa: ANN001
         seen: set[int] = set()
@@ -39,13 +40,12 @@ class PerRoot(Strategy):
         return out
 
 
+@dataclass(frozen=True, eq=False)
 class Wide(Strategy):
     name = "wide-test"
-    params = (
-        Param("n", "int", 5, minimum=0, maximum=10**6),
-        Param("k", "int", 3, minimum=0, maximum=10),
-        Param("x", "float", 0.5, minimum=0, maximum=1),
-    )
+    n: int = param("int", 5, minimum=0, maximum=10**6)
+    k: int = param("int", 3, minimum=0, maximum=10)
+    x: float = param("float", 0.5, minimum=0, maximum=1)
 
     def _group(self, graph, context, budget):  # noqa: ANN001, ANN202
         return [make_layer(graph, range(len(graph.paths)))]
@@ -207,7 +207,7 @@ def test_write_frame_csv_and_parquet(tmp_path: Path) -> None:
 
 
 def test_evaluator_reuses_splits(debian) -> None:  # noqa: ANN001
-    ev = Evaluator(debian)
+    ev = SweepEvaluator(debian)
     for s in grid("nixery", {"size_threshold": [10**9, 2 * 10**9]}):
         ev.layer_ids(s, 94)
     splits = [k for k in ev._memo if isinstance(k, tuple) and len(k) == 3 and k[1] == "split"]

@@ -86,7 +86,7 @@ __all__ = [
     "log_range",
     "sweep",
     "evaluate_points",
-    "Evaluator",
+    "SweepEvaluator",
     "default_cache_dir",
     "write_frame",
     "sweep_key",
@@ -278,7 +278,7 @@ def sample(
 
 
 # -------------------------------------------------------------- evaluation
-class Evaluator:
+class SweepEvaluator:
     """Groups the images of one set for many points, reusing work between points.
 
     Holds per-image caches; not shared between processes (each worker builds
@@ -288,7 +288,7 @@ class Evaluator:
     Example:
         >>> from layerlab.imageset import default_imageset
         >>> from layerlab.strategies import get_strategy
-        >>> ev = Evaluator(default_imageset())
+        >>> ev = SweepEvaluator(default_imageset())
         >>> ids = ev.layer_ids(get_strategy("nixery"), 94)
         >>> sum(ev.layer_size[i] for i in set().union(*ids))
         5132295168
@@ -453,7 +453,7 @@ def _run_chunk(
     layer_order: str = "strategy",
 ) -> list[list[dict[str, Any]]]:
     """Worker entry point: evaluate a chunk of (class, values, budget) points."""
-    ev = Evaluator(imageset, context, layer_order)
+    ev = SweepEvaluator(imageset, context, layer_order)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [ev.metrics(ev.layer_ids(cls(**values), budget), rules) for cls, values, budget in chunk]

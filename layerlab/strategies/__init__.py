@@ -16,7 +16,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .base import DEFAULT_BUDGET, Context, Layer, Param, Strategy, check_layers, layers_to_json, make_layer, params_from_strings
+from .base import (
+    DEFAULT_BUDGET,
+    Context,
+    Layer,
+    Param,
+    Strategy,
+    check_layers,
+    layers_to_json,
+    make_layer,
+    param,
+    params_from_strings,
+)
 from .auto_layer import AutoLayer
 from .baselines import PerPath, SingleLayer
 from .keystone import Keystone
@@ -29,6 +40,7 @@ __all__ = [
     "Context",
     "Layer",
     "Param",
+    "param",
     "Strategy",
     "DEFAULT_BUDGET",
     "check_layers",

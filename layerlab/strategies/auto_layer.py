@@ -57,6 +57,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import reduce
 from operator import itemgetter, or_
 
@@ -198,8 +199,15 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int,
     # the narSize sum over the union of their closures) depends on the graph
     # and the set alone, so it is memoised on the graph, keyed by the member
     # bit set, like the graph's closure bit sets.  Only new sets are computed.
-    facts: dict[int, tuple[tuple[int, ...], int, int]] = graph._extra.setdefault("layer_facts", {})
-    missing = [j for j, label in enumerate(labels) if groups[label] not in facts]
+    memo = graph.memo.cache("auto-layer layer facts")
+    facts: dict[int, tuple[tuple[int, ...], int, int]] = {}
+    missing = []
+    for j, label in enumerate(labels):
+        known = memo.get(groups[label])
+        if known is None:
+            missing.append(j)
+        else:
+            facts[groups[label]] = known
     if missing:
         weights = nar.astype(np.float64)  # sums stay exact below 2**53
         sets = [groups[labels[j]] for j in missing]
@@ -226,7 +234,7 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int,
         reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
         sums = (reach_bits @ weights).astype(np.int64).tolist()
         for bits, members, own_size, total in zip(sets, new_members, new_own, sums):
-            facts[bits] = (tuple(members), own_size, total)
+            facts[bits] = memo[bits] = (tuple(members), own_size, total)
     members_of: list[tuple[int, ...]] = []
     own = []
     closure = []
@@ -263,12 +271,12 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
     return out
 
 
+@dataclass(frozen=True, eq=False)
 class AutoLayer(Strategy):
     """dockerTools' auto-layer: largest paths become primaries, layers labelled by the primaries using them."""
 
     name = "auto-layer"
     summary = "nixpkgs dockerTools (current default): largest paths as primaries, one layer per set of primaries using a path"
-    params = ()
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         paths = graph.paths

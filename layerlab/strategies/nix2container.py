@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..graph import ClosureGraph, condensation
 from .base import Context, Layer, Strategy
@@ -57,12 +58,12 @@ def nix2container_order(n: int, refs: Sequence[Sequence[int]]) -> list[tuple[int
     return topo
 
 
+@dataclass(frozen=True, eq=False)
 class Nix2Container(Strategy):
     """nix2container: ``1 + sum of referrers' scores``, first ``budget - 1`` paths alone."""
 
     name = "nix2container"
     summary = "nix2container: score = 1 + sum of referrers' scores, first budget-1 paths alone, rest merged"
-    params = ()
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         return first_n_layers(graph, nix2container_order(len(graph.paths), graph.refs), budget, "popularity")

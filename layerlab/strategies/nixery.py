@@ -60,13 +60,14 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal, get_args
 
 import numpy as np
 import rustworkx as rx
 
 from ..graph import ClosureGraph
 from ..popularity import NIXERY_2022_FORCED, Popularity
-from .base import Context, Layer, Param, Strategy
+from .base import Context, Layer, Strategy, param
 
 __all__ = ["Nixery", "NixeryAnalysis", "UnreachablePathsWarning", "DominatorSplit", "dominator_split", "immediate_dominators"]
 
@@ -159,28 +160,40 @@ def dominator_split(graph: ClosureGraph, flagged: Sequence[int]) -> DominatorSpl
     return DominatorSplit(tuple(heads), tuple(owner), tuple(idom), frozenset(flagged))
 
 
+SizeMeasure = Literal["closure", "nar"]
+MergeMode = Literal["seed", "resort"]
+
+
+@dataclass(frozen=True, eq=False)
 class Nixery(Strategy):
     """Nixery's big-or-popular + dominator-tree grouping (see the module documentation)."""
 
     name = "nixery"
     summary = "Nixery (2019): big or popular paths and dominator subtrees, lowest-rated merged"
     uses_popularity = True
-    params = (
-        Param("size_threshold", "bytes", 100_000_000, "a path is big when its size exceeds this", minimum=0, maximum=10**13, log=True),
-        Param("size_measure", "choice", "closure", "size used for the threshold and rating", choices=("closure", "nar")),
-        Param("popularity_threshold", "int", 1000, "a path is popular at this count or more", minimum=0, maximum=10**9, log=True),
-        Param(
-            "popularity_percentile",
-            "float",
-            None,
-            "if set, the popularity threshold is this percentile of the table",
-            minimum=0,
-            maximum=100,
-            optional=True,
-        ),
-        Param("popularity_by_name", "bool", False, "fall back to the name without version in the popularity table"),
-        Param("forced_popularity", "dict", {}, "glob -> popularity forced (nixery-2022: nss-cacert*, iana-etc*)"),
-        Param("merge_mode", "choice", "seed", "seed: one sorted sweep; resort: re-sort after each merge", choices=("seed", "resort")),
+    size_threshold: int = param(
+        "bytes", 100_000_000, "a path is big when its size exceeds this", minimum=0, maximum=10**13, log=True
+    )
+    size_measure: SizeMeasure = param(
+        "choice", "closure", "size used for the threshold and rating", choices=get_args(SizeMeasure)
+    )
+    popularity_threshold: int = param(
+        "int", 1000, "a path is popular at this count or more", minimum=0, maximum=10**9, log=True
+    )
+    popularity_percentile: float | None = param(
+        "float",
+        None,
+        "if set, the popularity threshold is this percentile of the table",
+        minimum=0,
+        maximum=100,
+        optional=True,
+    )
+    popularity_by_name: bool = param("bool", False, "fall back to the name without version in the popularity table")
+    forced_popularity: dict[str, int] = param(
+        "dict", {}, "glob -> popularity forced (nixery-2022: nss-cacert*, iana-etc*)"
+    )
+    merge_mode: MergeMode = param(
+        "choice", "seed", "seed: one sorted sweep; resort: re-sort after each merge", choices=get_args(MergeMode)
     )
     presets = MappingProxyType(
         {"nixery-2022": MappingProxyType({"popularity_threshold": 100, "forced_popularity": dict(NIXERY_2022_FORCED)})}

@@ -72,7 +72,7 @@ import orjson
 
 from ..errors import ConfigError, StrategyError
 from ..graph import ClosureGraph, condensation
-from .base import Context, Layer, Param, Strategy, make_layer
+from .base import Context, Layer, Strategy, make_layer, param
 from .popularity_contest import contest_order
 
 __all__ = ["Pipeline", "PGraph", "run_pipeline", "flatten_references_graph", "parse_pipeline", "STEPS"]
@@ -406,18 +406,22 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, eq=False)
 class Pipeline(Strategy):
     """nixpkgs' ``layeringPipeline`` (see the module documentation)."""
 
     name = "pipeline"
     summary = "nixpkgs layeringPipeline: a JSON pipeline of steps (popularity_contest, split_paths, limit_layers, ...)"
-    params = (
-        Param("pipeline", "str", '[["popularity_contest"]]', "the pipeline, JSON as nixpkgs' layeringPipeline"),
-        Param("exclude_paths", "str", "", "paths kept out of the pipeline (JSON list or comma-separated); they get a last layer"),
+    pipeline: str = param("str", '[["popularity_contest"]]', "the pipeline, JSON as nixpkgs' layeringPipeline")
+    exclude_paths: str = param(
+        "str", "", "paths kept out of the pipeline (JSON list or comma-separated); they get a last layer"
     )
 
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**{k: _canonical(v) for k, v in values.items()})
+    def __post_init__(self) -> None:
+        # A pipeline or path list given as a Python list is kept as its JSON text.
+        for name in ("pipeline", "exclude_paths"):
+            object.__setattr__(self, name, _canonical(getattr(self, name)))
+        super().__post_init__()
 
     def _validate(self) -> None:
         parse_pipeline(self.pipeline)

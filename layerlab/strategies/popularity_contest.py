@@ -45,9 +45,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 from ..graph import ClosureGraph, condensation
-from .base import Context, Layer, Param, Strategy, make_layer
+from .base import Context, Layer, Strategy, make_layer, param
 from ._util import package_key
 
 __all__ = ["PopularityContest", "contest_scores", "contest_order", "first_n_layers"]
@@ -112,19 +114,20 @@ def first_n_layers(graph: ClosureGraph, ranked: Sequence[tuple[int, int]], budge
     return [*(make_layer(graph, [i], rating=s, reason=reason, root=i) for i, s in head), make_layer(graph, tail, reason="rest")]
 
 
+ContestScore = Literal["nixpkgs", "appearances"]
+
+
+@dataclass(frozen=True, eq=False)
 class PopularityContest(Strategy):
     """dockerTools' popularity contest: ``budget - 1`` most popular paths alone, the rest merged."""
 
     name = "popularity-contest"
     summary = "nixpkgs dockerTools (old default): tree-unfolding popularity, first budget-1 paths alone, rest merged"
-    params = (
-        Param(
-            "score",
-            "choice",
-            "nixpkgs",
-            "nixpkgs: depth-weighted tree score as nixpkgs computes it; appearances: times a path appears in the unfolded tree",
-            choices=("nixpkgs", "appearances"),
-        ),
+    score: ContestScore = param(
+        "choice",
+        "nixpkgs",
+        "nixpkgs: depth-weighted tree score as nixpkgs computes it; appearances: times a path appears in the unfolded tree",
+        choices=get_args(ContestScore),
     )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
