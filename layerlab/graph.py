@@ -263,6 +263,20 @@ class BoundedCache(Generic[_K, _V]):
         """The keys, least recently used first."""
         return list(self._data)
 
+    def compute(self, key: _K, make: Callable[[], _V]) -> _V:
+        """The value of ``key``, stored from ``make()`` on a miss.
+
+        Example:
+            >>> c: BoundedCache[int, str] = BoundedCache(4)
+            >>> c.compute(1, lambda: "one"), c.compute(1, lambda: "uno")
+            ('one', 'one')
+        """
+        if key in self._data:
+            return self[key]
+        value = make()
+        self[key] = value
+        return value
+
 
 class GraphMemo:
     """Named, bounded caches of values derived from one graph alone.
@@ -271,8 +285,8 @@ class GraphMemo:
     only on the graph here, so that a graph reused across many calls (a sweep)
     computes them once.  Each name gets its own :class:`BoundedCache` of at
     most ``maxsize`` entries, so memory stays bounded however many calls
-    share the graph.  The memo travels with the graph (pickling included) and
-    is never part of its equality.
+    share the graph.  The memo is never part of the graph's equality, and a
+    pickled graph (sent to a worker process) travels without it.
 
     Example:
         >>> m = GraphMemo(maxsize=100)
@@ -287,19 +301,21 @@ class GraphMemo:
         self.maxsize = maxsize
         self._caches: dict[str, BoundedCache[Any, Any]] = {}
 
-    def cache(self, name: str) -> BoundedCache[Any, Any]:
-        """The cache called ``name``, created empty on first use."""
+    def cache(self, name: str, maxsize: int | None = None) -> BoundedCache[Any, Any]:
+        """The cache called ``name``, created empty on first use with at most
+        ``maxsize`` entries (default: the memo's ``maxsize``)."""
         c = self._caches.get(name)
         if c is None:
-            c = self._caches[name] = BoundedCache(self.maxsize)
+            c = self._caches[name] = BoundedCache(maxsize or self.maxsize)
         return c
+
+    def __reduce__(self) -> tuple[type[GraphMemo], tuple[int]]:
+        # A memo is a cache: a pickled graph (sent to a worker) travels without it.
+        return (GraphMemo, (self.maxsize,))
 
     def value(self, name: str, compute: Callable[[], _V]) -> _V:
         """A single value stored under ``name``: ``compute()`` on first use."""
-        c = self.cache(name)
-        if None not in c:
-            c[None] = compute()
-        result: _V = c[None]
+        result: _V = self.cache(name).compute(None, compute)
         return result
 
     def names(self) -> list[str]:

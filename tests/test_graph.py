@@ -323,7 +323,7 @@ def test_graph_memo_is_bounded_per_name_and_not_shared_by_a_changed_copy():
     g.memo.cache("facts")[1] = "one"
     copy = dataclasses.replace(g, name="other")
     assert copy.memo is not g.memo and copy.memo.names() == []  # a changed graph starts empty
-    assert pickle.loads(pickle.dumps(g)).memo.cache("facts").get(1) == "one"
+    assert pickle.loads(pickle.dumps(g)).memo.names() == []  # a pickled graph travels without its memo
     small = GraphMemo(maxsize=2)
     for k in range(5):
         small.cache("x")[k] = k

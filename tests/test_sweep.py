@@ -17,7 +17,7 @@ from layerlab.imageset import default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.metrics.storage import registry_storage
 from layerlab.metrics.sweep import SweepEvaluator, default_space, grid, log_range, sample, sweep, write_frame
-from layerlab.strategies import Layer, Strategy, get_strategy, make_layer, param
+from layerlab.strategies import Layer, LayerBatch, Strategy, get_strategy, make_layer, param
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,7 +135,7 @@ def test_cache_makes_a_rerun_instant(debian, tmp_path: Path, monkeypatch) -> Non
     def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("recomputed")
 
-    monkeypatch.setattr(importlib.import_module("layerlab.metrics.sweep"), "_run_chunk", boom)
+    monkeypatch.setattr(importlib.import_module("layerlab.metrics.sweep"), "run_plan", boom)
     again = sweep(small, pts, [10], executor="serial", cache_dir=tmp_path)
     pd.testing.assert_frame_equal(first, again)
     # Any change of input is a different key: budgets, parameters, popularity, images.
@@ -210,7 +210,7 @@ def test_evaluator_reuses_splits(debian) -> None:  # noqa: ANN001
     ev = SweepEvaluator(debian)
     for s in grid("nixery", {"size_threshold": [10**9, 2 * 10**9]}):
         ev.layer_ids(s, 94)
-    splits = [k for k in ev._memo if isinstance(k, tuple) and len(k) == 3 and k[1] == "split"]
+    splits = [k for memo in ev.memos for k in memo.keys() if k[0] == "nixery initial layers"]
     assert len(splits) == len(debian)  # both thresholds flag the same paths: one split per image
 
 
@@ -275,3 +275,91 @@ def test_cache_key_covers_the_code(debian) -> None:  # noqa: ANN001
     assert key == sweep_key(debian, [get_strategy("nixery")], [94], ["any"], ctx)
     assert _code_digest([Nixery]) != _code_digest([PerRoot])  # a strategy's module is part of the key
     assert files and _code_digest([Nixery]) == _code_digest([Nixery, Nixery])
+
+
+def test_the_sweep_runs_nixerys_one_merge_through_the_batch_hook(debian, monkeypatch) -> None:  # noqa: ANN001
+    """Nixery's merge has one home: the sweep reaches it through ``Nixery.group_batch``."""
+    import layerlab.strategies.nixery as nixery_module
+
+    calls = []
+    original = nixery_module.merge_groups
+
+    def counting(ratings, budget, mode):  # noqa: ANN001, ANN202
+        calls.append((budget, mode))
+        return original(ratings, budget, mode)
+
+    monkeypatch.setattr(nixery_module, "merge_groups", counting)
+    small = debian.subset(["img-curl", "img-git"])
+    df = sweep(small, [get_strategy("nixery"), get_strategy("nixery", merge_mode="resort")], [94, 2], executor="serial", cache=False)
+    assert sorted(set(calls)) == [(2, "resort"), (2, "seed"), (94, "resort"), (94, "seed")]
+    for row, (s, b) in zip(df.itertuples(), [(s, b) for s in ("seed", "resort") for b in (94, 2)]):
+        assert row.pulled_bytes == straightforward(small, get_strategy("nixery", merge_mode=s), b, "any")[0]["pulled_bytes"]
+
+
+@dataclass(frozen=True, eq=False)
+class HalfAndHalf(Strategy):
+    """A strategy with its own batch hook: the first half of the paths, then the rest."""
+
+    name = "half-test"
+
+    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:  # noqa: ANN001
+        n = len(graph.paths)
+        if budget == 1 or n == 1:
+            return [make_layer(graph, range(n))]
+        return [make_layer(graph, range(n // 2)), make_layer(graph, range(n // 2, n))]
+
+    def _group_batch(self, graph: ClosureGraph, context, budgets, memo) -> LayerBatch:  # noqa: ANN001
+        n = len(graph.paths)
+        memo["calls"] = (memo.get("calls") or 0) + 1
+        if n == 1:
+            return LayerBatch([(0,)], [[(0,)] for _ in budgets], key="one")
+        halves = [tuple(range(n // 2)), tuple(range(n // 2, n))]
+        return LayerBatch(halves, [[(0, 1)] if b == 1 else [(0,), (1,)] for b in budgets], key="halves")
+
+
+def test_any_strategy_may_implement_the_batch_hook(debian) -> None:  # noqa: ANN001
+    small = debian.subset(["img-curl", "img-git", "img-perl"])
+    ev = SweepEvaluator(small)
+    df = sweep(small, [HalfAndHalf()], [1, 5], rules=["any", "chain"], executor="serial", cache=False)
+    rows = iter(df.itertuples())
+    for b in (1, 5):
+        for rule in ("any", "chain"):
+            assert next(rows).pulled_bytes == straightforward(small, HalfAndHalf(), b, rule)[0]["pulled_bytes"]
+    ev.layer_ids_batch(HalfAndHalf(), [1, 5])
+    assert [memo.get("calls") for memo in ev.memos] == [1, 1, 1]  # one hook call per image for both budgets
+    # The hook's result is checked like group()'s when asked.
+    g = small.images[0].graph
+    assert HalfAndHalf().group_batch(g, budgets=[1, 5]).layer_indices(0) == [tuple(range(len(g.paths)))]
+
+
+def test_the_cache_key_covers_every_module_of_the_package(tmp_path: Path) -> None:
+    """Editing graph.py (not a strategy or metrics module) in a copy of the package changes the digest."""
+    import shutil
+
+    from layerlab.metrics.sweep import package_digest
+
+    package = Path(importlib.import_module("layerlab.graph").__file__).parent
+    copy = tmp_path / "layerlab"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = package_digest(copy)
+    assert before == package_digest(package)
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "x.pyc").write_bytes(b"byte code")  # caches do not count
+    assert package_digest(copy) == before
+    graph_py = copy / "graph.py"
+    graph_py.write_text(graph_py.read_text() + "\n# changed\n")
+    assert package_digest(copy) != before
+    graph_py.write_text(graph_py.read_text().removesuffix("\n# changed\n"))
+    assert package_digest(copy) == before
+    (copy / "strategies" / "_util.py").write_text((copy / "strategies" / "_util.py").read_text() + "\n")
+    assert package_digest(copy) != before
+
+
+def test_a_sweep_is_cut_into_pieces_small_enough_for_progress(debian) -> None:  # noqa: ANN001
+    from layerlab.metrics.sweep import _pieces, plan_sweep
+
+    points = grid("nixery", {"size_threshold": log_range(10**6, 10**9, 10), "popularity_threshold": log_range(10, 10**5, 10)})
+    plan = plan_sweep(debian, points, [94, 30, 10])
+    pieces = _pieces(plan, 2)
+    assert len(pieces) == 25 and max(p.points for p in pieces) == 3 * 4  # 4 % of the sweep per piece
+    assert [c for p in pieces for c in p.configs] == [(type(s), dict(s.values)) for s in points]  # in order, each once

@@ -20,6 +20,7 @@ from .base import (
     DEFAULT_BUDGET,
     Context,
     Layer,
+    LayerBatch,
     Param,
     Strategy,
     check_layers,
@@ -39,6 +40,7 @@ from .popularity_contest import PopularityContest
 __all__ = [
     "Context",
     "Layer",
+    "LayerBatch",
     "Param",
     "param",
     "Strategy",

@@ -31,7 +31,7 @@ import dataclasses
 import hashlib
 import math
 from abc import ABC, ABCMeta, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeVar, cast
@@ -39,11 +39,12 @@ from typing import Any, ClassVar, Self, TypeVar, cast
 import orjson
 
 from ..errors import ConfigError, StrategyError
-from ..graph import ClosureGraph
+from ..graph import BoundedCache, ClosureGraph
 from ..popularity import Popularity
 
 __all__ = [
     "Layer",
+    "LayerBatch",
     "Param",
     "Context",
     "Strategy",
@@ -140,6 +141,39 @@ def order_layers(layers: Sequence[Layer]) -> list[Layer]:
 def layers_to_json(layers: Sequence[Layer]) -> bytes:
     """Serialise layers as Nixery's ``layers.json`` (compact, deterministic)."""
     return orjson.dumps([layer.to_json() for layer in layers])
+
+
+@dataclass(frozen=True)
+class LayerBatch:
+    """One graph's layerings for several budgets, as unions of shared groups.
+
+    What :meth:`Strategy.group_batch` returns.  A strategy whose layerings for
+    different budgets (or configurations) share most layers says so by
+    returning the shared path sets once, in ``groups``; a caller that
+    evaluates many layerings (a sweep) then works on each group once.
+
+    Attributes:
+        groups: path-index sets of the graph (sorted tuples).
+        layerings: one per budget asked for, in that order; each layer, in
+            output order, is a tuple of indices into ``groups`` whose union it
+            is.
+        key: a hashable identity of ``groups`` for this graph and context
+            (two batches with equal keys have equal groups), or ``None``.
+
+    Example:
+        >>> b = LayerBatch(((0,), (1, 2)), [[(0, 1)], [(0,), (1,)]])
+        >>> b.layer_indices(0), b.layer_indices(1)
+        ([(0, 1, 2)], [(0,), (1, 2)])
+    """
+
+    groups: Sequence[tuple[int, ...]]
+    layerings: Sequence[Sequence[tuple[int, ...]]]
+    key: Hashable | None = None
+
+    def layer_indices(self, n: int) -> list[tuple[int, ...]]:
+        """The path indices of every layer of layering ``n`` (sorted)."""
+        groups = self.groups
+        return [groups[ms[0]] if len(ms) == 1 else tuple(sorted(i for m in ms for i in groups[m])) for ms in self.layerings[n]]
 
 
 @dataclass(frozen=True)
@@ -525,6 +559,77 @@ class Strategy(ABC, metaclass=StrategyType):
         if check:
             check_layers(graph, layers, budget, who=self.name)
         return layers
+
+    def group_batch(
+        self,
+        graph: ClosureGraph,
+        context: Context | None = None,
+        budgets: Sequence[int] = (DEFAULT_BUDGET,),
+        memo: BoundedCache[Any, Any] | None = None,
+        *,
+        check: bool = True,
+    ) -> LayerBatch:
+        """The layerings for several budgets at once, as :meth:`group` gives them.
+
+        The batch hook: layering ``n`` of the result holds the same layers, in
+        the same order, as ``group(graph, context, budgets[n])``.  A strategy
+        may override :meth:`_group_batch` to share work between budgets and,
+        through ``memo``, between calls; the default runs :meth:`_group` once
+        per budget.  Sweeps call this hook.
+
+        Args:
+            graph, context: as for :meth:`group`.
+            budgets: the budgets (each at least 1).
+            memo: a cache the caller keeps for this graph and context across
+                calls (for example with other configurations); the strategy
+                chooses its keys, which must hold every parameter the value
+                depends on.  ``None``: a fresh one.
+            check: verify every layering with :func:`check_layers`.
+
+        Example:
+            >>> from layerlab.strategies import Nixery
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 1}, {"path": "/s/b-b", "closureSize": 2}])
+            >>> b = Nixery().group_batch(g, budgets=[2, 1])
+            >>> [b.layer_indices(n) for n in range(2)]
+            [[(0,), (1,)], [(0, 1)]]
+        """
+        for budget in budgets:
+            if isinstance(budget, bool) or not isinstance(budget, int):
+                raise ConfigError(f"budget must be an integer, not {budget!r}")
+            if budget < 1:
+                raise ConfigError(f"budget must be at least 1, not {budget}")
+        if not graph.paths:
+            return LayerBatch((), [[] for _ in budgets])
+        memo = memo if memo is not None else BoundedCache(64)
+        batch = self._group_batch(graph, context or Context(), list(budgets), memo)
+        if check:
+            for n, budget in enumerate(budgets):
+                layers = [make_layer(graph, idx) for idx in batch.layer_indices(n)]
+                check_layers(graph, layers, budget, who=self.name)
+        return batch
+
+    def _group_batch(self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]) -> LayerBatch:
+        """The batch hook's default: :meth:`_group` per budget, equal layers shared.
+
+        Override it to share work; ``graph`` is non-empty, every budget at
+        least 1, and ``memo`` the caller's (or a fresh) cache for this graph
+        and context.
+        """
+        index = graph.index
+        groups: list[tuple[int, ...]] = []
+        where: dict[tuple[int, ...], int] = {}
+        layerings = []
+        for budget in budgets:
+            layering = []
+            for layer in self._group(graph, context, budget):
+                idx = tuple(sorted(index[p] for p in layer.paths))
+                g = where.get(idx)
+                if g is None:
+                    g = where[idx] = len(groups)
+                    groups.append(idx)
+                layering.append((g,))
+            layerings.append(layering)
+        return LayerBatch(groups, layerings)
 
     @abstractmethod
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
