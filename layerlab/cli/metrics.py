@@ -82,6 +82,11 @@ def _imageset_arg(p: argparse.ArgumentParser) -> None:
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--serial", action="store_true", help="run in this process")
+    p.add_argument(
+        "--executor",
+        metavar="SPEC",
+        help="where to run: process (default), thread, serial, or dask://HOST:PORT (a Dask scheduler)",
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the sweep cache")
     p.add_argument("--cache-dir", metavar="DIR", help="sweep cache directory")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -147,7 +152,7 @@ def _parse_space(strategy: Any, specs: list[str], where: str) -> dict[str, list]
 
 def _executor(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        "executor": "serial" if args.serial else None,
+        "executor": args.executor or ("serial" if args.serial else None),
         "workers": args.jobs,
         "cache": not args.no_cache,
         "cache_dir": args.cache_dir,

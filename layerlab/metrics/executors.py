@@ -165,7 +165,7 @@ def run_pieces(
 
         address = dask_address(executor)
         try:
-            client = Client(address, set_as_default=False)
+            client = Client(address, set_as_default=False, timeout="10s")
         except OSError as err:
             raise ConfigError(f"cannot reach the Dask scheduler at {address}: {err}", source="executor") from None
         try:

@@ -89,7 +89,7 @@ from ..graph import BoundedCache
 from ..imageset import ImageSet
 from ..popularity import Popularity
 from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy, order_layers
-from .executors import ExecutorSpec, check_executor, run_pieces
+from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
 from .pull import RULES, simulate_pull
 
 __all__ = [
@@ -760,7 +760,12 @@ def run_plan(
     from tqdm.auto import tqdm
 
     check_executor(executor)
-    n_workers = 1 if executor == "serial" else (workers or os.cpu_count() or 1)
+    if executor == "serial":
+        n_workers = 1
+    elif workers is None and is_dask_client(executor):
+        n_workers = max(1, sum(executor.nthreads().values()))
+    else:
+        n_workers = workers or os.cpu_count() or 1
     pieces = _pieces(plan, n_workers)
     code = _code_digest([type(s) for s in plan.strategies])
     token = _inputs_token(plan.imageset, plan.context, plan.layer_order, code)
