@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _report import record  # noqa: E402
+
 from layerlab.sources.files import load_graph  # noqa: E402
 from layerlab.strategies.auto_layer import AutoLayer  # noqa: E402
 
@@ -140,6 +142,12 @@ def main(argv: list[str]) -> int:
     print(f"  of which components {min(sccs) * 1000:.2f} ms, closure bit sets {min(bits) * 1000:.2f} ms (best of {rounds} each)")
     print(f"layerlab, graph caches warm (best of {5 * rounds}):             {t_warm * 1000:8.2f} ms   speed-up {t_base / t_warm:5.1f}x")
     print("target: 20x")
+    name = f"auto-layer on {Path(graph_file).name.split('.')[0]} ({len(graph.paths)} paths), limit {limit}"
+    base_label = "direct transcription of nixpkgs' auto-layer.py"
+    record(f"{name}, graph caches cold", t_cold * 1e3, "ms", baseline=base_label, baseline_value=t_base * 1e3,
+           goal="20x", note=f"best of {rounds} rounds")
+    record(f"{name}, graph caches warm", t_warm * 1e3, "ms", baseline=base_label, baseline_value=t_base * 1e3,
+           goal="20x", note=f"best of {5 * rounds} runs")
     return 0
 
 

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import record
+
 from layerlab.image import BlobStore, build_image
 from layerlab.strategies.base import Layer
 
@@ -119,6 +121,11 @@ def main() -> int:
             print(f"{'':13s} layerlab ({args.layers} layers, {args.parallel}, blobs written): {mb / mine:8.1f} MiB/s ({mine:.2f} s)")
             verdict = "(reference)" if target is None else f"(target >= {target:.2f}) " + ("OK" if ratio >= target else "BELOW TARGET")
             print(f"{'':13s} ratio layerlab/baseline throughput: {ratio:.2f} {verdict}")
+            # Recorded as seconds for the closure, so that the ratio is baseline / layerlab as for every time.
+            record(f"{label} layers of a {mb:,.0f} MiB closure ({args.layers} layers, {args.parallel}, blobs written)",
+                   mine, "s", baseline=f"`{base_cmd.replace(str(listing), 'LIST')}`", baseline_value=base,
+                   goal=None if target is None else f">= {target:.2f}x the baseline's throughput",
+                   note=f"best of {args.repeat} runs; throughput {mb / mine:.1f} MiB/s against {mb / base:.1f} MiB/s")
             if target is not None and ratio < target:
                 status = 1
         return status

@@ -470,8 +470,8 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
     """The panel chart as inline SVG: layer sizes of the displayed image (left), cumulative pull (right).
 
     The live panel draws this instead of a matplotlib PNG: building the SVG
-    text takes about a millisecond and the browser renders it, where a
-    matplotlib redraw costs 100 ms or more.  Same content as
+    text is cheap and the browser renders it, where a matplotlib redraw is
+    not (``benchmarks/bench_widget.py``).  Same content as
     :class:`PanelFigure`, which stays available for files and reports.  Bars
     carry ``class="ll-bar"``, the pull lines ``class="ll-line"``.
 

@@ -29,10 +29,9 @@ closure sizes come from numpy passes over the packed member and reach bit
 sets; a layer labelled by one primary that it holds reaches exactly that
 primary's closure, so only the other layers need a union of closures.
 ``benchmarks/bench_auto_layer.py`` checks the output against a direct
-transcription of nixpkgs' algorithm and times both (on ``kde-full`` at limit
-94: about 15x faster with the graph's closure bit sets cached, about 6x from a
-freshly loaded graph, where the components and closure bit sets take half the
-time).
+transcription of nixpkgs' algorithm and times both, with the graph's closure
+bit sets cached and from a freshly loaded graph (figures:
+``docs/benchmarks.md``).
 
 **Cycles.**  The algorithm only asks "is ``d`` in ``P``'s closure" and "does
 ``u`` reach ``P``"; both are defined on cyclic graphs (a member of a cycle is
