@@ -254,13 +254,28 @@ class BoundedCache(Generic[_K, _V]):
             self._data.popitem(last=False)
 
     def get(self, key: _K, default: _V | None = None) -> _V | None:
-        """The value of ``key``, or ``default`` (the entry counts as used)."""
+        """The value of ``key``, or ``default`` (the entry counts as used).
+
+        Example:
+            >>> c: BoundedCache[str, int] = BoundedCache(1)
+            >>> c["a"] = 1
+            >>> c.get("a"), c.get("b", 0)
+            (1, 0)
+        """
         if key in self._data:
             return self[key]
         return default
 
     def keys(self) -> list[_K]:
-        """The keys, least recently used first."""
+        """The keys, least recently used first.
+
+        Example:
+            >>> c: BoundedCache[str, int] = BoundedCache(3)
+            >>> c["a"], c["b"] = 1, 2
+            >>> _ = c["a"]  # "a" becomes the most recently used
+            >>> c.keys()
+            ['b', 'a']
+        """
         return list(self._data)
 
     def compute(self, key: _K, make: Callable[[], _V]) -> _V:
@@ -303,7 +318,13 @@ class GraphMemo:
 
     def cache(self, name: str, maxsize: int | None = None) -> BoundedCache[Any, Any]:
         """The cache called ``name``, created empty on first use with at most
-        ``maxsize`` entries (default: the memo's ``maxsize``)."""
+        ``maxsize`` entries (default: the memo's ``maxsize``).
+
+        Example:
+            >>> m = GraphMemo()
+            >>> m.cache("splits", maxsize=8).maxsize, m.cache("splits") is m.cache("splits")
+            (8, True)
+        """
         c = self._caches.get(name)
         if c is None:
             c = self._caches[name] = BoundedCache(maxsize or self.maxsize)
@@ -314,16 +335,35 @@ class GraphMemo:
         return (GraphMemo, (self.maxsize,))
 
     def value(self, name: str, compute: Callable[[], _V]) -> _V:
-        """A single value stored under ``name``: ``compute()`` on first use."""
+        """A single value stored under ``name``: ``compute()`` on first use.
+
+        Example:
+            >>> GraphMemo().value("digest", lambda: "abc")
+            'abc'
+        """
         result: _V = self.cache(name).compute(None, compute)
         return result
 
     def names(self) -> list[str]:
-        """The names of the caches in use, sorted."""
+        """The names of the caches in use, sorted.
+
+        Example:
+            >>> m = GraphMemo()
+            >>> _ = m.cache("b"), m.cache("a")
+            >>> m.names()
+            ['a', 'b']
+        """
         return sorted(self._caches)
 
     def clear(self) -> None:
-        """Drop every cached value."""
+        """Drop every cached value.
+
+        Example:
+            >>> m = GraphMemo()
+            >>> m.cache("a")[1] = 2
+            >>> m.clear(); m.names()
+            []
+        """
         self._caches.clear()
 
 
@@ -496,13 +536,27 @@ class ClosureGraph:
         return sum(self.require_nar_size("the total size"))
 
     def require_nar_size(self, who: str) -> tuple[int, ...]:
-        """Return ``nar_size`` or raise a clear error naming ``who`` needs it."""
+        """Return ``nar_size`` or raise a clear error naming ``who`` needs it.
+
+        Example:
+            >>> ClosureGraph.from_records([{"path": "/s/a", "narSize": 3}]).require_nar_size("a demo")
+            (3,)
+            >>> ClosureGraph.from_records([{"path": "/s/a"}], source="g.json").require_nar_size("a demo")
+            Traceback (most recent call last):
+            ...
+            layerlab.errors.GraphError: g.json: a demo needs narSize for every path, and this graph has none
+        """
         if self.nar_size is None:
             raise GraphError(f"{who} needs narSize for every path, and this graph has none", source=self.source)
         return self.nar_size
 
     def require_closure_size(self, who: str) -> tuple[int, ...]:
-        """Return ``closure_size`` or raise a clear error naming ``who`` needs it."""
+        """Return ``closure_size`` or raise a clear error naming ``who`` needs it.
+
+        Example:
+            >>> ClosureGraph.from_records([{"path": "/s/a", "narSize": 3}]).require_closure_size("a demo")
+            (3,)
+        """
         if self.closure_size is None:
             raise GraphError(f"{who} needs closureSize or narSize, and this graph has neither", source=self.source)
         return self.closure_size
@@ -665,7 +719,13 @@ class ClosureGraph:
         return g
 
     def to_records(self) -> list[dict[str, Any]]:
-        """The graph as Nix's list layout (self-references restored), for writing back out."""
+        """The graph as Nix's list layout (self-references restored), for writing back out.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}])
+            >>> g.to_records()[0]
+            {'path': '/s/a', 'narSize': 1, 'closureSize': 3, 'references': ['/s/a', '/s/b']}
+        """
         out = []
         for i, p in enumerate(self.paths):
             rec: dict[str, Any] = {"path": p}
@@ -680,7 +740,13 @@ class ClosureGraph:
         return out
 
     def to_export_json(self) -> dict[str, Any]:
-        """The graph in Nix's structured-attrs exportReferencesGraph layout."""
+        """The graph in Nix's structured-attrs exportReferencesGraph layout.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}])
+            >>> g.to_export_json()["exportReferencesGraph"]
+            {'graph': ['/s/a']}
+        """
         return {
             "exportReferencesGraph": {"graph": [self.paths[r] for r in self.roots]},
             "graph": self.to_records(),
@@ -692,6 +758,12 @@ class ClosureGraph:
         The roots are the kept roots plus kept paths whose referrers were all
         dropped.  Sizes are carried over (``closure_size`` recomputed when
         ``nar_size`` is known).
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}])
+            >>> h = g.subgraph([1])
+            >>> h.paths, h.closure_size
+            (('/s/b',), (2,))
         """
         keep_sorted = sorted(set(keep))
         new_index = {old: new for new, old in enumerate(keep_sorted)}
