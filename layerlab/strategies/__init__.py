@@ -66,7 +66,13 @@ DEFAULT_STRATEGY = "keystone"
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
-    """Every strategy name (families and presets) -> (class, preset values)."""
+    """Every strategy name (families and presets) -> (class, preset values).
+
+    Example:
+        >>> cls, preset = available()["nixery-2022"]
+        >>> cls.name, preset["popularity_threshold"]
+        ('nixery', 100)
+    """
     out: dict[str, tuple[type[Strategy], Mapping[str, Any]]] = {}
     for name, cls in FAMILIES.items():
         out[name] = (cls, {})
@@ -80,6 +86,14 @@ def strategy_class(name: str) -> tuple[type[Strategy], Mapping[str, Any]]:
 
     Raises:
         ConfigError: unknown name (the known ones are listed).
+
+    Example:
+        >>> strategy_class("auto-layer")[0].name
+        'auto-layer'
+        >>> strategy_class("nope")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: --strategy: unknown strategy 'nope' (known: ...)
     """
     table = available()
     if name not in table:

@@ -87,7 +87,12 @@ class Layer:
     root: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Nixery's ``layers.json`` entry: ``{"contents": [...], "mergeRating": n}``."""
+        """Nixery's ``layers.json`` entry: ``{"contents": [...], "mergeRating": n}``.
+
+        Example:
+            >>> Layer(("/s/a", "/s/b"), 30, rating=7).to_json()
+            {'contents': ['/s/a', '/s/b'], 'mergeRating': 7}
+        """
         return {"contents": list(self.paths), "mergeRating": self.rating}
 
     def __len__(self) -> int:
@@ -97,7 +102,13 @@ class Layer:
 def make_layer(
     graph: ClosureGraph, indices: Iterable[int], *, rating: int | float = 0, reason: str = "", root: int | None = None
 ) -> Layer:
-    """Build a :class:`Layer` from path indices of ``graph`` (sorted, sized)."""
+    """Build a :class:`Layer` from path indices of ``graph`` (sorted, sized).
+
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}, {"path": "/s/b", "narSize": 2}])
+        >>> make_layer(g, [1, 0], reason="demo")
+        Layer(paths=('/s/a', '/s/b'), size=3, rating=0, reason='demo', root=None)
+    """
     idx = sorted(indices)
     nar = graph.nar_size
     return Layer(
@@ -139,7 +150,12 @@ def order_layers(layers: Sequence[Layer]) -> list[Layer]:
 
 
 def layers_to_json(layers: Sequence[Layer]) -> bytes:
-    """Serialise layers as Nixery's ``layers.json`` (compact, deterministic)."""
+    """Serialise layers as Nixery's ``layers.json`` (compact, deterministic).
+
+    Example:
+        >>> layers_to_json([Layer(("/s/a",), 1, rating=2)])
+        b'[{"contents":["/s/a"],"mergeRating":2}]'
+    """
     return orjson.dumps([layer.to_json() for layer in layers])
 
 
@@ -171,7 +187,12 @@ class LayerBatch:
     key: Hashable | None = None
 
     def layer_indices(self, n: int) -> list[tuple[int, ...]]:
-        """The path indices of every layer of layering ``n`` (sorted)."""
+        """The path indices of every layer of layering ``n`` (sorted).
+
+        Example:
+            >>> LayerBatch(((0,), (1,), (2,)), [[(0, 2), (1,)]]).layer_indices(0)
+            [(0, 2), (1,)]
+        """
         groups = self.groups
         return [groups[ms[0]] if len(ms) == 1 else tuple(sorted(i for m in ms for i in groups[m])) for ms in self.layerings[n]]
 
@@ -265,7 +286,12 @@ class Param:
         return v
 
     def to_json(self) -> dict[str, Any]:
-        """The declaration as JSON (for ``layerlab strategies --json`` and UIs)."""
+        """The declaration as JSON (for ``layerlab strategies --json`` and UIs).
+
+        Example:
+            >>> Param("n", "int", 3, "a count", minimum=0).to_json()["minimum"]
+            0
+        """
         return {
             "name": self.name,
             "kind": self.kind,
@@ -326,7 +352,14 @@ class Context:
     popularity: Popularity | None = None
 
     def require_popularity(self, who: str) -> Popularity:
-        """Return the popularity table or raise a clear error naming ``who`` needs it."""
+        """Return the popularity table or raise a clear error naming ``who`` needs it.
+
+        Example:
+            >>> Context().require_popularity("nixery")
+            Traceback (most recent call last):
+            ...
+            layerlab.errors.StrategyError: nixery needs popularity data (pass --popularity FILE)
+        """
         if self.popularity is None:
             raise StrategyError(f"{who} needs popularity data (pass --popularity FILE)")
         return self.popularity
@@ -642,6 +675,14 @@ def check_layers(graph: ClosureGraph, layers: Sequence[Layer], budget: int | Non
     Raises:
         StrategyError: a path missing, duplicated or foreign, an empty layer,
             unsorted paths, or more layers than ``budget``.
+
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}, {"path": "/s/b", "narSize": 2}])
+        >>> check_layers(g, [Layer(("/s/a", "/s/b"), 3)], budget=1)  # passes silently
+        >>> check_layers(g, [Layer(("/s/a",), 1)], who="demo")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.StrategyError: demo left /s/b out of every layer
     """
     if budget is not None and len(layers) > budget:
         raise StrategyError(f"{who} produced {len(layers)} layers for a budget of {budget}", source=graph.source)
@@ -685,6 +726,11 @@ def params_from_strings(strategy_cls: type[Strategy], pairs: Iterable[str]) -> d
 
     Raises:
         ConfigError: a pair without ``=`` or an invalid value.
+
+    Example:
+        >>> from layerlab.strategies import Nixery
+        >>> params_from_strings(Nixery, ["size-threshold=50M", "merge_mode=resort"])
+        {'size_threshold': 50000000, 'merge_mode': 'resort'}
     """
     out: dict[str, Any] = {}
     for pair in pairs:

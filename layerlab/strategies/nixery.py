@@ -114,7 +114,12 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
 
 
 def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
-    """All ``(i, j)`` reference pairs, built with numpy (fast for large graphs)."""
+    """All ``(i, j)`` reference pairs, built with numpy (fast for large graphs).
+
+    Example:
+        >>> edge_list([(1, 2), (2,), ()])
+        [(0, 1), (0, 2), (1, 2)]
+    """
     lengths = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     src = np.repeat(np.arange(len(refs), dtype=np.int64), lengths).tolist()
     dst = list(itertools.chain.from_iterable(refs))
@@ -212,26 +217,52 @@ class Nixery(Strategy):
     )
 
     def popularity_table(self, context: Context) -> Popularity:
-        """The context's popularity with this configuration's look-up options applied."""
+        """The context's popularity with this configuration's look-up options applied.
+
+        Example:
+            >>> from layerlab.popularity import Popularity
+            >>> table = Nixery(forced_popularity={"iana-etc*": 5}).popularity_table(Context(Popularity({"a-1": 2})))
+            >>> table.of_name("a-1"), table.of_name("iana-etc-1")
+            (2, 5)
+        """
         pop = context.popularity or Popularity({})
         if self.popularity_by_name or self.forced_popularity:
             pop = pop.with_options(by_name=self.popularity_by_name, forced={**pop.forced, **self.forced_popularity})
         return pop
 
     def threshold(self, pop: Popularity) -> int:
-        """The effective popularity threshold."""
+        """The effective popularity threshold.
+
+        Example:
+            >>> from layerlab.popularity import Popularity
+            >>> pop = Popularity({str(i): i for i in range(1, 101)})
+            >>> Nixery().threshold(pop), Nixery(popularity_percentile=90).threshold(pop)
+            (1000, 91)
+        """
         if self.popularity_percentile is not None:
             return pop.threshold_at_percentile(self.popularity_percentile)
         return self.popularity_threshold
 
     def sizes(self, graph: ClosureGraph) -> tuple[int, ...]:
-        """The size measure for each path."""
+        """The size measure for each path.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 2, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 3}])
+            >>> Nixery().sizes(g), Nixery(size_measure="nar").sizes(g)
+            ((5, 3), (2, 3))
+        """
         if self.size_measure == "nar":
             return graph.require_nar_size("nixery with size_measure=nar")
         return graph.require_closure_size("nixery")
 
     def flagged(self, graph: ClosureGraph, sizes: Sequence[int], pops: Sequence[int], threshold: int) -> list[int]:
-        """Indices of the big-or-popular paths."""
+        """Indices of the big-or-popular paths.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "closureSize": 50}, {"path": "/s/b", "closureSize": 5}])
+            >>> Nixery(size_threshold=10).flagged(g, [50, 5], [1, 1000], 1000)
+            [0, 1]
+        """
         limit = self.size_threshold
         return [i for i in range(len(sizes)) if sizes[i] > limit or pops[i] >= threshold]
 
@@ -363,6 +394,11 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
     tie-break; a stable sort on the rating alone therefore implements it.
     Issues an :class:`UnreachablePathsWarning` when some path is reachable
     from no root.  (Example: :class:`RatedSplit`.)
+
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 4}, {"path": "/s/b-b", "closureSize": 1}])
+        >>> rate_split(g, dominator_split(g, []), [4, 1], [1, 10]).ratings
+        (4, 10)
     """
     n = len(graph.paths)
     owner = np.fromiter(split.owner, dtype=np.int64, count=n)

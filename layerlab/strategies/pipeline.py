@@ -87,16 +87,34 @@ class PGraph:
     succ: Mapping[int, tuple[int, ...]]
 
     def induced(self, keep: Iterable[int]) -> PGraph:
-        """The subgraph on ``keep``, vertex order kept."""
+        """The subgraph on ``keep``, vertex order kept.
+
+        Example:
+            >>> PGraph((0, 1, 2), {0: (1, 2), 1: (2,), 2: ()}).induced([2, 0]).succ
+            {0: (2,), 2: ()}
+        """
         k = set(keep)
         vs = tuple(v for v in self.vs if v in k)
         return PGraph(vs, {v: tuple(w for w in self.succ[v] if w in k) for v in vs})
 
     def without(self, drop: Iterable[int]) -> PGraph:
+        """The subgraph without the vertices ``drop``, vertex order kept.
+
+        Example:
+            >>> PGraph((0, 1, 2), {0: (1,), 1: (2,), 2: ()}).without([1]).vs
+            (0, 2)
+        """
         d = set(drop)
         return self.induced(v for v in self.vs if v not in d)
 
     def reach(self, starts: Iterable[int], *, backwards: bool = False) -> set[int]:
+        """The vertices reachable from ``starts`` (included), along references (``backwards``: against them).
+
+        Example:
+            >>> g = PGraph((0, 1, 2), {0: (1,), 1: (), 2: (1,)})
+            >>> sorted(g.reach([0])), sorted(g.reach([1], backwards=True))
+            ([0, 1], [0, 1, 2])
+        """
         step = self.pred if backwards else self.succ
         seen = set(starts)
         stack = list(seen)
@@ -395,6 +413,11 @@ def flatten_references_graph(
     Raises:
         GraphError: malformed records.
         ConfigError: malformed pipeline.
+
+    Example:
+        >>> records = [{"path": "/s/a", "narSize": 5, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 9, "references": []}]
+        >>> flatten_references_graph(records, [["popularity_contest"]])
+        [['/s/b'], ['/s/a']]
     """
     graph = ClosureGraph.from_records(records)
     return [[graph.paths[i] for i in layer] for layer in run_pipeline(graph, pipeline, exclude_paths or ())]

@@ -106,7 +106,14 @@ def contest_order(paths: Sequence[str], refs: Sequence[Sequence[int]], score: st
 
 
 def first_n_layers(graph: ClosureGraph, ranked: Sequence[tuple[int, int]], budget: int, reason: str) -> list[Layer]:
-    """The first ``budget - 1`` ranked paths alone, the rest in one layer."""
+    """The first ``budget - 1`` ranked paths alone, the rest in one layer.
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> g = ClosureGraph.from_records([{"path": p, "narSize": 1} for p in ("/s/a", "/s/b", "/s/c")])
+        >>> [(layer.paths, layer.reason) for layer in first_n_layers(g, [(2, 9), (0, 5), (1, 1)], 2, "contest")]
+        [(('/s/c',), 'contest'), (('/s/a', '/s/b'), 'rest')]
+    """
     if len(ranked) <= budget:
         return [make_layer(graph, [i], rating=s, reason=reason, root=i) for i, s in ranked]
     head = ranked[: budget - 1]
