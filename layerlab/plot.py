@@ -660,7 +660,16 @@ def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
 
 
 def save_png(fig: Figure, path: str, *, dpi: int = 100) -> None:
-    """Write ``fig`` as a PNG atomically (temp file + rename)."""
+    """Write ``fig`` as a PNG atomically (temp file + rename).
+
+    Example:
+        >>> import os, tempfile
+        >>> from matplotlib.figure import Figure
+        >>> f = os.path.join(tempfile.mkdtemp(), "fig.png")
+        >>> save_png(Figure(figsize=(1, 1)), f)
+        >>> open(f, "rb").read(4)[1:]
+        b'PNG'
+    """
     from .fileio import atomic_write
 
     atomic_write(path, to_png(fig, dpi=dpi))

@@ -129,6 +129,13 @@ def churn(
 
     Raises:
         ConfigError: ``changes`` matches no path of the selected images.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> frame, summary = churn(get_strategy("nixery"), default_imageset().subset(["img-curl"]), 94)
+        >>> len(frame), summary["changes"], summary["repushed_bytes"] >= summary["changed_bytes"]
+        (32, 32, True)
     """
     from tqdm.auto import tqdm
 

@@ -188,7 +188,15 @@ class Layering:
         return len(self.table.layer_size)
 
     def describe(self) -> dict[str, Any]:
-        """Label, strategy JSON and budget, for summaries."""
+        """Label, strategy JSON and budget, for summaries.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> lay = layer_imageset(get_strategy("auto-layer"), default_imageset().subset([0]), 30)
+            >>> lay.describe()
+            {'layering': 'auto-layer', 'strategy': {'strategy': 'auto-layer', 'params': {}}, 'budget': 30}
+        """
         return {
             "layering": self.label,
             "strategy": None if self.strategy is None else self.strategy.to_json(),

@@ -674,7 +674,14 @@ class SweepPlan:
         return [(s, b) for s in self.strategies for b in self.budgets]
 
     def key(self) -> str:
-        """The cache key (:func:`sweep_key`)."""
+        """The cache key (:func:`sweep_key`).
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> s = default_imageset()
+            >>> plan_sweep(s, "nixery", [94]).key() == plan_sweep(s, "nixery", [94]).key() != plan_sweep(s, "nixery", [30]).key()
+            True
+        """
         return sweep_key(self.imageset, self.strategies, self.budgets, self.rules, self.context, self.layer_order)
 
 

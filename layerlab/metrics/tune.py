@@ -217,6 +217,13 @@ def tune(
 
     Raises:
         ConfigError: unknown method, objective or parameter; an empty space.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> r = tune("nixery", default_imageset().subset(range(10)), budget=30,
+        ...          space={"popularity_threshold": [10, 1000]}, executor="serial", cache=False)
+        >>> r.strategy.popularity_threshold, r.value <= r.baseline
+        (10, True)
     """
     start = _as_strategy(strategy)
     if method not in METHODS:
