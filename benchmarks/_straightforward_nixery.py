@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
         pop = json.load(fh)
     layers = group(doc, pop, int(budget))
     with open(out, "w") as fh:
-        json.dump([{"contents": l} for l in layers], fh)
+        json.dump([{"contents": lay} for lay in layers], fh)
     return 0
 
 

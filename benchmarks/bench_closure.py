@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _report import record  # noqa: E402
+from _report import record
 
-from layerlab.sources.nix import OFFLINE_CONFIG, closure, lookup_expression, parse_source  # noqa: E402
-from layerlab.sources.nix_run import nix_environment  # noqa: E402
+from layerlab.sources.nix import OFFLINE_CONFIG, closure, lookup_expression, parse_source
+from layerlab.sources.nix_run import nix_environment
 
 PACKAGES = ["git", "pythonEnv", "htop", "xorg.xev", "texliveFull"]
 
@@ -127,7 +127,8 @@ def main() -> None:
                    note=f"median of {runs} runs")
     nix_alone = figures["nix-instantiate lookup + nix path-info"]
     print(f"layerlab closure (CLI, no cache) / Nix alone: {figures['layerlab closure, CLI, no cache'] / nix_alone:.2f}x")
-    print(f"export / path-info method: {figures['closure() in-process, export'] / figures['closure() in-process, path-info']:.2f}x")
+    export, path_info = figures["closure() in-process, export"], figures["closure() in-process, path-info"]
+    print(f"export / path-info method: {export / path_info:.2f}x")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import _straightforward_nixery as baseline  # noqa: E402
-from _report import record  # noqa: E402
+import _straightforward_nixery as baseline
+from _report import record
 
-from layerlab.popularity import load_popularity  # noqa: E402
-from layerlab.sources.files import load_graph  # noqa: E402
-from layerlab.strategies import Context, get_strategy  # noqa: E402
+from layerlab.popularity import load_popularity
+from layerlab.sources.files import load_graph
+from layerlab.strategies import Context, get_strategy
 
 DEBIAN = ROOT / "data" / "debian"
 
@@ -57,7 +57,7 @@ def bench_kde() -> None:
     raw_pop = dict(pop.counts)
     ours_med, ours_min, layers = timed(lambda: strategy.group(graph, ctx, 94), 50)
     base_med, base_min, base_layers = timed(lambda: baseline.group(doc, raw_pop, 94), 10)
-    assert {frozenset(l.paths) for l in layers} == {frozenset(l) for l in base_layers}, "outputs differ"
+    assert {frozenset(lay.paths) for lay in layers} == {frozenset(lay) for lay in base_layers}, "outputs differ"
     print(f"kde-full grouping, budget 94: {ours_med * 1e3:.1f} ms median ({ours_min * 1e3:.1f} min); target < 20 ms")
     print(f"  baseline (networkx transcription): {base_med * 1e3:.1f} ms median -> {base_med / ours_med:.1f}x faster")
     record(
@@ -85,10 +85,13 @@ def bench_universe() -> None:
         run(ours_cmd)()  # warm the page cache
         ours_med, ours_min, _ = timed(run(ours_cmd), 5)
         base_med, base_min, _ = timed(run(base_cmd), 1)
-        ours = {frozenset(l["contents"]) for l in json.loads(Path(f"{tmp}/ours.json").read_text())}
-        base = {frozenset(l["contents"]) for l in json.loads(Path(f"{tmp}/base.json").read_text())}
+        ours = {frozenset(lay["contents"]) for lay in json.loads(Path(f"{tmp}/ours.json").read_text())}
+        base = {frozenset(lay["contents"]) for lay in json.loads(Path(f"{tmp}/base.json").read_text())}
         assert ours == base, "outputs differ"
-    print(f"universe (63,671 paths) `layerlab group` process: {ours_med:.2f} s median ({ours_min:.2f} s min); target < 1.5 s")
+    print(
+        f"universe (63,671 paths) `layerlab group` process: {ours_med:.2f} s median ({ours_min:.2f} s min); "
+        "target < 1.5 s"
+    )
     print(f"  baseline (stdlib json + networkx, as a process): {base_med:.2f} s -> {base_med / ours_med:.1f}x faster")
     record(
         "layerlab group on the universe graph (63,671 paths), budget 94, whole process",

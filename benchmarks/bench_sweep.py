@@ -97,8 +97,11 @@ def main() -> None:
     best_time = min(fast, fast_serial)
     print(f"  speed-up over the baseline          {baseline / best_time:8.1f} x")
     print(f"  speed-up over the 2019 program      {go / best_time:8.1f} x  (estimate)")
-    print(f"  lowest pull: {int(best.pulled_bytes)} bytes, ratio {best.ratio:.4f} (size_threshold={int(best.size_threshold)}, "
-          f"popularity_threshold={int(best.popularity_threshold)}, budget={int(best.budget)})")
+    print(
+        f"  lowest pull: {int(best.pulled_bytes)} bytes, ratio {best.ratio:.4f} "
+        f"(size_threshold={int(best.size_threshold)}, popularity_threshold={int(best.popularity_threshold)}, "
+        f"budget={int(best.budget)})"
+    )
     name = f"sweep of {len(points) * len(budgets)} Nixery points over {len(imageset)} images ({groupings} groupings)"
     note = f"best of {args.repeat} runs; baseline {how}"
     base_label = "group() + pull_cost() per point"

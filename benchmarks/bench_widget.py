@@ -31,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _report import record  # noqa: E402
+from _report import record
 
-from layerlab.plot import to_png  # noqa: E402
-from layerlab.widgets import Config, PanelFigure, TunePanel, chart_svg, evaluate, layer_table_html, summary_html  # noqa: E402
+from layerlab.plot import to_png
+from layerlab.widgets import Config, PanelFigure, TunePanel, chart_svg, evaluate, layer_table_html, summary_html
 
 SIZES = [10**6, 2 * 10**6, 5 * 10**6, 10**7, 2 * 10**7, 5 * 10**7, 2 * 10**8, 5 * 10**8, 10**9, 2 * 10**9]
 BUDGETS = [94, 60, 40, 20, 10, 5]

@@ -39,10 +39,9 @@ from __future__ import annotations
 import itertools
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -497,7 +496,8 @@ class ClosureGraph:
         return len(self.paths)
 
     def __repr__(self) -> str:
-        return f"<ClosureGraph {self.name or self.source or ''!s} paths={len(self.paths)} edges={self.edge_count} roots={len(self.roots)}>"
+        label = self.name or self.source or ""
+        return f"<ClosureGraph {label!s} paths={len(self.paths)} edges={self.edge_count} roots={len(self.roots)}>"
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -722,7 +722,9 @@ class ClosureGraph:
         """The graph as Nix's list layout (self-references restored), for writing back out.
 
         Example:
-            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}])
+            >>> g = ClosureGraph.from_records(
+            ...     [{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}]
+            ... )
             >>> g.to_records()[0]
             {'path': '/s/a', 'narSize': 1, 'closureSize': 3, 'references': ['/s/a', '/s/b']}
         """
@@ -760,7 +762,9 @@ class ClosureGraph:
         ``nar_size`` is known).
 
         Example:
-            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}])
+            >>> g = ClosureGraph.from_records(
+            ...     [{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}]
+            ... )
             >>> h = g.subgraph([1])
             >>> h.paths, h.closure_size
             (('/s/b',), (2,))

@@ -217,7 +217,8 @@ class ImageSet:
         Example:
             >>> from pathlib import Path
             >>> import layerlab.imageset as m
-            >>> s = ImageSet.from_directory(Path(m.__file__).parent.parent / "data" / "debian" / "imageset", pattern="img-c*")
+            >>> debian = Path(m.__file__).parent.parent / "data" / "debian"
+            >>> s = ImageSet.from_directory(debian / "imageset", pattern="img-c*")
             >>> s.names[:2]
             ('img-clang', 'img-cmake')
         """
@@ -354,7 +355,8 @@ class ImageSet:
 
         Example:
             >>> from layerlab.sources.nix import OFFLINE_CONFIG
-            >>> s = ImageSet.from_nix({"hello": ["hello"]}, "path!nix/testpkgs", settings=OFFLINE_CONFIG)  # doctest: +SKIP
+            >>> s = ImageSet.from_nix(  # doctest: +SKIP
+            ...     {"hello": ["hello"]}, "path!nix/testpkgs", settings=OFFLINE_CONFIG)
             >>> s["hello"].source  # doctest: +SKIP
             'path!/.../nix/testpkgs'
         """
@@ -482,7 +484,7 @@ class ImageSet:
             "union_bytes": self.union_bytes if sized else None,
         }
 
-    def to_frame(self):  # noqa: ANN201 - pandas imported lazily
+    def to_frame(self):
         """One row per image: position, name, paths, roots, bytes, packages, source.
 
         Example:

@@ -42,7 +42,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .errors import ConfigError, RegistryError
 
@@ -156,7 +156,8 @@ class PushReport:
         """The report as JSON (``layerlab push --json``).
 
         Example:
-            >>> PushReport("localhost:5000/x:1", "sha256:" + "a" * 64, [("sha256:" + "b" * 64, 10)]).to_json()["bytes_sent"]
+            >>> report = PushReport("localhost:5000/x:1", "sha256:" + "a" * 64, [("sha256:" + "b" * 64, 10)])
+            >>> report.to_json()["bytes_sent"]
             0
         """
         return {

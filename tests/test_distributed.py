@@ -72,7 +72,7 @@ def test_a_tuning_run_on_dask_equals_the_in_process_run(client: Client, small: I
     pd.testing.assert_frame_equal(here.sensitivity, there.sensitivity)
 
 
-def test_the_command_line_takes_a_dask_address(client: Client, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_the_command_line_takes_a_dask_address(client: Client, tmp_path, capsys) -> None:
     address = client.scheduler.address.replace("tcp://", "dask://")
     out = tmp_path / "s.csv"
     args = ["sweep", "--strategy", "nixery", "--grid", "popularity_threshold=10,1000", "--budgets", "30", "-q", "--no-cache"]

@@ -19,7 +19,7 @@ def sets():
     return s.subset(range(0, 30, 2), name="even"), s.subset(range(1, 30, 2), name="odd")
 
 
-def pulled_bytes_any_digest(strategy, imageset, budget: int) -> int:  # noqa: ANN001
+def pulled_bytes_any_digest(strategy, imageset, budget: int) -> int:
     """Written here, independent of sweep() and pull_cost(): one client pulls every image; a layer whose exact path
     set it already holds is not pulled again (the any-digest rule), so it pulls each distinct layer once."""
     from layerlab.strategies import Context
@@ -31,7 +31,7 @@ def pulled_bytes_any_digest(strategy, imageset, budget: int) -> int:  # noqa: AN
     return sum(distinct.values())
 
 
-def test_grid_finds_the_minimum_of_an_exhaustive_search(sets) -> None:  # noqa: ANN001
+def test_grid_finds_the_minimum_of_an_exhaustive_search(sets) -> None:
     train, test = sets
     r = tune("nixery", train, budget=30, space=SPACE, evaluate_on=test, executor="serial", cache=False)
     # Exhaustive search: every combination, in grid order, the first minimum kept.
@@ -54,7 +54,7 @@ def test_grid_finds_the_minimum_of_an_exhaustive_search(sets) -> None:  # noqa: 
     assert sm["improvement"] == 1 - r.value / r.baseline
 
 
-def test_sensitivity_moves_one_parameter(sets) -> None:  # noqa: ANN001
+def test_sensitivity_moves_one_parameter(sets) -> None:
     train, _ = sets
     r = tune("nixery", train, budget=30, space=SPACE, executor="serial", cache=False)
     sens = r.sensitivity
@@ -71,7 +71,7 @@ def test_sensitivity_moves_one_parameter(sets) -> None:  # noqa: ANN001
     assert (sens.objective >= r.value).all()
 
 
-def test_coordinate_descent_and_random(sets) -> None:  # noqa: ANN001
+def test_coordinate_descent_and_random(sets) -> None:
     train, _ = sets
     full = tune("nixery", train, budget=10, space=SPACE, executor="serial", cache=False)
     cd = tune("nixery", train, budget=10, space=SPACE, method="coordinate", executor="serial", cache=False)
@@ -88,12 +88,12 @@ def test_coordinate_descent_and_random(sets) -> None:  # noqa: ANN001
     assert all(10**6 <= v <= 10**9 for v in a.points.size_threshold)
 
 
-def test_other_objectives(sets) -> None:  # noqa: ANN001
+def test_other_objectives(sets) -> None:
     train, _ = sets
     r = tune("nixery", train, "storage_bytes", budget=30, space={"popularity_threshold": [3, 3000]}, executor="serial", cache=False)
     assert r.objective == "storage_bytes"
 
-    def layers_then_bytes(frame):  # noqa: ANN001, ANN202
+    def layers_then_bytes(frame):
         return frame["max_layers"] * 1e12 + frame["pulled_bytes"]
 
     r2 = tune("nixery", train, layers_then_bytes, budget=30, space={"popularity_threshold": [3, 3000]}, executor="serial", cache=False)
@@ -101,7 +101,7 @@ def test_other_objectives(sets) -> None:  # noqa: ANN001
     assert r2.value == min(r2.points.max_layers * 1e12 + r2.points.pulled_bytes)
 
 
-def test_errors(sets) -> None:  # noqa: ANN001
+def test_errors(sets) -> None:
     train, _ = sets
     with pytest.raises(ConfigError, match="unknown method 'anneal'"):
         tune("nixery", train, method="anneal", space=SPACE, cache=False)

@@ -248,7 +248,7 @@ def test_pipeline_strategy_budget_and_exclusions():
     assert contents(s.group(g, budget=2)) == [["A", "B", "C"], ["D"]]
     assert contents(s.group(g, budget=1)) == [["A", "B", "C", "D"]]
     # Missing keys in `over` leave the value alone; cycles do not lose paths.
-    cyc = graph_of({"R": "X", "X": "Y", "Y": "X", "P": "Q", "Q": "P"}, {c: 1 for c in "RXYPQ"})
+    cyc = graph_of({"R": "X", "X": "Y", "Y": "X", "P": "Q", "Q": "P"}, dict.fromkeys("RXYPQ", 1))
     pl = [["split_paths", ["X"]], ["over", "common", ["popularity_contest"]]]
     assert sorted(p for layer in Pipeline(pipeline=pl).group(cyc, budget=9) for p in layer.paths) == ["P", "Q", "R", "X", "Y"]
 

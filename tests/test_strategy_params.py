@@ -58,7 +58,7 @@ def test_values_are_coerced_validated_and_typed() -> None:
 def test_a_params_tuple_is_refused_with_a_pointer_to_param() -> None:
     with pytest.raises(TypeError, match="declare parameters as dataclass fields with param"):
 
-        class Old(Strategy):  # noqa: F841 - defined to be refused
+        class Old(Strategy):
             name = "old"
             params = ()  # type: ignore[assignment]
 

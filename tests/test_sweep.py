@@ -26,7 +26,7 @@ class PerRoot(Strategy):
 
     name = "per-root-test"
 
-    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:  # noqa: ANN001
+    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:
         seen: set[int] = set()
         out = []
         for r in graph.roots[: budget - 1]:
@@ -47,7 +47,7 @@ class Wide(Strategy):
     k: int = param("int", 3, minimum=0, maximum=10)
     x: float = param("float", 0.5, minimum=0, maximum=1)
 
-    def _group(self, graph, context, budget):  # noqa: ANN001, ANN202
+    def _group(self, graph, context, budget):
         return [make_layer(graph, range(len(graph.paths)))]
 
 
@@ -56,7 +56,7 @@ def debian():
     return default_imageset()
 
 
-def straightforward(imageset, strategy, budget, rule):  # noqa: ANN001, ANN201
+def straightforward(imageset, strategy, budget, rule):
     lay = layer_imageset(strategy, imageset, budget)
     return pull_cost(lay, rule).summary, registry_storage(lay).summary
 
@@ -71,7 +71,7 @@ NIXERY_POINTS = [
 
 
 @pytest.mark.parametrize("rule", ["any", "chain"])
-def test_fast_path_equals_straightforward_path(debian, rule: str) -> None:  # noqa: ANN001
+def test_fast_path_equals_straightforward_path(debian, rule: str) -> None:
     budgets = [94, 30, 10, 2, 1]
     df = sweep(debian, NIXERY_POINTS, budgets, rules=[rule], executor="serial", cache=False)
     assert len(df) == len(NIXERY_POINTS) * len(budgets)
@@ -88,7 +88,7 @@ def test_fast_path_equals_straightforward_path(debian, rule: str) -> None:  # no
         assert row.max_layers <= b
 
 
-def test_manifest_layer_order_equals_straightforward_path(debian) -> None:  # noqa: ANN001
+def test_manifest_layer_order_equals_straightforward_path(debian) -> None:
     points = [NIXERY_POINTS[0], NIXERY_POINTS[5], NIXERY_POINTS[-1], PerRoot()]
     df = sweep(debian, points, [94, 10], rules=["chain", "any"], layer_order="manifest", executor="serial", cache=False)
     assert set(df["layer_order"]) == {"manifest"}
@@ -104,12 +104,12 @@ def test_manifest_layer_order_equals_straightforward_path(debian) -> None:  # no
         sweep(debian, points, [94], layer_order="x", cache=False)
 
 
-def test_nixery_2019_figures_from_a_sweep(debian) -> None:  # noqa: ANN001
+def test_nixery_2019_figures_from_a_sweep(debian) -> None:
     df = sweep(debian, "nixery", [94, 30, 10], executor="serial", cache=False)
     assert df["ratio"].round(2).tolist() == [1.77, 1.77, 1.81]
 
 
-def test_generic_strategy_and_executors_agree(debian) -> None:  # noqa: ANN001
+def test_generic_strategy_and_executors_agree(debian) -> None:
     small = debian.subset(["img-curl", "img-git", "img-perl", "img-vim"])
     points = [PerRoot(), get_strategy("nixery"), *grid("nixery", {"popularity_threshold": [10, 100, 1000]})]
     serial = sweep(small, points, [3, 94], rules=["any", "chain"], executor="serial", cache=False)
@@ -125,14 +125,14 @@ def test_generic_strategy_and_executors_agree(debian) -> None:  # noqa: ANN001
         pd.testing.assert_frame_equal(serial, other)
 
 
-def test_cache_makes_a_rerun_instant(debian, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_cache_makes_a_rerun_instant(debian, tmp_path: Path, monkeypatch) -> None:
     small = debian.subset(["img-curl", "img-git"])
     pts = grid("nixery", {"popularity_threshold": [100, 1000]})
     first = sweep(small, pts, [10], executor="serial", cache_dir=tmp_path)
     files = list(tmp_path.glob("*.parquet"))
     assert len(files) == 1 and len(files[0].stem) == 64
 
-    def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def boom(*a, **k):
         raise AssertionError("recomputed")
 
     monkeypatch.setattr(importlib.import_module("layerlab.metrics.sweep"), "run_plan", boom)
@@ -168,7 +168,7 @@ def test_points() -> None:
     assert log_range(10, 10**5, 5) == [10, 100, 1000, 10**4, 10**5]
 
 
-def test_default_space_is_data_aware(debian) -> None:  # noqa: ANN001
+def test_default_space_is_data_aware(debian) -> None:
     sp = default_space("nixery", debian, steps=10)
     assert sorted(sp) == ["popularity_threshold", "size_threshold"]
     biggest = max(img.bytes for img in debian)
@@ -184,7 +184,7 @@ def test_default_space_is_data_aware(debian) -> None:  # noqa: ANN001
     assert sp2 == {"popularity_by_name": [False, True], "merge_mode": ["seed", "resort"]}
 
 
-def test_bad_sweep_arguments(debian) -> None:  # noqa: ANN001
+def test_bad_sweep_arguments(debian) -> None:
     with pytest.raises(ConfigError, match="budget must be an integer of at least 1, not 0"):
         sweep(debian, "nixery", [0], cache=False)
     with pytest.raises(ConfigError, match="unknown rule 'x'"):
@@ -206,7 +206,7 @@ def test_write_frame_csv_and_parquet(tmp_path: Path) -> None:
     assert (tmp_path / "x.parquet").read_bytes() == first
 
 
-def test_evaluator_reuses_splits(debian) -> None:  # noqa: ANN001
+def test_evaluator_reuses_splits(debian) -> None:
     ev = SweepEvaluator(debian)
     for s in grid("nixery", {"size_threshold": [10**9, 2 * 10**9]}):
         ev.layer_ids(s, 94)
@@ -223,7 +223,7 @@ from layerlab.popularity import Popularity  # noqa: E402
 
 
 @st.composite
-def random_sets(draw):  # noqa: ANN201
+def random_sets(draw):
     n = draw(st.integers(1, 9))
     names = [f"/nix/store/{chr(97 + i) * 4}-p{i}-1" for i in range(n)]
     sizes = draw(st.lists(st.integers(0, 50), min_size=n, max_size=n))
@@ -247,7 +247,7 @@ def random_sets(draw):  # noqa: ANN201
     st.lists(st.tuples(st.integers(0, 200), st.integers(0, 25), st.sampled_from(["seed", "resort"]), st.sampled_from(["closure", "nar"])), min_size=1, max_size=4),
     st.lists(st.integers(1, 6), min_size=1, max_size=3, unique=True),
 )
-def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) -> None:  # noqa: ANN001
+def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) -> None:
     import warnings
 
     pts = [get_strategy("nixery", size_threshold=a, popularity_threshold=b, merge_mode=m, size_measure=sm) for a, b, m, sm in configs]
@@ -264,7 +264,7 @@ def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) 
                     assert row.storage_bytes == registry_storage(lay).summary["unique_layer_bytes"]
 
 
-def test_cache_key_covers_the_code(debian) -> None:  # noqa: ANN001
+def test_cache_key_covers_the_code(debian) -> None:
     from layerlab.metrics.sweep import _code_digest, sweep_key
     from layerlab.strategies import Context
     from layerlab.strategies.nixery import Nixery
@@ -277,14 +277,14 @@ def test_cache_key_covers_the_code(debian) -> None:  # noqa: ANN001
     assert files and _code_digest([Nixery]) == _code_digest([Nixery, Nixery])
 
 
-def test_the_sweep_runs_nixerys_one_merge_through_the_batch_hook(debian, monkeypatch) -> None:  # noqa: ANN001
+def test_the_sweep_runs_nixerys_one_merge_through_the_batch_hook(debian, monkeypatch) -> None:
     """Nixery's merge has one home: the sweep reaches it through ``Nixery.group_batch``."""
     import layerlab.strategies.nixery as nixery_module
 
     calls = []
     original = nixery_module.merge_groups
 
-    def counting(ratings, budget, mode):  # noqa: ANN001, ANN202
+    def counting(ratings, budget, mode):
         calls.append((budget, mode))
         return original(ratings, budget, mode)
 
@@ -302,13 +302,13 @@ class HalfAndHalf(Strategy):
 
     name = "half-test"
 
-    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:  # noqa: ANN001
+    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:
         n = len(graph.paths)
         if budget == 1 or n == 1:
             return [make_layer(graph, range(n))]
         return [make_layer(graph, range(n // 2)), make_layer(graph, range(n // 2, n))]
 
-    def _group_batch(self, graph: ClosureGraph, context, budgets, memo) -> LayerBatch:  # noqa: ANN001
+    def _group_batch(self, graph: ClosureGraph, context, budgets, memo) -> LayerBatch:
         n = len(graph.paths)
         memo["calls"] = (memo.get("calls") or 0) + 1
         if n == 1:
@@ -317,7 +317,7 @@ class HalfAndHalf(Strategy):
         return LayerBatch(halves, [[(0, 1)] if b == 1 else [(0,), (1,)] for b in budgets], key="halves")
 
 
-def test_any_strategy_may_implement_the_batch_hook(debian) -> None:  # noqa: ANN001
+def test_any_strategy_may_implement_the_batch_hook(debian) -> None:
     small = debian.subset(["img-curl", "img-git", "img-perl"])
     ev = SweepEvaluator(small)
     df = sweep(small, [HalfAndHalf()], [1, 5], rules=["any", "chain"], executor="serial", cache=False)
@@ -355,7 +355,7 @@ def test_the_cache_key_covers_every_module_of_the_package(tmp_path: Path) -> Non
     assert package_digest(copy) != before
 
 
-def test_a_sweep_is_cut_into_pieces_small_enough_for_progress(debian) -> None:  # noqa: ANN001
+def test_a_sweep_is_cut_into_pieces_small_enough_for_progress(debian) -> None:
     from layerlab.metrics.sweep import _pieces, plan_sweep
 
     points = grid("nixery", {"size_threshold": log_range(10**6, 10**9, 10), "popularity_threshold": log_range(10, 10**5, 10)})

@@ -92,7 +92,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _load_set(path: str | None, popularity: str | None):  # noqa: ANN202
+def _load_set(path: str | None, popularity: str | None):
     from ..imageset import default_imageset, load_imageset
     from ..popularity import load_popularity
 
@@ -103,7 +103,7 @@ def _load_set(path: str | None, popularity: str | None):  # noqa: ANN202
     return load_imageset(path, popularity=pop)
 
 
-def _strategy(name: str | None, pairs: list[str]):  # noqa: ANN202
+def _strategy(name: str | None, pairs: list[str]):
     from ..strategies import DEFAULT_STRATEGY, params_from_strings, strategy_class
 
     cls, preset = strategy_class(name or DEFAULT_STRATEGY)
@@ -230,7 +230,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         best = frame.loc[frame["pulled_bytes"].idxmin()]
         print(
-            f"layerlab: {len(points)} configurations x {len(budgets)} budgets over {len(imageset)} images in {elapsed:.2f} s; "
+            f"layerlab: {len(points)} configurations x {len(budgets)} budgets over {len(imageset)} images "
+            f"in {elapsed:.2f} s; "
             f"lowest pull {int(best.pulled_bytes)} bytes (ratio {best.ratio:.4f}, budget {int(best.budget)})",
             file=sys.stderr,
         )
@@ -274,9 +275,15 @@ def run_tune(args: argparse.Namespace) -> int:
         print(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
         return 0
     changed = {k: v for k, v in result.strategy.values.items() if v != result.start.values[k]}
-    print(f"strategy   {result.strategy.name}, budget {result.budget}, rule {result.rule}, {args.method} search over {sm['points']} points")
+    print(
+        f"strategy   {result.strategy.name}, budget {result.budget}, rule {result.rule}, "
+        f"{args.method} search over {sm['points']} points"
+    )
     print("best       " + (", ".join(f"{k}={v}" for k, v in changed.items()) or "the starting configuration"))
-    print(f"{result.objective:<10} {_num(result.value)} on {result.train_set} (start {_num(result.baseline)}, {sm['improvement']:+.1%} better)")
+    print(
+        f"{result.objective:<10} {_num(result.value)} on {result.train_set} "
+        f"(start {_num(result.baseline)}, {sm['improvement']:+.1%} better)"
+    )
     if result.test_set is not None:
         print(
             f"{'':<10} {_num(result.test_value)} on {result.test_set} (start {_num(result.test_baseline)}, "

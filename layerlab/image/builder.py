@@ -83,7 +83,8 @@ class BuiltLayer:
         Example:
             >>> import os, tempfile; from layerlab.strategies.base import Layer
             >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
-            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=BlobStore(d + "/blobs"), store_dir=d + "/store")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
             >>> img.layers[0].history()
             'layerlab: 1 store paths (layer)'
         """
@@ -123,7 +124,8 @@ class Image:
         Example:
             >>> import os, tempfile; from layerlab.strategies.base import Layer
             >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
-            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=BlobStore(d + "/blobs"), store_dir=d + "/store")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
             >>> import orjson; orjson.loads(img.oci_manifest())["mediaType"]
             'application/vnd.oci.image.manifest.v1+json'
         """
@@ -135,7 +137,8 @@ class Image:
         Example:
             >>> import os, tempfile; from layerlab.strategies.base import Layer
             >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
-            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=BlobStore(d + "/blobs"), store_dir=d + "/store")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
             >>> import orjson; orjson.loads(img.docker_manifest())["mediaType"]
             'application/vnd.docker.distribution.manifest.v2+json'
         """
@@ -147,7 +150,8 @@ class Image:
         Example:
             >>> import os, tempfile; from layerlab.strategies.base import Layer
             >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
-            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=BlobStore(d + "/blobs"), store_dir=d + "/store")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
             >>> img.manifest("docker")[1]
             'application/vnd.docker.distribution.manifest.v2+json'
         """
@@ -165,7 +169,8 @@ class Image:
         Example:
             >>> import os, tempfile; from layerlab.strategies.base import Layer
             >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
-            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=BlobStore(d + "/blobs"), store_dir=d + "/store")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
             >>> [b.digest for b in img.blobs()][-1] == img.config_digest
             True
         """
@@ -177,7 +182,8 @@ class Image:
         Example:
             >>> import os, tempfile; from layerlab.strategies.base import Layer
             >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
-            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=BlobStore(d + "/blobs"), store_dir=d + "/store")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
             >>> s = img.summary(); s["compression"], s["layers"][0]["kind"], s["layers"][0]["paths"]
             ('gzip', 'store', 1)
         """
@@ -266,7 +272,8 @@ def build_image(
     Example:
         >>> import os, tempfile; from layerlab.strategies.base import Layer
         >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
-        >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=BlobStore(d + "/blobs"), store_dir=d + "/store")
+        >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+        ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
         >>> [layer.kind for layer in img.layers], img.compression
         (['store'], 'gzip')
     """

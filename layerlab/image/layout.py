@@ -67,7 +67,7 @@ def write_oci_layout(image: Image, store: BlobStore, target: str | os.PathLike[s
     ``skopeo inspect oci:TARGET:TAG`` and ``umoci unpack --image TARGET:TAG`` read it.
 
     Example:
-        >>> import os, tempfile; from layerlab.image.builder import build_image; from layerlab.strategies.base import Layer
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
         >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
         >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
         >>> write_oci_layout(img, blobs, d + "/oci") == "sha256:" + hashlib.sha256(img.oci_manifest()).hexdigest()
@@ -134,7 +134,7 @@ def write_docker_archive(image: Image, store: BlobStore, target: str | os.PathLi
         repo_tag: ``name:tag`` recorded in ``manifest.json`` (``RepoTags``).
 
     Example:
-        >>> import os, tempfile; from layerlab.image.builder import build_image; from layerlab.strategies.base import Layer
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
         >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
         >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
         >>> write_docker_archive(img, blobs, d + "/image.tar", repo_tag="x:latest")
@@ -173,7 +173,7 @@ def nixery_output(image: Image, store: BlobStore) -> bytes:
     Layers built without ``md5=True`` get their md5 computed from the blob here.
 
     Example:
-        >>> import os, tempfile; from layerlab.image.builder import build_image; from layerlab.strategies.base import Layer
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
         >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
         >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
         >>> import orjson; sorted(orjson.loads(nixery_output(img, blobs)))
@@ -191,7 +191,7 @@ def write_nixery_output(image: Image, store: BlobStore, target: str | os.PathLik
     """Write :func:`nixery_output` atomically to ``target``.
 
     Example:
-        >>> import os, tempfile; from layerlab.image.builder import build_image; from layerlab.strategies.base import Layer
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
         >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
         >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
         >>> write_nixery_output(img, blobs, d + "/out.json"); os.path.getsize(d + "/out.json") > 0

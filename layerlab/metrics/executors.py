@@ -88,7 +88,7 @@ def check_executor(executor: ExecutorSpec) -> ExecutorSpec:
         >>> check_executor("gpu")
         Traceback (most recent call last):
         ...
-        layerlab.errors.ConfigError: executor: executor must be an Executor, a dask Client, dask://HOST:PORT or process/thread/serial, not 'gpu'
+        layerlab.errors.ConfigError: executor: executor must be an Executor, a dask Client, ... not 'gpu'
     """
     if executor is None or isinstance(executor, cf.Executor) or is_dask_client(executor):
         return executor

@@ -679,7 +679,8 @@ class SweepPlan:
         Example:
             >>> from layerlab.imageset import default_imageset
             >>> s = default_imageset()
-            >>> plan_sweep(s, "nixery", [94]).key() == plan_sweep(s, "nixery", [94]).key() != plan_sweep(s, "nixery", [30]).key()
+            >>> a, b, c = (plan_sweep(s, "nixery", [budget]).key() for budget in (94, 94, 30))
+            >>> a == b != c
             True
         """
         return sweep_key(self.imageset, self.strategies, self.budgets, self.rules, self.context, self.layer_order)

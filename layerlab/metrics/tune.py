@@ -104,7 +104,8 @@ class TuneResult:
 
         Example:
             >>> from layerlab.imageset import default_imageset
-            >>> r = tune("nixery", default_imageset().subset([0, 1]), space={"popularity_threshold": [100]}, executor="serial", cache=False)
+            >>> two = default_imageset().subset([0, 1])
+            >>> r = tune("nixery", two, space={"popularity_threshold": [100]}, executor="serial", cache=False)
             >>> sorted(r.summary())[:3]
             ['baseline', 'best', 'budget']
         """

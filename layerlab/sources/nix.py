@@ -477,7 +477,7 @@ class ClosureCache:
         Example:
             >>> import tempfile
             >>> cache = ClosureCache(Path(tempfile.mkdtemp()))
-            >>> g = ClosureGraph.from_records([{"path": "/", "narSize": 1}])  # a path that exists, so the entry stays valid
+            >>> g = ClosureGraph.from_records([{"path": "/", "narSize": 1}])  # "/" exists: the entry stays valid
             >>> cache.put("k", NixClosure(g, {"root": "/"}, "nixpkgs!x", "x86_64-linux", "path-info", "2.18"))
             >>> cache.get("k", immutable=False).packages
             {'root': '/'}

@@ -211,7 +211,7 @@ def find_tool(name: str) -> str:
         >>> find_tool("no-such-nix-tool")
         Traceback (most recent call last):
         ...
-        layerlab.errors.NixError: no-such-nix-tool: no-such-nix-tool not found on PATH; install Nix (Debian/Ubuntu: apt-get install nix-bin)
+        layerlab.errors.NixError: no-such-nix-tool: no-such-nix-tool not found on PATH; install Nix (...)
     """
     path = shutil.which(name)
     if path is None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from .auto_layer import AutoLayer
 from .base import (
     DEFAULT_BUDGET,
     Context,
@@ -29,7 +30,6 @@ from .base import (
     param,
     params_from_strings,
 )
-from .auto_layer import AutoLayer
 from .baselines import PerPath, SingleLayer
 from .keystone import Keystone
 from .nix2container import Nix2Container
@@ -108,7 +108,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
         >>> get_strategy("nixery", budget_unused=1)
         Traceback (most recent call last):
         ...
-        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, size_measure, popularity_threshold, popularity_percentile, popularity_by_name, forced_popularity, merge_mode)
+        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, ...)
     """
     cls, preset = strategy_class(name)
     return cls(**{**preset, **params})

@@ -75,7 +75,10 @@ def _candidate_order(nar: np.ndarray) -> list[int]:
 
 
 def _packed(bitsets: list[int], nbytes: int) -> np.ndarray:
-    """Python-int bit sets as the rows of a ``(len, nbytes)`` uint8 array (bit ``j`` of row ``r`` = byte ``j // 8``, bit ``j % 8``)."""
+    """Python-int bit sets as the rows of a ``(len, nbytes)`` uint8 array.
+
+    Bit ``j`` of row ``r`` is bit ``j % 8`` of byte ``j // 8``.
+    """
     raw = b"".join([x.to_bytes(nbytes, "little") for x in bitsets])
     return np.frombuffer(raw, np.uint8).reshape(len(bitsets), nbytes)
 

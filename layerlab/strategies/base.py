@@ -621,7 +621,8 @@ class Strategy(ABC, metaclass=StrategyType):
 
         Example:
             >>> from layerlab.strategies import Nixery
-            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 1}, {"path": "/s/b-b", "closureSize": 2}])
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 1},
+            ...                               {"path": "/s/b-b", "closureSize": 2}])
             >>> b = Nixery().group_batch(g, budgets=[2, 1])
             >>> [b.layer_indices(n) for n in range(2)]
             [[(0,), (1,)], [(0, 1)]]

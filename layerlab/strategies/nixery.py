@@ -247,7 +247,9 @@ class Nixery(Strategy):
         """The size measure for each path.
 
         Example:
-            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 2, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 3}])
+            >>> g = ClosureGraph.from_records(
+            ...     [{"path": "/s/a", "narSize": 2, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 3}]
+            ... )
             >>> Nixery().sizes(g), Nixery(size_measure="nar").sizes(g)
             ((5, 3), (2, 3))
         """
@@ -411,7 +413,8 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
     if has_unreachable:
         count = int(n - reach.sum())
         warnings.warn(
-            f"{graph.source or graph.name}: {count} paths are reachable from no root; they are kept in a layer of their own",
+            f"{graph.source or graph.name}: {count} paths are reachable from no root; "
+            "they are kept in a layer of their own",
             UnreachablePathsWarning,
             stacklevel=4,
         )

@@ -66,7 +66,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import orjson
 
@@ -135,7 +135,7 @@ class PGraph:
         return back
 
 
-Value = Union[PGraph, list, dict]
+Value = PGraph | list | dict
 
 
 def _merge(graphs: Sequence[PGraph]) -> PGraph:
@@ -389,7 +389,8 @@ def run_pipeline(graph: ClosureGraph, pipeline: str | Sequence[Any], exclude_pat
     nixpkgs' vertex order, excluded paths left out.
 
     Example:
-        >>> g = ClosureGraph.from_records([{"path": "A", "narSize": 1, "references": ["B"]}, {"path": "B", "narSize": 2}])
+        >>> g = ClosureGraph.from_records([{"path": "A", "narSize": 1, "references": ["B"]},
+        ...                                {"path": "B", "narSize": 2}])
         >>> run_pipeline(g, [["popularity_contest"], ["reverse"]])
         [[0], [1]]
     """
@@ -415,7 +416,7 @@ def flatten_references_graph(
         ConfigError: malformed pipeline.
 
     Example:
-        >>> records = [{"path": "/s/a", "narSize": 5, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 9, "references": []}]
+        >>> records = [{"path": "/s/a", "narSize": 5, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 9}]
         >>> flatten_references_graph(records, [["popularity_contest"]])
         [['/s/b'], ['/s/a']]
     """

@@ -49,8 +49,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from ..graph import ClosureGraph, condensation
-from .base import Context, Layer, Strategy, make_layer, param
 from ._util import package_key
+from .base import Context, Layer, Strategy, make_layer, param
 
 __all__ = ["PopularityContest", "contest_scores", "contest_order", "first_n_layers"]
 
@@ -133,7 +133,8 @@ class PopularityContest(Strategy):
     score: ContestScore = param(
         "choice",
         "nixpkgs",
-        "nixpkgs: depth-weighted tree score as nixpkgs computes it; appearances: times a path appears in the unfolded tree",
+        "nixpkgs: depth-weighted tree score as nixpkgs computes it; "
+        "appearances: times a path appears in the unfolded tree",
         choices=get_args(ContestScore),
     )
 
