@@ -44,7 +44,9 @@ def straightforward_auto_layer(records: list[dict], limit: int) -> list[list[str
     """nixpkgs' auto-layer as it is written, on Nix's graph records (with
     self-references): per candidate, a graph search for its dependencies and
     users, a copy of the label table and a count of distinct labels; then, per
-    layer, a scan of all paths and a closure search for its closure size."""
+    layer, a scan of all paths and a closure search for its closure size.
+    Transcribed from nixpkgs' ``pkgs/build-support/docker/auto-layer.py``
+    (commit ``7b8db30a23ff8ec2af77fe1137cb5a74a4c0b8f1``)."""
     nodes = {rec["path"]: {**rec, "users": set()} for rec in records}
     for user, node in nodes.items():
         for ref in node["references"]:

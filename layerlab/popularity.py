@@ -207,7 +207,8 @@ def compute_popularity(graph: ClosureGraph, *, drop_ones: bool = False) -> Popul
     This is Nixery's ``popcount``: over every store path of the package set,
     count each ``name-version`` among its references (self-references
     excluded).  Nixery drops the entries counted once (``drop_ones``); they
-    look up as the default popularity 1 anyway.
+    look up as the default popularity 1 anyway.  Transcribed from Nixery's
+    ``popcount/popcount.go`` (commit ``89a03768cde7ba0dc85355c518dcd2e5f2a7b3c8``).
 
     Example:
         >>> g = ClosureGraph.from_records([

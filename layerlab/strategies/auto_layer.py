@@ -1,5 +1,8 @@
 """nixpkgs dockerTools' auto-layer (the current default of ``streamLayeredImage``).
 
+Transcribed from nixpkgs' ``pkgs/build-support/docker/auto-layer.py`` (commit
+``7b8db30a23ff8ec2af77fe1137cb5a74a4c0b8f1``).
+
 **Algorithm.**  Every path carries a *label*: the set of *primary* paths that
 use it.  All labels start empty.  Repeatedly take the largest remaining path by
 ``narSize`` (ties: the larger path string first) as a new primary ``P``:

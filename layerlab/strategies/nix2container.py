@@ -1,5 +1,8 @@
 """nix2container's popularity layering.
 
+Transcribed from nix2container's ``closure/popularity.go`` (commit
+``06f38afb72568f3bf3e0b27fb3983b0743014da5``).
+
 **Score.**  Every path starts at 1; in topological order (users first) each
 path adds its score to every path it references, so::
 

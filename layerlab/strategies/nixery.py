@@ -1,7 +1,11 @@
 """Nixery's grouping: big-or-popular paths and the dominator tree.
 
 The algorithm of Nixery's 2019 ``group-layers`` program, with every constant
-a parameter:
+a parameter.  Transcribed from Nixery's
+``tools/nixery/build-image/group-layers.go`` (commit
+``6d718bf2713a7e2209197247976390b878f51313``); the ``nixery-2022`` preset's
+threshold and forced popularities from Nixery's ``layers/layers.go`` (commit
+``0d880c60b5f89cadcb876c4bb5420a8e80659b82``).
 
 1. Add an artificial root with an edge to every image root, and an edge from
    every path to each path it references.

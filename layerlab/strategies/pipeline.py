@@ -1,5 +1,8 @@
 """nixpkgs' ``layeringPipeline`` language (``flatten-references-graph``).
 
+Transcribed from nixpkgs' ``pkgs/build-support/flatten-references-graph``
+(commit ``a50ab67c6163a0f98e212189f114a4bcab19026a``).
+
 A pipeline is a JSON list of steps, each ``[name, *arguments]``, applied in
 turn to a value that starts as the closure graph and becomes graphs, lists and
 dicts of graphs.  At the end the value is flattened into a list of graphs and

@@ -1,5 +1,8 @@
 """nixpkgs dockerTools' popularity contest (the old default of ``buildLayeredImage``).
 
+Transcribed from nixpkgs' ``pkgs/build-support/references-by-popularity/closure-graph.py``
+(commit ``50f5e9a088530c315ad1a9b5c7456e5d76cb5da9``).
+
 **Score.**  The closure is unfolded into a tree from its roots (paths no other
 path references): a path referenced from two places appears twice.  Then,
 bottom-up, each node's counters are merged into its parent's and incremented,
