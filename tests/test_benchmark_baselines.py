@@ -30,7 +30,10 @@ def quadratic_merge(layers: list, budget: int) -> list:
     return layers
 
 
-@given(st.lists(st.tuples(st.integers(0, 100), st.lists(st.text("ab", min_size=1), max_size=3)), max_size=12), st.integers(1, 14))
+@given(
+    st.lists(st.tuples(st.integers(0, 100), st.lists(st.text("ab", min_size=1), max_size=3)), max_size=12),
+    st.integers(1, 14),
+)
 def test_the_constant_time_merge_equals_the_literal_loop(raw: list, budget: int) -> None:
     layers = sorted((r, f"h{n}", contents) for n, (r, contents) in enumerate(raw))
     expected = quadratic_merge([(r, h, list(c)) for r, h, c in layers], budget)

@@ -75,7 +75,17 @@ def test_a_tuning_run_on_dask_equals_the_in_process_run(client: Client, small: I
 def test_the_command_line_takes_a_dask_address(client: Client, tmp_path, capsys) -> None:
     address = client.scheduler.address.replace("tcp://", "dask://")
     out = tmp_path / "s.csv"
-    args = ["sweep", "--strategy", "nixery", "--grid", "popularity_threshold=10,1000", "--budgets", "30", "-q", "--no-cache"]
+    args = [
+        "sweep",
+        "--strategy",
+        "nixery",
+        "--grid",
+        "popularity_threshold=10,1000",
+        "--budgets",
+        "30",
+        "-q",
+        "--no-cache",
+    ]
     assert main([*args, "--executor", address, "--out", str(out)]) == 0
     assert main([*args, "--serial", "--out", str(tmp_path / "t.csv")]) == 0
     assert out.read_text() == (tmp_path / "t.csv").read_text()

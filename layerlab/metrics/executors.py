@@ -178,7 +178,9 @@ def run_pieces(
         yield from _run_futures(executor, [executor.submit(_call, fn, shared, piece) for piece in pieces])
 
 
-def _run_own_pool(kind: str, fn: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any], size: int) -> Iterator[tuple[int, Any]]:
+def _run_own_pool(
+    kind: str, fn: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any], size: int
+) -> Iterator[tuple[int, Any]]:
     if kind == "process":
         token = uuid.uuid4().hex
         pool: cf.Executor = cf.ProcessPoolExecutor(max_workers=size, initializer=_install, initargs=(token, shared))
@@ -202,12 +204,17 @@ def _run_futures(pool: cf.Executor, futures: list[cf.Future[Any]]) -> Iterator[t
             fut.cancel()
 
 
-def _run_dask(client: Any, fn: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+def _run_dask(
+    client: Any, fn: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any]
+) -> Iterator[tuple[int, Any]]:
     from distributed import as_completed
 
     handle = client.scatter(shared, broadcast=True, hash=False)
     run = uuid.uuid4().hex[:12]
-    futures = [client.submit(_call, fn, handle, piece, key=f"layerlab-piece-{run}-{n}", pure=False) for n, piece in enumerate(pieces)]
+    futures = [
+        client.submit(_call, fn, handle, piece, key=f"layerlab-piece-{run}-{n}", pure=False)
+        for n, piece in enumerate(pieces)
+    ]
     index = {fut.key: n for n, fut in enumerate(futures)}
     try:
         for fut in as_completed(futures):
