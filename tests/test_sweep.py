@@ -17,7 +17,7 @@ from layerlab.imageset import default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.metrics.storage import registry_storage
 from layerlab.metrics.sweep import SweepEvaluator, default_space, grid, log_range, sample, sweep, write_frame
-from layerlab.strategies import Layer, LayerBatch, Strategy, get_strategy, make_layer, param
+from layerlab.strategies import Layer, LayerBatch, Nixery, Strategy, get_strategy, make_layer, param
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,11 +215,11 @@ def test_evaluator_reuses_splits(debian) -> None:
 
 
 # ------------------------------------------------------------------ property
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from layerlab.imageset import ImageSet  # noqa: E402
-from layerlab.popularity import Popularity  # noqa: E402
+from layerlab.imageset import ImageSet
+from layerlab.popularity import Popularity
 
 
 @st.composite
@@ -290,10 +290,12 @@ def test_the_sweep_runs_nixerys_one_merge_through_the_batch_hook(debian, monkeyp
 
     monkeypatch.setattr(nixery_module, "merge_groups", counting)
     small = debian.subset(["img-curl", "img-git"])
-    df = sweep(small, [get_strategy("nixery"), get_strategy("nixery", merge_mode="resort")], [94, 2], executor="serial", cache=False)
+    points = [get_strategy("nixery"), get_strategy("nixery", merge_mode="resort")]
+    df = sweep(small, points, [94, 2], executor="serial", cache=False)
     assert sorted(set(calls)) == [(2, "resort"), (2, "seed"), (94, "resort"), (94, "seed")]
     for row, (s, b) in zip(df.itertuples(), [(s, b) for s in ("seed", "resort") for b in (94, 2)]):
-        assert row.pulled_bytes == straightforward(small, get_strategy("nixery", merge_mode=s), b, "any")[0]["pulled_bytes"]
+        expected = straightforward(small, get_strategy("nixery", merge_mode=s), b, "any")[0]["pulled_bytes"]
+        assert row.pulled_bytes == expected
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,8 +360,26 @@ def test_the_cache_key_covers_every_module_of_the_package(tmp_path: Path) -> Non
 def test_a_sweep_is_cut_into_pieces_small_enough_for_progress(debian) -> None:
     from layerlab.metrics.sweep import _pieces, plan_sweep
 
-    points = grid("nixery", {"size_threshold": log_range(10**6, 10**9, 10), "popularity_threshold": log_range(10, 10**5, 10)})
+    space = {"size_threshold": log_range(10**6, 10**9, 10), "popularity_threshold": log_range(10, 10**5, 10)}
+    points = grid("nixery", space)
     plan = plan_sweep(debian, points, [94, 30, 10])
     pieces = _pieces(plan, 2)
     assert len(pieces) == 25 and max(p.points for p in pieces) == 3 * 4  # 4 % of the sweep per piece
     assert [c for p in pieces for c in p.configs] == [(type(s), dict(s.values)) for s in points]  # in order, each once
+
+
+@dataclass(frozen=True, eq=False)
+class OneLayerNixery(Nixery):
+    """A subclass that changes the grouping but inherits Nixery's batch hook."""
+
+    name = "one-layer-nixery-test"
+
+    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:
+        return [make_layer(graph, range(len(graph.paths)))]
+
+
+def test_a_subclass_overriding_group_is_not_bypassed_by_an_inherited_batch_hook(debian) -> None:
+    small = debian.subset(["img-curl", "img-git"])
+    df = sweep(small, [OneLayerNixery()], [94], executor="serial", cache=False)
+    assert df.pulled_bytes.item() == straightforward(small, OneLayerNixery(), 94, "any")[0]["pulled_bytes"]
+    assert df.max_layers.item() == 1

@@ -608,7 +608,9 @@ class Strategy(ABC, metaclass=StrategyType):
         the same order, as ``group(graph, context, budgets[n])``.  A strategy
         may override :meth:`_group_batch` to share work between budgets and,
         through ``memo``, between calls; the default runs :meth:`_group` once
-        per budget.  Sweeps call this hook.
+        per budget.  A subclass that overrides :meth:`_group` but inherits a
+        parent's batch hook gets the default, so the hook never bypasses its
+        grouping.  Sweeps call this hook.
 
         Args:
             graph, context: as for :meth:`group`.
@@ -635,7 +637,14 @@ class Strategy(ABC, metaclass=StrategyType):
         if not graph.paths:
             return LayerBatch((), [[] for _ in budgets])
         memo = memo if memo is not None else BoundedCache(64)
-        batch = self._group_batch(graph, context or Context(), list(budgets), memo)
+        if _defined_in(type(self), "_group_batch") is not Strategy and not issubclass(
+            _defined_in(type(self), "_group_batch"), _defined_in(type(self), "_group")
+        ):
+            # A subclass overrode _group below the class whose batch hook it inherits:
+            # that hook would not run the subclass's grouping, so use the default.
+            batch = Strategy._group_batch(self, graph, context or Context(), list(budgets), memo)
+        else:
+            batch = self._group_batch(graph, context or Context(), list(budgets), memo)
         if check:
             for n, budget in enumerate(budgets):
                 layers = [make_layer(graph, idx) for idx in batch.layer_indices(n)]
@@ -668,6 +677,11 @@ class Strategy(ABC, metaclass=StrategyType):
     @abstractmethod
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         """Compute the layers; ``graph`` is non-empty and ``budget >= 1``."""
+
+
+def _defined_in(cls: type, name: str) -> type:
+    """The class of ``cls``'s method resolution order that defines ``name``."""
+    return next(klass for klass in cls.__mro__ if name in vars(klass))
 
 
 def check_layers(graph: ClosureGraph, layers: Sequence[Layer], budget: int | None = None, *, who: str = "strategy") -> None:
