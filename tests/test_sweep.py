@@ -334,11 +334,13 @@ def test_any_strategy_may_implement_the_batch_hook(debian) -> None:
     assert HalfAndHalf().group_batch(g, budgets=[1, 5]).layer_indices(0) == [tuple(range(len(g.paths)))]
 
 
-def test_the_cache_key_covers_every_module_of_the_package(tmp_path: Path) -> None:
-    """Editing graph.py (not a strategy or metrics module) in a copy of the package changes the digest."""
+def test_the_cache_key_covers_every_module_of_the_package(tmp_path: Path, debian, monkeypatch) -> None:
+    """Editing graph.py (not a strategy or metrics module) in a copy of the package changes the digest and the key."""
     import shutil
 
-    from layerlab.metrics.sweep import package_digest
+    sweep_module = importlib.import_module("layerlab.metrics.sweep")
+    from layerlab.metrics.sweep import package_digest, sweep_key
+    from layerlab.strategies import Context
 
     package = Path(importlib.import_module("layerlab.graph").__file__).parent
     copy = tmp_path / "layerlab"
@@ -349,8 +351,12 @@ def test_the_cache_key_covers_every_module_of_the_package(tmp_path: Path) -> Non
     (copy / "__pycache__" / "x.pyc").write_bytes(b"byte code")  # caches do not count
     assert package_digest(copy) == before
     graph_py = copy / "graph.py"
+    # The sweep's cache key, computed over the copy instead of the installed package.
+    monkeypatch.setattr(sweep_module, "package_digest", lambda root=None: package_digest(copy))
+    key_before = sweep_key(debian, [get_strategy("nixery")], [94], ["any"], Context(debian.popularity))
     graph_py.write_text(graph_py.read_text() + "\n# changed\n")
     assert package_digest(copy) != before
+    assert sweep_key(debian, [get_strategy("nixery")], [94], ["any"], Context(debian.popularity)) != key_before
     graph_py.write_text(graph_py.read_text().removesuffix("\n# changed\n"))
     assert package_digest(copy) == before
     (copy / "strategies" / "_util.py").write_text((copy / "strategies" / "_util.py").read_text() + "\n")
