@@ -10,13 +10,16 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from layerlab.errors import ConfigError
 from layerlab.graph import ClosureGraph
-from layerlab.imageset import default_imageset
+from layerlab.imageset import ImageSet, default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.metrics.storage import registry_storage
 from layerlab.metrics.sweep import SweepEvaluator, default_space, grid, log_range, sample, sweep, write_frame
+from layerlab.popularity import Popularity
 from layerlab.strategies import Layer, LayerBatch, Nixery, Strategy, get_strategy, make_layer, param
 
 
@@ -215,11 +218,6 @@ def test_evaluator_reuses_splits(debian) -> None:
 
 
 # ------------------------------------------------------------------ property
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from layerlab.imageset import ImageSet
-from layerlab.popularity import Popularity
 
 
 @st.composite
