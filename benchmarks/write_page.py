@@ -128,12 +128,18 @@ def render_results(records: list[dict]) -> str:
     """The README's results table: the figures that have a goal, with their baseline ratio."""
     goals = [r for r in records if r.get("goal")]
     if not goals:
-        return ("No figures recorded yet; `make bench` measures them and fills "
-                "[the benchmarks page](docs/benchmarks.md).")
+        return (
+            "No figures recorded yet; `make bench` measures them and fills [the benchmarks page](docs/benchmarks.md)."
+        )
     rows = ["| figure | value | ratio to baseline | goal |", "|---|---|---|---|"]
     for rec in goals:
-        rows.append("| " + " | ".join(_cell(c) for c in (_figure(rec), number(rec["value"], rec.get("unit", "")),
-                                                            _ratio(rec), rec["goal"])) + " |")
+        rows.append(
+            "| "
+            + " | ".join(
+                _cell(c) for c in (_figure(rec), number(rec["value"], rec.get("unit", "")), _ratio(rec), rec["goal"])
+            )
+            + " |"
+        )
     rows += ["", "Baselines, machines and dates: [docs/benchmarks.md](docs/benchmarks.md)."]
     return "\n".join(rows)
 

@@ -36,8 +36,9 @@ def feed_stdin(monkeypatch, data: bytes) -> None:
 def test_version_names_the_installed_distribution() -> None:
     from importlib.metadata import version
 
-    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "--version"], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "layerlab.cli", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"layerlab {version('layerlab')}"
 
 
@@ -162,8 +163,11 @@ def test_jupyterlab_starts_without_the_news_prompt() -> None:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_server(url, token, proc)
-        doc = requests.get(f"{url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
-                           headers={"Authorization": f"token {token}"}, timeout=30).json()
+        doc = requests.get(
+            f"{url}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+        ).json()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -193,8 +197,13 @@ def test_source_checkout_notebooks_open_in_place_installed_ones_are_copied(tmp_p
 
 
 def test_report_kernel_prints_no_transport_warning(tmp_path) -> None:
-    done = subprocess.run([sys.executable, "-m", "layerlab.cli", "report", "--only", "01", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "layerlab.cli", "report", "--only", "01", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "without encryption" not in done.stderr and "WARNING" not in done.stderr, done.stderr
     page = (tmp_path / "01-tune-thresholds.html").read_text()
@@ -208,5 +217,7 @@ def test_a_missing_workbench_extra_names_it(monkeypatch, capsys) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jupyterlab" else real(name, *a))
     assert main(["workbench"]) == 2
     err = capsys.readouterr().err
-    assert err == ("layerlab: error: layerlab workbench: jupyterlab is not installed; "
-                   "install the workbench extra (pip install 'layerlab[workbench]', or '.[workbench]' in a clone)\n")
+    assert err == (
+        "layerlab: error: layerlab workbench: jupyterlab is not installed; "
+        "install the workbench extra (pip install 'layerlab[workbench]', or '.[workbench]' in a clone)\n"
+    )

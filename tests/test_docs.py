@@ -80,9 +80,15 @@ def test_unquoted_bang_finder() -> None:
 
 def test_site_builds_strictly(tmp_path) -> None:
     mkdocs = Path(sys.executable).with_name("mkdocs")
-    done = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=600,
-                          check=False)
+    done = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert (tmp_path / "site" / "api" / "index.html").is_file()
     assert "ClosureGraph" in (tmp_path / "site" / "api" / "index.html").read_text()
@@ -131,8 +137,15 @@ def run_shell(code: str, cwd: Path, env: dict[str, str], timeout: float = 600) -
     block that should have been marked norun cannot hang the suite)."""
     import signal
 
-    proc = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", code], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "-e", "-o", "pipefail", "-c", code],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -179,7 +192,6 @@ def test_every_norun_says_why() -> None:
                 assert b.norun.strip(), f"{page.name}:{b.line}: norun without a reason"
 
 
-
 def test_benchmarks_page_is_written_from_the_records(tmp_path) -> None:
     import importlib.util
     import json
@@ -192,10 +204,28 @@ def test_benchmarks_page_is_written_from_the_records(tmp_path) -> None:
     records.mkdir()
     common = {"machine": "x86_64, 2 cores", "date": "2026-01-02", "note": None, "goal": None, "estimate": False}
     rows = [
-        {"script": "bench_b", "figure": "group kde", "value": 7.5, "unit": "ms", "baseline": "networkx | port",
-         "baseline_value": 45.0, "ratio": 6.0, **common, "goal": "< 20 ms"},
-        {"script": "bench_b", "figure": "Go program", "value": 300.0, "unit": "s", "baseline": None,
-         "baseline_value": None, "ratio": None, **common, "estimate": True},
+        {
+            "script": "bench_b",
+            "figure": "group kde",
+            "value": 7.5,
+            "unit": "ms",
+            "baseline": "networkx | port",
+            "baseline_value": 45.0,
+            "ratio": 6.0,
+            **common,
+            "goal": "< 20 ms",
+        },
+        {
+            "script": "bench_b",
+            "figure": "Go program",
+            "value": 300.0,
+            "unit": "s",
+            "baseline": None,
+            "baseline_value": None,
+            "ratio": None,
+            **common,
+            "estimate": True,
+        },
     ]
     (records / "bench_b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (records / "bench_a.jsonl").write_text(json.dumps({**rows[0], "script": "bench_a", "figure": "tar"}) + "\n")

@@ -46,8 +46,9 @@ SOURCES = ("layerlab", "data", "notebooks", "nix")
 def _build(hook: str, source: Path, out: Path) -> Path:
     """Run a PEP 517 hook of setuptools in ``source``; return the file it wrote."""
     code = f"import sys; from setuptools import build_meta as b; print(b.{hook}(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=source, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out)], cwd=source, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out / done.stdout.strip().splitlines()[-1]
 
@@ -83,17 +84,28 @@ def installed(dists, tmp_path_factory) -> tuple[Path, Path]:
     venv = tmp_path_factory.mktemp("venv") / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
-    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (site / "_layerlab_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps", "--no-index",
-                    str(wheel)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+    )
     return venv / "bin", site
 
 
 def _snapshot(d: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in d.rglob("*") if p.is_file()
-            and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in d.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def test_sdist_and_wheel_carry_the_bundled_files(dists) -> None:
@@ -113,18 +125,29 @@ def test_sdist_and_wheel_carry_the_bundled_files(dists) -> None:
 def test_installed_commands_run_on_bundled_data(installed, tmp_path) -> None:
     bindir, site = installed
     layerlab = str(bindir / "layerlab")
-    env = {**os.environ, "LAYERLAB_CACHE_DIR": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1",
-           "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter")}
+    env = {
+        **os.environ,
+        "LAYERLAB_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+    }
     before = _snapshot(site)
 
     def run(*args: str) -> str:
-        done = subprocess.run([layerlab, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-                              check=False)
+        done = subprocess.run(
+            [layerlab, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
         assert done.returncode == 0, f"layerlab {' '.join(args)}: {done.stderr[-2000:]}"
         return done.stdout
 
-    where = subprocess.run([bindir / "python", "-c", "import layerlab.imageset as m; print(m.DATA_DIR)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    where = subprocess.run(
+        [bindir / "python", "-c", "import layerlab.imageset as m; print(m.DATA_DIR)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert Path(where).is_relative_to(site), where  # the installed copy, not the source tree
     assert run("--version").startswith("layerlab ")
     data = Path(where) / "debian"
@@ -141,11 +164,21 @@ def test_installed_commands_run_on_bundled_data(installed, tmp_path) -> None:
 
 def test_installed_workbench_opens_a_working_copy(installed, tmp_path) -> None:
     bindir, site = installed
-    env = {**os.environ, "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
-           "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+        "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     before = _snapshot(site)
-    proc = subprocess.Popen([bindir / "layerlab", "workbench"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [bindir / "layerlab", "workbench"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         lines = []
         assert proc.stdout is not None

@@ -28,7 +28,7 @@ def add_strategy_options(p: argparse.ArgumentParser, *, default_strategy: str | 
     p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json")
 
 
-def configured_strategy(name: str | None, pairs: list[str]):  # noqa: ANN201
+def configured_strategy(name: str | None, pairs: list[str]):
     """The strategy ``name`` (the default strategy when None) with its ``--set`` pairs applied.
 
     Without ``--strategy``, ``--set`` configures the default strategy; a
@@ -53,7 +53,7 @@ def configured_strategy(name: str | None, pairs: list[str]):  # noqa: ANN201
     return cls(**{**preset, **params})
 
 
-def warn_without_popularity(strategy, popularity) -> None:  # noqa: ANN001
+def warn_without_popularity(strategy, popularity) -> None:
     """Warn when a strategy that reads a popularity table runs without one."""
     import warnings
 
@@ -65,7 +65,7 @@ def warn_without_popularity(strategy, popularity) -> None:  # noqa: ANN001
         )
 
 
-def strategy_from_args(args: argparse.Namespace):  # noqa: ANN201
+def strategy_from_args(args: argparse.Namespace):
     """The configured strategy and context from the common options."""
     from ..popularity import load_popularity
     from ..strategies import Context
