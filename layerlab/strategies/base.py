@@ -613,7 +613,8 @@ class Strategy(ABC, metaclass=StrategyType):
         grouping.  Sweeps call this hook.
 
         Args:
-            graph, context: as for :meth:`group`.
+            graph: as for :meth:`group`.
+            context: as for :meth:`group`.
             budgets: the budgets (each at least 1).
             memo: a cache the caller keeps for this graph and context across
                 calls (for example with other configurations); the strategy
