@@ -1,0 +1,25 @@
+"""``layerlab serve``: a registry that builds the images it is asked for, as Nixery does.
+
+A client pulls ``127.0.0.1:8080/shell/git:latest``; the server reads the name
+as packages of its package source, builds the image the way ``layerlab build``
+does (the same manifest, byte for byte), keeps the manifest, and serves the
+layers from the blob store, or redirects blob downloads to a static server.
+
+* :mod:`.settings`: what to serve (source, strategy, budget...), from flags,
+  the JSON a configured strategy writes, or TOML;
+* :mod:`.protocol`: the distribution API's errors, names and manifest negotiation;
+* :mod:`.names`: image names and tags to build requests;
+* :mod:`.cache`: built manifests on disk, keyed by revision, packages and configuration;
+* :mod:`.builds`: one build per image, in worker processes (:mod:`.worker`),
+  a limit on concurrent builds, a timeout;
+* :mod:`.app`: the Starlette application, the access log, :func:`run`.
+
+Example:
+    >>> from layerlab.serve import ServeSettings, create_app  # doctest: +SKIP
+    >>> app = create_app(ServeSettings(source="path!nix/testpkgs", offline=True, budget=10))  # doctest: +SKIP
+"""
+
+from .app import create_app, run
+from .settings import ServeSettings, load_settings
+
+__all__ = ["ServeSettings", "create_app", "load_settings", "run"]

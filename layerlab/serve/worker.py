@@ -1,0 +1,145 @@
+"""One image build, in a process of its own: ``python -m layerlab.serve.worker``.
+
+The server starts one worker per build and reads one JSON line back, so a
+build never holds the server's event loop or its interpreter lock, and a build
+that runs past its time can be stopped for certain (the worker and the Nix
+commands it runs are interrupted, then killed).
+
+The worker reads ``{"settings", "request", "key", "parent"}`` on stdin, runs
+the same steps as ``layerlab build SOURCE PKG...``
+(:func:`layerlab.image.from_source.plan_from_source`, then
+:func:`layerlab.image.build_image`), records the image in the manifest cache
+(:class:`~layerlab.serve.cache.ManifestCache`) and prints ``{"ok": true,
+"seconds": s}``, or ``{"error": {"code", "message", "detail"}}`` in the
+registry's error vocabulary.
+
+Blobs being written go to ``<store>/tmp/serve-<pid>/`` and are renamed into
+``blobs/`` only when complete; the directory is removed when the worker ends,
+and the server removes those of workers that were killed.  The worker asks
+the kernel to stop it when the server dies (``PR_SET_PDEATHSIG``).
+
+Example:
+    >>> worker_tmp("/srv/store", 42)
+    PosixPath('/srv/store/tmp/serve-42')
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["worker_tmp", "build_entry", "error_doc", "main"]
+
+
+def worker_tmp(store_root: str | os.PathLike[str], pid: int) -> Path:
+    """The directory where the worker ``pid`` writes blobs in progress."""
+    return Path(store_root) / "tmp" / f"serve-{pid}"
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent:  # the server died before the line above
+        sys.exit(1)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: str) -> float:
+    """Build one image and record it in the manifest cache; return the seconds it took.
+
+    Raises:
+        LayerlabError: the build failed (NotFoundError names missing packages).
+    """
+    from ..image import BlobStore, ImageConfig, build_image
+    from ..image.from_source import plan_from_source
+    from ..popularity import load_popularity
+    from ..sources.nix import OFFLINE_CONFIG, parse_source, popularity, system_for_arch
+    from ..strategies import Context
+    from .cache import ManifestCache
+    from .names import ImageRequest
+    from .settings import ServeSettings
+
+    start = time.monotonic()
+    settings = ServeSettings(**settings_doc)
+    request = ImageRequest(request_doc["name"], request_doc["tag"], tuple(request_doc["packages"]),
+                           request_doc["arch"], parse_source(request_doc["source"]))
+    store = BlobStore(settings.store)
+    store.tmp = worker_tmp(store.root, os.getpid())
+    store.tmp.mkdir(parents=True, exist_ok=True)
+    nix_settings = OFFLINE_CONFIG if settings.offline else None
+    pop = None
+    if settings.popularity == "source":
+        pop = popularity(request.source, settings=nix_settings, timeout=settings.build_timeout)
+    elif settings.popularity:
+        pop = load_popularity(settings.popularity)
+    plan = plan_from_source(request.source, request.packages, settings.make_strategy(), Context(popularity=pop),
+                            settings.budget, settings=nix_settings, system=system_for_arch(request.arch),
+                            timeout=settings.build_timeout)
+    image = build_image(plan.closure.graph, plan.layers, plan.packages, store=store, compression=settings.compression,
+                        level=settings.level, config=ImageConfig(architecture=request.arch), workers=settings.workers,
+                        parallel="processes")
+    seconds = time.monotonic() - start
+    ManifestCache(store, settings.configuration(), ttl=settings.ttl).put(key, image, request, seconds=seconds)
+    return seconds
+
+
+def error_doc(err: BaseException) -> dict[str, Any]:
+    """The registry error a failed build is answered with.
+
+    Example:
+        >>> from layerlab.errors import NotFoundError
+        >>> error_doc(NotFoundError(["a", "b"], source="path!/x"))["detail"]
+        {'packages': ['a', 'b']}
+    """
+    from ..errors import LayerlabError, NixError, NotFoundError
+
+    if isinstance(err, NotFoundError):
+        return {"code": "MANIFEST_UNKNOWN", "message": f"packages not found: {', '.join(err.packages)}",
+                "detail": {"packages": err.packages}}
+    if isinstance(err, NixError):
+        lines = [ln.strip() for ln in err.message.splitlines()]
+        return {"code": "UNKNOWN", "message": f"build failed: {str(err)}",
+                "detail": {"nix": [ln for ln in lines[1:] if ln]}}
+    if isinstance(err, LayerlabError):
+        return {"code": "UNKNOWN", "message": f"build failed: {err}"}
+    return {"code": "UNKNOWN", "message": f"build failed: {type(err).__name__}: {err}"}
+
+
+def main() -> int:
+    doc = orjson.loads(sys.stdin.buffer.read())
+    _die_with_parent(int(doc["parent"]))
+    signal.signal(signal.SIGTERM, _interrupt)
+    tmp = None
+    try:
+        tmp = worker_tmp(doc["settings"]["store"], os.getpid())
+        seconds = build_entry(doc["settings"], doc["request"], doc["key"])
+        out: dict[str, Any] = {"ok": True, "seconds": round(seconds, 3)}
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - every failure is reported to the server as a registry error
+        out = {"error": error_doc(err)}
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
