@@ -47,7 +47,7 @@ from .names import image_request
 from .protocol import ApiError, check_name, check_reference, choose_format, is_digest
 from .settings import ServeSettings
 
-__all__ = ["create_app", "resolve_settings", "json_log", "run"]
+__all__ = ["create_app", "json_log", "resolve_settings", "run"]
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 _PATH = re.compile(r"^(?P<name>.+?)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)$")
@@ -192,7 +192,7 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
     ]
     app = Starlette(routes=routes)
     app.state.builds = builds
-    app.add_middleware(AccessLog, log=log)  # type: ignore[arg-type]
+    app.add_middleware(AccessLog, log=log)
     return app
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import signal
@@ -113,7 +114,7 @@ class Builds:
         if fut is None:
             fut = asyncio.ensure_future(self._build(key, request))
             self._inflight[key] = fut
-            fut.add_done_callback(lambda f, k=key: self._done(k, f))
+            fut.add_done_callback(functools.partial(self._done, key))
         return await asyncio.shield(fut)
 
     def _done(self, key: str, fut: asyncio.Future) -> None:
@@ -149,7 +150,7 @@ class Builds:
         try:
             try:
                 out, err = await asyncio.wait_for(proc.communicate(orjson.dumps(doc)), self.settings.build_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 outcome = "timeout"
                 await self._stop(proc)
                 raise ApiError.of("UNAVAILABLE", f"build timed out after {self.settings.build_timeout:g} s",
@@ -184,7 +185,7 @@ class Builds:
             try:
                 await asyncio.wait_for(proc.wait(), GRACE)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
 

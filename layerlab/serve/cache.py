@@ -42,7 +42,7 @@ from ..image.manifest import DOCKER_MANIFEST, OCI_MANIFEST
 from ..sources.nix import system_for_arch
 from .names import ImageRequest
 
-__all__ = ["CachedImage", "ManifestCache", "KEY_VERSION"]
+__all__ = ["KEY_VERSION", "CachedImage", "ManifestCache"]
 
 #: Bumped when the meaning of an entry changes.
 KEY_VERSION = 1
@@ -141,6 +141,7 @@ class ManifestCache:
             atomic_write(self.dir / "digests" / digest[7:], media.encode(), error=ImageError)
             manifests[fmt] = (digest, media, data)
         created = time.time()
+        blobs = tuple(d.digest for d in image.blobs())
         doc = {
             "key": key,
             "created": created,
@@ -148,10 +149,10 @@ class ManifestCache:
             "request": request.to_json(),
             "configuration": self.configuration,
             "manifests": {fmt: {"digest": d, "mediaType": m} for fmt, (d, m, _) in manifests.items()},
-            "blobs": [d.digest for d in image.blobs()],
+            "blobs": list(blobs),
             "build": {"seconds": round(seconds, 3), "layers": len(image.layers),
                       "built": sum(1 for x in image.layers if not x.cached)},
         }
         atomic_write(self.dir / f"{key}.json", orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2),
                      error=ImageError)
-        return CachedImage(key, manifests, tuple(doc["blobs"]), created, request.source.immutable)
+        return CachedImage(key, manifests, blobs, created, request.source.immutable)

@@ -33,7 +33,7 @@ import orjson
 
 from ..image.manifest import DOCKER_MANIFEST, OCI_MANIFEST
 
-__all__ = ["ApiError", "STATUS", "choose_format", "check_name", "check_reference", "is_digest", "MEDIA_TYPES"]
+__all__ = ["MEDIA_TYPES", "STATUS", "ApiError", "check_name", "check_reference", "choose_format", "is_digest"]
 
 #: Error code -> HTTP status.
 STATUS = {

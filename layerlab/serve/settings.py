@@ -40,7 +40,7 @@ from ..fileio import read_bytes
 from ..image.tarball import COMPRESSIONS
 from ..strategies import DEFAULT_STRATEGY, Strategy, params_from_strings, strategy_class
 
-__all__ = ["ServeSettings", "load_settings", "FORMATS"]
+__all__ = ["FORMATS", "ServeSettings", "load_settings"]
 
 #: Manifest formats a client may be given.
 FORMATS = ("oci", "docker")

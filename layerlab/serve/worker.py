@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["worker_tmp", "build_entry", "error_doc", "main"]
+__all__ = ["build_entry", "error_doc", "main", "worker_tmp"]
 
 
 def worker_tmp(store_root: str | os.PathLike[str], pid: int) -> Path:
@@ -113,7 +113,7 @@ def error_doc(err: BaseException) -> dict[str, Any]:
                 "detail": {"packages": err.packages}}
     if isinstance(err, NixError):
         lines = [ln.strip() for ln in err.message.splitlines()]
-        return {"code": "UNKNOWN", "message": f"build failed: {str(err)}",
+        return {"code": "UNKNOWN", "message": f"build failed: {err!s}",
                 "detail": {"nix": [ln for ln in lines[1:] if ln]}}
     if isinstance(err, LayerlabError):
         return {"code": "UNKNOWN", "message": f"build failed: {err}"}
