@@ -14,12 +14,25 @@ layers from the blob store, or redirects blob downloads to a static server.
   a limit on concurrent builds, a timeout;
 * :mod:`.app`: the Starlette application, the access log, :func:`run`.
 
+The names below are imported on first use, so a build worker
+(``python -m layerlab.serve.worker``) never loads the HTTP stack.
+
 Example:
     >>> from layerlab.serve import ServeSettings, create_app  # doctest: +SKIP
     >>> app = create_app(ServeSettings(source="path!nix/testpkgs", offline=True, budget=10))  # doctest: +SKIP
 """
 
-from .app import create_app, run
-from .settings import ServeSettings, load_settings
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["ServeSettings", "create_app", "load_settings", "run"]
+
+_HOMES = {"ServeSettings": "settings", "load_settings": "settings", "create_app": "app", "run": "app"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(name)
