@@ -18,8 +18,11 @@ The names below are imported on first use, so a build worker
 (``python -m layerlab.serve.worker``) never loads the HTTP stack.
 
 Example:
-    >>> from layerlab.serve import ServeSettings, create_app  # doctest: +SKIP
-    >>> app = create_app(ServeSettings(source="path!nix/testpkgs", offline=True, budget=10))  # doctest: +SKIP
+    >>> from layerlab.serve import create_app, load_settings
+    >>> settings = load_settings(None, source="path!nix/testpkgs", offline=True, strategy="nixery", budget=10)
+    >>> settings.make_strategy().name, settings.budget
+    ('nixery', 10)
+    >>> app = create_app(settings)  # doctest: +SKIP
 """
 
 from __future__ import annotations
