@@ -269,20 +269,39 @@ def _package_set(tmp_path: Path) -> str:
     return f"path!{d}"
 
 
-def test_failed_build_and_timeout(tmp_path):
+def test_failed_build_timeout_and_build_limit(tmp_path):
     source = _package_set(tmp_path)
-    with serve(tmp_path, "--strategy", "nixery", "--budget", "4", "--build-timeout", "4", source=source) as s:
-        r = requests.get(f"{s.url}/v2/broken/manifests/latest")
+    with serve(tmp_path, "--strategy", "nixery", "--budget", "4", "--build-timeout", "4", "--max-builds", "1",
+               source=source) as s:
+        answers: dict[str, requests.Response] = {}
+
+        def get(name: str) -> None:
+            answers[name] = requests.get(f"{s.url}/v2/{name}/manifests/latest", timeout=60)
+
+        slow = threading.Thread(target=get, args=("slow",))
+        slow.start()
+        while not s.events("build-start"):
+            time.sleep(0.02)
+        broken = threading.Thread(target=get, args=("broken",))
+        broken.start()
+        # while the slow build runs, and the broken one waits for its turn, the server answers
+        assert requests.get(f"{s.url}/v2/", timeout=5).status_code == 200
+        assert requests.get(f"{s.url}/v2/x/blobs/sha256:{'0' * 64}", timeout=5).status_code == 404
+        slow.join()
+        broken.join()
+        r = answers["broken"]
         assert r.status_code == 500
         err = r.json()["errors"][0]
         assert err["code"] == "UNKNOWN" and "layerlab-test-marker: missing header foo.h" in err["message"]
         assert any("layerlab-test-marker" in line for line in err["detail"]["nix"])
-        t = time.monotonic()
-        r = requests.get(f"{s.url}/v2/slow/manifests/latest", timeout=60)
+        r = answers["slow"]
         assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
         assert "timed out after 4 s" in r.json()["errors"][0]["message"]
-        assert time.monotonic() - t < 30
         assert requests.get(f"{s.url}/v2/").status_code == 200
+        # one build at a time: the broken build started after the slow one ended
+        builds = [(e["event"], e["image"]) for e in s.events() if e["event"].startswith("build-")]
+        assert builds == [("build-start", "slow"), ("build-end", "slow"), ("build-start", "broken"),
+                          ("build-end", "broken")]
         ends = {e["image"]: e["outcome"] for e in s.events("build-end")}
         assert ends == {"broken": "failed", "slow": "timeout"}
         assert not list((s.store / "tmp").glob("serve-*"))
