@@ -209,6 +209,7 @@ def run(settings: ServeSettings, *, log_stream: IO[str] | None = None) -> None:
     app = create_app(settings, log=log)
     log({"event": "listening", "url": f"http://{settings.host}:{settings.port}", "source": parse_source(settings.source).spec,
          "strategy": settings.make_strategy().to_json(), "budget": settings.budget})
+    # a build in progress does not hold up a shutdown: its worker is stopped with the server
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
-                            lifespan="off", server_header=False)
+                            lifespan="off", server_header=False, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run()

@@ -139,8 +139,8 @@ class Builds:
         start = time.monotonic()
         self.log({"event": "build-start", "key": key[:16], "image": request.name, "tag": request.tag,
                   "packages": list(request.packages), "source": request.source.spec})
-        doc = {"settings": _settings_doc(self.settings), "request": request.to_json(), "key": key,
-               "parent": os.getpid()}
+        doc = {"settings": _settings_doc(self.settings), "configuration": self.cache.configuration,
+               "request": request.to_json(), "key": key, "parent": os.getpid()}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "layerlab.serve.worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -5,7 +5,7 @@ build never holds the server's event loop or its interpreter lock, and a build
 that runs past its time can be stopped for certain (the worker and the Nix
 commands it runs are interrupted, then killed).
 
-The worker reads ``{"settings", "request", "key", "parent"}`` on stdin, runs
+The worker reads ``{"settings", "configuration", "request", "key", "parent"}`` on stdin, runs
 the same steps as ``layerlab build SOURCE PKG...``
 (:func:`layerlab.image.from_source.plan_from_source`, then
 :func:`layerlab.image.build_image`), records the image in the manifest cache
@@ -59,8 +59,11 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: str) -> float:
+def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: str,
+                configuration: dict[str, Any] | None = None) -> float:
     """Build one image and record it in the manifest cache; return the seconds it took.
+
+    ``configuration`` is what the server keys its cache with (default: computed from the settings).
 
     Raises:
         LayerlabError: the build failed (NotFoundError names missing packages).
@@ -94,7 +97,8 @@ def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: 
                         level=settings.level, config=ImageConfig(architecture=request.arch), workers=settings.workers,
                         parallel="processes")
     seconds = time.monotonic() - start
-    ManifestCache(store, settings.configuration(), ttl=settings.ttl).put(key, image, request, seconds=seconds)
+    cache = ManifestCache(store, configuration or settings.configuration(), ttl=settings.ttl)
+    cache.put(key, image, request, seconds=seconds)
     return seconds
 
 
@@ -127,7 +131,7 @@ def main() -> int:
     tmp = None
     try:
         tmp = worker_tmp(doc["settings"]["store"], os.getpid())
-        seconds = build_entry(doc["settings"], doc["request"], doc["key"])
+        seconds = build_entry(doc["settings"], doc["request"], doc["key"], doc.get("configuration"))
         out: dict[str, Any] = {"ok": True, "seconds": round(seconds, 3)}
     except KeyboardInterrupt:
         return 130
