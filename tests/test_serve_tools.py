@@ -225,7 +225,6 @@ def test_client_disconnect_mid_blob_does_not_disturb_others(server):
 def test_blob_url_redirects_to_nginx(tmp_path, tuned):
     require_tool("nginx")
     store = tmp_path / "store"
-    direct = skopeo_dir = None
     with serve(tmp_path, "--config", str(tuned), "--budget", str(BUDGET), store=store) as plain:
         r = skopeo_copy(plain.host, "hello:latest", tmp_path / "direct")
         assert r.returncode == 0, r.stderr
@@ -240,6 +239,7 @@ def test_blob_url_redirects_to_nginx(tmp_path, tuned):
             skopeo_dir = tmp_path / "redirected"
             r = skopeo_copy(s.host, "hello:latest", skopeo_dir)
             assert r.returncode == 0, r.stderr
+            assert s.events("build-start") == []  # a restarted server answers from the manifest cache on disk
         served_by_nginx = {line.split('"GET /sha256/')[1].split()[0] for line in access.read_text().splitlines()
                            if '"GET /sha256/' in line and '" 200 ' in line}
     blobs = [d["digest"][7:] for d in m["layers"]] + [m["config"]["digest"][7:]]
@@ -380,3 +380,15 @@ def test_tag_picks_the_git_revision(tmp_path):
         starts = s.events("build-start")
         assert sorted(e["source"].rsplit("!", 1)[1] for e in starts) == ["main", "stable"]  # latest is main: one build
     shutil.rmtree(repo)
+
+
+def test_arm64_names_reach_nix_as_aarch64(server):
+    r = requests.get(f"{server.url}/v2/arm64/hello/manifests/latest", headers={"Accept": OCI}, timeout=300)
+    if r.status_code == 200:  # a machine that can build for aarch64 (emulation or a remote builder)
+        cfg = requests.get(f"{server.url}/v2/arm64/hello/blobs/{r.json()['config']['digest']}").json()
+        assert cfg["architecture"] == "arm64"
+    else:  # this machine cannot build aarch64-linux derivations: Nix says so, and the client hears it
+        err = r.json()["errors"][0]
+        assert r.status_code == 500 and err["code"] == "UNKNOWN" and "aarch64-linux" in err["message"], err
+    start = [e for e in server.events("build-start") if e["image"] == "arm64/hello"]
+    assert len(start) == 1 and start[0]["packages"] == ["hello"]
