@@ -183,6 +183,9 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
             return await handler(request, m["name"], m["ref"])
         except ApiError as err:
             return _error(err, head)
+        except Exception as err:  # noqa: BLE001 - a client gets the registry's JSON error, the log the cause
+            log({"event": "error", "path": request.url.path, "error": f"{type(err).__name__}: {err}"})
+            return _error(ApiError.of("UNKNOWN", f"internal error: {type(err).__name__}"), head)
 
     methods = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"]
     routes = [
