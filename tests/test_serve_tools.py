@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -317,12 +318,21 @@ def test_killed_mid_build_restart_serves_a_correct_image(tmp_path, tuned):
             except requests.ConnectionError:
                 pass  # the server is killed while this request waits
 
-        threading.Thread(target=pull, daemon=True).start()
+        def writing() -> bool:  # a blob of more than 1 MiB is being written
+            for f in (store / "tmp").glob("serve-*/blob-*"):
+                with contextlib.suppress(FileNotFoundError):
+                    if f.stat().st_size > 1 << 20:
+                        return True
+            return False
+
+        client = threading.Thread(target=pull)
+        client.start()
         deadline = time.time() + 120
-        while not [f for f in (store / "tmp").glob("serve-*/blob-*") if f.stat().st_size > 1 << 20]:
+        while not writing():
             assert time.time() < deadline, "the build never started writing blobs"
             time.sleep(0.02)
         s.kill()
+        client.join()
     assert not list((store / "manifests").glob("*.json")), "no manifest for a build that did not finish"
     with serve(tmp_path, *args, store=store) as s:
         r = skopeo_copy(s.host, "texlivefull:latest", tmp_path / "pulled")

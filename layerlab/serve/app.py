@@ -27,10 +27,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import IO, Any
 
@@ -193,7 +194,15 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
         Route("/v2/", base, methods=["GET", "HEAD"]),
         Route("/v2/{rest:path}", dispatch, methods=methods),
     ]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await builds.prepare()
+        try:
+            yield
+        finally:
+            await builds.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.builds = builds
     app.add_middleware(AccessLog, log=log)
     return app
@@ -214,5 +223,5 @@ def run(settings: ServeSettings, *, log_stream: IO[str] | None = None) -> None:
          "strategy": settings.make_strategy().to_json(), "budget": settings.budget})
     # a build in progress does not hold up a shutdown: its worker is stopped with the server
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
-                            lifespan="off", server_header=False, timeout_graceful_shutdown=5)
+                            lifespan="on", server_header=False, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run()

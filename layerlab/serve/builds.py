@@ -8,7 +8,8 @@ build and waits for it:
   a client that goes away does not stop a build others wait for;
 * **off the event loop**: each build runs in a worker process
   (:mod:`layerlab.serve.worker`), so blobs and cached manifests keep being
-  served while it runs;
+  served while it runs; one worker is started ahead of time (at start-up and
+  after each build), its modules imported, so a build starts at once;
 * **a limit on concurrent builds** (a semaphore; later builds queue) and
   **a build timeout**: a worker past its time is interrupted (SIGTERM, so Nix
   stops its builders), killed after a grace period, and its blobs in
@@ -97,6 +98,7 @@ class Builds:
         self.running = 0
         self._inflight: dict[str, asyncio.Future[CachedImage]] = {}
         self._slots: asyncio.Semaphore | None = None
+        self._spare: asyncio.subprocess.Process | None = None
 
     async def image(self, request: ImageRequest) -> CachedImage:
         """The image for ``request``, built now if it is not cached.
@@ -141,11 +143,7 @@ class Builds:
                   "packages": list(request.packages), "source": request.source.spec})
         doc = {"settings": _settings_doc(self.settings), "configuration": self.cache.configuration,
                "request": request.to_json(), "key": key, "parent": os.getpid()}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "layerlab.serve.worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = await self._take_worker()
         outcome = "failed"
         try:
             try:
@@ -177,6 +175,36 @@ class Builds:
             shutil.rmtree(worker_tmp(self.store.root, proc.pid), ignore_errors=True)
             self.log({"event": "build-end", "key": key[:16], "image": request.name, "outcome": outcome,
                       "ms": round((time.monotonic() - start) * 1000, 1)})
+            if outcome != "cancelled":
+                with contextlib.suppress(OSError):
+                    await self.prepare()  # the next build's worker starts now, not while this one was building
+
+    @staticmethod
+    async def _spawn() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "layerlab.serve.worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    async def prepare(self) -> None:
+        """Start a worker ahead of time (when none is waiting), so the next build need not start one."""
+        if self._spare is None or self._spare.returncode is not None:
+            self._spare = await self._spawn()
+
+    async def _take_worker(self) -> asyncio.subprocess.Process:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            return spare
+        return await self._spawn()
+
+    async def close(self) -> None:
+        """Let the worker started ahead of time go (it ends when its stdin closes)."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None and spare.stdin is not None:
+            spare.stdin.close()
+            with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+                await asyncio.wait_for(spare.wait(), GRACE)
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):

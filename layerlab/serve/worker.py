@@ -3,7 +3,10 @@
 The server starts one worker per build and reads one JSON line back, so a
 build never holds the server's event loop or its interpreter lock, and a build
 that runs past its time can be stopped for certain (the worker and the Nix
-commands it runs are interrupted, then killed).
+commands it runs are interrupted, then killed).  The server keeps one worker
+started ahead of time: it imports the build's modules, then waits for its
+request (an empty stdin means none will come), so a build does not wait for
+an interpreter to start.
 
 The worker reads ``{"settings", "configuration", "request", "key", "parent"}`` on stdin, runs
 the same steps as ``layerlab build SOURCE PKG...``
@@ -43,7 +46,7 @@ def worker_tmp(store_root: str | os.PathLike[str], pid: int) -> Path:
     return Path(store_root) / "tmp" / f"serve-{pid}"
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent() -> None:
     try:
         import ctypes
 
@@ -51,8 +54,6 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
-    if os.getppid() != parent:  # the server died before the line above
-        sys.exit(1)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -124,10 +125,26 @@ def error_doc(err: BaseException) -> dict[str, Any]:
     return {"code": "UNKNOWN", "message": f"build failed: {type(err).__name__}: {err}"}
 
 
+def _preload() -> None:
+    """Import what a build needs, so that a worker started ahead of time is ready when its request comes."""
+    from ..image import from_source  # noqa: F401
+    from ..popularity import load_popularity  # noqa: F401
+    from . import cache, names, settings  # noqa: F401
+
+
 def main() -> int:
-    doc = orjson.loads(sys.stdin.buffer.read())
-    _die_with_parent(int(doc["parent"]))
+    _die_with_parent()
     signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _preload()
+        data = sys.stdin.buffer.read()  # the server may start a worker before it has a build for it
+    except KeyboardInterrupt:
+        return 130
+    if not data.strip():
+        return 0  # the server ended without a build for this worker
+    doc = orjson.loads(data)
+    if os.getppid() != int(doc["parent"]):
+        return 1  # the server that asked is gone
     tmp = None
     try:
         tmp = worker_tmp(doc["settings"]["store"], os.getpid())
