@@ -9,7 +9,7 @@ build and waits for it:
 * **off the event loop**: each build runs in a worker process
   (:mod:`layerlab.serve.worker`), so blobs and cached manifests keep being
   served while it runs; one worker is started ahead of time (at start-up and
-  after each build), its modules imported, so a build starts at once;
+  shortly after each build), its modules imported, so a build starts at once;
 * **a limit on concurrent builds** (a semaphore; later builds queue) and
   **a build timeout**: a worker past its time is interrupted (SIGTERM, so Nix
   stops its builders), killed after a grace period, and its blobs in
@@ -52,6 +52,10 @@ __all__ = ["Builds", "clean_stale_tmp"]
 
 #: Seconds between SIGTERM and SIGKILL for a worker past its time.
 GRACE = 5.0
+
+#: Seconds after a build before the next worker is started (its start-up would compete with the blob downloads
+#: that follow a build).
+SPARE_DELAY = 2.0
 
 
 def _alive(pid: int) -> bool:
@@ -175,9 +179,8 @@ class Builds:
             shutil.rmtree(worker_tmp(self.store.root, proc.pid), ignore_errors=True)
             self.log({"event": "build-end", "key": key[:16], "image": request.name, "outcome": outcome,
                       "ms": round((time.monotonic() - start) * 1000, 1)})
-            if outcome != "cancelled":
-                with contextlib.suppress(OSError):
-                    await self.prepare()  # the next build's worker starts now, not while this one was building
+            if outcome != "cancelled":  # the next worker starts when this image's blobs have likely been fetched
+                asyncio.get_running_loop().call_later(SPARE_DELAY, self._prepare_later)
 
     @staticmethod
     async def _spawn() -> asyncio.subprocess.Process:
@@ -186,6 +189,10 @@ class Builds:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
+
+    def _prepare_later(self) -> None:
+        task = asyncio.ensure_future(self.prepare())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def prepare(self) -> None:
         """Start a worker ahead of time (when none is waiting), so the next build need not start one."""
