@@ -149,6 +149,7 @@ class Builds:
                "request": request.to_json(), "key": key, "parent": os.getpid()}
         proc = await self._take_worker()
         outcome = "failed"
+        steps: dict[str, Any] = {}
         try:
             try:
                 out, err = await asyncio.wait_for(proc.communicate(orjson.dumps(doc)), self.settings.build_timeout)
@@ -170,6 +171,7 @@ class Builds:
                 e = result["error"]
                 outcome = "not-found" if e.get("code") == "MANIFEST_UNKNOWN" else "failed"
                 raise ApiError.of(e.get("code", "UNKNOWN"), e.get("message", "build failed"), e.get("detail"))
+            steps = result.get("seconds") or {}
             hit = self.cache.get(key)
             if hit is None:
                 raise ApiError.of("UNKNOWN", "build finished but its manifest is not in the cache")
@@ -178,7 +180,7 @@ class Builds:
         finally:
             shutil.rmtree(worker_tmp(self.store.root, proc.pid), ignore_errors=True)
             self.log({"event": "build-end", "key": key[:16], "image": request.name, "outcome": outcome,
-                      "ms": round((time.monotonic() - start) * 1000, 1)})
+                      "ms": round((time.monotonic() - start) * 1000, 1), "steps": steps})
             if outcome != "cancelled":  # the next worker starts when this image's blobs have likely been fetched
                 asyncio.get_running_loop().call_later(SPARE_DELAY, self._prepare_later)
 
