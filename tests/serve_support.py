@@ -1,4 +1,4 @@
-"""Helpers for the ``layerlab serve`` tests: a real server process, a real nginx.
+"""Support for the ``layerlab serve`` tests: a real server process, a real nginx.
 
 It holds no tests; ``tests/test_serve*.py`` import it.
 """
