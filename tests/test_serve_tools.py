@@ -26,7 +26,7 @@ from layerlab.sources.nix import OFFLINE_CONFIG, closure
 from layerlab.strategies import get_strategy
 
 from .conftest import require_tool
-from .serve_support import SRC, nginx, serve
+from .serve_support import SRC, free_port, nginx, serve
 from .test_image_tools import _same_tree
 
 pytestmark = [pytest.mark.nix, pytest.mark.tools, pytest.mark.slow]
@@ -402,3 +402,30 @@ def test_arm64_names_reach_nix_as_aarch64(server):
         assert r.status_code == 500 and err["code"] == "UNKNOWN" and "aarch64-linux" in err["message"], err
     start = [e for e in server.events("build-start") if e["image"] == "arm64/hello"]
     assert len(start) == 1 and start[0]["packages"] == ["hello"]
+
+
+def test_toml_settings_serve_the_same_image(server, tmp_path):
+    toml = tmp_path / "serve.toml"
+    toml.write_text(f'source = "{SRC}"\noffline = true\nstrategy = "nixery"\nbudget = {BUDGET}\n'
+                    '[params]\nsize_threshold = "5M"\n')
+    want = requests.get(f"{server.url}/v2/hello/manifests/latest", headers={"Accept": OCI})
+    port = free_port()
+    env = {**os.environ, "LAYERLAB_CACHE_DIR": str(tmp_path / "cache")}
+    log = tmp_path / "toml.log"
+    proc = subprocess.Popen([sys.executable, "-m", "layerlab.cli", "serve", "--config", str(toml), "--port", str(port),
+                             "--store", str(tmp_path / "store"), "--log", str(log)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                got = requests.get(f"http://127.0.0.1:{port}/v2/hello/manifests/latest", headers={"Accept": OCI})
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.time() < deadline, log.read_text()
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert got.status_code == 200 and got.headers["Docker-Content-Digest"] == want.headers["Docker-Content-Digest"]
+    assert got.content == want.content
