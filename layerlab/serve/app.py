@@ -51,6 +51,8 @@ from .settings import ServeSettings
 __all__ = ["create_app", "json_log", "resolve_settings", "run"]
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+#: A blob is named by its digest: caches may keep it for good.
+IMMUTABLE = "public, max-age=31536000, immutable"
 _PATH = re.compile(r"^(?P<name>.+?)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)$")
 _UPLOAD = re.compile(r"^(?P<name>.+?)/blobs/uploads(?:/.*)?$")
 
@@ -165,7 +167,7 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
             st = path.stat()
         except OSError:
             raise ApiError.of("BLOB_UNKNOWN", f"blob {ref} is not in the store", {"digest": ref}) from None
-        headers = {**API_VERSION, "Docker-Content-Digest": ref}
+        headers = {**API_VERSION, "Docker-Content-Digest": ref, "Cache-Control": IMMUTABLE}
         if blob_url and request.method == "GET":
             return RedirectResponse(f"{blob_url}/sha256/{ref[7:]}", 307, headers=headers)
         return BlobResponse(path, headers=headers, media_type="application/octet-stream", stat_result=st)
@@ -194,6 +196,7 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
         Route("/v2/", base, methods=["GET", "HEAD"]),
         Route("/v2/{rest:path}", dispatch, methods=methods),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await builds.prepare()
