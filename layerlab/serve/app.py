@@ -217,6 +217,8 @@ def run(settings: ServeSettings, *, log_stream: IO[str] | None = None) -> None:
     import uvicorn
 
     if log_stream is None and settings.log:
+        print(f"layerlab serve: listening on http://{settings.host}:{settings.port}, log in {settings.log}",
+              file=sys.stderr)
         with open(settings.log, "a", encoding="utf-8") as stream:
             run(settings, log_stream=stream)
         return
