@@ -308,6 +308,20 @@ def test_failed_build_timeout_and_build_limit(tmp_path):
         assert not list((s.store / "tmp").glob("serve-*"))
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children = {int(c) for c in (task / "children").read_text().split()}
+                todo += sorted(children - out)
+                out |= children
+    return out
+
+
 def test_killed_mid_build_restart_serves_a_correct_image(tmp_path, tuned):
     store = tmp_path / "store"
     args = ("--config", str(tuned), "--budget", str(BUDGET))
@@ -331,8 +345,15 @@ def test_killed_mid_build_restart_serves_a_correct_image(tmp_path, tuned):
         while not writing():
             assert time.time() < deadline, "the build never started writing blobs"
             time.sleep(0.02)
+        workers = descendants(s.proc.pid)
+        assert workers, "the build runs in worker processes"
         s.kill()
         client.join()
+        # the workers (and the layer builders they forked) end with the server
+        deadline = time.time() + 60
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.time() < deadline, "build workers outlived the server"
+            time.sleep(0.1)
     assert not list((store / "manifests").glob("*.json")), "no manifest for a build that did not finish"
     with serve(tmp_path, *args, store=store) as s:
         r = skopeo_copy(s.host, "texlivefull:latest", tmp_path / "pulled")

@@ -51,7 +51,7 @@ from .worker import worker_tmp
 __all__ = ["Builds", "clean_stale_tmp"]
 
 #: Seconds between SIGTERM and SIGKILL for a worker past its time.
-GRACE = 5.0
+GRACE = 10.0
 
 #: Seconds after a build before the next worker is started (its start-up would compete with the blob downloads
 #: that follow a build).

@@ -19,7 +19,9 @@ registry's error vocabulary.
 Blobs being written go to ``<store>/tmp/serve-<pid>/`` and are renamed into
 ``blobs/`` only when complete; the directory is removed when the worker ends,
 and the server removes those of workers that were killed.  The worker asks
-the kernel to stop it when the server dies (``PR_SET_PDEATHSIG``).
+the kernel to stop it when the server dies (``PR_SET_PDEATHSIG``); told to
+stop, it interrupts its work, and its whole process group (the layer builders
+it forked) is killed if it has not ended within ``STOP_GRACE`` seconds.
 
 Example:
     >>> worker_tmp("/srv/store", 42)
@@ -56,7 +58,19 @@ def _die_with_parent() -> None:
         pass
 
 
+#: Seconds a worker told to stop may spend stopping Nix and its own processes before its group is killed.
+STOP_GRACE = 8
+
+
+def _kill_group(signum: int, frame: Any) -> None:
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    # Stop as Ctrl-C would (run_nix then stops the Nix commands it started), but never linger: a pool of layer
+    # builders being shut down can wait for ever, so the whole process group is killed after a grace period.
+    signal.signal(signal.SIGALRM, _kill_group)
+    signal.alarm(STOP_GRACE)
     raise KeyboardInterrupt
 
 
