@@ -47,15 +47,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import record  # noqa: E402
+from _report import record
 
 SRC = f"path!{ROOT / 'nix' / 'testpkgs'}"
 OCI = "application/vnd.oci.image.manifest.v1+json"
 CLIENTS = 16
-BIG = "texlivefull"          # about 100 MB of layers
-SMALL = "curl/hello"         # the manifest figure
-FIRST = ["git", "python3"]   # the first-pull figure
-SETTLE = 2.0                 # seconds between a server's start and its first timed pull
+BIG = "texlivefull"  # about 100 MB of layers
+SMALL = "curl/hello"  # the manifest figure
+FIRST = ["git", "python3"]  # the first-pull figure
+SETTLE = 2.0  # seconds between a server's start and its first timed pull
 ARGS = ["--offline", "--strategy", "nixery", "--set", "size_threshold=5000000", "--budget", "8"]
 
 
@@ -83,9 +83,26 @@ def layerlab_serve(work: Path, store: Path, cache: Path) -> Iterator[str]:
     env = {**os.environ, "LAYERLAB_CACHE_DIR": str(cache)}
     err = work / f"serve-{port}.stderr"
     with open(err, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "layerlab.cli", "serve", "--source", SRC, *ARGS, "--port",
-                                 str(port), "--store", str(store), "--log", str(work / f"serve-{port}.log")],
-                                env=env, stdout=subprocess.DEVNULL, stderr=fh)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "layerlab.cli",
+                "serve",
+                "--source",
+                SRC,
+                *ARGS,
+                "--port",
+                str(port),
+                "--store",
+                str(store),
+                "--log",
+                str(work / f"serve-{port}.log"),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
     try:
         try:
             wait(f"http://127.0.0.1:{port}/v2/", proc, "layerlab serve")
@@ -101,10 +118,14 @@ def layerlab_serve(work: Path, store: Path, cache: Path) -> Iterator[str]:
 def docker_registry(work: Path) -> Iterator[str]:
     port = free_port()
     cfg = work / "registry.yml"
-    cfg.write_text(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                   f"storage:\n  filesystem:\n    rootdirectory: {work / 'registry'}\n"
-                   f"http:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cfg.write_text(
+        f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {work / 'registry'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait(f"http://127.0.0.1:{port}/v2/", proc, "docker-registry")
         yield f"127.0.0.1:{port}"
@@ -114,8 +135,20 @@ def docker_registry(work: Path) -> Iterator[str]:
 
 
 def skopeo(src: str, dst: str) -> None:
-    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", "--preserve-digests",
-                    src, dst], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            src,
+            dst,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def curl_clients(urls: list[str], *, timings: bool) -> tuple[float, list[float], int]:
@@ -160,7 +193,7 @@ def blob_throughput(host: str, name: str, digests: list[str], rounds: int) -> fl
     return best
 
 
-def timed(fn) -> float:  # noqa: ANN001
+def timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
@@ -178,9 +211,31 @@ def main() -> int:
             return 2
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
-        subprocess.run(["nix-build", str(ROOT / "nix" / "testpkgs"), "--no-out-link", "-A", "texliveFull", "-A", "curl",
-                        "-A", "hello", "-A", "git", "-A", "python3", "--option", "sandbox", "false",
-                        "--option", "substituters", ""], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "nix-build",
+                str(ROOT / "nix" / "testpkgs"),
+                "--no-out-link",
+                "-A",
+                "texliveFull",
+                "-A",
+                "curl",
+                "-A",
+                "hello",
+                "-A",
+                "git",
+                "-A",
+                "python3",
+                "--option",
+                "sandbox",
+                "false",
+                "--option",
+                "substituters",
+                "",
+            ],
+            check=True,
+            capture_output=True,
+        )
         with layerlab_serve(work, work / "store", work / "cache") as ours, docker_registry(work) as theirs:
             for name in (SMALL, BIG):  # build, then copy the same image into docker-registry
                 skopeo(f"docker://{ours}/{name}:latest", f"docker://{theirs}/{name}:latest")
@@ -197,26 +252,41 @@ def main() -> int:
                 base.append(manifest_median(theirs, SMALL, args.requests))
                 mine.append(manifest_median(ours, SMALL, args.requests))
             mine_ms, base_ms = statistics.median(mine) * 1000, statistics.median(base) * 1000
-            print(f"cached manifest, {CLIENTS} clients x {args.requests} requests: layerlab serve {mine_ms:.2f} ms median, "
-                  f"docker-registry {base_ms:.2f} ms; ratio {base_ms / mine_ms:.2f}x (goal: < 5 ms)")
-            record("serve: cached manifest, 16 concurrent clients (median)", round(mine_ms, 3), "ms",
-                   baseline="docker-registry (filesystem storage), same manifest, same client (curl)",
-                   baseline_value=round(base_ms, 3), goal="< 5 ms",
-                   note=f"{CLIENTS} curl clients x {args.requests} keep-alive requests, median of {args.rounds} rounds")
+            print(
+                f"cached manifest, {CLIENTS} clients x {args.requests} requests: "
+                f"layerlab serve {mine_ms:.2f} ms median, "
+                f"docker-registry {base_ms:.2f} ms; ratio {base_ms / mine_ms:.2f}x (goal: < 5 ms)"
+            )
+            record(
+                "serve: cached manifest, 16 concurrent clients (median)",
+                round(mine_ms, 3),
+                "ms",
+                baseline="docker-registry (filesystem storage), same manifest, same client (curl)",
+                baseline_value=round(base_ms, 3),
+                goal="< 5 ms",
+                note=f"{CLIENTS} curl clients x {args.requests} keep-alive requests, median of {args.rounds} rounds",
+            )
 
             # 2. blob throughput, 16 concurrent clients
             theirs_bps = blob_throughput(theirs, BIG, digests, args.rounds)
             ours_bps = blob_throughput(ours, BIG, digests, args.rounds)
             ratio = ours_bps / theirs_bps
-            print(f"blob throughput, {CLIENTS} clients x {len(digests)} blobs ({size / 1e6:.0f} MB each): "
-                  f"layerlab serve {ours_bps / 1e6:.0f} MB/s, docker-registry {theirs_bps / 1e6:.0f} MB/s; "
-                  f"ratio {ratio:.2f} (goal >= 0.8)")
+            print(
+                f"blob throughput, {CLIENTS} clients x {len(digests)} blobs ({size / 1e6:.0f} MB each): "
+                f"layerlab serve {ours_bps / 1e6:.0f} MB/s, docker-registry {theirs_bps / 1e6:.0f} MB/s; "
+                f"ratio {ratio:.2f} (goal >= 0.8)"
+            )
             # recorded as time per GB, so that the page's ratio (baseline / value) is the throughput ratio
-            record("serve: blob download time per GB, 16 concurrent clients", round(1e9 / ours_bps, 4), "s/GB",
-                   baseline="docker-registry (filesystem storage), same blobs, same client (curl)",
-                   baseline_value=round(1e9 / theirs_bps, 4), goal=">= 0.8x docker-registry's throughput",
-                   note=f"{ours_bps / 1e6:.0f} MB/s against {theirs_bps / 1e6:.0f} MB/s; best of {args.rounds} rounds, "
-                        f"{size / 1e6:.0f} MB per client")
+            record(
+                "serve: blob download time per GB, 16 concurrent clients",
+                round(1e9 / ours_bps, 4),
+                "s/GB",
+                baseline="docker-registry (filesystem storage), same blobs, same client (curl)",
+                baseline_value=round(1e9 / theirs_bps, 4),
+                goal=">= 0.8x docker-registry's throughput",
+                note=f"{ours_bps / 1e6:.0f} MB/s against {theirs_bps / 1e6:.0f} MB/s; best of {args.rounds} rounds, "
+                f"{size / 1e6:.0f} MB per client",
+            )
 
         # 3. first pull of an unbuilt image vs layerlab build --oci + transfer
         name = "/".join(FIRST)
@@ -225,7 +295,7 @@ def main() -> int:
             r = work / f"round{n}"
             r.mkdir()
 
-            def pull(r: Path = r) -> None:
+            def pull(r: Path = r, n: int = n) -> None:
                 with layerlab_serve(r, r / "store", r / "cache") as host:
                     time.sleep(SETTLE)  # a running server: its idle build worker has started
                     t = timed(lambda: skopeo(f"docker://{host}/{name}:latest", f"oci:{r / 'pulled'}:latest"))
@@ -234,22 +304,47 @@ def main() -> int:
                     first.append(t)
                     transfer.append(u)
 
-            def build(r: Path = r) -> None:
+            def build(r: Path = r, n: int = n) -> None:
                 env = {**os.environ, "LAYERLAB_CACHE_DIR": str(r / "build-cache")}
-                t = timed(lambda: subprocess.run(
-                    [sys.executable, "-m", "layerlab.cli", "build", SRC, *sorted(FIRST), *ARGS, "--blob-store",
-                     str(r / "b"), "--oci", str(r / "built")], env=env, check=True, capture_output=True))
+                t = timed(
+                    lambda: subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "layerlab.cli",
+                            "build",
+                            SRC,
+                            *sorted(FIRST),
+                            *ARGS,
+                            "--blob-store",
+                            str(r / "b"),
+                            "--oci",
+                            str(r / "built"),
+                        ],
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                    )
+                )
                 if n:
                     built.append(t)
 
-            for step in ((pull, build) if n % 2 else (build, pull)):  # alternate which goes first
+            for step in (pull, build) if n % 2 else (build, pull):  # alternate which goes first
                 step()
         f, b, t = statistics.median(first), statistics.median(built), statistics.median(transfer)
-        print(f"first pull of {name}: {f:.2f} s; layerlab build --oci {b:.2f} s + transfer {t:.2f} s = {b + t:.2f} s; "
-              f"ratio {f / (b + t):.2f} (goal <= 1.10)")
-        record("serve: first pull of an unbuilt image (skopeo copy)", round(f, 3), "s",
-               baseline="layerlab build --oci + the same pull of the built image", baseline_value=round(b + t, 3),
-               goal="<= 1.10x baseline", note=f"{name}, median of {args.first_rounds} rounds; Nix store warm, caches cold")
+        print(
+            f"first pull of {name}: {f:.2f} s; layerlab build --oci {b:.2f} s + transfer {t:.2f} s = {b + t:.2f} s; "
+            f"ratio {f / (b + t):.2f} (goal <= 1.10)"
+        )
+        record(
+            "serve: first pull of an unbuilt image (skopeo copy)",
+            round(f, 3),
+            "s",
+            baseline="layerlab build --oci + the same pull of the built image",
+            baseline_value=round(b + t, 3),
+            goal="<= 1.10x baseline",
+            note=f"{name}, median of {args.first_rounds} rounds; Nix store warm, caches cold",
+        )
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

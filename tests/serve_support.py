@@ -69,15 +69,31 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, seconds: float = 30
 
 
 @contextlib.contextmanager
-def serve(workdir: Path, *args: str, source: str = SRC, store: Path | None = None, port: int | None = None) -> Iterator[Server]:
+def serve(
+    workdir: Path, *args: str, source: str = SRC, store: Path | None = None, port: int | None = None
+) -> Iterator[Server]:
     """Start ``layerlab serve --source SOURCE --offline ARGS`` on 127.0.0.1; stop it on exit."""
     port = port or free_port()
     store = store or workdir / "store"
     log = workdir / f"serve-{port}.log"
     env = {**os.environ, "LAYERLAB_CACHE_DIR": str(workdir / "cache")}
-    cmd = [sys.executable, "-m", "layerlab.cli", "serve", "--source", source, "--offline", "--port", str(port),
-           "--store", str(store), "--log", str(log), *args]
-    err = open(workdir / f"serve-{port}.stderr", "wb")  # noqa: SIM115 - open while the server runs
+    cmd = [
+        sys.executable,
+        "-m",
+        "layerlab.cli",
+        "serve",
+        "--source",
+        source,
+        "--offline",
+        "--port",
+        str(port),
+        "--store",
+        str(store),
+        "--log",
+        str(log),
+        *args,
+    ]
+    err = open(workdir / f"serve-{port}.stderr", "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=workdir)
     try:
         _wait_ready(f"http://127.0.0.1:{port}", proc, workdir / f"serve-{port}.stderr")
@@ -103,7 +119,9 @@ def nginx(workdir: Path, root: Path) -> Iterator[tuple[str, Path]]:
     conf = conf_dir / "nginx.conf"
     conf.write_text(
         ("user root;\n" if os.geteuid() == 0 else "")  # workers read the store as its owner
-        + "daemon off;\nworker_processes 1;\npid " + str(conf_dir / "nginx.pid") + ";\n"
+        + "daemon off;\nworker_processes 1;\npid "
+        + str(conf_dir / "nginx.pid")
+        + ";\n"
         "error_log " + str(conf_dir / "error.log") + " warn;\n"
         "events { worker_connections 256; }\n"
         "http {\n"
@@ -115,8 +133,11 @@ def nginx(workdir: Path, root: Path) -> Iterator[tuple[str, Path]]:
         f"  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n"
         "}\n"
     )
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(conf_dir)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(conf_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.time() + 20
         while True:

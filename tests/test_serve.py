@@ -23,10 +23,27 @@ OCI = "application/vnd.oci.image.manifest.v1+json"
 DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
 
 
-@pytest.mark.parametrize("name", [
-    "../etc", "hello/../../etc", "hello/..", "/hello", "hello/", "Hello", "a b", "hello;id", "$(id)", "`id`",
-    "hello|cat", "hello&&id", "x" * 256, "hello//git", "hello\nid", "hello%2f..",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../etc",
+        "hello/../../etc",
+        "hello/..",
+        "/hello",
+        "hello/",
+        "Hello",
+        "a b",
+        "hello;id",
+        "$(id)",
+        "`id`",
+        "hello|cat",
+        "hello&&id",
+        "x" * 256,
+        "hello//git",
+        "hello\nid",
+        "hello%2f..",
+    ],
+)
 def test_bad_names_are_name_invalid(name):
     with pytest.raises(ApiError) as info:
         image_request(name, "latest", parse_source(SRC))
@@ -77,8 +94,11 @@ def test_accept_negotiation():
 def test_error_bodies_follow_the_spec():
     err = ApiError.of("MANIFEST_UNKNOWN", "packages not found: a, b", {"packages": ["a", "b"]})
     assert err.status == 404
-    assert json.loads(err.body()) == {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "packages not found: a, b",
-                                                  "detail": {"packages": ["a", "b"]}}]}
+    assert json.loads(err.body()) == {
+        "errors": [
+            {"code": "MANIFEST_UNKNOWN", "message": "packages not found: a, b", "detail": {"packages": ["a", "b"]}}
+        ]
+    }
     assert ApiError.of("UNSUPPORTED", "x").status == 405 and check_name("a/b.c_d") == "a/b.c_d"
 
 
@@ -89,8 +109,10 @@ def test_settings_from_strategy_json_and_toml(tmp_path):
     a = load_settings(str(tuned), source=SRC, budget=8)
     assert a.make_strategy() == strategy and a.budget == 8
     toml = tmp_path / "serve.toml"
-    toml.write_text(f'source = "{SRC}"\noffline = true\nstrategy = "nixery"\nbudget = 8\n'
-                    '[params]\nsize_threshold = "5M"\nmerge_mode = "resort"\n')
+    toml.write_text(
+        f'source = "{SRC}"\noffline = true\nstrategy = "nixery"\nbudget = 8\n'
+        '[params]\nsize_threshold = "5M"\nmerge_mode = "resort"\n'
+    )
     b = load_settings(str(toml))
     assert b.make_strategy() == strategy and b.offline and b.configuration() == a.configuration() | {"offline": True}
     # flags win; --set adds to the file's parameters
@@ -102,15 +124,18 @@ def test_settings_from_strategy_json_and_toml(tmp_path):
     assert load_settings(str(wide)).configuration() == a.configuration()
 
 
-@pytest.mark.parametrize("content, suffix, message", [
-    ("{not json", ".json", "not JSON"),
-    ("budget = ", ".toml", "not TOML"),
-    ('{"strategy": "nixery", "params": {"size_threshold": -1}}', ".json", "size_threshold=-1 is below the minimum"),
-    ('{"strategy": "nosuch"}', ".json", "unknown strategy 'nosuch'"),
-    ('{"strategy": "nixery", "colour": "blue"}', ".json", "unknown setting colour"),
-    ('{"budget": 1}', ".json", "budget must be an integer of at least 2"),
-    ('[1, 2]', ".json", "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, suffix, message",
+    [
+        ("{not json", ".json", "not JSON"),
+        ("budget = ", ".toml", "not TOML"),
+        ('{"strategy": "nixery", "params": {"size_threshold": -1}}', ".json", "size_threshold=-1 is below the minimum"),
+        ('{"strategy": "nosuch"}', ".json", "unknown strategy 'nosuch'"),
+        ('{"strategy": "nixery", "colour": "blue"}', ".json", "unknown setting colour"),
+        ('{"budget": 1}', ".json", "budget must be an integer of at least 2"),
+        ("[1, 2]", ".json", "expected a JSON object"),
+    ],
+)
 def test_bad_settings_files(tmp_path, content, suffix, message):
     f = tmp_path / f"bad{suffix}"
     f.write_text(content)

@@ -54,8 +54,13 @@ def server(tmp_path_factory, tuned):
 
 def skopeo_copy(server_host: str, ref: str, dest: Path, *extra: str) -> subprocess.CompletedProcess:
     skopeo = require_tool("skopeo")
-    return subprocess.run([skopeo, "copy", "--src-tls-verify=false", *extra, f"docker://{server_host}/{ref}",
-                           f"oci:{dest}:latest"], check=False, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [skopeo, "copy", "--src-tls-verify=false", *extra, f"docker://{server_host}/{ref}", f"oci:{dest}:latest"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def oci_manifest_digest(layout: Path) -> str:
@@ -69,17 +74,40 @@ def test_pull_with_skopeo_unpack_with_umoci_equals_layerlab_build(server, tmp_pa
     served = oci_manifest_digest(tmp_path / "pulled")
     # the same request through `layerlab build` (the image name's packages, sorted, as the server reads them)
     packages = ["bashInteractive", "coreutils", "hello", "moreutils", "nano"]
-    b = subprocess.run([sys.executable, "-m", "layerlab.cli", "build", SRC, *packages, "--offline", "--strategy", "nixery",
-                        "--set", "size_threshold=5000000", "--budget", str(BUDGET), "--blob-store", str(tmp_path / "b"),
-                        "--oci", str(tmp_path / "built"), "--json"], check=False, capture_output=True, text=True,
-                       env={**os.environ, "LAYERLAB_CACHE_DIR": str(tmp_path / "cache")})
+    b = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "layerlab.cli",
+            "build",
+            SRC,
+            *packages,
+            "--offline",
+            "--strategy",
+            "nixery",
+            "--set",
+            "size_threshold=5000000",
+            "--budget",
+            str(BUDGET),
+            "--blob-store",
+            str(tmp_path / "b"),
+            "--oci",
+            str(tmp_path / "built"),
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LAYERLAB_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert b.returncode == 0, b.stderr
     assert json.loads(b.stdout)["oci"]["manifest"] == served == oci_manifest_digest(tmp_path / "built")
     # every store path of the closure, byte for byte, in the unpacked image
     c = closure(SRC, packages, settings=OFFLINE_CONFIG, cache=False)
     bundle = tmp_path / "bundle"
-    subprocess.run([umoci, "unpack", "--image", f"{tmp_path / 'pulled'}:latest", str(bundle)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [umoci, "unpack", "--image", f"{tmp_path / 'pulled'}:latest", str(bundle)], check=True, capture_output=True
+    )
     rootfs = bundle / "rootfs"
     assert sorted(os.listdir(rootfs / "nix" / "store")) == sorted(Path(p).name for p in c.graph.paths)
     for p in c.graph.paths:
@@ -105,9 +133,15 @@ def test_manifest_api(server):
         # by digest: the same bytes and type, whatever the client accepts
         again = requests.get(f"{api}/hello/manifests/{r.headers['Docker-Content-Digest']}")
         assert again.content == r.content and again.headers["Content-Type"] == media
-    assert [x["digest"] for x in json.loads(oci.content)["layers"]] == [x["digest"] for x in json.loads(docker.content)["layers"]]
+    assert [x["digest"] for x in json.loads(oci.content)["layers"]] == [
+        x["digest"] for x in json.loads(docker.content)["layers"]
+    ]
     head = requests.head(f"{api}/hello/manifests/latest", headers={"Accept": OCI})
-    assert head.status_code == 200 and head.content == b"" and head.headers["Docker-Content-Digest"] == oci.headers["Docker-Content-Digest"]
+    assert (
+        head.status_code == 200
+        and head.content == b""
+        and head.headers["Docker-Content-Digest"] == oci.headers["Docker-Content-Digest"]
+    )
     assert int(head.headers["Content-Length"]) == len(oci.content)
     unknown = requests.get(f"{api}/hello/manifests/sha256:{'0' * 64}")
     assert unknown.status_code == 404 and unknown.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
@@ -115,7 +149,9 @@ def test_manifest_api(server):
     layer = json.loads(oci.content)["layers"][0]
     blob = requests.get(f"{api}/hello/blobs/{layer['digest']}")
     assert blob.status_code == 200 and len(blob.content) == layer["size"]
-    assert "sha256:" + hashlib.sha256(blob.content).hexdigest() == layer["digest"] == blob.headers["Docker-Content-Digest"]
+    assert (
+        "sha256:" + hashlib.sha256(blob.content).hexdigest() == layer["digest"] == blob.headers["Docker-Content-Digest"]
+    )
     h = requests.head(f"{api}/hello/blobs/{layer['digest']}")
     assert h.status_code == 200 and int(h.headers["Content-Length"]) == layer["size"] and h.content == b""
     part = requests.get(f"{api}/hello/blobs/{layer['digest']}", headers={"Range": "bytes=100-1099"})
@@ -128,8 +164,12 @@ def test_manifest_api(server):
     bad = requests.get(f"{api}/hello/blobs/md5:abc")
     assert bad.status_code == 400 and bad.json()["errors"][0]["code"] == "DIGEST_INVALID"
     # the push side is refused
-    for method, path in (("POST", "hello/blobs/uploads/"), ("PUT", "hello/manifests/latest"),
-                         ("PATCH", "hello/blobs/uploads/123"), ("DELETE", f"hello/blobs/{layer['digest']}")):
+    for method, path in (
+        ("POST", "hello/blobs/uploads/"),
+        ("PUT", "hello/manifests/latest"),
+        ("PATCH", "hello/blobs/uploads/123"),
+        ("DELETE", f"hello/blobs/{layer['digest']}"),
+    ):
         r = requests.request(method, f"{api}/{path}", data=b"x")
         assert r.status_code == 405 and r.json()["errors"][0]["code"] == "UNSUPPORTED", (method, path)
     # one access-log line per request, with its method, path, status, bytes and time
@@ -162,10 +202,16 @@ def test_traversal_and_metacharacters_are_name_invalid_and_run_nothing(server, t
     marker = tmp_path / "touched"
     before = len(server.events("build-start"))
     paths = [
-        "/v2/hello/../../etc/manifests/latest", "/v2/hello/%2e%2e/%2e%2e/etc/manifests/latest",
-        "/v2/..%2F..%2Fetc/manifests/latest", f"/v2/$(touch%20{marker})/manifests/latest",
-        f"/v2/hello;touch%20{marker}/manifests/latest", "/v2/hello%7Ccat/manifests/latest", "/v2/%60id%60/manifests/latest",
-        "/v2/hello/manifests/latest;id", "/v2/Hello/manifests/latest", "/v2/hello%00/manifests/latest",
+        "/v2/hello/../../etc/manifests/latest",
+        "/v2/hello/%2e%2e/%2e%2e/etc/manifests/latest",
+        "/v2/..%2F..%2Fetc/manifests/latest",
+        f"/v2/$(touch%20{marker})/manifests/latest",
+        f"/v2/hello;touch%20{marker}/manifests/latest",
+        "/v2/hello%7Ccat/manifests/latest",
+        "/v2/%60id%60/manifests/latest",
+        "/v2/hello/manifests/latest;id",
+        "/v2/Hello/manifests/latest",
+        "/v2/hello%00/manifests/latest",
         f"/v2/hello&&touch%20{marker}/blobs/sha256:{'0' * 64}",
     ]
     for path in paths:
@@ -241,20 +287,26 @@ def test_blob_url_redirects_to_nginx(tmp_path, tuned):
             r = skopeo_copy(s.host, "hello:latest", skopeo_dir)
             assert r.returncode == 0, r.stderr
             assert s.events("build-start") == []  # a restarted server answers from the manifest cache on disk
-        served_by_nginx = {line.split('"GET /sha256/')[1].split()[0] for line in access.read_text().splitlines()
-                           if '"GET /sha256/' in line and '" 200 ' in line}
+        served_by_nginx = {
+            line.split('"GET /sha256/')[1].split()[0]
+            for line in access.read_text().splitlines()
+            if '"GET /sha256/' in line and '" 200 ' in line
+        }
     blobs = [d["digest"][7:] for d in m["layers"]] + [m["config"]["digest"][7:]]
     assert set(blobs) <= served_by_nginx
     assert oci_manifest_digest(skopeo_dir) == oci_manifest_digest(direct)
     for hexd in blobs:
-        assert (skopeo_dir / "blobs" / "sha256" / hexd).read_bytes() == (direct / "blobs" / "sha256" / hexd).read_bytes()
+        assert (skopeo_dir / "blobs" / "sha256" / hexd).read_bytes() == (
+            direct / "blobs" / "sha256" / hexd
+        ).read_bytes()
 
 
 def _package_set(tmp_path: Path) -> str:
     """A package set with a package that fails to build and one that takes too long."""
     d = tmp_path / "set"
     d.mkdir()
-    (d / "default.nix").write_text(textwrap.dedent("""
+    (d / "default.nix").write_text(
+        textwrap.dedent("""
         { system ? builtins.currentSystem }:
         let stamp = builtins.toString builtins.currentTime; in {
           broken = derivation {
@@ -266,14 +318,16 @@ def _package_set(tmp_path: Path) -> str:
             args = [ "-c" "while :; do :; done" ];
           };
         }
-    """))
+    """)
+    )
     return f"path!{d}"
 
 
 def test_failed_build_timeout_and_build_limit(tmp_path):
     source = _package_set(tmp_path)
-    with serve(tmp_path, "--strategy", "nixery", "--budget", "4", "--build-timeout", "4", "--max-builds", "1",
-               source=source) as s:
+    with serve(
+        tmp_path, "--strategy", "nixery", "--budget", "4", "--build-timeout", "4", "--max-builds", "1", source=source
+    ) as s:
         answers: dict[str, requests.Response] = {}
 
         def get(name: str) -> None:
@@ -301,8 +355,12 @@ def test_failed_build_timeout_and_build_limit(tmp_path):
         assert requests.get(f"{s.url}/v2/").status_code == 200
         # one build at a time: the broken build started after the slow one ended
         builds = [(e["event"], e["image"]) for e in s.events() if e["event"].startswith("build-")]
-        assert builds == [("build-start", "slow"), ("build-end", "slow"), ("build-start", "broken"),
-                          ("build-end", "broken")]
+        assert builds == [
+            ("build-start", "slow"),
+            ("build-end", "slow"),
+            ("build-start", "broken"),
+            ("build-end", "broken"),
+        ]
         ends = {e["image"]: e["outcome"] for e in s.events("build-end")}
         assert ends == {"broken": "failed", "slow": "timeout"}
         assert not list((s.store / "tmp").glob("serve-*"))
@@ -326,6 +384,7 @@ def test_killed_mid_build_restart_serves_a_correct_image(tmp_path, tuned):
     store = tmp_path / "store"
     args = ("--config", str(tuned), "--budget", str(BUDGET))
     with serve(tmp_path, *args, store=store) as s:
+
         def pull() -> None:
             try:
                 requests.get(f"{s.url}/v2/texlivefull/manifests/latest", timeout=120)
@@ -365,7 +424,9 @@ def test_killed_mid_build_restart_serves_a_correct_image(tmp_path, tuned):
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
         assert h.hexdigest() == f.name
-    m = json.loads((tmp_path / "pulled" / "blobs" / "sha256" / oci_manifest_digest(tmp_path / "pulled")[7:]).read_text())
+    m = json.loads(
+        (tmp_path / "pulled" / "blobs" / "sha256" / oci_manifest_digest(tmp_path / "pulled")[7:]).read_text()
+    )
     for d in m["layers"]:
         assert (store / "blobs" / "sha256" / d["digest"][7:]).stat().st_size == d["size"]
     assert not list((store / "tmp").glob("serve-*"))
@@ -375,18 +436,26 @@ def test_tag_picks_the_git_revision(tmp_path):
     git = require_tool("git")
     repo = tmp_path / "repo"
     repo.mkdir()
-    genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@e", "HOME": str(tmp_path)}
+    genv = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+        "HOME": str(tmp_path),
+    }
 
     def commit(version: str) -> None:
-        (repo / "default.nix").write_text(textwrap.dedent(f"""
+        (repo / "default.nix").write_text(
+            textwrap.dedent(f"""
             {{ system ? builtins.currentSystem }}: {{
               tool = derivation {{
                 name = "tool-{version}"; inherit system; builder = "/bin/sh";
                 args = [ "-c" "PATH=/bin:/usr/bin; mkdir -p $out/bin; echo {version} > $out/bin/tool-version" ];
               }};
             }}
-        """))
+        """)
+        )
         subprocess.run([git, "add", "."], cwd=repo, env=genv, check=True)
         subprocess.run([git, "commit", "-q", "-m", version], cwd=repo, env=genv, check=True)
 
@@ -427,15 +496,32 @@ def test_arm64_names_reach_nix_as_aarch64(server):
 
 def test_toml_settings_serve_the_same_image(server, tmp_path):
     toml = tmp_path / "serve.toml"
-    toml.write_text(f'source = "{SRC}"\noffline = true\nstrategy = "nixery"\nbudget = {BUDGET}\n'
-                    '[params]\nsize_threshold = "5M"\n')
+    toml.write_text(
+        f'source = "{SRC}"\noffline = true\nstrategy = "nixery"\nbudget = {BUDGET}\n[params]\nsize_threshold = "5M"\n'
+    )
     want = requests.get(f"{server.url}/v2/hello/manifests/latest", headers={"Accept": OCI})
     port = free_port()
     env = {**os.environ, "LAYERLAB_CACHE_DIR": str(tmp_path / "cache")}
     log = tmp_path / "toml.log"
-    proc = subprocess.Popen([sys.executable, "-m", "layerlab.cli", "serve", "--config", str(toml), "--port", str(port),
-                             "--store", str(tmp_path / "store"), "--log", str(log)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "layerlab.cli",
+            "serve",
+            "--config",
+            str(toml),
+            "--port",
+            str(port),
+            "--store",
+            str(tmp_path / "store"),
+            "--log",
+            str(log),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 30
         while True:

@@ -47,7 +47,9 @@ class SourcePlan:
     packages: tuple[str, ...]
 
 
-def customisation_order(names: Sequence[str], resolved: Mapping[str, str], extra: Sequence[str] = ()) -> tuple[str, ...]:
+def customisation_order(
+    names: Sequence[str], resolved: Mapping[str, str], extra: Sequence[str] = ()
+) -> tuple[str, ...]:
     """The store paths to join, in the order their names were given, each once.
 
     Example:
@@ -88,6 +90,14 @@ def plan_from_source(
         ConfigError: no package named, or a budget that leaves no layer for
             the closure.
         NotFoundError, NixError: as :func:`layerlab.sources.nix.closure`.
+
+    Example:
+        >>> from layerlab.sources.nix import OFFLINE_CONFIG
+        >>> from layerlab.strategies import get_strategy
+        >>> plan = plan_from_source("path!nix/testpkgs", ["hello", "curl"], get_strategy("nixery"), None, 4,
+        ...                         settings=OFFLINE_CONFIG)  # doctest: +SKIP
+        >>> len(plan.layers) <= 3, [p.split("-", 1)[1] for p in plan.packages]  # doctest: +SKIP
+        (True, ['hello-2.12.1', 'curl-8.7.1'])
     """
     if not packages:
         raise ConfigError("name at least one package after the source", source="layerlab build")

@@ -109,12 +109,27 @@ class AccessLog:
             await self.app(scope, receive, counting_send)
         finally:
             path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-            self.log({"event": "request", "method": scope["method"], "path": path, "status": state["status"] or 500,
-                      "bytes": state["bytes"], "ms": round((time.perf_counter() - start) * 1000, 3)})
+            self.log(
+                {
+                    "event": "request",
+                    "method": scope["method"],
+                    "path": path,
+                    "status": state["status"] or 500,
+                    "bytes": state["bytes"],
+                    "ms": round((time.perf_counter() - start) * 1000, 3),
+                }
+            )
 
 
 def resolve_settings(settings: ServeSettings) -> ServeSettings:
-    """Settings with the package source and the store made absolute (workers may run anywhere)."""
+    """Settings with the package source and the store made absolute (workers may run anywhere).
+
+    Example:
+        >>> import os, tempfile
+        >>> s = resolve_settings(ServeSettings(source="path!nix/testpkgs", store=tempfile.mkdtemp()))
+        >>> s.source.startswith("path!/"), os.path.isabs(s.store)
+        (True, True)
+    """
     store = BlobStore(settings.store)
     return replace(settings, source=parse_source(settings.source).spec, store=str(store.root.resolve()))
 
@@ -123,6 +138,18 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
     """The registry application for ``settings``.
 
     Stale in-progress blobs of killed builds are removed from the store first.
+
+    Example:
+        >>> import tempfile
+        >>> from starlette.testclient import TestClient
+        >>> app = create_app(ServeSettings(source="path!nix/testpkgs", store=tempfile.mkdtemp()), log=lambda e: None)
+        >>> client = TestClient(app)
+        >>> client.get("/v2/").headers["docker-distribution-api-version"]
+        'registry/2.0'
+        >>> client.get("/v2/Hello/manifests/latest").json()["errors"][0]["code"]
+        'NAME_INVALID'
+        >>> client.put("/v2/hello/manifests/latest").status_code
+        405
     """
     settings = resolve_settings(settings)
     log = log or json_log(sys.stderr)
@@ -151,11 +178,18 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
             img = await builds.image(image_request(name, ref, source))
             fmt = choose_format(accept, settings.format, allowed=img.formats)
             if fmt is None:
-                raise ApiError.of("MANIFEST_UNKNOWN", f"the client accepts none of this image's manifest types "
-                                  f"({', '.join(img.manifests[f][1] for f in img.formats)})")
+                raise ApiError.of(
+                    "MANIFEST_UNKNOWN",
+                    f"the client accepts none of this image's manifest types "
+                    f"({', '.join(img.manifests[f][1] for f in img.formats)})",
+                )
             digest, media, data = img.manifests[fmt]
-        headers = {**API_VERSION, "Docker-Content-Digest": digest, "Content-Length": str(len(data)),
-                   "ETag": f'"{digest}"'}
+        headers = {
+            **API_VERSION,
+            "Docker-Content-Digest": digest,
+            "Content-Length": str(len(data)),
+            "ETag": f'"{digest}"',
+        }
         return Response(b"" if head else data, 200, headers=headers, media_type=media)
 
     async def blob(request: Request, name: str, ref: str) -> Response:
@@ -177,8 +211,10 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
         head = request.method == "HEAD"
         try:
             if _UPLOAD.match(rest) or request.method not in ("GET", "HEAD"):
-                raise ApiError.of("UNSUPPORTED", "this registry builds images on demand; it accepts no uploads, "
-                                  "deletions or other changes")
+                raise ApiError.of(
+                    "UNSUPPORTED",
+                    "this registry builds images on demand; it accepts no uploads, deletions or other changes",
+                )
             m = _PATH.match(rest)
             if m is None:
                 raise ApiError.of("UNSUPPORTED", f"/v2/{rest[:80]} is not part of the pull API this registry serves")
@@ -213,20 +249,41 @@ def create_app(settings: ServeSettings, *, log: Callable[[dict[str, Any]], None]
 
 def run(settings: ServeSettings, *, log_stream: IO[str] | None = None) -> None:
     """Serve until interrupted (uvicorn on ``settings.host:settings.port``), logging to
-    ``log_stream``, else the ``log`` file of the settings, else stderr."""
+    ``log_stream``, else the ``log`` file of the settings, else stderr.
+
+    Example:
+        >>> run(ServeSettings(source="path!nix/testpkgs", offline=True, port=8080))  # doctest: +SKIP
+    """
     import uvicorn
 
     if log_stream is None and settings.log:
-        print(f"layerlab serve: listening on http://{settings.host}:{settings.port}, log in {settings.log}",
-              file=sys.stderr)
+        print(
+            f"layerlab serve: listening on http://{settings.host}:{settings.port}, log in {settings.log}",
+            file=sys.stderr,
+        )
         with open(settings.log, "a", encoding="utf-8") as stream:
             run(settings, log_stream=stream)
         return
     log = json_log(log_stream or sys.stderr)
     app = create_app(settings, log=log)
-    log({"event": "listening", "url": f"http://{settings.host}:{settings.port}", "source": parse_source(settings.source).spec,
-         "strategy": settings.make_strategy().to_json(), "budget": settings.budget})
+    log(
+        {
+            "event": "listening",
+            "url": f"http://{settings.host}:{settings.port}",
+            "source": parse_source(settings.source).spec,
+            "strategy": settings.make_strategy().to_json(),
+            "budget": settings.budget,
+        }
+    )
     # a build in progress does not hold up a shutdown: its worker is stopped with the server
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
-                            lifespan="on", server_header=False, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
     uvicorn.Server(config).run()

@@ -79,7 +79,7 @@ def clean_stale_tmp(store: BlobStore) -> list[str]:
     """
     removed = []
     for entry in sorted((store.root / "tmp").glob("serve-*")):
-        pid = entry.name[len("serve-"):]
+        pid = entry.name[len("serve-") :]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
@@ -111,6 +111,12 @@ class Builds:
             ApiError: missing packages (``MANIFEST_UNKNOWN``), a failed build
                 (``UNKNOWN``, with the tail of Nix's message) or a timeout
                 (``UNAVAILABLE``).
+
+        Example:
+            >>> from layerlab.serve.names import image_request
+            >>> request = image_request("hello", "latest", parse_source("path!nix/testpkgs"))  # doctest: +SKIP
+            >>> asyncio.run(builds.image(request)).formats  # doctest: +SKIP
+            ('oci', 'docker')
         """
         key = self.cache.key(request)
         hit = self.cache.get(key)
@@ -143,10 +149,23 @@ class Builds:
 
     async def _run_worker(self, key: str, request: ImageRequest) -> CachedImage:
         start = time.monotonic()
-        self.log({"event": "build-start", "key": key[:16], "image": request.name, "tag": request.tag,
-                  "packages": list(request.packages), "source": request.source.spec})
-        doc = {"settings": _settings_doc(self.settings), "configuration": self.cache.configuration,
-               "request": request.to_json(), "key": key, "parent": os.getpid()}
+        self.log(
+            {
+                "event": "build-start",
+                "key": key[:16],
+                "image": request.name,
+                "tag": request.tag,
+                "packages": list(request.packages),
+                "source": request.source.spec,
+            }
+        )
+        doc = {
+            "settings": _settings_doc(self.settings),
+            "configuration": self.cache.configuration,
+            "request": request.to_json(),
+            "key": key,
+            "parent": os.getpid(),
+        }
         proc = await self._take_worker()
         outcome = "failed"
         steps: dict[str, Any] = {}
@@ -156,8 +175,11 @@ class Builds:
             except TimeoutError:
                 outcome = "timeout"
                 await self._stop(proc)
-                raise ApiError.of("UNAVAILABLE", f"build timed out after {self.settings.build_timeout:g} s",
-                                  {"packages": list(request.packages)}) from None
+                raise ApiError.of(
+                    "UNAVAILABLE",
+                    f"build timed out after {self.settings.build_timeout:g} s",
+                    {"packages": list(request.packages)},
+                ) from None
             except asyncio.CancelledError:
                 outcome = "cancelled"
                 await self._stop(proc)
@@ -165,8 +187,9 @@ class Builds:
             result = _last_json(out)
             if result is None:
                 tail = err.decode("utf-8", "replace").strip().splitlines()[-5:]
-                raise ApiError.of("UNKNOWN", f"build failed: the build process exited with status {proc.returncode}",
-                                  {"stderr": tail})
+                raise ApiError.of(
+                    "UNKNOWN", f"build failed: the build process exited with status {proc.returncode}", {"stderr": tail}
+                )
             if "error" in result:
                 e = result["error"]
                 outcome = "not-found" if e.get("code") == "MANIFEST_UNKNOWN" else "failed"
@@ -179,16 +202,28 @@ class Builds:
             return hit
         finally:
             shutil.rmtree(worker_tmp(self.store.root, proc.pid), ignore_errors=True)
-            self.log({"event": "build-end", "key": key[:16], "image": request.name, "outcome": outcome,
-                      "ms": round((time.monotonic() - start) * 1000, 1), "steps": steps})
+            self.log(
+                {
+                    "event": "build-end",
+                    "key": key[:16],
+                    "image": request.name,
+                    "outcome": outcome,
+                    "ms": round((time.monotonic() - start) * 1000, 1),
+                    "steps": steps,
+                }
+            )
             if outcome != "cancelled":  # the next worker starts when this image's blobs have likely been fetched
                 asyncio.get_running_loop().call_later(SPARE_DELAY, self._prepare_later)
 
     @staticmethod
     async def _spawn() -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "layerlab.serve.worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "layerlab.serve.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
 
@@ -197,7 +232,19 @@ class Builds:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def prepare(self) -> None:
-        """Start a worker ahead of time (when none is waiting), so the next build need not start one."""
+        """Start a worker ahead of time (when none is waiting), so the next build need not start one.
+
+        Example:
+            >>> import tempfile
+            >>> b = Builds(ServeSettings(source="path!nix/testpkgs", store=tempfile.mkdtemp()), log=lambda e: None)
+            >>> async def ready_then_close():
+            ...     await b.prepare()
+            ...     waiting = b._spare is not None and b._spare.returncode is None
+            ...     await b.close()
+            ...     return waiting, b._spare
+            >>> asyncio.run(ready_then_close())
+            (True, None)
+        """
         if self._spare is None or self._spare.returncode is not None:
             self._spare = await self._spawn()
 
@@ -208,7 +255,13 @@ class Builds:
         return await self._spawn()
 
     async def close(self) -> None:
-        """Let the worker started ahead of time go (it ends when its stdin closes)."""
+        """Let the worker started ahead of time go (it ends when its stdin closes).
+
+        Example:
+            >>> import tempfile
+            >>> b = Builds(ServeSettings(source="path!nix/testpkgs", store=tempfile.mkdtemp()), log=lambda e: None)
+            >>> asyncio.run(b.close())  # no worker waiting: nothing to do
+        """
         spare, self._spare = self._spare, None
         if spare is not None and spare.returncode is None and spare.stdin is not None:
             spare.stdin.close()

@@ -84,16 +84,37 @@ class ManifestCache:
         self._by_digest: dict[str, tuple[bytes, str]] = {}
 
     def key(self, request: ImageRequest) -> str:
-        """The cache key of a request under this configuration."""
-        doc = [KEY_VERSION, request.source.spec, system_for_arch(request.arch), sorted(request.packages),
-               self.configuration]
+        """The cache key of a request under this configuration.
+
+        Example:
+            >>> import tempfile
+            >>> from layerlab.serve.names import image_request
+            >>> from layerlab.sources.nix import parse_source
+            >>> c = ManifestCache(BlobStore(tempfile.mkdtemp()), {"budget": 3})
+            >>> src = parse_source("path!nix/testpkgs")
+            >>> c.key(image_request("git/hello", "latest", src)) == c.key(image_request("hello/git", "v2", src))
+            True
+        """
+        doc = [
+            KEY_VERSION,
+            request.source.spec,
+            system_for_arch(request.arch),
+            sorted(request.packages),
+            self.configuration,
+        ]
         return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def _fresh(self, img: CachedImage) -> bool:
         return img.immutable or time.time() - img.created <= self.ttl
 
     def get(self, key: str) -> CachedImage | None:
-        """The image built for ``key``, or None (absent, expired, or a blob has gone)."""
+        """The image built for ``key``, or None (absent, expired, or a blob has gone).
+
+        Example:
+            >>> import tempfile
+            >>> ManifestCache(BlobStore(tempfile.mkdtemp()), {}).get("f" * 64) is None
+            True
+        """
         img = self._images.get(key)
         if img is not None:
             if self._fresh(img):
@@ -117,7 +138,13 @@ class ManifestCache:
         return img
 
     def manifest(self, digest: str) -> tuple[bytes, str] | None:
-        """A manifest served before, by digest: (bytes, media type), or None."""
+        """A manifest served before, by digest: (bytes, media type), or None.
+
+        Example:
+            >>> import tempfile
+            >>> ManifestCache(BlobStore(tempfile.mkdtemp()), {}).manifest("sha256:" + "0" * 64) is None
+            True
+        """
         hit = self._by_digest.get(digest)
         if hit is not None:
             return hit
@@ -130,7 +157,13 @@ class ManifestCache:
         return data, media
 
     def put(self, key: str, image: Image, request: ImageRequest, *, seconds: float = 0.0) -> CachedImage:
-        """Record a built image (its blobs are in the store): manifests as blobs, then the entry."""
+        """Record a built image (its blobs are in the store): manifests as blobs, then the entry.
+
+        Example:
+            >>> cached = cache.put(key, image, request, seconds=1.5)  # doctest: +SKIP
+            >>> cache.get(key) == cached, cached.formats  # doctest: +SKIP
+            (True, ('oci', 'docker'))
+        """
         manifests: dict[str, tuple[str, str, bytes]] = {}
         formats = [("oci", OCI_MANIFEST, image.oci_manifest)]
         if image.compression != "zstd":
@@ -150,9 +183,15 @@ class ManifestCache:
             "configuration": self.configuration,
             "manifests": {fmt: {"digest": d, "mediaType": m} for fmt, (d, m, _) in manifests.items()},
             "blobs": list(blobs),
-            "build": {"seconds": round(seconds, 3), "layers": len(image.layers),
-                      "built": sum(1 for x in image.layers if not x.cached)},
+            "build": {
+                "seconds": round(seconds, 3),
+                "layers": len(image.layers),
+                "built": sum(1 for x in image.layers if not x.cached),
+            },
         }
-        atomic_write(self.dir / f"{key}.json", orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2),
-                     error=ImageError)
+        atomic_write(
+            self.dir / f"{key}.json",
+            orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2),
+            error=ImageError,
+        )
         return CachedImage(key, manifests, blobs, created, request.source.immutable)

@@ -53,8 +53,19 @@ class ImageRequest:
     source: PackageSource
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "tag": self.tag, "packages": list(self.packages), "arch": self.arch,
-                "source": self.source.spec}
+        """The request as JSON (for the build worker and the cache entry).
+
+        Example:
+            >>> image_request("hello", "latest", parse_source("path!nix/testpkgs")).to_json()["packages"]
+            ['hello']
+        """
+        return {
+            "name": self.name,
+            "tag": self.tag,
+            "packages": list(self.packages),
+            "arch": self.arch,
+            "source": self.source.spec,
+        }
 
 
 def source_for_tag(source: PackageSource, tag: str) -> PackageSource:
@@ -73,7 +84,9 @@ def source_for_tag(source: PackageSource, tag: str) -> PackageSource:
     try:
         return parse_source(spec)
     except InputError as err:
-        raise ApiError.of("NAME_INVALID", f"tag {tag!r} names no revision of the package source: {err.message}") from None
+        raise ApiError.of(
+            "NAME_INVALID", f"tag {tag!r} names no revision of the package source: {err.message}"
+        ) from None
 
 
 def image_request(name: str, tag: str, source: PackageSource) -> ImageRequest:
@@ -82,6 +95,14 @@ def image_request(name: str, tag: str, source: PackageSource) -> ImageRequest:
     Raises:
         ApiError: ``NAME_INVALID`` for a name outside the registry grammar or
             a component that is no attribute path, or a malformed tag.
+
+    Example:
+        >>> image_request("htop/git", "latest", PackageSource("nixpkgs", "nixos-24.05")).packages
+        ('git', 'htop')
+        >>> image_request("git;reboot", "latest", PackageSource("nixpkgs", "nixos-24.05"))
+        Traceback (most recent call last):
+        ...
+        layerlab.serve.protocol.ApiError: NAME_INVALID: invalid repository name 'git;reboot'
     """
     check_name(name)
     check_reference(tag)

@@ -73,7 +73,12 @@ class ApiError(Exception):
 
     @classmethod
     def of(cls, code: str, message: str, detail: Any = None) -> ApiError:
-        """An error with the status its code has in :data:`STATUS`."""
+        """An error with the status its code has in :data:`STATUS`.
+
+        Example:
+            >>> ApiError.of("MANIFEST_UNKNOWN", "packages not found: x").status
+            404
+        """
         return cls(code, STATUS[code], message, detail)
 
     def body(self) -> bytes:
@@ -90,7 +95,12 @@ class ApiError(Exception):
 
 
 def is_digest(reference: str) -> bool:
-    """Whether a manifest reference is a digest (``sha256:<64 hex>``) rather than a tag."""
+    """Whether a manifest reference is a digest (``sha256:<64 hex>``) rather than a tag.
+
+    Example:
+        >>> is_digest("sha256:" + "a" * 64), is_digest("latest")
+        (True, False)
+    """
     return bool(_DIGEST.fullmatch(reference))
 
 
@@ -119,6 +129,14 @@ def check_reference(reference: str) -> str:
     Raises:
         ApiError: ``NAME_INVALID`` for a malformed tag, ``DIGEST_INVALID`` for
             a digest that is not ``sha256:<64 hex>``.
+
+    Example:
+        >>> check_reference("v1.2")
+        'v1.2'
+        >>> check_reference("md5:abc")
+        Traceback (most recent call last):
+        ...
+        layerlab.serve.protocol.ApiError: DIGEST_INVALID: invalid digest 'md5:abc'; expected sha256:<64 hex>
     """
     if is_digest(reference) or _TAG.fullmatch(reference):
         return reference
@@ -160,6 +178,12 @@ def choose_format(accept: str | None, default: str, *, allowed: tuple[str, ...] 
         accept: the ``Accept`` header(s), comma-joined; None or empty accepts anything.
         default: the server's preference on a tie.
         allowed: the formats this image has (a zstd image has no Docker manifest).
+
+    Example:
+        >>> choose_format("application/vnd.oci.image.manifest.v1+json, */*;q=0.1", "docker")
+        'oci'
+        >>> choose_format("application/vnd.docker.distribution.manifest.v2+json", "oci", allowed=("oci",)) is None
+        True
     """
     if not accept:
         return default if default in allowed else allowed[0]

@@ -96,17 +96,33 @@ class ServeSettings:
         parse_source(self.source)
         self.make_strategy()
         checks = [
-            (isinstance(self.budget, int) and not isinstance(self.budget, bool) and self.budget >= 2,
-             f"budget must be an integer of at least 2 (one layer is the customisation layer), not {self.budget!r}"),
-            (self.compression in COMPRESSIONS, f"compression must be one of {', '.join(COMPRESSIONS)}, not {self.compression!r}"),
+            (
+                isinstance(self.budget, int) and not isinstance(self.budget, bool) and self.budget >= 2,
+                f"budget must be an integer of at least 2 (one layer is the customisation layer), not {self.budget!r}",
+            ),
+            (
+                self.compression in COMPRESSIONS,
+                f"compression must be one of {', '.join(COMPRESSIONS)}, not {self.compression!r}",
+            ),
             (self.format in FORMATS, f"format must be oci or docker, not {self.format!r}"),
-            (not (self.format == "docker" and self.compression == "zstd"), "zstd layers have no docker manifest: use format oci"),
+            (
+                not (self.format == "docker" and self.compression == "zstd"),
+                "zstd layers have no docker manifest: use format oci",
+            ),
             (isinstance(self.port, int) and 0 <= self.port < 65536, f"port must be 0..65535, not {self.port!r}"),
-            (isinstance(self.max_builds, int) and self.max_builds >= 1, f"max_builds must be at least 1, not {self.max_builds!r}"),
-            (_positive(self.build_timeout), f"build_timeout must be a positive number of seconds, not {self.build_timeout!r}"),
+            (
+                isinstance(self.max_builds, int) and self.max_builds >= 1,
+                f"max_builds must be at least 1, not {self.max_builds!r}",
+            ),
+            (
+                _positive(self.build_timeout),
+                f"build_timeout must be a positive number of seconds, not {self.build_timeout!r}",
+            ),
             (_positive(self.ttl), f"ttl must be a positive number of seconds, not {self.ttl!r}"),
-            (self.blob_url is None or self.blob_url.startswith(("http://", "https://")),
-             f"blob_url must start with http:// or https://, not {self.blob_url!r}"),
+            (
+                self.blob_url is None or self.blob_url.startswith(("http://", "https://")),
+                f"blob_url must start with http:// or https://, not {self.blob_url!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -115,18 +131,33 @@ class ServeSettings:
             raise ConfigError(f"popularity file {self.popularity!r} does not exist", source="layerlab serve")
 
     def make_strategy(self) -> Strategy:
-        """The configured strategy (preset values, then ``params``)."""
+        """The configured strategy (preset values, then ``params``).
+
+        Example:
+            >>> ServeSettings(source="path!nix/testpkgs", strategy="nixery-2022").make_strategy().popularity_threshold
+            100
+        """
         cls, preset = strategy_class(self.strategy)
         return cls(**{**preset, **dict(self.params)})
 
     def popularity_id(self) -> str | None:
-        """What the popularity setting means for the cache: ``source``, a file's digest, or None."""
+        """What the popularity setting means for the cache: ``source``, a file's digest, or None.
+
+        Example:
+            >>> ServeSettings(source="path!nix/testpkgs", popularity="source").popularity_id()
+            'source'
+        """
         if self.popularity in (None, "source"):
             return self.popularity
         return "sha256:" + hashlib.sha256(read_bytes(self.popularity)).hexdigest()
 
     def configuration(self) -> dict[str, Any]:
-        """Everything but the request that decides an image's bytes (part of the manifest cache key)."""
+        """Everything but the request that decides an image's bytes (part of the manifest cache key).
+
+        Example:
+            >>> sorted(ServeSettings(source="path!nix/testpkgs").configuration())
+            ['budget', 'compression', 'level', 'offline', 'popularity', 'strategy']
+        """
         return {
             "strategy": self.make_strategy().to_json(),
             "budget": self.budget,

@@ -44,7 +44,12 @@ __all__ = ["build_entry", "error_doc", "main", "worker_tmp"]
 
 
 def worker_tmp(store_root: str | os.PathLike[str], pid: int) -> Path:
-    """The directory where the worker ``pid`` writes blobs in progress."""
+    """The directory where the worker ``pid`` writes blobs in progress.
+
+    Example:
+        >>> worker_tmp("/srv/store", 7).name
+        'serve-7'
+    """
     return Path(store_root) / "tmp" / f"serve-{pid}"
 
 
@@ -74,8 +79,9 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: str,
-                configuration: dict[str, Any] | None = None) -> dict[str, float]:
+def build_entry(
+    settings_doc: dict[str, Any], request_doc: dict[str, Any], key: str, configuration: dict[str, Any] | None = None
+) -> dict[str, float]:
     """Build one image and record it in the manifest cache; return the seconds each step took
     (``nix``: closure and grouping, ``layers``: the blobs, ``record``: the cache entry).
 
@@ -83,6 +89,10 @@ def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: 
 
     Raises:
         LayerlabError: the build failed (NotFoundError names missing packages).
+
+    Example:
+        >>> sorted(build_entry(settings_doc, request_doc, key))  # doctest: +SKIP
+        ['layers', 'nix', 'record']
     """
     from ..image import BlobStore, ImageConfig, build_image
     from ..image.from_source import plan_from_source
@@ -95,8 +105,13 @@ def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: 
 
     start = time.monotonic()
     settings = ServeSettings(**settings_doc)
-    request = ImageRequest(request_doc["name"], request_doc["tag"], tuple(request_doc["packages"]),
-                           request_doc["arch"], parse_source(request_doc["source"]))
+    request = ImageRequest(
+        request_doc["name"],
+        request_doc["tag"],
+        tuple(request_doc["packages"]),
+        request_doc["arch"],
+        parse_source(request_doc["source"]),
+    )
     store = BlobStore(settings.store)
     store.tmp = worker_tmp(store.root, os.getpid())
     store.tmp.mkdir(parents=True, exist_ok=True)
@@ -106,18 +121,36 @@ def build_entry(settings_doc: dict[str, Any], request_doc: dict[str, Any], key: 
         pop = popularity(request.source, settings=nix_settings, timeout=settings.build_timeout)
     elif settings.popularity:
         pop = load_popularity(settings.popularity)
-    plan = plan_from_source(request.source, request.packages, settings.make_strategy(), Context(popularity=pop),
-                            settings.budget, settings=nix_settings, system=system_for_arch(request.arch),
-                            timeout=settings.build_timeout)
+    plan = plan_from_source(
+        request.source,
+        request.packages,
+        settings.make_strategy(),
+        Context(popularity=pop),
+        settings.budget,
+        settings=nix_settings,
+        system=system_for_arch(request.arch),
+        timeout=settings.build_timeout,
+    )
     planned = time.monotonic()
-    image = build_image(plan.closure.graph, plan.layers, plan.packages, store=store, compression=settings.compression,
-                        level=settings.level, config=ImageConfig(architecture=request.arch), workers=settings.workers,
-                        parallel="processes")
+    image = build_image(
+        plan.closure.graph,
+        plan.layers,
+        plan.packages,
+        store=store,
+        compression=settings.compression,
+        level=settings.level,
+        config=ImageConfig(architecture=request.arch),
+        workers=settings.workers,
+        parallel="processes",
+    )
     built = time.monotonic()
     cache = ManifestCache(store, configuration or settings.configuration(), ttl=settings.ttl)
     cache.put(key, image, request, seconds=built - start)
-    return {"nix": round(planned - start, 3), "layers": round(built - planned, 3),
-            "record": round(time.monotonic() - built, 3)}
+    return {
+        "nix": round(planned - start, 3),
+        "layers": round(built - planned, 3),
+        "record": round(time.monotonic() - built, 3),
+    }
 
 
 def error_doc(err: BaseException) -> dict[str, Any]:
@@ -131,12 +164,18 @@ def error_doc(err: BaseException) -> dict[str, Any]:
     from ..errors import LayerlabError, NixError, NotFoundError
 
     if isinstance(err, NotFoundError):
-        return {"code": "MANIFEST_UNKNOWN", "message": f"packages not found: {', '.join(err.packages)}",
-                "detail": {"packages": err.packages}}
+        return {
+            "code": "MANIFEST_UNKNOWN",
+            "message": f"packages not found: {', '.join(err.packages)}",
+            "detail": {"packages": err.packages},
+        }
     if isinstance(err, NixError):
         lines = [ln.strip() for ln in err.message.splitlines()]
-        return {"code": "UNKNOWN", "message": f"build failed: {err!s}",
-                "detail": {"nix": [ln for ln in lines[1:] if ln]}}
+        return {
+            "code": "UNKNOWN",
+            "message": f"build failed: {err!s}",
+            "detail": {"nix": [ln for ln in lines[1:] if ln]},
+        }
     if isinstance(err, LayerlabError):
         return {"code": "UNKNOWN", "message": f"build failed: {err}"}
     return {"code": "UNKNOWN", "message": f"build failed: {type(err).__name__}: {err}"}
@@ -150,6 +189,13 @@ def _preload() -> None:
 
 
 def main() -> int:
+    """Read one build request on stdin, build, print the outcome as one JSON line; the exit status.
+
+    Example:
+        >>> import subprocess, sys
+        >>> subprocess.run([sys.executable, "-m", "layerlab.serve.worker"], input=b"").returncode  # no request
+        0
+    """
     _die_with_parent()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
