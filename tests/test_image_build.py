@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from layerlab.cli import main
-from layerlab.errors import ConfigError, ImageError, StrategyError
+from layerlab.errors import LayerlabError, ConfigError, ImageError, StrategyError
 from layerlab.graph import ClosureGraph
 from layerlab.image import (
     BlobStore,
@@ -217,15 +217,29 @@ def test_oci_layout_and_atomic_replacement(store_tree, tmp_path):
     assert blobs == sorted([digest[7:], img.config_digest[7:]] + [x.info.digest[7:] for x in img.layers])
     for b in blobs:
         assert hashlib.sha256((out / "blobs" / "sha256" / b).read_bytes()).hexdigest() == b
-    # rewriting replaces the whole directory; a failing write leaves the old one intact
+    # writing again adds a tag and keeps everything else, the other tag and files layerlab did not write included
     (out / "stray").write_text("x")
     write_oci_layout(img, store, out, tag="v2")
-    assert not (out / "stray").exists()
+    assert (out / "stray").read_text() == "x"
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in orjson.loads((out / "index.json").read_bytes())["manifests"]]
+    assert tags == ["v1", "v2"]
+    # a directory that is not an OCI layout is never replaced
+    other = tmp_path / "out" / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    with pytest.raises(ImageError, match="not empty.*not an OCI image layout"):
+        write_oci_layout(img, store, other, tag="v1")
+    assert os.listdir(other) == ["notes.txt"]
+    with pytest.raises(LayerlabError, match="not empty"):
+        with atomic_dir(other) as tmp:
+            pass
+    other.joinpath("notes.txt").unlink()
+    other.rmdir()
+    # a failing write of a new directory leaves nothing
     with pytest.raises(RuntimeError):
-        with atomic_dir(out) as tmp:
+        with atomic_dir(tmp_path / "out" / "new") as tmp:
             (tmp / "index.json").write_text("half")
             raise RuntimeError("interrupted")
-    assert orjson.loads((out / "index.json").read_bytes())["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v2"
     assert sorted(os.listdir(tmp_path / "out")) == ["oci"]
 
 
