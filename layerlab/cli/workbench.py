@@ -177,10 +177,10 @@ def wait_for_server(url: str, token: str, proc: Any, timeout: float = 120.0) -> 
 
 def run_workbench(args: argparse.Namespace) -> int:
     import secrets
-    import signal
     import subprocess
 
     from ..errors import ConfigError
+    from ..procs import guarded_command
 
     notebooks = Path(args.notebooks)
     if not notebooks.is_dir():
@@ -188,27 +188,43 @@ def run_workbench(args: argparse.Namespace) -> int:
     port = args.port or free_port(args.ip)
     token = args.token or secrets.token_hex(16)
     cmd = jupyter_command(notebooks, port, token, ip=args.ip, open_browser=args.open)
-    proc = subprocess.Popen(cmd)
+    # Its own session, so a terminal's Ctrl-C reaches only layerlab, which stops the server (no
+    # confirmation prompt); SIGTERM when layerlab dies, so it shuts its kernels down (layerlab.procs).
+    proc = subprocess.Popen(guarded_command(cmd, sig="TERM"), start_new_session=True)
     url = f"http://{args.ip}:{port}"
     try:
         wait_for_server(url, token, proc)
         print(f"layerlab workbench: {url}/lab?token={token}", flush=True)
         print("Stop it with Ctrl-C.", flush=True)
         return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP (layerlab.procs.interrupt_on_signals)
         return 0
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop_server(proc)
+
+
+def _stop_server(proc: Any, grace: float = 10.0) -> None:
+    """Stop JupyterLab and every process it started (kernels run in sessions of their own)."""
+    import signal
+    import subprocess
+
+    from ..procs import descendants, start_time
+
+    family = [(pid, start_time(pid)) for pid in descendants(proc.pid)]
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pid, started in family:  # whatever outlived the server (the same process, not a reused pid)
+        if started is None or start_time(pid) != started:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 # --------------------------------------------------------------------- report

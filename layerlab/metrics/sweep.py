@@ -77,6 +77,7 @@ from ..errors import ConfigError, InputError
 from ..imageset import ImageSet
 from ..popularity import Popularity
 from ..strategies.base import DEFAULT_BUDGET, Context, Param, Strategy
+from ..procs import process_pool, stop_pool
 from .pull import RULES, simulate_pull
 
 __all__ = [
@@ -645,7 +646,8 @@ def sweep(
         raise ConfigError(f"executor must be an Executor or process/thread/serial, not {executor!r}", source="sweep")
     chunks = _chunks(work, 1 if mode == "serial" else n_workers * 2)
     if mode in ("process", "thread") and len(chunks) > 1:
-        own_pool = (cf.ProcessPoolExecutor if mode == "process" else cf.ThreadPoolExecutor)(max_workers=min(n_workers, len(chunks)))
+        size = min(n_workers, len(chunks))
+        own_pool = process_pool(size) if mode == "process" else cf.ThreadPoolExecutor(max_workers=size)
         pool: cf.Executor | None = own_pool
     elif mode == "given":
         pool = executor  # type: ignore[assignment]
@@ -654,6 +656,7 @@ def sweep(
 
     results: list[list[list[dict[str, Any]]] | None] = [None] * len(chunks)
     bar = tqdm(total=len(work), desc="sweep", unit="pt", delay=1.0, disable=progress is False, leave=False)
+    futures: dict[cf.Future, int] = {}
     try:
         if pool is None:
             for n, chunk in enumerate(chunks):
@@ -665,10 +668,18 @@ def sweep(
                 n = futures[fut]
                 results[n] = fut.result()
                 bar.update(len(chunks[n]))
+    except BaseException:
+        # interrupted or failed: queued chunks cancelled, our own workers killed now
+        for fut in futures:
+            fut.cancel()
+        if own_pool is not None:
+            stop_pool(own_pool, kill=True)
+            own_pool = None
+        raise
     finally:
         bar.close()
         if own_pool is not None:
-            own_pool.shutdown(cancel_futures=True)
+            stop_pool(own_pool)
 
     ideal = imageset.union_bytes
     param_names: list[str] = []
