@@ -434,7 +434,7 @@ def one_line(text: str, limit: int = 300) -> str:
     """``text`` on one line, cut at a word boundary (never mid-word) when longer than ``limit``.
 
     Example:
-        >>> one_line("connection refused\nby peer")
+        >>> one_line("connection refused\\nby peer")
         'connection refused by peer'
         >>> one_line("alpha beta gamma", 12)
         'alpha beta …'

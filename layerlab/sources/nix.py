@@ -221,6 +221,7 @@ def parse_source(text: str, *, base: str | os.PathLike[str] | None = None) -> Pa
             raise InputError(f"{text!r:.80}: expected git!<url>!<rev>", source=where)
         if not _URL.fullmatch(url) or url.startswith("-"):
             raise InputError(f"git URL {url!r:.80} is not an http(s)/ssh/git/file URL or user@host:path, or holds unsafe characters", source=where)
+        _check_git_host(url, where)
         if not (_COMMIT.fullmatch(rev) or (_REF.fullmatch(rev) and ".." not in rev and not rev.endswith((".", "/", ".lock")))):
             raise InputError(f"git rev {rev!r:.80} is neither a 40-hex commit nor a valid branch or tag name", source=where)
         return PackageSource("git", url, rev)
@@ -241,6 +242,23 @@ def parse_source(text: str, *, base: str | os.PathLike[str] | None = None) -> Pa
             raise InputError(f"flake reference {rest!r:.80} is malformed or holds unsafe characters", source=where)
         return PackageSource("flake", rest)
     raise InputError(f"unknown kind {kind!r:.40}; expected nixpkgs, git, path or flake", source=where)
+
+
+def _check_git_host(url: str, where: str) -> None:
+    """Refuse a git URL whose user, host or scp-style path starts with ``-``: ssh would read it as an option
+    (``ssh://-oProxyCommand=...``), whatever git does about it."""
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        user, _, host = rest.split("/", 1)[0].rpartition("@")
+        parts = [user, host]
+        if scheme != "file" and not host:
+            raise InputError(f"git URL {url!r:.80} has no host", source=where)
+    else:  # user@host:path
+        user, _, rest = url.partition("@")
+        host, _, path = rest.partition(":")
+        parts = [user, host, path]
+    if any(part.startswith("-") for part in parts):
+        raise InputError(f"git URL {url!r:.80}: a user, host or path starting with '-' is refused", source=where)
 
 
 # ------------------------------------------------------------------- image names
