@@ -21,6 +21,7 @@ import importlib
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import LayerlabError
 from ..procs import Terminated, interrupt_on_signals
@@ -44,9 +45,17 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line with exit status 2, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        line = " ".join(f"{self.prog}: {message}".split())
+        self.exit(2, f"layerlab: error: {line} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: every sub-command, or only ``command``'s module when it is known."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="layerlab",
         description="Analyse, tune and build the layering of Nix closures into container images.",
     )

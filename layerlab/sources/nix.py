@@ -487,6 +487,7 @@ def closure(
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}", source="method")
     names = check_package_names(packages)
+    _check_run_options(system, timeout)
     env = nix_environment(_settings_for(src, settings))
     store = _cache_from(cache)
     sys_args = ["--argstr", "system", system] if system else []
@@ -544,6 +545,22 @@ def closure(
     if store is not None and key is not None:
         store.put(key, result)
     return result
+
+
+_SYSTEM = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
+_STORE_URL = re.compile(r"(?:https?|file|s3|ssh|ssh-ng)://[A-Za-z0-9._~%@:+/=,&?-]+")
+
+
+def _check_run_options(system: str | None, timeout: float, store: str | None = None) -> None:
+    """Options that reach Nix, checked before any Nix process starts."""
+    import math
+
+    if system is not None and not (isinstance(system, str) and _SYSTEM.fullmatch(system)):
+        raise InputError(f"system {system!r:.60} is not a Nix system such as x86_64-linux", source="--system")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+        raise InputError(f"timeout must be a positive number of seconds, not {timeout!r:.40}", source="--timeout")
+    if store is not None and not (isinstance(store, str) and _STORE_URL.fullmatch(store) and not store.split("://", 1)[1].startswith("-")):
+        raise InputError(f"binary cache {store!r:.80} is not a http(s)/file/s3/ssh store URL", source="popularity")
 
 
 def _settings_for(src: PackageSource, settings: Mapping[str, str] | None) -> dict[str, str]:
@@ -608,6 +625,7 @@ def list_packages(
     ``nix-env -qa`` does); attributes that fail to evaluate are skipped.
     """
     src = parse_source(source) if isinstance(source, str) else source
+    _check_run_options(system, timeout)
     env = nix_environment(_settings_for(src, settings))
     sys_args = ["--argstr", "system", system] if system else []
     return _eval_json(
@@ -650,6 +668,7 @@ def popularity(
     from ..graph import store_name
 
     src = parse_source(source) if isinstance(source, str) else source
+    _check_run_options(system, timeout, store)
     attrs = list_packages(src, system=system, timeout=timeout, settings=settings)
     if not attrs:
         raise NixError(f"{src.spec} has no packages", source="popularity")
@@ -657,8 +676,6 @@ def popularity(
         result = closure(src, attrs, system=system, timeout=timeout, settings=settings, progress=progress, cache=cache)
         pop = compute_popularity(result.graph, drop_ones=drop_ones)
         return Popularity(pop.counts, source=src.spec)
-    if not re.fullmatch(r"(?:https?|file|s3|ssh|ssh-ng)://[A-Za-z0-9._~%@:+/=,&?-]+", store):
-        raise InputError(f"binary cache {store!r:.80} is not a http(s)/file/s3/ssh store URL", source="popularity")
     env = nix_environment(_settings_for(src, settings))
     on_line = (lambda line: progress(progress_parser(line))) if progress is not None else None
     outs = sorted({entry["out"] for entry in attrs.values()})
