@@ -1,0 +1,190 @@
+"""Helpers for the fuzz and fault suites: counts, in-process CLI runs, a small store, invariants.
+
+It holds no tests.  ``count(kind)`` records how many inputs were tried and
+faults injected; ``tests/conftest.py`` writes the totals, with the outcome of
+every fuzz and fault test, to ``build/reliability.json`` at the end of a run
+(``make reliability`` runs both suites and prints it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+from layerlab.cli import main
+
+#: Totals of this run: "fuzz inputs", "fault injections", "subprocess calls checked".
+COUNTS: Counter[str] = Counter()
+
+#: The fuzz suite's Hypothesis settings: bounded examples (LAYERLAB_FUZZ_EXAMPLES, default 40 per test), no deadline.
+FUZZ = settings(
+    max_examples=int(os.environ.get("LAYERLAB_FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
+                           HealthCheck.function_scoped_fixture],
+)
+
+
+def count(kind: str, n: int = 1) -> None:
+    COUNTS[kind] += n
+
+
+# ------------------------------------------------------------------ running the CLI
+class _Stream(io.StringIO):
+    """A text stream with a ``buffer`` for the byte writes some commands make."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = io.BytesIO()
+
+
+def cli(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    """Run ``layerlab argv`` in this process; return (status, stdout, stderr)."""
+    out, err = _Stream(), _Stream()
+    old_in = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main([str(a) for a in argv])
+            except SystemExit as exc:
+                rc = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        sys.stdin = old_in
+    return rc, out.getvalue() + out.buffer.getvalue().decode(errors="replace"), err.getvalue()
+
+
+def assert_clean_outcome(rc: int, err: str) -> bool:
+    """Status 0, or 2 with exactly one ``layerlab: error:`` line (warnings aside) and no traceback; True on failure."""
+    assert "Traceback" not in err, err
+    assert rc in (0, 2), (rc, err)
+    if rc == 2:
+        lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("layerlab: warning:")]
+        assert len(lines) == 1 and lines[0].startswith("layerlab: error: "), err
+        return True
+    return False
+
+
+def tree_listing(root: Path) -> list[str]:
+    """Every entry under ``root`` (relative, sorted); empty when it does not exist."""
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+# ------------------------------------------------------------------ a store on disk
+def make_store(root: Path, packages: dict[str, dict[str, bytes]], refs: dict[str, list[str]] | None = None) -> tuple[Path, Path]:
+    """Write store paths under ``root/store`` and their graph to ``root/graph.json``; return (store dir, graph file)."""
+    import orjson
+
+    store = root / "store"
+    records = []
+    for pkg, files in packages.items():
+        size = 0
+        for rel, data in files.items():
+            f = store / pkg / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(data)
+            size += len(data)
+        records.append({"path": str(store / pkg), "narSize": size,
+                        "references": [str(store / r) for r in (refs or {}).get(pkg, [])]})
+    graph = root / "graph.json"
+    graph.write_bytes(orjson.dumps(records))
+    return store, graph
+
+
+def demo_store(root: Path, *, big: int = 0) -> tuple[Path, Path]:
+    """Three packages referencing a library; ``big`` adds that many bytes of random data to each."""
+    rnd = os.urandom(big) if big else b""
+    pkgs = {
+        "aaa-app-1.0": {"bin/app": b"#!/bin/sh\necho app\n" + rnd, "share/doc/readme": b"app"},
+        "bbb-tool-2.0": {"bin/tool": b"tool" + rnd[: big // 2]},
+        "ccc-lib-3.0": {"lib/libc.so": b"lib" * 300 + rnd[big // 2 :]},
+    }
+    return make_store(root, pkgs, {"aaa-app-1.0": ["ccc-lib-3.0"], "bbb-tool-2.0": ["ccc-lib-3.0"]})
+
+
+def store_is_sound(blob_store: Path) -> list[str]:
+    """Names of blobs in a layerlab blob store (or an OCI layout) that do not hash to their name."""
+    bad = []
+    blobs = blob_store / "blobs" / "sha256"
+    if not blobs.is_dir():
+        return bad
+    for f in blobs.iterdir():
+        if f.name.startswith("."):
+            continue
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        if h.hexdigest() != f.name:
+            bad.append(f.name)
+    return bad
+
+
+def temporaries(*dirs: Path) -> list[Path]:
+    """Temporary entries layerlab writes (``tmp/blob-*``, ``.<name>.tmp-*``, ``.<name>.old-*``) under ``dirs``."""
+    found = []
+    for d in dirs:
+        if not d.exists():
+            continue
+        for p in d.rglob("*"):
+            n = p.name
+            if (n.startswith("blob-") and p.parent.name == "tmp") or (n.startswith(".") and (".tmp-" in n or ".old-" in n)):
+                found.append(p)
+    return found
+
+
+# ------------------------------------------------------------------ processes
+def tagged_processes(tag: str) -> list[int]:
+    """Living processes whose environment holds ``LAYERLAB_FAULT_TAG=<tag>`` (a command and all it started)."""
+    needle = f"LAYERLAB_FAULT_TAG={tag}".encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in env and state != b"Z":
+            pids.append(int(name))
+    return pids
+
+
+def wait_no_processes(tag: str, timeout: float = 15.0) -> list[int]:
+    """Wait until no process carries ``tag``; return the survivors (empty when none), killing them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = tagged_processes(tag)
+        if not left:
+            return []
+        time.sleep(0.1)
+    left = tagged_processes(tag)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return left
+
+
+def layerlab_process(argv: list[str], tag: str, *, cwd: Path | None = None, env: dict | None = None,
+                     new_group: bool = False) -> subprocess.Popen:
+    """Start ``layerlab argv`` as a real process carrying ``tag`` in its environment."""
+    e = dict(os.environ if env is None else env)
+    e["LAYERLAB_FAULT_TAG"] = tag
+    return subprocess.Popen([sys.executable, "-m", "layerlab.cli", *map(str, argv)], cwd=cwd, env=e,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=new_group)
