@@ -88,13 +88,15 @@ class FakeRegistry:
         other: where ``redirect_other`` points.
         tls: (certificate, key) to serve HTTPS.
         hang: seconds a ``timeout`` fault keeps the client waiting.
+        realm: the Bearer challenge's realm (default: this registry's ``/token``).
     """
 
     def __init__(self, *, auth: str | None = None, user: str = "u", password: str = "p", faults: dict | None = None,
-                 other: OtherHost | None = None, tls: tuple[Path, Path] | None = None, hang: float = 3.0) -> None:
+                 other: OtherHost | None = None, tls: tuple[Path, Path] | None = None, hang: float = 3.0,
+                 realm: str | None = None) -> None:
         self.auth, self.user, self.password = auth, user, password
         self.faults = dict(faults or {})
-        self.other, self.hang = other, hang
+        self.other, self.hang, self.realm = other, hang, realm
         self.requests: list[dict] = []
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, bytes] = {}
@@ -132,7 +134,7 @@ class FakeRegistry:
                 if reg.auth == "bearer":
                     if got == f"Bearer {reg.token}":
                         return True
-                    realm = f"{reg.scheme}://{reg.host}/token"
+                    realm = reg.realm or f"{reg.scheme}://{reg.host}/token"
                     self._reply(401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="fake"'})
                     return False
                 return True
