@@ -58,6 +58,8 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
         data = p.read_bytes()
     except OSError as err:
         raise InputError(f"cannot read file: {err.strerror or err}", source=str(path)) from None
+    except ValueError:  # a NUL in the name
+        raise InputError("cannot read file: the name holds a NUL character", source=str(path)) from None
     try:
         if p.suffix == ".xz":
             return lzma.decompress(data)

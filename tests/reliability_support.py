@@ -26,9 +26,9 @@ from layerlab.cli import main
 #: Totals of this run: "fuzz inputs", "fault injections", "subprocess calls checked".
 COUNTS: Counter[str] = Counter()
 
-#: The fuzz suite's Hypothesis settings: bounded examples (LAYERLAB_FUZZ_EXAMPLES, default 40 per test), no deadline.
+#: The fuzz suite's Hypothesis settings: bounded examples (LAYERLAB_FUZZ_EXAMPLES, default 100 per test), no deadline.
 FUZZ = settings(
-    max_examples=int(os.environ.get("LAYERLAB_FUZZ_EXAMPLES", "40")),
+    max_examples=int(os.environ.get("LAYERLAB_FUZZ_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
                            HealthCheck.function_scoped_fixture],
