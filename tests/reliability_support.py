@@ -68,6 +68,7 @@ def assert_clean_outcome(rc: int, err: str) -> bool:
     """Status 0, or 2 with exactly one ``layerlab: error:`` line (warnings aside) and no traceback; True on failure."""
     assert "Traceback" not in err, err
     assert rc in (0, 2), (rc, err)
+    count("outcomes: refused" if rc == 2 else "outcomes: accepted")
     if rc == 2:
         lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("layerlab: warning:")]
         assert len(lines) == 1 and lines[0].startswith("layerlab: error: "), err

@@ -232,10 +232,15 @@ def parse_source(text: str, *, base: str | os.PathLike[str] | None = None) -> Pa
         if not p.is_absolute():
             p = Path(base) / p if base is not None else Path.cwd() / p
         p = Path(os.path.normpath(p))
-        if not p.is_dir():
-            raise InputError(f"directory {str(p)!r} does not exist", source=where)
-        if not (p / "default.nix").is_file():
-            raise InputError(f"directory {str(p)!r} has no default.nix", source=where)
+        try:
+            is_dir, has_default = p.is_dir(), (p / "default.nix").is_file()
+        except (OSError, ValueError) as err:
+            raise InputError(f"directory {str(p)!r:.80} cannot be read: {getattr(err, 'strerror', None) or err}",
+                             source=where) from None
+        if not is_dir:
+            raise InputError(f"directory {str(p)!r:.120} does not exist", source=where)
+        if not has_default:
+            raise InputError(f"directory {str(p)!r:.120} has no default.nix", source=where)
         return PackageSource("path", str(p))
     if kind == "flake":
         if not _FLAKE.fullmatch(rest) or rest.startswith("-"):
