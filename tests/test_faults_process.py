@@ -113,6 +113,13 @@ def test_build_killed_at_a_random_moment(big_store, tmp_path, sig):
     assert temporaries(tmp_path / "blobs", tmp_path / "out") == []
     assert store_is_sound(tmp_path / "blobs") == [] and store_is_sound(oci) == []
     assert _oci_tags(oci) == ["old", "new"] and _archive_tag(archive) == "new"
+    # and it is the image an uninterrupted build makes, byte for byte
+    clean = tmp_path / "clean"
+    rc, out, err = cli(_build_argv(store, graph, clean, tag="new", env="2") + ["--json"])
+    assert rc == 0, err
+    index = orjson.loads((oci / "index.json").read_bytes())["manifests"]
+    assert index[-1]["digest"] == orjson.loads(out)["oci"]["manifest"]
+    assert archive.read_bytes() == (clean / "out" / "img.tar").read_bytes()
 
 
 @pytest.mark.slow
