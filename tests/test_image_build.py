@@ -381,3 +381,21 @@ def test_processes_and_threads_give_the_same_image(store_tree, tmp_path):
         build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "p2"), store_dir=str(s), parallel="processes")
     with pytest.raises(ImageError, match="parallel must be threads or processes"):
         build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "p3"), store_dir=str(s), parallel="fibers")
+
+
+def test_deep_trees_build_without_recursion(tmp_path):
+    """A package 1,200 directories deep: the customisation join and the tarball walk are iterative."""
+
+    s = tmp_path / "store"
+    pkg = s / "aaa-deep-1.0"
+    deep = pkg
+    pkg.mkdir(parents=True)
+    for _ in range(1200):  # one level at a time (pathlib's parents=True recurses)
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "leaf").write_text("x")
+    graph = ClosureGraph.from_records([{"path": str(pkg), "narSize": 1}])
+    img = build_image(graph, [Layer((str(pkg),), 1)], [str(pkg)], store=BlobStore(tmp_path / "b"), store_dir=str(s))
+    names = [e.name for e in join_packages([str(pkg)], store_dir=str(s)).entries]
+    assert len(names) == 1201 and names[-1].endswith(b"/d/leaf")
+    assert [layer.kind for layer in img.layers] == ["store", "customisation"]
