@@ -19,7 +19,8 @@ Three rules, used by every place that starts a process:
 * **SIGTERM and SIGHUP behave like Ctrl-C.**  :func:`interrupt_on_signals`
   turns them into :class:`Terminated` (a ``KeyboardInterrupt``) in the main
   thread, so the same clean-up runs: temporary files removed, workers and
-  child commands stopped.
+  child commands stopped.  A signal the caller ignores (``nohup``) stays
+  ignored.
 
 Example:
     >>> pool = process_pool(1)
@@ -134,7 +135,8 @@ def interrupt_on_signals(signums: Sequence[int] = (signal.SIGTERM, signal.SIGHUP
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Terminated(signum)
 
-    old = {s: signal.signal(s, handler) for s in signums}
+    # a signal the caller ignores stays ignored (``nohup`` sets SIGHUP to SIG_IGN)
+    old = {s: signal.signal(s, handler) for s in signums if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:

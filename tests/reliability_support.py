@@ -189,3 +189,75 @@ def layerlab_process(argv: list[str], tag: str, *, cwd: Path | None = None, env:
     return subprocess.Popen([sys.executable, "-m", "layerlab.cli", *map(str, argv)], cwd=cwd, env=e,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=new_group)
+
+
+# ------------------------------------------------------------------ commands layerlab would start
+NIX_TOOLS = {"nix", "nix-build", "nix-instantiate", "nix-store"}
+_FLAGS = {"--eval", "--strict", "--json", "--no-out-link", "--recursive", "--closure-size", "--version", "-A"}
+_ATTRS = {"lookup", "build", "graph", "all"}
+_ARGSTR = {"sourceType", "location", "rev", "packages", "system"}
+
+
+class StoppedCommand(Exception):
+    """The recorder stopped a command after checking it."""
+
+
+def check_nix_command(argv: list[str]) -> None:
+    """Fail unless every element of ``argv`` is a fixed token or a validated user value in its place.
+
+    A Nix tool (behind ``setpriv``), fixed flags, the lookup expression, store paths, and user values only as
+    ``--argstr NAME VALUE`` (each parsed again by layerlab's own validation) or a checked ``--store`` URL.
+    """
+    import json as _json
+
+    from layerlab.sources.nix import _STORE_URL, _SYSTEM, check_package_names, lookup_expression, parse_source
+
+    count("subprocess calls checked")
+    args = list(argv)
+    assert all(isinstance(a, str) and "\0" not in a for a in args), args
+    if os.path.basename(args[0]) == "setpriv":
+        assert args[1].startswith("--pdeathsig=") and args[2] == "--", args
+        args = args[3:]
+    assert os.path.basename(args[0]) in NIX_TOOLS, args
+    argstr: dict[str, str] = {}
+    i = 1
+    while i < len(args):
+        a = args[i]
+        if a == "--argstr":
+            name, value = args[i + 1], args[i + 2]
+            assert name in _ARGSTR and name not in argstr, args
+            argstr[name] = value
+            i += 3
+        elif a == "--store":
+            assert _STORE_URL.fullmatch(args[i + 1]) and not args[i + 1].split("://", 1)[1].startswith("-"), args
+            i += 2
+        elif a == "-A":
+            assert args[i + 1] in _ATTRS, args
+            i += 2
+        elif a in _FLAGS or a == str(lookup_expression()):
+            i += 1
+        else:
+            assert a.startswith("/nix/store/") and "\n" not in a, f"unexpected argument {a!r} in {args}"
+            i += 1
+    if "location" in argstr:  # the source, as layerlab parsed it, parses again to the same thing
+        kind, loc, rev = argstr["sourceType"], argstr["location"], argstr.get("rev", "")
+        src = parse_source(f"git!{loc}!{rev}" if kind == "git" else f"{kind}!{loc}")
+        assert (src.kind, src.location, src.rev) == (kind, loc, rev), args
+    if "packages" in argstr:
+        names = _json.loads(argstr["packages"])
+        assert list(check_package_names(names)) == names, args
+    if "system" in argstr:
+        assert _SYSTEM.fullmatch(argstr["system"]), args
+
+
+def nix_recorder(monkeypatch) -> list[list[str]]:  # noqa: ANN001
+    """Replace ``subprocess.Popen``: check each command with :func:`check_nix_command`, then stop it."""
+    calls: list[list[str]] = []
+
+    def fake_popen(argv, *a, **k):  # noqa: ANN001, ANN002, ANN003
+        calls.append(list(argv))
+        check_nix_command(list(argv))
+        raise StoppedCommand
+
+    monkeypatch.setattr(subprocess, "Popen", fake_popen)
+    return calls

@@ -10,9 +10,6 @@ a one-line error with status 2 and no output file.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -21,80 +18,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from layerlab.errors import LayerlabError
-from layerlab.sources.nix import _STORE_URL, _SYSTEM, check_package_names, lookup_expression, parse_source
+from layerlab.sources.nix import parse_source
 
-from .reliability_support import FUZZ, assert_clean_outcome, cli, count
+from .reliability_support import FUZZ, StoppedCommand, assert_clean_outcome, cli, count, nix_recorder
 
 ROOT = Path(__file__).resolve().parent.parent
-NIX_TOOLS = {"nix", "nix-build", "nix-instantiate", "nix-store"}
-FLAGS = {"--eval", "--strict", "--json", "--no-out-link", "--recursive", "--closure-size", "--version", "-A"}
-ATTRS = {"lookup", "build", "graph", "all"}
-ARGSTR = {"sourceType", "location", "rev", "packages", "system"}
-
-
-class _Stopped(Exception):
-    """The recorder stopped a command after checking it."""
-
-
-def check_command(argv: list[str]) -> None:
-    """Fail unless every element of ``argv`` is a fixed token or a validated user value in its place."""
-    count("subprocess calls checked")
-    args = list(argv)
-    assert all(isinstance(a, str) and "\0" not in a for a in args), args
-    if os.path.basename(args[0]) == "setpriv":
-        assert args[1].startswith("--pdeathsig=") and args[2] == "--", args
-        args = args[3:]
-    assert os.path.basename(args[0]) in NIX_TOOLS, args
-    argstr: dict[str, str] = {}
-    i = 1
-    while i < len(args):
-        a = args[i]
-        if a == "--argstr":
-            name, value = args[i + 1], args[i + 2]
-            assert name in ARGSTR and name not in argstr, args
-            argstr[name] = value
-            i += 3
-        elif a == "--store":
-            assert _STORE_URL.fullmatch(args[i + 1]) and not args[i + 1].split("://", 1)[1].startswith("-"), args
-            i += 2
-        elif a == "-A":
-            assert args[i + 1] in ATTRS, args
-            i += 2
-        elif a in FLAGS or a == str(lookup_expression()):
-            i += 1
-        else:
-            assert a.startswith("/nix/store/") and "\n" not in a, f"unexpected argument {a!r} in {args}"
-            i += 1
-    if "location" in argstr:  # the source, as layerlab parsed it, parses again to the same thing
-        kind, loc, rev = argstr["sourceType"], argstr["location"], argstr.get("rev", "")
-        spec = f"git!{loc}!{rev}" if kind == "git" else f"{kind}!{loc}"
-        src = parse_source(spec)
-        assert (src.kind, src.location, src.rev) == (kind, loc, rev), args
-    if "packages" in argstr:
-        names = json.loads(argstr["packages"])
-        assert list(check_package_names(names)) == names, args
-    if "system" in argstr:
-        assert _SYSTEM.fullmatch(argstr["system"]), args
 
 
 @pytest.fixture
 def recorder(monkeypatch):
-    calls: list[list[str]] = []
-
-    def fake_popen(argv, *a, **k):  # noqa: ANN001, ANN002, ANN003
-        calls.append(list(argv))
-        check_command(list(argv))
-        raise _Stopped
-
-    monkeypatch.setattr(subprocess, "Popen", fake_popen)
-    return calls
+    return nix_recorder(monkeypatch)
 
 
 def run_stopped(argv: list) -> tuple[int, str, bool]:
     """Run the command line; (status, stderr, whether a checked command was stopped)."""
     try:
         rc, _, err = cli(argv)
-    except _Stopped:
+    except StoppedCommand:
         return 0, "", True
     return rc, err, False
 
