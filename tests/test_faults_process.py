@@ -284,3 +284,30 @@ def test_full_disk_is_one_line_and_leaves_nothing_half_written(big_store, tmp_pa
         assert store_is_sound(blobs) == []
         leftovers = temporaries(disk)
         assert leftovers == [], leftovers
+
+
+# ------------------------------------------------------------------ damaged data
+def test_a_damaged_blob_is_never_served_from_the_cache(big_store, tmp_path):
+    """Editing an exported layout leaves the store alone; a blob damaged in the store is found and rebuilt."""
+    store, graph = big_store
+    argv = ["build", "--graph", graph, "--store-dir", store, "--blob-store", tmp_path / "blobs", "--budget", "5",
+            "--compression", "gzip", "--workers", "1"]
+    rc, out, err = cli(argv + ["--oci", tmp_path / "one", "--json"])
+    assert rc == 0, err
+    digest = orjson.loads(out)["layers"][0]["digest"]
+    exported = tmp_path / "one" / "blobs" / "sha256" / digest[7:]
+    os.chmod(exported, 0o644)
+    exported.write_bytes(b"edited in the exported layout")
+    count("fault injections")
+    assert store_is_sound(tmp_path / "blobs") == []  # a copy, not a hard link: the store did not change
+    in_store = tmp_path / "blobs" / "blobs" / "sha256" / digest[7:]
+    os.chmod(in_store, 0o644)
+    with open(in_store, "r+b") as fh:  # same size, different bytes: a size check would trust it
+        fh.write(b"\0" * 16)
+    count("fault injections")
+    rc, out, err = cli(argv + ["--oci", tmp_path / "two", "--archive", tmp_path / "two.tar", "--json"])
+    assert rc == 0, err
+    layers = orjson.loads(out)["layers"]
+    assert layers[0]["digest"] == digest and layers[0]["cached"] is False  # rebuilt, same bytes as before
+    assert store_is_sound(tmp_path / "blobs") == [] and store_is_sound(tmp_path / "two") == []
+    _archive_tag(tmp_path / "two.tar")
