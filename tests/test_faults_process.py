@@ -164,6 +164,7 @@ let sh = "/bin/sh"; in {{
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_closure_killed_while_nix_builds(tmp_path, sig):
     require_tool("nix-build")
+    require_tool("setpriv")  # how Nix learns that layerlab died
     fault_tag = uuid.uuid4().hex
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
@@ -210,6 +211,7 @@ def _wait_no_builder(tag: str, timeout: float = 15.0) -> bool:
 def test_workbench_stopped_with_a_kernel_running(tmp_path, sig):
     import requests
 
+    require_tool("setpriv")  # how JupyterLab learns that layerlab died
     fault_tag = uuid.uuid4().hex
     proc = layerlab_process(["workbench", "--notebooks", DATA.parent / "notebooks"], fault_tag, new_group=True)
     line = proc.stdout.readline().decode()  # type: ignore[union-attr]
