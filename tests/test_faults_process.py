@@ -313,3 +313,27 @@ def test_a_damaged_blob_is_never_served_from_the_cache(big_store, tmp_path):
     assert layers[0]["digest"] == digest and layers[0]["cached"] is False  # rebuilt, same bytes as before
     assert store_is_sound(tmp_path / "blobs") == [] and store_is_sound(tmp_path / "two") == []
     _archive_tag(tmp_path / "two.tar")
+
+
+def test_a_sweep_never_removes_a_live_writers_files(big_store, tmp_path):
+    """Two builds share a blob store; the second one's sweep runs while the first is writing blobs."""
+    store, graph = big_store
+
+    def argv(n: int) -> list:
+        return ["build", "--graph", graph, "--store-dir", store, "--blob-store", tmp_path / "blobs", "--budget", "5",
+                "--compression", "gzip", "--level", "9", "--workers", "2", "--oci", tmp_path / f"out{n}"]
+
+    tag = uuid.uuid4().hex
+    first = layerlab_process(argv(1), tag)
+    tmp = tmp_path / "blobs" / "tmp"
+    deadline = time.monotonic() + 60
+    while not (tmp.is_dir() and os.listdir(tmp)) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = layerlab_process(argv(2), tag)  # opens the store (and sweeps) while the first writes
+    count("fault injections")
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+    assert wait_no_processes(tag) == []
+    assert store_is_sound(tmp_path / "blobs") == [] and temporaries(tmp_path) == []
+    assert _oci_tags(tmp_path / "out1") == _oci_tags(tmp_path / "out2") == ["latest"]
