@@ -44,7 +44,16 @@ from typing import BinaryIO
 
 from .errors import InputError, LayerlabError
 
-__all__ = ["read_bytes", "atomic_file", "atomic_write", "atomic_dir", "check_new_dir", "hold_temp", "sweep_temp", "TempHold"]
+__all__ = [
+    "read_bytes",
+    "atomic_file",
+    "atomic_write",
+    "atomic_dir",
+    "check_new_dir",
+    "hold_temp",
+    "sweep_temp",
+    "TempHold",
+]
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

@@ -89,8 +89,8 @@ __all__ = [
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # host[:port]: DNS labels (not starting with '-'), an IPv4 address, or [IPv6]
-_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-                   r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
 #: Seconds a registry may take to connect or to send the next bytes.
 DEFAULT_TIMEOUT = 60.0
 _MAX_REDIRECTS = 5
@@ -257,9 +257,12 @@ class RegistryClient:
         if scheme not in ("http", "https"):
             raise RegistryError(f"the registry sent layerlab to a {scheme or 'relative'} URL; refused", source=url)
         if scheme == "http" and self.ref.scheme == "https":
-            raise RegistryError("the registry sent layerlab to plain HTTP; refused (pass --plain-http to allow HTTP)", source=url)
+            raise RegistryError("the registry sent layerlab to plain HTTP; refused (pass --plain-http to allow HTTP)",
+                                source=url)
 
-    def _request(self, method: str, url: str, body: Callable[[], Any] | None, headers: dict | None) -> requests.Response:
+    def _request(
+        self, method: str, url: str, body: Callable[[], Any] | None, headers: dict | None
+    ) -> requests.Response:
         """One request, following redirects hop by hop with the credential scope of the module doc."""
         import requests
 
@@ -287,7 +290,15 @@ class RegistryClient:
         raise RegistryError(f"{method}: more than {_MAX_REDIRECTS} redirects", source=url)
 
     # ---------------------------------------------------------------- http
-    def _send(self, method: str, url: str, *, body: Callable[[], Any] | None = None, headers: dict | None = None, ok: tuple[int, ...] = (200,)) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Callable[[], Any] | None = None,
+        headers: dict | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> requests.Response:
         for attempt in range(2):
             r = self._request(method, url, body, headers)
             if r.status_code == 401 and attempt == 0 and "WWW-Authenticate" in r.headers:
@@ -486,7 +497,8 @@ def describe_error(err: BaseException, timeout: float | None = None) -> str:
         return one_line(f"TLS verification failed ({text}); pass --ca-cert FILE, or --insecure-tls to turn it off")
     if isinstance(root, ConnectionRefusedError) or "connection refused" in low:
         return "connection refused"
-    if isinstance(root, (ConnectionResetError, BrokenPipeError)) or "connection reset" in low or "connection aborted" in low:
+    dropped = "connection reset" in low or "connection aborted" in low
+    if isinstance(root, (ConnectionResetError, BrokenPipeError)) or dropped:
         return one_line(f"the connection was dropped ({text})")
     if "timed out" in low:
         return "no answer" + (f" within {timeout:g} s (--timeout)" if timeout else "")
@@ -529,7 +541,8 @@ def check_push_options(
     elif not isinstance(verify, bool):
         raise ConfigError(f"verify must be True, False or a CA bundle file, not {verify!r:.60}", source="verify")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ConfigError(f"must be a whole number of bytes of at least 1, not {chunk_size!r:.40}", source="--chunk-size")
+        raise ConfigError(f"must be a whole number of bytes of at least 1, not {chunk_size!r:.40}",
+                          source="--chunk-size")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         raise ConfigError(f"must be a positive number of seconds, not {timeout!r:.40}", source="--timeout")
     if fmt not in ("oci", "docker"):

@@ -59,7 +59,9 @@ class OtherHost:
             def _any(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
-                rec.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "bytes": len(body)})
+                rec.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "bytes": len(body)}
+                )
                 self.send_response(201 if self.command in ("PUT", "POST", "PATCH") else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -91,9 +93,18 @@ class FakeRegistry:
         realm: the Bearer challenge's realm (default: this registry's ``/token``).
     """
 
-    def __init__(self, *, auth: str | None = None, user: str = "u", password: str = "p", faults: dict | None = None,
-                 other: OtherHost | None = None, tls: tuple[Path, Path] | None = None, hang: float = 3.0,
-                 realm: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        auth: str | None = None,
+        user: str = "u",
+        password: str = "p",
+        faults: dict | None = None,
+        other: OtherHost | None = None,
+        tls: tuple[Path, Path] | None = None,
+        hang: float = 3.0,
+        realm: str | None = None,
+    ) -> None:
         self.auth, self.user, self.password = auth, user, password
         self.faults = dict(faults or {})
         self.other, self.hang, self.realm = other, hang, realm
@@ -146,8 +157,14 @@ class FakeRegistry:
                     return False
                 if fault in ("401", "403", "500"):
                     self._body()
-                    msg = {"errors": [{"code": "DENIED" if fault != "500" else "UNKNOWN",
-                                       "message": f"injected {fault} at {step}"}]}
+                    msg = {
+                        "errors": [
+                            {
+                                "code": "DENIED" if fault != "500" else "UNKNOWN",
+                                "message": f"injected {fault} at {step}",
+                            }
+                        ]
+                    }
                     self._reply(int(fault), {"Content-Type": "application/json"}, json.dumps(msg).encode())
                     return True
                 if fault == "timeout":
@@ -184,8 +201,9 @@ class FakeRegistry:
 
             def _handle(self) -> None:
                 step, m = self._step()
-                reg.requests.append({"method": self.command, "path": self.path, "step": step,
-                                     "headers": dict(self.headers)})
+                reg.requests.append(
+                    {"method": self.command, "path": self.path, "step": step, "headers": dict(self.headers)}
+                )
                 if step == "token":
                     if self._fault("token"):
                         return
@@ -212,8 +230,11 @@ class FakeRegistry:
                     self._body()
                     uid = uuid.uuid4().hex
                     reg.uploads[uid] = bytearray()
-                    where = (f"http://{reg.other.host}/upload/{uid}" if fault == "redirect_other" and reg.other
-                             else f"/v2/{m.group(1)}/blobs/uploads/{uid}")
+                    where = (
+                        f"http://{reg.other.host}/upload/{uid}"
+                        if fault == "redirect_other" and reg.other
+                        else f"/v2/{m.group(1)}/blobs/uploads/{uid}"
+                    )
                     self._reply(202, {"Location": where, "Docker-Upload-UUID": uid})
                 elif step == "patch":
                     reg.uploads.setdefault(m.group(2), bytearray()).extend(self._body())
@@ -222,8 +243,11 @@ class FakeRegistry:
                     data = bytes(reg.uploads.pop(m.group(2), bytearray())) + self._body()
                     digest = parse_qs(urlsplit(self.path).query).get("digest", [""])[0]
                     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-                        self._reply(400, {"Content-Type": "application/json"},
-                                    b'{"errors":[{"code":"DIGEST_INVALID","message":"digest mismatch"}]}')
+                        self._reply(
+                            400,
+                            {"Content-Type": "application/json"},
+                            b'{"errors":[{"code":"DIGEST_INVALID","message":"digest mismatch"}]}',
+                        )
                         return
                     reg.blobs[digest] = data
                     shown = "sha256:" + "0" * 64 if fault == "wrong_digest" else digest

@@ -30,8 +30,12 @@ COUNTS: Counter[str] = Counter()
 FUZZ = settings(
     max_examples=int(os.environ.get("LAYERLAB_FUZZ_EXAMPLES", "100")),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
-                           HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
 
@@ -84,7 +88,9 @@ def tree_listing(root: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------ a store on disk
-def make_store(root: Path, packages: dict[str, dict[str, bytes]], refs: dict[str, list[str]] | None = None) -> tuple[Path, Path]:
+def make_store(
+    root: Path, packages: dict[str, dict[str, bytes]], refs: dict[str, list[str]] | None = None
+) -> tuple[Path, Path]:
     """Write store paths under ``root/store`` and their graph to ``root/graph.json``; return (store dir, graph file)."""
     import orjson
 
@@ -97,8 +103,13 @@ def make_store(root: Path, packages: dict[str, dict[str, bytes]], refs: dict[str
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_bytes(data)
             size += len(data)
-        records.append({"path": str(store / pkg), "narSize": size,
-                        "references": [str(store / r) for r in (refs or {}).get(pkg, [])]})
+        records.append(
+            {
+                "path": str(store / pkg),
+                "narSize": size,
+                "references": [str(store / r) for r in (refs or {}).get(pkg, [])],
+            }
+        )
     graph = root / "graph.json"
     graph.write_bytes(orjson.dumps(records))
     return store, graph
@@ -141,7 +152,9 @@ def temporaries(*dirs: Path) -> list[Path]:
             continue
         for p in d.rglob("*"):
             n = p.name
-            if (n.startswith("blob-") and p.parent.name == "tmp") or (n.startswith(".") and (".tmp-" in n or ".old-" in n)):
+            if (n.startswith("blob-") and p.parent.name == "tmp") or (
+                n.startswith(".") and (".tmp-" in n or ".old-" in n)
+            ):
                 found.append(p)
     return found
 
@@ -181,14 +194,21 @@ def wait_no_processes(tag: str, timeout: float = 15.0) -> list[int]:
     return left
 
 
-def layerlab_process(argv: list[str], tag: str, *, cwd: Path | None = None, env: dict | None = None,
-                     new_group: bool = False) -> subprocess.Popen:
+def layerlab_process(
+    argv: list[str], tag: str, *, cwd: Path | None = None, env: dict | None = None, new_group: bool = False
+) -> subprocess.Popen:
     """Start ``layerlab argv`` as a real process carrying ``tag`` in its environment."""
     e = dict(os.environ if env is None else env)
     e["LAYERLAB_FAULT_TAG"] = tag
-    return subprocess.Popen([sys.executable, "-m", "layerlab.cli", *map(str, argv)], cwd=cwd, env=e,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=new_group)
+    return subprocess.Popen(
+        [sys.executable, "-m", "layerlab.cli", *map(str, argv)],
+        cwd=cwd,
+        env=e,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=new_group,
+    )
 
 
 # ------------------------------------------------------------------ commands layerlab would start

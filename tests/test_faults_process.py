@@ -69,9 +69,31 @@ def big_store(tmp_path_factory):
 
 
 def _build_argv(store: Path, graph: Path, work: Path, *, tag: str, env: str, compression: str = "gzip") -> list:
-    return ["build", "--graph", graph, "--store-dir", store, "--blob-store", work / "blobs", "--budget", "5",
-            "--oci", work / "out" / "oci", "--tag", tag, "--archive", work / "out" / "img.tar", "--env", f"V={env}",
-            "--workers", "2", "--parallel", "processes", "--compression", compression]
+    return [
+        "build",
+        "--graph",
+        graph,
+        "--store-dir",
+        store,
+        "--blob-store",
+        work / "blobs",
+        "--budget",
+        "5",
+        "--oci",
+        work / "out" / "oci",
+        "--tag",
+        tag,
+        "--archive",
+        work / "out" / "img.tar",
+        "--env",
+        f"V={env}",
+        "--workers",
+        "2",
+        "--parallel",
+        "processes",
+        "--compression",
+        compression,
+    ]
 
 
 def _oci_tags(oci: Path) -> list[str]:
@@ -126,14 +148,41 @@ def test_build_killed_at_a_random_moment(big_store, tmp_path, sig):
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_sweep_killed_at_a_random_moment(tmp_path, sig):
     out = tmp_path / "sweep.csv"
-    small = ["sweep", DATA / "debian" / "imageset", "-s", "nixery", "--grid", "size_threshold=1M,10M",
-             "--budgets", "30", "--no-cache", "-o", out]
+    small = [
+        "sweep",
+        DATA / "debian" / "imageset",
+        "-s",
+        "nixery",
+        "--grid",
+        "size_threshold=1M,10M",
+        "--budgets",
+        "30",
+        "--no-cache",
+        "-o",
+        out,
+    ]
     rc, _, err = cli(small)
     assert rc == 0, err
     old = out.read_bytes()
-    argv = ["sweep", DATA / "debian" / "imageset", "-s", "nixery", "-s", "auto-layer", "--grid", "size_threshold=1M:1G:12",
-            "--grid", "popularity_threshold=10:100000:12", "--budgets", "94,30,10", "--no-cache", "--jobs", "2",
-            "-o", out]
+    argv = [
+        "sweep",
+        DATA / "debian" / "imageset",
+        "-s",
+        "nixery",
+        "-s",
+        "auto-layer",
+        "--grid",
+        "size_threshold=1M:1G:12",
+        "--grid",
+        "popularity_threshold=10:100000:12",
+        "--budgets",
+        "94,30,10",
+        "--no-cache",
+        "--jobs",
+        "2",
+        "-o",
+        out,
+    ]
     fault_tag = uuid.uuid4().hex
     proc = layerlab_process(argv, fault_tag, new_group=True)
     time.sleep(RNG.uniform(0.5, 3.0))
@@ -215,11 +264,13 @@ def test_workbench_stopped_with_a_kernel_running(tmp_path, sig):
     fault_tag = uuid.uuid4().hex
     proc = layerlab_process(["workbench", "--notebooks", DATA.parent / "notebooks"], fault_tag, new_group=True)
     line = proc.stdout.readline().decode()  # type: ignore[union-attr]
-    assert line.startswith("layerlab workbench: http://"), line + proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert proc.stderr is not None
+    assert line.startswith("layerlab workbench: http://"), line + proc.stderr.read().decode()
     url = line.split(": ", 1)[1].strip()
     base, token = url.split("/lab?token=")
-    r = requests.post(f"{base}/api/kernels", headers={"Authorization": f"token {token}"}, json={"name": "python3"},
-                      timeout=30)
+    r = requests.post(
+        f"{base}/api/kernels", headers={"Authorization": f"token {token}"}, json={"name": "python3"}, timeout=30
+    )
     assert r.status_code == 201, r.text
     deadline = time.monotonic() + 60
     while len(tagged_processes(fault_tag)) < 3 and time.monotonic() < deadline:
@@ -244,12 +295,18 @@ def small_disk(where: Path, size: str = "2m"):
     write(2) in the middle of an output.  Yields the preexec function to start layerlab with (None for tmpfs).
     """
     where.mkdir(parents=True, exist_ok=True)
-    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                                                   capture_output=True).returncode == 0
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ).returncode
+        == 0
+    )
     try:
         if mounted:
             yield None
         else:
+
             def limit() -> None:
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
                 resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
@@ -263,8 +320,13 @@ def small_disk(where: Path, size: str = "2m"):
 def _run(argv: list, preexec) -> tuple[int, str]:  # noqa: ANN001
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "layerlab.cli", *map(str, argv)], capture_output=True, text=True,
-                       preexec_fn=preexec, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "layerlab.cli", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec,
+        timeout=300,
+    )
     return p.returncode, p.stderr
 
 
@@ -274,10 +336,27 @@ def test_full_disk_is_one_line_and_leaves_nothing_half_written(big_store, tmp_pa
     disk = tmp_path / "disk"
     with small_disk(disk) as preexec:
         blobs = disk / "blobs" if output == "blob-store" else tmp_path / "blobs"
-        target = {"oci": ["--oci", disk / "oci"], "archive": ["--archive", disk / "img.tar"],
-                  "blob-store": ["--oci", tmp_path / "oci"]}[output]
-        argv = ["build", "--graph", graph, "--store-dir", store, "--blob-store", blobs, "--budget", "5",
-                "--compression", "none", "--workers", "1", *target]
+        target = {
+            "oci": ["--oci", disk / "oci"],
+            "archive": ["--archive", disk / "img.tar"],
+            "blob-store": ["--oci", tmp_path / "oci"],
+        }[output]
+        argv = [
+            "build",
+            "--graph",
+            graph,
+            "--store-dir",
+            store,
+            "--blob-store",
+            blobs,
+            "--budget",
+            "5",
+            "--compression",
+            "none",
+            "--workers",
+            "1",
+            *target,
+        ]
         rc, err = _run(argv, preexec)
         count("fault injections")
         assert assert_clean_outcome(rc, err), err
@@ -292,8 +371,21 @@ def test_full_disk_is_one_line_and_leaves_nothing_half_written(big_store, tmp_pa
 def test_a_damaged_blob_is_never_served_from_the_cache(big_store, tmp_path):
     """Editing an exported layout leaves the store alone; a blob damaged in the store is found and rebuilt."""
     store, graph = big_store
-    argv = ["build", "--graph", graph, "--store-dir", store, "--blob-store", tmp_path / "blobs", "--budget", "5",
-            "--compression", "gzip", "--workers", "1"]
+    argv = [
+        "build",
+        "--graph",
+        graph,
+        "--store-dir",
+        store,
+        "--blob-store",
+        tmp_path / "blobs",
+        "--budget",
+        "5",
+        "--compression",
+        "gzip",
+        "--workers",
+        "1",
+    ]
     rc, out, err = cli(argv + ["--oci", tmp_path / "one", "--json"])
     assert rc == 0, err
     digest = orjson.loads(out)["layers"][0]["digest"]
@@ -320,8 +412,25 @@ def test_a_sweep_never_removes_a_live_writers_files(big_store, tmp_path):
     store, graph = big_store
 
     def argv(n: int) -> list:
-        return ["build", "--graph", graph, "--store-dir", store, "--blob-store", tmp_path / "blobs", "--budget", "5",
-                "--compression", "gzip", "--level", "9", "--workers", "2", "--oci", tmp_path / f"out{n}"]
+        return [
+            "build",
+            "--graph",
+            graph,
+            "--store-dir",
+            store,
+            "--blob-store",
+            tmp_path / "blobs",
+            "--budget",
+            "5",
+            "--compression",
+            "gzip",
+            "--level",
+            "9",
+            "--workers",
+            "2",
+            "--oci",
+            tmp_path / f"out{n}",
+        ]
 
     tag = uuid.uuid4().hex
     first = layerlab_process(argv(1), tag)

@@ -108,8 +108,10 @@ def test_wrong_digest_from_the_registry_is_an_error(image, step):
 @pytest.mark.parametrize("auth", ["basic", "bearer"])
 def test_credentials_never_reach_another_host(image, auth):
     img, blobs, *_ = image
-    with OtherHost() as other, FakeRegistry(auth=auth, faults={"post": "redirect_other", "head": "redirect_other"},
-                                            other=other) as reg:
+    with (
+        OtherHost() as other,
+        FakeRegistry(auth=auth, faults={"post": "redirect_other", "head": "redirect_other"}, other=other) as reg,
+    ):
         push(img, blobs, reg.ref(), credentials=Credentials("u", "p"), timeout=5)
         count("fault injections", 2)
         assert other.requests, "the redirects were followed"
@@ -119,7 +121,10 @@ def test_credentials_never_reach_another_host(image, auth):
 
 def test_tls_registry_cannot_send_an_upload_to_plain_http(image, cert):
     img, blobs, *_ = image
-    with OtherHost() as other, FakeRegistry(auth="basic", faults={"post": "redirect_other"}, other=other, tls=cert) as reg:
+    with (
+        OtherHost() as other,
+        FakeRegistry(auth="basic", faults={"post": "redirect_other"}, other=other, tls=cert) as reg,
+    ):
         with pytest.raises(RegistryError, match="sent layerlab to plain HTTP; refused"):
             push(img, blobs, reg.ref(), credentials=Credentials("u", "p"), verify=str(cert[0]), timeout=5)
         count("fault injections")
@@ -178,8 +183,19 @@ def test_long_registry_messages_are_cut_between_words(image):
 def test_cli_push_options_are_checked_before_anything_is_written(image, tmp_path):
     _, _, root, store_dir, graph_file = image
     blob_store = tmp_path / "blobs"
-    base = ["build", "--graph", graph_file, "--store-dir", store_dir, "--blob-store", blob_store, "--budget", "3",
-            "--oci", tmp_path / "oci"]
+    base = [
+        "build",
+        "--graph",
+        graph_file,
+        "--store-dir",
+        store_dir,
+        "--blob-store",
+        blob_store,
+        "--budget",
+        "3",
+        "--oci",
+        tmp_path / "oci",
+    ]
     cases = [
         (["--push", "http://127.0.0.1:9/x", "--insecure-tls", "--ca-cert", graph_file], "give one"),
         (["--push", "127.0.0.1:9/x", "--ca-cert", tmp_path / "missing.pem"], "CA bundle is not a readable file"),
@@ -207,8 +223,23 @@ def test_cli_push_options_are_checked_before_anything_is_written(image, tmp_path
 def test_cli_push_to_fake_registry_with_a_timeout(image, tmp_path):
     _, _, root, store_dir, graph_file = image
     with FakeRegistry(faults={"put_manifest": "timeout"}, hang=2.0) as reg:
-        rc, _, err = cli(["build", "--graph", graph_file, "--store-dir", store_dir, "--blob-store", tmp_path / "b",
-                          "--budget", "3", "--push", reg.ref(), "--timeout", "0.5"])
+        rc, _, err = cli(
+            [
+                "build",
+                "--graph",
+                graph_file,
+                "--store-dir",
+                store_dir,
+                "--blob-store",
+                tmp_path / "b",
+                "--budget",
+                "3",
+                "--push",
+                reg.ref(),
+                "--timeout",
+                "0.5",
+            ]
+        )
         count("fault injections")
     assert assert_clean_outcome(rc, err)
     assert "no answer within 0.5 s (--timeout)" in err
@@ -232,8 +263,21 @@ def test_real_registry_killed_mid_push_then_restarted(tmp_path):
     store_dir, graph_file = demo_store(tmp_path, big=40_000_000)
     work = tmp_path / "reg"
     work.mkdir()
-    argv = ["build", "--graph", graph_file, "--store-dir", store_dir, "--blob-store", tmp_path / "b", "--budget", "3",
-            "--compression", "none", "--workers", "1"]
+    argv = [
+        "build",
+        "--graph",
+        graph_file,
+        "--store-dir",
+        store_dir,
+        "--blob-store",
+        tmp_path / "b",
+        "--budget",
+        "3",
+        "--compression",
+        "none",
+        "--workers",
+        "1",
+    ]
     assert cli(argv + ["--oci", tmp_path / "oci"])[0] == 0  # blobs built first: the push is what gets cut
     rng = random.Random()
     with run_registry(work) as reg:
@@ -256,5 +300,8 @@ def test_real_registry_killed_mid_push_then_restarted(tmp_path):
         skopeo = require_tool("skopeo")
         import subprocess
 
-        subprocess.run([skopeo, "inspect", "--tls-verify=false", f"docker://{reg.host}/big/app:v1"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [skopeo, "inspect", "--tls-verify=false", f"docker://{reg.host}/big/app:v1"],
+            check=True,
+            capture_output=True,
+        )

@@ -25,22 +25,73 @@ from layerlab.registry import Reference
 from .fake_registry import FakeRegistry
 from .reliability_support import FUZZ, assert_clean_outcome, cli, count, demo_store, store_is_sound, tree_listing
 
-odd = st.sampled_from(["", "\0", "\n", " ", "-", "..", ".", "a b", "UPPER", "a__b", "a___b", "a--b", "-a", "a-", "_a",
-                       "x" * 129, "x" * 300, "é", "\udcff", "a/b", "a//b", "/a", "a:b", "a@b", "$(x)"])
+odd = st.sampled_from(
+    [
+        "",
+        "\0",
+        "\n",
+        " ",
+        "-",
+        "..",
+        ".",
+        "a b",
+        "UPPER",
+        "a__b",
+        "a___b",
+        "a--b",
+        "-a",
+        "a-",
+        "_a",
+        "x" * 129,
+        "x" * 300,
+        "é",
+        "\udcff",
+        "a/b",
+        "a//b",
+        "/a",
+        "a:b",
+        "a@b",
+        "$(x)",
+    ]
+)
 tags = st.one_of(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True), st.text(max_size=12), odd)
-repos = st.one_of(st.from_regex(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*){0,2}", fullmatch=True),
-                  st.text(max_size=12), odd)
-hosts = st.one_of(st.sampled_from(["localhost:5000", "127.0.0.1:5000", "reg.example.com", "[::1]:5000", "-x:1", "a_b.c",
-                                   "localhost", "host:99999x", "x.-y.z"]), st.text(max_size=10))
+repos = st.one_of(
+    st.from_regex(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*){0,2}", fullmatch=True),
+    st.text(max_size=12),
+    odd,
+)
+hosts = st.one_of(
+    st.sampled_from(
+        [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "reg.example.com",
+            "[::1]:5000",
+            "-x:1",
+            "a_b.c",
+            "localhost",
+            "host:99999x",
+            "x.-y.z",
+        ]
+    ),
+    st.text(max_size=10),
+)
 
 
 @FUZZ
-@given(st.sampled_from(["", "http://", "https://", "ftp://"]), hosts, repos, st.one_of(st.none(), tags),
-       st.one_of(st.none(), st.sampled_from(["sha256:" + "a" * 64, "sha256:" + "A" * 64, "md5:x", ""])))
+@given(
+    st.sampled_from(["", "http://", "https://", "ftp://"]),
+    hosts,
+    repos,
+    st.one_of(st.none(), tags),
+    st.one_of(st.none(), st.sampled_from(["sha256:" + "a" * 64, "sha256:" + "A" * 64, "md5:x", ""])),
+)
 def test_reference_grammar(scheme, host, repo, tag, digest):
     """Reference.parse accepts exactly the distribution spec's grammar and round-trips what it accepts."""
     count("fuzz inputs")
-    text = f"{scheme}{host}/{repo}" + (f":{tag}" if tag is not None else "") + (f"@{digest}" if digest is not None else "")
+    text = (
+        f"{scheme}{host}/{repo}" + (f":{tag}" if tag is not None else "") + (f"@{digest}" if digest is not None else "")
+    )
     try:
         ref = Reference.parse(text)
     except LayerlabError as err:
@@ -112,8 +163,26 @@ def test_build_flags_and_targets(setup, flags_push, target):
             oci.parent.mkdir(parents=True)
             oci.write_text("keep")
         elif target == "layout":
-            assert cli(["build", "--graph", graph, "--store-dir", store, "--blob-store", tmp / "b0", "--oci", oci,
-                        "--tag", "old", "--budget", "3"])[0] == 0
+            assert (
+                cli(
+                    [
+                        "build",
+                        "--graph",
+                        graph,
+                        "--store-dir",
+                        store,
+                        "--blob-store",
+                        tmp / "b0",
+                        "--oci",
+                        oci,
+                        "--tag",
+                        "old",
+                        "--budget",
+                        "3",
+                    ]
+                )[0]
+                == 0
+            )
         flags = [str(store) + f[5:] if f.startswith("STORE") else f for f in flags]
         before = tree_listing(tmp)
         blobs = tmp / "blobs"
@@ -136,8 +205,18 @@ def test_build_flags_and_targets(setup, flags_push, target):
 def test_a_few_runs_as_real_processes(setup, tmp_path):
     """The same contract seen from outside: status 2, one stderr line, nothing written, for each refused input."""
     store, graph, _ = setup
-    base = [sys.executable, "-m", "layerlab.cli", "build", "--graph", str(graph), "--store-dir", str(store),
-            "--blob-store", str(tmp_path / "blobs")]
+    base = [
+        sys.executable,
+        "-m",
+        "layerlab.cli",
+        "build",
+        "--graph",
+        str(graph),
+        "--store-dir",
+        str(store),
+        "--blob-store",
+        str(tmp_path / "blobs"),
+    ]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes").write_text("keep")
     nul_graph = tmp_path / "nul.json"
@@ -155,6 +234,9 @@ def test_a_few_runs_as_real_processes(setup, tmp_path):
         before = tree_listing(tmp_path)
         p = subprocess.run(base + extra, capture_output=True, text=True, cwd=tmp_path, timeout=120)
         count("fuzz inputs")
-        assert p.returncode == 2 and p.stderr.count("\n") == 1 and p.stderr.startswith("layerlab: error: "), (extra, p.stderr)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1 and p.stderr.startswith("layerlab: error: "), (
+            extra,
+            p.stderr,
+        )
         assert "Traceback" not in p.stderr
         assert tree_listing(tmp_path) == before, extra

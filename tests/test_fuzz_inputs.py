@@ -33,45 +33,82 @@ from .reliability_support import (
     tree_listing,
 )
 
+
 def _dumps(doc) -> bytes:  # noqa: ANN001
     """JSON bytes of anything generated here (lone surrogates escaped, NaN as the non-standard token)."""
     return json.dumps(doc).encode()
 
 
 STORE = "/nix/store"
-NAMES = [f"{STORE}/{h}-{n}" for h, n in [("aaaa", "glibc-2.39"), ("bbbb", "zlib-1.3"), ("cccc", "curl-8.0"),
-                                          ("dddd", "git-2.40"), ("eeee", "hello-2.12")]]
+NAMES = [
+    f"{STORE}/{h}-{n}"
+    for h, n in [
+        ("aaaa", "glibc-2.39"),
+        ("bbbb", "zlib-1.3"),
+        ("cccc", "curl-8.0"),
+        ("dddd", "git-2.40"),
+        ("eeee", "hello-2.12"),
+    ]
+]
 
 # ------------------------------------------------------------------ building blocks
 odd_text = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["", "\0", "a\nb", "..", "-x", " ", "/nix/store", "/nix/store/", "\udcff", "é", "$(x)", "a" * 300]),
+    st.sampled_from(["", "\0", "a\nb", "..", "-x", " ", "/nix/store", "/nix/store/", "\udcff", "é", "$(x)"]),
+    st.just("a" * 300),
 )
-path_like = st.one_of(st.sampled_from(NAMES), st.sampled_from(NAMES).map(lambda p: p + "\0x"),
-                      st.sampled_from(NAMES).map(lambda p: p.rsplit("/", 1)[1]), odd_text)
-number = st.one_of(st.integers(min_value=-5, max_value=10**12), st.integers(), st.floats(allow_nan=True),
-                   st.booleans(), st.none(), odd_text)
+path_like = st.one_of(
+    st.sampled_from(NAMES),
+    st.sampled_from(NAMES).map(lambda p: p + "\0x"),
+    st.sampled_from(NAMES).map(lambda p: p.rsplit("/", 1)[1]),
+    odd_text,
+)
+number = st.one_of(
+    st.integers(min_value=-5, max_value=10**12),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    odd_text,
+)
 json_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), odd_text)
-any_json = st.recursive(json_scalar, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                              st.dictionaries(odd_text, inner, max_size=4)),
-                        max_leaves=12)
+any_json = st.recursive(
+    json_scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(odd_text, inner, max_size=4)),
+    max_leaves=12,
+)
 
 record = st.fixed_dictionaries(
     {"path": path_like},
-    optional={"narSize": number, "closureSize": number, "narHash": st.one_of(odd_text, number),
-              "references": st.one_of(st.lists(path_like, max_size=4), any_json)},
+    optional={
+        "narSize": number,
+        "closureSize": number,
+        "narHash": st.one_of(odd_text, number),
+        "references": st.one_of(st.lists(path_like, max_size=4), any_json),
+    },
 )
 
 
 @st.composite
 def graph_documents(draw) -> bytes:  # noqa: ANN001
     """One graph file in any layout, mostly well formed, sometimes broken."""
-    layout = draw(st.sampled_from(["valid", "valid", "list", "structured", "object", "object-nopath", "text", "noise-json",
-                                   "noise-bytes"]))
+    layout = draw(
+        st.sampled_from(
+            ["valid", "valid", "list", "structured", "object", "object-nopath", "text", "noise-json", "noise-bytes"]
+        )
+    )
     if layout == "valid":  # a well-formed graph (cycles allowed): the strategies' own guarantees are checked
         paths = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=5, unique=True))
-        return _dumps([{"path": p, "narSize": draw(st.integers(0, 10**9)),
-                        "references": draw(st.lists(st.sampled_from(paths), max_size=3, unique=True))} for p in paths])
+        return _dumps(
+            [
+                {
+                    "path": p,
+                    "narSize": draw(st.integers(0, 10**9)),
+                    "references": draw(st.lists(st.sampled_from(paths), max_size=3, unique=True)),
+                }
+                for p in paths
+            ]
+        )
     records = draw(st.lists(record, max_size=6))
     if layout == "list":
         return _dumps(records)
@@ -121,19 +158,25 @@ def _check_failure_wrote_nothing(rc: int, err: str, out: Path) -> None:
         assert not out.parent.exists() or not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
 
 
-GOOD_GRAPH = _dumps([
-    {"path": NAMES[0], "narSize": 1000, "references": []},
-    {"path": NAMES[1], "narSize": 200, "references": [NAMES[0]]},
-    {"path": NAMES[2], "narSize": 300, "references": [NAMES[0], NAMES[1]]},
-    {"path": NAMES[3], "narSize": 400, "references": [NAMES[2], NAMES[0]]},
-])
+GOOD_GRAPH = _dumps(
+    [
+        {"path": NAMES[0], "narSize": 1000, "references": []},
+        {"path": NAMES[1], "narSize": 200, "references": [NAMES[0]]},
+        {"path": NAMES[2], "narSize": 300, "references": [NAMES[0], NAMES[1]]},
+        {"path": NAMES[3], "narSize": 400, "references": [NAMES[2], NAMES[0]]},
+    ]
+)
 STRATEGIES = sorted(available())
 
 
 # ------------------------------------------------------------------ graph files
 @FUZZ
-@given(graph_documents(), st.sampled_from(["", "gz", "xz", "zst", "broken-gz"]), st.sampled_from(STRATEGIES),
-       st.integers(min_value=-3, max_value=200))
+@given(
+    graph_documents(),
+    st.sampled_from(["", "gz", "xz", "zst", "broken-gz"]),
+    st.sampled_from(STRATEGIES),
+    st.integers(min_value=-3, max_value=200),
+)
 def test_graph_files_of_every_layout(data, compression, strategy, budget):
     count("fuzz inputs")
     with tempfile.TemporaryDirectory() as d:
@@ -159,8 +202,11 @@ popularity_docs = st.one_of(
 
 
 @FUZZ
-@given(popularity_docs, st.sampled_from(["nixery", "nixery-2022", "keystone", "popularity-contest"]),
-       st.sampled_from([[], ["--set", "popularity_by_name=true"], ["--set", "popularity_percentile=90"]]))
+@given(
+    popularity_docs,
+    st.sampled_from(["nixery", "nixery-2022", "keystone", "popularity-contest"]),
+    st.sampled_from([[], ["--set", "popularity_by_name=true"], ["--set", "popularity_percentile=90"]]),
+)
 def test_popularity_tables(data, strategy, extra):
     count("fuzz inputs")
     with tempfile.TemporaryDirectory() as d:
@@ -168,35 +214,64 @@ def test_popularity_tables(data, strategy, extra):
         (tmp / "g.json").write_bytes(GOOD_GRAPH)
         (tmp / "pop.json").write_bytes(data)
         out = tmp / "layers.json"
-        rc, _, err = cli(["group", tmp / "g.json", "-p", tmp / "pop.json", "-s", strategy, "-b", "3", *extra, "-o", out])
+        rc, _, err = cli(
+            ["group", tmp / "g.json", "-p", tmp / "pop.json", "-s", strategy, "-b", "3", *extra, "-o", out]
+        )
         _check_failure_wrote_nothing(rc, err, out)
 
 
 # ------------------------------------------------------------------ pipeline JSON
-step_names = st.sampled_from(["popularity_contest", "subcomponent_out", "subcomponent_in", "split_paths", "over", "map",
-                              "pipe", "flatten", "split_every", "remove_paths", "reverse", "limit_layers", "nope"])
-pipeline_args = st.one_of(st.integers(min_value=-2, max_value=50), st.sampled_from(NAMES), st.lists(path_like, max_size=3),
-                          st.sampled_from(["main", "rest", "common"]), odd_text)
+step_names = st.sampled_from(
+    [
+        "popularity_contest",
+        "subcomponent_out",
+        "subcomponent_in",
+        "split_paths",
+        "over",
+        "map",
+        "pipe",
+        "flatten",
+        "split_every",
+        "remove_paths",
+        "reverse",
+        "limit_layers",
+        "nope",
+    ]
+)
+pipeline_args = st.one_of(
+    st.integers(min_value=-2, max_value=50),
+    st.sampled_from(NAMES),
+    st.lists(path_like, max_size=3),
+    st.sampled_from(["main", "rest", "common"]),
+    odd_text,
+)
 steps = st.recursive(
     st.tuples(step_names).map(list) | st.tuples(step_names, pipeline_args).map(list),
-    lambda inner: st.one_of(st.tuples(step_names, inner).map(list), st.tuples(st.just("over"), pipeline_args, inner).map(list),
-                            st.tuples(st.just("pipe"), st.lists(inner, max_size=3)).map(list)),
+    lambda inner: st.one_of(
+        st.tuples(step_names, inner).map(list),
+        st.tuples(st.just("over"), pipeline_args, inner).map(list),
+        st.tuples(st.just("pipe"), st.lists(inner, max_size=3)).map(list),
+    ),
     max_leaves=8,
 )
 
 
 @FUZZ
-@given(st.one_of(st.lists(steps, max_size=5).map(_dumps).map(bytes.decode), any_json.map(_dumps).map(bytes.decode),
-                 odd_text),
-       st.integers(min_value=0, max_value=8))
+@given(
+    st.one_of(
+        st.lists(steps, max_size=5).map(_dumps).map(bytes.decode), any_json.map(_dumps).map(bytes.decode), odd_text
+    ),
+    st.integers(min_value=0, max_value=8),
+)
 def test_pipeline_json(pipeline, budget):
     count("fuzz inputs")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         (tmp / "g.json").write_bytes(GOOD_GRAPH)
         out = tmp / "layers.json"
-        rc, _, err = cli(["group", tmp / "g.json", "-s", "pipeline", "--set", f"pipeline={pipeline}", "-b", str(budget),
-                          "-o", out])
+        rc, _, err = cli(
+            ["group", tmp / "g.json", "-s", "pipeline", "--set", f"pipeline={pipeline}", "-b", str(budget), "-o", out]
+        )
         _check_failure_wrote_nothing(rc, err, out)
 
 
@@ -209,9 +284,34 @@ def strategy_settings(draw) -> tuple[str, list[str]]:  # noqa: ANN001
     sets = []
     for _ in range(draw(st.integers(0, 3))):
         key = draw(st.sampled_from(known + ["unknown", "", "=", "a b"])) if known else draw(odd_text)
-        value = draw(st.one_of(st.integers().map(str), st.floats().map(str), st.sampled_from(
-            ["1M", "10G", "-1", "0", "true", "no", "{}", '{"a*": 5}', "[1]", "seed", "resort", "closure", "nar", "1e400",
-             "100KiB", "off", "none"]), odd_text))
+        value = draw(
+            st.one_of(
+                st.integers().map(str),
+                st.floats().map(str),
+                st.sampled_from(
+                    [
+                        "1M",
+                        "10G",
+                        "-1",
+                        "0",
+                        "true",
+                        "no",
+                        "{}",
+                        '{"a*": 5}',
+                        "[1]",
+                        "seed",
+                        "resort",
+                        "closure",
+                        "nar",
+                        "1e400",
+                        "100KiB",
+                        "off",
+                        "none",
+                    ]
+                ),
+                odd_text,
+            )
+        )
         sets += ["--set", f"{key}={value}" if draw(st.booleans()) else f"{key}{value}"]
     return name, sets
 
@@ -231,8 +331,12 @@ def test_strategy_parameters_and_budgets(setting, budget):
 
 # ------------------------------------------------------------------ layers files (layerlab build --layers)
 layers_docs = st.one_of(
-    st.lists(st.fixed_dictionaries({"contents": st.one_of(st.lists(path_like, max_size=4), any_json)},
-                                    optional={"mergeRating": number}), max_size=5),
+    st.lists(
+        st.fixed_dictionaries(
+            {"contents": st.one_of(st.lists(path_like, max_size=4), any_json)}, optional={"mergeRating": number}
+        ),
+        max_size=5,
+    ),
     any_json,
 ).map(_dumps) | st.binary(max_size=40)
 
@@ -252,8 +356,22 @@ def test_layers_files(data):
         (tmp / "g.json").write_bytes(_dumps(doc))
         (tmp / "layers.json").write_bytes(data.replace(STORE.encode(), str(store).encode()))
         blobs, oci = tmp / "blobs", tmp / "oci"
-        rc, _, err = cli(["build", "--graph", tmp / "g.json", "--layers", tmp / "layers.json", "--store-dir", store,
-                          "--blob-store", blobs, "--oci", oci, "--no-customisation"])
+        rc, _, err = cli(
+            [
+                "build",
+                "--graph",
+                tmp / "g.json",
+                "--layers",
+                tmp / "layers.json",
+                "--store-dir",
+                store,
+                "--blob-store",
+                blobs,
+                "--oci",
+                oci,
+                "--no-customisation",
+            ]
+        )
         if assert_clean_outcome(rc, err):
             assert not blobs.exists() and not oci.exists(), "a refused build wrote something"
         else:
@@ -263,11 +381,22 @@ def test_layers_files(data):
 # ------------------------------------------------------------------ image set manifests
 @st.composite
 def manifests(draw) -> tuple[str, bytes]:  # noqa: ANN001
-    images = draw(st.lists(st.fixed_dictionaries({}, optional={
-        "graph": st.one_of(st.sampled_from(["a.graph.json", "b.graph.json", "missing.json", "../a.graph.json", ""]), odd_text),
-        "name": odd_text,
-        "packages": st.one_of(st.lists(odd_text, max_size=2), any_json),
-    }), max_size=4))
+    images = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "graph": st.one_of(
+                        st.sampled_from(["a.graph.json", "b.graph.json", "missing.json", "../a.graph.json", ""]),
+                        odd_text,
+                    ),
+                    "name": odd_text,
+                    "packages": st.one_of(st.lists(odd_text, max_size=2), any_json),
+                },
+            ),
+            max_size=4,
+        )
+    )
     doc: dict = {"images": images}
     if draw(st.booleans()):
         doc["name"] = draw(odd_text)
@@ -320,8 +449,11 @@ def test_image_set_manifests(monkeypatch, manifest, command):
         (tmp / name).write_bytes(data)
         before = tree_listing(tmp)
         out = tmp / "out.csv"
-        argv = ["pull", tmp / name, "-s", "nixery", "-b", "10", "--json"] if command == "pull" else \
-            ["sweep", tmp / name, "-s", "nixery", "--budgets", "10", "--serial", "--no-cache", "-o", out]
+        argv = (
+            ["pull", tmp / name, "-s", "nixery", "-b", "10", "--json"]
+            if command == "pull"
+            else ["sweep", tmp / name, "-s", "nixery", "--budgets", "10", "--serial", "--no-cache", "-o", out]
+        )
         try:
             rc, _, err = cli(argv)
         except StoppedCommand:

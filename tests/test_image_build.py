@@ -221,7 +221,8 @@ def test_oci_layout_and_atomic_replacement(store_tree, tmp_path):
     (out / "stray").write_text("x")
     write_oci_layout(img, store, out, tag="v2")
     assert (out / "stray").read_text() == "x"
-    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in orjson.loads((out / "index.json").read_bytes())["manifests"]]
+    index = orjson.loads((out / "index.json").read_bytes())
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
     assert tags == ["v1", "v2"]
     # a directory that is not an OCI layout is never replaced
     other = tmp_path / "out" / "mine"

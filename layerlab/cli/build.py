@@ -141,7 +141,8 @@ def _check_args(args: argparse.Namespace):  # noqa: ANN202
     from ..registry import DEFAULT_TIMEOUT, Reference, check_push_options
 
     if not (args.oci or args.archive or args.push or args.nixery_json):
-        raise ConfigError("name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE", source="layerlab build")
+        raise ConfigError("name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE",
+                          source="layerlab build")
     check_tag(args.tag)
     check_compression(args.compression, args.level)
     if args.workers is not None and args.workers < 1:
@@ -154,7 +155,8 @@ def _check_args(args: argparse.Namespace):  # noqa: ANN202
         if target:
             check_file_target(target)
     if args.insecure_tls and args.ca_cert:
-        raise ConfigError("--insecure-tls turns verification off, --ca-cert sets how to verify: give one", source="--insecure-tls")
+        raise ConfigError("--insecure-tls turns verification off, --ca-cert sets how to verify: give one",
+                          source="--insecure-tls")
     verify: bool | str = False if args.insecure_tls else (args.ca_cert or True)
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     check_push_options(verify=verify, chunk_size=args.chunk_size, timeout=timeout, fmt=args.format)

@@ -80,9 +80,11 @@ def _read_index(target: Path) -> dict:
     try:
         doc = orjson.loads((target / "index.json").read_bytes())
     except (OSError, orjson.JSONDecodeError) as err:
-        raise ImageError(f"an OCI layout whose index.json cannot be read ({err}); refusing to change it", source=str(target)) from None
+        raise ImageError(f"an OCI layout whose index.json cannot be read ({err}); refusing to change it",
+                         source=str(target)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("manifests", []), list):
-        raise ImageError("an OCI layout whose index.json is not an image index; refusing to change it", source=str(target))
+        raise ImageError("an OCI layout whose index.json is not an image index; refusing to change it",
+                         source=str(target))
     return doc
 
 
@@ -192,7 +194,10 @@ def _add_to_layout(target: Path, image: Image, store: BlobStore, manifest: bytes
                 hold.release()
     except OSError as err:
         raise ImageError(f"cannot add blobs to the OCI layout: {err.strerror or err}", source=str(target)) from None
-    kept = [m for m in index.get("manifests", []) if not (isinstance(m, dict) and (m.get("annotations") or {}).get(_REF_NAME) == tag)]
+    def other_tag(m: object) -> bool:
+        return not (isinstance(m, dict) and (m.get("annotations") or {}).get(_REF_NAME) == tag)
+
+    kept = [m for m in index.get("manifests", []) if other_tag(m)]
     index = {**index, "manifests": [*kept, _index_entry(m_digest, len(manifest), tag)]}
     index.setdefault("schemaVersion", 2)
     atomic_write(target / "index.json", orjson.dumps(index, option=orjson.OPT_SORT_KEYS), error=ImageError)

@@ -72,7 +72,7 @@ def check_tag(tag: object, *, source: str = "--tag") -> str:
         >>> check_tag("..")
         Traceback (most recent call last):
         ...
-        layerlab.errors.ConfigError: --tag: invalid tag '..' (letters, digits, '_', '.', '-'; not starting with '.' or '-'; at most 128)
+        layerlab.errors.ConfigError: --tag: invalid tag '..' (letters, digits, ...)
     """
     if not isinstance(tag, str) or not _TAG.fullmatch(tag):
         raise ConfigError(

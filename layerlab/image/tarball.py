@@ -110,7 +110,8 @@ def check_compression(compression: object, level: object = None) -> None:
     if levels is None:
         raise ImageError("uncompressed layers take no level", source="--level")
     if isinstance(level, bool) or not isinstance(level, int) or level not in levels:
-        raise ImageError(f"{compression} takes a level from {levels[0]} to {levels[-1]}, not {level!r:.40}", source="--level")
+        raise ImageError(f"{compression} takes a level from {levels[0]} to {levels[-1]}, not {level!r:.40}",
+                         source="--level")
 
 _BLOCK = 512
 _BUF = 4 << 20  # bytes per stream buffer

@@ -564,7 +564,8 @@ def _check_run_options(system: str | None, timeout: float, store: str | None = N
         raise InputError(f"system {system!r:.60} is not a Nix system such as x86_64-linux", source="--system")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         raise InputError(f"timeout must be a positive number of seconds, not {timeout!r:.40}", source="--timeout")
-    if store is not None and not (isinstance(store, str) and _STORE_URL.fullmatch(store) and not store.split("://", 1)[1].startswith("-")):
+    good_store = isinstance(store, str) and _STORE_URL.fullmatch(store) and not store.split("://", 1)[1].startswith("-")
+    if store is not None and not good_store:
         raise InputError(f"binary cache {store!r:.80} is not a http(s)/file/s3/ssh store URL", source="popularity")
 
 
