@@ -26,8 +26,10 @@ from layerlab.cli import main
 #: Totals of this run: "fuzz inputs", "fault injections", "subprocess calls checked".
 COUNTS: Counter[str] = Counter()
 
-#: The fuzz suite's Hypothesis settings: bounded examples (LAYERLAB_FUZZ_EXAMPLES, default 100 per test), no deadline.
-FUZZ = settings(
+#: The fuzz suite's Hypothesis profile: bounded examples per test (LAYERLAB_FUZZ_EXAMPLES, default 100), no deadline
+#: (the machine is shared; timing is not what is tested), health checks on speed off.
+settings.register_profile(
+    "layerlab-fuzz",
     max_examples=int(os.environ.get("LAYERLAB_FUZZ_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=[
@@ -37,6 +39,7 @@ FUZZ = settings(
         HealthCheck.function_scoped_fixture,
     ],
 )
+FUZZ = settings(settings.get_profile("layerlab-fuzz"))
 
 
 def count(kind: str, n: int = 1) -> None:
