@@ -83,9 +83,10 @@ def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> boo
 
 
 def worker_init(parent: int) -> None:
-    """Initializer of pool workers: die with ``parent``, leave SIGINT to it, default SIGTERM."""
+    """Initializer of pool workers: die with ``parent``, leave SIGINT and SIGHUP to it, default SIGTERM."""
     die_with_parent(signal.SIGKILL, parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
