@@ -206,7 +206,11 @@ def _remove(path: Path) -> None:
 # ------------------------------------------------------------ atomic outputs
 @contextlib.contextmanager
 def atomic_file(
-    target: str | os.PathLike[str], *, mode: int = 0o644, error: type[LayerlabError] = InputError
+    target: str | os.PathLike[str],
+    *,
+    mode: int = 0o644,
+    error: type[LayerlabError] = InputError,
+    sweep: bool = True,
 ) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``target`` when the block ends without error.
 
@@ -216,6 +220,8 @@ def atomic_file(
         target: the file to write; missing parent directories are created.
         mode: the permissions of the finished file.
         error: the error class raised when the file cannot be written.
+        sweep: sweep stale temporary files of ``target`` first (off where the
+            caller sweeps the whole directory itself, as the blob store does).
 
     Example:
         >>> import os, tempfile
@@ -231,7 +237,8 @@ def atomic_file(
     prefix = f".{target.name}.tmp-"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        sweep_temp(target.parent, [prefix])
+        if sweep:
+            sweep_temp(target.parent, [prefix])
         hold = hold_temp(target.parent, prefix)
         fh = open(hold.path, "wb")
     except OSError as err:
@@ -254,10 +261,15 @@ def atomic_file(
 
 
 def atomic_write(
-    target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, error: type[LayerlabError] = InputError
+    target: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    error: type[LayerlabError] = InputError,
+    sweep: bool = True,
 ) -> None:
     """Write ``data`` to ``target`` atomically (see :func:`atomic_file`)."""
-    with atomic_file(target, mode=mode, error=error) as fh:
+    with atomic_file(target, mode=mode, error=error, sweep=sweep) as fh:
         fh.write(data)
 
 

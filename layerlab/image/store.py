@@ -203,7 +203,8 @@ class BlobStore:
 
     def put_layer(self, key: str, info: LayerInfo) -> None:
         target = self.root / "builds" / f"{key}.json"
-        atomic_write(target, orjson.dumps(info.to_json(), option=orjson.OPT_SORT_KEYS), error=ImageError)
+        # no per-file sweep: opening the store swept builds/ already
+        atomic_write(target, orjson.dumps(info.to_json(), option=orjson.OPT_SORT_KEYS), error=ImageError, sweep=False)
 
     def md5(self, digest: str) -> str:
         """Base64 of the blob's binary md5 (Nixery's format)."""
