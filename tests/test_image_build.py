@@ -400,3 +400,8 @@ def test_deep_trees_build_without_recursion(tmp_path):
     names = [e.name for e in join_packages([str(pkg)], store_dir=str(s)).entries]
     assert len(names) == 1201 and names[-1].endswith(b"/d/leaf")
     assert [layer.kind for layer in img.layers] == ["store", "customisation"]
+    # remove the tree bottom-up here: shutil.rmtree (pytest's clean-up of old temporary directories) recurses
+    (deep / "leaf").unlink()
+    while deep != pkg:
+        deep.rmdir()
+        deep = deep.parent
