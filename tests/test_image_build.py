@@ -386,22 +386,25 @@ def test_processes_and_threads_give_the_same_image(store_tree, tmp_path):
 
 def test_deep_trees_build_without_recursion(tmp_path):
     """A package 1,200 directories deep: the customisation join and the tarball walk are iterative."""
-
     s = tmp_path / "store"
     pkg = s / "aaa-deep-1.0"
     deep = pkg
     pkg.mkdir(parents=True)
-    for _ in range(1200):  # one level at a time (pathlib's parents=True recurses)
-        deep = deep / "d"
-        deep.mkdir()
-    (deep / "leaf").write_text("x")
-    graph = ClosureGraph.from_records([{"path": str(pkg), "narSize": 1}])
-    img = build_image(graph, [Layer((str(pkg),), 1)], [str(pkg)], store=BlobStore(tmp_path / "b"), store_dir=str(s))
-    names = [e.name for e in join_packages([str(pkg)], store_dir=str(s)).entries]
-    assert len(names) == 1201 and names[-1].endswith(b"/d/leaf")
-    assert [layer.kind for layer in img.layers] == ["store", "customisation"]
-    # remove the tree bottom-up here: shutil.rmtree (pytest's clean-up of old temporary directories) recurses
-    (deep / "leaf").unlink()
-    while deep != pkg:
-        deep.rmdir()
-        deep = deep.parent
+    try:
+        for _ in range(1200):  # one level at a time (pathlib's parents=True recurses)
+            deep = deep / "d"
+            deep.mkdir()
+        (deep / "leaf").write_text("x")
+        graph = ClosureGraph.from_records([{"path": str(pkg), "narSize": 1}])
+        img = build_image(graph, [Layer((str(pkg),), 1)], [str(pkg)], store=BlobStore(tmp_path / "b"),
+                          store_dir=str(s))
+        names = [e.name for e in join_packages([str(pkg)], store_dir=str(s)).entries]
+        assert len(names) == 1201 and names[-1].endswith(b"/d/leaf")
+        assert [layer.kind for layer in img.layers] == ["store", "customisation"]
+    finally:
+        # bottom-up, whatever happened: shutil.rmtree (pytest's clean-up of old temporary directories) recurses
+        if (deep / "leaf").exists():
+            (deep / "leaf").unlink()
+        while deep != pkg:
+            deep.rmdir()
+            deep = deep.parent
