@@ -56,7 +56,9 @@ def _expect_status(rc: int, sig: int, err: str) -> None:
     if sig == signal.SIGKILL:
         assert rc in (0, -signal.SIGKILL), (rc, err)
     else:
-        assert rc in (0, 128 + sig), (rc, err)  # 0: it had finished before the signal
+        # 0: it had finished before the signal; -sig: the signal came as the interpreter was exiting, after
+        # layerlab restored the default handlers (its work was done); the output checks that follow tell which
+        assert rc in (0, 128 + sig, -sig), (rc, err)
 
 
 @pytest.fixture(scope="module")
