@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _report import record  # noqa: E402
+from _report import record
 
 BASELINE = r"""
 import sys
@@ -83,19 +83,52 @@ def main() -> None:
         store, graph = make_store(root)
         ours, base = [], []
         for n in range(3):
-            ours.append(stop_time([sys.executable, "-m", "layerlab.cli", "build", "--graph", str(graph), "--store-dir",
-                                   str(store), "--blob-store", str(root / f"b{n}"), "--oci", str(root / f"o{n}"),
-                                   "--budget", "13", "--strategy", "per-path", "--level", "9", "--workers", "2",
-                                   "--no-customisation"], root / f"b{n}"))
-            base.append(stop_time([sys.executable, "-c", BASELINE, str(graph), str(root / f"c{n}"), str(store)],
-                                  root / f"c{n}"))
+            ours.append(
+                stop_time(
+                    [
+                        sys.executable,
+                        "-m",
+                        "layerlab.cli",
+                        "build",
+                        "--graph",
+                        str(graph),
+                        "--store-dir",
+                        str(store),
+                        "--blob-store",
+                        str(root / f"b{n}"),
+                        "--oci",
+                        str(root / f"o{n}"),
+                        "--budget",
+                        "13",
+                        "--strategy",
+                        "per-path",
+                        "--level",
+                        "9",
+                        "--workers",
+                        "2",
+                        "--no-customisation",
+                    ],
+                    root / f"b{n}",
+                )
+            )
+            base.append(
+                stop_time([sys.executable, "-c", BASELINE, str(graph), str(root / f"c{n}"), str(store)], root / f"c{n}")
+            )
     best, best_base = min(ours), min(base)
     print(f"Ctrl-C to exit, layerlab build: {best:.2f} s (runs {', '.join(f'{x:.2f}' for x in ours)})")
-    print(f"Ctrl-C to exit, pool that finishes queued layers: {best_base:.2f} s "
-          f"(runs {', '.join(f'{x:.2f}' for x in base)}); ratio {best_base / best:.1f}x")
-    record("Ctrl-C to exit during a build (12 layers queued, 2 workers)", round(best, 3), "s",
-           baseline="ProcessPoolExecutor context manager (queued layers finish)", baseline_value=round(best_base, 3),
-           goal="< 2 s", note="best of 3, interleaved")
+    print(
+        f"Ctrl-C to exit, pool that finishes queued layers: {best_base:.2f} s "
+        f"(runs {', '.join(f'{x:.2f}' for x in base)}); ratio {best_base / best:.1f}x"
+    )
+    record(
+        "Ctrl-C to exit during a build (12 layers queued, 2 workers)",
+        round(best, 3),
+        "s",
+        baseline="ProcessPoolExecutor context manager (queued layers finish)",
+        baseline_value=round(best_base, 3),
+        goal="< 2 s",
+        note="best of 3, interleaved",
+    )
 
 
 if __name__ == "__main__":

@@ -61,6 +61,13 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 
     Raises:
         InputError: the file is missing, unreadable or not valid compressed data.
+
+    Example:
+        >>> import gzip, os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "x.json.gz")
+        >>> _ = open(f, "wb").write(gzip.compress(b"[]"))
+        >>> read_bytes(f)
+        b'[]'
     """
     p = Path(path)
     try:
@@ -100,7 +107,13 @@ class TempHold:
     fd: int
 
     def release(self) -> None:
-        """Drop the lock (the entry itself is left as it is)."""
+        """Drop the lock (the entry itself is left as it is).
+
+        Example:
+            >>> import tempfile
+            >>> h = hold_temp(tempfile.mkdtemp(), "x-"); h.release(); h.fd, h.path.exists()
+            (-1, True)
+        """
         if self.fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
@@ -153,6 +166,12 @@ def sweep_temp(directory: str | os.PathLike[str], prefixes: Iterable[str]) -> in
 
     Nothing happens when the directory is missing or a writer is creating an
     entry at this moment (the next run sweeps).  See the module doc.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp(); open(os.path.join(d, ".out.tmp-left"), "w").close()
+        >>> sweep_temp(d, [".out.tmp-"]), os.listdir(d)   # nobody holds it: a killed writer's file
+        (1, [])
     """
     parent = Path(directory)
     starts = tuple(prefixes)
@@ -268,7 +287,14 @@ def atomic_write(
     error: type[LayerlabError] = InputError,
     sweep: bool = True,
 ) -> None:
-    """Write ``data`` to ``target`` atomically (see :func:`atomic_file`)."""
+    """Write ``data`` to ``target`` atomically (see :func:`atomic_file`).
+
+    Example:
+        >>> import os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "out.json")
+        >>> atomic_write(f, b"{}"); open(f, "rb").read()
+        b'{}'
+    """
     with atomic_file(target, mode=mode, error=error, sweep=sweep) as fh:
         fh.write(data)
 

@@ -37,7 +37,7 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from types import FrameType
 
@@ -69,6 +69,11 @@ def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> boo
 
     When ``parent`` (the expected parent pid) is given and the parent is
     already gone, the process exits at once.
+
+    Example:
+        >>> pool = process_pool(1)   # its workers call this through worker_init
+        >>> pool.submit(os.getppid).result() == os.getpid(); stop_pool(pool)
+        True
     """
     try:
         import ctypes
@@ -82,25 +87,53 @@ def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> boo
     return ok
 
 
-def worker_init(parent: int) -> None:
-    """Initializer of pool workers: die with ``parent``, leave SIGINT and SIGHUP to it, default SIGTERM."""
+def worker_init(parent: int, initializer: Callable[..., object] | None = None, initargs: tuple = ()) -> None:
+    """Initializer of pool workers: die with ``parent``, leave SIGINT and SIGHUP to it, default SIGTERM;
+    then the caller's own ``initializer(*initargs)``.
+
+    Example:
+        >>> import signal
+        >>> pool = process_pool(1)
+        >>> pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN; stop_pool(pool)
+        True
+    """
     die_with_parent(signal.SIGKILL, parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if initializer is not None:
+        initializer(*initargs)
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A forked process pool whose workers follow the module's rules."""
+def process_pool(
+    workers: int, *, initializer: Callable[..., object] | None = None, initargs: tuple = ()
+) -> ProcessPoolExecutor:
+    """A forked process pool whose workers follow the module's rules (and run ``initializer`` too).
+
+    Example:
+        >>> pool = process_pool(2, initializer=os.umask, initargs=(0o022,))
+        >>> sorted(pool.map(abs, [-2, 1])); stop_pool(pool)
+        [1, 2]
+    """
     import multiprocessing
 
     return ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("fork"), initializer=worker_init, initargs=(os.getpid(),)
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=worker_init,
+        initargs=(os.getpid(), initializer, initargs),
     )
 
 
 def stop_pool(pool: Executor, *, kill: bool = False) -> None:
-    """Shut ``pool`` down: queued work cancelled; with ``kill``, running workers killed, not awaited."""
+    """Shut ``pool`` down: queued work cancelled; with ``kill``, running workers killed, not awaited.
+
+    Example:
+        >>> import time
+        >>> pool = process_pool(1); running = pool.submit(time.sleep, 30); queued = pool.submit(time.sleep, 30)
+        >>> stop_pool(pool, kill=True); running.done(), queued.done()   # not 60 s later: at once
+        (True, True)
+    """
     if kill and isinstance(pool, ProcessPoolExecutor):
         procs = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
@@ -117,7 +150,12 @@ def stop_pool(pool: Executor, *, kill: bool = False) -> None:
 
 
 def guarded_command(args: Sequence[str], *, sig: str = "KILL") -> list[str]:
-    """``args`` prefixed so the command gets ``SIG<sig>`` when layerlab dies (unchanged without ``setpriv``)."""
+    """``args`` prefixed so the command gets ``SIG<sig>`` when layerlab dies (unchanged without ``setpriv``).
+
+    Example:
+        >>> guarded_command(["nix", "--version"], sig="TERM")[-3:]
+        ['--', 'nix', '--version']
+    """
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return list(args)
@@ -126,7 +164,16 @@ def guarded_command(args: Sequence[str], *, sig: str = "KILL") -> list[str]:
 
 @contextlib.contextmanager
 def interrupt_on_signals(signums: Sequence[int] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
-    """While the block runs (in the main thread), these signals raise :class:`Terminated`."""
+    """While the block runs (in the main thread), these signals raise :class:`Terminated`.
+
+    Example:
+        >>> try:
+        ...     with interrupt_on_signals():
+        ...         os.kill(os.getpid(), signal.SIGTERM)
+        ... except Terminated as stop:
+        ...     print(stop.signum == signal.SIGTERM)
+        True
+    """
     import threading
 
     if threading.current_thread() is not threading.main_thread():

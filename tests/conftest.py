@@ -56,7 +56,7 @@ def _suite_of(nodeid: str) -> str | None:
     return None
 
 
-def pytest_runtest_logreport(report) -> None:  # noqa: ANN001
+def pytest_runtest_logreport(report) -> None:
     suite = _suite_of(report.nodeid)
     if suite is None or (report.when != "call" and not (report.failed or report.skipped)):
         return
@@ -64,7 +64,7 @@ def pytest_runtest_logreport(report) -> None:  # noqa: ANN001
     _OUTCOMES.setdefault(suite, {"passed": 0, "failed": 0, "skipped": 0})[outcome] += 1
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+def pytest_sessionfinish(session, exitstatus) -> None:
     """Write build/reliability.json when fuzz or fault tests ran: inputs tried, faults injected, outcomes."""
     import json
     import sys as _sys

@@ -53,7 +53,7 @@ class OtherHost:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *a):  # noqa: ANN002
+            def log_message(self, *a):
                 pass
 
             def _any(self) -> None:
@@ -76,7 +76,7 @@ class OtherHost:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -118,7 +118,7 @@ class FakeRegistry:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *a):  # noqa: ANN002
+            def log_message(self, *a):
                 pass
 
             def _reply(self, status: int, headers: dict | None = None, body: bytes = b"") -> None:
@@ -284,6 +284,6 @@ class FakeRegistry:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()

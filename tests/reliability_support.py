@@ -273,11 +273,11 @@ def check_nix_command(argv: list[str]) -> None:
         assert _SYSTEM.fullmatch(argstr["system"]), args
 
 
-def nix_recorder(monkeypatch) -> list[list[str]]:  # noqa: ANN001
+def nix_recorder(monkeypatch) -> list[list[str]]:
     """Replace ``subprocess.Popen``: check each command with :func:`check_nix_command`, then stop it."""
     calls: list[list[str]] = []
 
-    def fake_popen(argv, *a, **k):  # noqa: ANN001, ANN002, ANN003
+    def fake_popen(argv, *a, **k):
         calls.append(list(argv))
         check_nix_command(list(argv))
         raise StoppedCommand

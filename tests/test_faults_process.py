@@ -319,7 +319,7 @@ def small_disk(where: Path, size: str = "2m"):
             subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def _run(argv: list, preexec) -> tuple[int, str]:  # noqa: ANN001
+def _run(argv: list, preexec) -> tuple[int, str]:
     import sys
 
     p = subprocess.run(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from layerlab.errors import ConfigError, RegistryError
+from layerlab.errors import RegistryError
 from layerlab.image import BlobStore, build_image
 from layerlab.registry import Credentials, push
 from layerlab.sources.files import load_graph
@@ -160,7 +160,7 @@ def test_long_registry_messages_are_cut_between_words(image):
         reg.faults = {}
         orig = reg.httpd.RequestHandlerClass._handle
 
-        def long_error(self):  # noqa: ANN001, ANN202
+        def long_error(self):
             if self.command == "POST":
                 body = words.encode()
                 self.send_response(500)

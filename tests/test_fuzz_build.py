@@ -135,7 +135,7 @@ switches = ["--insecure-tls", "--plain-http", "--no-customisation", "--json"]
 
 
 @st.composite
-def build_flags(draw) -> tuple[list[str], bool, str, str]:  # noqa: ANN001
+def build_flags(draw) -> tuple[list[str], bool, str, str]:
     flags: list[str] = []
     for name in draw(st.lists(st.sampled_from(sorted(flag_values)), max_size=5, unique=True)):
         flags += [name, draw(flag_values[name])]

@@ -34,7 +34,7 @@ from .reliability_support import (
 )
 
 
-def _dumps(doc) -> bytes:  # noqa: ANN001
+def _dumps(doc) -> bytes:
     """JSON bytes of anything generated here (lone surrogates escaped, NaN as the non-standard token)."""
     return json.dumps(doc).encode()
 
@@ -90,7 +90,7 @@ record = st.fixed_dictionaries(
 
 
 @st.composite
-def graph_documents(draw) -> bytes:  # noqa: ANN001
+def graph_documents(draw) -> bytes:
     """One graph file in any layout, mostly well formed, sometimes broken."""
     layout = draw(
         st.sampled_from(
@@ -277,7 +277,7 @@ def test_pipeline_json(pipeline, budget):
 
 # ------------------------------------------------------------------ strategy parameters
 @st.composite
-def strategy_settings(draw) -> tuple[str, list[str]]:  # noqa: ANN001
+def strategy_settings(draw) -> tuple[str, list[str]]:
     name = draw(st.sampled_from(STRATEGIES + ["nope", ""]))
     cls = available().get(name, (None,))[0]
     known = [p.name for p in cls.params] if cls is not None else []
@@ -380,7 +380,7 @@ def test_layers_files(data):
 
 # ------------------------------------------------------------------ image set manifests
 @st.composite
-def manifests(draw) -> tuple[str, bytes]:  # noqa: ANN001
+def manifests(draw) -> tuple[str, bytes]:
     images = draw(
         st.lists(
             st.fixed_dictionaries(
@@ -414,7 +414,7 @@ def manifests(draw) -> tuple[str, bytes]:  # noqa: ANN001
     return "imageset.toml", _to_toml(doc).encode("utf-8", "surrogateescape")
 
 
-def _toml_value(v) -> str:  # noqa: ANN001
+def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)) and v == v and abs(v) != float("inf"):
@@ -424,7 +424,7 @@ def _toml_value(v) -> str:  # noqa: ANN001
     return _dumps(str(v)).decode()
 
 
-def _to_toml(doc) -> str:  # noqa: ANN001
+def _to_toml(doc) -> str:
     if not isinstance(doc, dict):
         return f"value = {_toml_value(doc)}\n"
     lines = [f"{_dumps(str(k)).decode()} = {_toml_value(v)}" for k, v in doc.items() if k != "images"]

@@ -107,7 +107,7 @@ flake = st.one_of(
 
 
 @st.composite
-def sources(draw) -> str:  # noqa: ANN001
+def sources(draw) -> str:
     kind = draw(st.sampled_from(["nixpkgs", "git", "path", "flake", "nope", ""]))
     if kind == "nixpkgs":
         return f"nixpkgs!{draw(channel)}"

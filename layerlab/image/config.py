@@ -61,8 +61,18 @@ class ImageConfig:
                 raise ConfigError(f"environment entry must be KEY=VALUE, not {e!r}", source="env")
         if not self.architecture or not self.os:
             raise ConfigError("architecture and os must not be empty", source="image config")
-        texts = [self.architecture, self.os, *self.env, *(self.cmd or ()), *(self.entrypoint or ()),
-                 self.working_dir or "", self.user or "", *self.labels, *self.labels.values(), self.created]
+        texts = [
+            self.architecture,
+            self.os,
+            *self.env,
+            *(self.cmd or ()),
+            *(self.entrypoint or ()),
+            self.working_dir or "",
+            self.user or "",
+            *self.labels,
+            *self.labels.values(),
+            self.created,
+        ]
         for t in texts:
             if not isinstance(t, str):
                 raise ConfigError(f"expected text, not {type(t).__name__}", source="image config")
@@ -74,7 +84,14 @@ class ImageConfig:
                 raise ConfigError(f"{t!r:.60} holds a NUL character", source="image config")
 
     def container_config(self) -> dict:
-        """The ``config`` object (Docker's capitalised keys), empty when nothing is set."""
+        """The ``config`` object (Docker's capitalised keys), empty when nothing is set.
+
+        Example:
+            >>> ImageConfig(cmd=("bash",), working_dir="/root").container_config()
+            {'Cmd': ['bash'], 'WorkingDir': '/root'}
+            >>> ImageConfig().container_config()
+            {}
+        """
         c: dict = {}
         if self.env:
             c["Env"] = list(self.env)
@@ -92,7 +109,13 @@ class ImageConfig:
 
 
 def config_json(cfg: ImageConfig, diff_ids: Sequence[str], history: Sequence[str]) -> bytes:
-    """The configuration blob for layers with ``diff_ids`` (``history`` describes each)."""
+    """The configuration blob for layers with ``diff_ids`` (``history`` describes each).
+
+    Example:
+        >>> doc = orjson.loads(config_json(ImageConfig(), ["sha256:" + "a" * 64], ["1 store path"]))
+        >>> doc["rootfs"]["diff_ids"] == ["sha256:" + "a" * 64], doc["architecture"], doc["os"]
+        (True, 'amd64', 'linux')
+    """
     if len(history) != len(diff_ids):
         raise ConfigError("one history entry per layer is needed", source="image config")
     doc = {
