@@ -339,7 +339,9 @@ def build_image(
     if n > 1 and len(jobs) > 1:
         pool = _pool(parallel, min(n, len(jobs)))
         try:
-            futures = {i: pool.submit(_build_store_layer, ordered[i], store, store_dir, compression, level, md5) for i in jobs}
+            futures = {
+                i: pool.submit(_build_store_layer, ordered[i], store, store_dir, compression, level, md5) for i in jobs
+            }
             for i, f in futures.items():
                 built[i] = f.result()
         except BaseException:
