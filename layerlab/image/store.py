@@ -104,6 +104,8 @@ class BlobStore:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_store_dir()
+        #: Where blobs being written go (a directory inside ``root``, so the final rename stays on one file system).
+        self.tmp = self.root / "tmp"
         try:
             for sub in ("blobs/sha256", "builds", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,8 @@ class BlobStore:
             >>> store.sweep(), list((store.root / "tmp").iterdir())
             (1, [])
         """
-        return sweep_temp(self.root / "tmp", ["blob-"]) + sweep_temp(self.root / "builds", ["."])
+        dirs = [self.root / "tmp"] + ([self.tmp] if self.tmp != self.root / "tmp" else [])
+        return sum(sweep_temp(d, ["blob-"]) for d in dirs) + sweep_temp(self.root / "builds", ["."])
 
     def __repr__(self) -> str:
         return f"BlobStore({str(self.root)!r})"
@@ -222,7 +225,7 @@ class BlobStore:
             b'layer'
         """
         try:
-            hold = hold_temp(self.root / "tmp", "blob-")
+            hold = hold_temp(self.tmp, "blob-")
         except OSError as err:
             raise ImageError(f"cannot write a blob: {err.strerror or err}", source=str(self.root)) from None
         tmp = hold.path
