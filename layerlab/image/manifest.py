@@ -51,11 +51,15 @@ __all__ = [
     "layer_media_type",
     "check_tag",
     "check_repository",
+    "REPOSITORY",
+    "TAG",
+    "MAX_NAME_LENGTH",
 ]
 
 _NAME_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+#: The distribution specification's repository name and tag grammars (use ``fullmatch``).
+REPOSITORY = re.compile(rf"{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 #: Longest repository name (with the registry host) clients accept.
 MAX_NAME_LENGTH = 255
 
@@ -74,7 +78,7 @@ def check_tag(tag: object, *, source: str = "--tag") -> str:
         ...
         layerlab.errors.ConfigError: --tag: invalid tag '..' (letters, digits, ...)
     """
-    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+    if not isinstance(tag, str) or not TAG.fullmatch(tag):
         raise ConfigError(
             f"invalid tag {tag!r:.140} (letters, digits, '_', '.', '-'; not starting with '.' or '-'; at most 128)",
             source=source,
@@ -92,7 +96,7 @@ def check_repository(name: object, *, host: str = "", source: str = "reference")
         >>> check_repository("team/my-app")
         'team/my-app'
     """
-    if not isinstance(name, str) or not _REPOSITORY.fullmatch(name):
+    if not isinstance(name, str) or not REPOSITORY.fullmatch(name):
         raise ConfigError(
             f"invalid repository name {name!r:.140} (lower case letters, digits, separators '.', '_', '__', '-')",
             source=source,
