@@ -426,7 +426,8 @@ class ClosureGraph:
 
         Raises:
             GraphError: a path listed twice with different data, a reference or
-                root to an absent path, a malformed record or size.
+                root to an absent path, a malformed record or size, a path
+                holding NUL or a line break (no file system or tar name can).
 
         Example:
             >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x", "closureSize": 5}])
@@ -444,6 +445,9 @@ class ClosureGraph:
             by_path = _deduplicated(records, store_dir, source)
 
         paths = tuple(sorted(by_path))
+        bad = next((p for p in paths if "\0" in p or "\n" in p or "\r" in p), None)
+        if bad is not None:
+            raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
         index = {p: i for i, p in enumerate(paths)}
         recs = [by_path[p] for p in paths]
         ref_lists = _resolve_all_references(paths, recs, index, store_dir, source)

@@ -673,6 +673,10 @@ def sweep_heatmap(
 
 
 # ---------------------------------------------------------------------- output
+#: Resolutions :func:`to_png` accepts: beyond 600 dpi a figure becomes hundreds of megabytes of pixels.
+MIN_DPI, MAX_DPI = 10, 600
+
+
 def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
     """Render a figure with Agg to PNG bytes (no metadata: same figure, same bytes).
 
@@ -684,6 +688,8 @@ def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not MIN_DPI <= dpi <= MAX_DPI:
+        raise ConfigError(f"dpi must be a whole number from {MIN_DPI} to {MAX_DPI}, not {dpi!r:.40}", source="--dpi")
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     buf = io.BytesIO()

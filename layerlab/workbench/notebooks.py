@@ -104,8 +104,9 @@ def run_lab(
         run_lab("notebooks")   # prints: layerlab workbench: http://127.0.0.1:PORT/lab?token=...
     """
     import secrets
-    import signal
     import subprocess
+
+    from ..procs import guarded_command
 
     notebooks = Path(notebooks)
     if not notebooks.is_dir():
@@ -113,27 +114,43 @@ def run_lab(
     port = port or free_port(ip)
     token = token or secrets.token_hex(16)
     cmd = jupyter_command(notebooks, port, token, ip=ip, open_browser=open_browser)
-    proc = subprocess.Popen(cmd)
+    # Its own session, so a terminal's Ctrl-C reaches only layerlab, which stops the server (no
+    # confirmation prompt); SIGTERM when layerlab dies, so it shuts its kernels down (layerlab.procs).
+    proc = subprocess.Popen(guarded_command(cmd, sig="TERM"), start_new_session=True)
     url = f"http://{ip}:{port}"
     try:
         wait_for_server(url, token, proc)
         announce(f"layerlab workbench: {url}/lab?token={token}")
         announce("Stop it with Ctrl-C.")
         return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP (layerlab.procs.interrupt_on_signals)
         return 0
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop_server(proc)
+
+
+def _stop_server(proc: Any, grace: float = 10.0) -> None:
+    """Stop JupyterLab and every process it started (kernels run in sessions of their own)."""
+    import signal
+    import subprocess
+
+    from ..procs import descendants, start_time
+
+    family = [(pid, start_time(pid)) for pid in descendants(proc.pid)]
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pid, started in family:  # whatever outlived the server (the same process, not a reused pid)
+        if started is None or start_time(pid) != started:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):  # noqa: ANN201
