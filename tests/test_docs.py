@@ -155,7 +155,7 @@ def run_shell(code: str, cwd: Path, env: dict[str, str], timeout: float = 600) -
     return proc.returncode, err
 
 
-RUNNABLE = [(p, b) for p in PAGES for b in blocks(p) if b.lang in ("sh", "pycon")]
+RUNNABLE = [(p, b) for p in PAGES for b in blocks(p) if b.lang in ("sh", "pycon") and b.norun is None]
 
 
 @pytest.mark.parametrize("page", sorted({p for p, _ in RUNNABLE}), ids=lambda p: p.name)

@@ -61,7 +61,8 @@ class _Version(argparse.Action):
     """``--version``: the version is looked up only when asked for (start-up stays fast)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(0, f"layerlab {version()}\n")
+        print(f"layerlab {version()}")
+        parser.exit(0)
 
 
 class _Parser(argparse.ArgumentParser):
