@@ -46,6 +46,7 @@ from matplotlib.ticker import FuncFormatter
 from .errors import ConfigError
 from .graph import ClosureGraph, store_name
 from .strategies.base import Layer
+from .units import format_bytes
 
 __all__ = [
     "format_bytes",
@@ -85,27 +86,6 @@ _REASON_COLOUR = {
 def _general(v: float) -> str:
     """A tick label in ``%g`` form: ``_general(0.5) == "0.5"``."""
     return f"{v:g}"
-
-
-def format_bytes(n: float, _pos: Any = None) -> str:
-    """Bytes in SI units, three significant digits (usable as a tick formatter).
-
-    Example:
-        >>> format_bytes(0), format_bytes(999), format_bytes(1_234_567), format_bytes(3.07e9)
-        ('0 B', '999 B', '1.23 MB', '3.07 GB')
-    """
-    n = float(n)
-    if n == 0:
-        return "0 B"
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 999.5 or unit == "TB":
-            if unit == "B":
-                return f"{sign}{n:.0f} B"
-            return f"{sign}{n:.3g} {unit}"
-        n /= 1000
-    raise AssertionError  # pragma: no cover
 
 
 _BYTES = FuncFormatter(format_bytes)
