@@ -51,6 +51,9 @@ from .units import format_bytes
 __all__ = [
     "format_bytes",
     "layer_colours",
+    "layer_colour",
+    "CATCH_ALL_REASONS",
+    "CATCH_ALL_COLOUR",
     "TreeBox",
     "icicle_boxes",
     "dominator_tree",
@@ -113,6 +116,43 @@ def layer_colours(layers: Sequence[Layer]) -> list[str]:
             out[i] = _PALETTE[k % len(_PALETTE)]
             k += 1
     return out
+
+
+#: Reasons of catch-all layers (what is left after the strategy's chosen layers).
+CATCH_ALL_REASONS = frozenset({"merged", "rest", "unreachable"})
+
+#: The colour of a catch-all layer: neutral grey, darker than any identity colour's grey level.
+CATCH_ALL_COLOUR = "#8c8c8c"
+
+
+def layer_colour(layer: Layer) -> str:
+    """A colour that stays with a layer's identity across configurations: grey for catch-all layers.
+
+    The identity is the layer's root path when it has one (the path it was
+    started from), else its first path.  Its SHA-1 picks a hue on the colour
+    wheel and one of three saturation/lightness pairs, all saturated enough to
+    tell apart from the catch-all grey.  Unlike :func:`layer_colours` (palette by
+    size rank), the same layer gets the same colour in every panel and after
+    every slider move.
+
+    Example:
+        >>> a = Layer(("/nix/store/a-x",), 5, reason="big", root="/nix/store/a-x")
+        >>> layer_colour(a) == layer_colour(Layer(("/nix/store/a-x", "/nix/store/b-y"), 9, root="/nix/store/a-x"))
+        True
+        >>> layer_colour(Layer(("/nix/store/a-x",), 5, reason="merged"))
+        '#8c8c8c'
+    """
+    import colorsys
+    import hashlib
+
+    if layer.reason in CATCH_ALL_REASONS:
+        return CATCH_ALL_COLOUR
+    key = layer.root or (layer.paths[0] if layer.paths else "")
+    h = hashlib.sha1(key.encode()).digest()
+    hue = int.from_bytes(h[:2], "big") / 65536
+    sat, light = ((0.72, 0.45), (0.62, 0.58), (0.80, 0.36))[h[2] % 3]
+    r, g, b = colorsys.hls_to_rgb(hue, light, sat)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -264,7 +264,10 @@ def test_tree_panel(two: ImageSet) -> None:
     p = TreePanel(two, "nixery", budget=2, params={"size_threshold": 50})
     assert p.image.value == "b" and p.tree.big == (0, 1) and p.tree.popular == ()
     assert 'class="ll-big">2<' in p.summary.value and 'class="ll-layers">2<' in p.summary.value
-    assert p.chart.value.startswith('<img alt="dominator tree"') and "app-b-1" in p.table.value
+    trace = p.figure_dict["data"][0]
+    assert trace["type"] == "icicle" and trace["ids"] == ["image", "p0", "p1"] and trace["parents"] == ["", "image", "image"]
+    assert p.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"] is p.figure_dict
+    assert "app-b-1" in p.table.value
     assert p.controls[0].rule.layout.display == "none"
     p.set(budget=1)
     assert len(p.tree.layers) == 1 and 'class="ll-catch-all">100% of the image<' in p.summary.value

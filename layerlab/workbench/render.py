@@ -30,7 +30,18 @@ from ..plot import _BYTES, _PALETTE, _REASON_COLOUR, format_bytes, layer_colours
 from ..strategies.base import Layer
 from .compute import Outcome
 
-__all__ = ["PanelFigure", "render", "chart_svg", "summary_html", "layer_table_html"]
+__all__ = [
+    "PanelFigure",
+    "render",
+    "chart_svg",
+    "summary_html",
+    "layer_table_html",
+    "tree_summary_html",
+    "explanation_html",
+    "flags_table_html",
+    "merges_table_html",
+    "browser_html",
+]
 
 
 class PanelFigure:
@@ -366,3 +377,198 @@ def layer_table_html(layers: Sequence[Layer], *, top: int = 12) -> str:
         + more
         + "</table>"
     )
+
+
+# ------------------------------------------------------------- explanations
+def _name(path: str | None) -> str:
+    from ..graph import store_name
+
+    return store_name(path) if path else ""
+
+
+def _scroll(inner: str, height: int = 360) -> str:
+    return f'<div style="max-height:{height}px;overflow-y:auto;border:1px solid #ddd">{inner}</div>'
+
+
+def tree_summary_html(facts: Any, label: str) -> str:
+    """The tree panel's summary: configuration, paths, big and popular paths, layers, catch-all share.
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> from layerlab.metrics.explain import grouping_facts
+        >>> from layerlab.strategies import get_strategy
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a-1", "narSize": 5}])
+        >>> 'class="ll-layers">1<' in tree_summary_html(grouping_facts(g, get_strategy("nixery")), "nixery")
+        True
+    """
+    from ..plot import CATCH_ALL_REASONS
+
+    total = sum(layer.size or 0 for layer in facts.layers) or 1
+    catch_all = sum(layer.size or 0 for layer in facts.layers if layer.reason in CATCH_ALL_REASONS)
+    rows = [
+        ("configuration", "ll-config", html.escape(label)),
+        ("paths", "ll-paths", f"{len(facts.graph):,}"),
+        ("big paths", "ll-big", str(len(facts.big)) if facts.size_threshold is not None else "-"),
+        ("popular paths", "ll-popular", str(len(facts.popular)) if facts.popularity_threshold is not None else "-"),
+        ("layers", "ll-layers", str(len(facts.layers))),
+        ("catch-all layer", "ll-catch-all", f"{catch_all / total:.0%} of the image"),
+    ]
+    return '<table class="ll-summary" style="font-size:13px">' + "".join(
+        f'<tr><td>{name}</td><td class="{cls}">{value}</td></tr>' for name, cls, value in rows
+    ) + "</table>"
+
+
+def explanation_html(e: Any, others: Sequence[str] = ()) -> str:
+    """A :class:`~layerlab.metrics.explain.PathExplanation` as HTML (cells carry ``ll-x-*`` classes).
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> from layerlab.metrics.explain import grouping_facts, explain_path
+        >>> from layerlab.strategies import get_strategy
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a-1", "narSize": 5}])
+        >>> 'class="ll-x-reason">big<' in explanation_html(explain_path(grouping_facts(g, get_strategy("nixery", size_threshold=1)), 0))
+        True
+    """
+    from ..plot import layer_colour
+    from ..strategies.base import Layer
+
+    swatch = layer_colour(Layer((e.path,), e.layer_size, reason=e.layer_reason, root=e.layer_root))
+    lines = e.lines()
+    rows = [
+        ("path", "ll-x-name", f"<b>{html.escape(e.name)}</b> <small>{html.escape(e.path)}</small>"),
+        ("sizes", "ll-x-sizes", html.escape(lines[0].split(": ", 1)[1])),
+        ("layer", "ll-x-layer", f'<span style="display:inline-block;width:11px;height:11px;background:{swatch}"></span> {e.layer}'),
+        ("reason", "ll-x-reason", html.escape(e.layer_reason)),
+        ("layer holds", "ll-x-layer-size", f"{format_bytes(e.layer_size)} in {e.layer_paths} paths"
+         + (f", first path {html.escape(_name(e.layer_root))}" if e.layer_root else "")),
+        ("kept alive by", "ll-x-chain", " &rarr; ".join(html.escape(_name(p)) for p in e.chain) or "no root reaches it"),
+        ("dominator", "ll-x-dominator", html.escape(lines[3].split(": ", 1)[1])),
+    ]
+    for line in lines[4:]:
+        key, _, rest = line.partition(": ")
+        if key.startswith("initial layer"):
+            rows.append(("initial layer", "ll-x-initial", html.escape(line)))
+        else:
+            rows.append((key, f"ll-x-{key.replace(' ', '-')}", html.escape(rest)))
+    more = f"<div style='font-size:12px'>also matching: {html.escape(', '.join(others))}</div>" if others else ""
+    return '<table class="ll-explanation" style="font-size:13px">' + "".join(
+        f'<tr><td style="vertical-align:top;padding-right:10px">{k}</td><td class="{c}">{v}</td></tr>' for k, c, v in rows
+    ) + "</table>" + more
+
+
+def flags_table_html(facts: Any) -> str:
+    """Every big or popular path, largest closure first: sizes, popularity, layer and its reason (scrolls, never cut).
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> from layerlab.metrics.explain import grouping_facts
+        >>> from layerlab.strategies import get_strategy
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a-1", "narSize": 5}])
+        >>> flags_table_html(grouping_facts(g, get_strategy("nixery", size_threshold=1))).count("<tr>")
+        2
+    """
+    if facts.size_threshold is None:
+        return "<p>This strategy does not flag big or popular paths.</p>"
+    g = facts.graph
+    big, popular = set(facts.big), set(facts.popular)
+    closure = g.closure_size or facts.sizes
+    rows = []
+    for i in sorted(big | popular, key=lambda k: (-closure[k], k)):
+        pos = facts.layer_of[i]
+        rows.append(
+            f"<tr><td>{html.escape(g.names[i])}</td><td>{'yes' if i in big else ''}</td><td>{'yes' if i in popular else ''}</td>"
+            f"<td>{format_bytes(facts.sizes[i])}</td><td>{facts.pops[i]:,}</td><td>{pos}</td><td>{html.escape(facts.layers[pos].reason)}</td></tr>"
+        )
+    head = (f"<caption style='caption-side:top;text-align:left'>{len(big)} big (over {format_bytes(facts.size_threshold)}), "
+            f"{len(popular)} popular (at least {facts.popularity_threshold:,})</caption>")
+    return _scroll('<table class="ll-flags" style="font-size:12px">' + head +
+                   "<tr><th>path</th><th>big</th><th>popular</th><th>size</th><th>popularity</th><th>layer</th><th>layer reason</th></tr>"
+                   + "".join(rows) + "</table>")
+
+
+def merges_table_html(facts: Any) -> str:
+    """Every initial layer (Nixery) by rating, with its fate: kept, or merged and into which layer (scrolls, never cut).
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> from layerlab.metrics.explain import grouping_facts
+        >>> from layerlab.strategies import get_strategy
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a-1", "narSize": 5}, {"path": "/s/b-b-1", "narSize": 3}])
+        >>> merges_table_html(grouping_facts(g, get_strategy("nixery"), budget=1)).count("merged into layer 0")
+        2
+    """
+    if facts.rating is None:
+        return "<p>This strategy has no initial layers to merge.</p>"
+    g = facts.graph
+    members: dict[int, list[int]] = {}
+    for i, h in enumerate(facts.head):
+        if h >= 0:
+            members.setdefault(h, []).append(i)
+    nar = g.nar_size or tuple(0 for _ in g.paths)
+    rows = []
+    merged = 0
+    for h, r in sorted(facts.rating.items(), key=lambda kv: (-kv[1], kv[0])):
+        pos = facts.layer_of[h]
+        layer = facts.layers[pos]
+        fate = f"merged into layer {pos}" if layer.reason == "merged" else f"kept: layer {pos}"
+        merged += layer.reason == "merged"
+        rows.append(
+            f"<tr><td>{html.escape(g.names[h])}</td><td>{format_bytes(sum(nar[i] for i in members[h]))}</td>"
+            f"<td>{len(members[h])}</td><td>{r:,}</td><td>{fate}</td></tr>"
+        )
+    cap = (f"<caption style='caption-side:top;text-align:left'>{facts.initial_layers} initial layers, budget {facts.budget}: "
+           f"{merged} merged, {len(rows) - merged} kept</caption>")
+    return _scroll('<table class="ll-merges" style="font-size:12px">' + cap +
+                   "<tr><th>first path</th><th>bytes</th><th>paths</th><th>rating</th><th>fate</th></tr>" + "".join(rows) + "</table>")
+
+
+def browser_html(layers: Sequence[Layer], imageset: Any, image: str, *, all_layers: Sequence[Sequence[Layer]] | None = None) -> str:
+    """A layer browser in the spirit of ``dive``: each layer, what it adds, its paths, and which images share it.
+
+    Each layer is a ``<details>`` element: the summary line gives position,
+    size, path count, reason and the first path; opened, it lists every path
+    with its size.  "identical in" names the other images of the set holding a
+    layer with exactly these paths (under ``all_layers``, the same
+    configuration's layers of every image); "paths in" counts the images whose
+    closure holds all of them (they could share it).
+
+    Example:
+        >>> from layerlab.imageset import ImageSet
+        >>> from layerlab.graph import ClosureGraph
+        >>> from layerlab.strategies.base import Layer
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a-1", "narSize": 5}], name="a")
+        >>> browser_html([Layer(("/s/a-a-1",), 5, reason="big")], ImageSet.from_graphs([g]), "a").count("<details")
+        1
+    """
+    names = list(imageset.names)
+    graphs = {img.name: img.graph for img in imageset.images}
+    identical: dict[frozenset[str], list[str]] = {}
+    if all_layers is not None:
+        for name, ls in zip(names, all_layers):
+            if name == image:
+                continue
+            for layer in ls:
+                identical.setdefault(frozenset(layer.paths), []).append(name)
+    g = graphs[image]
+    nar = dict(zip(g.paths, g.nar_size or (0,) * len(g)))
+    out = []
+    below = 0
+    for pos, layer in enumerate(layers):
+        size = layer.size or 0
+        below += size
+        same = identical.get(frozenset(layer.paths), [])
+        holders = sum(1 for n, og in graphs.items() if n != image and all(p in og.index for p in layer.paths))
+        rows = "".join(
+            f"<tr><td>{html.escape(_name(p))}</td><td style='text-align:right'>{format_bytes(nar.get(p, 0))}</td></tr>"
+            for p in sorted(layer.paths, key=lambda p: (-nar.get(p, 0), p))
+        )
+        share = (f"identical in {len(same)}: {html.escape(', '.join(same[:8]))}{' …' if len(same) > 8 else ''}" if same
+                 else "identical in no other image")
+        out.append(
+            f'<details class="ll-browse-layer"><summary><b>layer {pos}</b> {format_bytes(size)} '
+            f"({len(layer.paths)} paths, {html.escape(layer.reason)}, {html.escape(_name(layer.root or layer.paths[0]))}) "
+            f"&middot; adds {format_bytes(size)}, image {format_bytes(below)} so far &middot; {share}"
+            f"{f' &middot; paths in {holders} other images' if len(names) > 1 else ''}</summary>"
+            f'<table style="font-size:12px;margin-left:18px">{rows}</table></details>'
+        )
+    return _scroll('<div class="ll-browser" style="font-size:12px">' + "".join(out) + "</div>", 420)
