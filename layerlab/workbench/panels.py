@@ -259,12 +259,32 @@ class ComparePanel(_Panel):
             )
 
         ca, cb = make(a, "A"), make(b or {"strategy": "nixery-2022"}, "B")
+        self.diff = W.HTML()
+        self.diff.add_class("ll-diff-box")
+        self.difference: Any = None
         super().__init__([ca, cb], imageset=imageset, image=image, imagesets=imagesets, debounce=debounce)
         head = W.HBox([self.imageset, self.image])
         ca.widget.layout.margin = "0 24px 0 0"
         sides = W.HBox([ca.widget, cb.widget])
-        self.widget = W.VBox([head, sides, self.status, self.summary, self.chart, self.table])
+        diff_title = W.HTML("<b>What changes from A to B</b>")
+        self.widget = W.VBox([head, sides, self.status, self.summary, self.chart, diff_title, self.diff, self.table])
         self.widget.add_class("ll-compare-panel")
+
+    def refresh(self) -> None:
+        """Recompute both sides, redraw, and diff A against B now."""
+        from ..metrics.diff import diff_layerings
+        from .render import diff_html
+
+        super().refresh()
+        if self.error is not None or len(self.outcomes) != 2:
+            return
+        a, b = self.outcomes
+        key = ("diff", self.imageset.value, a.config, b.config)
+        d = self._views.get(key)
+        if d is None:
+            d = self._views[key] = diff_layerings(a.layering, b.layering)
+        self.difference = d
+        self.diff.value = diff_html(d, self.image.value)
 
     def set_side(self, side: str, **values: Any) -> None:
         """Change the controls of side ``A`` or ``B`` and recompute at once."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from ..plot import _BYTES, _PALETTE, _REASON_COLOUR, format_bytes, layer_colours, to_png
+from ..plot import _BYTES, _PALETTE, _REASON_COLOUR, format_bytes, layer_colour, layer_colours, to_png
 from ..strategies.base import Layer
 from .compute import Outcome
 
@@ -41,6 +41,7 @@ __all__ = [
     "flags_table_html",
     "merges_table_html",
     "browser_html",
+    "diff_html",
 ]
 
 
@@ -172,6 +173,17 @@ class PanelFigure:
         return to_png(self.figure, dpi=90, compress_level=1)
 
 
+def _packages(layer: Layer, top: int = 4) -> str:
+    """The names of a layer's first path and its largest others, for hover text."""
+    from ..graph import store_name
+
+    names = [store_name(p) for p in layer.paths]
+    head = store_name(layer.root) if layer.root else None
+    shown = ([head] if head else []) + [n for n in names if n != head][: top - (1 if head else 0)]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def _ticks(lo: float, hi: float, *, log: bool = False, n: int = 6) -> list[float]:
     """Round tick positions in [lo, hi] (matplotlib's locators, without drawing anything)."""
     from matplotlib.ticker import LogLocator
@@ -229,7 +241,7 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
             x = l0 + 4 + i * step
             y = y_of(v)
             colour = _REASON_COLOUR.get(layer.reason, "#76b7b2")
-            tip = esc(f"layer {i}: {format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}")
+            tip = esc(f"layer {i}: {format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}\n{_packages(layer)}")
             parts.append(f'<rect class="ll-bar" x="{x + step * 0.08:.1f}" y="{y:.1f}" width="{step * 0.84:.1f}" '
                          f'height="{bottom - y:.1f}" fill="{colour}"><title>{tip}</title></rect>')
         for t in _ticks(0, n - 1, n=10):
@@ -262,13 +274,13 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
         band = (bottom - top) / rows
         for row, (label, out) in enumerate(outcomes):
             ordered = sorted(out.layers, key=lambda layer: -(layer.size or 0))
-            colours = layer_colours(ordered)
+            colours = [layer_colour(layer) for layer in ordered]
             y = top + row * band + band * 0.15
             h = band * 0.7
             left = 0
             for layer, colour in zip(ordered, colours):
                 v = layer.size or 0
-                tip = esc(f"{format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}")
+                tip = esc(f"{label}: {format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}\n{_packages(layer)}")
                 parts.append(f'<rect class="ll-bar" x="{x_of(left):.1f}" y="{y:.1f}" width="{max(v / xmax * span, 0.5):.1f}" height="{h:.1f}" '
                              f'fill="{colour}" stroke="white" stroke-width="0.4"><title>{tip}</title></rect>')
                 left += v
@@ -572,3 +584,39 @@ def browser_html(layers: Sequence[Layer], imageset: Any, image: str, *, all_laye
             f'<table style="font-size:12px;margin-left:18px">{rows}</table></details>'
         )
     return _scroll('<div class="ll-browser" style="font-size:12px">' + "".join(out) + "</div>", 420)
+
+
+def diff_html(d: Any, image: str, labels: tuple[str, str] = ("A", "B")) -> str:
+    """A :class:`~layerlab.metrics.diff.LayeringDiff` as HTML: figures (``ll-diff-*`` cells) and the moved paths of ``image``.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> from layerlab.metrics import layer_imageset
+        >>> from layerlab.metrics.diff import diff_layerings
+        >>> s = default_imageset().subset(["img-curl"])
+        >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("nixery"), s, 3))
+        >>> 'class="ll-diff-moved"' in diff_html(d, "img-curl")
+        True
+    """
+    a, b = (html.escape(x) for x in labels)
+    moved = d.moved_in(image)
+    rows = [
+        (f"paths of {html.escape(image)} that changed layer", "ll-diff-moved", f"{len(moved):,} ({format_bytes(sum(m.size for m in moved))})"),
+        ("paths that changed layer, whole set", "ll-diff-moved-set", f"{len(d.moved):,} ({format_bytes(sum(m.size for m in d.moved))})"),
+        (f"layer identities ({d.identity}): only {a} / only {b} / both", "ll-diff-layers", f"{len(d.only_a)} / {len(d.only_b)} / {len(d.common)}"),
+        (f"holding {html.escape(image)} under {a}, download for {b}: any digest", "ll-diff-image-any", format_bytes(d.download_image(image, "any"))),
+        (f"holding {html.escape(image)} under {a}, download for {b}: ChainID", "ll-diff-image-chain", format_bytes(d.download_image(image, "chain"))),
+        (f"holding the set under {a}, download for {b}: any digest", "ll-diff-any", format_bytes(d.download["any"])),
+        (f"holding the set under {a}, download for {b}: ChainID", "ll-diff-chain", format_bytes(d.download["chain"])),
+    ]
+    head = '<table class="ll-diff" style="font-size:13px">' + "".join(
+        f'<tr><td>{k}</td><td class="{c}">{v}</td></tr>' for k, c, v in rows) + "</table>"
+    body = "".join(
+        f"<tr><td>{html.escape(_name(m.path))}</td><td style='text-align:right'>{format_bytes(m.size)}</td>"
+        f"<td>{m.layer_a} ({html.escape(m.reason_a)})</td><td>{m.layer_b} ({html.escape(m.reason_b)})</td></tr>"
+        for m in sorted(moved, key=lambda m: (-m.size, m.path))
+    )
+    table = (f'<table class="ll-diff-paths" style="font-size:12px"><tr><th>path</th><th>size</th><th>layer in {a}</th>'
+             f"<th>layer in {b}</th></tr>{body}</table>")
+    return head + (_scroll(table, 300) if moved else "<p>No path of this image changed layer.</p>")
