@@ -52,8 +52,9 @@ def test_byte_grid() -> None:
 
 
 def test_bytes_param_is_a_log_selection_slider() -> None:
-    w, get = param_widget(Nixery.param("size_threshold"))
-    assert isinstance(w, W.SelectionSlider)
+    box, get = param_widget(Nixery.param("size_threshold"))
+    w = box.slider
+    assert isinstance(w, W.SelectionSlider) and not w.readout and box.entry.value == "100 MB"
     labels = [label for label, _ in w.options]
     values = [v for _, v in w.options]
     assert labels[0] == "1 kB" and labels[-1] == "100 GB" and "100 MB" in labels
@@ -64,11 +65,33 @@ def test_bytes_param_is_a_log_selection_slider() -> None:
 
 
 def test_log_int_param_and_value_off_grid() -> None:
-    w, get = param_widget(Nixery.param("popularity_threshold"), 1234)
-    assert isinstance(w, W.SelectionSlider)
+    box, get = param_widget(Nixery.param("popularity_threshold"), 1234)
+    w = box.slider
+    assert isinstance(w, W.SelectionSlider) and box.entry.value == "1,234"
     values = [v for _, v in w.options]
     assert values[0] == 1 and values[-1] == 1_000_000 and 1234 in values
     assert dict(w.options)["1,234"] == 1234 and get() == 1234
+
+
+def test_typed_values_move_the_slider_or_show_an_error() -> None:
+    changes = []
+    c = ConfigControls("nixery", on_change=lambda: changes.append(1))
+    box = c.param_box.children[0]
+    box.entry.value = "20 MB"  # off the 1-2-5 grid: joins it
+    assert c.config().values() == {"size_threshold": 20_000_000} and box.slider.label == "20 MB" and changes
+    box.entry.value = "1.5GiB"
+    assert c.config().values() == {"size_threshold": 1_610_612_736} and box.entry.value == "1.61 GB"
+    before = len(changes)
+    box.entry.value = "twenty megabytes"
+    assert c.config().values() == {"size_threshold": 1_610_612_736} and len(changes) == before
+    assert box.entry.value == "twenty megabytes" and "is not a valid bytes" in box.error.value
+    box.entry.value = "-5"
+    assert "size_threshold=-5 is below the minimum 0" in box.error.value
+    box.slider.value = 100_000_000  # moving the slider clears the error and shows the value
+    assert box.error.value == "" and box.entry.value == "100 MB"
+    pop = c.param_box.children[2]
+    pop.entry.value = "2,500"
+    assert c.config().values() == {"popularity_threshold": 2500}
 
 
 def test_optional_float_param_has_an_on_switch() -> None:
@@ -102,7 +125,7 @@ def test_bool_choice_dict_str_params() -> None:
 def test_controls_follow_the_strategy_declaration() -> None:
     changes = []
     c = ConfigControls("nixery", budget=12, on_change=lambda: changes.append(1))
-    assert [w.description for w in c.param_box.children[:3]] == ["size threshold", "size measure", "popularity threshold"]
+    assert [getattr(w, "slider", w).description for w in c.param_box.children[:3]] == ["size threshold", "size measure", "popularity threshold"]
     assert c.config() == Config("nixery", {}, 12)
     c.budget.value = 7
     assert changes and c.config().budget == 7
@@ -117,7 +140,7 @@ def test_controls_follow_the_strategy_declaration() -> None:
     # A value off the slider's 1-2-5 grid joins the grid.
     c.set(size_threshold=3_000_000)
     assert c.config().values() == {"size_threshold": 3_000_000}
-    assert ("3 MB", 3_000_000) in c.param_box.children[0].options
+    assert ("3 MB", 3_000_000) in c.param_box.children[0].slider.options
     with pytest.raises(ConfigError, match="merge_mode='sideways' is not a valid value"):
         c.set(merge_mode="sideways")
 
@@ -282,6 +305,6 @@ def test_tree_panel(two: ImageSet) -> None:
 
 def test_initial_values_outside_the_slider_range_are_kept() -> None:
     w, get = param_widget(Nixery.param("size_threshold"), 50)
-    assert w.options[0] == ("50 B", 50) and get() == 50
+    assert w.slider.options[0] == ("50 B", 50) and get() == 50
     w, get = param_widget(Nixery.param("popularity_threshold"), 0)
-    assert w.options[0] == ("0", 0) and get() == 0
+    assert w.slider.options[0] == ("0", 0) and get() == 0

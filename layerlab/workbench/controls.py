@@ -29,7 +29,7 @@ from ..strategies import available, strategy_class
 from ..strategies.base import Param
 from .compute import Config
 
-__all__ = ["MAX_BUDGET", "byte_grid", "param_widget", "Debouncer", "ConfigControls"]
+__all__ = ["MAX_BUDGET", "byte_grid", "param_widget", "typed_entry", "Debouncer", "ConfigControls"]
 
 #: Budgets offered by the budget slider (Docker refuses more than 127 layers).
 MAX_BUDGET = 127
@@ -70,7 +70,7 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
     Example:
         >>> from layerlab.strategies.nixery import Nixery
         >>> w, get = param_widget(Nixery.param("size_threshold"))
-        >>> w.value, w.options[0][0], get()
+        >>> w.slider.value, w.slider.options[0][0], get()
         (100000000, '1 kB', 100000000)
     """
     import ipywidgets as W
@@ -91,7 +91,8 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
         fmt: Callable[[int], str] = format_bytes if kind == "bytes" else _int_label
         start = value if isinstance(value, int) and value in grid else grid[len(grid) // 2]
         widget = W.SelectionSlider(
-            options=[(fmt(v), v) for v in grid], value=start, description=desc, style=style, layout=layout, tooltip=param.help
+            options=[(fmt(v), v) for v in grid], value=start, description=desc, style=style, layout=W.Layout(width="400px"),
+            tooltip=param.help, readout=False,
         )
     elif kind == "int":
         lo = int(param.minimum if param.minimum is not None else 0)
@@ -115,14 +116,78 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
         v = widget.value
         return param.coerce(v, where=f"widget {param.name}") if kind == "dict" else v
 
+    shown: Any = widget
+    if isinstance(widget, W.SelectionSlider):
+        shown = typed_entry(widget, param)
     if not param.optional:
-        return widget, read_plain
+        return shown, read_plain
     on = W.Checkbox(value=value is not None, description="on", indent=False, layout=W.Layout(width="60px"))
     widget.disabled = not on.value
     on.observe(lambda ch: setattr(widget, "disabled", not ch["new"]), names="value")
-    box = W.HBox([widget, on])
+    box = W.HBox([shown, on])
     box.children_value_widgets = (widget, on)
+    box.slider = widget
     return box, (lambda: read_plain() if on.value else None)
+
+
+def typed_entry(slider: Any, param: Param) -> Any:
+    """A selection slider with a text box beside it that shows its value and accepts a typed one.
+
+    The box shows the slider's label (``100 MB``); typing a value in any form
+    the parameter accepts (``20 MB``, ``20M``, ``1.5GiB``, ``20000000``) moves
+    the slider there, adding the value to its grid when it is off the grid.  A
+    value that does not parse, or lies outside the parameter's range, leaves the
+    slider where it was and shows a one-line error under the box, which stays
+    until a valid value is typed; the box never goes blank.
+
+    Returns an ``HBox`` with attributes ``slider``, ``entry`` and ``error``.
+
+    Example:
+        >>> from layerlab.strategies.nixery import Nixery
+        >>> box, get = param_widget(Nixery.param("size_threshold"))
+        >>> box.entry.value = "20 MB"; get(), box.slider.value, box.error.value
+        (20000000, 20000000, '')
+        >>> box.entry.value = "twenty"; get(), box.entry.value, "size_threshold" in box.error.value
+        (20000000, 'twenty', True)
+    """
+    import ipywidgets as W
+
+    entry = W.Text(value=slider.label, continuous_update=False, layout=W.Layout(width="90px"), tooltip="type a value, e.g. 20 MB")
+    entry.add_class("ll-entry")
+    error = W.HTML()
+    error.add_class("ll-entry-error")
+    state = {"busy": False}
+
+    def from_slider(_change: Any) -> None:
+        if not state["busy"]:
+            entry.value = slider.label
+            error.value = ""
+
+    def from_entry(change: Any) -> None:
+        text = str(change["new"]).strip()
+        if state["busy"] or text == slider.label:
+            return
+        try:
+            value = param.coerce(text.replace(",", "") if param.kind == "int" else text, where=param.name)
+            if value is None:
+                raise ConfigError(f"{param.name}: a value is required", source="entry")
+            state["busy"] = True
+            try:
+                _set_value(slider, value, param.name)
+            finally:
+                state["busy"] = False
+        except ConfigError as err:
+            error.value = f'<span style="color:#b00020;font-size:12px">{html.escape(str(err))}</span>'
+            return
+        error.value = ""
+        entry.value = slider.label
+
+    slider.observe(from_slider, names="value")
+    entry.observe(from_entry, names="value")
+    box = W.VBox([W.HBox([slider, entry]), error])
+    box.slider, box.entry, box.error = slider, entry, error
+    box.children_value_widgets = (slider,)
+    return box
 
 
 class Debouncer:
@@ -265,7 +330,7 @@ def _set_value(widget: Any, value: Any, name: str) -> None:
     if isinstance(widget, W.Text) and not isinstance(value, str):
         value = orjson.dumps(value).decode()
     if isinstance(widget, W.SelectionSlider) and value not in [v for _, v in widget.options]:
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{name}={value!r} is not a valid value", source="ConfigControls.set")
         fmt: Callable[[int], str] = format_bytes if widget.options[0][0].endswith("B") else _int_label
         grid = sorted({*(v for _, v in widget.options), value})
