@@ -154,7 +154,8 @@ def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
     try:
         strategy = strategy_from_json(doc)
     except ConfigError as err:
-        raise ConfigError(str(err), source=where) from None
+        message = err.message if err.source in (None, "--strategy") else str(err)
+        raise ConfigError(message, source=where) from None
     budget = doc.get("budget")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
