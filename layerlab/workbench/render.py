@@ -42,6 +42,7 @@ __all__ = [
     "merges_table_html",
     "browser_html",
     "diff_html",
+    "built_browser_html",
 ]
 
 
@@ -620,3 +621,50 @@ def diff_html(d: Any, image: str, labels: tuple[str, str] = ("A", "B")) -> str:
     table = (f'<table class="ll-diff-paths" style="font-size:12px"><tr><th>path</th><th>size</th><th>layer in {a}</th>'
              f"<th>layer in {b}</th></tr>{body}</table>")
     return head + (_scroll(table, 300) if moved else "<p>No path of this image changed layer.</p>")
+
+
+def built_browser_html(images: Any, image: str, *, store_dir: str = "/nix/store") -> str:
+    """The layer browser for built images (from their tarballs, :func:`layerlab.image.inspect.read_oci_layout`).
+
+    ``images`` maps image name -> its :class:`~layerlab.image.inspect.ImageLayer` list.
+    For each layer of ``image``: digest, download (blob) size, what it adds
+    (files and content bytes), its store paths with their bytes, and the other
+    images that hold the same blob; opened, every file with its size.
+
+    Example:
+        >>> from layerlab.image.inspect import ImageLayer, LayerFile
+        >>> layer = ImageLayer("sha256:" + "a" * 64, "t", 10, (LayerFile("nix/store/aaa-x/f", 5, "file"),))
+        >>> "shared with b" in built_browser_html({"a": [layer], "b": [layer]}, "a")
+        True
+    """
+    holders: dict[str, list[str]] = {}
+    for name, layers in images.items():
+        for layer in layers:
+            holders.setdefault(layer.digest, []).append(name)
+    out = []
+    total = 0
+    for pos, layer in enumerate(images[image]):
+        total += layer.blob_size
+        others = [n for n in dict.fromkeys(holders[layer.digest]) if n != image]
+        paths = layer.store_paths(store_dir)
+        files = [f for f in layer.files if f.kind != "dir"]
+        path_rows = "".join(
+            f"<tr><td>{html.escape(_name(p))}</td><td style='text-align:right'>{format_bytes(b)}</td></tr>"
+            for p, b in sorted(paths.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        file_rows = "".join(
+            f"<tr><td>{html.escape(f.name)}</td><td>{f.kind}</td><td style='text-align:right'>{format_bytes(f.size)}</td></tr>"
+            for f in files[:2000]
+        )
+        cut = f"<p>{len(files) - 2000} more entries</p>" if len(files) > 2000 else ""
+        share = f"shared with {html.escape(', '.join(others))}" if others else "in no other image"
+        out.append(
+            f'<details class="ll-built-layer"><summary><b>layer {pos}</b> <code>{html.escape(layer.digest[:19])}</code> '
+            f"download {format_bytes(layer.blob_size)} &middot; adds {len(files):,} entries, {format_bytes(layer.content_bytes)} "
+            f"&middot; {len(paths)} store paths &middot; {share}</summary>"
+            f'<table style="font-size:12px;margin-left:18px"><tr><th>store path</th><th>bytes</th></tr>{path_rows}</table>'
+            f'<table style="font-size:11px;margin-left:18px"><tr><th>entry</th><th>type</th><th>size</th></tr>{file_rows}</table>{cut}'
+            "</details>"
+        )
+    head = f"<div><b>{html.escape(image)}</b>: {len(images[image])} layers, {format_bytes(total)} to download</div>"
+    return _scroll('<div class="ll-browser ll-built" style="font-size:12px">' + head + "".join(out) + "</div>", 420)
