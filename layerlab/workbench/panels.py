@@ -35,7 +35,7 @@ from .render import PanelFigure, chart_svg, layer_table_html, summary_html
 if TYPE_CHECKING:
     import ipywidgets
 
-__all__ = ["TunePanel", "ComparePanel", "TreePanel"]
+__all__ = ["TunePanel", "ComparePanel", "TreePanel", "PanelView"]
 
 
 class _Panel:
@@ -299,6 +299,31 @@ class ComparePanel(_Panel):
         self.refresh()
 
 
+class PanelView:
+    """One HTML view that follows a panel: the live widget in JupyterLab, its current HTML for static renderers.
+
+    Example:
+        >>> import ipywidgets as W
+        >>> v = PanelView(W.HTML("<b>x</b>"))
+        >>> v._repr_mimebundle_()["text/html"]
+        '<b>x</b>'
+    """
+
+    def __init__(self, widget: Any) -> None:
+        self.widget = widget
+
+    @property
+    def value(self) -> str:
+        """The HTML shown now."""
+        return str(self.widget.value)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["text/html"] = self.value
+        bundle["text/plain"] = "<panel view>"
+        return bundle
+
+
 class TreePanel(_Panel):
     """One image's tree of what keeps its bytes alive, live, with search and explanation.
 
@@ -357,7 +382,7 @@ class TreePanel(_Panel):
         self.explanation.add_class("ll-explain")
         self.plot = W.Output()
         self.plot.add_class("ll-tree")
-        self.views = {name: W.HTML() for name in ("flags", "merges", "layers", "browser")}
+        self.views = {name: PanelView(W.HTML()) for name in ("flags", "merges", "layers", "browser")}
         self.save_name = W.Text(value="layerlab-config.json", description="save as", style={"description_width": "60px"}, layout=W.Layout(width="320px"))
         self.save_button = W.Button(description="save configuration", icon="save", layout=W.Layout(width="180px"))
         self.save_button.add_class("ll-save")
@@ -433,9 +458,9 @@ class TreePanel(_Panel):
         self.figure_dict = icicle_figure(facts, highlight=self.highlight, title=title)
         self.summary.value = views["summary"]
         self.table.value = views["table"]
-        self.views["layers"].value = views["table"]
+        self.views["layers"].widget.value = views["table"]
         for name in ("flags", "merges", "browser"):
-            self.views[name].value = views[name]
+            self.views[name].widget.value = views[name]
         self._draw()
         self.busy.value = ""
         self.updates += 1
