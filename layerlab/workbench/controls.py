@@ -267,6 +267,9 @@ class ConfigControls:
         self.rule.observe(self._changed, names="value")
         parts = [self.strategy, self.param_box, self.budget, self.rule]
         self.widget = W.VBox(([self.title] if self.title else []) + parts)
+        self.strategy.add_class("ll-strategy")
+        if title:
+            self.widget.add_class(f"ll-side-{title}")
 
     def _build_params(self, overrides: Mapping[str, Any]) -> None:
         cls, preset = strategy_class(self.strategy.value)

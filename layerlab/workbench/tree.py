@@ -120,6 +120,7 @@ def icicle_figure(
         "pathbar": {"visible": True, "side": "top"},
         "maxdepth": maxdepth,
         "sort": True,
+        "leaf": {"opacity": 1},
     }
     if level:
         trace["level"] = level
