@@ -211,3 +211,30 @@ def test_nix_snippets() -> None:
     assert 'layeringPipeline = [ [ "split_paths" [ "/nix/store/x" ] ] [ "flatten" ] ];' in nix_snippets(pipe, 9)["nixpkgs"]
     assert set(nix_snippets(get_strategy("nix2container"), 9)) == {"nix2container"}
     assert nix_snippets(get_strategy("keystone"), 9) == {}
+
+
+def test_overlap_figure_hover_order_and_diagonal() -> None:
+    from layerlab.imageset import default_imageset
+    from layerlab.metrics.overlap import overlap, overlap_matrix
+    from layerlab.workbench.charts import overlap_figure, pull_budget_figure
+
+    lay = layer_imageset(get_strategy("nixery"), default_imageset(), 30)
+    f = overlap_figure(lay)
+    t = f.figure["data"][0]
+    names = t["y"]
+    assert sorted(names) == sorted(lay.imageset.names) and names != sorted(names)  # clustered, not by name
+    assert all(t["z"][i][i] is None for i in range(len(names)))  # the diagonal is left out
+    share = overlap_matrix(overlap(lay).frame, "layer_share")
+    i, j = names.index("img-curl"), names.index("img-git")
+    assert t["z"][i][j] == round(float(share.loc["img-curl", "img-git"]), 4)
+    assert t["customdata"][i][j][1] == plot_bytes(overlap_matrix(overlap(lay).frame, "shared_path_bytes").loc["img-curl", "img-git"])
+    assert f.figure["layout"]["height"] <= 720
+    p = pull_budget_figure({"a": {5: 3.0, 10: 2.0}, "b": {5: 3.0, 10: 2.0}}, 1.0)
+    a, b = p.figure["data"][:2]
+    assert (a["line"]["dash"], a["marker"]["symbol"]) != (b["line"]["dash"], b["marker"]["symbol"])
+
+
+def plot_bytes(n) -> str:
+    from layerlab.units import format_bytes
+
+    return format_bytes(n)

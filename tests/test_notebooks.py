@@ -107,6 +107,11 @@ def test_tune_notebook_content(executed: dict) -> None:
     # The budget table: nixery at budget 10 is 1.813 x the ideal, auto-layer at 94 1.027.
     assert "1.813" in text and "1.027" in text
     assert pngs(nb) >= 1
+    # The compare panel's diff of A and B, and the interactive charts (a table where there is no plotly.js).
+    assert 'class="ll-diff-moved"' in text and 'class="ll-diff-chain"' in text
+    assert "class='ll-pull-budget'" in text and "class='ll-overlap-pairs'" in text
+    figures = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs(nb) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert [f["data"][0]["type"] for f in figures] == ["scatter", "heatmap"]
 
 
 def test_why_notebook_content(executed: dict) -> None:

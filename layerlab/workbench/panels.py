@@ -286,6 +286,13 @@ class ComparePanel(_Panel):
         self.difference = d
         self.diff.value = diff_html(d, self.image.value)
 
+    def snapshot_html(self) -> str:
+        """Summary, chart, the diff of A and B and the layer tables as self-contained HTML."""
+        base = super().snapshot_html()
+        if not self.diff.value:
+            return base
+        return base[: -len("</div>")] + "<h4>What changes from A to B</h4>" + self.diff.value + "</div>"
+
     def set_side(self, side: str, **values: Any) -> None:
         """Change the controls of side ``A`` or ``B`` and recompute at once."""
         idx = {"A": 0, "B": 1}.get(side.upper())
