@@ -238,3 +238,14 @@ def plot_bytes(n) -> str:
     from layerlab.units import format_bytes
 
     return format_bytes(n)
+
+
+def test_core_objects_display_as_compact_html(small: ClosureGraph) -> None:
+    card = small._repr_html_()
+    assert card.startswith('<div class="ll-graph"') and "5 paths" in card and "roots: app-1" in card
+    assert "largest closures: app-1 (565 B), gui-2 (550 B)" in card
+    s = bundled_imagesets()["bash-coreutils"]()
+    lay = layer_imageset(get_strategy("nixery"), s, 5)
+    table = lay._repr_html_()
+    assert "<b>nixery</b>" in table and ", budget 5: 1 images" in table and table.count("<tr>") == 2
+    assert "size_threshold=100000000" in table
