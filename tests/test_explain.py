@@ -247,5 +247,5 @@ def test_core_objects_display_as_compact_html(small: ClosureGraph) -> None:
     s = bundled_imagesets()["bash-coreutils"]()
     lay = layer_imageset(get_strategy("nixery"), s, 5)
     table = lay._repr_html_()
-    assert "<b>nixery</b>" in table and ", budget 5: 1 images" in table and table.count("<tr>") == 2
+    assert "<b>nixery <small>(" in table and ", budget 5: 1 images" in table and table.count("<tr>") == 2
     assert "size_threshold=100000000" in table
