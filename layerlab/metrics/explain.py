@@ -100,27 +100,16 @@ class GroupingFacts:
 
 
 def _subtree_bytes(idom: Sequence[int], nar: Sequence[int]) -> tuple[int, ...]:
+    """Bytes of each path's dominated subtree: its own size added to each of its dominators'."""
     n = len(idom)
-    children: list[list[int]] = [[] for _ in range(n + 1)]
-    for i, d in enumerate(idom):
-        if d >= 0:
-            children[d].append(i)
-    order: list[int] = []
-    stack = [n]
-    while stack:
-        v = stack.pop()
-        order.append(v)
-        stack.extend(children[v])
-    sub = [0] * (n + 1)
-    for v in reversed(order):
-        sub[v] += nar[v] if v < n else 0
-        d = idom[v] if v < n else -1
-        if d >= 0:
-            sub[d] += sub[v]
-    for i, d in enumerate(idom):
-        if d < 0:
-            sub[i] = nar[i]
-    return tuple(sub[:n])
+    sub = [int(x) for x in nar]
+    for i in range(n):
+        v = idom[i]
+        size = nar[i]
+        while 0 <= v < n:
+            sub[v] += size
+            v = idom[v]
+    return tuple(sub)
 
 
 def grouping_facts(
@@ -137,11 +126,17 @@ def grouping_facts(
         >>> f.layer_of, f.idom, f.kept_alive, f.big
         ((0, 1), (2, 2), (5, 7), (1,))
     """
-    from ..strategies.nixery import Nixery, immediate_dominators
+    from ..strategies.nixery import Nixery, immediate_dominators, merge_split
 
     context = context if context is not None else Context()
+    analysis = strategy.analyse(graph, context) if isinstance(strategy, Nixery) else None
     if layers is None:
-        layers = strategy.group(graph, context, budget)
+        if analysis is not None and type(strategy)._group is Nixery._group:
+            # The same steps as Nixery.group, reusing the analysis instead of running it twice.
+            a = analysis
+            layers = merge_split(graph, a.split, a.sizes, a.pops, budget, strategy.merge_mode, a.size_threshold, a.threshold)
+        else:
+            layers = strategy.group(graph, context, budget)
     layers = tuple(layers)
     index = graph.index
     layer_of = [-1] * len(graph)
@@ -149,8 +144,8 @@ def grouping_facts(
         for p in layer.paths:
             layer_of[index[p]] = pos
     nar = graph.nar_size or tuple(0 for _ in graph.paths)
-    if isinstance(strategy, Nixery):
-        a = strategy.analyse(graph, context)
+    if analysis is not None:
+        a = analysis
         idom = tuple(a.split.idom)
         owner = a.split.owner
         weight: dict[int, int] = {}

@@ -368,7 +368,7 @@ class TreePanel(_Panel):
         params: Mapping[str, Any] | None = None,
         image: str | None = None,
         imagesets: Mapping[str, Callable[[], ImageSet]] | None = None,
-        debounce: float = 0.15,
+        debounce: float = 0.1,
         query: str = "",
     ) -> None:
         import ipywidgets as W

@@ -564,6 +564,7 @@ def browser_html(layers: Sequence[Layer], imageset: Any, image: str, *, all_laye
                 identical.setdefault(frozenset(layer.paths), []).append(name)
     g = graphs[image]
     nar = dict(zip(g.paths, g.nar_size or (0,) * len(g)))
+    short = dict(zip(g.paths, g.names))
     out = []
     below = 0
     for pos, layer in enumerate(layers):
@@ -572,7 +573,7 @@ def browser_html(layers: Sequence[Layer], imageset: Any, image: str, *, all_laye
         same = identical.get(frozenset(layer.paths), [])
         holders = sum(1 for n, og in graphs.items() if n != image and all(p in og.index for p in layer.paths))
         rows = "".join(
-            f"<tr><td>{html.escape(_name(p))}</td><td style='text-align:right'>{format_bytes(nar.get(p, 0))}</td></tr>"
+            f"<tr><td>{html.escape(short[p])}</td><td style='text-align:right'>{format_bytes(nar.get(p, 0))}</td></tr>"
             for p in sorted(layer.paths, key=lambda p: (-nar.get(p, 0), p))
         )
         share = (f"identical in {len(same)}: {html.escape(', '.join(same[:8]))}{' …' if len(same) > 8 else ''}" if same

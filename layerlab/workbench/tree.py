@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..metrics.explain import GroupingFacts
@@ -54,26 +55,89 @@ def path_id(index: int) -> str:
     return f"p{index}"
 
 
+def _visible(
+    children: list[list[int]], value: Sequence[int], idom: Sequence[int], *, max_boxes: int, keep: set[int]
+) -> tuple[dict[int, str], dict[str, list[int]]]:
+    """Which paths get a box, and the pools that stand for the others.
+
+    The ``max_boxes`` paths keeping the most bytes alive get a box (a path
+    keeps at least as much alive as anything it dominates, so the boxes form a
+    tree under the image), plus the paths in ``keep`` and the boxes above them.
+    Below each box, the children without a box are pooled into one "+N
+    smaller" box standing for them and everything they keep alive.  Returns
+    ``parent_of`` (path -> parent id, for paths with a box) and ``pools``
+    (pool id -> the paths it stands for), both in a fixed order.
+    """
+    n = len(idom)
+    order = sorted(range(n), key=lambda i: (-value[i], i))
+    shown: set[int] = set()
+    for v in [*order[:max_boxes], *sorted(keep)]:
+        while 0 <= v < n and v not in shown:  # the box and every box above it
+            shown.add(v)
+            v = idom[v]
+    parent_of: dict[int, str] = {}
+    pools: dict[str, list[int]] = {}
+    for v in [n, *sorted(shown)]:
+        parent = "image" if v == n else f"p{v}"
+        rest = []
+        for c in sorted(children[v], key=lambda c: (-value[c], c)):
+            if c in shown:
+                parent_of[c] = parent
+            else:
+                rest.append(c)
+        if rest:
+            pools[f"more:{parent}"] = rest
+    return parent_of, pools
+
+
 def icicle_figure(
-    facts: GroupingFacts, *, highlight: int | None = None, maxdepth: int = 5, height: int = 560, title: str | None = None
+    facts: GroupingFacts,
+    *,
+    highlight: int | None = None,
+    maxdepth: int = 5,
+    height: int = 560,
+    title: str | None = None,
+    max_boxes: int = 200,
 ) -> dict[str, Any]:
-    """The icicle of ``facts`` as a plotly figure dict (see the module documentation)."""
+    """The icicle of ``facts`` as a plotly figure dict (see the module documentation).
+
+    The ``max_boxes`` paths that keep the most bytes alive get boxes; below
+    each box the other children are pooled into one "+N smaller" box whose
+    hover names them.  plotly.js lays out every box it is given, drawn or not,
+    so this bounds the work in the browser however large the image;
+    ``highlight`` and the boxes above it always get boxes.
+    """
     g = facts.graph
     n = len(g)
     nar = g.nar_size or tuple(0 for _ in range(n))
     big = set(facts.big)
     popular = set(facts.popular)
     layer_col = [layer_colour(layer) for layer in facts.layers]
+    children: list[list[int]] = [[] for _ in range(n + 1)]
+    for i, d in enumerate(facts.idom):
+        children[n if d in (n, -1) else d].append(i)
+    value = [*facts.kept_alive, 0]
+    total = sum(facts.kept_alive[i] for i in children[n])
+    value[n] = total
+    keep: set[int] = set()
+    if highlight is not None and 0 <= highlight < n:
+        v = highlight
+        while 0 <= v < n:
+            keep.add(v)
+            v = facts.idom[v]
+    parent_of, pools = _visible(children, value, facts.idom, max_boxes=max_boxes, keep=keep)
     ids = ["image"]
     parents = [""]
     labels = [g.name or "image"]
-    values = [sum(facts.kept_alive[i] for i in range(n) if facts.idom[i] in (n, -1))]
+    values = [total]
     colours = ["#ffffff"]
-    custom: list[list[Any]] = [[g.name or "image", format_bytes(0), format_bytes(values[0]), "", "the whole image", ""]]
-    for i in range(n):
+    custom: list[list[Any]] = [[g.name or "image", "-", format_bytes(total), "", "the whole image", "-"]]
+    row: dict[int, int] = {}
+    for i in sorted(parent_of):
         d = facts.idom[i]
+        row[i] = len(ids)
         ids.append(f"p{i}")
-        parents.append("image" if d in (n, -1) else f"p{d}")
+        parents.append(parent_of[i])
         labels.append(g.names[i])
         values.append(facts.kept_alive[i])
         pos = facts.layer_of[i]
@@ -95,13 +159,34 @@ def icicle_figure(
             f"{kind}{layer.reason}, {format_bytes(layer.size or 0)}, {len(layer.paths)} paths",
             ", ".join(flags) or "-",
         ])
+    for pid, held in pools.items():
+        count = len(held)
+        size = sum(value[c] for c in held)
+        by_layer: dict[int, int] = {}
+        for c in held:
+            by_layer[facts.layer_of[c]] = by_layer.get(facts.layer_of[c], 0) + value[c]
+        main = max(by_layer, key=lambda k: (by_layer[k], -k))
+        names = ", ".join(g.names[c] for c in held[:4]) + (", …" if count > 4 else "")
+        ids.append(pid)
+        parents.append(pid[len("more:") :])
+        labels.append(f"+{count} smaller")
+        values.append(size)
+        colours.append(layer_col[main])
+        custom.append([
+            f"{count} smaller paths: {names}",
+            "-",
+            format_bytes(size),
+            f"{len(by_layer)} layer{'s' if len(by_layer) > 1 else ''}",
+            f"mostly layer {main} ({facts.layers[main].reason})",
+            "search a name to see one of them",
+        ])
     line_width = [0.5] * len(ids)
     line_colour = ["#ffffff"] * len(ids)
     level = ""
     if highlight is not None and 0 <= highlight < n:
-        line_width[highlight + 1] = 4
-        line_colour[highlight + 1] = "#000000"
-        level = parents[highlight + 1]
+        line_width[row[highlight]] = 4
+        line_colour[row[highlight]] = "#000000"
+        level = parents[row[highlight]]
     trace: dict[str, Any] = {
         "type": "icicle",
         "ids": ids,
@@ -119,7 +204,7 @@ def icicle_figure(
         "tiling": {"orientation": "h"},
         "pathbar": {"visible": True, "side": "top"},
         "maxdepth": maxdepth,
-        "sort": True,
+        "sort": False,
         "leaf": {"opacity": 1},
     }
     if level:
