@@ -308,3 +308,16 @@ def test_initial_values_outside_the_slider_range_are_kept() -> None:
     assert w.slider.options[0] == ("50 B", 50) and get() == 50
     w, get = param_widget(Nixery.param("popularity_threshold"), 0)
     assert w.slider.options[0] == ("0", 0) and get() == 0
+
+
+def test_typed_values_apply_at_once_slider_moves_wait(two: ImageSet) -> None:
+    async def run() -> None:
+        p = TreePanel(two, "nixery", budget=2, debounce=30)  # inside a loop: slider moves wait for the debounce
+        before = p.updates
+        box = p.controls[0].param_box.children[0]
+        box.slider.value = 5_000  # a slider move: debounced, shows the busy line
+        assert p.updates == before and "regrouping" in p.busy.value
+        box.entry.value = "50 B"  # a typed value: applied at once
+        assert p.updates == before + 1 and p.busy.value == "" and p.tree.big == (0, 1)
+
+    asyncio.run(run())

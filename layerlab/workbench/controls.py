@@ -59,7 +59,9 @@ def _int_label(v: int) -> str:
     return f"{v:,}"
 
 
-def param_widget(param: Param, value: Any = None, *, description_width: str = "170px") -> tuple[Any, Callable[[], Any]]:
+def param_widget(
+    param: Param, value: Any = None, *, description_width: str = "170px", on_commit: Callable[[], None] | None = None
+) -> tuple[Any, Callable[[], Any]]:
     """A control for one declared parameter, and a function reading its value.
 
     Byte sizes and ``log`` integers use a :class:`ipywidgets.SelectionSlider`
@@ -118,7 +120,7 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
 
     shown: Any = widget
     if isinstance(widget, W.SelectionSlider):
-        shown = typed_entry(widget, param)
+        shown = typed_entry(widget, param, on_commit=on_commit)
     if not param.optional:
         return shown, read_plain
     on = W.Checkbox(value=value is not None, description="on", indent=False, layout=W.Layout(width="60px"))
@@ -130,7 +132,7 @@ def param_widget(param: Param, value: Any = None, *, description_width: str = "1
     return box, (lambda: read_plain() if on.value else None)
 
 
-def typed_entry(slider: Any, param: Param) -> Any:
+def typed_entry(slider: Any, param: Param, *, on_commit: Callable[[], None] | None = None) -> Any:
     """A selection slider with a text box beside it that shows its value and accepts a typed one.
 
     The box shows the slider's label (``100 MB``); typing a value in any form
@@ -138,7 +140,9 @@ def typed_entry(slider: Any, param: Param) -> Any:
     the slider there, adding the value to its grid when it is off the grid.  A
     value that does not parse, or lies outside the parameter's range, leaves the
     slider where it was and shows a one-line error under the box, which stays
-    until a valid value is typed; the box never goes blank.
+    until a valid value is typed; the box never goes blank.  ``on_commit`` is
+    called just before a typed value moves the slider (a panel uses it to
+    update at once: a typed value is one event, not a burst to debounce).
 
     Returns an ``HBox`` with attributes ``slider``, ``entry`` and ``error``.
 
@@ -173,6 +177,8 @@ def typed_entry(slider: Any, param: Param) -> Any:
                 raise ConfigError(f"{param.name}: a value is required", source="entry")
             state["busy"] = True
             try:
+                if on_commit is not None and value != slider.value:
+                    on_commit()
                 _set_value(slider, value, param.name)
             finally:
                 state["busy"] = False
@@ -252,6 +258,7 @@ class ConfigControls:
 
         strategy_class(strategy)  # validate the name early
         self.on_change = on_change
+        self.urgent = False
         self._getters: dict[str, Callable[[], Any]] = {}
         self.title = W.HTML(f"<b>{html.escape(title)}</b>") if title else None
         self.strategy = W.Dropdown(options=list(available()), value=strategy, description="strategy", style={"description_width": "170px"})
@@ -276,13 +283,21 @@ class ConfigControls:
         values = {**preset, **overrides}
         children, getters = [], {}
         for p in cls.params:
-            w, get = param_widget(p, values.get(p.name, p.default))
+            w, get = param_widget(p, values.get(p.name, p.default), on_commit=self._commit)
             for target in getattr(w, "children_value_widgets", (w,)):
                 target.observe(self._changed, names="value")
             children.append(w)
             getters[p.name] = get
         self._getters = getters
         self.param_box.children = children
+
+    def _commit(self) -> None:
+        self.urgent = True
+
+    def take_urgent(self) -> bool:
+        """Whether the last change was a typed value (to apply at once, not debounced); clears the flag."""
+        urgent, self.urgent = self.urgent, False
+        return urgent
 
     def _strategy_changed(self, _change: Any) -> None:
         self._build_params({})

@@ -102,7 +102,10 @@ class _Panel:
 
     def _on_change(self, *_: Any) -> None:
         if not self._holding:
-            self._debounced()
+            if any([c.take_urgent() for c in self.controls]):
+                self.refresh()
+            else:
+                self._debounced()
 
     def _imageset_changed(self, change: Any) -> None:
         ev = self._evaluator(change["new"])
@@ -411,7 +414,10 @@ class TreePanel(_Panel):
     def _on_change(self, *_: Any) -> None:
         if not self._holding:
             self.busy.value = '<span class="ll-busy" style="color:#a05a00">&#9203; regrouping&#8230;</span>'
-            self._debounced()
+            if any([c.take_urgent() for c in self.controls]):
+                self.refresh()
+            else:
+                self._debounced()
 
     def _facts(self) -> tuple[Any, Any]:
         from ..metrics.explain import grouping_facts
