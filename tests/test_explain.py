@@ -152,7 +152,7 @@ def test_icicle_figure_on_kde_full() -> None:
     g = s.graphs[0]
     facts = grouping_facts(g, get_strategy("nixery-2022"), Context(s.popularity), 30)
     small = find_paths(g, "libxcb-xinput0")[0]  # keeps a few kB alive: pooled unless searched for
-    fig = icicle_figure(facts, max_boxes=200)
+    fig = icicle_figure(facts, max_boxes=200)  # the default is 150
     t = fig["data"][0]
     assert t["values"][0] == sum(g.nar_size) and f"p{small}" not in t["ids"]
     # The 200 paths keeping the most bytes alive have boxes; the rest are pooled, and nothing is lost.

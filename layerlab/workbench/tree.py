@@ -97,7 +97,7 @@ def icicle_figure(
     maxdepth: int = 5,
     height: int = 560,
     title: str | None = None,
-    max_boxes: int = 200,
+    max_boxes: int = 150,
 ) -> dict[str, Any]:
     """The icicle of ``facts`` as a plotly figure dict (see the module documentation).
 
