@@ -27,13 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import record  # noqa: E402
+from _report import record
 
-from layerlab import plot  # noqa: E402
-from layerlab.strategies import Context, get_strategy  # noqa: E402
-from layerlab.workbench import TreePanel  # noqa: E402
+from layerlab import plot
+from layerlab.strategies import Context, get_strategy
+from layerlab.workbench import TreePanel
 
 SIZES = [10**6, 2 * 10**6, 5 * 10**6, 10**7, 2 * 10**7, 5 * 10**7, 2 * 10**8, 5 * 10**8, 10**9]
 BUDGETS = [94, 60, 40, 20, 10, 5]

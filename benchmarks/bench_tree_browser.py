@@ -33,12 +33,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import record  # noqa: E402
+from _report import record
 
-from layerlab.net import free_port, wait_for_server  # noqa: E402
-from layerlab.workbench.notebooks import jupyter_command  # noqa: E402
+from layerlab.net import free_port, wait_for_server
+from layerlab.workbench.notebooks import jupyter_command
 
 THRESHOLDS = ["3 MB", "7 MB", "15 MB", "33 MB", "70 MB", "150 MB", "330 MB", "700 MB", "4 MB", "45 MB"]
 TARGET_MS = 300

@@ -125,7 +125,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- plot
-def _load_imageset(args: argparse.Namespace):  # noqa: ANN202
+def _load_imageset(args: argparse.Namespace):
     from ..imageset import default_imageset, load_imageset
     from ..popularity import load_popularity
 

@@ -71,7 +71,7 @@ class Config:
             out[k] = orjson.loads(v) if isinstance(v, str) and v.startswith("{") else v
         return out
 
-    def build(self):  # noqa: ANN201 - Strategy
+    def build(self):
         """The configured strategy.
 
         Raises:

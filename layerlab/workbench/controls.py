@@ -44,7 +44,7 @@ def byte_grid(lo: float, hi: float, extra: Sequence[float] = ()) -> list[int]:
         >>> byte_grid(1, 10, extra=[3])
         [1, 2, 3, 5, 10]
     """
-    out = set(int(x) for x in extra if x is not None and lo <= x <= hi)
+    out = {int(x) for x in extra if x is not None and lo <= x <= hi}
     e = math.floor(math.log10(max(lo, 1)))
     while 10**e <= hi:
         for m in (1, 2, 5):

@@ -116,7 +116,7 @@ def run_lab(
                 proc.kill()
 
 
-def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):  # noqa: ANN201
+def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):
     """Run a notebook top to bottom in a fresh kernel; return the executed notebook.
 
     The kernel's working directory is the notebook's directory.

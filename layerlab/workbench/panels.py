@@ -179,7 +179,7 @@ class _Panel:
         err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
         return f"<div class='ll-snapshot'>{err}{summary_html(pairs) if pairs else ''}{self.chart.value}{self._table_html(pairs) if pairs else ''}</div>"
 
-    def figure(self):  # noqa: ANN201 - matplotlib Figure
+    def figure(self):
         """The current chart as a matplotlib Figure (for saving with :func:`layerlab.plot.save_png`)."""
         pf = PanelFigure()
         pf.draw(list(zip(self.labels, self.outcomes)))
@@ -561,7 +561,7 @@ class TreePanel(_Panel):
         png = base64.b64encode(to_png(fig, dpi=80, compress_level=1)).decode()
         return f'<img alt="dominator tree" style="max-width:100%" src="data:image/png;base64,{png}"/>'
 
-    def figure(self):  # noqa: ANN201 - matplotlib Figure
+    def figure(self):
         """The tree shown, as a static matplotlib Figure (for files and reports)."""
         from ..plot import dominator_tree
 

@@ -3,9 +3,9 @@
 :func:`chart_svg` turns outcomes into the panel's chart (layer sizes of the
 displayed image, cumulative pull bytes against the ideal bound) as inline SVG,
 and :func:`summary_html` / :func:`layer_table_html` into HTML.  Building the
-SVG text takes about a millisecond and the browser draws it; a matplotlib
-redraw of the same chart costs far more, which alone would break the 300 ms
-target of a slider move (``benchmarks/bench_widget.py`` measures both).
+SVG text is cheap and the browser draws it; a matplotlib redraw of the same
+chart costs far more, which alone would break the 300 ms target of a slider
+move (``benchmarks/bench_widget.py`` measures both).
 :class:`PanelFigure` draws the same chart with matplotlib, into one persistent
 figure whose axes are reused, for files.
 
@@ -128,7 +128,7 @@ class PanelFigure:
             ax.set_title(f"{out.image}: {len(sizes)} layers, largest {out.largest_share:.0%}", fontsize=10)
         else:
             widest = 0
-            for row, (label, out) in enumerate(outcomes):
+            for row, (_label, out) in enumerate(outcomes):
                 ordered = sorted(out.layers, key=lambda layer: -(layer.size or 0))
                 sizes = [layer.size or 0 for layer in ordered]
                 lefts = [0]
@@ -200,8 +200,8 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
     """The panel chart as inline SVG: layer sizes of the displayed image (left), cumulative pull (right).
 
     The live panel draws this instead of a matplotlib PNG: building the SVG
-    text takes about a millisecond and the browser renders it, where a
-    matplotlib redraw costs 100 ms or more.  Same content as
+    text is cheap and the browser renders it, where a matplotlib redraw is
+    not (``benchmarks/bench_widget.py``).  Same content as
     :class:`PanelFigure`, which stays available for files and reports.  Bars
     carry ``class="ll-bar"``, the pull lines ``class="ll-line"``.
 

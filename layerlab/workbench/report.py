@@ -65,7 +65,8 @@ def run_report(notebooks: str | os.PathLike[str], out: str | os.PathLike[str], *
         took = time.monotonic() - t
         pages.append(page)
         title = _title(nb) or p.stem
-        rows.append(f'<li><a href="{html.escape(page.name)}">{html.escape(title)}</a> <small>({p.name}, {took:.1f} s)</small></li>')
+        link = f'<a href="{html.escape(page.name)}">{html.escape(title)}</a>'
+        rows.append(f"<li>{link} <small>({p.name}, {took:.1f} s)</small></li>")
         if log is not None:
             print(f"layerlab report: {p.name} -> {page} ({took:.1f} s)", file=log, flush=True)
     index = (
