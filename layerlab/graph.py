@@ -719,7 +719,8 @@ class ClosureGraph:
         top = ""
         if sizes is not None and self.paths:
             order = sorted(range(len(self.paths)), key=lambda i: (-sizes[i], i))[:5]
-            top = "<br>largest closures: " + ", ".join(f"{html.escape(self.names[i])} ({format_bytes(sizes[i])})" for i in order)
+            largest = (f"{html.escape(self.names[i])} ({format_bytes(sizes[i])})" for i in order)
+            top = "<br>largest closures: " + ", ".join(largest)
         title = html.escape(self.name or self.source or "closure graph")
         return (f'<div class="ll-graph" style="font-size:13px"><b>{title}</b>: {", ".join(facts)}'
                 f"<br>roots: {roots}{top}</div>")

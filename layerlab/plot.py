@@ -590,9 +590,12 @@ def overlap_heatmap(
     off = data[~np.eye(k, dtype=bool)] if k > 1 else data.ravel()
     top_off = float(np.nanmax(off)) if off.size else 1.0
     vmax = None if as_bytes else max(1.0, top_off)
-    im = ax.imshow(data, cmap=cmap, aspect="equal", interpolation="nearest", vmin=0, vmax=top_off if as_bytes and top_off > 0 else vmax)
+    if as_bytes and top_off > 0:
+        vmax = top_off
+    im = ax.imshow(data, cmap=cmap, aspect="equal", interpolation="nearest", vmin=0, vmax=vmax)
     for i in range(k):
-        ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor="#d9d9d9", edgecolor="#9d9d9d", hatch="////", linewidth=0.5))
+        diagonal = Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor="#d9d9d9", edgecolor="#9d9d9d", hatch="////", linewidth=0.5)
+        ax.add_patch(diagonal)
     fontsize = 8 if k <= 30 else 6
     ax.set_xticks(range(k), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=fontsize)
     ax.set_yticks(range(k), names, fontsize=fontsize)
@@ -617,7 +620,8 @@ def overlap_heatmap(
                 if extra is not None:
                     text += "\n" + format_bytes(extra[i, j])
                 dark = top_off and v > 0.6 * top_off
-                ax.text(j, i, text, ha="center", va="center", fontsize=7 if extra is None else 6, color="white" if dark else "black")
+                size = 7 if extra is None else 6
+                ax.text(j, i, text, ha="center", va="center", fontsize=size, color="white" if dark else "black")
     return fig
 
 
@@ -651,7 +655,9 @@ def pull_vs_budget(
         # Colour, line style and marker all vary, and markers are hollow, so a line lying on another stays visible.
         ax.plot(
             xs, [points[x] for x in xs], label=label, color=_PALETTE[n % len(_PALETTE)],
-            linestyle=_LINESTYLES[n % len(_LINESTYLES)], marker=_MARKERS[n % len(_MARKERS)], markersize=4 + 1.5 * (n % 3),
+            linestyle=_LINESTYLES[n % len(_LINESTYLES)],
+            marker=_MARKERS[n % len(_MARKERS)],
+            markersize=4 + 1.5 * (n % 3),
             markerfacecolor="none", markeredgewidth=1.2, linewidth=1.6,
         )
     ax.axhline(ideal, color="black", linestyle="--", linewidth=1.2, label="ideal (one layer per path)")

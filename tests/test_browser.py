@@ -86,7 +86,9 @@ def lab(tmp_path_factory):
 
 def summary_cells(page) -> tuple[str, str]:
     panel = page.locator(".ll-tune-panel").first
-    return panel.locator("td.ll-layers").first.text_content().strip(), panel.locator("td.ll-pull").first.text_content().strip()
+    return panel.locator("td.ll-layers").first.text_content().strip(), panel.locator(
+        "td.ll-pull"
+    ).first.text_content().strip()
 
 
 def test_budget_slider_changes_layers_and_pull(lab) -> None:
@@ -123,8 +125,16 @@ def test_budget_slider_changes_layers_and_pull(lab) -> None:
                 }""",
                 timeout=180_000,
             )
-            assert page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
-            assert page.locator(".jp-Notebook .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
+            assert (
+                page.locator(
+                    ".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                ).count()
+                == 0
+            )
+            assert (
+                page.locator(".jp-Notebook .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count()
+                == 0
+            )
 
             budget = page.locator(".ll-tune-panel .ll-budget").first
             budget.scroll_into_view_if_needed()
@@ -203,7 +213,9 @@ def run_notebook(page, url: str, token: str, name: str, ready: str) -> None:
         timeout=180_000,
     )
     assert page.locator(".jp-Notebook .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
-    assert page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    assert (
+        page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +303,12 @@ def test_hovering_a_tree_box_shows_its_name(why) -> None:
     for k in range(min(slices.count(), 40)):
         bb = slices.nth(k).bounding_box()
         label = slices.nth(k).locator("text.slicetext").first
-        if bb and bb["width"] * bb["height"] > width and label.count() and "kde-full" not in (label.text_content() or ""):
+        if (
+            bb
+            and bb["width"] * bb["height"] > width
+            and label.count()
+            and "kde-full" not in (label.text_content() or "")
+        ):
             best, width = k, bb["width"] * bb["height"]
     assert best is not None
     target = slices.nth(best)
@@ -356,9 +373,20 @@ def test_save_configuration_and_group_with_it(why) -> None:
     doc = json.loads(saved.read_text())
     assert doc["budget"] == 30 and doc["params"]["popularity_threshold"] == 100
     out = subprocess.run(
-        [sys.executable, "-m", "layerlab.cli", "group", str(ROOT / "data" / "debian" / "kde-full.graph.json"),
-         "-p", str(ROOT / "data" / "debian" / "popularity.json"), "--config", str(saved)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "layerlab.cli",
+            "group",
+            str(ROOT / "data" / "debian" / "kde-full.graph.json"),
+            "-p",
+            str(ROOT / "data" / "debian" / "popularity.json"),
+            "--config",
+            str(saved),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     layers = json.loads(out.stdout)
@@ -409,14 +437,20 @@ def test_workbench_command_prints_a_working_url(tmp_path: Path) -> None:
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "layerlab.cli", "workbench", "--notebooks", str(nbdir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         line = proc.stdout.readline().strip()
         m = re.fullmatch(r"layerlab workbench: (http://127\.0\.0\.1:(\d+))/lab\?token=([0-9a-f]{32})", line)
         assert m, line
         base, token = m.group(1), m.group(3)
-        assert requests.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=10).status_code == 200
+        assert (
+            requests.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=10).status_code
+            == 200
+        )
         assert requests.get(f"{base}/api/contents", timeout=10).status_code == 403  # the token is required
         tree = requests.get(f"{base}/api/contents", headers={"Authorization": f"token {token}"}, timeout=10).json()
         assert tree["path"] == "" and tree["type"] == "directory"

@@ -66,7 +66,12 @@ def test_explain_a_big_path_and_a_popular_one(small: ClosureGraph) -> None:
     assert llvm.chain == (S + "a-app-1", S + "g-gui-2", S + "l-llvm-15") and llvm.dominator is None
     assert llvm.rating == 3 * 500 and not llvm.merged
     libc = explain_path(facts, S + "c-libc-2.36")
-    assert (libc.layer_reason, libc.popular, libc.popularity, libc.popularity_threshold) == ("popular", True, 2000, 1000)
+    assert (libc.layer_reason, libc.popular, libc.popularity, libc.popularity_threshold) == (
+        "popular",
+        True,
+        2000,
+        1000,
+    )
     text = "\n".join(libc.lines())
     assert "popularity 2,000 against 1,000 (2.00× the threshold)" in text
     # gui is dominated by app (its only referrer), so it joins app's layer.
@@ -81,7 +86,10 @@ def test_explain_a_merged_path_names_the_rating_that_lost(small: ClosureGraph) -
     e = explain_path(facts, S + "l-llvm-15")
     assert e.merged and e.layer_reason == "merged" and e.rating == 1500
     assert e.lowest_kept_rating == 60_000 and e.initial_layers == 3 and e.budget == 2
-    assert "merged: rating 1,500 lost; the lowest rating that kept its own layer was 60,000; budget 2 for 3 initial layers" in e.lines()
+    assert (
+        "merged: rating 1,500 lost; the lowest rating that kept its own layer was 60,000; budget 2 for 3 initial layers"
+        in e.lines()
+    )
     assert e.to_json()["big"] is True
 
 
@@ -106,8 +114,12 @@ def test_explain_libllvm15_in_kde_full() -> None:
 
 def test_diff_by_hand() -> None:
     a = ClosureGraph.from_records(
-        [{"path": S + "a-app-1", "narSize": 10, "references": [S + "l-lib-1"]}, {"path": S + "l-lib-1", "narSize": 100}],
-        [S + "a-app-1"], name="a",
+        [
+            {"path": S + "a-app-1", "narSize": 10, "references": [S + "l-lib-1"]},
+            {"path": S + "l-lib-1", "narSize": 100},
+        ],
+        [S + "a-app-1"],
+        name="a",
     )
     s = ImageSet.from_graphs([a], name="one")
     one = layer_imageset(get_strategy("single-layer"), s, 5)
@@ -204,12 +216,17 @@ def test_group_reads_a_saved_configuration(tmp_path, capsysbinary) -> None:
     pop = str(DATA / "debian" / "popularity.json")
     assert main(["group", graph, "-p", pop, "--config", str(cfg)]) == 0
     got = orjson.loads(capsysbinary.readouterr().out)
-    want = get_strategy("nixery-2022", size_threshold=50_000_000).group(load_graph(graph), Context(load_popularity(pop)), 7)
+    want = get_strategy("nixery-2022", size_threshold=50_000_000).group(
+        load_graph(graph), Context(load_popularity(pop)), 7
+    )
     assert [layer["contents"] for layer in got] == [list(layer.paths) for layer in want]
     assert main(["group", graph, "-p", pop, "--config", str(cfg), "--budget", "3"]) == 0
     assert len(orjson.loads(capsysbinary.readouterr().out)) == 3
     assert main(["group", graph, "--config", str(cfg), "--strategy", "nixery"]) == 2
-    assert capsysbinary.readouterr().err.decode().strip() == "layerlab: error: layerlab group: give --config or --strategy, not both"
+    assert (
+        capsysbinary.readouterr().err.decode().strip()
+        == "layerlab: error: layerlab group: give --config or --strategy, not both"
+    )
     assert main(["group", graph, "--config", str(tmp_path / "none.json")]) == 2
     assert "none.json: cannot read file" in capsysbinary.readouterr().err.decode()
 
@@ -220,7 +237,9 @@ def test_nix_snippets() -> None:
     assert "maxLayers = 21;" in pc and 'layeringPipeline = [ [ "popularity_contest" ] [ "limit_layers" 20 ] ];' in pc
     assert nix_snippets(get_strategy("popularity-contest", score="appearances"), 20) == {}
     pipe = get_strategy("pipeline", pipeline='[["split_paths", ["/nix/store/x"]], ["flatten"]]')
-    assert 'layeringPipeline = [ [ "split_paths" [ "/nix/store/x" ] ] [ "flatten" ] ];' in nix_snippets(pipe, 9)["nixpkgs"]
+    assert (
+        'layeringPipeline = [ [ "split_paths" [ "/nix/store/x" ] ] [ "flatten" ] ];' in nix_snippets(pipe, 9)["nixpkgs"]
+    )
     assert set(nix_snippets(get_strategy("nix2container"), 9)) == {"nix2container"}
     assert nix_snippets(get_strategy("keystone"), 9) == {}
 
@@ -239,7 +258,9 @@ def test_overlap_figure_hover_order_and_diagonal() -> None:
     share = overlap_matrix(overlap(lay).frame, "layer_share")
     i, j = names.index("img-curl"), names.index("img-git")
     assert t["z"][i][j] == round(float(share.loc["img-curl", "img-git"]), 4)
-    assert t["customdata"][i][j][1] == plot_bytes(overlap_matrix(overlap(lay).frame, "shared_path_bytes").loc["img-curl", "img-git"])
+    assert t["customdata"][i][j][1] == plot_bytes(
+        overlap_matrix(overlap(lay).frame, "shared_path_bytes").loc["img-curl", "img-git"]
+    )
     assert f.figure["layout"]["height"] <= 720
     p = pull_budget_figure({"a": {5: 3.0, 10: 2.0}, "b": {5: 3.0, 10: 2.0}}, 1.0)
     a, b = p.figure["data"][:2]

@@ -110,7 +110,8 @@ def test_tune_notebook_content(executed: dict) -> None:
     # The compare panel's diff of A and B, and the interactive charts (a table where there is no plotly.js).
     assert 'class="ll-diff-moved"' in text and 'class="ll-diff-chain"' in text
     assert "class='ll-pull-budget'" in text and "class='ll-overlap-pairs'" in text
-    figures = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs(nb) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    plotly = "application/vnd.plotly.v1+json"
+    figures = [o["data"][plotly] for o in outputs(nb) if plotly in o.get("data", {})]
     assert [f["data"][0]["type"] for f in figures] == ["scatter", "heatmap"]
 
 

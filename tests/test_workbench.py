@@ -35,12 +35,20 @@ S = "/nix/store/"
 def two() -> ImageSet:
     """Two images sharing a 100-byte library: a(10) -> lib, b(20) -> lib."""
     a = ClosureGraph.from_records(
-        [{"path": S + "a-app-a-1", "narSize": 10, "references": [S + "l-lib-1"]}, {"path": S + "l-lib-1", "narSize": 100}],
-        [S + "a-app-a-1"], name="a",
+        [
+            {"path": S + "a-app-a-1", "narSize": 10, "references": [S + "l-lib-1"]},
+            {"path": S + "l-lib-1", "narSize": 100},
+        ],
+        [S + "a-app-a-1"],
+        name="a",
     )
     b = ClosureGraph.from_records(
-        [{"path": S + "b-app-b-1", "narSize": 20, "references": [S + "l-lib-1"]}, {"path": S + "l-lib-1", "narSize": 100}],
-        [S + "b-app-b-1"], name="b",
+        [
+            {"path": S + "b-app-b-1", "narSize": 20, "references": [S + "l-lib-1"]},
+            {"path": S + "l-lib-1", "narSize": 100},
+        ],
+        [S + "b-app-b-1"],
+        name="b",
     )
     return ImageSet.from_graphs([a, b], name="two")
 
@@ -125,7 +133,11 @@ def test_bool_choice_dict_str_params() -> None:
 def test_controls_follow_the_strategy_declaration() -> None:
     changes = []
     c = ConfigControls("nixery", budget=12, on_change=lambda: changes.append(1))
-    assert [getattr(w, "slider", w).description for w in c.param_box.children[:3]] == ["size threshold", "size measure", "popularity threshold"]
+    assert [getattr(w, "slider", w).description for w in c.param_box.children[:3]] == [
+        "size threshold",
+        "size measure",
+        "popularity threshold",
+    ]
     assert c.config() == Config("nixery", {}, 12)
     c.budget.value = 7
     assert changes and c.config().budget == 7
@@ -288,7 +300,11 @@ def test_tree_panel(two: ImageSet) -> None:
     assert p.image.value == "b" and p.tree.big == (0, 1) and p.tree.popular == ()
     assert 'class="ll-big">2<' in p.summary.value and 'class="ll-layers">2<' in p.summary.value
     trace = p.figure_dict["data"][0]
-    assert trace["type"] == "icicle" and trace["ids"] == ["image", "p0", "p1"] and trace["parents"] == ["", "image", "image"]
+    assert (
+        trace["type"] == "icicle"
+        and trace["ids"] == ["image", "p0", "p1"]
+        and trace["parents"] == ["", "image", "image"]
+    )
     assert p.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"] is p.figure_dict
     assert "app-b-1" in p.table.value
     assert p.controls[0].rule.layout.display == "none"

@@ -11,7 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("group", help="group a closure graph into layers (writes Nixery's layers.json)")
     p.add_argument("graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok)")
     add_strategy_options(p)
-    p.add_argument("--config", metavar="FILE", help="strategy and budget saved by the workbench (strategy JSON); --set overrides")
+    p.add_argument(
+        "--config", metavar="FILE", help="strategy and budget saved by the workbench (strategy JSON); --set overrides"
+    )
     p.set_defaults(budget=None)
     p.add_argument("--out", "-o", help="output file (default: stdout)")
     p.add_argument("--explain", action="store_true", help="print a table of layers (size, rating, reason) to stderr")

@@ -49,7 +49,12 @@ class LayerFile:
     kind: str
 
     def store_path(self, store_dir: str = "/nix/store") -> str | None:
-        """The store path the entry belongs to, or ``None`` (a parent directory, a customisation file)."""
+        """The store path the entry belongs to, or ``None`` (a parent directory, a customisation file).
+
+        Example:
+            >>> LayerFile("nix/store/aaa-x/bin/x", 3, "file").store_path(), LayerFile("etc/passwd", 1, "file").store_path()
+            ('/nix/store/aaa-x', None)
+        """
         prefix = store_dir.strip("/") + "/"
         if not self.name.startswith(prefix):
             return None
@@ -81,7 +86,13 @@ class ImageLayer:
         return sum(f.size for f in self.files)
 
     def store_paths(self, store_dir: str = "/nix/store") -> dict[str, int]:
-        """Store paths in the layer with their content bytes, in first-seen order."""
+        """Store paths in the layer with their content bytes, in first-seen order.
+
+        Example:
+            >>> files = (LayerFile("nix/store/a-x/f", 3, "file"), LayerFile("nix/store/a-x/g", 4, "file"))
+            >>> ImageLayer("sha256:" + "0" * 64, "t", 7, files).store_paths()
+            {'/nix/store/a-x': 7}
+        """
         out: dict[str, int] = {}
         for f in self.files:
             p = f.store_path(store_dir)
@@ -90,19 +101,25 @@ class ImageLayer:
         return out
 
 
-_KIND = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink"}
+_KIND = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.LNKTYPE: "hardlink",
+}
 
 
 def _open_blob(path: Path, media_type: str) -> IO[bytes]:
-    f: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    if media_type.endswith("+zstd") or media_type.endswith(".zstd"):
+    f: IO[bytes] = open(path, "rb")
+    if media_type.endswith(("+zstd", ".zstd")):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(f, closefd=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(f, closefd=True)
     if media_type.endswith("gzip"):
         import gzip
 
-        return gzip.GzipFile(fileobj=f, mode="rb")
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
     return f
 
 
@@ -145,7 +162,9 @@ def read_oci_layout(layout: str | os.PathLike[str], tag: str | None = None) -> t
     except (orjson.JSONDecodeError, KeyError, TypeError) as err:
         raise InputError(f"index.json cannot be parsed: {err}", source=str(root)) from None
     if tag is not None:
-        manifests = [m for m in manifests if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag]
+        manifests = [
+            m for m in manifests if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag
+        ]
         if not manifests:
             raise ImageError(f"no image tagged {tag!r}", source=str(root))
     if len(manifests) != 1:

@@ -83,15 +83,45 @@ class LayeringDiff:
     per_image: dict[str, dict[str, int]]
 
     def download_image(self, image: str, rule: str = "any") -> int:
-        """Bytes a client holding ``image`` under ``a`` downloads to get it under ``b``."""
+        """Bytes a client holding ``image`` under ``a`` downloads to get it under ``b``.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> from layerlab.metrics import layer_imageset
+            >>> s = default_imageset().subset(["img-curl"])
+            >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+            >>> d.download_image("img-curl", "any") == s.images[0].bytes
+            True
+        """
         return self.per_image[rule][image]
 
     def moved_in(self, image: str) -> tuple[MovedPath, ...]:
-        """The moved paths of one image."""
+        """The moved paths of one image.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> from layerlab.metrics import layer_imageset
+            >>> s = default_imageset().subset(["img-curl"])
+            >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+            >>> len(d.moved_in("img-curl")) == len(s.images[0].graph)
+            True
+        """
         return tuple(m for m in self.moved if m.image == image)
 
     def summary(self) -> dict[str, Any]:
-        """Counts and bytes, JSON-ready."""
+        """Counts and bytes, JSON-ready.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> from layerlab.metrics import layer_imageset
+            >>> s = default_imageset().subset(["img-curl"])
+            >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+            >>> d.summary()["layers_only_b"], d.summary()["identity"]
+            (1, 'content')
+        """
         return {
             "moved_paths": len(self.moved),
             "moved_bytes": sum(m.size for m in self.moved),
@@ -114,6 +144,15 @@ def diff_layerings(a: Layering, b: Layering) -> LayeringDiff:
 
     Raises:
         ConfigError: the layerings are of different image sets.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> from layerlab.metrics import layer_imageset
+        >>> s = default_imageset().subset(["img-curl"])
+        >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+        >>> d.download["any"] == d.download["chain"] == s.images[0].bytes
+        True
     """
     if a.imageset.names != b.imageset.names or a.imageset.digest != b.imageset.digest:
         raise ConfigError("the two layerings are of different image sets", source="diff")
@@ -148,9 +187,18 @@ def diff_layerings(a: Layering, b: Layering) -> LayeringDiff:
         pulled = simulate_pull(both.image_layers, both.layer_size, range(k, 2 * k), held=range(k), rule=rule)
         download[rule] = sum(bytes_ for _, bytes_ in pulled)
         per_image[rule] = {
-            name: simulate_pull(both.image_layers, both.layer_size, [k + i], held=[i], rule=rule)[0][1] for i, name in enumerate(names)
+            name: simulate_pull(both.image_layers, both.layer_size, [k + i], held=[i], rule=rule)[0][1]
+            for i, name in enumerate(names)
         }
-    return LayeringDiff(tuple(moved), frozenset(ids_a - ids_b), frozenset(ids_b - ids_a), frozenset(ids_a & ids_b), identity, download, per_image)
+    return LayeringDiff(
+        tuple(moved),
+        frozenset(ids_a - ids_b),
+        frozenset(ids_b - ids_a),
+        frozenset(ids_a & ids_b),
+        identity,
+        download,
+        per_image,
+    )
 
 
 def _positions(layers: tuple[Layer, ...]) -> dict[str, int]:

@@ -113,7 +113,11 @@ def _subtree_bytes(idom: Sequence[int], nar: Sequence[int]) -> tuple[int, ...]:
 
 
 def grouping_facts(
-    graph: ClosureGraph, strategy: Strategy, context: Context | None = None, budget: int = 30, layers: Sequence[Layer] | None = None
+    graph: ClosureGraph,
+    strategy: Strategy,
+    context: Context | None = None,
+    budget: int = 30,
+    layers: Sequence[Layer] | None = None,
 ) -> GroupingFacts:
     """Group ``graph`` (unless ``layers`` are given) and work out the facts :func:`explain_path` reads.
 
@@ -129,12 +133,15 @@ def grouping_facts(
     from ..strategies.nixery import Nixery, immediate_dominators, merge_split
 
     context = context if context is not None else Context()
-    analysis = strategy.analyse(graph, context) if isinstance(strategy, Nixery) else None
+    nixery = strategy if isinstance(strategy, Nixery) else None
+    analysis = nixery.analyse(graph, context) if nixery is not None else None
     if layers is None:
-        if analysis is not None and type(strategy)._group is Nixery._group:
+        if nixery is not None and analysis is not None and type(nixery)._group is Nixery._group:
             # The same steps as Nixery.group, reusing the analysis instead of running it twice.
             a = analysis
-            layers = merge_split(graph, a.split, a.sizes, a.pops, budget, strategy.merge_mode, a.size_threshold, a.threshold)
+            layers = merge_split(
+                graph, a.split, a.sizes, a.pops, budget, nixery.merge_mode, a.size_threshold, a.threshold
+            )
         else:
             layers = strategy.group(graph, context, budget)
     layers = tuple(layers)
@@ -155,9 +162,20 @@ def grouping_facts(
         rating = {h: int(a.pops[h]) * weight.get(h, 0) for h in a.split.heads}
         unreachable = any(h < 0 for h in owner)
         return GroupingFacts(
-            graph, strategy, budget, layers, tuple(layer_of), idom, _subtree_bytes(idom, nar),
-            tuple(int(s) for s in a.sizes), tuple(int(p) for p in a.pops), int(a.size_threshold), int(a.threshold),
-            tuple(owner), rating, len(a.split.heads) + unreachable,
+            graph,
+            strategy,
+            budget,
+            layers,
+            tuple(layer_of),
+            idom,
+            _subtree_bytes(idom, nar),
+            tuple(int(s) for s in a.sizes),
+            tuple(int(p) for p in a.pops),
+            int(a.size_threshold),
+            int(a.threshold),
+            tuple(owner),
+            rating,
+            len(a.split.heads) + unreachable,
         )
     idom = tuple(immediate_dominators(len(graph), graph.refs, graph.roots))
     return GroupingFacts(graph, strategy, budget, layers, tuple(layer_of), idom, _subtree_bytes(idom, nar))
@@ -174,7 +192,7 @@ def find_paths(graph: ClosureGraph, query: str, limit: int = 20) -> list[int]:
         ConfigError: an empty query.
 
     Example:
-        >>> g = ClosureGraph.from_records([{"path": "/s/a-libfoo-2", "narSize": 1}, {"path": "/s/b-foo-1", "narSize": 1}])
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-libfoo-2"}, {"path": "/s/b-foo-1"}])
         >>> [g.names[i] for i in find_paths(g, "foo")]
         ['foo-1', 'libfoo-2']
     """
@@ -283,11 +301,20 @@ class PathExplanation:
         return "the image root: no single path keeps it alive alone"
 
     def lines(self) -> list[str]:
-        """The explanation as plain sentences, one per fact."""
+        """The explanation as plain sentences, one per fact.
+
+        Example:
+            >>> from layerlab.strategies import get_strategy
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-app-1", "narSize": 5}], ["/s/a-app-1"])
+            >>> e = explain_path(grouping_facts(g, get_strategy("nixery", size_threshold=1, size_measure="nar")), 0)
+            >>> e.lines()[1]
+            'layer 0 (big, 5 B, 1 paths, first path app-1)'
+        """
         from ..units import format_bytes as fb
 
         out = [
-            f"{self.name}: {fb(self.nar_size)} own, {fb(self.closure_size)} closure, keeps {fb(self.kept_alive)} alive alone",
+            f"{self.name}: {fb(self.nar_size)} own, {fb(self.closure_size)} closure, "
+            f"keeps {fb(self.kept_alive)} alive alone",
             f"layer {self.layer} ({self.layer_reason}, {fb(self.layer_size)}, {self.layer_paths} paths"
             + (f", first path {_short(self.layer_root)})" if self.layer_root else ")"),
             "kept alive by: " + (" → ".join(_short(p) for p in self.chain) if self.chain else "no root reaches it"),
@@ -296,13 +323,15 @@ class PathExplanation:
         if self.size_threshold is not None and self.size is not None:
             ratio = self.size / self.size_threshold if self.size_threshold else float("inf")
             out.append(
-                f"big: {'yes' if self.big else 'no'}, {self.size_measure} size {fb(self.size)} against {fb(self.size_threshold)} "
+                f"big: {'yes' if self.big else 'no'}, {self.size_measure} size {fb(self.size)} "
+                f"against {fb(self.size_threshold)} "
                 f"({ratio:.2f}× the threshold)"
             )
         if self.popularity_threshold is not None and self.popularity is not None:
             ratio = self.popularity / self.popularity_threshold if self.popularity_threshold else float("inf")
             out.append(
-                f"popular: {'yes' if self.popular else 'no'}, popularity {self.popularity:,} against {self.popularity_threshold:,} "
+                f"popular: {'yes' if self.popular else 'no'}, popularity {self.popularity:,} "
+                f"against {self.popularity_threshold:,} "
                 f"({ratio:.2f}× the threshold)"
             )
         if self.head is not None and self.rating is not None:
@@ -316,7 +345,15 @@ class PathExplanation:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        """Every field plus ``big`` and ``popular``, JSON-ready."""
+        """Every field plus ``big`` and ``popular``, JSON-ready.
+
+        Example:
+            >>> from layerlab.strategies import get_strategy
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-app-1", "narSize": 5}], ["/s/a-app-1"])
+            >>> e = explain_path(grouping_facts(g, get_strategy("nixery", size_threshold=1, size_measure="nar")), 0)
+            >>> e.to_json()["big"], e.to_json()["chain"]
+            (True, ['/s/a-app-1'])
+        """
         from dataclasses import asdict
 
         d = asdict(self)
@@ -342,7 +379,8 @@ def explain_path(facts: GroupingFacts, path: int | str) -> PathExplanation:
         >>> g = ClosureGraph.from_records([
         ...     {"path": "/s/a-app-1", "narSize": 5, "references": ["/s/c-lib-1"]},
         ...     {"path": "/s/c-lib-1", "narSize": 7}], ["/s/a-app-1"])
-        >>> e = explain_path(grouping_facts(g, get_strategy("nixery", size_threshold=6, size_measure="nar"), budget=5), "/s/c-lib-1")
+        >>> facts = grouping_facts(g, get_strategy("nixery", size_threshold=6, size_measure="nar"), budget=5)
+        >>> e = explain_path(facts, "/s/c-lib-1")
         >>> e.layer_reason, e.big, e.chain, e.dominator
         ('big', True, ('/s/a-app-1', '/s/c-lib-1'), None)
     """
@@ -365,8 +403,12 @@ def explain_path(facts: GroupingFacts, path: int | str) -> PathExplanation:
         head = facts.head[i]
         name = facts.strategy.values.get("size_measure", "closure")
         kw.update(
-            size=facts.sizes[i], size_measure=str(name), size_threshold=facts.size_threshold,
-            popularity=facts.pops[i], popularity_threshold=facts.popularity_threshold, initial_layers=facts.initial_layers,
+            size=facts.sizes[i],
+            size_measure=str(name),
+            size_threshold=facts.size_threshold,
+            popularity=facts.pops[i],
+            popularity_threshold=facts.popularity_threshold,
+            initial_layers=facts.initial_layers,
         )
         if head >= 0:
             kw.update(head=g.paths[head], rating=facts.rating[head])
@@ -400,6 +442,12 @@ def explain(
 
     Raises:
         ConfigError: an empty query, or nothing matches.
+
+    Example:
+        >>> from layerlab.strategies import get_strategy
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-app-1", "narSize": 5}], ["/s/a-app-1"])
+        >>> [e.layer_reason for e in explain(g, get_strategy("auto-layer"), None, 3, "app")]
+        ['primary']
     """
     found = find_paths(graph, query, limit)
     if not found:

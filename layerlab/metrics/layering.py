@@ -193,7 +193,7 @@ class Layering:
 
         Example:
             >>> from layerlab.imageset import ImageSet
-            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "narSize": 2}, {"path": "/s/b-b", "narSize": 3}], name="ab")
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "narSize": 2}, {"path": "/s/b-b", "narSize": 3}])
             >>> lay = Layering.from_paths(ImageSet.from_graphs([g]), [[["/s/b-b"], ["/s/a-a"]]])
             >>> "2 distinct layers" in lay._repr_html_()
             True

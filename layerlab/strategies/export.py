@@ -47,8 +47,12 @@ def nix_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[ " + " ".join(nix_value(v) for v in value) + (" ]" if value else "]")
     if isinstance(value, dict):
-        body = " ".join(f"{orjson.dumps(str(k)).decode()} = {nix_value(v)};" if not str(k).isidentifier()
-                        else f"{k} = {nix_value(v)};" for k, v in value.items())
+        body = " ".join(
+            f"{orjson.dumps(str(k)).decode()} = {nix_value(v)};"
+            if not str(k).isidentifier()
+            else f"{k} = {nix_value(v)};"
+            for k, v in value.items()
+        )
         return "{ " + body + (" }" if value else "}")
     raise TypeError(f"no Nix form for {type(value).__name__}")
 
@@ -82,10 +86,10 @@ def nix_snippets(strategy: Strategy, budget: int) -> dict[str, str]:
         pipeline = [["popularity_contest"], ["limit_layers", budget]]
         out["nixpkgs"] = _docker_tools([f"maxLayers = {budget + 1};", f"layeringPipeline = {nix_value(pipeline)};"])
     elif name == "pipeline" and not values.get("exclude_paths"):
-        pipeline = values.get("pipeline")
-        if isinstance(pipeline, str):
-            pipeline = orjson.loads(pipeline)
-        out["nixpkgs"] = _docker_tools([f"maxLayers = {budget + 1};", f"layeringPipeline = {nix_value(pipeline)};"])
+        steps: Any = values.get("pipeline")
+        if isinstance(steps, str):
+            steps = orjson.loads(steps)
+        out["nixpkgs"] = _docker_tools([f"maxLayers = {budget + 1};", f"layeringPipeline = {nix_value(steps)};"])
     elif name == "nix2container":
         body = "".join(f"  {line}\n" for line in ["# name, config, copyToRoot ...", f"maxLayers = {budget};"])
         out["nix2container"] = "nix2container.buildImage {\n" + body + "}"

@@ -36,7 +36,15 @@ from ..units import format_bytes
 __all__ = ["PlotlyFigure", "overlap_figure", "pull_budget_figure"]
 
 _DASHES = ("solid", "dash", "dashdot", "longdash", "longdashdot")
-_SYMBOLS = ("circle-open", "square-open", "diamond-open", "triangle-up-open", "x-thin-open", "star-open", "hexagon-open")
+_SYMBOLS = (
+    "circle-open",
+    "square-open",
+    "diamond-open",
+    "triangle-up-open",
+    "x-thin-open",
+    "star-open",
+    "hexagon-open",
+)
 
 
 class PlotlyFigure:
@@ -67,7 +75,8 @@ def overlap_figure(layering: Layering, *, order: str = "cluster", title: str | N
         >>> from layerlab.imageset import default_imageset
         >>> from layerlab.strategies import get_strategy
         >>> from layerlab.metrics import layer_imageset
-        >>> f = overlap_figure(layer_imageset(get_strategy("nixery"), default_imageset().subset(["img-curl", "img-git"]), 30))
+        >>> two = default_imageset().subset(["img-curl", "img-git"])
+        >>> f = overlap_figure(layer_imageset(get_strategy("nixery"), two, 30))
         >>> t = f.figure["data"][0]
         >>> t["type"], t["z"][0][0] is None, "identical layers" in t["hovertemplate"]
         ('heatmap', True, True)
@@ -121,47 +130,66 @@ def overlap_figure(layering: Layering, *, order: str = "cluster", title: str | N
         "config": {"displaylogo": False},
     }
     pairs = sorted(
-        ((float(s[i, j]), names[i], names[j], lb[i, j], pb[i, j]) for i in range(k) for j in range(i + 1, k) if pb[i, j] > 0),
+        (
+            (float(s[i, j]), names[i], names[j], lb[i, j], pb[i, j])
+            for i in range(k)
+            for j in range(i + 1, k)
+            if pb[i, j] > 0
+        ),
         key=lambda r: (r[0], -r[4]),
     )[:10]
     rows = "".join(
-        f"<tr><td>{html.escape(a)} and {html.escape(b)}</td><td>{v:.0%}</td><td>{format_bytes(x)}</td><td>{format_bytes(y)}</td></tr>"
+        f"<tr><td>{html.escape(a)} and {html.escape(b)}</td><td>{v:.0%}</td>"
+        f"<td>{format_bytes(x)}</td><td>{format_bytes(y)}</td></tr>"
         for v, a, b, x, y in pairs
     )
     fallback = (
-        f"<p>{html.escape(label)}: over all pairs {summary['layer_share']:.0%} of the shared path bytes sit in identical layers. "
+        f"<p>{html.escape(label)}: over all pairs {summary['layer_share']:.0%} of the shared path bytes "
+        "sit in identical layers. "
         "The pairs that lose most:</p><table class='ll-overlap-pairs'><tr><th>pair</th><th>share</th>"
         f"<th>identical layers</th><th>shared paths</th></tr>{rows}</table>"
     )
     return PlotlyFigure(figure, fallback)
 
 
-def pull_budget_figure(curves: Mapping[str, Mapping[int, float]], ideal: float, *, title: str = "Pull bytes against the layer budget") -> PlotlyFigure:
-    """Pull bytes against the budget per strategy, with the ideal bound (see the module documentation)."""
+def pull_budget_figure(
+    curves: Mapping[str, Mapping[int, float]], ideal: float, *, title: str = "Pull bytes against the layer budget"
+) -> PlotlyFigure:
+    """Pull bytes against the budget per strategy, with the ideal bound (see the module documentation).
+
+    Example:
+        >>> f = pull_budget_figure({"nixery": {10: 3e9, 94: 2e9}}, 1.5e9)
+        >>> [t["name"] for t in f.figure["data"]], "ll-pull-budget" in f.fallback_html
+        (['nixery', 'ideal (one layer per path)'], True)
+    """
     data: list[dict[str, Any]] = []
     for n, (label, points) in enumerate(curves.items()):
         xs = sorted(points)
-        data.append({
-            "type": "scatter",
-            "mode": "lines+markers",
-            "name": label,
-            "x": xs,
-            "y": [points[x] for x in xs],
-            "text": [format_bytes(points[x]) for x in xs],
-            "line": {"color": _PALETTE[n % len(_PALETTE)], "dash": _DASHES[n % len(_DASHES)], "width": 2},
-            "marker": {"symbol": _SYMBOLS[n % len(_SYMBOLS)], "size": 8 + 2 * (n % 3), "line": {"width": 1.5}},
-            "hovertemplate": f"{html.escape(label)}: %{{text}}<extra></extra>",
-        })
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": label,
+                "x": xs,
+                "y": [points[x] for x in xs],
+                "text": [format_bytes(points[x]) for x in xs],
+                "line": {"color": _PALETTE[n % len(_PALETTE)], "dash": _DASHES[n % len(_DASHES)], "width": 2},
+                "marker": {"symbol": _SYMBOLS[n % len(_SYMBOLS)], "size": 8 + 2 * (n % 3), "line": {"width": 1.5}},
+                "hovertemplate": f"{html.escape(label)}: %{{text}}<extra></extra>",
+            }
+        )
     budgets = sorted({b for points in curves.values() for b in points})
-    data.append({
-        "type": "scatter",
-        "mode": "lines",
-        "name": "ideal (one layer per path)",
-        "x": [budgets[0], budgets[-1]] if budgets else [],
-        "y": [ideal, ideal] if budgets else [],
-        "line": {"color": "#000000", "dash": "dot", "width": 1.5},
-        "hovertemplate": f"ideal: {format_bytes(ideal)}<extra></extra>",
-    })
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "ideal (one layer per path)",
+            "x": [budgets[0], budgets[-1]] if budgets else [],
+            "y": [ideal, ideal] if budgets else [],
+            "line": {"color": "#000000", "dash": "dot", "width": 1.5},
+            "hovertemplate": f"ideal: {format_bytes(ideal)}<extra></extra>",
+        }
+    )
     wide = bool(budgets) and budgets[0] > 0 and budgets[-1] / budgets[0] > 20
     figure = {
         "data": data,
@@ -169,8 +197,11 @@ def pull_budget_figure(curves: Mapping[str, Mapping[int, float]], ideal: float, 
             "title": {"text": title, "font": {"size": 13}},
             "height": 440,
             "hovermode": "x unified",
-            "xaxis": {"title": {"text": "layer budget (maximum layers per image)"}, "type": "log" if wide else "linear",
-                      "tickvals": budgets},
+            "xaxis": {
+                "title": {"text": "layer budget (maximum layers per image)"},
+                "type": "log" if wide else "linear",
+                "tickvals": budgets,
+            },
             "yaxis": {"title": {"text": "bytes pulled"}, "rangemode": "tozero"},
             "margin": {"l": 70, "r": 20, "t": 40, "b": 50},
         },
@@ -178,9 +209,13 @@ def pull_budget_figure(curves: Mapping[str, Mapping[int, float]], ideal: float, 
     }
     head = "".join(f"<th>{b}</th>" for b in budgets)
     rows = "".join(
-        f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{format_bytes(points[b]) if b in points else ''}</td>" for b in budgets) + "</tr>"
+        f"<tr><td>{html.escape(label)}</td>"
+        + "".join(f"<td>{format_bytes(points[b]) if b in points else ''}</td>" for b in budgets)
+        + "</tr>"
         for label, points in curves.items()
     )
-    fallback = (f"<p>{html.escape(title)} (ideal {format_bytes(ideal)})</p>"
-                f"<table class='ll-pull-budget'><tr><th>budget</th>{head}</tr>{rows}</table>")
+    fallback = (
+        f"<p>{html.escape(title)} (ideal {format_bytes(ideal)})</p>"
+        f"<table class='ll-pull-budget'><tr><th>budget</th>{head}</tr>{rows}</table>"
+    )
     return PlotlyFigure(figure, fallback)

@@ -93,23 +93,46 @@ def param_widget(
         fmt: Callable[[int], str] = format_bytes if kind == "bytes" else _int_label
         start = value if isinstance(value, int) and value in grid else grid[len(grid) // 2]
         widget = W.SelectionSlider(
-            options=[(fmt(v), v) for v in grid], value=start, description=desc, style=style, layout=W.Layout(width="400px"),
-            tooltip=param.help, readout=False,
+            options=[(fmt(v), v) for v in grid],
+            value=start,
+            description=desc,
+            style=style,
+            layout=W.Layout(width="400px"),
+            tooltip=param.help,
+            readout=False,
         )
     elif kind == "int":
         lo = int(param.minimum if param.minimum is not None else 0)
-        hi = int(param.maximum if param.maximum is not None and param.maximum <= 10_000 else max(lo + 100, (value or 0) * 4))
-        widget = W.IntSlider(value=value if value is not None else lo, min=lo, max=hi, description=desc, style=style, layout=layout)
+        hi = int(
+            param.maximum if param.maximum is not None and param.maximum <= 10_000 else max(lo + 100, (value or 0) * 4)
+        )
+        widget = W.IntSlider(
+            value=value if value is not None else lo, min=lo, max=hi, description=desc, style=style, layout=layout
+        )
     elif kind == "float":
         lo = float(param.minimum if param.minimum is not None else 0.0)
         hi = float(param.maximum if param.maximum is not None else max(1.0, (value or 1.0) * 4))
-        widget = W.FloatSlider(value=value if value is not None else (lo + hi) / 2, min=lo, max=hi, step=(hi - lo) / 200, description=desc, style=style, layout=layout)
+        widget = W.FloatSlider(
+            value=value if value is not None else (lo + hi) / 2,
+            min=lo,
+            max=hi,
+            step=(hi - lo) / 200,
+            description=desc,
+            style=style,
+            layout=layout,
+        )
     elif kind == "bool":
         widget = W.Checkbox(value=bool(value), description=desc, style=style, indent=False)
     elif kind == "choice":
         widget = W.Dropdown(options=list(param.choices), value=value, description=desc, style=style)
     elif kind == "dict":
-        widget = W.Text(value=orjson.dumps(value or {}).decode(), description=desc, style=style, layout=layout, continuous_update=False)
+        widget = W.Text(
+            value=orjson.dumps(value or {}).decode(),
+            description=desc,
+            style=style,
+            layout=layout,
+            continuous_update=False,
+        )
     else:
         widget = W.Text(value=str(value or ""), description=desc, style=style, layout=layout, continuous_update=False)
     widget.tooltip = param.help
@@ -156,7 +179,9 @@ def typed_entry(slider: Any, param: Param, *, on_commit: Callable[[], None] | No
     """
     import ipywidgets as W
 
-    entry = W.Text(value=slider.label, continuous_update=False, layout=W.Layout(width="90px"), tooltip="type a value, e.g. 20 MB")
+    entry = W.Text(
+        value=slider.label, continuous_update=False, layout=W.Layout(width="90px"), tooltip="type a value, e.g. 20 MB"
+    )
     entry.add_class("ll-entry")
     error = W.HTML()
     error.add_class("ll-entry-error")
@@ -261,12 +286,24 @@ class ConfigControls:
         self.urgent = False
         self._getters: dict[str, Callable[[], Any]] = {}
         self.title = W.HTML(f"<b>{html.escape(title)}</b>") if title else None
-        self.strategy = W.Dropdown(options=list(available()), value=strategy, description="strategy", style={"description_width": "170px"})
+        self.strategy = W.Dropdown(
+            options=list(available()), value=strategy, description="strategy", style={"description_width": "170px"}
+        )
         self.budget = W.IntSlider(
-            value=budget, min=1, max=MAX_BUDGET, description="budget (layers)", style={"description_width": "170px"}, layout=W.Layout(width="480px")
+            value=budget,
+            min=1,
+            max=MAX_BUDGET,
+            description="budget (layers)",
+            style={"description_width": "170px"},
+            layout=W.Layout(width="480px"),
         )
         self.budget.add_class("ll-budget")
-        self.rule = W.ToggleButtons(options=[("any digest", "any"), ("ChainID", "chain")], value=rule, description="pull rule", style={"description_width": "170px", "button_width": "100px"})
+        self.rule = W.ToggleButtons(
+            options=[("any digest", "any"), ("ChainID", "chain")],
+            value=rule,
+            description="pull rule",
+            style={"description_width": "170px", "button_width": "100px"},
+        )
         self.param_box = W.VBox([])
         self._build_params(params or {})
         self.strategy.observe(self._strategy_changed, names="value")
@@ -295,7 +332,14 @@ class ConfigControls:
         self.urgent = True
 
     def take_urgent(self) -> bool:
-        """Whether the last change was a typed value (to apply at once, not debounced); clears the flag."""
+        """Whether the last change was a typed value (to apply at once, not debounced); clears the flag.
+
+        Example:
+            >>> c = ConfigControls("nixery")
+            >>> c.param_box.children[0].entry.value = "20 MB"
+            >>> c.take_urgent(), c.take_urgent()
+            (True, False)
+        """
         urgent, self.urgent = self.urgent, False
         return urgent
 
@@ -308,7 +352,12 @@ class ConfigControls:
             self.on_change()
 
     def config(self) -> Config:
-        """The configuration the controls hold (only values differing from the preset are kept)."""
+        """The configuration the controls hold (only values differing from the preset are kept).
+
+        Example:
+            >>> ConfigControls("nixery", budget=7, params={"size_threshold": 10**7}).config()
+            Config(strategy='nixery', params=(('size_threshold', 10000000),), budget=7, rule='any')
+        """
         cls, preset = strategy_class(self.strategy.value)
         params = {}
         for name, get in self._getters.items():
@@ -319,7 +368,13 @@ class ConfigControls:
         return Config(self.strategy.value, params, int(self.budget.value), self.rule.value)
 
     def set(self, **values: Any) -> None:
-        """Set controls programmatically: ``strategy``, ``budget``, ``rule`` or a parameter name."""
+        """Set controls programmatically: ``strategy``, ``budget``, ``rule`` or a parameter name.
+
+        Example:
+            >>> c = ConfigControls("nixery")
+            >>> c.set(budget=12, merge_mode="resort"); c.config().budget, c.config().values()
+            (12, {'merge_mode': 'resort'})
+        """
         if "strategy" in values:
             self.strategy.value = values.pop("strategy")
         for key, v in values.items():
@@ -328,9 +383,15 @@ class ConfigControls:
             elif key == "rule":
                 self.rule.value = v
             else:
-                idx = [p.name for p in strategy_class(self.strategy.value)[0].params].index(key) if key in self._getters else -1
+                idx = (
+                    [p.name for p in strategy_class(self.strategy.value)[0].params].index(key)
+                    if key in self._getters
+                    else -1
+                )
                 if idx < 0:
-                    raise ConfigError(f"unknown parameter {key} of strategy {self.strategy.value}", source="ConfigControls.set")
+                    raise ConfigError(
+                        f"unknown parameter {key} of strategy {self.strategy.value}", source="ConfigControls.set"
+                    )
                 w = self.param_box.children[idx]
                 target: Sequence[Any] = getattr(w, "children_value_widgets", (w,))
                 if len(target) == 2:

@@ -36,7 +36,9 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent.parent / "notebooks"
 KERNEL_NAME = "python3"
 
 
-def jupyter_command(notebooks: str | os.PathLike[str], port: int, token: str, *, ip: str = "127.0.0.1", open_browser: bool = False) -> list[str]:
+def jupyter_command(
+    notebooks: str | os.PathLike[str], port: int, token: str, *, ip: str = "127.0.0.1", open_browser: bool = False
+) -> list[str]:
     """The command line starting JupyterLab on ``notebooks`` with this interpreter.
 
     Example:
@@ -82,6 +84,12 @@ def run_lab(
     Example::
 
         run_lab("notebooks")   # prints: layerlab workbench: http://127.0.0.1:PORT/lab?token=...
+
+    Example:
+        >>> run_lab("/nonexistent")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: /nonexistent: no such directory
     """
     import secrets
     import signal
@@ -124,6 +132,13 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
     Raises:
         LayerlabError: a cell raised (the message names the notebook, the cell
             number and the exception) or the notebook cannot be read.
+
+    Example:
+        >>> nb = execute_notebook(NOTEBOOK_DIR / "01-tune-thresholds.ipynb")  # doctest: +SKIP
+        >>> execute_notebook("/nonexistent.ipynb")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.InputError: /nonexistent.ipynb: cannot read notebook: [Errno 2] No such file or directory: '/nonexistent.ipynb'
     """
     import nbformat
     from nbclient import NotebookClient
@@ -148,7 +163,9 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
         line = f"{err.ename}: {err.evalue}".strip().splitlines()[0] if err.ename else str(err).strip().splitlines()[-1]
         raise LayerlabError(f"cell {cell} failed: {line}", source=str(p)) from None
     except (CellTimeoutError, DeadKernelError) as err:
-        raise LayerlabError(f"cell {_failed_cell(nb)}: {type(err).__name__}: {str(err).splitlines()[0]}", source=str(p)) from None
+        raise LayerlabError(
+            f"cell {_failed_cell(nb)}: {type(err).__name__}: {str(err).splitlines()[0]}", source=str(p)
+        ) from None
     return nb
 
 
@@ -165,6 +182,10 @@ def notebooks_in(directory: str | os.PathLike[str], only: list[str] | tuple[str,
 
     Raises:
         ConfigError: the directory does not exist or holds no notebook.
+
+    Example:
+        >>> [p.name for p in notebooks_in(NOTEBOOK_DIR, ["02"])]
+        ['02-why-this-split.ipynb']
     """
 
     d = Path(directory)

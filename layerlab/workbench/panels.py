@@ -70,7 +70,12 @@ class _Panel:
         style = {"description_width": "170px"}
         self.imageset = W.Dropdown(options=list(self._loaders), value=imageset, description="image set", style=style)
         ev = self._evaluator(imageset)
-        self.image = W.Dropdown(options=list(ev.imageset.names), value=image or self._largest(ev.imageset), description="image shown", style=style)
+        self.image = W.Dropdown(
+            options=list(ev.imageset.names),
+            value=image or self._largest(ev.imageset),
+            description="image shown",
+            style=style,
+        )
         self.summary = W.HTML()
         self.summary.add_class("ll-summary-box")
         self.chart = W.HTML()
@@ -102,7 +107,8 @@ class _Panel:
 
     def _on_change(self, *_: Any) -> None:
         if not self._holding:
-            if any([c.take_urgent() for c in self.controls]):
+            urgent = [c.take_urgent() for c in self.controls]  # every flag cleared
+            if any(urgent):
                 self.refresh()
             else:
                 self._debounced()
@@ -150,7 +156,8 @@ class _Panel:
         if len(pairs) == 1:
             return layer_table_html(pairs[0][1].layers)
         cells = "".join(
-            f'<div style="flex:1"><b>{html.escape(label)}</b>{layer_table_html(o.layers, top=8)}</div>' for label, o in pairs
+            f'<div style="flex:1"><b>{html.escape(label)}</b>{layer_table_html(o.layers, top=8)}</div>'
+            for label, o in pairs
         )
         return f'<div style="display:flex;gap:24px">{cells}</div>'
 
@@ -177,7 +184,9 @@ class _Panel:
         """Summary, chart and layer table as self-contained HTML (for static renderers)."""
         pairs = list(zip(self.labels, self.outcomes))
         err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
-        return f"<div class='ll-snapshot'>{err}{summary_html(pairs) if pairs else ''}{self.chart.value}{self._table_html(pairs) if pairs else ''}</div>"
+        summary = summary_html(pairs) if pairs else ""
+        table = self._table_html(pairs) if pairs else ""
+        return f"<div class='ll-snapshot'>{err}{summary}{self.chart.value}{table}</div>"
 
     def figure(self):
         """The current chart as a matplotlib Figure (for saving with :func:`layerlab.plot.save_png`)."""
@@ -189,7 +198,9 @@ class _Panel:
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
         bundle = dict(bundle)
         bundle["text/html"] = self.snapshot_html()
-        bundle["text/plain"] = f"<{type(self).__name__}: {self.outcomes[0].config.label() if self.outcomes else 'no result'}>"
+        bundle["text/plain"] = (
+            f"<{type(self).__name__}: {self.outcomes[0].config.label() if self.outcomes else 'no result'}>"
+        )
         return bundle
 
 
@@ -222,7 +233,10 @@ class TunePanel(_Panel):
 
         controls = ConfigControls(strategy, budget=budget, params=params, rule=rule)
         super().__init__([controls], imageset=imageset, image=image, imagesets=imagesets, debounce=debounce)
-        left = W.VBox([self.imageset, self.image, controls.widget, self.status], layout=W.Layout(min_width="500px", margin="0 20px 0 0"))
+        left = W.VBox(
+            [self.imageset, self.image, controls.widget, self.status],
+            layout=W.Layout(min_width="500px", margin="0 20px 0 0"),
+        )
         right = W.VBox([self.summary, self.table])
         self.widget = W.VBox([W.HBox([left, right]), self.chart])
         self.widget.add_class("ll-tune-panel")
@@ -274,7 +288,13 @@ class ComparePanel(_Panel):
         self.widget.add_class("ll-compare-panel")
 
     def refresh(self) -> None:
-        """Recompute both sides, redraw, and diff A against B now."""
+        """Recompute both sides, redraw, and diff A against B now.
+
+        Example:
+            >>> p = ComparePanel("bash-coreutils", a={"strategy": "nixery", "budget": 30}, b={"strategy": "nixery", "budget": 3})
+            >>> p.refresh(); p.difference.summary()["layers_only_b"] > 0
+            True
+        """
         from ..metrics.diff import diff_layerings
         from .render import diff_html
 
@@ -290,14 +310,26 @@ class ComparePanel(_Panel):
         self.diff.value = diff_html(d, self.image.value)
 
     def snapshot_html(self) -> str:
-        """Summary, chart, the diff of A and B and the layer tables as self-contained HTML."""
+        """Summary, chart, the diff of A and B and the layer tables as self-contained HTML.
+
+        Example:
+            >>> p = ComparePanel("bash-coreutils", a={"strategy": "nixery", "budget": 30}, b={"strategy": "nixery", "budget": 3})
+            >>> "What changes from A to B" in p.snapshot_html()
+            True
+        """
         base = super().snapshot_html()
         if not self.diff.value:
             return base
         return base[: -len("</div>")] + "<h4>What changes from A to B</h4>" + self.diff.value + "</div>"
 
     def set_side(self, side: str, **values: Any) -> None:
-        """Change the controls of side ``A`` or ``B`` and recompute at once."""
+        """Change the controls of side ``A`` or ``B`` and recompute at once.
+
+        Example:
+            >>> p = ComparePanel("bash-coreutils", a={"strategy": "nixery", "budget": 30}, b={"strategy": "nixery", "budget": 3})
+            >>> p.set_side("B", budget=2); p.outcomes[1].layer_count
+            2
+        """
         idx = {"A": 0, "B": 1}.get(side.upper())
         if idx is None:
             raise ConfigError(f"side must be A or B, not {side!r}", source="ComparePanel.set_side")
@@ -384,8 +416,12 @@ class TreePanel(_Panel):
         self.busy = W.HTML()
         self.busy.add_class("ll-busy-box")
         self.search = W.Text(
-            value=query, placeholder="package name or path fragment, e.g. libllvm15", description="find and explain",
-            continuous_update=False, style={"description_width": "170px"}, layout=W.Layout(width="480px"),
+            value=query,
+            placeholder="package name or path fragment, e.g. libllvm15",
+            description="find and explain",
+            continuous_update=False,
+            style={"description_width": "170px"},
+            layout=W.Layout(width="480px"),
         )
         self.search.add_class("ll-search")
         self.explanation = W.HTML()
@@ -393,7 +429,12 @@ class TreePanel(_Panel):
         self.plot = W.Output()
         self.plot.add_class("ll-tree")
         self.views = {name: PanelView(W.HTML()) for name in ("flags", "merges", "layers", "browser")}
-        self.save_name = W.Text(value="layerlab-config.json", description="save as", style={"description_width": "60px"}, layout=W.Layout(width="320px"))
+        self.save_name = W.Text(
+            value="layerlab-config.json",
+            description="save as",
+            style={"description_width": "60px"},
+            layout=W.Layout(width="320px"),
+        )
         self.save_button = W.Button(description="save configuration", icon="save", layout=W.Layout(width="180px"))
         self.save_button.add_class("ll-save")
         self.saved = W.HTML()
@@ -403,7 +444,10 @@ class TreePanel(_Panel):
         super().__init__([controls], imageset=imageset, image=image, imagesets=imagesets, debounce=debounce)
         self.search.observe(lambda _ch: self._find_now(), names="value")
         self.save_button.on_click(lambda _b: self.save())
-        left = W.VBox([self.imageset, self.image, controls.widget, self.status], layout=W.Layout(min_width="500px", margin="0 20px 0 0"))
+        left = W.VBox(
+            [self.imageset, self.image, controls.widget, self.status],
+            layout=W.Layout(min_width="500px", margin="0 20px 0 0"),
+        )
         right = W.VBox([self.summary, W.HBox([self.save_name, self.save_button]), self.saved])
         finder = W.VBox([self.search, self.explanation])
         self.widget = W.VBox([W.HBox([left, right]), self.busy, finder, self.plot, self.table])
@@ -414,7 +458,8 @@ class TreePanel(_Panel):
     def _on_change(self, *_: Any) -> None:
         if not self._holding:
             self.busy.value = '<span class="ll-busy" style="color:#a05a00">&#9203; regrouping&#8230;</span>'
-            if any([c.take_urgent() for c in self.controls]):
+            urgent = [c.take_urgent() for c in self.controls]  # every flag cleared
+            if any(urgent):
                 self.refresh()
             else:
                 self._debounced()
@@ -451,7 +496,13 @@ class TreePanel(_Panel):
         }
 
     def refresh(self) -> None:
-        """Regroup the image shown and redraw its tree now."""
+        """Regroup the image shown and redraw its tree now.
+
+        Example:
+            >>> p = TreePanel("bash-coreutils", "nixery", budget=5)
+            >>> before = p.updates; p.refresh(); p.updates - before, p.figure_dict["data"][0]["type"]
+            (1, 'icicle')
+        """
         from .tree import icicle_figure
 
         try:
@@ -467,7 +518,9 @@ class TreePanel(_Panel):
         self.highlight = None
         if self.search.value.strip():
             self._explain(quiet=True)
-        title = f"{facts.graph.name}: what keeps the bytes alive ({len(facts.graph):,} paths, {len(facts.layers)} layers)"
+        title = (
+            f"{facts.graph.name}: what keeps the bytes alive ({len(facts.graph):,} paths, {len(facts.layers)} layers)"
+        )
         self.figure_dict = icicle_figure(facts, highlight=self.highlight, title=title)
         self.summary.value = views["summary"]
         self.table.value = views["table"]
@@ -488,7 +541,9 @@ class TreePanel(_Panel):
         if self.tree is None:
             return
         self._explain(quiet=False)
-        self.figure_dict = icicle_figure(self.tree, highlight=self.highlight, title=self.figure_dict.get("layout", {}).get("title", {}).get("text"))
+        self.figure_dict = icicle_figure(
+            self.tree, highlight=self.highlight, title=self.figure_dict.get("layout", {}).get("title", {}).get("text")
+        )
         self._draw()
 
     def _explain(self, *, quiet: bool) -> None:
@@ -502,7 +557,10 @@ class TreePanel(_Panel):
         found = find_paths(self.tree.graph, query, limit=8)
         if not found:
             self.explained, self.highlight = None, None
-            self.explanation.value = f'<span class="ll-explain-none" style="color:#b00020">no path of {html.escape(self.image.value)} matches {html.escape(query)!s}</span>'
+            self.explanation.value = (
+                f'<span class="ll-explain-none" style="color:#b00020">no path of {html.escape(self.image.value)} '
+                f"matches {html.escape(query)}</span>"
+            )
             return
         self.explained = explain_path(self.tree, found[0])
         self.highlight = found[0]
@@ -510,7 +568,13 @@ class TreePanel(_Panel):
         self.explanation.value = explanation_html(self.explained, others)
 
     def find(self, query: str) -> Any:
-        """Search for ``query`` now; the :class:`~layerlab.metrics.explain.PathExplanation` of the best match (or ``None``)."""
+        """Search for ``query`` now; the best match's :class:`~layerlab.metrics.explain.PathExplanation` (or None).
+
+        Example:
+            >>> p = TreePanel("bash-coreutils", "nixery", budget=5)
+            >>> p.find("coreutils").name.startswith("coreutils"), 'class="ll-x-reason"' in p.explanation.value
+            (True, True)
+        """
         self._holding = True
         try:
             self.search.value = query
@@ -520,7 +584,16 @@ class TreePanel(_Panel):
         return self.explained
 
     def save(self, path: str | None = None) -> str:
-        """Write the current configuration (strategy JSON plus budget) for ``layerlab group --config``; return the path."""
+        """Write the configuration (strategy JSON and budget) for ``layerlab group --config``; return the path.
+
+        Example:
+            >>> p = TreePanel("bash-coreutils", "nixery", budget=5)
+            >>> import os, tempfile
+            >>> path = p.save(os.path.join(tempfile.mkdtemp(), "tuned.json"))
+            >>> from layerlab.strategies import load_strategy_file
+            >>> load_strategy_file(path)[1]
+            5
+        """
         from ..fileio import atomic_write
         from ..strategies import strategy_file_json
         from ..strategies.export import nix_snippets
@@ -540,10 +613,15 @@ class TreePanel(_Panel):
             f"<code>layerlab group GRAPH --config {html.escape(target)}</code></div>"
         ]
         for where, text in snippets.items():
-            parts.append(f'<div>{html.escape(where)} equivalent:</div><pre class="ll-snippet" style="font-size:12px">{html.escape(text)}</pre>')
+            parts.append(
+                f"<div>{html.escape(where)} equivalent:</div>"
+                f'<pre class="ll-snippet" style="font-size:12px">{html.escape(text)}</pre>'
+            )
         if not snippets:
-            parts.append(f"<div>{html.escape(strategy.name)} has no nixpkgs or nix2container equivalent; "
-                         "build with layerlab or use the layers.json of <code>layerlab group</code>.</div>")
+            parts.append(
+                f"<div>{html.escape(strategy.name)} has no nixpkgs or nix2container equivalent; "
+                "build with layerlab or use the layers.json of <code>layerlab group</code>.</div>"
+            )
         self.saved.value = "".join(parts)
         return target
 
@@ -553,8 +631,16 @@ class TreePanel(_Panel):
         return self.tree
 
     def snapshot_html(self) -> str:
+        """Summary, explanation, the tree as a PNG and the layer table as self-contained HTML (for static renderers).
+
+        Example:
+            >>> p = TreePanel("bash-coreutils", "nixery", budget=5)
+            >>> p.snapshot_html().startswith("<div class='ll-snapshot'>")
+            True
+        """
         err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
-        return f"<div class='ll-snapshot'>{err}{self.summary.value}{self.explanation.value}{self._static_tree()}{self.table.value}</div>"
+        parts = (err, self.summary.value, self.explanation.value, self._static_tree(), self.table.value)
+        return "<div class='ll-snapshot'>" + "".join(parts) + "</div>"
 
     def _static_tree(self) -> str:
         fig = self.figure()
@@ -562,7 +648,13 @@ class TreePanel(_Panel):
         return f'<img alt="dominator tree" style="max-width:100%" src="data:image/png;base64,{png}"/>'
 
     def figure(self):
-        """The tree shown, as a static matplotlib Figure (for files and reports)."""
+        """The tree shown, as a static matplotlib Figure (for files and reports).
+
+        Example:
+            >>> p = TreePanel("bash-coreutils", "nixery", budget=5)
+            >>> p.figure().axes[0].get_title().startswith("Dominator tree of bash-coreutils")
+            True
+        """
         from ..plot import dominator_tree
 
         t = self.tree

@@ -108,7 +108,15 @@ class PanelFigure:
         self._bars, self._texts = [], []
 
     def draw(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
-        """Redraw both axes for ``outcomes`` (label, outcome)."""
+        """Redraw both axes for ``outcomes`` (label, outcome).
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.workbench.compute import Config, evaluate
+            >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+            >>> pf = PanelFigure(); pf.draw([("A", out)]); len(pf.sizes_ax.patches)
+            3
+        """
         self._setup_sizes("single" if len(outcomes) == 1 else "stack")
         ax = self.sizes_ax
         for artist in self._bars + self._texts:
@@ -135,7 +143,15 @@ class PanelFigure:
                 for x in sizes[:-1]:
                     lefts.append(lefts[-1] + x)
                 self._bars.append(
-                    ax.barh([row] * len(sizes), sizes, left=lefts, color=layer_colours(ordered), edgecolor="white", linewidth=0.4, height=0.7)
+                    ax.barh(
+                        [row] * len(sizes),
+                        sizes,
+                        left=lefts,
+                        color=layer_colours(ordered),
+                        edgecolor="white",
+                        linewidth=0.4,
+                        height=0.7,
+                    )
                 )
                 total = sum(sizes)
                 widest = max(widest, total)
@@ -148,7 +164,9 @@ class PanelFigure:
         ax = self.pull_ax
         first = outcomes[0][1]
         xs = list(range(1, len(first.cumulative) + 1))
-        series = [(("pulled" if len(outcomes) == 1 else label), out.cumulative, out.pulled_bytes) for label, out in outcomes]
+        series = [
+            (("pulled" if len(outcomes) == 1 else label), out.cumulative, out.pulled_bytes) for label, out in outcomes
+        ]
         series.append(("ideal", first.cumulative_ideal, first.ideal_bytes))
         while len(self._lines) < len(series):
             n = len(self._lines)
@@ -169,7 +187,15 @@ class PanelFigure:
         ax.set_title(f"pull cost over {first.layering.imageset.name} ({len(xs)} images)", fontsize=10)
 
     def render(self, outcomes: Sequence[tuple[str, Outcome]]) -> bytes:
-        """Redraw and return the PNG."""
+        """Redraw and return the PNG.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.workbench.compute import Config, evaluate
+            >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+            >>> PanelFigure().render([("A", out)])[:4]
+            b'\\x89PNG'
+        """
         self.draw(outcomes)
         return to_png(self.figure, dpi=90, compress_level=1)
 
@@ -222,7 +248,10 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
     # ---- left: layer sizes
     l0, l1 = 78, int(width * 0.56)
     first = outcomes[0][1]
-    parts.append(f'<line x1="{l0}" y1="{bottom}" x2="{l1}" y2="{bottom}" stroke="#333"/><line x1="{l0}" y1="{top}" x2="{l0}" y2="{bottom}" stroke="#333"/>')
+    parts.append(
+        f'<line x1="{l0}" y1="{bottom}" x2="{l1}" y2="{bottom}" stroke="#333"/>'
+        f'<line x1="{l0}" y1="{top}" x2="{l0}" y2="{bottom}" stroke="#333"/>'
+    )
     if len(outcomes) == 1:
         sizes = [layer.size or 0 for layer in first.layers]
         positive = [x for x in sizes if x] or [1]
@@ -234,8 +263,10 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
 
         for t in _ticks(lo, hi, log=True):
             y = y_of(t)
-            parts.append(f'<line x1="{l0 - 4}" y1="{y:.1f}" x2="{l0}" y2="{y:.1f}" stroke="#333"/>'
-                         f'<text x="{l0 - 7}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>')
+            parts.append(
+                f'<line x1="{l0 - 4}" y1="{y:.1f}" x2="{l0}" y2="{y:.1f}" stroke="#333"/>'
+                f'<text x="{l0 - 7}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>'
+            )
         n = max(len(sizes), 1)
         step = (l1 - l0 - 8) / n
         for i, (layer, v) in enumerate(zip(first.layers, sizes)):
@@ -243,22 +274,31 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
             y = y_of(v)
             colour = _REASON_COLOUR.get(layer.reason, "#76b7b2")
             tip = esc(f"layer {i}: {format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}\n{_packages(layer)}")
-            parts.append(f'<rect class="ll-bar" x="{x + step * 0.08:.1f}" y="{y:.1f}" width="{step * 0.84:.1f}" '
-                         f'height="{bottom - y:.1f}" fill="{colour}"><title>{tip}</title></rect>')
+            parts.append(
+                f'<rect class="ll-bar" x="{x + step * 0.08:.1f}" y="{y:.1f}" width="{step * 0.84:.1f}" '
+                f'height="{bottom - y:.1f}" fill="{colour}"><title>{tip}</title></rect>'
+            )
         for t in _ticks(0, n - 1, n=10):
             if float(t).is_integer():
                 x = l0 + 4 + (t + 0.5) * step
                 parts.append(f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{int(t)}</text>')
-        parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">layer (manifest order)</text>')
-        parts.append(f'<text x="14" y="{(top + bottom) / 2:.0f}" text-anchor="middle" transform="rotate(-90 14 {(top + bottom) / 2:.0f})">layer size</text>')
+        parts.append(
+            f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">layer (manifest order)</text>'
+        )
+        parts.append(
+            f'<text x="14" y="{(top + bottom) / 2:.0f}" text-anchor="middle" '
+            f'transform="rotate(-90 14 {(top + bottom) / 2:.0f})">layer size</text>'
+        )
         title = f"{first.image}: {len(sizes)} layers, largest {first.largest_share:.0%}"
         reasons = list(dict.fromkeys(layer.reason for layer in first.layers))
         x = l1 - 8
         for r in reversed(reasons):  # legend, right-aligned along the top
             w = 16 + 7 * len(r)
             x -= w
-            parts.append(f'<rect x="{x}" y="{top + 2}" width="10" height="10" fill="{_REASON_COLOUR.get(r, "#76b7b2")}"/>'
-                         f'<text x="{x + 13}" y="{top + 11}" font-size="10">{esc(r)}</text>')
+            parts.append(
+                f'<rect x="{x}" y="{top + 2}" width="10" height="10" fill="{_REASON_COLOUR.get(r, "#76b7b2")}"/>'
+                f'<text x="{x + 13}" y="{top + 11}" font-size="10">{esc(r)}</text>'
+            )
     else:
         widest = max(sum(layer.size or 0 for layer in o.layers) for _, o in outcomes) or 1
         xmax = widest * 1.18
@@ -269,8 +309,10 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
 
         for t in _ticks(0, xmax):
             x = x_of(t)
-            parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#333"/>'
-                         f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{format_bytes(t)}</text>')
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#333"/>'
+                f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{format_bytes(t)}</text>'
+            )
         rows = len(outcomes)
         band = (bottom - top) / rows
         for row, (label, out) in enumerate(outcomes):
@@ -282,20 +324,34 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
             for layer, colour in zip(ordered, colours):
                 v = layer.size or 0
                 tip = esc(f"{label}: {format_bytes(v)}, {len(layer.paths)} paths, {layer.reason}\n{_packages(layer)}")
-                parts.append(f'<rect class="ll-bar" x="{x_of(left):.1f}" y="{y:.1f}" width="{max(v / xmax * span, 0.5):.1f}" height="{h:.1f}" '
-                             f'fill="{colour}" stroke="white" stroke-width="0.4"><title>{tip}</title></rect>')
+                parts.append(
+                    f'<rect class="ll-bar" x="{x_of(left):.1f}" y="{y:.1f}" '
+                    f'width="{max(v / xmax * span, 0.5):.1f}" height="{h:.1f}" '
+                    f'fill="{colour}" stroke="white" stroke-width="0.4"><title>{tip}</title></rect>'
+                )
                 left += v
-            parts.append(f'<text x="{x_of(left) + 4:.1f}" y="{y + h / 2 + 4:.1f}">{len(ordered)} layers</text>'
-                         f'<text x="{l0 - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end" font-weight="bold">{esc(label)}</text>')
-        parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">bytes (one segment per layer, largest first)</text>')
+            parts.append(
+                f'<text x="{x_of(left) + 4:.1f}" y="{y + h / 2 + 4:.1f}">{len(ordered)} layers</text>'
+                f'<text x="{l0 - 8}" y="{y + h / 2 + 4:.1f}" text-anchor="end" font-weight="bold">{esc(label)}</text>'
+            )
+        parts.append(
+            f'<text x="{(l0 + l1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">'
+            "bytes (one segment per layer, largest first)</text>"
+        )
         title = f"{first.image}: layers"
     parts.append(f'<text x="{(l0 + l1) / 2:.0f}" y="16" text-anchor="middle" font-size="13">{esc(title)}</text>')
 
     # ---- right: cumulative pull against the ideal
     r0, r1 = int(width * 0.56) + 80, width - 12
-    parts.append(f'<line x1="{r0}" y1="{bottom}" x2="{r1}" y2="{bottom}" stroke="#333"/><line x1="{r0}" y1="{top}" x2="{r0}" y2="{bottom}" stroke="#333"/>')
+    parts.append(
+        f'<line x1="{r0}" y1="{bottom}" x2="{r1}" y2="{bottom}" stroke="#333"/>'
+        f'<line x1="{r0}" y1="{top}" x2="{r0}" y2="{bottom}" stroke="#333"/>'
+    )
     k = len(first.cumulative)
-    series = [("pulled" if len(outcomes) == 1 else label, o.cumulative, o.pulled_bytes, _PALETTE[n], "") for n, (label, o) in enumerate(outcomes)]
+    series = [
+        ("pulled" if len(outcomes) == 1 else label, o.cumulative, o.pulled_bytes, _PALETTE[n], "")
+        for n, (label, o) in enumerate(outcomes)
+    ]
     series.append(("ideal", first.cumulative_ideal, first.ideal_bytes, "#000000", ' stroke-dasharray="5,4"'))
     ymax = max((max(ys, default=0) for _, ys, _, _, _ in series), default=0) * 1.05 or 1
 
@@ -307,27 +363,45 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
 
     for t in _ticks(0, ymax):
         y = py(t)
-        parts.append(f'<line x1="{r0}" y1="{y:.1f}" x2="{r1}" y2="{y:.1f}" stroke="#e5e5e5"/>'
-                     f'<text x="{r0 - 6}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>')
+        parts.append(
+            f'<line x1="{r0}" y1="{y:.1f}" x2="{r1}" y2="{y:.1f}" stroke="#e5e5e5"/>'
+            f'<text x="{r0 - 6}" y="{y + 4:.1f}" text-anchor="end">{format_bytes(t)}</text>'
+        )
     for t in _ticks(1, k, n=8):
         if float(t).is_integer():
             parts.append(f'<text x="{px(int(t) - 1):.1f}" y="{bottom + 15}" text-anchor="middle">{int(t)}</text>')
     for n, (name, ys, total, colour, dash) in enumerate(series):
         pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(ys))
-        parts.append(f'<polyline class="ll-line" points="{pts}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>')
+        parts.append(
+            f'<polyline class="ll-line" points="{pts}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>'
+        )
         ly = top + 6 + n * 15
-        parts.append(f'<line x1="{r0 + 10}" y1="{ly}" x2="{r0 + 30}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>'
-                     f'<text x="{r0 + 35}" y="{ly + 4}" font-size="10">{esc(name)}: {format_bytes(total)}</text>')
-    parts.append(f'<text x="{(r0 + r1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">images pulled (set order)</text>')
+        parts.append(
+            f'<line x1="{r0 + 10}" y1="{ly}" x2="{r0 + 30}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>'
+            f'<text x="{r0 + 35}" y="{ly + 4}" font-size="10">{esc(name)}: {format_bytes(total)}</text>'
+        )
+    parts.append(
+        f'<text x="{(r0 + r1) / 2:.0f}" y="{bottom + 32}" text-anchor="middle">images pulled (set order)</text>'
+    )
     rule = "any digest" if first.config.rule == "any" else "ChainID"
-    parts.append(f'<text x="{(r0 + r1) / 2:.0f}" y="16" text-anchor="middle" font-size="13">'
-                 f'{esc(f"cumulative pull over {first.layering.imageset.name} ({k} images, {rule})")}</text>')
+    parts.append(
+        f'<text x="{(r0 + r1) / 2:.0f}" y="16" text-anchor="middle" font-size="13">'
+        f"{esc(f'cumulative pull over {first.layering.imageset.name} ({k} images, {rule})')}</text>"
+    )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def render(outcomes: Sequence[tuple[str, Outcome]], figure: PanelFigure | None = None) -> bytes:
-    """The panel chart as PNG bytes (a fresh figure unless one is given)."""
+    """The panel chart as PNG bytes (a fresh figure unless one is given).
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.workbench.compute import Config, evaluate
+        >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+        >>> render([("A", out)])[:4]
+        b'\\x89PNG'
+    """
     return (figure or PanelFigure()).render(outcomes)
 
 
@@ -350,13 +424,22 @@ def summary_html(outcomes: Sequence[tuple[str, Outcome]]) -> str:
         ("configuration", "ll-config", lambda o: html.escape(o.config.label())),
         (f"layers of {html.escape(first.image)}", "ll-layers", lambda o: str(o.layer_count)),
         ("largest layer", "ll-largest", lambda o: f"{o.largest_share:.0%}"),
-        ("distinct layers in the set", "ll-set-layers", lambda o: str(o.pull.get("distinct_layers", o.layering.layer_count))),
-        (f"pull bytes ({first.config.rule}, {len(first.cumulative)} images)", "ll-pull", lambda o: format_bytes(o.pulled_bytes)),
+        (
+            "distinct layers in the set",
+            "ll-set-layers",
+            lambda o: str(o.pull.get("distinct_layers", o.layering.layer_count)),
+        ),
+        (
+            f"pull bytes ({first.config.rule}, {len(first.cumulative)} images)",
+            "ll-pull",
+            lambda o: format_bytes(o.pulled_bytes),
+        ),
         ("ideal (one layer per path)", "ll-ideal", lambda o: format_bytes(o.ideal_bytes)),
         ("pull / ideal", "ll-ratio", lambda o: f"{o.ratio:.3f}×"),
     ]
     body = "".join(
-        f"<tr><td>{name}</td>" + "".join(f'<td class="{cls}">{fn(o)}</td>' for _, o in outcomes) + "</tr>" for name, cls, fn in rows
+        f"<tr><td>{name}</td>" + "".join(f'<td class="{cls}">{fn(o)}</td>' for _, o in outcomes) + "</tr>"
+        for name, cls, fn in rows
     )
     return (
         '<table class="ll-summary" style="border-collapse:collapse;font-size:13px">'
@@ -382,7 +465,11 @@ def layer_table_html(layers: Sequence[Layer], *, top: int = 12) -> str:
             f"<tr><td>{i}</td><td>{format_bytes(layer.size or 0)}</td><td>{(layer.size or 0) / total:.1%}</td>"
             f"<td>{len(layer.paths)}</td><td>{html.escape(layer.reason)}</td><td>{html.escape(name)}</td></tr>"
         )
-    more = f"<caption style='caption-side:bottom'>{len(layers) - len(order)} smaller layers not shown</caption>" if len(layers) > len(order) else ""
+    more = (
+        f"<caption style='caption-side:bottom'>{len(layers) - len(order)} smaller layers not shown</caption>"
+        if len(layers) > len(order)
+        else ""
+    )
     return (
         '<table class="ll-layer-table" style="font-size:12px">'
         "<tr><th>layer</th><th>size</th><th>share</th><th>paths</th><th>reason</th><th>first path</th></tr>"
@@ -426,9 +513,11 @@ def tree_summary_html(facts: Any, label: str) -> str:
         ("layers", "ll-layers", str(len(facts.layers))),
         ("catch-all layer", "ll-catch-all", f"{catch_all / total:.0%} of the image"),
     ]
-    return '<table class="ll-summary" style="font-size:13px">' + "".join(
-        f'<tr><td>{name}</td><td class="{cls}">{value}</td></tr>' for name, cls, value in rows
-    ) + "</table>"
+    return (
+        '<table class="ll-summary" style="font-size:13px">'
+        + "".join(f'<tr><td>{name}</td><td class="{cls}">{value}</td></tr>' for name, cls, value in rows)
+        + "</table>"
+    )
 
 
 def explanation_html(e: Any, others: Sequence[str] = ()) -> str:
@@ -439,7 +528,8 @@ def explanation_html(e: Any, others: Sequence[str] = ()) -> str:
         >>> from layerlab.metrics.explain import grouping_facts, explain_path
         >>> from layerlab.strategies import get_strategy
         >>> g = ClosureGraph.from_records([{"path": "/s/a-a-1", "narSize": 5}])
-        >>> 'class="ll-x-reason">big<' in explanation_html(explain_path(grouping_facts(g, get_strategy("nixery", size_threshold=1)), 0))
+        >>> e = explain_path(grouping_facts(g, get_strategy("nixery", size_threshold=1)), 0)
+        >>> 'class="ll-x-reason">big<' in explanation_html(e)
         True
     """
     from ..plot import layer_colour
@@ -450,11 +540,23 @@ def explanation_html(e: Any, others: Sequence[str] = ()) -> str:
     rows = [
         ("path", "ll-x-name", f"<b>{html.escape(e.name)}</b> <small>{html.escape(e.path)}</small>"),
         ("sizes", "ll-x-sizes", html.escape(lines[0].split(": ", 1)[1])),
-        ("layer", "ll-x-layer", f'<span style="display:inline-block;width:11px;height:11px;background:{swatch}"></span> {e.layer}'),
+        (
+            "layer",
+            "ll-x-layer",
+            f'<span style="display:inline-block;width:11px;height:11px;background:{swatch}"></span> {e.layer}',
+        ),
         ("reason", "ll-x-reason", html.escape(e.layer_reason)),
-        ("layer holds", "ll-x-layer-size", f"{format_bytes(e.layer_size)} in {e.layer_paths} paths"
-         + (f", first path {html.escape(_name(e.layer_root))}" if e.layer_root else "")),
-        ("kept alive by", "ll-x-chain", " &rarr; ".join(html.escape(_name(p)) for p in e.chain) or "no root reaches it"),
+        (
+            "layer holds",
+            "ll-x-layer-size",
+            f"{format_bytes(e.layer_size)} in {e.layer_paths} paths"
+            + (f", first path {html.escape(_name(e.layer_root))}" if e.layer_root else ""),
+        ),
+        (
+            "kept alive by",
+            "ll-x-chain",
+            " &rarr; ".join(html.escape(_name(p)) for p in e.chain) or "no root reaches it",
+        ),
         ("dominator", "ll-x-dominator", html.escape(lines[3].split(": ", 1)[1])),
     ]
     for line in lines[4:]:
@@ -464,9 +566,15 @@ def explanation_html(e: Any, others: Sequence[str] = ()) -> str:
         else:
             rows.append((key, f"ll-x-{key.replace(' ', '-')}", html.escape(rest)))
     more = f"<div style='font-size:12px'>also matching: {html.escape(', '.join(others))}</div>" if others else ""
-    return '<table class="ll-explanation" style="font-size:13px">' + "".join(
-        f'<tr><td style="vertical-align:top;padding-right:10px">{k}</td><td class="{c}">{v}</td></tr>' for k, c, v in rows
-    ) + "</table>" + more
+    return (
+        '<table class="ll-explanation" style="font-size:13px">'
+        + "".join(
+            f'<tr><td style="vertical-align:top;padding-right:10px">{k}</td><td class="{c}">{v}</td></tr>'
+            for k, c, v in rows
+        )
+        + "</table>"
+        + more
+    )
 
 
 def flags_table_html(facts: Any) -> str:
@@ -489,14 +597,23 @@ def flags_table_html(facts: Any) -> str:
     for i in sorted(big | popular, key=lambda k: (-closure[k], k)):
         pos = facts.layer_of[i]
         rows.append(
-            f"<tr><td>{html.escape(g.names[i])}</td><td>{'yes' if i in big else ''}</td><td>{'yes' if i in popular else ''}</td>"
+            f"<tr><td>{html.escape(g.names[i])}</td><td>{'yes' if i in big else ''}</td>"
+            f"<td>{'yes' if i in popular else ''}</td>"
             f"<td>{format_bytes(facts.sizes[i])}</td><td>{facts.pops[i]:,}</td><td>{pos}</td><td>{html.escape(facts.layers[pos].reason)}</td></tr>"
         )
-    head = (f"<caption style='caption-side:top;text-align:left'>{len(big)} big (over {format_bytes(facts.size_threshold)}), "
-            f"{len(popular)} popular (at least {facts.popularity_threshold:,})</caption>")
-    return _scroll('<table class="ll-flags" style="font-size:12px">' + head +
-                   "<tr><th>path</th><th>big</th><th>popular</th><th>size</th><th>popularity</th><th>layer</th><th>layer reason</th></tr>"
-                   + "".join(rows) + "</table>")
+    head = (
+        f"<caption style='caption-side:top;text-align:left'>"
+        f"{len(big)} big (over {format_bytes(facts.size_threshold)}), "
+        f"{len(popular)} popular (at least {facts.popularity_threshold:,})</caption>"
+    )
+    return _scroll(
+        '<table class="ll-flags" style="font-size:12px">'
+        + head
+        + "<tr><th>path</th><th>big</th><th>popular</th><th>size</th><th>popularity</th><th>layer</th>"
+        + "<th>layer reason</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def merges_table_html(facts: Any) -> str:
@@ -529,13 +646,23 @@ def merges_table_html(facts: Any) -> str:
             f"<tr><td>{html.escape(g.names[h])}</td><td>{format_bytes(sum(nar[i] for i in members[h]))}</td>"
             f"<td>{len(members[h])}</td><td>{r:,}</td><td>{fate}</td></tr>"
         )
-    cap = (f"<caption style='caption-side:top;text-align:left'>{facts.initial_layers} initial layers, budget {facts.budget}: "
-           f"{merged} merged, {len(rows) - merged} kept</caption>")
-    return _scroll('<table class="ll-merges" style="font-size:12px">' + cap +
-                   "<tr><th>first path</th><th>bytes</th><th>paths</th><th>rating</th><th>fate</th></tr>" + "".join(rows) + "</table>")
+    cap = (
+        f"<caption style='caption-side:top;text-align:left'>"
+        f"{facts.initial_layers} initial layers, budget {facts.budget}: "
+        f"{merged} merged, {len(rows) - merged} kept</caption>"
+    )
+    return _scroll(
+        '<table class="ll-merges" style="font-size:12px">'
+        + cap
+        + "<tr><th>first path</th><th>bytes</th><th>paths</th><th>rating</th><th>fate</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
-def browser_html(layers: Sequence[Layer], imageset: Any, image: str, *, all_layers: Sequence[Sequence[Layer]] | None = None) -> str:
+def browser_html(
+    layers: Sequence[Layer], imageset: Any, image: str, *, all_layers: Sequence[Sequence[Layer]] | None = None
+) -> str:
     """A layer browser in the spirit of ``dive``: each layer, what it adds, its paths, and which images share it.
 
     Each layer is a ``<details>`` element: the summary line gives position,
@@ -576,11 +703,15 @@ def browser_html(layers: Sequence[Layer], imageset: Any, image: str, *, all_laye
             f"<tr><td>{html.escape(short[p])}</td><td style='text-align:right'>{format_bytes(nar.get(p, 0))}</td></tr>"
             for p in sorted(layer.paths, key=lambda p: (-nar.get(p, 0), p))
         )
-        share = (f"identical in {len(same)}: {html.escape(', '.join(same[:8]))}{' …' if len(same) > 8 else ''}" if same
-                 else "identical in no other image")
+        share = (
+            f"identical in {len(same)}: {html.escape(', '.join(same[:8]))}{' …' if len(same) > 8 else ''}"
+            if same
+            else "identical in no other image"
+        )
         out.append(
             f'<details class="ll-browse-layer"><summary><b>layer {pos}</b> {format_bytes(size)} '
-            f"({len(layer.paths)} paths, {html.escape(layer.reason)}, {html.escape(_name(layer.root or layer.paths[0]))}) "
+            f"({len(layer.paths)} paths, {html.escape(layer.reason)}, "
+            f"{html.escape(_name(layer.root or layer.paths[0]))}) "
             f"&middot; adds {format_bytes(size)}, image {format_bytes(below)} so far &middot; {share}"
             f"{f' &middot; paths in {holders} other images' if len(names) > 1 else ''}</summary>"
             f'<table style="font-size:12px;margin-left:18px">{rows}</table></details>'
@@ -589,7 +720,7 @@ def browser_html(layers: Sequence[Layer], imageset: Any, image: str, *, all_laye
 
 
 def diff_html(d: Any, image: str, labels: tuple[str, str] = ("A", "B")) -> str:
-    """A :class:`~layerlab.metrics.diff.LayeringDiff` as HTML: figures (``ll-diff-*`` cells) and the moved paths of ``image``.
+    """A :class:`~layerlab.metrics.diff.LayeringDiff` as HTML: figures (``ll-diff-*`` cells), moved paths of ``image``.
 
     Example:
         >>> from layerlab.imageset import default_imageset
@@ -597,30 +728,56 @@ def diff_html(d: Any, image: str, labels: tuple[str, str] = ("A", "B")) -> str:
         >>> from layerlab.metrics import layer_imageset
         >>> from layerlab.metrics.diff import diff_layerings
         >>> s = default_imageset().subset(["img-curl"])
-        >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("nixery"), s, 3))
+        >>> nixery = get_strategy("nixery")
+        >>> d = diff_layerings(layer_imageset(nixery, s, 30), layer_imageset(nixery, s, 3))
         >>> 'class="ll-diff-moved"' in diff_html(d, "img-curl")
         True
     """
     a, b = (html.escape(x) for x in labels)
     moved = d.moved_in(image)
     rows = [
-        (f"paths of {html.escape(image)} that changed layer", "ll-diff-moved", f"{len(moved):,} ({format_bytes(sum(m.size for m in moved))})"),
-        ("paths that changed layer, whole set", "ll-diff-moved-set", f"{len(d.moved):,} ({format_bytes(sum(m.size for m in d.moved))})"),
-        (f"layer identities ({d.identity}): only {a} / only {b} / both", "ll-diff-layers", f"{len(d.only_a)} / {len(d.only_b)} / {len(d.common)}"),
-        (f"holding {html.escape(image)} under {a}, download for {b}: any digest", "ll-diff-image-any", format_bytes(d.download_image(image, "any"))),
-        (f"holding {html.escape(image)} under {a}, download for {b}: ChainID", "ll-diff-image-chain", format_bytes(d.download_image(image, "chain"))),
+        (
+            f"paths of {html.escape(image)} that changed layer",
+            "ll-diff-moved",
+            f"{len(moved):,} ({format_bytes(sum(m.size for m in moved))})",
+        ),
+        (
+            "paths that changed layer, whole set",
+            "ll-diff-moved-set",
+            f"{len(d.moved):,} ({format_bytes(sum(m.size for m in d.moved))})",
+        ),
+        (
+            f"layer identities ({d.identity}): only {a} / only {b} / both",
+            "ll-diff-layers",
+            f"{len(d.only_a)} / {len(d.only_b)} / {len(d.common)}",
+        ),
+        (
+            f"holding {html.escape(image)} under {a}, download for {b}: any digest",
+            "ll-diff-image-any",
+            format_bytes(d.download_image(image, "any")),
+        ),
+        (
+            f"holding {html.escape(image)} under {a}, download for {b}: ChainID",
+            "ll-diff-image-chain",
+            format_bytes(d.download_image(image, "chain")),
+        ),
         (f"holding the set under {a}, download for {b}: any digest", "ll-diff-any", format_bytes(d.download["any"])),
         (f"holding the set under {a}, download for {b}: ChainID", "ll-diff-chain", format_bytes(d.download["chain"])),
     ]
-    head = '<table class="ll-diff" style="font-size:13px">' + "".join(
-        f'<tr><td>{k}</td><td class="{c}">{v}</td></tr>' for k, c, v in rows) + "</table>"
+    head = (
+        '<table class="ll-diff" style="font-size:13px">'
+        + "".join(f'<tr><td>{k}</td><td class="{c}">{v}</td></tr>' for k, c, v in rows)
+        + "</table>"
+    )
     body = "".join(
         f"<tr><td>{html.escape(_name(m.path))}</td><td style='text-align:right'>{format_bytes(m.size)}</td>"
         f"<td>{m.layer_a} ({html.escape(m.reason_a)})</td><td>{m.layer_b} ({html.escape(m.reason_b)})</td></tr>"
         for m in sorted(moved, key=lambda m: (-m.size, m.path))
     )
-    table = (f'<table class="ll-diff-paths" style="font-size:12px"><tr><th>path</th><th>size</th><th>layer in {a}</th>'
-             f"<th>layer in {b}</th></tr>{body}</table>")
+    table = (
+        f'<table class="ll-diff-paths" style="font-size:12px"><tr><th>path</th><th>size</th><th>layer in {a}</th>'
+        f"<th>layer in {b}</th></tr>{body}</table>"
+    )
     return head + (_scroll(table, 300) if moved else "<p>No path of this image changed layer.</p>")
 
 
@@ -654,17 +811,22 @@ def built_browser_html(images: Any, image: str, *, store_dir: str = "/nix/store"
             for p, b in sorted(paths.items(), key=lambda kv: (-kv[1], kv[0]))
         )
         file_rows = "".join(
-            f"<tr><td>{html.escape(f.name)}</td><td>{f.kind}</td><td style='text-align:right'>{format_bytes(f.size)}</td></tr>"
+            f"<tr><td>{html.escape(f.name)}</td><td>{f.kind}</td>"
+            f"<td style='text-align:right'>{format_bytes(f.size)}</td></tr>"
             for f in files[:2000]
         )
         cut = f"<p>{len(files) - 2000} more entries</p>" if len(files) > 2000 else ""
         share = f"shared with {html.escape(', '.join(others))}" if others else "in no other image"
         out.append(
-            f'<details class="ll-built-layer"><summary><b>layer {pos}</b> <code>{html.escape(layer.digest[:19])}</code> '
-            f"download {format_bytes(layer.blob_size)} &middot; adds {len(files):,} entries, {format_bytes(layer.content_bytes)} "
+            f'<details class="ll-built-layer"><summary><b>layer {pos}</b> '
+            f"<code>{html.escape(layer.digest[:19])}</code> "
+            f"download {format_bytes(layer.blob_size)} &middot; adds {len(files):,} entries, "
+            f"{format_bytes(layer.content_bytes)} "
             f"&middot; {len(paths)} store paths &middot; {share}</summary>"
-            f'<table style="font-size:12px;margin-left:18px"><tr><th>store path</th><th>bytes</th></tr>{path_rows}</table>'
-            f'<table style="font-size:11px;margin-left:18px"><tr><th>entry</th><th>type</th><th>size</th></tr>{file_rows}</table>{cut}'
+            '<table style="font-size:12px;margin-left:18px"><tr><th>store path</th><th>bytes</th></tr>'
+            f"{path_rows}</table>"
+            '<table style="font-size:11px;margin-left:18px"><tr><th>entry</th><th>type</th><th>size</th></tr>'
+            f"{file_rows}</table>{cut}"
             "</details>"
         )
     head = f"<div><b>{html.escape(image)}</b>: {len(images[image])} layers, {format_bytes(total)} to download</div>"

@@ -27,7 +27,13 @@ __all__ = ["render_html", "run_report"]
 
 
 def render_html(nb: Any) -> str:
-    """An executed notebook as standalone HTML (lab template, panels as static snapshots)."""
+    """An executed notebook as standalone HTML (lab template, panels as static snapshots).
+
+    Example:
+        >>> import nbformat
+        >>> render_html(nbformat.v4.new_notebook()).lstrip().startswith("<!DOCTYPE html>")
+        True
+    """
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
@@ -47,8 +53,23 @@ def render_html(nb: Any) -> str:
     return body
 
 
-def run_report(notebooks: str | os.PathLike[str], out: str | os.PathLike[str], *, timeout: int = 600, only: list[str] | tuple[str, ...] = (), log: Any = None) -> list[Path]:
-    """Execute every notebook and write ``<name>.html`` plus ``index.html`` to ``out``; return the pages."""
+def run_report(
+    notebooks: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    timeout: int = 600,
+    only: list[str] | tuple[str, ...] = (),
+    log: Any = None,
+) -> list[Path]:
+    """Execute every notebook and write ``<name>.html`` plus ``index.html`` to ``out``; return the pages.
+
+    Example:
+        >>> pages = run_report("notebooks", "build/report")  # doctest: +SKIP
+        >>> run_report("/nonexistent", "/tmp/out")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: /nonexistent: no such directory
+    """
     import html
     import time
 

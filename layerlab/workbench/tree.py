@@ -106,6 +106,15 @@ def icicle_figure(
     hover names them.  plotly.js lays out every box it is given, drawn or not,
     so this bounds the work in the browser however large the image;
     ``highlight`` and the boxes above it always get boxes.
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> from layerlab.metrics.explain import grouping_facts
+        >>> from layerlab.strategies import get_strategy
+        >>> g = ClosureGraph.from_records([{"path": f"/s/{k}-p{k}", "narSize": 10 + k} for k in range(5)])
+        >>> t = icicle_figure(grouping_facts(g, get_strategy("per-path"), budget=5), max_boxes=2)["data"][0]
+        >>> t["ids"], t["labels"][-1], t["values"][-1]
+        (['image', 'p3', 'p4', 'more:image'], '+3 smaller', 33)
     """
     g = facts.graph
     n = len(g)
@@ -151,14 +160,16 @@ def icicle_figure(
         if d == -1:
             flags.append("no root reaches it")
         kind = "catch-all " if layer.reason in CATCH_ALL_REASONS else ""
-        custom.append([
-            g.names[i],
-            format_bytes(nar[i]),
-            format_bytes(facts.kept_alive[i]),
-            f"layer {pos}",
-            f"{kind}{layer.reason}, {format_bytes(layer.size or 0)}, {len(layer.paths)} paths",
-            ", ".join(flags) or "-",
-        ])
+        custom.append(
+            [
+                g.names[i],
+                format_bytes(nar[i]),
+                format_bytes(facts.kept_alive[i]),
+                f"layer {pos}",
+                f"{kind}{layer.reason}, {format_bytes(layer.size or 0)}, {len(layer.paths)} paths",
+                ", ".join(flags) or "-",
+            ]
+        )
     for pid, held in pools.items():
         count = len(held)
         size = sum(value[c] for c in held)
@@ -172,14 +183,16 @@ def icicle_figure(
         labels.append(f"+{count} smaller")
         values.append(size)
         colours.append(layer_col[main])
-        custom.append([
-            f"{count} smaller paths: {names}",
-            "-",
-            format_bytes(size),
-            f"{len(by_layer)} layer{'s' if len(by_layer) > 1 else ''}",
-            f"mostly layer {main} ({facts.layers[main].reason})",
-            "search a name to see one of them",
-        ])
+        custom.append(
+            [
+                f"{count} smaller paths: {names}",
+                "-",
+                format_bytes(size),
+                f"{len(by_layer)} layer{'s' if len(by_layer) > 1 else ''}",
+                f"mostly layer {main} ({facts.layers[main].reason})",
+                "search a name to see one of them",
+            ]
+        )
     line_width = [0.5] * len(ids)
     line_colour = ["#ffffff"] * len(ids)
     level = ""
