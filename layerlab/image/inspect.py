@@ -52,7 +52,7 @@ class LayerFile:
         """The store path the entry belongs to, or ``None`` (a parent directory, a customisation file).
 
         Example:
-            >>> LayerFile("nix/store/aaa-x/bin/x", 3, "file").store_path(), LayerFile("etc/passwd", 1, "file").store_path()
+            >>> LayerFile("nix/store/aaa-x/bin/x", 3, "file").store_path(), LayerFile("etc/x", 1, "file").store_path()
             ('/nix/store/aaa-x', None)
         """
         prefix = store_dir.strip("/") + "/"

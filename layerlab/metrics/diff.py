@@ -90,7 +90,8 @@ class LayeringDiff:
             >>> from layerlab.strategies import get_strategy
             >>> from layerlab.metrics import layer_imageset
             >>> s = default_imageset().subset(["img-curl"])
-            >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+            >>> a = layer_imageset(get_strategy("nixery"), s, 30)
+            >>> d = diff_layerings(a, layer_imageset(get_strategy("single-layer"), s, 30))
             >>> d.download_image("img-curl", "any") == s.images[0].bytes
             True
         """
@@ -104,7 +105,8 @@ class LayeringDiff:
             >>> from layerlab.strategies import get_strategy
             >>> from layerlab.metrics import layer_imageset
             >>> s = default_imageset().subset(["img-curl"])
-            >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+            >>> a = layer_imageset(get_strategy("nixery"), s, 30)
+            >>> d = diff_layerings(a, layer_imageset(get_strategy("single-layer"), s, 30))
             >>> len(d.moved_in("img-curl")) == len(s.images[0].graph)
             True
         """
@@ -118,7 +120,8 @@ class LayeringDiff:
             >>> from layerlab.strategies import get_strategy
             >>> from layerlab.metrics import layer_imageset
             >>> s = default_imageset().subset(["img-curl"])
-            >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+            >>> a = layer_imageset(get_strategy("nixery"), s, 30)
+            >>> d = diff_layerings(a, layer_imageset(get_strategy("single-layer"), s, 30))
             >>> d.summary()["layers_only_b"], d.summary()["identity"]
             (1, 'content')
         """
@@ -150,7 +153,8 @@ def diff_layerings(a: Layering, b: Layering) -> LayeringDiff:
         >>> from layerlab.strategies import get_strategy
         >>> from layerlab.metrics import layer_imageset
         >>> s = default_imageset().subset(["img-curl"])
-        >>> d = diff_layerings(layer_imageset(get_strategy("nixery"), s, 30), layer_imageset(get_strategy("single-layer"), s, 30))
+        >>> a = layer_imageset(get_strategy("nixery"), s, 30)
+        >>> d = diff_layerings(a, layer_imageset(get_strategy("single-layer"), s, 30))
         >>> d.download["any"] == d.download["chain"] == s.images[0].bytes
         True
     """

@@ -138,7 +138,7 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
         >>> execute_notebook("/nonexistent.ipynb")
         Traceback (most recent call last):
         ...
-        layerlab.errors.InputError: /nonexistent.ipynb: cannot read notebook: [Errno 2] No such file or directory: '/nonexistent.ipynb'
+        layerlab.errors.InputError: /nonexistent.ipynb: cannot read notebook: [Errno 2] No such file or directory: ...
     """
     import nbformat
     from nbclient import NotebookClient

@@ -291,7 +291,7 @@ class ComparePanel(_Panel):
         """Recompute both sides, redraw, and diff A against B now.
 
         Example:
-            >>> p = ComparePanel("bash-coreutils", a={"strategy": "nixery", "budget": 30}, b={"strategy": "nixery", "budget": 3})
+            >>> p = ComparePanel("bash-coreutils", a={"budget": 30}, b={"strategy": "nixery", "budget": 3})
             >>> p.refresh(); p.difference.summary()["layers_only_b"] > 0
             True
         """
@@ -313,7 +313,7 @@ class ComparePanel(_Panel):
         """Summary, chart, the diff of A and B and the layer tables as self-contained HTML.
 
         Example:
-            >>> p = ComparePanel("bash-coreutils", a={"strategy": "nixery", "budget": 30}, b={"strategy": "nixery", "budget": 3})
+            >>> p = ComparePanel("bash-coreutils", a={"budget": 30}, b={"strategy": "nixery", "budget": 3})
             >>> "What changes from A to B" in p.snapshot_html()
             True
         """
@@ -326,7 +326,7 @@ class ComparePanel(_Panel):
         """Change the controls of side ``A`` or ``B`` and recompute at once.
 
         Example:
-            >>> p = ComparePanel("bash-coreutils", a={"strategy": "nixery", "budget": 30}, b={"strategy": "nixery", "budget": 3})
+            >>> p = ComparePanel("bash-coreutils", a={"budget": 30}, b={"strategy": "nixery", "budget": 3})
             >>> p.set_side("B", budget=2); p.outcomes[1].layer_count
             2
         """
