@@ -594,7 +594,8 @@ def overlap_heatmap(
         vmax = top_off
     im = ax.imshow(data, cmap=cmap, aspect="equal", interpolation="nearest", vmin=0, vmax=vmax)
     for i in range(k):
-        diagonal = Rectangle((i - 0.5, i - 0.5), 1, 1, facecolor="#d9d9d9", edgecolor="#9d9d9d", hatch="////", linewidth=0.5)
+        corner = (i - 0.5, i - 0.5)
+        diagonal = Rectangle(corner, 1, 1, facecolor="#d9d9d9", edgecolor="#9d9d9d", hatch="////", linewidth=0.5)
         ax.add_patch(diagonal)
     fontsize = 8 if k <= 30 else 6
     ax.set_xticks(range(k), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=fontsize)
