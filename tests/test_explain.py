@@ -167,9 +167,14 @@ def test_icicle_figure_on_kde_full() -> None:
     fig = icicle_figure(facts, max_boxes=200)  # the default is 150
     t = fig["data"][0]
     assert t["values"][0] == sum(g.nar_size) and f"p{small}" not in t["ids"]
-    # The 200 paths keeping the most bytes alive have boxes; the rest are pooled, and nothing is lost.
+    # 200 boxes, handed out largest first from the image down, at most 40 under any box; the rest pooled.
     shown = {int(i[1:]) for i in t["ids"] if i.startswith("p")}
-    assert len(shown) == 200 and min(facts.kept_alive[i] for i in shown) >= sorted(facts.kept_alive)[-200]
+    heads = {g.index[x.root] for x in facts.layers if x.root and x.reason != "merged"}
+    assert heads <= shown  # every layer shows its colour
+    assert len(shown) <= 200 + len(heads) and max(t["parents"].count(p) for p in set(t["parents"])) <= 41 + len(heads)
+    assert all(p in t["ids"] for p in t["parents"][1:])
+    biggest = max(range(len(g)), key=lambda i: (facts.kept_alive[i], -i))
+    assert f"p{biggest}" in t["ids"] and t["values"][1] == facts.kept_alive[biggest]  # largest first
     pooled = [i for i in t["ids"] if i.startswith("more:")]
     assert pooled and all(t["labels"][t["ids"].index(p)].startswith("+") for p in pooled)
     # Branch values add up: each box is exactly the sum of its children plus its own bytes.

@@ -302,7 +302,7 @@ def test_tree_panel(two: ImageSet) -> None:
     trace = p.figure_dict["data"][0]
     assert (
         trace["type"] == "icicle"
-        and trace["ids"] == ["image", "p0", "p1"]
+        and trace["ids"] == ["image", "p1", "p0"]
         and trace["parents"] == ["", "image", "image"]
     )
     assert p.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"] is p.figure_dict

@@ -30,11 +30,12 @@ Example:
     >>> fig = icicle_figure(grouping_facts(g, get_strategy("nixery", size_threshold=6, size_measure="nar"), budget=5))
     >>> t = fig["data"][0]
     >>> t["type"], t["ids"], t["parents"], t["values"]
-    ('icicle', ['image', 'p0', 'p1'], ['', 'image', 'image'], [12, 5, 7])
+    ('icicle', ['image', 'p1', 'p0'], ['', 'image', 'image'], [12, 7, 5])
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,28 +57,47 @@ def path_id(index: int) -> str:
 
 
 def _visible(
-    children: list[list[int]], value: Sequence[int], idom: Sequence[int], *, max_boxes: int, keep: set[int]
+    children: list[list[int]],
+    value: Sequence[int],
+    idom: Sequence[int],
+    *,
+    max_boxes: int,
+    max_children: int,
+    keep: set[int],
 ) -> tuple[dict[int, str], dict[str, list[int]]]:
     """Which paths get a box, and the pools that stand for the others.
 
-    The ``max_boxes`` paths keeping the most bytes alive get a box (a path
-    keeps at least as much alive as anything it dominates, so the boxes form a
-    tree under the image), plus the paths in ``keep`` and the boxes above them.
-    Below each box, the children without a box are pooled into one "+N
-    smaller" box standing for them and everything they keep alive.  Returns
-    ``parent_of`` (path -> parent id, for paths with a box) and ``pools``
-    (pool id -> the paths it stands for), both in a fixed order.
+    Boxes are handed out best first from the image down: the path keeping the
+    most bytes alive among those whose parent has a box gets the next one,
+    until ``max_boxes`` are given, and no box gets more than ``max_children``
+    boxes below it (so each stays tall enough to read).  The paths in ``keep``
+    and the boxes above them always get one.  Below each box, the children
+    without a box are pooled into one "+N smaller" box standing for them and
+    everything they keep alive.  Returns ``parent_of`` (path -> parent id, for
+    paths with a box) and ``pools`` (pool id -> the paths it stands for), both
+    largest first.
     """
     n = len(idom)
-    order = sorted(range(n), key=lambda i: (-value[i], i))
     shown: set[int] = set()
-    for v in [*order[:max_boxes], *sorted(keep)]:
+    below = [0] * (n + 1)
+    heap = [(-value[c], c) for c in children[n]]
+    heapq.heapify(heap)
+    while heap and len(shown) < max_boxes:
+        _, v = heapq.heappop(heap)
+        parent = n if idom[v] in (n, -1) else idom[v]
+        if below[parent] >= max_children:
+            continue
+        shown.add(v)
+        below[parent] += 1
+        for c in children[v]:
+            heapq.heappush(heap, (-value[c], c))
+    for v in sorted(keep):
         while 0 <= v < n and v not in shown:  # the box and every box above it
             shown.add(v)
             v = idom[v]
     parent_of: dict[int, str] = {}
     pools: dict[str, list[int]] = {}
-    for v in [n, *sorted(shown)]:
+    for v in [n, *sorted(shown, key=lambda i: (-value[i], i))]:
         parent = "image" if v == n else f"p{v}"
         rest = []
         for c in sorted(children[v], key=lambda c: (-value[c], c)):
@@ -98,10 +118,13 @@ def icicle_figure(
     height: int = 560,
     title: str | None = None,
     max_boxes: int = 150,
+    max_children: int = 40,
 ) -> dict[str, Any]:
     """The icicle of ``facts`` as a plotly figure dict (see the module documentation).
 
-    The ``max_boxes`` paths that keep the most bytes alive get boxes; below
+    The paths that keep the most bytes alive get boxes, ``max_boxes`` in all and
+    at most ``max_children`` below any one box, and so does the first path of
+    every layer that is not a catch-all (so every layer shows its colour); below
     each box the other children are pooled into one "+N smaller" box whose
     hover names them.  plotly.js lays out every box it is given, drawn or not,
     so this bounds the work in the browser however large the image;
@@ -112,9 +135,9 @@ def icicle_figure(
         >>> from layerlab.metrics.explain import grouping_facts
         >>> from layerlab.strategies import get_strategy
         >>> g = ClosureGraph.from_records([{"path": f"/s/{k}-p{k}", "narSize": 10 + k} for k in range(5)])
-        >>> t = icicle_figure(grouping_facts(g, get_strategy("per-path"), budget=5), max_boxes=2)["data"][0]
+        >>> t = icicle_figure(grouping_facts(g, get_strategy("single-layer"), budget=5), max_boxes=2)["data"][0]
         >>> t["ids"], t["labels"][-1], t["values"][-1]
-        (['image', 'p3', 'p4', 'more:image'], '+3 smaller', 33)
+        (['image', 'p4', 'p3', 'more:image'], '+3 smaller', 33)
     """
     g = facts.graph
     n = len(g)
@@ -128,13 +151,12 @@ def icicle_figure(
     value = [*facts.kept_alive, 0]
     total = sum(facts.kept_alive[i] for i in children[n])
     value[n] = total
-    keep: set[int] = set()
+    # The first path of every layer but the catch-all ones gets a box, so every layer shows its colour.
+    index = g.index
+    keep = {index[layer.root] for layer in facts.layers if layer.root and layer.reason not in CATCH_ALL_REASONS}
     if highlight is not None and 0 <= highlight < n:
-        v = highlight
-        while 0 <= v < n:
-            keep.add(v)
-            v = facts.idom[v]
-    parent_of, pools = _visible(children, value, facts.idom, max_boxes=max_boxes, keep=keep)
+        keep.add(highlight)
+    parent_of, pools = _visible(children, value, facts.idom, max_boxes=max_boxes, max_children=max_children, keep=keep)
     ids = ["image"]
     parents = [""]
     labels = [g.name or "image"]
@@ -142,7 +164,7 @@ def icicle_figure(
     colours = ["#ffffff"]
     custom: list[list[Any]] = [[g.name or "image", "-", format_bytes(total), "", "the whole image", "-"]]
     row: dict[int, int] = {}
-    for i in sorted(parent_of):
+    for i in sorted(parent_of, key=lambda i: (-value[i], i)):
         d = facts.idom[i]
         row[i] = len(ids)
         ids.append(f"p{i}")
