@@ -177,6 +177,9 @@ def test_icicle_figure_on_kde_full() -> None:
     assert f"p{biggest}" in t["ids"] and t["values"][1] == facts.kept_alive[biggest]  # largest first
     pooled = [i for i in t["ids"] if i.startswith("more:")]
     assert pooled and all(t["labels"][t["ids"].index(p)].startswith("+") for p in pooled)
+    # The image shows 40 boxes and a pool; the pool opens on the next 40 and a further pool.
+    assert t["parents"].count("image") == 41 and t["parents"][t["ids"].index("more:image:40")] == "image"
+    assert t["parents"].count("more:image:40") == 41
     # Branch values add up: each box is exactly the sum of its children plus its own bytes.
     kids: dict[str, int] = {}
     for pid, v in zip(t["parents"], t["values"]):

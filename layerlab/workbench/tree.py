@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..metrics.explain import GroupingFacts
@@ -56,6 +57,14 @@ def path_id(index: int) -> str:
     return f"p{index}"
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """A box standing for some children of one box: ``held`` are all the paths under it."""
+
+    parent: str
+    held: tuple[int, ...]
+
+
 def _visible(
     children: list[list[int]],
     value: Sequence[int],
@@ -64,49 +73,58 @@ def _visible(
     max_boxes: int,
     max_children: int,
     keep: set[int],
-) -> tuple[dict[int, str], dict[str, list[int]]]:
-    """Which paths get a box, and the pools that stand for the others.
+) -> tuple[dict[int, str], dict[str, _Pool]]:
+    """Which paths get a box, under which box, and the pools that stand for the others.
 
-    Boxes are handed out best first from the image down: the path keeping the
-    most bytes alive among those whose parent has a box gets the next one,
-    until ``max_boxes`` are given, and no box gets more than ``max_children``
-    boxes below it (so each stays tall enough to read).  The paths in ``keep``
-    and the boxes above them always get one.  Below each box, the children
-    without a box are pooled into one "+N smaller" box standing for them and
-    everything they keep alive.  Returns ``parent_of`` (path -> parent id, for
-    paths with a box) and ``pools`` (pool id -> the paths it stands for), both
+    Boxes are handed out best first from the image down: among the paths whose
+    parent has a box, the one keeping the most bytes alive gets the next, until
+    ``max_boxes`` are given.  A box shows at most ``max_children`` boxes below
+    it; the next ones go into a "+N smaller" pool below it, which shows the next
+    ``max_children`` and a further pool, and so on, so a click on a pool opens
+    the next largest.  Children that get no box at all are held by the last
+    pool.  The paths in ``keep`` and the boxes above them always get one.
+    Returns ``parent_of`` (path -> parent id) and ``pools`` (id -> pool),
     largest first.
     """
     n = len(idom)
-    shown: set[int] = set()
+    shown: dict[int, int] = {}  # path -> its rank among its parent's boxes
     below = [0] * (n + 1)
     heap = [(-value[c], c) for c in children[n]]
     heapq.heapify(heap)
-    while heap and len(shown) < max_boxes:
+    boxes = 0
+    while heap and boxes < max_boxes:
         _, v = heapq.heappop(heap)
         parent = n if idom[v] in (n, -1) else idom[v]
-        if below[parent] >= max_children:
-            continue
-        shown.add(v)
+        shown[v] = below[parent]
         below[parent] += 1
+        boxes += 1 + (below[parent] > max_children and below[parent] % max_children == 1)
         for c in children[v]:
             heapq.heappush(heap, (-value[c], c))
     for v in sorted(keep):
+        chain = []
         while 0 <= v < n and v not in shown:  # the box and every box above it
-            shown.add(v)
+            chain.append(v)
             v = idom[v]
+        for c in reversed(chain):
+            parent = n if idom[c] in (n, -1) else idom[c]
+            shown[c] = below[parent]
+            below[parent] += 1
     parent_of: dict[int, str] = {}
-    pools: dict[str, list[int]] = {}
+    pools: dict[str, _Pool] = {}
     for v in [n, *sorted(shown, key=lambda i: (-value[i], i))]:
-        parent = "image" if v == n else f"p{v}"
-        rest = []
-        for c in sorted(children[v], key=lambda c: (-value[c], c)):
-            if c in shown:
-                parent_of[c] = parent
-            else:
-                rest.append(c)
+        pid = "image" if v == n else f"p{v}"
+        kids = sorted(children[v], key=lambda c: (shown.get(c, len(children[v]) + 1), -value[c], c))
+        ranked = [c for c in kids if c in shown]
+        rest = [c for c in kids if c not in shown]
+        where = pid
+        for k in range(0, len(ranked), max_children):
+            if k:
+                pools[f"more:{pid}:{k}"] = _Pool(where, tuple(ranked[k:]) + tuple(rest))
+                where = f"more:{pid}:{k}"
+            for c in ranked[k : k + max_children]:
+                parent_of[c] = where
         if rest:
-            pools[f"more:{parent}"] = rest
+            pools[f"more:{pid}:rest"] = _Pool(where, tuple(rest))
     return parent_of, pools
 
 
@@ -137,7 +155,7 @@ def icicle_figure(
         >>> g = ClosureGraph.from_records([{"path": f"/s/{k}-p{k}", "narSize": 10 + k} for k in range(5)])
         >>> t = icicle_figure(grouping_facts(g, get_strategy("single-layer"), budget=5), max_boxes=2)["data"][0]
         >>> t["ids"], t["labels"][-1], t["values"][-1]
-        (['image', 'p4', 'p3', 'more:image'], '+3 smaller', 33)
+        (['image', 'p4', 'p3', 'more:image:rest'], '+3 smaller', 33)
     """
     g = facts.graph
     n = len(g)
@@ -192,7 +210,8 @@ def icicle_figure(
                 ", ".join(flags) or "-",
             ]
         )
-    for pid, held in pools.items():
+    for pid, pool in pools.items():
+        held = pool.held
         count = len(held)
         size = sum(value[c] for c in held)
         by_layer: dict[int, int] = {}
@@ -201,10 +220,11 @@ def icicle_figure(
         main = max(by_layer, key=lambda k: (by_layer[k], -k))
         names = ", ".join(g.names[c] for c in held[:4]) + (", …" if count > 4 else "")
         ids.append(pid)
-        parents.append(pid[len("more:") :])
+        parents.append(pool.parent)
         labels.append(f"+{count} smaller")
         values.append(size)
         colours.append(layer_col[main])
+        opens = "click to see the largest" if not pid.endswith(":rest") else "search a name to see one of them"
         custom.append(
             [
                 f"{count} smaller paths: {names}",
@@ -212,7 +232,7 @@ def icicle_figure(
                 format_bytes(size),
                 f"{len(by_layer)} layer{'s' if len(by_layer) > 1 else ''}",
                 f"mostly layer {main} ({facts.layers[main].reason})",
-                "search a name to see one of them",
+                opens,
             ]
         )
     line_width = [0.5] * len(ids)
@@ -235,7 +255,7 @@ def icicle_figure(
             "<b>%{customdata[0]}</b><br>own %{customdata[1]}, keeps %{customdata[2]} alive<br>"
             "%{customdata[3]}: %{customdata[4]}<br>flags: %{customdata[5]}<extra></extra>"
         ),
-        "texttemplate": "%{label}<br>%{customdata[2]}",
+        "texttemplate": "%{label} %{customdata[2]}",
         "tiling": {"orientation": "h"},
         "pathbar": {"visible": True, "side": "top"},
         "maxdepth": maxdepth,
