@@ -64,12 +64,13 @@ def run_group(args: argparse.Namespace) -> int:
         strategy, saved_budget = load_strategy_file(args.config)
         if args.params:
             strategy = strategy.replace(**params_from_strings(type(strategy), args.params))
-        budget = budget or saved_budget
+        if budget is None:
+            budget = saved_budget
         _, context = strategy_from_args(args)
     else:
         strategy, context = strategy_from_args(args)
     graph = load_graph_arg(args)
-    layers = strategy.group(graph, context, budget or 94)
+    layers = strategy.group(graph, context, 94 if budget is None else budget)
     if args.explain:
         import sys
 
