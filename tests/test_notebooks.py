@@ -17,9 +17,9 @@ import nbformat
 import pytest
 
 from layerlab.cli import main
+from layerlab.errors import ConfigError, LayerlabError
 from layerlab.workbench.notebooks import NOTEBOOK_DIR, execute_notebook, notebooks_in
 from layerlab.workbench.report import render_html, run_report
-from layerlab.errors import ConfigError, LayerlabError
 
 from .conftest import require_tool
 
