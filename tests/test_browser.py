@@ -424,7 +424,8 @@ def test_compare_panel_diffs_two_configurations(lab, browser) -> None:
         assert "auto-layer" in panel.locator("td.ll-config").nth(1).text_content()
         assert panel.locator(".ll-diff-paths tr").count() > 1  # moved paths listed, with their layers
         panel.locator(".ll-diff-box").first.scroll_into_view_if_needed()
-        panel.screenshot(path=str(ARTIFACTS / "browser-compare-diff.png"))
+        panel.locator(".ll-diff-box").first.screenshot(path=str(ARTIFACTS / "browser-compare-diff.png"))
+        panel.locator(".ll-chart").first.screenshot(path=str(ARTIFACTS / "browser-compare-chart.png"))
     finally:
         page.close()
 
