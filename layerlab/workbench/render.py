@@ -200,6 +200,9 @@ class PanelFigure:
         return to_png(self.figure, dpi=90, compress_level=1)
 
 
+_DASHES = ("", ' stroke-dasharray="8,3"', ' stroke-dasharray="8,3,2,3"')
+
+
 def _packages(layer: Layer, top: int = 4) -> str:
     """The names of a layer's first path and its largest others, for hover text."""
     from ..graph import store_name
@@ -349,10 +352,17 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
     )
     k = len(first.cumulative)
     series = [
-        ("pulled" if len(outcomes) == 1 else label, o.cumulative, o.pulled_bytes, _PALETTE[n], "")
+        # Each side its own colour and dash pattern, so a line lying on the other stays visible.
+        (
+            "pulled" if len(outcomes) == 1 else label,
+            o.cumulative,
+            o.pulled_bytes,
+            _PALETTE[n],
+            _DASHES[n % len(_DASHES)],
+        )
         for n, (label, o) in enumerate(outcomes)
     ]
-    series.append(("ideal", first.cumulative_ideal, first.ideal_bytes, "#000000", ' stroke-dasharray="5,4"'))
+    series.append(("ideal", first.cumulative_ideal, first.ideal_bytes, "#000000", ' stroke-dasharray="2,3"'))
     ymax = max((max(ys, default=0) for _, ys, _, _, _ in series), default=0) * 1.05 or 1
 
     def px(i: int) -> float:
