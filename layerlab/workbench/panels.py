@@ -522,13 +522,15 @@ class TreePanel(_Panel):
             f"{facts.graph.name}: what keeps the bytes alive ({len(facts.graph):,} paths, {len(facts.layers)} layers)"
         )
         self.figure_dict = icicle_figure(facts, highlight=self.highlight, title=title)
+        # What the panel shows first, then the busy line cleared, then the views of later cells: the
+        # frontend applies updates in order, so the tree is not held up by tables further down.
         self.summary.value = views["summary"]
+        self._draw()
+        self.busy.value = ""
         self.table.value = views["table"]
         self.views["layers"].widget.value = views["table"]
         for name in ("flags", "merges", "browser"):
             self.views[name].widget.value = views[name]
-        self._draw()
-        self.busy.value = ""
         self.updates += 1
 
     def _draw(self) -> None:
