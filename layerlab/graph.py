@@ -696,6 +696,39 @@ class ClosureGraph:
             "unreachable": len(self.unreachable),
         }
 
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks: counts, bytes, roots and the largest closures.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x-1", "narSize": 5}], name="x")
+            >>> "<b>x</b>" in g._repr_html_() and "x-1" in g._repr_html_()
+            True
+        """
+        import html
+
+        from .units import format_bytes
+
+        s = self.summary()
+        size = "unknown" if s["bytes"] is None else format_bytes(s["bytes"])
+        facts = [
+            f"{s['paths']:,} paths", f"{s['edges']:,} references", f"{size}",
+            f"{s['roots']:,} roots" + ("" if s["roots_given"] else " (derived)"),
+        ]
+        if s["cycles"]:
+            facts.append(f"{s['cycles']} cycles ({s['paths_in_cycles']} paths)")
+        if s["unreachable"]:
+            facts.append(f"{s['unreachable']} unreachable")
+        roots = ", ".join(html.escape(self.names[r]) for r in self.roots[:4]) + (" …" if len(self.roots) > 4 else "")
+        sizes = self.closure_size or self.nar_size
+        top = ""
+        if sizes is not None and self.paths:
+            order = sorted(range(len(self.paths)), key=lambda i: (-sizes[i], i))[:5]
+            largest = (f"{html.escape(self.names[i])} ({format_bytes(sizes[i])})" for i in order)
+            top = "<br>largest closures: " + ", ".join(largest)
+        title = html.escape(self.name or self.source or "closure graph")
+        return (f'<div class="ll-graph" style="font-size:13px"><b>{title}</b>: {", ".join(facts)}'
+                f"<br>roots: {roots}{top}</div>")
+
     def to_networkx(self) -> networkx.DiGraph:
         """Return a ``networkx.DiGraph`` with one node per store path.
 
