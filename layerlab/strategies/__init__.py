@@ -40,6 +40,7 @@ __all__ = [
     "strategy_class",
     "strategy_from_json",
     "DEFAULT_STRATEGY",
+    "strategy_label",
 ]
 
 #: The families, by name.  Extended as strategy modules are added.
@@ -101,3 +102,22 @@ def strategy_from_json(doc: Mapping[str, Any]) -> Strategy:
         raise ConfigError("'params' must be an object", source=f"strategy {doc['strategy']}")
     cls, _ = strategy_class(doc["strategy"])
     return cls(**params)
+
+
+def strategy_label(strategy: Strategy) -> str:
+    """A short name for tables: the preset or family name, then the parameters that differ from it.
+
+    Example:
+        >>> strategy_label(get_strategy("nixery-2022")), strategy_label(get_strategy("keystone", alpha=0.5))
+        ('nixery-2022', 'keystone alpha=0.5')
+    """
+    best = (strategy.name, {k: v for k, v in strategy.values.items() if v != type(strategy).param(k).default})
+    for name, (cls, preset) in available().items():
+        if cls is not type(strategy) or not preset:
+            continue
+        base = {p.name: preset.get(p.name, p.default) for p in cls.params}
+        diff = {k: v for k, v in strategy.values.items() if v != base[k]}
+        if len(diff) < len(best[1]):
+            best = (name, diff)
+    name, diff = best
+    return " ".join([name, *(f"{k}={v}" for k, v in diff.items())])
