@@ -38,6 +38,7 @@ COMMANDS = {
     "pull": "metrics",
     "sweep": "metrics",
     "tune": "metrics",
+    "score": "score",
 }
 
 
