@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from .base import DEFAULT_BUDGET, Context, Layer, Param, Strategy, check_layers, layers_to_json, make_layer, params_from_strings
 from .auto_layer import AutoLayer
 from .baselines import PerPath, SingleLayer
+from .bedrock import Bedrock
 from .keystone import Keystone
 from .nix2container import Nix2Container
 from .nixery import Nixery
@@ -45,11 +46,11 @@ __all__ = [
 
 #: The families, by name.  Extended as strategy modules are added.
 FAMILIES: Mapping[str, type[Strategy]] = {
-    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer, Keystone)
+    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer, Keystone, Bedrock)
 }
 
 #: The strategy ``layerlab group`` uses when none is named.
-DEFAULT_STRATEGY = "keystone"
+DEFAULT_STRATEGY = "bedrock"
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
