@@ -30,12 +30,13 @@ from layerlab.metrics.scorecard import SCORECARD_BUDGETS, scorecard, scorecard_t
 from layerlab.strategies import get_strategy  # noqa: E402
 
 SPACE = {
-    "gamma": [0.1, 0.3],
     "alpha": [0.1, 0.3],
-    "beta": [0.0, 0.5, 1.0],
-    "min_layer_size": [0, 300_000, 1_000_000],
+    "beta": [0.5, 1.0],
+    "tier_bytes": [10_000_000, 30_000_000, 100_000_000],
+    "rest_paths_per_layer": [40, 80, 160],
+    "attach_max_size": [1_000_000, 5_000_000],
 }
-QUICK = {"gamma": [0.3], "alpha": [0.1], "beta": [0.0, 0.5], "min_layer_size": [300_000]}
+QUICK = {"alpha": [0.1], "beta": [0.5], "tier_bytes": [30_000_000], "rest_paths_per_layer": [40, 80]}
 
 
 def halves(full: ImageSet) -> dict[str, ImageSet]:

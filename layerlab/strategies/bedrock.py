@@ -1,64 +1,77 @@
-"""``bedrock``: one global layer order, foundations at the bottom, the rest on top.
+"""``bedrock``: one global layer order, foundations at the bottom, what is left in a few layers on top.
 
 Two cache rules decide what a layering costs (:mod:`layerlab.metrics.scorecard`).
 Under Docker's ChainID rule a layer is reused only when every layer below it
-matches too, and when a package is bumped Nix renames it and everything that
-references it, so every layer from the lowest renamed one upward is fetched
-again.  Both reward the same shape: layers in an order that depends only on
-global facts (so images that share foundations share a prefix of layers), and
-dependencies below the paths that reference them (so a rename touches the top
-of the stack, not the bottom).
+matches too; and when a package is bumped Nix renames it and everything that
+references it, so an update re-ships every layer holding a renamed path (any
+digest), or every layer from the lowest renamed one upward (ChainID).  Both
+reward the same shape: layers in an order that depends only on global facts
+(so images that share foundations share a prefix of layers), dependencies
+below the paths that reference them (so a rename touches the top of the
+stack), and merged layers whose contents are renamed together.
 
-**1. Units.**  Each dependency cycle is one unit; every other path is a unit of
-its own.  ``attach_popularity`` > 0 attaches a path referenced by at most that
-many packages of the package set, and by one path of the image, to its
-referrer, as :func:`~layerlab.strategies.keystone.keystone_units` does
-(off by default: an attached path is re-shipped whenever its referrer changes).
+**1. Units.**  Each dependency cycle is one unit.  A path referenced by at
+most ``attach_popularity`` packages of the package set and by one path of the
+image joins its referrer's unit, as in
+:func:`~layerlab.strategies.keystone.keystone_units`, unless it is larger than
+``attach_max_size``: a large private dependency in its referrer's layer would
+be re-shipped whenever the referrer changes.
 
-**2. Order.**  Every unit gets a global key, ``bytes * popularity(head) **
+**2. Order.**  Every unit has a global key, ``bytes * popularity(head) **
 gamma`` (``bytes`` the unit's ``narSize`` sum, popularity at least 1), which
-depends on the package set and the unit itself, never on the rest of the image.
+depends on the package set and the unit, never on the rest of the image.
 Units are visited by key, largest first; a visit emits the visited unit's
-not-yet-emitted dependencies, depth first and deepest first, children again by
-key, then the unit itself.  The result is a topological order (a unit always
-comes after everything it references) that pulls each large, popular path
-down together with what it needs.  It is the list-scheduling rule for
-minimising weighted completion time under precedence constraints (Smith 1956;
-Sidney 1975): here the weight is a path's bytes and the cost of a rename is
-the bytes at or above its position, so heavy paths and their closures go
-first.  Two images holding the same large foundations list them in the same
-order, which is what ChainID needs.
+not-yet-emitted dependencies, depth first with children again by key, then the
+unit itself.  The result is a topological order (a unit comes after everything
+it references) that pulls each large, popular path down together with what it
+needs.  This is list scheduling for the weighted completion time under
+precedence constraints (Smith 1956; Sidney 1975): a rename costs the bytes at
+or above the renamed path, so heavy paths and their closures go first.  Two
+images holding the same large foundations list them in the same order, which
+is what ChainID needs.
 
-**3. Budget.**  When the units fit, each gets a layer, in that order.
-Otherwise each unit of at least ``min_layer_size`` bytes is valued
-``bytes * popularity(head) ** alpha * depth ** beta``, where ``depth`` is the
-number of units from the unit's position in the order to the top (units
-emitted early sit under most of the image, like libc; the image's own
-application comes last).  The ``budget - 1`` most valuable units keep a layer
-each, in the order of step 2, and everything else shares one last layer
-(reason ``rest``) on top: it holds what no other image is likely to hold,
-and on top it is the only layer a change to it re-ships under ChainID.
+**3. Budget.**  When the units fit, each gets a layer, in that order
+(reason ``unit``).  Otherwise:
 
-Within the dedicated layers no path sits below a layer holding something it
-references; the ``rest`` layer on top may hold dependencies of layers below it.
+* ``g = min(1 + (units - budget + 1) // rest_paths_per_layer, budget // 3)``
+  layers (at least 1) are kept for what is left over; the other ``budget - g``
+  slots go to single units;
+* each unit is valued ``bytes * popularity(head) ** alpha * depth ** beta``,
+  ``depth`` being the number of units from its position in the order to the
+  top (units emitted early sit under most of the image, like libc; the image's
+  own application comes last, and a foundation left in a shared layer is
+  re-shipped by almost every change above it);
+* the first tier: the most valuable units of at least ``tier_bytes / budget``
+  bytes, in the order of step 2 (reason ``unit``).  A size floor is the same
+  in every image, so these layers and their order recur across images, which
+  ChainID rewards;
+* the second tier: the most valuable remaining units fill the free slots, in
+  the same order, above the first (reason ``small``);
+* the rest, in the order of step 2, is cut into ``g`` runs of about equal path
+  counts (reason ``rest``).  Runs low in the order hold foundations that only
+  a few renames reach; the top run holds what most renames rename anyway.
 
-**Defaults** (``gamma``, ``alpha``, ``beta``, ``min_layer_size``,
-``attach_popularity``) are the same for every budget; they were chosen on one
-half of the Debian 30-image set (images at even positions, file-name order)
-and checked on the other half and the other way round, with
-``tools/tune_bedrock.py``; the figures are in the scorecard pages of the
-documentation, never here.
+Within each tier and within the whole list when every unit fits, no path sits
+below a layer holding something it references.
+
+**Defaults** are the same for every budget.  They were chosen on one half of
+the Debian 30-image set (images at even positions in file-name order) by the
+mean of the twelve scorecard figures, checked on the other half, and the other
+way round, with ``tools/tune_bedrock.py``; the figures live in the
+documentation's scorecard page, not here.
 
 Ties are broken by package name and version, then by store path, so the output
 is the same for any ``PYTHONHASHSEED``.  Without a popularity table every
 popularity is 1 and nothing is attached; without ``narSize`` every path counts
-as one byte.  Time and memory are linear in the closure (plus sorting).
+as one byte.  Time and memory are linear in the closure (plus sorting); no
+per-path set over the whole closure is built.
 
 Sources: W. E. Smith, "Various optimizers for single-stage production", Naval
 Research Logistics Quarterly 3 (1956); J. B. Sidney, "Decomposition algorithms
 for single-machine sequencing with precedence relations and deferral costs",
 Operations Research 23 (1975); Docker's layer ChainID (moby, ``layer/layer.go``,
-``CreateChainID``).
+``CreateChainID``); nixpkgs' auto-layer for grouping what a rename touches
+together (``pkgs/build-support/docker/auto-layer.nix``).
 
 Example:
     >>> from layerlab.graph import ClosureGraph
@@ -68,11 +81,11 @@ Example:
     ...     {"path": "/s/b-libssl-3", "narSize": 30, "references": ["/s/c-libc-2"]},
     ...     {"path": "/s/c-libc-2", "narSize": 20, "references": []},
     ...     {"path": "/s/d-tool-1", "narSize": 10, "references": ["/s/c-libc-2"]}], ["/s/a-app-1"])
-    >>> pop = Popularity({"libssl-3": 100, "libc-2": 1000, "tool-1": 1})
+    >>> pop = Popularity({"libssl-3": 100, "libc-2": 1000, "tool-1": 9})
     >>> [l.paths[0] for l in Bedrock().group(g, Context(pop), budget=4)]
     ['/s/c-libc-2', '/s/b-libssl-3', '/s/d-tool-1', '/s/a-app-1']
-    >>> # over budget, values (bytes * pop ** 0.1 * depth ** 0.5): libssl 82, libc 80, app 50, tool 14
-    >>> [(l.paths, l.reason) for l in Bedrock(min_layer_size=0).group(g, Context(pop), budget=2)]
+    >>> # over budget, values (bytes * pop ** 0.1 * depth ** 0.5): libssl 82, libc 80, app 50, tool 18
+    >>> [(l.paths, l.reason) for l in Bedrock(tier_bytes=0).group(g, Context(pop), budget=2)]
     [(('/s/b-libssl-3',), 'unit'), (('/s/a-app-1', '/s/c-libc-2', '/s/d-tool-1'), 'rest')]
 """
 
@@ -130,17 +143,19 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[object]) -> list
 
 
 class Bedrock(Strategy):
-    """Units in one global, dependency-first order; the most valuable alone, the rest on top (module docs)."""
+    """Units in one global, dependency-first order; tiers of dedicated layers, the rest in a few layers on top."""
 
     name = "bedrock"
-    summary = "layerlab: one global dependency-first order (largest, most popular first); the rest on top"
+    summary = "layerlab: one global dependency-first order (largest, most popular first); the rest in a few top layers"
     uses_popularity = True
     params = (
         Param("gamma", "float", 0.3, "order key = bytes * popularity(head) ** gamma", minimum=0, maximum=4),
         Param("alpha", "float", 0.1, "over budget: value = bytes * popularity ** alpha * depth ** beta", minimum=0, maximum=4),
         Param("beta", "float", 0.5, "depth = units from this one to the top of the order", minimum=0, maximum=4),
-        Param("min_layer_size", "bytes", 300_000, "over budget, units smaller than this share the top layer", minimum=0, maximum=10**10, log=True),
-        Param("attach_popularity", "int", 0, "attach a path to its only referrer when at most this many packages use it (0: off)", minimum=0, maximum=10**6),
+        Param("tier_bytes", "bytes", 30_000_000, "over budget, units of at least tier_bytes / budget come first", minimum=0, maximum=10**12, log=True),
+        Param("rest_paths_per_layer", "int", 80, "one more top layer per this many paths left over (at most budget / 3)", minimum=1, maximum=10**9, log=True),
+        Param("attach_popularity", "int", 2, "attach a path to its only referrer when at most this many packages use it (0: off)", minimum=0, maximum=10**6),
+        Param("attach_max_size", "bytes", 5_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True),
     )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
@@ -151,13 +166,17 @@ class Bedrock(Strategy):
             units = keystone_units(graph, pops, 0)
         else:
             pops = context.popularity.for_graph(graph)
-            units = keystone_units(graph, pops, self.attach_popularity)
+            cap = self.attach_max_size
+            never = 1 << 62  # above any attach_popularity: a large path is never attached
+            units = keystone_units(graph, [p if nar[i] <= cap else never for i, p in enumerate(pops)], self.attach_popularity)
         heads = list(units)
         unit_of = [0] * n
         for u, h in enumerate(heads):
             for i in units[h]:
                 unit_of[i] = u
+        m = len(heads)
         size = [sum(nar[i] for i in units[h]) for h in heads]
+        count = [len(units[h]) for h in heads]
         pop = [max(pops[h], 1) for h in heads]
         names = graph.names
         paths = graph.paths
@@ -170,21 +189,37 @@ class Bedrock(Strategy):
                 if v != u:
                     refs[u].add(v)
         gamma = self.gamma
-        keys = [(-size[u] * pop[u] ** gamma, tie[u]) for u in range(len(heads))]
+        keys = [(-size[u] * pop[u] ** gamma, tie[u]) for u in range(m)]
         order = closure_order([tuple(r) for r in refs], keys)
-        if len(order) <= budget:
+        if m <= budget:
             return [make_layer(graph, units[heads[u]], reason="unit", root=heads[u]) for u in order]
-        alpha, beta, floor = self.alpha, self.beta, self.min_layer_size
-        depth = [0] * len(order)
+        # Step 3: how many top layers, then which units keep a layer of their own.
+        groups = min(1 + (m - budget + 1) // self.rest_paths_per_layer, max(1, budget // 3))
+        slots = budget - groups
+        alpha, beta = self.alpha, self.beta
+        depth = [0] * m
         for pos, u in enumerate(order):
-            depth[u] = len(order) - pos
-        value = [size[u] * pop[u] ** alpha * depth[u] ** beta for u in range(len(heads))]
-        eligible = sorted((u for u in order if size[u] >= floor), key=lambda u: (-value[u], tie[u]))
-        chosen = set(eligible[: budget - 1])
+            depth[u] = m - pos
+        value = [size[u] * pop[u] ** alpha * depth[u] ** beta for u in range(m)]
+        by_value = sorted(range(m), key=lambda u: (-value[u], tie[u]))
+        floor = self.tier_bytes / budget
+        first = [u for u in by_value if size[u] >= floor][:slots]
+        chosen = set(first)
+        second = set([u for u in by_value if u not in chosen][: slots - len(first)])
+        chosen |= second
         layers = [
-            make_layer(graph, units[heads[u]], rating=int(value[u]), reason="unit", root=heads[u]) for u in order if u in chosen
+            make_layer(graph, units[heads[u]], rating=int(value[u]), reason=reason, root=heads[u])
+            for tier, reason in ((set(first), "unit"), (second, "small"))
+            for u in order
+            if u in tier
         ]
-        rest = [i for u in order if u not in chosen for i in units[heads[u]]]
-        if rest:
-            layers.append(make_layer(graph, rest, reason="rest"))
+        # The rest, in order, cut into `groups` runs of about equal path counts.
+        rest = [u for u in order if u not in chosen]
+        total = sum(count[u] for u in rest)
+        runs: list[list[int]] = [[] for _ in range(groups)]
+        seen = 0
+        for u in rest:
+            runs[min(groups - 1, seen * groups // total)].extend(units[heads[u]])
+            seen += count[u]
+        layers.extend(make_layer(graph, run, reason="rest") for run in runs if run)
         return layers
