@@ -84,9 +84,9 @@ Example:
     >>> pop = Popularity({"libssl-3": 100, "libc-2": 1000, "tool-1": 9})
     >>> [l.paths[0] for l in Bedrock().group(g, Context(pop), budget=4)]
     ['/s/c-libc-2', '/s/b-libssl-3', '/s/d-tool-1', '/s/a-app-1']
-    >>> # over budget, values (bytes * pop ** 0.1 * depth ** 0.5): libssl 82, libc 80, app 50, tool 18
+    >>> # over budget, values (bytes * pop ** 0.1 * depth): libc 160, libssl 143, app 50, tool 25
     >>> [(l.paths, l.reason) for l in Bedrock(tier_bytes=0).group(g, Context(pop), budget=2)]
-    [(('/s/b-libssl-3',), 'unit'), (('/s/a-app-1', '/s/c-libc-2', '/s/d-tool-1'), 'rest')]
+    [(('/s/c-libc-2',), 'unit'), (('/s/a-app-1', '/s/b-libssl-3', '/s/d-tool-1'), 'rest')]
 """
 
 from __future__ import annotations
@@ -151,11 +151,11 @@ class Bedrock(Strategy):
     params = (
         Param("gamma", "float", 0.3, "order key = bytes * popularity(head) ** gamma", minimum=0, maximum=4),
         Param("alpha", "float", 0.1, "over budget: value = bytes * popularity ** alpha * depth ** beta", minimum=0, maximum=4),
-        Param("beta", "float", 0.5, "depth = units from this one to the top of the order", minimum=0, maximum=4),
+        Param("beta", "float", 1.0, "depth = units from this one to the top of the order", minimum=0, maximum=4),
         Param("tier_bytes", "bytes", 30_000_000, "over budget, units of at least tier_bytes / budget come first", minimum=0, maximum=10**12, log=True),
-        Param("rest_paths_per_layer", "int", 80, "one more top layer per this many paths left over (at most budget / 3)", minimum=1, maximum=10**9, log=True),
+        Param("rest_paths_per_layer", "int", 40, "one more top layer per this many paths left over (at most budget / 3)", minimum=1, maximum=10**9, log=True),
         Param("attach_popularity", "int", 2, "attach a path to its only referrer when at most this many packages use it (0: off)", minimum=0, maximum=10**6),
-        Param("attach_max_size", "bytes", 5_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True),
+        Param("attach_max_size", "bytes", 1_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True),
     )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
