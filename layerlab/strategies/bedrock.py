@@ -84,14 +84,15 @@ Example:
     >>> pop = Popularity({"libssl-3": 100, "libc-2": 1000, "tool-1": 9})
     >>> [l.paths[0] for l in Bedrock().group(g, Context(pop), budget=4)]
     ['/s/c-libc-2', '/s/b-libssl-3', '/s/d-tool-1', '/s/a-app-1']
-    >>> # over budget, values (bytes * pop ** 0.1 * depth): libc 160, libssl 143, app 50, tool 25
+    >>> # over budget, values (bytes * pop ** 0.1 * depth ** 0.5): libssl 82, libc 80, app 50, tool 18
     >>> [(l.paths, l.reason) for l in Bedrock(tier_bytes=0).group(g, Context(pop), budget=2)]
-    [(('/s/c-libc-2',), 'unit'), (('/s/a-app-1', '/s/b-libssl-3', '/s/d-tool-1'), 'rest')]
+    [(('/s/b-libssl-3',), 'unit'), (('/s/a-app-1', '/s/c-libc-2', '/s/d-tool-1'), 'rest')]
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..graph import ClosureGraph
 from .base import Context, Layer, Param, Strategy, make_layer
@@ -100,7 +101,7 @@ from .keystone import keystone_units
 __all__ = ["Bedrock", "closure_order"]
 
 
-def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[object]) -> list[int]:
+def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[int]:
     """A topological order of an acyclic graph that visits nodes by ``keys``, smallest first.
 
     ``refs[u]`` are the nodes ``u`` references.  Each visit emits the visited
@@ -151,8 +152,8 @@ class Bedrock(Strategy):
     params = (
         Param("gamma", "float", 0.3, "order key = bytes * popularity(head) ** gamma", minimum=0, maximum=4),
         Param("alpha", "float", 0.1, "over budget: value = bytes * popularity ** alpha * depth ** beta", minimum=0, maximum=4),
-        Param("beta", "float", 1.0, "depth = units from this one to the top of the order", minimum=0, maximum=4),
-        Param("tier_bytes", "bytes", 30_000_000, "over budget, units of at least tier_bytes / budget come first", minimum=0, maximum=10**12, log=True),
+        Param("beta", "float", 0.5, "depth = units from this one to the top of the order", minimum=0, maximum=4),
+        Param("tier_bytes", "bytes", 100_000_000, "over budget, units of at least tier_bytes / budget come first", minimum=0, maximum=10**12, log=True),
         Param("rest_paths_per_layer", "int", 40, "one more top layer per this many paths left over (at most budget / 3)", minimum=1, maximum=10**9, log=True),
         Param("attach_popularity", "int", 2, "attach a path to its only referrer when at most this many packages use it (0: off)", minimum=0, maximum=10**6),
         Param("attach_max_size", "bytes", 1_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True),
@@ -162,7 +163,7 @@ class Bedrock(Strategy):
         n = len(graph.paths)
         nar = graph.nar_size if graph.nar_size is not None else (1,) * n
         if context.popularity is None:
-            pops: Sequence[int] = (1,) * n
+            pops: tuple[int, ...] = (1,) * n
             units = keystone_units(graph, pops, 0)
         else:
             pops = context.popularity.for_graph(graph)
