@@ -45,8 +45,9 @@ def random_graph(seed: int, n: int) -> ClosureGraph:
         if rnd.random() < 0.1 and i > 0:
             refs.add(rnd.randrange(i))  # a back edge: a cycle
         name = f"pkg{rnd.randrange(n // 2 + 1)}-1.0"
-        recs.append({"path": f"/nix/store/{i:032d}-{name}", "narSize": rnd.choice([1, 5, 5, 100, 10**6]),
-                     "_refs": sorted(refs)})
+        recs.append(
+            {"path": f"/nix/store/{i:032d}-{name}", "narSize": rnd.choice([1, 5, 5, 100, 10**6]), "_refs": sorted(refs)}
+        )
     for rec in recs:
         rec["references"] = [recs[j]["path"] for j in rec.pop("_refs")]
     return ClosureGraph.from_records(recs)
@@ -91,8 +92,11 @@ def test_debian_images_partition_within_budget_dependency_first(name):
         if len(reasons) < budget:
             assert "small" not in reasons
     # libc6 <-> libgcc-s1 is one unit
-    (cycle,) = [layer for layer in get_strategy("bedrock").group(g, Context(POP), 500)
-                if any("-libc6-2" in p for p in layer.paths)]
+    (cycle,) = [
+        layer
+        for layer in get_strategy("bedrock").group(g, Context(POP), 500)
+        if any("-libc6-2" in p for p in layer.paths)
+    ]
     assert any("-libgcc-s1-" in p for p in cycle.paths)
 
 
@@ -100,8 +104,9 @@ def test_without_popularity_or_sizes():
     g = load_graph(DEBIAN / "imageset" / "img-git.graph.json")
     layers = get_strategy("bedrock").group(g, Context(), 10)
     check_layers(g, layers, 10)
-    bare = ClosureGraph.from_records([{"path": p, "references": [g.paths[j] for j in g.refs[i]]}
-                                      for i, p in enumerate(g.paths)])
+    bare = ClosureGraph.from_records(
+        [{"path": p, "references": [g.paths[j] for j in g.refs[i]]} for i, p in enumerate(g.paths)]
+    )
     assert bare.nar_size is None
     check_layers(bare, get_strategy("bedrock").group(bare, Context(POP), 5), 5)
 
@@ -130,7 +135,9 @@ def test_same_output_for_any_hash_seed():
     outputs = set()
     for seed in ("0", "1", "777"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+        )
         outputs.add(run.stdout)
     assert len(outputs) == 1
     g = load_graph(DEBIAN / "imageset" / "img-ffmpeg.graph.json")
@@ -139,9 +146,9 @@ def test_same_output_for_any_hash_seed():
 
 def test_figures_on_real_images_where_every_unit_fits():
     """Without attachment and when every image fits the budget, each layer is one path or one dependency
-    cycle, so the figures follow: a client pulls exactly what per-path (one layer per path) pulls under any digest, an update
-    re-ships exactly the renamed bytes under any digest, and, the layers being in dependency-first order,
-    a ChainID update never costs more than it does with the same layers in per-path's size order."""
+    cycle, so the figures follow: a client pulls exactly what per-path (one layer per path) pulls under any
+    digest, and an update re-ships exactly the renamed bytes under any digest.  On these images the
+    dependency-first order also costs no more than per-path's size order under ChainID."""
     s = default_imageset().subset(["img-curl", "img-git", "img-make", "img-nginx", "img-python3"])
     ours = get_strategy("bedrock", attach_popularity=0)
     frame = scorecard(s, [ours, get_strategy("per-path")], [94], executor="serial", progress=False)

@@ -27,13 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import orjson  # noqa: E402
-import pandas as pd  # noqa: E402
+import orjson
+import pandas as pd
 
-from layerlab.fileio import atomic_write  # noqa: E402
-from layerlab.imageset import ImageSet, default_imageset  # noqa: E402
-from layerlab.metrics.scorecard import SCORECARD_BUDGETS, scorecard, scorecard_table  # noqa: E402
-from layerlab.strategies import available, get_strategy  # noqa: E402
+from layerlab.fileio import atomic_write
+from layerlab.imageset import ImageSet, default_imageset
+from layerlab.metrics.scorecard import SCORECARD_BUDGETS, scorecard, scorecard_table
+from layerlab.strategies import available, get_strategy
 
 SPACE: dict[str, list] = {
     "alpha": [0.1, 0.3],
@@ -93,7 +93,11 @@ def main(argv: list[str]) -> int:
         print(f"tuned on {train}: {best} (shortfall {ranked[0][0]:.4f}, mean {ranked[0][1]:.4f}); runners-up:")
         for shortfall, mean, params in ranked[1:6]:
             print(f"  {shortfall:.4f} {mean:.4f} {params}")
-        held = scorecard_table(scorecard(parts[test], get_strategy("bedrock", **best), SCORECARD_BUDGETS, executor="serial", progress=False))
+        held = scorecard_table(
+            scorecard(
+                parts[test], get_strategy("bedrock", **best), SCORECARD_BUDGETS, executor="serial", progress=False
+            )
+        )
         print(f"measured on {test}:")
         print(held.round(3).to_string())
     defaults = min(regrets, key=lambda k: (max(r[0] for r in regrets[k]), max(r[1] for r in regrets[k]), k))

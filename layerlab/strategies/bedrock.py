@@ -92,10 +92,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..graph import ClosureGraph
-from .base import Context, Layer, Param, Strategy, make_layer
+from .base import Context, Layer, Strategy, make_layer, param
 from .keystone import keystone_units
 
 __all__ = ["Bedrock", "closure_order"]
@@ -143,20 +144,43 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[in
     return out
 
 
+@dataclass(frozen=True, eq=False)
 class Bedrock(Strategy):
     """Units in one global, dependency-first order; tiers of dedicated layers, the rest in a few layers on top."""
 
     name = "bedrock"
     summary = "layerlab: one global dependency-first order (largest, most popular first); the rest in a few top layers"
     uses_popularity = True
-    params = (
-        Param("gamma", "float", 0.3, "order key = bytes * popularity(head) ** gamma", minimum=0, maximum=4),
-        Param("alpha", "float", 0.1, "over budget: value = bytes * popularity ** alpha * depth ** beta", minimum=0, maximum=4),
-        Param("beta", "float", 0.5, "depth = units from this one to the top of the order", minimum=0, maximum=4),
-        Param("tier_bytes", "bytes", 100_000_000, "over budget, units of at least tier_bytes / budget come first", minimum=0, maximum=10**12, log=True),
-        Param("rest_paths_per_layer", "int", 40, "one more top layer per this many paths left over (at most budget / 3)", minimum=1, maximum=10**9, log=True),
-        Param("attach_popularity", "int", 2, "attach a path to its only referrer when at most this many packages use it (0: off)", minimum=0, maximum=10**6),
-        Param("attach_max_size", "bytes", 1_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True),
+    gamma: float = param("float", 0.3, "order key = bytes * popularity(head) ** gamma", minimum=0, maximum=4)
+    alpha: float = param(
+        "float", 0.1, "over budget: value = bytes * popularity ** alpha * depth ** beta", minimum=0, maximum=4
+    )
+    beta: float = param("float", 0.5, "depth = units from this one to the top of the order", minimum=0, maximum=4)
+    tier_bytes: int = param(
+        "bytes",
+        100_000_000,
+        "over budget, units of at least tier_bytes / budget come first",
+        minimum=0,
+        maximum=10**12,
+        log=True,
+    )
+    rest_paths_per_layer: int = param(
+        "int",
+        40,
+        "one more top layer per this many paths left over (at most budget / 3)",
+        minimum=1,
+        maximum=10**9,
+        log=True,
+    )
+    attach_popularity: int = param(
+        "int",
+        2,
+        "attach a path to its only referrer when at most this many packages use it (0: off)",
+        minimum=0,
+        maximum=10**6,
+    )
+    attach_max_size: int = param(
+        "bytes", 1_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True
     )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
@@ -169,7 +193,9 @@ class Bedrock(Strategy):
             pops = context.popularity.for_graph(graph)
             cap = self.attach_max_size
             never = 1 << 62  # above any attach_popularity: a large path is never attached
-            units = keystone_units(graph, [p if nar[i] <= cap else never for i, p in enumerate(pops)], self.attach_popularity)
+            units = keystone_units(
+                graph, [p if nar[i] <= cap else never for i, p in enumerate(pops)], self.attach_popularity
+            )
         heads = list(units)
         unit_of = [0] * n
         for u, h in enumerate(heads):
