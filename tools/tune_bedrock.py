@@ -5,12 +5,13 @@ even positions (0, 2, ...) form half ``even``, the others half ``odd``.  A small
 grid of bedrock's parameters is scored on each half against the twelve
 scorecard figures (pull-any, pull-chain, update-any, update-chain at budgets
 94, 30 and 10; :func:`layerlab.metrics.scorecard.scorecard`, every pair) of
-every other strategy on the same half: first by the summed shortfall, over the
-figures, of bedrock's ratio behind the best other strategy's (relative, zero
-where bedrock is at least as good), then by the mean of its twelve figures.
+every other strategy on the same half: first by the number of figures where
+bedrock is behind the best other strategy, then by the summed shortfall
+(bedrock's ratio over the best other's, minus one, where positive), then by
+the mean of its twelve figures.
 One set of parameters serves every budget.  The defaults are the point whose
-worse regret over the two halves (its shortfall minus the best shortfall on
-that half, then the same for the mean) is least.  The choice made on each half is written to
+worse regret over the two halves (its losses, then its shortfall, then its
+mean, each minus the best on that half) is least.  The choice made on each half is written to
 ``data/debian/heldout-defaults.json`` (read by ``tools/scorecard_table.py``,
 which reports each choice on the half it was not tuned on) and printed with its
 held-out figures.
@@ -39,7 +40,7 @@ SPACE: dict[str, list] = {
     "alpha": [0.1, 0.3],
     "beta": [0.5, 1.0],
     "tier_bytes": [10_000_000, 30_000_000, 100_000_000],
-    "rest_paths_per_layer": [40, 80],
+    "rest_paths_per_layer": [40, 80, 160],
     "attach_max_size": [1_000_000, 5_000_000],
 }
 QUICK: dict[str, list] = {"alpha": [0.1], "beta": [0.5], "tier_bytes": [30_000_000], "rest_paths_per_layer": [40, 80]}
@@ -61,8 +62,8 @@ def best_others(imageset: ImageSet) -> pd.DataFrame:
     return table.groupby(level=1).min()
 
 
-def scores(imageset: ImageSet, space: dict[str, list]) -> list[tuple[float, float, dict]]:
-    """Every point of ``space`` as (shortfall, mean of the twelve figures, parameters), best first."""
+def scores(imageset: ImageSet, space: dict[str, list]) -> list[tuple[int, float, float, dict]]:
+    """Every point of ``space`` as (figures lost, shortfall, mean of the twelve figures, parameters), best first."""
     points = [dict(zip(space, values)) for values in itertools.product(*space.values())]
     strategies = [get_strategy("bedrock", **p) for p in points]
     frame = scorecard(imageset, strategies, SCORECARD_BUDGETS, executor="serial", progress=False)
@@ -71,9 +72,9 @@ def scores(imageset: ImageSet, space: dict[str, list]) -> list[tuple[float, floa
     out = []
     for k, (_, rows) in enumerate(table.groupby(level=0, sort=False)):
         ours = rows.droplevel(0).loc[best.index]
-        shortfall = float((ours / best - 1).clip(lower=0).to_numpy().sum())
-        out.append((round(shortfall, 6), float(ours.to_numpy().mean()), points[k]))
-    out.sort(key=lambda t: (t[0], t[1]))
+        behind = (ours / best - 1).clip(lower=0).to_numpy()
+        out.append((int((behind > 0).sum()), round(float(behind.sum()), 6), float(ours.to_numpy().mean()), points[k]))
+    out.sort(key=lambda t: (t[0], t[1], t[2]))
     return out
 
 
@@ -81,26 +82,26 @@ def main(argv: list[str]) -> int:
     full = default_imageset()
     space = QUICK if "--quick" in argv else SPACE
     chosen: dict[str, dict] = {}
-    regrets: dict[str, list[tuple[float, float]]] = {}
+    regrets: dict[str, list[tuple[int, float, float]]] = {}
     parts = halves(full)
     for train, test in (("even", "odd"), ("odd", "even")):
         ranked = scores(parts[train], space)
-        by_point = {orjson.dumps(p, option=orjson.OPT_SORT_KEYS): (sf, mean) for sf, mean, p in ranked}
-        for key, (sf, mean) in by_point.items():
-            regrets.setdefault(key.decode(), []).append((sf - ranked[0][0], mean - ranked[0][1]))
-        best = ranked[0][2]
-        chosen[train] = best
-        print(f"tuned on {train}: {best} (shortfall {ranked[0][0]:.4f}, mean {ranked[0][1]:.4f}); runners-up:")
-        for shortfall, mean, params in ranked[1:6]:
-            print(f"  {shortfall:.4f} {mean:.4f} {params}")
+        top = ranked[0]
+        for lost, shortfall, mean, params in ranked:
+            key = orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
+            regrets.setdefault(key, []).append((lost - top[0], shortfall - top[1], mean - top[2]))
+        chosen[train] = top[3]
+        print(f"tuned on {train}: {top[3]} (lost {top[0]}, shortfall {top[1]:.4f}, mean {top[2]:.4f}); runners-up:")
+        for lost, shortfall, mean, params in ranked[1:6]:
+            print(f"  {lost} {shortfall:.4f} {mean:.4f} {params}")
         held = scorecard_table(
             scorecard(
-                parts[test], get_strategy("bedrock", **best), SCORECARD_BUDGETS, executor="serial", progress=False
+                parts[test], get_strategy("bedrock", **top[3]), SCORECARD_BUDGETS, executor="serial", progress=False
             )
         )
         print(f"measured on {test}:")
         print(held.round(3).to_string())
-    defaults = min(regrets, key=lambda k: (max(r[0] for r in regrets[k]), max(r[1] for r in regrets[k]), k))
+    defaults = min(regrets, key=lambda k: (*(max(r[j] for r in regrets[k]) for j in range(3)), k))
     print(f"defaults (least worse regret over the halves): {defaults} {regrets[defaults]}")
     if "--no-write" not in argv:
         doc = {"strategy": "bedrock", **chosen}

@@ -180,7 +180,7 @@ class Bedrock(Strategy):
         maximum=10**6,
     )
     attach_max_size: int = param(
-        "bytes", 1_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True
+        "bytes", 5_000_000, "never attach a path larger than this", minimum=0, maximum=10**12, log=True
     )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
