@@ -54,11 +54,13 @@ is what ChainID needs.
 Within each tier and within the whole list when every unit fits, no path sits
 below a layer holding something it references.
 
-**Defaults** are the same for every budget.  They were chosen on one half of
-the Debian 30-image set (images at even positions in file-name order) by the
-mean of the twelve scorecard figures, checked on the other half, and the other
-way round, with ``tools/tune_bedrock.py``; the figures live in the
-documentation's scorecard page, not here.
+**Defaults** are the same for every budget.  ``tools/tune_bedrock.py`` splits
+the Debian 30-image set into halves (even and odd positions in file-name order)
+and ranks a small grid on each half by the number of scorecard figures where
+bedrock trails the best other strategy, then by how far, then by the mean of
+its twelve figures; each half's choice is measured on the other half, and the
+defaults are the grid point whose worse regret over the two halves is least.
+The figures live in the documentation's scorecard page, not here.
 
 Ties are broken by package name and version, then by store path, so the output
 is the same for any ``PYTHONHASHSEED``.  Without a popularity table every
