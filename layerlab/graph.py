@@ -791,6 +791,59 @@ class ClosureGraph:
             "graph": self.to_records(),
         }
 
+    def relabel(self, renaming: Mapping[str, str]) -> ClosureGraph:
+        """The same graph with some paths renamed (``old -> new``): same sizes and references.
+
+        Paths are re-sorted, so indices change; a renamed path loses its
+        ``narHash``.  Derived roots are derived again (the smallest path of an
+        unreferenced cycle may change); given roots are renamed.  The result is
+        the graph :meth:`from_records` builds from the renamed records.
+
+        Raises:
+            GraphError: a renamed path is not in the graph, or two paths get one name.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "narSize": 1, "references": ["/s/b-b"]},
+            ...                                {"path": "/s/b-b", "narSize": 2}])
+            >>> h = g.relabel({"/s/a-a": "/s/z-a"})
+            >>> h.paths, h.refs, h.nar_size, [h.paths[r] for r in h.roots]
+            (('/s/b-b', '/s/z-a'), ((), (0,)), (2, 1), ['/s/z-a'])
+        """
+        index = self.index
+        for old in renaming:
+            if old not in index:
+                raise GraphError(f"cannot rename {old}: it is not in the graph", source=self.source)
+        new_paths = [renaming.get(p, p) for p in self.paths]
+        n = len(new_paths)
+        order = sorted(range(n), key=new_paths.__getitem__)
+        pos = [0] * n
+        for k, old_i in enumerate(order):
+            pos[old_i] = k
+        paths = tuple(new_paths[i] for i in order)
+        if len(set(paths)) != n:
+            raise GraphError("renaming gives two paths the same name", source=self.source)
+        refs = tuple(tuple(sorted(pos[j] for j in self.refs[i])) for i in order)
+        nar = None if self.nar_size is None else tuple(self.nar_size[i] for i in order)
+        closure = None if self.closure_size is None else tuple(self.closure_size[i] for i in order)
+        hashes = None
+        if self.nar_hash is not None:
+            kept = [None if self.paths[i] in renaming else self.nar_hash[i] for i in order]
+            hashes = tuple(kept) if any(kept) else None
+        roots = sorted(pos[r] for r in self.roots) if self.roots_given else _derived_roots(n, refs)
+        graph = ClosureGraph(
+            paths=paths,
+            refs=refs,
+            nar_size=nar,
+            closure_size=closure,
+            roots=tuple(roots),
+            roots_given=self.roots_given,
+            nar_hash=hashes,
+            name=self.name,
+            source=self.source,
+        )
+        graph.__dict__["index"] = {p: i for i, p in enumerate(paths)}
+        return graph
+
     def subgraph(self, keep: Iterable[int], *, name: str | None = None) -> ClosureGraph:
         """The graph restricted to the paths ``keep`` (edges to dropped paths dropped).
 

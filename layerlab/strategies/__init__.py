@@ -31,6 +31,7 @@ from .base import (
     params_from_strings,
 )
 from .baselines import PerPath, SingleLayer
+from .bedrock import Bedrock
 from .keystone import Keystone
 from .nix2container import Nix2Container
 from .nixery import Nixery
@@ -56,15 +57,16 @@ __all__ = [
     "load_strategy_file",
     "strategy_file_json",
     "DEFAULT_STRATEGY",
+    "strategy_label",
 ]
 
 #: The families, by name.  Extended as strategy modules are added.
 FAMILIES: Mapping[str, type[Strategy]] = {
-    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer, Keystone)
+    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer, Keystone, Bedrock)
 }
 
 #: The strategy ``layerlab group`` uses when none is named.
-DEFAULT_STRATEGY = "keystone"
+DEFAULT_STRATEGY = "bedrock"
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
@@ -188,3 +190,22 @@ def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
     return strategy, budget
+
+
+def strategy_label(strategy: Strategy) -> str:
+    """A short name for tables: the preset or family name, then the parameters that differ from it.
+
+    Example:
+        >>> strategy_label(get_strategy("nixery-2022")), strategy_label(get_strategy("keystone", alpha=0.5))
+        ('nixery-2022', 'keystone alpha=0.5')
+    """
+    best = (strategy.name, {k: v for k, v in strategy.values.items() if v != type(strategy).param(k).default})
+    for name, (cls, preset) in available().items():
+        if cls is not type(strategy) or not preset:
+            continue
+        base = {p.name: preset.get(p.name, p.default) for p in cls.params}
+        diff = {k: v for k, v in strategy.values.items() if v != base[k]}
+        if len(diff) < len(best[1]):
+            best = (name, diff)
+    name, diff = best
+    return " ".join([name, *(f"{k}={v}" for k, v in diff.items())])
