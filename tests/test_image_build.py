@@ -408,3 +408,30 @@ def test_deep_trees_build_without_recursion(tmp_path):
         while deep != pkg:
             deep.rmdir()
             deep = deep.parent
+
+
+def test_read_a_built_image_back_for_the_layer_browser(store_tree, tmp_path):
+    from layerlab.errors import InputError
+    from layerlab.image.inspect import read_oci_layout
+    from layerlab.workbench.render import built_browser_html
+
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    built = {}
+    for name, pkg in (("git", "aaa-git-2.40"), ("curl", "bbb-curl-8.0")):
+        img = build_image(graph, _layers(s), [f"{s}/{pkg}"], store=store, store_dir=str(s))
+        digest = write_oci_layout(img, store, tmp_path / name, tag="v1")
+        got_digest, layers = read_oci_layout(tmp_path / name, tag="v1")
+        assert got_digest == digest and [x.digest for x in layers] == [x.info.digest for x in img.layers]
+        assert [x.blob_size for x in layers] == [x.info.size for x in img.layers]
+        built[name] = layers
+    # The zlib layer holds one store path with its 1000-byte file.
+    zlib = next(x for x in built["git"] if f"{s}/ccc-zlib-1.3" in x.store_paths(str(s)))
+    assert zlib.store_paths(str(s)) == {f"{s}/ccc-zlib-1.3": 1000}
+    assert any(f.name.endswith("ccc-zlib-1.3/lib/libz.so") and f.size == 1000 and f.kind == "file" for f in zlib.files)
+    html_ = built_browser_html(built, "git", store_dir=str(s))
+    assert html_.count('class="ll-built-layer"') == len(built["git"]) and "shared with curl" in html_
+    with pytest.raises(InputError, match="not an OCI image layout"):
+        read_oci_layout(tmp_path / "nothing")
+    with pytest.raises(ImageError, match="no image tagged 'v9'"):
+        read_oci_layout(tmp_path / "git", tag="v9")

@@ -43,6 +43,7 @@ COMMANDS = {
     "pull": "metrics",
     "sweep": "metrics",
     "tune": "metrics",
+    "score": "score",
 }
 
 

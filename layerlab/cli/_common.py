@@ -10,6 +10,7 @@ from ..fileio import atomic_write
 __all__ = [
     "add_strategy_options",
     "configured_strategy",
+    "popularity_context",
     "strategy_from_args",
     "warn_without_popularity",
     "write_output",
@@ -65,14 +66,17 @@ def warn_without_popularity(strategy, popularity) -> None:
         )
 
 
-def strategy_from_args(args: argparse.Namespace):
-    """The configured strategy and context from the common options."""
+def popularity_context(args: argparse.Namespace):
+    """The context from ``--popularity``: the table when one was given."""
     from ..popularity import load_popularity
     from ..strategies import Context
 
-    strategy = configured_strategy(args.strategy, args.params)
-    pop = load_popularity(args.popularity) if args.popularity else None
-    return strategy, Context(popularity=pop)
+    return Context(popularity=load_popularity(args.popularity) if args.popularity else None)
+
+
+def strategy_from_args(args: argparse.Namespace):
+    """The configured strategy and context from the common options."""
+    return configured_strategy(args.strategy, args.params), popularity_context(args)
 
 
 def write_output(data: bytes, out: str | None) -> None:

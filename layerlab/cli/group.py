@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_strategy_options, strategy_from_args, warn_without_popularity, write_output
+from ._common import add_strategy_options, popularity_context, strategy_from_args, warn_without_popularity, write_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,6 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok; - reads standard input)"
     )
     add_strategy_options(p)
+    p.add_argument(
+        "--config", metavar="FILE", help="strategy and budget saved by the workbench (strategy JSON); --set overrides"
+    )
+    p.set_defaults(budget=None)
     p.add_argument("--out", "-o", help="output file (default: stdout)")
     p.add_argument("--explain", action="store_true", help="print a table of layers (size, rating, reason) to stderr")
     p.add_argument("--source", help="build the graph with Nix from this package source instead of reading a file")
@@ -52,9 +56,23 @@ def load_graph_arg(args: argparse.Namespace):
 def run_group(args: argparse.Namespace) -> int:
     from ..strategies import layers_to_json
 
-    strategy, context = strategy_from_args(args)
+    budget = args.budget
+    if args.config:
+        from ..errors import ConfigError
+        from ..strategies import load_strategy_file, params_from_strings
+
+        if args.strategy:
+            raise ConfigError("give --config or --strategy, not both", source="layerlab group")
+        strategy, saved_budget = load_strategy_file(args.config)
+        if args.params:
+            strategy = strategy.replace(**params_from_strings(type(strategy), args.params))
+        if budget is None:
+            budget = saved_budget
+        context = popularity_context(args)  # --set belongs to the saved strategy, not the default one
+    else:
+        strategy, context = strategy_from_args(args)
     graph = load_graph_arg(args)
-    layers = strategy.group(graph, context, args.budget)
+    layers = strategy.group(graph, context, 94 if budget is None else budget)
     warn_without_popularity(strategy, context.popularity)
     if args.explain:
         import sys

@@ -36,7 +36,12 @@ __all__ = ["Config", "Outcome", "evaluate", "OutcomeCache"]
 
 
 def _freeze(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode() if isinstance(v, dict) else v) for k, v in params.items()))
+    return tuple(
+        sorted(
+            (k, orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode() if isinstance(v, dict) else v)
+            for k, v in params.items()
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -65,23 +70,37 @@ class Config:
             object.__setattr__(self, "params", _freeze(self.params))
 
     def values(self) -> dict[str, Any]:
-        """The parameter overrides as a dict (JSON text decoded back)."""
+        """The parameter overrides as a dict (JSON text decoded back).
+
+        Example:
+            >>> Config("nixery", {"forced_popularity": {"x*": 5}}).values()
+            {'forced_popularity': {'x*': 5}}
+        """
         out = {}
         for k, v in self.params:
             out[k] = orjson.loads(v) if isinstance(v, str) and v.startswith("{") else v
         return out
 
-    def build(self):  # noqa: ANN201 - Strategy
+    def build(self):
         """The configured strategy.
 
         Raises:
             ConfigError: unknown strategy or an invalid parameter value.
+
+        Example:
+            >>> Config("nixery-2022", {"size_threshold": 10**7}).build().popularity_threshold
+            100
         """
         cls, preset = strategy_class(self.strategy)
         return cls(**{**preset, **self.values()})
 
     def label(self) -> str:
-        """A short description: ``nixery, budget 30, size_threshold=10 MB``."""
+        """A short description: ``nixery, budget 30, size_threshold=10 MB``.
+
+        Example:
+            >>> Config("nixery", {"size_threshold": 10**7}, 30).label()
+            'nixery, budget 30, size_threshold=10 MB'
+        """
         parts = [self.strategy, f"budget {self.budget}"]
         cls, _ = strategy_class(self.strategy)
         for k, v in self.values().items():
@@ -144,12 +163,30 @@ class Outcome:
         return max((layer.size or 0 for layer in self.layers), default=0) / total if total else 0.0
 
     def with_image(self, image: str | int) -> Outcome:
-        """The same outcome displaying another image of the set, by name or index (nothing recomputed)."""
+        """The same outcome displaying another image of the set, by name or index (nothing recomputed).
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> out = evaluate(default_imageset().subset(["img-curl", "img-git"]), Config("nixery", budget=5))
+            >>> other = out.with_image("img-curl")
+            >>> other.image, other.layering is out.layering
+            ('img-curl', True)
+        """
         pos = self.layering.imageset.position(image)
-        return Outcome(self.config, self.layering, self.layering.imageset.images[pos].name, tuple(self.layering.layers[pos]), self.pull, self.cumulative, self.cumulative_ideal)
+        return Outcome(
+            self.config,
+            self.layering,
+            self.layering.imageset.images[pos].name,
+            tuple(self.layering.layers[pos]),
+            self.pull,
+            self.cumulative,
+            self.cumulative_ideal,
+        )
 
 
-def evaluate(imageset: ImageSet, config: Config, image: str | int | None = None, *, context: Context | None = None) -> Outcome:
+def evaluate(
+    imageset: ImageSet, config: Config, image: str | int | None = None, *, context: Context | None = None
+) -> Outcome:
     """Group every image of ``imageset`` with ``config`` and measure the pull cost (a pure function).
 
     Args:
@@ -178,7 +215,9 @@ def evaluate(imageset: ImageSet, config: Config, image: str | int | None = None,
         try:
             pos = imageset.position(image)
         except LayerlabError:
-            raise ConfigError(f"no image {image!r} in the set (images: {', '.join(imageset.names)})", source=imageset.name) from None
+            raise ConfigError(
+                f"no image {image!r} in the set (images: {', '.join(imageset.names)})", source=imageset.name
+            ) from None
     return Outcome(
         config=config,
         layering=lay,

@@ -54,7 +54,9 @@ WORKING_COPY = "layerlab-notebooks"
 KERNEL_NAME = "python3"
 
 
-def jupyter_command(notebooks: str | os.PathLike[str], port: int, token: str, *, ip: str = "127.0.0.1", open_browser: bool = False) -> list[str]:
+def jupyter_command(
+    notebooks: str | os.PathLike[str], port: int, token: str, *, ip: str = "127.0.0.1", open_browser: bool = False
+) -> list[str]:
     """The command line starting JupyterLab on ``notebooks`` with this interpreter.
 
     Example:
@@ -102,6 +104,12 @@ def run_lab(
     Example::
 
         run_lab("notebooks")   # prints: layerlab workbench: http://127.0.0.1:PORT/lab?token=...
+
+    Example:
+        >>> run_lab("/nonexistent")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: /nonexistent: no such directory
     """
     import secrets
     import subprocess
@@ -153,7 +161,7 @@ def _stop_server(proc: Any, grace: float = 10.0) -> None:
             pass
 
 
-def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):  # noqa: ANN201
+def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):
     """Run a notebook top to bottom in a fresh kernel; return the executed notebook.
 
     The kernel's working directory is the notebook's directory.
@@ -161,8 +169,18 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
     Raises:
         LayerlabError: a cell raised (the message names the notebook, the cell
             number and the exception) or the notebook cannot be read.
+
+    Example:
+        >>> nb = execute_notebook(NOTEBOOK_DIR / "01-tune-thresholds.ipynb")  # doctest: +SKIP
+        >>> execute_notebook("/nonexistent.ipynb")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.InputError: /nonexistent.ipynb: cannot read notebook: [Errno 2] No such file or directory: ...
     """
+    import tempfile
+
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import (
         CellExecutionError,
@@ -175,10 +193,6 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
         nb = nbformat.read(p, as_version=4)
     except (OSError, nbformat.reader.NotJSONError, ValueError) as err:
         raise InputError(f"cannot read notebook: {err}", source=str(p)) from None
-    import tempfile
-
-    from jupyter_client.manager import KernelManager
-
     # The kernel talks over Unix sockets in a private directory: nothing is
     # exposed on a TCP port, and the kernel has no reason to warn about it.
     sockets = tempfile.TemporaryDirectory(prefix="layerlab-kernel-")
@@ -199,7 +213,9 @@ def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel
         line = f"{err.ename}: {err.evalue}".strip().splitlines()[0] if err.ename else str(err).strip().splitlines()[-1]
         raise LayerlabError(f"cell {cell} failed: {line}", source=str(p)) from None
     except (CellTimeoutError, DeadKernelError) as err:
-        raise LayerlabError(f"cell {_failed_cell(nb)}: {type(err).__name__}: {str(err).splitlines()[0]}", source=str(p)) from None
+        raise LayerlabError(
+            f"cell {_failed_cell(nb)}: {type(err).__name__}: {str(err).splitlines()[0]}", source=str(p)
+        ) from None
     return nb
 
 
@@ -216,6 +232,10 @@ def notebooks_in(directory: str | os.PathLike[str], only: list[str] | tuple[str,
 
     Raises:
         ConfigError: the directory does not exist or holds no notebook.
+
+    Example:
+        >>> [p.name for p in notebooks_in(NOTEBOOK_DIR, ["02"])]
+        ['02-why-this-split.ipynb']
     """
 
     d = Path(directory)

@@ -38,7 +38,13 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 
 
 def render_html(nb: Any) -> str:
-    """An executed notebook as standalone HTML (lab template, panels as static snapshots)."""
+    """An executed notebook as standalone HTML (lab template, panels as static snapshots).
+
+    Example:
+        >>> import nbformat
+        >>> render_html(nbformat.v4.new_notebook()).lstrip().startswith("<!DOCTYPE html>")
+        True
+    """
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
@@ -62,8 +68,23 @@ def render_html(nb: Any) -> str:
     return body
 
 
-def run_report(notebooks: str | os.PathLike[str], out: str | os.PathLike[str], *, timeout: int = 600, only: list[str] | tuple[str, ...] = (), log: Any = None) -> list[Path]:
-    """Execute every notebook and write ``<name>.html`` plus ``index.html`` to ``out``; return the pages."""
+def run_report(
+    notebooks: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    timeout: int = 600,
+    only: list[str] | tuple[str, ...] = (),
+    log: Any = None,
+) -> list[Path]:
+    """Execute every notebook and write ``<name>.html`` plus ``index.html`` to ``out``; return the pages.
+
+    Example:
+        >>> pages = run_report("notebooks", "build/report")  # doctest: +SKIP
+        >>> run_report("/nonexistent", "/tmp/out")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: /nonexistent: no such directory
+    """
     import html
     import time
 
@@ -80,7 +101,8 @@ def run_report(notebooks: str | os.PathLike[str], out: str | os.PathLike[str], *
         took = time.monotonic() - t
         pages.append(page)
         title = _title(nb) or p.stem
-        rows.append(f'<li><a href="{html.escape(page.name)}">{html.escape(title)}</a> <small>({p.name}, {took:.1f} s)</small></li>')
+        link = f'<a href="{html.escape(page.name)}">{html.escape(title)}</a>'
+        rows.append(f"<li>{link} <small>({p.name}, {took:.1f} s)</small></li>")
         if log is not None:
             print(f"layerlab report: {p.name} -> {page} ({took:.1f} s)", file=log, flush=True)
     index = (
