@@ -221,3 +221,13 @@ def test_a_missing_workbench_extra_names_it(monkeypatch, capsys) -> None:
         "layerlab: error: layerlab workbench: jupyterlab is not installed; "
         "install the workbench extra (pip install 'layerlab[workbench]', or '.[workbench]' in a clone)\n"
     )
+
+
+def test_set_with_a_saved_configuration_configures_the_saved_strategy(tmp_path) -> None:
+    conf = tmp_path / "tuned.json"
+    conf.write_text('{"strategy": "nixery", "params": {"size_threshold": 20000000}, "budget": 5}')
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    args = [str(SMALL), "-p", POP, "--set", "merge_mode=resort"]
+    assert main(["group", *args, "--config", str(conf), "-o", str(a)]) == 0
+    assert main(["group", *args, "-s", "nixery", "--set", "size_threshold=20M", "-b", "5", "-o", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()

@@ -294,8 +294,9 @@ def update_costs(
     """Update costs of (image, path) pairs at every budget; see the module documentation.
 
     Args:
-        strategy, budgets, context: how the images are layered (``context``
-            defaults to the set's popularity).
+        strategy: how the images are layered.
+        budgets: the budgets the images are layered under.
+        context: the strategy's context (default: the set's popularity).
         pairs: ``(image position, path index)`` pairs (default: all, see :func:`all_pairs`).
         layerings: the old layering per budget, if already computed.
         executor: ``"serial"`` (default: in this process), ``"process"``,
