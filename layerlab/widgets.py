@@ -172,7 +172,12 @@ class Config:
             object.__setattr__(self, "params", _freeze(self.params))
 
     def values(self) -> dict[str, Any]:
-        """The parameter overrides as a dict (JSON text decoded back)."""
+        """The parameter overrides as a dict (JSON text decoded back).
+
+        Example:
+            >>> Config("nixery", {"forced_popularity": {"iana-etc*": 5}}).values()
+            {'forced_popularity': {'iana-etc*': 5}}
+        """
         out = {}
         for k, v in self.params:
             out[k] = orjson.loads(v) if isinstance(v, str) and v.startswith("{") else v
@@ -183,12 +188,21 @@ class Config:
 
         Raises:
             ConfigError: unknown strategy or an invalid parameter value.
+
+        Example:
+            >>> Config("nixery-2022", {"size_threshold": "50M"}).build().size_threshold
+            50000000
         """
         cls, preset = strategy_class(self.strategy)
         return cls(**{**preset, **self.values()})
 
     def label(self) -> str:
-        """A short description: ``nixery, budget 30, size_threshold=10 MB``."""
+        """A short description: ``nixery, budget 30, size_threshold=10 MB``.
+
+        Example:
+            >>> Config("nixery", {"size_threshold": 10**7}, 30).label()
+            'nixery, budget 30, size_threshold=10 MB'
+        """
         parts = [self.strategy, f"budget {self.budget}"]
         cls, _ = strategy_class(self.strategy)
         for k, v in self.values().items():
@@ -251,7 +265,15 @@ class Outcome:
         return max((layer.size or 0 for layer in self.layers), default=0) / total if total else 0.0
 
     def with_image(self, image: str | int) -> Outcome:
-        """The same outcome displaying another image of the set, by name or index (nothing recomputed)."""
+        """The same outcome displaying another image of the set, by name or index (nothing recomputed).
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> two = default_imageset().subset(["img-curl", "img-git"])
+            >>> out = evaluate(two, Config("nixery", budget=5), "img-curl")
+            >>> out.with_image("img-git").image, out.with_image(0).image
+            ('img-git', 'img-curl')
+        """
         pos = self.layering.imageset.position(image)
         return Outcome(self.config, self.layering, self.layering.imageset.images[pos].name, tuple(self.layering.layers[pos]), self.pull, self.cumulative, self.cumulative_ideal)
 
@@ -389,7 +411,14 @@ class PanelFigure:
         self._bars, self._texts = [], []
 
     def draw(self, outcomes: Sequence[tuple[str, Outcome]]) -> None:
-        """Redraw both axes for ``outcomes`` (label, outcome)."""
+        """Redraw both axes for ``outcomes`` (label, outcome).
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+            >>> pf = PanelFigure(); pf.draw([("A", out)]); len(pf.sizes_ax.patches)
+            3
+        """
         self._setup_sizes("single" if len(outcomes) == 1 else "stack")
         ax = self.sizes_ax
         for artist in self._bars + self._texts:
@@ -450,7 +479,14 @@ class PanelFigure:
         ax.set_title(f"pull cost over {first.layering.imageset.name} ({len(xs)} images)", fontsize=10)
 
     def render(self, outcomes: Sequence[tuple[str, Outcome]]) -> bytes:
-        """Redraw and return the PNG."""
+        """Redraw and return the PNG.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+            >>> PanelFigure().render([("A", out)])[1:4]
+            b'PNG'
+        """
         self.draw(outcomes)
         return to_png(self.figure, dpi=90, compress_level=1)
 
@@ -596,7 +632,14 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
 
 
 def render(outcomes: Sequence[tuple[str, Outcome]], figure: PanelFigure | None = None) -> bytes:
-    """The panel chart as PNG bytes (a fresh figure unless one is given)."""
+    """The panel chart as PNG bytes (a fresh figure unless one is given).
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> out = evaluate(default_imageset().subset(["img-curl"]), Config("nixery", budget=3))
+        >>> render([("A", out)])[1:4]
+        b'PNG'
+    """
     return (figure or PanelFigure()).render(outcomes)
 
 
@@ -851,7 +894,12 @@ class ConfigControls:
             self.on_change()
 
     def config(self) -> Config:
-        """The configuration the controls hold (only values differing from the preset are kept)."""
+        """The configuration the controls hold (only values differing from the preset are kept).
+
+        Example:
+            >>> ConfigControls("nixery", budget=12).config()
+            Config(strategy='nixery', params=(), budget=12, rule='any')
+        """
         cls, preset = strategy_class(self.strategy.value)
         params = {}
         for name, get in self._getters.items():
@@ -862,7 +910,14 @@ class ConfigControls:
         return Config(self.strategy.value, params, int(self.budget.value), self.rule.value)
 
     def set(self, **values: Any) -> None:
-        """Set controls programmatically: ``strategy``, ``budget``, ``rule`` or a parameter name."""
+        """Set controls programmatically: ``strategy``, ``budget``, ``rule`` or a parameter name.
+
+        Example:
+            >>> c = ConfigControls("nixery", budget=12)
+            >>> c.set(budget=30, popularity_threshold=100)
+            >>> c.config().budget, c.config().values()
+            (30, {'popularity_threshold': 100})
+        """
         if "strategy" in values:
             self.strategy.value = values.pop("strategy")
         for key, v in values.items():
@@ -1131,7 +1186,14 @@ class ComparePanel(_Panel):
         self.widget.add_class("ll-compare-panel")
 
     def set_side(self, side: str, **values: Any) -> None:
-        """Change the controls of side ``A`` or ``B`` and recompute at once."""
+        """Change the controls of side ``A`` or ``B`` and recompute at once.
+
+        Example:
+            >>> p = ComparePanel(a={"strategy": "nixery", "budget": 94}, b={"strategy": "nixery", "budget": 94})
+            >>> p.set_side("B", budget=10)
+            >>> [o.layer_count for o in p.outcomes]
+            [18, 10]
+        """
         idx = {"A": 0, "B": 1}.get(side.upper())
         if idx is None:
             raise ConfigError(f"side must be A or B, not {side!r}", source="ComparePanel.set_side")
@@ -1149,8 +1211,8 @@ class TreePanel(_Panel):
     Draws :func:`layerlab.plot.dominator_tree` for the strategy's own tree
     (:func:`layerlab.plot.strategy_tree`) as a PNG, with a summary (big and
     popular paths, layers, catch-all share) and the layer table.  A matplotlib
-    redraw of a 1,000-path tree takes about a second, so the default debounce
-    is longer than the tune panel's.
+    redraw of a tree of a thousand paths is slow, so the default debounce is
+    longer than the tune panel's.
 
     Example:
         >>> p = TreePanel("kde-full", "nixery-2022", budget=30)
@@ -1183,7 +1245,14 @@ class TreePanel(_Panel):
         self.widget.add_class("ll-tree-panel")
 
     def refresh(self) -> None:
-        """Regroup the image shown and redraw its tree now."""
+        """Regroup the image shown and redraw its tree now.
+
+        Example:
+            >>> p = TreePanel("kde-full", "nixery-2022", budget=30)
+            >>> p.controls[0].set(budget=10); p.refresh()
+            >>> len(p.tree.layers)
+            10
+        """
         from .plot import dominator_tree, strategy_tree
 
         try:
@@ -1235,11 +1304,24 @@ class TreePanel(_Panel):
         return self.tree
 
     def snapshot_html(self) -> str:
+        """The panel as static HTML: its summary, the tree as an inline PNG and the layer table.
+
+        Example:
+            >>> p = TreePanel("kde-full", "nixery-2022", budget=30)
+            >>> html = p.snapshot_html(); html.count("<img") >= 1 and "<table" in html
+            True
+        """
         err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
         return f"<div class='ll-snapshot'>{err}{self.summary.value}{self.chart.value}{self.table.value}</div>"
 
     def figure(self):
-        """The tree shown, as a matplotlib Figure."""
+        """The tree shown, as a matplotlib Figure.
+
+        Example:
+            >>> p = TreePanel("kde-full", "nixery-2022", budget=30)
+            >>> type(p.figure()).__name__
+            'Figure'
+        """
         from .plot import dominator_tree
 
         ev = self._evaluator(self.imageset.value)
