@@ -89,7 +89,8 @@ def run_score(args: argparse.Namespace) -> int:
     wide = scorecard_table(frame)
     renamed = scorecard_table(frame, "bound_bytes")["update-any"]
     width = max(8, *(len(s) for s, _ in wide.index))
-    print(f"{'strategy':<{width}} {'budget':>6} {'pull-any':>9} {'pull-chain':>10} {'update-any':>10} {'update-chain':>12}")
+    heads = f"{'pull-any':>9} {'pull-chain':>10} {'update-any':>10} {'update-chain':>12}"
+    print(f"{'strategy':<{width}} {'budget':>6} {heads}")
     for (name, budget), row in wide.iterrows():
         print(
             f"{name:<{width}} {budget:>6} {row['pull-any']:>9.3f} {row['pull-chain']:>10.3f} "
