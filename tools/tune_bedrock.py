@@ -37,13 +37,11 @@ from layerlab.metrics.scorecard import SCORECARD_BUDGETS, scorecard, scorecard_t
 from layerlab.strategies import available, get_strategy
 
 SPACE: dict[str, list] = {
-    "alpha": [0.1, 0.3],
-    "beta": [0.5, 1.0],
-    "tier_bytes": [10_000_000, 30_000_000, 100_000_000],
-    "rest_paths_per_layer": [40, 80, 160],
-    "attach_max_size": [1_000_000, 5_000_000],
+    "min_layer_bytes": [0, 500_000, 1_000_000, 2_000_000],
+    "tier_bytes": [30_000_000, 100_000_000],
+    "rest_paths_per_layer": [20, 40],
 }
-QUICK: dict[str, list] = {"alpha": [0.1], "beta": [0.5], "tier_bytes": [30_000_000], "rest_paths_per_layer": [40, 80]}
+QUICK: dict[str, list] = {"min_layer_bytes": [0, 1_000_000], "rest_paths_per_layer": [40]}
 
 
 def halves(full: ImageSet) -> dict[str, ImageSet]:
