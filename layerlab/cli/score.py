@@ -23,6 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, metavar="N", help="measure updates on N random (image, path) pairs (default: all)")
     p.add_argument("--seed", type=int, default=0, help="random seed of --sample (default 0)")
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes for the update pairs (default: in-process)")
+    p.add_argument(
+        "--executor",
+        metavar="SPEC",
+        help="where the update pairs run: serial (default), process, thread, or dask://HOST:PORT (a Dask scheduler)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON: one object per (strategy, budget, figure)")
     p.add_argument("--out", "-o", metavar="FILE", help="also write the frame (.parquet or .csv)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -60,7 +65,7 @@ def run_score(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sample must be at least 1, not {args.sample}", source="--sample")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, not {args.jobs}", source="--jobs")
-    executor = "process" if args.jobs and args.jobs > 1 else "serial"
+    executor = args.executor or ("process" if args.jobs and args.jobs > 1 else "serial")
     frame = scorecard(
         imageset, strategies, budgets, sample=args.sample, seed=args.seed, executor=executor, workers=args.jobs,
         progress=False if args.quiet else None,
@@ -84,7 +89,8 @@ def run_score(args: argparse.Namespace) -> int:
     wide = scorecard_table(frame)
     renamed = scorecard_table(frame, "bound_bytes")["update-any"]
     width = max(8, *(len(s) for s, _ in wide.index))
-    print(f"{'strategy':<{width}} {'budget':>6} {'pull-any':>9} {'pull-chain':>10} {'update-any':>10} {'update-chain':>12}")
+    heads = f"{'pull-any':>9} {'pull-chain':>10} {'update-any':>10} {'update-chain':>12}"
+    print(f"{'strategy':<{width}} {'budget':>6} {heads}")
     for (name, budget), row in wide.iterrows():
         print(
             f"{name:<{width}} {budget:>6} {row['pull-any']:>9.3f} {row['pull-chain']:>10.3f} "

@@ -49,7 +49,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import math
 import os
@@ -63,6 +62,7 @@ from ..errors import ConfigError, StrategyError
 from ..graph import ClosureGraph, store_name
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
+from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
 from .layering import Layering, MetricResult, layer_imageset
 
 __all__ = ["churn", "changed_graph", "rehash", "update_costs", "all_pairs", "UPDATE_COLUMNS"]
@@ -268,14 +268,11 @@ def _update_chunk(
     ]
 
 
-def _executor_mode(executor: cf.Executor | str | None) -> str:
-    if executor is None or executor == "serial":
-        return "serial"
-    if executor in ("process", "thread"):
-        return str(executor)
-    if isinstance(executor, cf.Executor):
-        return "given"
-    raise ConfigError(f"executor must be an Executor or serial/process/thread, not {executor!r}", source="executor")
+def _update_piece(shared: tuple[Any, ...], piece: tuple[Mapping[int, Any], Sequence[tuple[int, Sequence[int]]]]) -> list[list[Any]]:
+    """Worker entry point for :func:`~layerlab.metrics.executors.run_pieces`: one piece of images."""
+    imageset, context, cls, values, fast = shared
+    olds, jobs = piece
+    return _update_chunk(imageset, context, cls, values, olds, jobs, fast)
 
 
 def update_costs(
@@ -286,7 +283,7 @@ def update_costs(
     *,
     pairs: Sequence[tuple[int, int]] | None = None,
     layerings: Mapping[int, Layering] | None = None,
-    executor: cf.Executor | str | None = None,
+    executor: ExecutorSpec = None,
     workers: int | None = None,
     regroup: bool | None = None,
     progress: bool | None = None,
@@ -299,8 +296,10 @@ def update_costs(
         pairs: ``(image position, path index)`` pairs (default: all, see :func:`all_pairs`).
         layerings: the old layering per budget, if already computed.
         executor: ``"serial"`` (default: in this process), ``"process"``,
-            ``"thread"``, or any :class:`concurrent.futures.Executor` (Dask's,
-            Ray's); images are spread over it.
+            ``"thread"``, ``"dask://HOST:PORT"``, a :class:`distributed.Client`
+            or any :class:`concurrent.futures.Executor` (see
+            :mod:`layerlab.metrics.executors`); images are spread over it in
+            small pieces.
         workers: pool size for the pools created here (default: CPU count).
         regroup: ``True`` always regroups; ``False`` requires the strategy to
             declare ``rename_invariant``; default: skip regrouping when it does.
@@ -347,34 +346,22 @@ def update_costs(
         for i in by_image
     }
     jobs = list(by_image.items())
-    mode = _executor_mode(executor)
-    n_workers = workers or os.cpu_count() or 1
-    n_chunks = 1 if mode == "serial" else min(len(jobs), n_workers * 4)
-    chunks = _balanced(jobs, n_chunks, imageset)
-    args = (imageset, context, type(strategy), dict(strategy.values))
+    executor = "serial" if executor is None else check_executor(executor)
+    if executor == "serial":
+        n_workers = 1
+    elif workers is None and is_dask_client(executor):
+        n_workers = max(1, sum(executor.nthreads().values()))
+    else:
+        n_workers = workers or os.cpu_count() or 1
+    # Pieces of a few images each, several per worker: progress moves and stopping cancels what has not started.
+    chunks = _balanced(jobs, min(len(jobs), n_workers * 8), imageset)
+    shared = (imageset, context, type(strategy), dict(strategy.values), fast)
+    pieces = [({i: olds[i] for i, _ in chunk}, chunk) for chunk in chunks]
     results: list[list[Any] | None] = [None] * len(chunks)
-    bar = tqdm(total=len(pairs), desc="updates", unit="pair", delay=1.0, disable=progress is False, leave=False)
-    own = None
-    try:
-        if mode == "serial" or len(chunks) <= 1:
-            for n, chunk in enumerate(chunks):
-                results[n] = _update_chunk(*args, {i: olds[i] for i, _ in chunk}, chunk, fast)
-                bar.update(sum(len(js) for _, js in chunk))
-        else:
-            if mode == "given":
-                pool: cf.Executor = executor  # type: ignore[assignment]
-            else:
-                own = (cf.ProcessPoolExecutor if mode == "process" else cf.ThreadPoolExecutor)(max_workers=min(n_workers, len(chunks)))
-                pool = own
-            futures = {pool.submit(_update_chunk, *args, {i: olds[i] for i, _ in chunk}, chunk, fast): n for n, chunk in enumerate(chunks)}
-            for fut in cf.as_completed(futures):
-                n = futures[fut]
-                results[n] = fut.result()
-                bar.update(sum(len(js) for _, js in chunks[n]))
-    finally:
-        bar.close()
-        if own is not None:
-            own.shutdown(cancel_futures=True)
+    with tqdm(total=len(pairs), desc="updates", unit="pair", delay=1.0, disable=progress is False, leave=False) as bar:
+        for n, result in run_pieces(executor, _update_piece, shared, pieces, workers=n_workers):
+            results[n] = result
+            bar.update(sum(len(js) for _, js in chunks[n]))
     registry = {b: set(tables[b].layer_paths) for b in budgets}
     per_image = {}
     for chunk, res in zip(chunks, results):

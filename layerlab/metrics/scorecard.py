@@ -37,7 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections.abc import Sequence
 
 import orjson
@@ -47,6 +46,7 @@ from ..errors import ConfigError
 from ..imageset import ImageSet
 from ..strategies.base import Context, Strategy
 from .churn import all_pairs, update_costs
+from .executors import ExecutorSpec
 from .layering import layer_imageset
 from .pull import ideal_bytes, pull_bytes_of
 
@@ -88,7 +88,7 @@ def scorecard(
     *,
     sample: int | None = None,
     seed: int = 0,
-    executor: cf.Executor | str | None = None,
+    executor: ExecutorSpec = None,
     workers: int | None = None,
     regroup: bool | None = None,
     progress: bool | None = None,
@@ -103,7 +103,10 @@ def scorecard(
         sample: measure the update figures on this many (image, path) pairs
             drawn with ``seed`` (default: every pair).
         executor: where the update pairs run: ``"serial"`` (default),
-            ``"process"``, ``"thread"`` or any :class:`concurrent.futures.Executor`.
+            ``"process"``, ``"thread"``, ``"dask://HOST:PORT"``, a
+            :class:`distributed.Client` or any
+            :class:`concurrent.futures.Executor` (see
+            :mod:`layerlab.metrics.executors`).
         workers: pool size for the pools created here.
         regroup: see :func:`~layerlab.metrics.churn.update_costs`.
         progress: show a progress bar (default: when it takes over a second).
@@ -119,6 +122,13 @@ def scorecard(
 
     Raises:
         ConfigError: no strategy, a budget below 1, a bad sample size.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> s = default_imageset().subset(["img-curl", "img-make"])
+        >>> card = scorecard(s, ["per-path", "single-layer"], [10], sample=20, seed=1)
+        >>> card.groupby("strategy", sort=False)["ratio"].max().round(3).to_dict()
+        {'per-path': 2.392, 'single-layer': 7.27}
     """
     from ..strategies import get_strategy, strategy_label
 
@@ -148,7 +158,7 @@ def scorecard(
             s, imageset, budgets, context, pairs=pairs, layerings=lays, executor=executor, workers=workers,
             regroup=regroup, progress=progress,
         )
-        by_budget = {b: f for b, f in updates.groupby("budget", sort=False)}
+        by_budget = {b: f for b, f in updates.groupby("budget", sort=False)}  # noqa: C416 - dict() would call GroupBy.keys
         for b in budgets:
             table = lays[b].table
             base = {"strategy": label, "spec": spec, "budget": b, "images": len(imageset), "all_pairs": len(every)}
@@ -168,7 +178,7 @@ def scorecard(
                      "pairs": len(pairs)}
                 )
     frame = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
-    return frame.astype({c: "Int64" for c in _INT_COLUMNS})
+    return frame.astype(dict.fromkeys(_INT_COLUMNS, "Int64"))
 
 
 def scorecard_table(frame: pd.DataFrame, value: str = "ratio") -> pd.DataFrame:
