@@ -16,7 +16,7 @@ from layerlab.metrics.scorecard import scorecard
 from layerlab.popularity import Popularity, load_popularity
 from layerlab.sources.files import load_graph
 from layerlab.strategies import Context, check_layers, get_strategy, layers_to_json
-from layerlab.strategies.bedrock import Bedrock, closure_order
+from layerlab.strategies.bedrock import Bedrock, closure_order, cut_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN = ROOT / "data" / "debian"
@@ -58,6 +58,32 @@ def test_closure_order_is_topological_and_follows_keys():
     order = closure_order([[1], [2], [], [2]], [2, 5, 9, 1])
     assert order == [2, 3, 1, 0]
     assert closure_order([], []) == []
+
+
+def test_cut_runs_consecutive_nonempty_balanced():
+    def reference(counts, runs):
+        # cut r: the items whose middle lies at or before r/runs of the weight, clamped so no run is empty
+        runs = min(runs, len(counts))
+        total = sum(counts)
+        middles = [sum(counts[:i]) + counts[i] / 2 for i in range(len(counts))]
+        cuts = [0]
+        for r in range(1, runs):
+            free = sum(1 for m in middles if m <= total * r / runs)
+            cuts.append(min(max(free, cuts[-1] + 1), len(counts) - (runs - r)))
+        return cuts + [len(counts)] if counts else cuts
+
+    rnd = random.Random(5)
+    for _ in range(500):
+        counts = [rnd.choice([1, 1, 2, 3, 50]) for _ in range(rnd.randrange(1, 40))]
+        runs = rnd.randrange(1, 50)
+        cuts = cut_runs(counts, runs)
+        assert cuts == reference(counts, runs)
+        assert cuts[0] == 0 and cuts[-1] == len(counts)
+        assert len(cuts) - 1 == min(runs, len(counts))  # no slot wasted on an empty run
+        assert all(a < b for a, b in zip(cuts, cuts[1:]))
+    assert cut_runs([1] * 6, 3) == [0, 2, 4, 6]
+    assert cut_runs([1] * 80, 68)[-3:] == [78, 79, 80]  # the runs of two items spread out, not piled on top
+    assert cut_runs([], 3) == [0]
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -53,8 +53,10 @@ is what ChainID needs.
 * the second tier: the most valuable remaining units of at least
   ``min_layer_bytes`` fill the free slots, in
   the same order, above the first (reason ``small``);
-* the rest, in the order of step 2, is cut into ``g`` runs of about equal path
-  counts (reason ``rest``).  Runs low in the order hold foundations that only
+* the rest, in the order of step 2, is cut between units into ``g`` runs of
+  about equal path counts (reason ``rest``, :func:`cut_runs`); no run is empty,
+  so no slot is wasted, and with as many runs as units left each unit is a
+  layer of its own, the same layer other images give it.  Runs low in the order hold foundations that only
   a few renames reach; the top run holds what most renames rename anyway.
 
 Within each tier and within the whole list when every unit fits, no path sits
@@ -110,7 +112,7 @@ from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer, param
 from .keystone import keystone_units
 
-__all__ = ["Bedrock", "closure_order"]
+__all__ = ["Bedrock", "closure_order", "cut_runs"]
 
 
 def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[int]:
@@ -153,6 +155,38 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[in
                 stack.pop()
                 out.append(u)
     return out
+
+
+def cut_runs(counts: Sequence[int], runs: int) -> list[int]:
+    """Cut a sequence of items weighing ``counts`` into at most ``runs`` consecutive, non-empty runs.
+
+    Returns the cut positions, ``0`` first and ``len(counts)`` last.  Run ``r``
+    ends at the first item whose middle lies past ``r / runs`` of the total
+    weight, moved as little as needed so that every run holds at least one
+    item: with no more items than runs, each item is a run of its own.
+    Linear in the items.
+
+    Example:
+        >>> cut_runs([1, 1, 1, 1, 1, 1], 3), cut_runs([5, 1, 1, 1], 2), cut_runs([1, 1], 3)
+        ([0, 2, 4, 6], [0, 1, 4], [0, 1, 2])
+    """
+    n = len(counts)
+    runs = min(runs, n)
+    total = sum(counts)
+    cuts = [0]
+    j = 0
+    below = 0  # weight of the items before j
+    for r in range(1, runs):
+        target = total * r / runs
+        j_min = cuts[-1] + 1
+        j_max = n - (runs - r)
+        while j < j_max and (j < j_min or below + counts[j] / 2 <= target):
+            below += counts[j]
+            j += 1
+        cuts.append(j)
+    if n:
+        cuts.append(n)
+    return cuts
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,11 +299,9 @@ class Bedrock(Strategy):
         ]
         # The rest, in order, cut into `groups` runs of about equal path counts.
         rest = [u for u in order if u not in chosen]
-        total = sum(count[u] for u in rest)
-        runs: list[list[int]] = [[] for _ in range(groups)]
-        seen = 0
-        for u in rest:
-            runs[min(groups - 1, seen * groups // total)].extend(units[heads[u]])
-            seen += count[u]
-        layers.extend(make_layer(graph, run, reason="rest") for run in runs if run)
+        cuts = cut_runs([count[u] for u in rest], groups)
+        layers.extend(
+            make_layer(graph, [i for u in rest[a:b] for i in units[heads[u]]], reason="rest")
+            for a, b in zip(cuts, cuts[1:])
+        )
         return layers
