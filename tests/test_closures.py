@@ -132,6 +132,49 @@ def test_closure_bits_equal_breadth_first_search():
             assert bits == sum(1 << j for j in bfs(g.refs, i))
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["bit-sets", "per-target-search"])
+def test_ancestor_counts_equal_ancestor_bit_sets(monkeypatch, compiled):
+    """Both ways of counting ancestors against the population counts of the
+    quadratic ancestor bit sets, on random graphs full of cycles."""
+    if compiled:
+        monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    rng = random.Random(21)
+    for g in random_graphs(21, 200, max_n=40):
+        expected = [bits.bit_count() for bits in g.ancestor_bits]
+        assert g.ancestor_counts(range(len(g.paths))) == expected
+        some = rng.sample(range(len(g.paths)), rng.randint(0, len(g.paths)))
+        assert g.ancestor_counts(some) == [expected[t] for t in some]
+        reverse_bfs = [len(bfs(g.referrers, t)) for t in range(len(g.paths))]
+        assert expected == reverse_bfs
+
+
+def test_keystone_is_unchanged_on_a_large_graph(monkeypatch):
+    """keystone on a graph past the threshold (per-target searches) equals its
+    result with the ancestor counts taken from the bit sets."""
+    from layerlab.popularity import compute_popularity
+    from layerlab.strategies import Context, get_strategy
+
+    rng = random.Random(5)
+    n = 4200
+    recs = [
+        {
+            "path": f"/nix/store/{i:05d}-p{i}",
+            "narSize": rng.choice((1, 10, 1000, 10**6)),
+            "references": [f"/nix/store/{j:05d}-p{j}" for j in rng.sample(range(i + 1, n), min(n - i - 1, rng.randint(0, 4)))]
+            + ([f"/nix/store/{i - 1:05d}-p{i - 1}"] if i % 97 == 51 else [])  # a few cycles
+            + ([f"/nix/store/{i + 1:05d}-p{i + 1}"] if i % 97 == 50 else []),
+        }
+        for i in range(n)
+    ]
+    g = ClosureGraph.from_records(recs)
+    assert len(g.paths) >= graph_module._VECTORISE_FROM and g.cycles
+    ctx = Context(compute_popularity(g))
+    fast = get_strategy("keystone").group(g, ctx, 30)
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 10**9)
+    slow = get_strategy("keystone").group(ClosureGraph.from_records(recs), ctx, 30)
+    assert [(layer.paths, layer.rating) for layer in fast] == [(layer.paths, layer.rating) for layer in slow]
+
+
 def expected_closure_sizes(g: ClosureGraph) -> tuple[int, ...]:
     return tuple(sum(g.nar_size[j] for j in bfs(g.refs, i)) for i in range(len(g.paths)))
 

@@ -148,13 +148,14 @@ class Keystone(Strategy):
             units = keystone_units(graph, pops, self.attach_popularity)
         alpha = self.alpha
         beta = self.beta
-        users = [x.bit_count() for x in graph.ancestor_bits] if beta else None
+        heads = list(units)
+        users = graph.ancestor_counts(heads) if beta else None
         ranked = []
-        for h, members in units.items():
+        for k, (h, members) in enumerate(units.items()):
             size = sum(nar[i] for i in members)
             value = size * max(pops[h], 1) ** alpha
             if users is not None:
-                value *= users[h] ** beta
+                value *= users[k] ** beta
             ranked.append((value, size, h, members))
         ranked.sort(key=lambda t: (-t[0], graph.paths[t[2]]))
         if len(ranked) <= budget:
