@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -112,6 +111,8 @@ def layer_identity(paths: Sequence[str]) -> str:
         >>> layer_identity(["/s/b", "/s/a"]) == hashlib.sha1(b"/s/a:/s/b").hexdigest()
         True
     """
+    import hashlib  # loads OpenSSL: only for the commands that need identities
+
     return hashlib.sha1(":".join(sorted(paths)).encode(), usedforsecurity=False).hexdigest()
 
 
