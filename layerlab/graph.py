@@ -454,17 +454,16 @@ class ClosureGraph:
             ([0, 1], [0, 1])
         """
         step = self.referrers if reverse else self.refs
-        seen = bytearray(len(self.paths))
-        stack = list(indices)
-        for i in stack:
-            seen[i] = 1
+        seen = set(indices)
+        stack = list(seen)
+        push = stack.append
+        add = seen.add
         while stack:
-            i = stack.pop()
-            for j in step[i]:
-                if not seen[j]:
-                    seen[j] = 1
-                    stack.append(j)
-        return [i for i, s in enumerate(seen) if s]
+            for j in step[stack.pop()]:
+                if j not in seen:
+                    add(j)
+                    push(j)
+        return sorted(seen)  # time follows the closure, not the graph
 
     @cached_property
     def reachable(self) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import layerlab.graph as graph_module
+import layerlab.strategies.auto_layer as auto_layer_module
 from layerlab.graph import ClosureGraph, _derived_roots, _tarjan
 from layerlab.sources.files import load_graph
 from layerlab.strategies.auto_layer import AutoLayer, auto_layer_groups, auto_layer_split
@@ -222,7 +223,10 @@ def test_computed_closure_sizes_by_hand():
 
 
 # ------------------------------------------------------------- auto-layer
-def test_auto_layer_equals_transcription_on_random_cyclic_graphs():
+@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
+def test_auto_layer_equals_transcription_on_random_cyclic_graphs(monkeypatch, searched):
+    if searched:  # the large-graph way: each candidate's closure searched when needed
+        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
     bench = load_bench()
     for g in random_graphs(15, 120, max_n=25):
         for limit in (1, 2, 3, 4, 6, 10, 30):
@@ -230,8 +234,11 @@ def test_auto_layer_equals_transcription_on_random_cyclic_graphs():
             assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
 
 
-def test_auto_layer_with_many_primaries_equals_transcription():
+@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
+def test_auto_layer_with_many_primaries_equals_transcription(monkeypatch, searched):
     # More than 64 primaries, ties in narSize, cycles.
+    if searched:
+        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
     bench = load_bench()
     rng = random.Random(16)
     for n, density in ((90, 0.03), (150, 0.015)):
@@ -241,7 +248,10 @@ def test_auto_layer_with_many_primaries_equals_transcription():
             assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
 
 
-def test_auto_layer_groups_agree_with_split():
+@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
+def test_auto_layer_groups_agree_with_split(monkeypatch, searched):
+    if searched:
+        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
     for g in list(random_graphs(17, 60)) + [load_graph(DEBIAN / "bash-coreutils.graph.json")]:
         for limit in (1, 3, 10):
             split = auto_layer_split(g, limit)
