@@ -22,10 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import lzma
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -48,6 +45,8 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
         raise InputError(f"cannot read file: {err.strerror or err}", source=str(path)) from None
     try:
         if p.suffix == ".xz":
+            import lzma
+
             return lzma.decompress(data)
         if p.suffix == ".gz":
             import gzip
@@ -60,6 +59,18 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     except Exception as err:  # noqa: BLE001 - any decoder error is an input error
         raise InputError(f"cannot decompress {p.suffix} data: {err}", source=str(path)) from None
     return data
+
+
+def _exclusive_file(directory: Path, prefix: str) -> tuple[int, str]:
+    """Create a new file ``prefix`` + random letters in ``directory`` (mode 0600),
+    as ``tempfile.mkstemp`` does, without importing ``tempfile`` at start-up."""
+    for _ in range(100):
+        name = os.path.join(directory, prefix + os.urandom(6).hex())
+        try:
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {directory}")  # pragma: no cover
 
 
 @contextlib.contextmanager
@@ -86,7 +97,7 @@ def atomic_file(
         raise error("is a directory, expected a file name", source=str(target))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        fd, tmp = _exclusive_file(target.parent, f".{target.name}.tmp-")
     except OSError as err:
         raise error(f"cannot write: {err.strerror or err}", source=str(target)) from None
     try:
@@ -135,6 +146,8 @@ def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = I
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
     except OSError as err:
         raise error(f"cannot create output directory: {err.strerror or err}", source=str(target)) from None
@@ -149,7 +162,11 @@ def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = I
             os.replace(target, aside / "old")
         os.replace(tmp, target)
         if aside is not None:
+            import shutil
+
             shutil.rmtree(aside, ignore_errors=True)
     except BaseException:
+        import shutil
+
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -397,8 +397,20 @@ class ClosureGraph:
 
     @cached_property
     def cycles(self) -> tuple[tuple[int, ...], ...]:
-        """The components with more than one path (dependency cycles)."""
-        return tuple(c for c in self.sccs if len(c) > 1)
+        """The components with more than one path (dependency cycles), each
+        sorted, ordered by their smallest path.
+
+        Large graphs find them without a search of the whole graph
+        (:func:`_cycles_by_peeling`).
+
+        Example:
+            >>> ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b"]},
+            ...                            {"path": "/s/b", "references": ["/s/a"]}]).cycles
+            ((0, 1),)
+        """
+        if len(self.paths) >= _VECTORISE_FROM and "sccs" not in self.__dict__:
+            return _cycles_by_peeling(self.refs)
+        return tuple(sorted(c for c in self.sccs if len(c) > 1))
 
     @cached_property
     def closure_bits(self) -> tuple[int, ...]:
@@ -428,7 +440,7 @@ class ClosureGraph:
 
         Small graphs (fewer than ``_VECTORISE_FROM`` paths) use the bit sets,
         whose quadratic size is bounded there; larger ones
-        :func:`_ancestor_counts_blocked`, in memory linear in the graph.
+        :func:`_reach_sums`, in memory linear in the graph.
 
         Example:
             >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "references": ["/s/b-b"]}, {"path": "/s/b-b"}])
@@ -439,7 +451,7 @@ class ClosureGraph:
         if len(self.paths) < _VECTORISE_FROM:
             bits = _bits_over_components(tuple(reversed(self.sccs)), self.referrers)
             return [bits[t].bit_count() for t in targets]
-        return _ancestor_counts_blocked(self.refs, self.sccs, targets)
+        return _reach_sums(self.refs, self.sccs, targets, (1,) * len(self.paths), upward=True)
 
     def closure_of(self, indices: Iterable[int], *, reverse: bool = False) -> list[int]:
         """Sorted indices of everything reachable from ``indices`` (included).
@@ -488,10 +500,14 @@ class ClosureGraph:
         numpy through a table of byte values (``table[v, b]`` = the
         ``narSize`` sum of the bits ``v`` of byte ``b``) when the graph is large
         or numpy is loaded anyway, else by a C-level ``compress`` over the
-        bit string.
+        bit string.  That costs time quadratic in the graph; large graphs whose
+        sizes add up below ``2**53`` take :func:`_reach_sums` instead, whose
+        time follows the closures.
         """
         nar = self.require_nar_size("computing closureSize")
         n = len(self.paths)
+        if n >= _VECTORISE_FROM and sum(nar) < 2**53:
+            return tuple(_reach_sums(self.refs, self.sccs, range(n), nar, upward=False))
         refs = self.refs
         comps = self.sccs
         sizes = [0] * n
@@ -690,8 +706,32 @@ def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
     """Roots when the input names none: the smallest path of every strongly
     connected component that nothing outside it references.  For acyclic
     graphs these are exactly the unreferenced paths; a cycle that nothing
-    references contributes one path, so no path is left unreachable."""
-    return condensation(n, refs).sources
+    references contributes one path, so no path is left unreachable.
+
+    Large graphs take the unreferenced paths in numpy and look at the
+    cycles (:func:`_cycles_by_peeling`) alone.
+
+    Example:
+        >>> _derived_roots(4, [(1,), (2,), (1,), ()]), _derived_roots(3, [(1,), (0,), ()])
+        ([0, 3], [0, 2])
+    """
+    if n < _VECTORISE_FROM:
+        return condensation(n, refs).sources
+    import numpy as np
+
+    src, dst = _edge_arrays(refs)
+    referenced = np.zeros(n, dtype=bool)
+    referenced[dst] = True
+    roots = np.flatnonzero(~referenced).tolist()
+    cycles = _cycles_by_peeling(refs)
+    if cycles:
+        cycle_of = np.full(n, -1, dtype=np.int64)
+        for k, comp in enumerate(cycles):
+            cycle_of[list(comp)] = k
+        into = (cycle_of[dst] >= 0) & (cycle_of[src] != cycle_of[dst])  # from outside into a cycle
+        entered = set(np.unique(cycle_of[dst[into]]).tolist())
+        roots += [comp[0] for k, comp in enumerate(cycles) if k not in entered]
+    return sorted(roots)
 
 
 def _bits_over_components(comps: Sequence[Sequence[int]], step: Sequence[Sequence[int]]) -> tuple[int, ...]:
@@ -710,7 +750,7 @@ def _bits_over_components(comps: Sequence[Sequence[int]], step: Sequence[Sequenc
     return tuple(bits)
 
 
-#: Targets counted together by :func:`_ancestor_counts_blocked` (64 per word).
+#: Targets summed together by :func:`_reach_sums` (64 per word).
 _COUNT_WORDS = 4
 
 
@@ -727,96 +767,168 @@ def _gather(indptr: Any, items: Any, rows: Any) -> tuple[Any, Any]:
     return items[shift + np.arange(total)], lengths
 
 
-def _ancestor_counts_blocked(refs: Sequence[Sequence[int]], sccs: Sequence[Sequence[int]], targets: Sequence[int]) -> list[int]:
-    """How many nodes reach each target (itself included), in numpy.
-
-    Bit-parallel reachability on the component DAG, in the spirit of the
-    word-parallel transitive closure of Purdom (BIT 10, 1970) restricted to
-    what each batch of targets needs:
-
-    1. components numbered dependencies first (Tarjan's order), the DAG's
-       edges in two CSR tables (by user, by dependency), and each
-       component's *height* (longest path down to a component without
-       references), peeled level by level;
-    2. targets grouped by the weakly connected part they lie in once the
-       components nothing references are set aside (a component nothing
-       references reaches only what it references, so it joins nothing), then
-       in component order, so that a batch of ``64 * _COUNT_WORDS`` targets
-       has ancestors that overlap;
-    3. per batch: the *active* components (the ancestors of the batch) by a
-       breadth-first search up the DAG; each active component's bit mask of
-       batch targets it reaches, by heights, pushed to its users with
-       ``bitwise_or.reduceat`` (only edges among ancestors are touched, so a
-       path referencing a huge number of others costs nothing extra); and the
-       weighted count of each bit through
-       one ``bincount`` per mask byte.
-
-    Memory is linear in the graph (one mask row per component); time is
-    linear in the sum, over batches, of the edges among the batch's
-    ancestors: on a closure made of ``k`` independent parts it grows
-    linearly with ``k``.
-
-    Example:
-        >>> _ancestor_counts_blocked([(1,), (0, 2), ()], _tarjan([(1,), (0, 2), ()]), [0, 1, 2])
-        [2, 2, 3]
-    """
+def _edge_arrays(refs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    """Every reference ``i -> j`` as numpy arrays ``(src, dst)``, ordered by ``i``."""
     import numpy as np
 
     n = len(refs)
     lengths = np.fromiter(map(len, refs), dtype=np.int64, count=n)
     dst = np.fromiter(itertools.chain.from_iterable(refs), dtype=np.int64, count=int(lengths.sum()))
-    src = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    return np.repeat(np.arange(n, dtype=np.int64), lengths), dst
+
+
+def _csr(keys: Any, values: Any, m: int) -> tuple[Any, Any]:
+    """``values`` grouped by ``keys`` (``0 <= key < m``) as a CSR table."""
+    import numpy as np
+
+    order = np.argsort(keys, kind="stable")
+    return np.searchsorted(keys[order], np.arange(m + 1)), values[order]
+
+
+def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+    """The strongly connected components of more than one node, each sorted,
+    ordered by their smallest node.
+
+    Nodes that nothing references or that reference nothing (among the nodes
+    left) lie on no cycle; they are peeled off level by level in numpy, and
+    Tarjan's algorithm runs on the small core that remains.
+
+    Example:
+        >>> _cycles_by_peeling([(1,), (0, 2), (), (4,), (3,)])
+        ((0, 1), (3, 4))
+    """
+    import numpy as np
+
+    n = len(refs)
+    src, dst = _edge_arrays(refs)
+    out_ptr, out_items = _csr(src, dst, n)
+    in_ptr, in_items = _csr(dst, src, n)
+    indeg = np.diff(in_ptr)
+    outdeg = np.diff(out_ptr)
+    alive = np.ones(n, dtype=bool)
+    frontier = np.flatnonzero((indeg == 0) | (outdeg == 0))
+    while len(frontier):
+        alive[frontier] = False
+        down, _ = _gather(out_ptr, out_items, frontier)
+        up, _ = _gather(in_ptr, in_items, frontier)
+        indeg = indeg - np.bincount(down, minlength=n)
+        outdeg = outdeg - np.bincount(up, minlength=n)
+        touched = np.unique(np.concatenate((down, up)))
+        touched = touched[alive[touched]]
+        frontier = touched[(indeg[touched] == 0) | (outdeg[touched] == 0)]
+    core = np.flatnonzero(alive).tolist()
+    if not core:
+        return ()
+    local = {v: k for k, v in enumerate(core)}
+    core_refs = [tuple(local[j] for j in refs[v] if j in local) for v in core]
+    found = [tuple(core[k] for k in comp) for comp in _tarjan(core_refs) if len(comp) > 1]
+    return tuple(sorted(found))
+
+
+def _reach_sums(
+    refs: Sequence[Sequence[int]],
+    sccs: Sequence[Sequence[int]],
+    targets: Sequence[int],
+    weights: Sequence[int],
+    *,
+    upward: bool,
+    words: int = 0,
+) -> list[int]:
+    """For each target, the sum of ``weights`` over the nodes that reach it
+    (``upward``: its ancestors) or that it reaches (its closure), itself included.
+
+    Bit-parallel reachability on the component DAG, in the spirit of the
+    word-parallel transitive closure of Purdom (BIT 10, 1970), restricted to
+    what each batch of targets needs:
+
+    1. the components (``sccs``, in an order where neighbours share
+       closures, such as Tarjan's), the DAG's edges as a CSR table in the
+       direction of the search, and each component's *level* (longest chain
+       of search steps leading to it), peeled;
+    2. targets grouped by the weakly connected part they lie in once the
+       components where every search ends are set aside (an ancestor that
+       nothing references joins nothing), then in the order of ``sccs``, so
+       that a batch of ``64 * words`` targets (default ``_COUNT_WORDS``)
+       reaches overlapping nodes;
+    3. per batch: the *active* components (those the batch reaches) by a
+       breadth-first search; each active component's bit mask of batch
+       targets, by levels, pushed along the DAG with ``bitwise_or.reduceat``
+       (only edges among active components are touched); and each bit's
+       weighted sum through one ``bincount`` per mask byte.
+
+    Memory is linear in the graph (one mask row per component); time is
+    linear in the sum, over batches, of the edges among the nodes a batch
+    reaches: on a closure made of ``k`` independent parts it grows linearly
+    with ``k``.  Weight sums must stay below ``2**53`` (they are summed in
+    floating point).
+
+    Example:
+        >>> refs = [(1,), (0, 2), ()]
+        >>> _reach_sums(refs, _tarjan(refs), [0, 1, 2], [1, 1, 1], upward=True)
+        [2, 2, 3]
+        >>> _reach_sums(refs, _tarjan(refs), [0, 1, 2], [1, 10, 100], upward=False)
+        [111, 111, 100]
+    """
+    import numpy as np
+
+    n = len(refs)
+    if not len(targets):
+        return []
+    src, dst = _edge_arrays(refs)
     m = len(sccs)
     comp_len = np.fromiter(map(len, sccs), dtype=np.int64, count=m)
     comp_of = np.empty(n, dtype=np.int64)
     comp_of[np.fromiter(itertools.chain.from_iterable(sccs), dtype=np.int64, count=n)] = np.repeat(np.arange(m), comp_len)
-    csrc, cdst = comp_of[src], comp_of[dst]
-    keep = csrc != cdst
-    csrc, cdst = csrc[keep], cdst[keep]  # duplicate edges are harmless to an OR
-    # Weakly connected parts without the unreferenced components, as labels.
-    referenced = np.bincount(cdst, minlength=m) > 0
-    inner = referenced[csrc]
-    a, b = csrc[inner], cdst[inner]
+    comp_weight = np.bincount(comp_of, weights=np.asarray(weights, dtype=np.float64), minlength=m)
+    # Edges run from a component to the ones its search steps to.
+    a, b = (comp_of[dst], comp_of[src]) if upward else (comp_of[src], comp_of[dst])
+    keep = a != b
+    a, b = a[keep], b[keep]  # duplicate edges are harmless to an OR
+    # Weakly connected parts without the far end (components the search
+    # leaves from nowhere, such as the paths nothing references for ancestors).
+    onward = np.bincount(a, minlength=m) > 0
+    inner = onward[b]
+    x, y = a[inner], b[inner]
     label = np.arange(m)
-    while len(a):
+    while len(x):
         new = label.copy()
-        np.minimum.at(new, a, label[b])
-        np.minimum.at(new, b, label[a])
+        np.minimum.at(new, x, label[y])
+        np.minimum.at(new, y, label[x])
         new = new[new]
         if np.array_equal(new, label):
             break
         label = new
-    # Renumber: unreferenced components first, then part by part (Tarjan's
-    # order inside a part), so a batch's targets are neighbours in memory.
-    perm = np.lexsort((np.arange(m), label, referenced))
-    rank = np.empty(m, dtype=np.int64)
-    rank[perm] = np.arange(m)
-    comp_of, csrc, cdst, comp_len = rank[comp_of], rank[csrc], rank[cdst], comp_len[perm]
-    by_dst = np.argsort(cdst, kind="stable")
-    pred_ptr = np.searchsorted(cdst[by_dst], np.arange(m + 1))
-    pred = csrc[by_dst]
-    # Heights: peel the components whose references are all placed.
+    # Levels: peel the components every step into which is placed.
+    step_ptr, step = _csr(a, b, m)  # where the search goes from each component
     height = np.zeros(m, dtype=np.int64)
-    left = np.bincount(csrc, minlength=m)  # references not yet placed
+    left = np.bincount(b, minlength=m)
     frontier = np.flatnonzero(left == 0)
     level = 0
     while len(frontier):
         height[frontier] = level
-        users, _ = _gather(pred_ptr, pred, frontier)
-        if not len(users):
+        nxt, _ = _gather(step_ptr, step, frontier)
+        if not len(nxt):
             break
-        left -= np.bincount(users, minlength=m)
-        users = np.unique(users)
-        frontier = users[left[users] == 0]
+        left = left - np.bincount(nxt, minlength=m)
+        nxt = np.unique(nxt)
+        frontier = nxt[left[nxt] == 0]
         level += 1
-    wanted = np.unique(comp_of[np.asarray(targets, dtype=np.int64)]) if len(targets) else np.zeros(0, np.int64)
+    # Renumber part by part, so that a batch's targets reach overlapping
+    # nodes and are neighbours in memory.
+    perm = np.lexsort((np.arange(m), label, onward))
+    rank = np.empty(m, dtype=np.int64)
+    rank[perm] = np.arange(m)
+    comp_of, a, b, comp_weight, height = rank[comp_of], rank[a], rank[b], comp_weight[perm], height[perm]
+    step_ptr, step = _csr(a, b, m)
+    target_comps = comp_of[np.asarray(targets, dtype=np.int64)]
+    wanted = np.unique(target_comps)
 
-    width = 64 * _COUNT_WORDS
-    mask = np.zeros((m, _COUNT_WORDS), dtype="<u8")
+    words = words or _COUNT_WORDS
+    width = 64 * words
+    mask = np.zeros((m, words), dtype="<u8")
     stamp = np.full(m, -1, dtype=np.int64)
-    weights = comp_len.astype(np.float64)  # sums stay exact below 2**53
     bit_table = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.float64)
-    count_of_comp = np.zeros(m, dtype=np.int64)
+    sums = np.zeros(m, dtype=np.int64)
     for batch_no, lo in enumerate(range(0, len(wanted), width)):
         batch = wanted[lo : lo + width]
         k = np.arange(len(batch))
@@ -825,28 +937,29 @@ def _ancestor_counts_blocked(refs: Sequence[Sequence[int]], sccs: Sequence[Seque
         found = [batch]
         frontier = batch
         while len(frontier):
-            up, _ = _gather(pred_ptr, pred, frontier)
-            up = np.unique(up[stamp[up] != batch_no])
-            stamp[up] = batch_no
-            found.append(up)
-            frontier = up
+            nxt, _ = _gather(step_ptr, step, frontier)
+            nxt = np.unique(nxt[stamp[nxt] != batch_no])
+            stamp[nxt] = batch_no
+            found.append(nxt)
+            frontier = nxt
         active = np.concatenate(found)
         active = active[np.argsort(height[active], kind="stable")]
         bounds = np.flatnonzero(np.diff(height[active])) + 1
-        for group in np.split(active, bounds):  # heights ascending: a group's masks are complete
-            up, sizes = _gather(pred_ptr, pred, group)  # every user of an active component is active
-            if not len(up):
+        for group in np.split(active, bounds):  # levels ascending: a group's masks are complete
+            to, sizes = _gather(step_ptr, step, group)  # every such component is active
+            if not len(to):
                 continue
-            order = np.argsort(up, kind="stable")
-            up = up[order]
-            starts = np.flatnonzero(np.concatenate(([True], up[1:] != up[:-1])))
-            mask[up[starts]] |= np.bitwise_or.reduceat(np.repeat(mask[group], sizes, axis=0)[order], starts, axis=0)
+            order = np.argsort(to, kind="stable")
+            to = to[order]
+            starts = np.flatnonzero(np.concatenate(([True], to[1:] != to[:-1])))
+            mask[to[starts]] |= np.bitwise_or.reduceat(np.repeat(mask[group], sizes, axis=0)[order], starts, axis=0)
         columns = mask[active].view(np.uint8)
-        per_byte = np.stack([np.bincount(columns[:, j], weights=weights[active], minlength=256) for j in range(columns.shape[1])])
-        counts = (per_byte @ bit_table).reshape(-1)[: len(batch)]  # bit 8 * byte + b
-        count_of_comp[batch] = np.rint(counts).astype(np.int64)
+        w = comp_weight[active]
+        per_byte = np.stack([np.bincount(columns[:, j], weights=w, minlength=256) for j in range(columns.shape[1])])
+        found_sums = (per_byte @ bit_table).reshape(-1)[: len(batch)]  # bit 8 * byte + b
+        sums[batch] = np.rint(found_sums).astype(np.int64)
         mask[active] = 0
-    return count_of_comp[comp_of[np.asarray(targets, dtype=np.int64)]].tolist() if len(targets) else []
+    return sums[target_comps].tolist()
 
 
 def _tarjan(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:

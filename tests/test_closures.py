@@ -123,7 +123,7 @@ def test_tarjan_equals_recursive_reference_and_orders_dependencies_first():
             reach = bfs(g.refs, comp[0])
             # Same component = mutually reachable.
             assert {j for j in reach if comp[0] in bfs(g.refs, j)} == set(comp)
-        assert g.cycles == tuple(c for c in sccs if len(c) > 1)
+        assert g.cycles == tuple(sorted(c for c in sccs if len(c) > 1))
 
 
 # -------------------------------------------------------------- closures
@@ -139,14 +139,36 @@ def test_ancestor_counts_equal_ancestor_bit_sets(monkeypatch, compiled):
     quadratic ancestor bit sets, on random graphs full of cycles."""
     if compiled:
         monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+        monkeypatch.setattr(graph_module, "_COUNT_WORDS", 1)  # several batches
     rng = random.Random(21)
-    for g in random_graphs(21, 200, max_n=40):
+    for g in random_graphs(21, 200, max_n=90):
+        counts = g.ancestor_counts(range(len(g.paths)))  # before anything computes the components
         expected = [bits.bit_count() for bits in g.ancestor_bits]
-        assert g.ancestor_counts(range(len(g.paths))) == expected
+        assert counts == expected
         some = rng.sample(range(len(g.paths)), rng.randint(0, len(g.paths)))
         assert g.ancestor_counts(some) == [expected[t] for t in some]
         reverse_bfs = [len(bfs(g.referrers, t)) for t in range(len(g.paths))]
         assert expected == reverse_bfs
+
+
+def test_cycles_by_peeling_equal_tarjan():
+    for g in random_graphs(22, 300, max_n=60):
+        assert graph_module._cycles_by_peeling(g.refs) == tuple(sorted(c for c in _tarjan(g.refs) if len(c) > 1))
+
+
+def test_derived_roots_of_large_graphs_equal_the_condensation_sources(monkeypatch):
+    graphs = list(random_graphs(24, 300, max_n=60))
+    expected = [graph_module.condensation(len(g.paths), g.refs).sources for g in graphs]
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    assert [_derived_roots(len(g.paths), g.refs) for g in graphs] == expected
+
+
+def test_closure_sizes_by_reach_sums_equal_breadth_first_search(monkeypatch):
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    monkeypatch.setattr(graph_module, "_COUNT_WORDS", 1)
+    for g in random_graphs(23, 150, max_n=90):
+        fresh = ClosureGraph(paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=None, roots=g.roots)
+        assert fresh._computed_closure_sizes() == expected_closure_sizes(g)
 
 
 def test_keystone_is_unchanged_on_a_large_graph(monkeypatch):

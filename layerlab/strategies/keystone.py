@@ -140,6 +140,8 @@ class Keystone(Strategy):
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         # Without narSize every path counts as one byte: units are ranked by popularity and users alone.
         nar = graph.nar_size if graph.nar_size is not None else (1,) * len(graph.paths)
+        if self.beta:
+            _ = graph.sccs  # one search for the components serves the units' cycles and the users' counts
         if context.popularity is None:  # no package-set data: no attachments, popularity 1
             pops: tuple[int, ...] = (1,) * len(graph.paths)
             units = keystone_units(graph, pops, 0)
