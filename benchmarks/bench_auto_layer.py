@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import record  # noqa: E402
 
 from layerlab.sources.files import load_graph  # noqa: E402
 from layerlab.strategies.auto_layer import AutoLayer  # noqa: E402
@@ -140,6 +143,12 @@ def main(argv: list[str]) -> int:
     print(f"  of which components {min(sccs) * 1000:.2f} ms, closure bit sets {min(bits) * 1000:.2f} ms (best of {rounds} each)")
     print(f"layerlab, graph caches warm (best of {5 * rounds}):             {t_warm * 1000:8.2f} ms   speed-up {t_base / t_warm:5.1f}x")
     print("target: 20x")
+    name = Path(graph_file).name.split(".")[0]
+    baseline = "straightforward transcription of nixpkgs' auto-layer (same run)"
+    record(f"auto-layer {name} limit {limit}, freshly loaded graph", round(t_cold * 1000, 3), "ms", baseline=baseline,
+           baseline_value=round(t_base * 1000, 3), goal=">= 20x the transcription", note=f"best of {rounds} interleaved rounds")
+    record(f"auto-layer {name} limit {limit}, graph grouped before", round(t_warm * 1000, 3), "ms", baseline=baseline,
+           baseline_value=round(t_base * 1000, 3), note=f"best of {5 * rounds}")
     return 0
 
 

@@ -360,6 +360,15 @@ class ClosureGraph:
     @cached_property
     def referrers(self) -> tuple[tuple[int, ...], ...]:
         """For each path, the sorted indices of the paths that reference it."""
+        n = len(self.paths)
+        if n >= _VECTORISE_FROM:
+            import numpy as np
+
+            src, dst = _edge_arrays(self.refs)
+            order = np.argsort(dst, kind="stable")  # sources stay ascending within a target
+            sources = src[order].tolist()
+            bounds = np.searchsorted(dst[order], np.arange(n + 1)).tolist()
+            return tuple([tuple(sources[a:b]) for a, b in zip(bounds, bounds[1:])])
         back: list[list[int]] = [[] for _ in self.paths]
         for i, rs in enumerate(self.refs):
             for j in rs:

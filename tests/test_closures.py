@@ -151,6 +151,15 @@ def test_ancestor_counts_equal_ancestor_bit_sets(monkeypatch, compiled):
         assert expected == reverse_bfs
 
 
+def test_referrers_of_large_graphs_equal_the_plain_loop(monkeypatch):
+    graphs = list(random_graphs(25, 100, max_n=50))
+    expected = [g.referrers for g in graphs]
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    for g, back in zip(graphs, expected):
+        fresh = ClosureGraph(paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=g.roots)
+        assert fresh.referrers == back
+
+
 def test_cycles_by_peeling_equal_tarjan():
     for g in random_graphs(22, 300, max_n=60):
         assert graph_module._cycles_by_peeling(g.refs) == tuple(sorted(c for c in _tarjan(g.refs) if len(c) > 1))
