@@ -42,6 +42,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
@@ -110,6 +111,25 @@ def _check_size(value: Any, key: str, path: str, source: str | None) -> int | No
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise GraphError(f"{key} of {path} is {value!r}, expected a non-negative integer", source=source)
     return value
+
+
+def _field(recs: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """Every record's ``key`` (``None`` where absent), in one C-level pass when all have it."""
+    try:
+        return list(map(itemgetter(key), recs))
+    except KeyError:
+        return [rec.get(key) for rec in recs]
+
+
+def _plain_sizes(values: Sequence[Any]) -> bool:
+    """Whether every value is ``None`` or a non-negative ``int`` (checked in C)."""
+    types = set(map(type, values))
+    if types <= {int}:
+        return not values or min(values) >= 0
+    if types <= {int, type(None)}:
+        present = [v for v in values if v is not None]
+        return not present or min(present) >= 0
+    return False
 
 
 def _normalised(rec: Mapping[str, Any], store_dir: str | None, source: str | None) -> tuple:
@@ -276,8 +296,8 @@ class ClosureGraph:
         """
         records = records if isinstance(records, list) else list(records)
         try:
-            by_path: dict[str, Mapping[str, Any]] = {rec["path"]: rec for rec in records}
-            if any(type(p) is not str or not p for p in by_path):
+            by_path: dict[str, Mapping[str, Any]] = dict(zip(map(itemgetter("path"), records), records))
+            if not set(map(type, by_path)) <= {str} or "" in by_path:
                 raise TypeError
         except (KeyError, TypeError, IndexError):
             by_path = _checked_paths(records, source)
@@ -285,17 +305,17 @@ class ClosureGraph:
             by_path = _deduplicated(records, store_dir, source)
 
         paths = tuple(sorted(by_path))
-        index = {p: i for i, p in enumerate(paths)}
-        recs = [by_path[p] for p in paths]
+        index = dict(zip(paths, range(len(paths))))
+        recs = list(map(by_path.__getitem__, paths))
         ref_lists = _resolve_all_references(paths, recs, index, store_dir, source)
-        nar_list: list[Any] = [rec.get("narSize") for rec in recs]
-        closure_list: list[Any] = [rec.get("closureSize") for rec in recs]
-        hash_list = [rec.get("narHash") for rec in recs]
+        nar_list: list[Any] = _field(recs, "narSize")
+        closure_list: list[Any] = _field(recs, "closureSize")
+        hash_list = _field(recs, "narHash")
         for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
-            if not all(type(v) is int and v >= 0 for v in values if v is not None):
+            if not _plain_sizes(values):
                 for p, v in zip(paths, values):
                     _check_size(v, key, p, source)
-        if not all(h is None or type(h) is str for h in hash_list):
+        if not set(map(type, hash_list)) <= {str, type(None)}:
             hash_list = [h if type(h) is str else None for h in hash_list]
         nar = tuple(nar_list) if None not in nar_list else None
         closure = tuple(closure_list) if None not in closure_list else None
