@@ -508,12 +508,30 @@ class ClosureGraph:
 
     @cached_property
     def reachable(self) -> tuple[int, ...]:
-        """Sorted indices of the paths reachable from the roots."""
-        return tuple(self.closure_of(self.roots))
+        """Sorted indices of the paths reachable from the roots (on large
+        graphs by a level-by-level search in numpy)."""
+        n = len(self.paths)
+        if n < _VECTORISE_FROM:
+            return tuple(self.closure_of(self.roots))
+        import numpy as np
+
+        src, dst = _edge_arrays(self.refs)
+        ptr = np.concatenate(([0], np.cumsum(np.bincount(src, minlength=n))))
+        seen = np.zeros(n, dtype=bool)
+        frontier = np.unique(np.asarray(self.roots, dtype=np.int64))
+        seen[frontier] = True
+        while len(frontier):
+            nxt, _ = _gather(ptr, dst, frontier)
+            nxt = np.unique(nxt[~seen[nxt]])
+            seen[nxt] = True
+            frontier = nxt
+        return tuple(np.flatnonzero(seen).tolist())
 
     @cached_property
     def unreachable(self) -> tuple[int, ...]:
         """Sorted indices of the paths no root reaches (Nixery drops these)."""
+        if len(self.reachable) == len(self.paths):
+            return ()
         mark = bytearray(len(self.paths))
         for i in self.reachable:
             mark[i] = 1

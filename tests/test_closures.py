@@ -160,6 +160,17 @@ def test_referrers_of_large_graphs_equal_the_plain_loop(monkeypatch):
         assert fresh.referrers == back
 
 
+def test_reachable_paths_of_large_graphs_equal_breadth_first_search(monkeypatch):
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    rng = random.Random(26)
+    for g in random_graphs(26, 100, max_n=50):
+        roots = sorted(rng.sample(range(len(g.paths)), rng.randint(1, min(3, len(g.paths)))))
+        fresh = ClosureGraph(paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=tuple(roots))
+        expected = set().union(*(bfs(g.refs, r) for r in roots))
+        assert fresh.reachable == tuple(sorted(expected))
+        assert fresh.unreachable == tuple(i for i in range(len(g.paths)) if i not in expected)
+
+
 def test_cycles_by_peeling_equal_tarjan():
     for g in random_graphs(22, 300, max_n=60):
         assert graph_module._cycles_by_peeling(g.refs) == tuple(sorted(c for c in _tarjan(g.refs) if len(c) > 1))
