@@ -375,7 +375,7 @@ class ClosureGraph:
     @cached_property
     def edge_count(self) -> int:
         """Number of references, self-references excluded."""
-        return sum(len(r) for r in self.refs)
+        return sum(map(len, self.refs))
 
     @cached_property
     def referrers(self) -> tuple[tuple[int, ...], ...]:
