@@ -23,9 +23,10 @@ to spend.
 **2. Value.**  ``value = bytes * popularity(head) ** alpha * users(head) ** beta``
 where ``bytes`` is the unit's ``narSize`` sum, ``popularity`` the table's count
 for the head (at least 1) and ``users`` the number of paths of this image whose
-closure holds the head, itself included.  ``users`` marks foundations (libc,
-libstdc++, libssl) that every part of an image stands on and that other images
-will hold too; an image's own application has ``users = 1``, and its bytes
+closure holds the head, itself included (counted for the unit heads alone by
+:meth:`ClosureGraph.ancestor_counts`, in memory linear in the graph).
+``users`` marks foundations (libc, libstdc++, libssl) that every part of an
+image stands on and that other images will hold too; an image's own application has ``users = 1``, and its bytes
 would be pulled once whatever layer they sit in.
 
 **3. Layers.**  When the units fit in the budget, every unit gets a layer.
