@@ -385,7 +385,7 @@ class ClosureGraph:
             import numpy as np
 
             src, dst = _edge_arrays(self.refs)
-            order = np.argsort(dst, kind="stable")  # sources stay ascending within a target
+            order = np.argsort(dst * n + src)  # by target, sources ascending (keys are distinct)
             sources = src[order].tolist()
             bounds = np.searchsorted(dst[order], np.arange(n + 1)).tolist()
             return tuple([tuple(sources[a:b]) for a, b in zip(bounds, bounds[1:])])
@@ -828,7 +828,7 @@ def _csr(keys: Any, values: Any, m: int) -> tuple[Any, Any]:
     """``values`` grouped by ``keys`` (``0 <= key < m``) as a CSR table."""
     import numpy as np
 
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # the order inside a row does not matter to the callers
     return np.searchsorted(keys[order], np.arange(m + 1)), values[order]
 
 
@@ -974,6 +974,7 @@ def _reach_sums(
     width = 64 * words
     mask = np.zeros((m, words), dtype="<u8")
     stamp = np.full(m, -1, dtype=np.int64)
+    slot = np.zeros(m, dtype=np.int64)
     bit_table = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.float64)
     sums = np.zeros(m, dtype=np.int64)
     for batch_no, lo in enumerate(range(0, len(wanted), width)):
@@ -985,25 +986,28 @@ def _reach_sums(
         frontier = batch
         while len(frontier):
             nxt, _ = _gather(step_ptr, step, frontier)
-            nxt = np.unique(nxt[stamp[nxt] != batch_no])
+            nxt = nxt[stamp[nxt] != batch_no]
+            slot[nxt] = np.arange(len(nxt))
+            nxt = nxt[slot[nxt] == np.arange(len(nxt))]  # each component once, without sorting
             stamp[nxt] = batch_no
             found.append(nxt)
             frontier = nxt
         active = np.concatenate(found)
-        active = active[np.argsort(height[active], kind="stable")]
+        active = active[np.argsort(height[active])]
         bounds = np.flatnonzero(np.diff(height[active])) + 1
         for group in np.split(active, bounds):  # levels ascending: a group's masks are complete
             to, sizes = _gather(step_ptr, step, group)  # every such component is active
             if not len(to):
                 continue
-            order = np.argsort(to, kind="stable")
+            order = np.argsort(to)
             to = to[order]
             starts = np.flatnonzero(np.concatenate(([True], to[1:] != to[:-1])))
             mask[to[starts]] |= np.bitwise_or.reduceat(np.repeat(mask[group], sizes, axis=0)[order], starts, axis=0)
         columns = mask[active].view(np.uint8)
-        w = comp_weight[active]
-        per_byte = np.stack([np.bincount(columns[:, j], weights=w, minlength=256) for j in range(columns.shape[1])])
-        found_sums = (per_byte @ bit_table).reshape(-1)[: len(batch)]  # bit 8 * byte + b
+        nbytes = columns.shape[1]
+        keys = (columns + np.arange(0, 256 * nbytes, 256, dtype=np.int64)).ravel()  # (byte position, value)
+        per_byte = np.bincount(keys, weights=np.repeat(comp_weight[active], nbytes), minlength=256 * nbytes)
+        found_sums = (per_byte.reshape(nbytes, 256) @ bit_table).reshape(-1)[: len(batch)]  # bit 8 * byte + b
         sums[batch] = np.rint(found_sums).astype(np.int64)
         mask[active] = 0
     return sums[target_comps].tolist()
