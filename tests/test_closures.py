@@ -171,6 +171,32 @@ def test_reachable_paths_of_large_graphs_equal_breadth_first_search(monkeypatch)
         assert fresh.unreachable == tuple(i for i in range(len(g.paths)) if i not in expected)
 
 
+def test_references_resolved_in_the_given_order_equal_the_plain_loop(monkeypatch):
+    rng = random.Random(27)
+    for g in random_graphs(27, 60, max_n=60):
+        records = g.to_records()
+        rng.shuffle(records)
+        for rec in records[: len(records) // 3]:  # some references as base names, as newer nix path-info writes them
+            rec["references"] = [r.rsplit("/", 1)[1] if rng.random() < 0.5 else r for r in rec["references"]]
+        small = ClosureGraph.from_records(records, store_dir="/nix/store")
+        with monkeypatch.context() as m:
+            m.setattr(graph_module, "_VECTORISE_FROM", 0)
+            large = ClosureGraph.from_records(records, store_dir="/nix/store")
+        assert large.refs == small.refs == g.refs and large.roots == small.roots
+
+
+def test_a_reference_to_an_absent_path_is_named_on_large_graphs(monkeypatch):
+    from layerlab.errors import GraphError
+
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    records = [{"path": f"/nix/store/{i:04d}-p", "references": [f"/nix/store/{(i + 1) % 50:04d}-p"]} for i in range(50)]
+    records[30]["references"].append("/nix/store/zzzz-gone")
+    records[10]["references"].append("/nix/store/yyyy-gone")
+    random.Random(3).shuffle(records)
+    with pytest.raises(GraphError, match="0010-p references /nix/store/yyyy-gone, which is not in the graph"):
+        ClosureGraph.from_records(records, source="g.json")
+
+
 def test_cycles_by_peeling_equal_tarjan():
     for g in random_graphs(22, 300, max_n=60):
         assert graph_module._cycles_by_peeling(g.refs) == tuple(sorted(c for c in _tarjan(g.refs) if len(c) > 1))
