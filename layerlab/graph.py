@@ -42,7 +42,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
@@ -114,11 +114,8 @@ def _check_size(value: Any, key: str, path: str, source: str | None) -> int | No
 
 
 def _field(recs: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
-    """Every record's ``key`` (``None`` where absent), in one C-level pass when all have it."""
-    try:
-        return list(map(itemgetter(key), recs))
-    except KeyError:
-        return [rec.get(key) for rec in recs]
+    """Every record's ``key`` (``None`` where absent), in one C-level pass."""
+    return list(map(methodcaller("get", key), recs))
 
 
 def _plain_sizes(values: Sequence[Any]) -> bool:
@@ -152,11 +149,13 @@ def _resolve_all_references(
     store_dir: str | None,
     source: str | None,
     given: Sequence[Mapping[str, Any]] | None = None,
+    rows: Any = None,
 ) -> list[tuple[int, ...]]:
     """Every record's references as sorted, de-duplicated index tuples, self excluded.
 
     ``recs`` are the records in the order of ``paths``; ``given``, when known,
-    the same records in the order the input listed them.  On large graphs all
+    the same records in the order the input listed them, and ``rows`` the
+    index of each of those in ``paths``.  On large graphs all
     look-ups happen in one C-level pass over ``given`` (the parser allocated
     the reference strings in that order, so reading them goes through memory
     once instead of jumping about, which halves the time on the largest
@@ -183,9 +182,9 @@ def _resolve_all_references(
         listed = [rec.get("references") or () for rec in order] if raw is None else raw
         lengths = np.fromiter(map(len, listed), dtype=np.int64, count=n)
         dst = np.fromiter(map(index.__getitem__, itertools.chain.from_iterable(listed)), dtype=np.int64)
-        if raw is None:
+        if raw is None and rows is None:
             rows = np.fromiter(map(index.__getitem__, map(itemgetter("path"), order)), dtype=np.int64, count=n)
-        else:
+        elif raw is not None:
             rows = np.arange(n, dtype=np.int64)
     except (KeyError, TypeError):
         raw = [rec.get("references") or () for rec in recs]
@@ -323,11 +322,29 @@ class ClosureGraph:
 
         paths = tuple(sorted(by_path))
         index = dict(zip(paths, range(len(paths))))
-        recs = list(map(by_path.__getitem__, paths))
-        ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, list(by_path.values()))
-        nar_list: list[Any] = _field(recs, "narSize")
-        closure_list: list[Any] = _field(recs, "closureSize")
-        hash_list = _field(recs, "narHash")
+        given = list(by_path.values())
+        if len(paths) < _VECTORISE_FROM:
+            recs = list(map(by_path.__getitem__, paths))
+            rows = None
+            fields = recs
+        else:
+            # Large graphs: read every record in the order the input listed
+            # it (the parser allocated them in that order, so memory is read
+            # once), then put the values in path order in one C-level pass.
+            import numpy as np
+
+            rows = np.fromiter(map(index.__getitem__, by_path), dtype=np.int64, count=len(paths))
+            in_path_order = np.empty_like(rows)
+            in_path_order[rows] = np.arange(len(paths))
+            pick = itemgetter(*in_path_order.tolist())
+            recs = list(pick(given)) if len(paths) > 1 else given
+            fields = given
+        ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, given if rows is not None else None, rows)
+        nar_list: list[Any] = _field(fields, "narSize")
+        closure_list: list[Any] = _field(fields, "closureSize")
+        hash_list = _field(fields, "narHash")
+        if rows is not None and len(paths) > 1:
+            nar_list, closure_list, hash_list = list(pick(nar_list)), list(pick(closure_list)), list(pick(hash_list))
         for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
             if not _plain_sizes(values):
                 for p, v in zip(paths, values):

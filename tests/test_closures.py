@@ -183,6 +183,8 @@ def test_references_resolved_in_the_given_order_equal_the_plain_loop(monkeypatch
             m.setattr(graph_module, "_VECTORISE_FROM", 0)
             large = ClosureGraph.from_records(records, store_dir="/nix/store")
         assert large.refs == small.refs == g.refs and large.roots == small.roots
+        assert large.paths == small.paths and large.nar_size == small.nar_size
+        assert large.closure_size == small.closure_size and large.nar_hash == small.nar_hash
 
 
 def test_a_reference_to_an_absent_path_is_named_on_large_graphs(monkeypatch):
@@ -194,6 +196,11 @@ def test_a_reference_to_an_absent_path_is_named_on_large_graphs(monkeypatch):
     records[10]["references"].append("/nix/store/yyyy-gone")
     random.Random(3).shuffle(records)
     with pytest.raises(GraphError, match="0010-p references /nix/store/yyyy-gone, which is not in the graph"):
+        ClosureGraph.from_records(records, source="g.json")
+    for rec in records:
+        rec["references"] = [r for r in rec["references"] if not r.endswith("-gone")]
+        rec["narSize"] = {"/nix/store/0040-p": -1, "/nix/store/0020-p": "7"}.get(rec["path"], 5)
+    with pytest.raises(GraphError, match="narSize of /nix/store/0020-p is '7'"):
         ClosureGraph.from_records(records, source="g.json")
 
 
