@@ -31,6 +31,7 @@ COMMANDS = {
     "info": "group",
     "strategies": "group",
     "build": "build",
+    "serve": "serve",
     "workbench": "workbench",
     "report": "workbench",
     "plot": "workbench",
@@ -55,7 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"layerlab: warning: {message}", file=sys.stderr)
 
 

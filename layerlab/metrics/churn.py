@@ -54,7 +54,8 @@ def rehash(path: str, salt: str = "churn") -> str:
     Example:
         >>> rehash("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c")[-15:]
         '-openssl-1.1.1c'
-        >>> rehash("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c") == rehash("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c")
+        >>> p = "/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c"
+        >>> rehash(p) == rehash(p)
         True
     """
     digest = hashlib.sha256(f"{salt}\0{path}".encode()).digest()
@@ -129,6 +130,13 @@ def churn(
 
     Raises:
         ConfigError: ``changes`` matches no path of the selected images.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> frame, summary = churn(get_strategy("nixery"), default_imageset().subset(["img-curl"]), 94)
+        >>> len(frame), summary["changes"], summary["repushed_bytes"] >= summary["changed_bytes"]
+        (32, 32, True)
     """
     from tqdm.auto import tqdm
 

@@ -46,7 +46,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
+from .executors import ExecutorSpec
 from .sweep import _as_strategy, default_space, grid, sample, sweep
 
 __all__ = ["tune", "TuneResult", "METHODS"]
@@ -104,7 +104,8 @@ class TuneResult:
 
         Example:
             >>> from layerlab.imageset import default_imageset
-            >>> r = tune("nixery", default_imageset().subset([0, 1]), space={"popularity_threshold": [100]}, executor="serial", cache=False)
+            >>> two = default_imageset().subset([0, 1])
+            >>> r = tune("nixery", two, space={"popularity_threshold": [100]}, executor="serial", cache=False)
             >>> sorted(r.summary())[:3]
             ['baseline', 'best', 'budget']
         """
@@ -189,7 +190,7 @@ def tune(
     layer_order: str = "strategy",
     context: Context | None = None,
     evaluate_on: ImageSet | None = None,
-    executor: cf.Executor | str | None = None,
+    executor: ExecutorSpec = None,
     workers: int | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -212,10 +213,18 @@ def tune(
         layer_order: ``strategy`` or ``manifest`` (see :func:`sweep`).
         context: popularity (default: the image set's).
         evaluate_on: a second image set to report the figures on.
-        executor, workers, cache, cache_dir, progress: as for :func:`sweep`.
+        executor, workers, cache, cache_dir, progress: as for :func:`sweep`
+            (``executor`` may be a Dask ``Client`` or ``"dask://HOST:PORT"``).
 
     Raises:
         ConfigError: unknown method, objective or parameter; an empty space.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> r = tune("nixery", default_imageset().subset(range(10)), budget=30,
+        ...          space={"popularity_threshold": [10, 1000]}, executor="serial", cache=False)
+        >>> r.strategy.popularity_threshold, r.value <= r.baseline
+        (10, True)
     """
     start = _as_strategy(strategy)
     if method not in METHODS:

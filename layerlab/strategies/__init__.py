@@ -17,12 +17,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .base import DEFAULT_BUDGET, Context, Layer, Param, Strategy, check_layers, layers_to_json, make_layer, params_from_strings
+from .base import (
+    DEFAULT_BUDGET,
+    Context,
+    Layer,
+    LayerBatch,
+    Param,
+    Strategy,
+    check_layers,
+    layers_to_json,
+    make_layer,
+    param,
+    params_from_strings,
+)
 
 __all__ = [
     "Context",
     "Layer",
+    "LayerBatch",
     "Param",
+    "param",
     "Strategy",
     "DEFAULT_BUDGET",
     "check_layers",
@@ -84,7 +98,13 @@ def __getattr__(name: str) -> Any:
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
-    """Every strategy name (families and presets) -> (class, preset values)."""
+    """Every strategy name (families and presets) -> (class, preset values).
+
+    Example:
+        >>> cls, preset = available()["nixery-2022"]
+        >>> cls.name, preset["popularity_threshold"]
+        ('nixery', 100)
+    """
     out: dict[str, tuple[type[Strategy], Mapping[str, Any]]] = {}
     for name in FAMILY_MODULES:
         cls = family(name)
@@ -99,6 +119,14 @@ def strategy_class(name: str) -> tuple[type[Strategy], Mapping[str, Any]]:
 
     Raises:
         ConfigError: unknown name (the known ones are listed).
+
+    Example:
+        >>> strategy_class("auto-layer")[0].name
+        'auto-layer'
+        >>> strategy_class("nope")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: --strategy: unknown strategy 'nope' (known: ...)
     """
     if name in FAMILY_MODULES:
         return family(name), {}
@@ -115,7 +143,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
         >>> get_strategy("nixery", budget_unused=1)
         Traceback (most recent call last):
         ...
-        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, size_measure, popularity_threshold, popularity_percentile, popularity_by_name, forced_popularity, merge_mode)
+        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, ...)
     """
     cls, preset = strategy_class(name)
     return cls(**{**preset, **params})
