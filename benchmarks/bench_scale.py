@@ -48,7 +48,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import record  # noqa: E402
+from _report import record
 
 DEBIAN = ROOT / "data" / "debian"
 OUT = ROOT / "build" / "scale"
@@ -169,14 +169,35 @@ def main(argv: list[str]) -> int:
     for gname, gfile in files.items():
         gofig = go["figures"].get(gname, {})
         commands: dict[str, list[str]] = {
-            f"group {s}": [layerlab(), "group", str(gfile), "--strategy", s, "--popularity", str(POPULARITY),
-                           "--budget", "94", "--out", str(tmp / "layers.json")]
+            f"group {s}": [
+                layerlab(),
+                "group",
+                str(gfile),
+                "--strategy",
+                s,
+                "--popularity",
+                str(POPULARITY),
+                "--budget",
+                "94",
+                "--out",
+                str(tmp / "layers.json"),
+            ]
             for s in names
         }
         if gname.startswith("universe"):
             commands["info"] = [layerlab(), "info", str(gfile)]
-            commands["build (to the store)"] = [layerlab(), "build", "--graph", str(gfile), "--popularity", str(POPULARITY),
-                                                "--oci", str(tmp / "oci"), "--blob-store", str(tmp / "blobs")]
+            commands["build (to the store)"] = [
+                layerlab(),
+                "build",
+                "--graph",
+                str(gfile),
+                "--popularity",
+                str(POPULARITY),
+                "--oci",
+                str(tmp / "oci"),
+                "--blob-store",
+                str(tmp / "blobs"),
+            ]
         rounds = args.rounds if gname in ("kde-full", "texlive", "universe-1x") else 1
         times: dict[str, list[float]] = {c: [] for c in commands}
         cpus: dict[str, list[float]] = {c: [] for c in commands}
@@ -208,12 +229,30 @@ def main(argv: list[str]) -> int:
                 goal_m = "<= Go" if gname == "universe-8x" else None
             elif cname == "info" and gname == "universe-8x":
                 goal_t, goal_m = "<= 5 s", "<= 2 GiB"
-            record(f"{cname} {gname} time", round(t, 3), "s", baseline=go_label if is_group and go_t else None,
-                   baseline_value=go_t if is_group else None, goal=goal_t, note=note)
-            record(f"{cname} {gname} CPU time", round(cpu, 3), "s",
-                   note="user + system seconds of the process (less sensitive than wall time to other load)")
-            record(f"{cname} {gname} peak memory", round(mib, 1), "MiB", baseline=go_label if is_group and go_m else None,
-                   baseline_value=go_m if is_group else None, goal=goal_m, note="peak resident set (ru_maxrss)")
+            record(
+                f"{cname} {gname} time",
+                round(t, 3),
+                "s",
+                baseline=go_label if is_group and go_t else None,
+                baseline_value=go_t if is_group else None,
+                goal=goal_t,
+                note=note,
+            )
+            record(
+                f"{cname} {gname} CPU time",
+                round(cpu, 3),
+                "s",
+                note="user + system seconds of the process (less sensitive than wall time to other load)",
+            )
+            record(
+                f"{cname} {gname} peak memory",
+                round(mib, 1),
+                "MiB",
+                baseline=go_label if is_group and go_m else None,
+                baseline_value=go_m if is_group else None,
+                goal=goal_m,
+                note="peak resident set (ru_maxrss)",
+            )
     return 0
 
 

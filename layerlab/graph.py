@@ -498,7 +498,8 @@ class ClosureGraph:
             pick = itemgetter(*in_path_order.tolist())
             recs = list(pick(given)) if len(paths) > 1 else given
             fields = given
-        ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, given if rows is not None else None, rows)
+        listed = given if rows is not None else None
+        ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, listed, rows)
         nar_list: list[Any] = _field(fields, "narSize")
         closure_list: list[Any] = _field(fields, "closureSize")
         hash_list = _field(fields, "narHash")
@@ -1155,7 +1156,8 @@ def _reach_sums(
     m = len(sccs)
     comp_len = np.fromiter(map(len, sccs), dtype=np.int64, count=m)
     comp_of = np.empty(n, dtype=np.int64)
-    comp_of[np.fromiter(itertools.chain.from_iterable(sccs), dtype=np.int64, count=n)] = np.repeat(np.arange(m), comp_len)
+    members = np.fromiter(itertools.chain.from_iterable(sccs), dtype=np.int64, count=n)
+    comp_of[members] = np.repeat(np.arange(m), comp_len)
     comp_weight = np.bincount(comp_of, weights=np.asarray(weights, dtype=np.float64), minlength=m)
     # Edges run from a component to the ones its search steps to.
     a, b = (comp_of[dst], comp_of[src]) if upward else (comp_of[src], comp_of[dst])

@@ -156,7 +156,9 @@ def test_referrers_of_large_graphs_equal_the_plain_loop(monkeypatch):
     expected = [g.referrers for g in graphs]
     monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
     for g, back in zip(graphs, expected):
-        fresh = ClosureGraph(paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=g.roots)
+        fresh = ClosureGraph(
+            paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=g.roots
+        )
         assert fresh.referrers == back
 
 
@@ -165,7 +167,9 @@ def test_reachable_paths_of_large_graphs_equal_breadth_first_search(monkeypatch)
     rng = random.Random(26)
     for g in random_graphs(26, 100, max_n=50):
         roots = sorted(rng.sample(range(len(g.paths)), rng.randint(1, min(3, len(g.paths)))))
-        fresh = ClosureGraph(paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=tuple(roots))
+        fresh = ClosureGraph(
+            paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=tuple(roots)
+        )
         expected = set().union(*(bfs(g.refs, r) for r in roots))
         assert fresh.reachable == tuple(sorted(expected))
         assert fresh.unreachable == tuple(i for i in range(len(g.paths)) if i not in expected)
@@ -236,7 +240,9 @@ def test_keystone_is_unchanged_on_a_large_graph(monkeypatch):
         {
             "path": f"/nix/store/{i:05d}-p{i}",
             "narSize": rng.choice((1, 10, 1000, 10**6)),
-            "references": [f"/nix/store/{j:05d}-p{j}" for j in rng.sample(range(i + 1, n), min(n - i - 1, rng.randint(0, 4)))]
+            "references": [
+                f"/nix/store/{j:05d}-p{j}" for j in rng.sample(range(i + 1, n), min(n - i - 1, rng.randint(0, 4)))
+            ]
             + ([f"/nix/store/{i - 1:05d}-p{i - 1}"] if i % 97 == 51 else [])  # a few cycles
             + ([f"/nix/store/{i + 1:05d}-p{i + 1}"] if i % 97 == 50 else []),
         }

@@ -21,13 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DEBIAN = ROOT / "data" / "debian"
 HEAVY = ("numpy", "rustworkx", "pandas", "networkx", "scipy")
 
-PROBE = """
+PROBE = f"""
 import json, sys
 from layerlab.cli import main
 status = main(sys.argv[1:])
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%r))
-print(json.dumps({"status": status, "heavy": heavy, "strategies": sorted(m for m in sys.modules if m.startswith("layerlab.strategies."))}))
-""" % (HEAVY,)
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))
+loaded = sorted(m for m in sys.modules if m.startswith("layerlab.strategies."))
+print(json.dumps({{"status": status, "heavy": heavy, "strategies": loaded}}))
+"""
 
 
 def probe(*argv: str) -> dict:
@@ -37,8 +38,16 @@ def probe(*argv: str) -> dict:
 
 @pytest.mark.parametrize("strategy", ["keystone", "single-layer", "nix2container", "pipeline"])
 def test_group_with_a_numpy_free_strategy_imports_no_heavy_library(tmp_path, strategy):
-    seen = probe("group", str(DEBIAN / "kde-full.graph.json"), "--strategy", strategy,
-                 "--popularity", str(DEBIAN / "popularity.json"), "--out", str(tmp_path / "layers.json"))
+    seen = probe(
+        "group",
+        str(DEBIAN / "kde-full.graph.json"),
+        "--strategy",
+        strategy,
+        "--popularity",
+        str(DEBIAN / "popularity.json"),
+        "--out",
+        str(tmp_path / "layers.json"),
+    )
     assert seen["status"] == 0
     assert json.loads((tmp_path / "layers.json").read_text())
     assert seen["heavy"] == []
@@ -48,8 +57,14 @@ def test_group_with_a_numpy_free_strategy_imports_no_heavy_library(tmp_path, str
 
 
 def test_the_default_strategy_on_a_small_graph_imports_no_heavy_library(tmp_path):
-    seen = probe("group", str(DEBIAN / "kde-full.graph.json"), "--popularity", str(DEBIAN / "popularity.json"),
-                 "--out", str(tmp_path / "layers.json"))
+    seen = probe(
+        "group",
+        str(DEBIAN / "kde-full.graph.json"),
+        "--popularity",
+        str(DEBIAN / "popularity.json"),
+        "--out",
+        str(tmp_path / "layers.json"),
+    )
     assert seen["status"] == 0
     assert seen["heavy"] == [], f"{strategies.DEFAULT_STRATEGY} imported {seen['heavy']}"
 
@@ -60,7 +75,8 @@ def test_info_imports_no_heavy_library():
 
 
 def test_a_strategy_that_needs_numpy_still_gets_it(tmp_path):
-    seen = probe("group", str(DEBIAN / "kde-full.graph.json"), "--strategy", "auto-layer", "--out", str(tmp_path / "l.json"))
+    kde = str(DEBIAN / "kde-full.graph.json")
+    seen = probe("group", kde, "--strategy", "auto-layer", "--out", str(tmp_path / "l.json"))
     assert seen["status"] == 0 and "numpy" in seen["heavy"]
 
 
