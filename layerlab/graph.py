@@ -462,7 +462,8 @@ class ClosureGraph:
 
         Raises:
             GraphError: a path listed twice with different data, a reference or
-                root to an absent path, a malformed record or size.
+                root to an absent path, a malformed record or size, a path
+                holding NUL or a line break (no file system or tar name can).
 
         Example:
             >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x", "closureSize": 5}])
@@ -480,6 +481,11 @@ class ClosureGraph:
             by_path = _deduplicated(records, store_dir, source)
 
         paths = tuple(sorted(by_path))
+        joined = "".join(paths)  # one C-level scan for the characters no store path holds
+        if "\0" in joined or "\n" in joined or "\r" in joined:
+            bad = next(p for p in paths if "\0" in p or "\n" in p or "\r" in p)
+            raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
+        del joined
         index = dict(zip(paths, range(len(paths))))
         given = list(by_path.values())
         if len(paths) < _VECTORISE_FROM:
@@ -808,6 +814,39 @@ class ClosureGraph:
             "unreachable": len(self.unreachable),
         }
 
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks: counts, bytes, roots and the largest closures.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x-1", "narSize": 5}], name="x")
+            >>> "<b>x</b>" in g._repr_html_() and "x-1" in g._repr_html_()
+            True
+        """
+        import html
+
+        from .units import format_bytes
+
+        s = self.summary()
+        size = "unknown" if s["bytes"] is None else format_bytes(s["bytes"])
+        facts = [
+            f"{s['paths']:,} paths", f"{s['edges']:,} references", f"{size}",
+            f"{s['roots']:,} roots" + ("" if s["roots_given"] else " (derived)"),
+        ]
+        if s["cycles"]:
+            facts.append(f"{s['cycles']} cycles ({s['paths_in_cycles']} paths)")
+        if s["unreachable"]:
+            facts.append(f"{s['unreachable']} unreachable")
+        roots = ", ".join(html.escape(self.names[r]) for r in self.roots[:4]) + (" …" if len(self.roots) > 4 else "")
+        sizes = self.closure_size or self.nar_size
+        top = ""
+        if sizes is not None and self.paths:
+            order = sorted(range(len(self.paths)), key=lambda i: (-sizes[i], i))[:5]
+            largest = (f"{html.escape(self.names[i])} ({format_bytes(sizes[i])})" for i in order)
+            top = "<br>largest closures: " + ", ".join(largest)
+        title = html.escape(self.name or self.source or "closure graph")
+        return (f'<div class="ll-graph" style="font-size:13px"><b>{title}</b>: {", ".join(facts)}'
+                f"<br>roots: {roots}{top}</div>")
+
     def to_networkx(self) -> networkx.DiGraph:
         """Return a ``networkx.DiGraph`` with one node per store path.
 
@@ -869,6 +908,59 @@ class ClosureGraph:
             "exportReferencesGraph": {"graph": [self.paths[r] for r in self.roots]},
             "graph": self.to_records(),
         }
+
+    def relabel(self, renaming: Mapping[str, str]) -> ClosureGraph:
+        """The same graph with some paths renamed (``old -> new``): same sizes and references.
+
+        Paths are re-sorted, so indices change; a renamed path loses its
+        ``narHash``.  Derived roots are derived again (the smallest path of an
+        unreferenced cycle may change); given roots are renamed.  The result is
+        the graph :meth:`from_records` builds from the renamed records.
+
+        Raises:
+            GraphError: a renamed path is not in the graph, or two paths get one name.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "narSize": 1, "references": ["/s/b-b"]},
+            ...                                {"path": "/s/b-b", "narSize": 2}])
+            >>> h = g.relabel({"/s/a-a": "/s/z-a"})
+            >>> h.paths, h.refs, h.nar_size, [h.paths[r] for r in h.roots]
+            (('/s/b-b', '/s/z-a'), ((), (0,)), (2, 1), ['/s/z-a'])
+        """
+        index = self.index
+        for old in renaming:
+            if old not in index:
+                raise GraphError(f"cannot rename {old}: it is not in the graph", source=self.source)
+        new_paths = [renaming.get(p, p) for p in self.paths]
+        n = len(new_paths)
+        order = sorted(range(n), key=new_paths.__getitem__)
+        pos = [0] * n
+        for k, old_i in enumerate(order):
+            pos[old_i] = k
+        paths = tuple(new_paths[i] for i in order)
+        if len(set(paths)) != n:
+            raise GraphError("renaming gives two paths the same name", source=self.source)
+        refs = tuple(tuple(sorted(pos[j] for j in self.refs[i])) for i in order)
+        nar = None if self.nar_size is None else tuple(self.nar_size[i] for i in order)
+        closure = None if self.closure_size is None else tuple(self.closure_size[i] for i in order)
+        hashes = None
+        if self.nar_hash is not None:
+            kept = [None if self.paths[i] in renaming else self.nar_hash[i] for i in order]
+            hashes = tuple(kept) if any(kept) else None
+        roots = sorted(pos[r] for r in self.roots) if self.roots_given else _derived_roots(n, refs)
+        graph = ClosureGraph(
+            paths=paths,
+            refs=refs,
+            nar_size=nar,
+            closure_size=closure,
+            roots=tuple(roots),
+            roots_given=self.roots_given,
+            nar_hash=hashes,
+            name=self.name,
+            source=self.source,
+        )
+        graph.__dict__["index"] = {p: i for i, p in enumerate(paths)}
+        return graph
 
     def subgraph(self, keep: Iterable[int], *, name: str | None = None) -> ClosureGraph:
         """The graph restricted to the paths ``keep`` (edges to dropped paths dropped).

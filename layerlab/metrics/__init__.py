@@ -11,6 +11,7 @@ pair or layer) plus a summary dict.  One family per module:
 :mod:`.storage`     registry storage: unique layer bytes, duplication
 :mod:`.overlap`     pairwise overlap: shared layers against shared paths
 :mod:`.churn`       bytes re-pushed and re-pulled when one package changes
+:mod:`.scorecard`   the four figures: pull and update, any digest and ChainID
 :mod:`.distribution` layer counts, size distribution, headroom under 127
 :mod:`.sweep`       grids / random samples of parameters x budgets x strategies
 :mod:`.tune`        parameter search with sensitivity and train/test figures
@@ -24,11 +25,12 @@ Example:
     1.77
 """
 
-from .churn import churn
+from .churn import churn, update_costs
 from .distribution import LAYER_LIMIT, layer_counts, layer_sizes
 from .layering import Layering, LayerTable, MetricResult, intern_layers, layer_imageset
 from .overlap import overlap, overlap_matrix
 from .pull import RULES, compare_pull, ideal_bytes, pull_bytes_of, pull_cost, simulate_pull, worst_bytes
+from .scorecard import FIGURES, scorecard, scorecard_table
 from .storage import registry_storage
 from .sweep import default_space, grid, sample, sweep, write_frame
 from .tune import TuneResult, tune
@@ -47,6 +49,10 @@ __all__ = [
     "simulate_pull",
     "worst_bytes",
     "churn",
+    "update_costs",
+    "FIGURES",
+    "scorecard",
+    "scorecard_table",
     "LAYER_LIMIT",
     "layer_counts",
     "layer_sizes",

@@ -47,7 +47,10 @@ __all__ = [
     "get_strategy",
     "strategy_class",
     "strategy_from_json",
+    "load_strategy_file",
+    "strategy_file_json",
     "DEFAULT_STRATEGY",
+    "strategy_label",
     "FAMILIES",
 ]
 
@@ -63,6 +66,7 @@ FAMILY_MODULES: Mapping[str, tuple[str, str]] = {
     "per-path": ("baselines", "PerPath"),
     "single-layer": ("baselines", "SingleLayer"),
     "keystone": ("keystone", "Keystone"),
+    "bedrock": ("bedrock", "Bedrock"),
 }
 
 #: Preset name -> its family; the values live on the family's class
@@ -70,7 +74,7 @@ FAMILY_MODULES: Mapping[str, tuple[str, str]] = {
 PRESET_FAMILIES: Mapping[str, str] = {"nixery-2022": "nixery"}
 
 #: The strategy ``layerlab group`` uses when none is named.
-DEFAULT_STRATEGY = "keystone"
+DEFAULT_STRATEGY = "bedrock"
 
 #: Classes importable from this package by name, each from its family's module.
 _CLASSES = {cls: (module, cls) for module, cls in FAMILY_MODULES.values()}
@@ -164,3 +168,79 @@ def strategy_from_json(doc: Mapping[str, Any]) -> Strategy:
         raise ConfigError("'params' must be an object", source=f"strategy {doc['strategy']}")
     cls, _ = strategy_class(doc["strategy"])
     return cls(**params)
+
+
+def strategy_file_json(strategy: Strategy, budget: int | None = None) -> bytes:
+    """The configuration file :func:`load_strategy_file` reads: :meth:`Strategy.to_json` plus the budget.
+
+    Keys are sorted and the text ends with a newline, so the same configuration gives the same bytes.
+
+    Example:
+        >>> strategy_file_json(get_strategy("auto-layer"), 30).decode().split()
+        ['{', '"budget":', '30,', '"params":', '{},', '"strategy":', '"auto-layer"', '}']
+    """
+    import orjson
+
+    doc = dict(strategy.to_json())
+    if budget is not None:
+        doc["budget"] = int(budget)
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
+    """Read a configuration file (``{"strategy": NAME, "params": {...}, "budget": N}``): the strategy and the budget.
+
+    ``budget`` is optional (``None`` when absent).  This is the one loader of
+    saved configurations: ``layerlab group --config`` and the workbench's
+    "save configuration" button use it.
+
+    Raises:
+        InputError: the file cannot be read or is not JSON.
+        ConfigError: the document is not a strategy configuration (the message names the file).
+
+    Example:
+        >>> import os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "c.json")
+        >>> _ = open(f, "wb").write(strategy_file_json(get_strategy("nixery-2022"), 20))
+        >>> s, budget = load_strategy_file(f)
+        >>> s == get_strategy("nixery-2022"), budget
+        (True, 20)
+    """
+    import orjson
+
+    from ..errors import InputError
+    from ..fileio import read_bytes
+
+    where = str(path)
+    try:
+        doc = orjson.loads(read_bytes(path))
+    except orjson.JSONDecodeError as err:
+        raise InputError(f"not JSON: {err}", source=where) from None
+    try:
+        strategy = strategy_from_json(doc)
+    except ConfigError as err:
+        message = err.message if err.source in (None, "--strategy") else str(err)
+        raise ConfigError(message, source=where) from None
+    budget = doc.get("budget")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
+    return strategy, budget
+
+
+def strategy_label(strategy: Strategy) -> str:
+    """A short name for tables: the preset or family name, then the parameters that differ from it.
+
+    Example:
+        >>> strategy_label(get_strategy("nixery-2022")), strategy_label(get_strategy("keystone", alpha=0.5))
+        ('nixery-2022', 'keystone alpha=0.5')
+    """
+    best = (strategy.name, {k: v for k, v in strategy.values.items() if v != type(strategy).param(k).default})
+    for name, (cls, preset) in available().items():
+        if cls is not type(strategy) or not preset:
+            continue
+        base = {p.name: preset.get(p.name, p.default) for p in cls.params}
+        diff = {k: v for k, v in strategy.values.items() if v != base[k]}
+        if len(diff) < len(best[1]):
+            best = (name, diff)
+    name, diff = best
+    return " ".join([name, *(f"{k}={v}" for k, v in diff.items())])

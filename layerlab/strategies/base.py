@@ -471,6 +471,12 @@ class Strategy(ABC, metaclass=StrategyType):
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType({})
     #: Whether the strategy reads ``Context.popularity``.
     uses_popularity: ClassVar[bool] = False
+    #: A promise that renaming paths (new hash, same name, size and references)
+    #: renames them in the output and changes nothing else: same partition,
+    #: same layer order.  The update figures of :mod:`layerlab.metrics.scorecard`
+    #: then skip regrouping; tests hold every strategy that declares it to the
+    #: promise on random graphs.  Tie-breaks by path break it.
+    rename_invariant: ClassVar[bool] = False
     #: The declared parameters (see :class:`StrategyType`), also on instances.
     params: ClassVar[_InstanceParams] = _InstanceParams()
 

@@ -38,6 +38,7 @@ class SingleLayer(Strategy):
 
     name = "single-layer"
     summary = "baseline: the whole closure in one layer"
+    rename_invariant = True
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         return [make_layer(graph, range(len(graph.paths)), reason="single")]
