@@ -11,7 +11,7 @@ Graphs (generated into ``build/scale/``, never into the repository):
 
 For every graph and each strategy of :func:`strategies` (``nixery``, the
 default strategy as named by ``layerlab.strategies.DEFAULT_STRATEGY`` at run
-time, ``auto-layer``) the script runs ``layerlab group GRAPH --strategy S
+time, ``keystone``, ``auto-layer``) the script runs ``layerlab group GRAPH --strategy S
 --popularity popularity.json --budget 94`` as a process and reads its wall
 time, CPU time and peak resident memory (``os.wait4``'s rusage), with Python's
 bytecode caches written and used as for an installed package.  The machine
@@ -59,7 +59,7 @@ STORE = "/nix/store/"
 
 
 def strategies() -> list[str]:
-    """nixery, the default strategy and auto-layer, without repeats.
+    """nixery, the default strategy, keystone and auto-layer, without repeats.
 
     The default is read in a child process: this process stays small, because
     a child's peak memory as the kernel reports it starts from its parent's
@@ -67,7 +67,7 @@ def strategies() -> list[str]:
     """
     code = "from layerlab.strategies import DEFAULT_STRATEGY; print(DEFAULT_STRATEGY)"
     default = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
-    return list(dict.fromkeys(["nixery", default, "auto-layer"]))
+    return list(dict.fromkeys(["nixery", default, "keystone", "auto-layer"]))
 
 
 def _fresh_hash(rng: random.Random) -> str:
