@@ -44,7 +44,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter, methodcaller
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from .errors import GraphError
 
@@ -205,7 +205,7 @@ def _resolve_all_references(
     return [tuple(targets[a:b]) for a, b in zip(offsets, offsets[1:])]
 
 
-def _checked_paths(records: Sequence[Any], source: str | None) -> dict[str, Mapping[str, Any]]:
+def _checked_paths(records: Sequence[Any], source: str | None) -> NoReturn:
     """Slow path: find the first record without a usable ``path`` and say so."""
     for rec in records:
         if not isinstance(rec, Mapping):
@@ -472,24 +472,37 @@ class ClosureGraph:
         """
         records = records if isinstance(records, list) else list(records)
         try:
-            by_path: dict[str, Mapping[str, Any]] = dict(zip(map(itemgetter("path"), records), records))
-            if not set(map(type, by_path)) <= {str} or "" in by_path:
+            listed_paths = list(map(itemgetter("path"), records))
+            if not set(map(type, listed_paths)) <= {str}:
                 raise TypeError
         except (KeyError, TypeError, IndexError):
-            by_path = _checked_paths(records, source)
-        if len(by_path) != len(records):
-            by_path = _deduplicated(records, store_dir, source)
-
-        paths = tuple(sorted(by_path))
+            _checked_paths(records, source)
+        n = len(listed_paths)
+        # One sort of the path strings gives both the path order and each
+        # record's row in it: no dictionary keyed by path is needed for that.
+        order = sorted(range(n), key=listed_paths.__getitem__)
+        pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
+        paths = tuple(pick(listed_paths))
+        if not all(paths) or (n > 1 and any(map(str.__eq__, paths, itertools.islice(paths, 1, None)))):
+            if "" in paths:
+                _checked_paths(records, source)
+            # A path listed more than once: accepted when the data agree.
+            return cls.from_records(
+                list(_deduplicated(records, store_dir, source).values()),
+                roots,
+                name=name,
+                source=source,
+                store_dir=store_dir,
+            )
         joined = "".join(paths)  # one C-level scan for the characters no store path holds
         if "\0" in joined or "\n" in joined or "\r" in joined:
             bad = next(p for p in paths if "\0" in p or "\n" in p or "\r" in p)
             raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
         del joined
-        index = dict(zip(paths, range(len(paths))))
-        given = list(by_path.values())
-        if len(paths) < _VECTORISE_FROM:
-            recs = list(map(by_path.__getitem__, paths))
+        index = dict(zip(paths, range(n)))
+        given = records
+        if n < _VECTORISE_FROM:
+            recs = list(pick(records))
             rows = None
             fields = recs
         else:
@@ -498,18 +511,16 @@ class ClosureGraph:
             # once), then put the values in path order in one C-level pass.
             import numpy as np
 
-            rows = np.fromiter(map(index.__getitem__, by_path), dtype=np.int64, count=len(paths))
-            in_path_order = np.empty_like(rows)
-            in_path_order[rows] = np.arange(len(paths))
-            pick = itemgetter(*in_path_order.tolist())
-            recs = list(pick(given)) if len(paths) > 1 else given
+            rows = np.empty(n, dtype=np.int64)
+            rows[np.array(order, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+            recs = list(pick(given))
             fields = given
         listed = given if rows is not None else None
         ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, listed, rows)
         nar_list: list[Any] = _field(fields, "narSize")
         closure_list: list[Any] = _field(fields, "closureSize")
         hash_list = _field(fields, "narHash")
-        if rows is not None and len(paths) > 1:
+        if rows is not None:
             nar_list, closure_list, hash_list = list(pick(nar_list)), list(pick(closure_list)), list(pick(hash_list))
         for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
             if not _plain_sizes(values):
