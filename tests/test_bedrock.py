@@ -184,3 +184,17 @@ def test_graph_with_a_repeated_record_loads_once_and_conflicts_are_errors():
     assert g.paths == ("/nix/store/a-x", "/nix/store/b-y") and g.refs == ((1,), ())
     with pytest.raises(GraphError, match="listed twice"):
         ClosureGraph.from_records([a, b, dict(a, narSize=5)])
+
+
+def test_unit_references_same_with_and_without_numpy(monkeypatch):
+    import layerlab.strategies.bedrock as bedrock_module
+
+    rng = random.Random(5)
+    n, m = 400, 60
+    refs = [sorted({rng.randrange(n) for _ in range(rng.randrange(5))} - {i}) for i in range(n)]
+    unit_of = [rng.randrange(m) for _ in range(n)]
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
+    plain = bedrock_module._unit_references(refs, unit_of, m)
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
+    assert bedrock_module._unit_references(refs, unit_of, m) == plain
+    assert all(u not in plain[u] for u in range(m)) and sum(map(len, plain)) > m

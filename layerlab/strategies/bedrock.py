@@ -173,6 +173,41 @@ def _children_by_rank(refs: Sequence[Sequence[int]], rank: list[int]) -> list[li
     return [kids[a:b] for a, b in zip(offsets, offsets[1:])]
 
 
+def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) -> list[list[int]]:
+    """For each of ``m`` units, the other units its paths reference (distinct; order is not significant).
+
+    Example:
+        >>> _unit_references([[1], [2], []], [0, 0, 1], 2)
+        [[1], []]
+    """
+    n = len(refs)
+    if n < _VECTORISE_FROM:
+        out: list[set[int]] = [set() for _ in range(m)]
+        for i in range(n):
+            u = unit_of[i]
+            for j in refs[i]:
+                v = unit_of[j]
+                if v != u:
+                    out[u].add(v)
+        return [sorted(r) for r in out]
+    import itertools
+
+    import numpy as np
+
+    lengths = np.fromiter(map(len, refs), dtype=np.int64, count=n)
+    dst = np.fromiter(itertools.chain.from_iterable(refs), dtype=np.int64, count=int(lengths.sum()))
+    unit = np.asarray(unit_of, dtype=np.int64)
+    su = np.repeat(unit, lengths)
+    dv = unit[dst]
+    keep = su != dv
+    key = np.sort(su[keep] * m + dv[keep])
+    if len(key) > 1:
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+    targets = (key % m).tolist()
+    offsets = np.searchsorted(key // m, np.arange(m + 1)).tolist()
+    return [targets[a:b] for a, b in zip(offsets, offsets[1:])]
+
+
 @dataclass(frozen=True, eq=False)
 class Bedrock(Strategy):
     """Units in one global, dependency-first order; tiers of dedicated layers, the rest in a few layers on top."""
@@ -237,16 +272,9 @@ class Bedrock(Strategy):
         names = graph.names
         paths = graph.paths
         tie = [(names[h], paths[h]) for h in heads]
-        refs: list[set[int]] = [set() for _ in heads]
-        for i in range(n):
-            u = unit_of[i]
-            for j in graph.refs[i]:
-                v = unit_of[j]
-                if v != u:
-                    refs[u].add(v)
         gamma = self.gamma
         keys = [(-size[u] * pop[u] ** gamma, tie[u]) for u in range(m)]
-        order = closure_order([tuple(r) for r in refs], keys)
+        order = closure_order(_unit_references(graph.refs, unit_of, m), keys)
         if m <= budget:
             return [make_layer(graph, units[heads[u]], reason="unit", root=heads[u]) for u in order]
         # Step 3: how many top layers, then which units keep a layer of their own.
