@@ -111,8 +111,8 @@ def make_layer(
     idx = sorted(indices)
     nar = graph.nar_size
     return Layer(
-        paths=tuple(graph.paths[i] for i in idx),
-        size=None if nar is None else sum(nar[i] for i in idx),
+        paths=tuple(map(graph.paths.__getitem__, idx)),
+        size=None if nar is None else sum(map(nar.__getitem__, idx)),
         rating=rating,
         reason=reason,
         root=None if root is None else graph.paths[root],
