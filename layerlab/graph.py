@@ -201,9 +201,12 @@ def _resolve_all_references(
     n = len(paths)
     order = recs if given is None else given
     try:
-        listed = [rec.get("references") or () for rec in order] if raw is None else raw
+        # A null "references" fails len() here and takes the careful path below.
+        listed = list(map(methodcaller("get", "references", ()), order)) if raw is None else raw
         lengths = np.fromiter(map(len, listed), dtype=np.int64, count=n)
-        dst = np.fromiter(map(index.__getitem__, itertools.chain.from_iterable(listed)), dtype=np.int64)
+        dst = np.fromiter(
+            map(index.__getitem__, itertools.chain.from_iterable(listed)), dtype=np.int64, count=int(lengths.sum())
+        )
         if raw is None and rows is None:
             rows = np.fromiter(map(index.__getitem__, map(itemgetter("path"), order)), dtype=np.int64, count=n)
         elif raw is not None:
