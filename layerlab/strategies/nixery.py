@@ -66,9 +66,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-import numpy as np
 import orjson
-import rustworkx as rx
 
 from ..graph import BoundedCache, ClosureGraph
 from ..popularity import NIXERY_2022_FORCED, Popularity
@@ -99,12 +97,17 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
     Returns a list of length ``n``: the immediate dominator of each node
     (``n`` for the children of the artificial root, ``-1`` for unreachable
     nodes).  Computed with rustworkx's compiled Cooper-Harvey-Kennedy
-    implementation.
+    implementation, or on graphs too small to repay its import with the same
+    algorithm in plain Python (immediate dominators are unique: both agree).
 
     Example:
         >>> immediate_dominators(3, [(1, 2), (2,), ()], [0])
         [3, 0, 0]
     """
+    if n < _VECTORISE_FROM:
+        return _dominators_small(n, refs, starts)
+    import rustworkx as rx
+
     g = rx.PyDiGraph()
     g.add_nodes_from(range(n + 1))
     g.extend_from_edge_list(edge_list(refs))
@@ -117,6 +120,70 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
     return out
 
 
+#: Below this many paths the strategy runs in plain Python: importing numpy
+#: and rustworkx would cost more than the work.
+_VECTORISE_FROM = 4096
+
+
+def _dominators_small(n: int, refs: Sequence[Sequence[int]], starts: Sequence[int]) -> list[int]:
+    """:func:`immediate_dominators` in plain Python, the iterative algorithm of
+    Cooper, Harvey and Kennedy ("A Simple, Fast Dominance Algorithm", 2001).
+
+    Example:
+        >>> _dominators_small(4, [(1, 2), (3,), (3,), ()], [0])
+        [4, 0, 0, 0]
+    """
+    succ: list[Sequence[int]] = [*refs, sorted(set(starts))]
+    # Post-order numbers from one depth-first search of the artificial root n.
+    post = [-1] * (n + 1)
+    seen = bytearray(n + 1)
+    seen[n] = 1
+    order: list[int] = []
+    stack = [(n, 0)]
+    while stack:
+        u, k = stack[-1]
+        kids = succ[u]
+        if k < len(kids):
+            stack[-1] = (u, k + 1)
+            v = kids[k]
+            if not seen[v]:
+                seen[v] = 1
+                stack.append((v, 0))
+        else:
+            stack.pop()
+            post[u] = len(order)
+            order.append(u)
+    preds: list[list[int]] = [[] for _ in range(n + 1)]
+    for u in order:
+        for v in succ[u]:
+            preds[v].append(u)
+    idom = [-1] * (n + 1)
+    idom[n] = n
+    rpo = order[::-1][1:]
+    changed = True
+    while changed:
+        changed = False
+        for v in rpo:
+            new = -1
+            for p in preds[v]:
+                if idom[p] == -1:
+                    continue
+                if new == -1:
+                    new = p
+                    continue
+                a, b = p, new
+                while a != b:
+                    while post[a] < post[b]:
+                        a = idom[a]
+                    while post[b] < post[a]:
+                        b = idom[b]
+                new = a
+            if idom[v] != new:
+                idom[v] = new
+                changed = True
+    return idom[:n]
+
+
 def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """All ``(i, j)`` reference pairs, built with numpy (fast for large graphs).
 
@@ -124,6 +191,8 @@ def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
         >>> edge_list([(1, 2), (2,), ()])
         [(0, 1), (0, 2), (1, 2)]
     """
+    import numpy as np
+
     lengths = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     src = np.repeat(np.arange(len(refs), dtype=np.int64), lengths).tolist()
     dst = list(itertools.chain.from_iterable(refs))
@@ -407,15 +476,26 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
         (4, 10)
     """
     n = len(graph.paths)
-    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
-    reach = owner >= 0
-    weight = np.zeros(n, dtype=np.int64)
-    np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
     heads = split.heads
-    ratings = [int(pops[h]) * w for h, w in zip(heads, weight[list(heads)].tolist())]
-    has_unreachable = not bool(reach.all())
-    if has_unreachable:
+    if n < _VECTORISE_FROM:
+        weights = [0] * n
+        for i, o in enumerate(split.owner):
+            if o >= 0:
+                weights[o] += sizes[i]
+        head_weights = [weights[h] for h in heads]
+        count = split.owner.count(-1)
+    else:
+        import numpy as np
+
+        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        reach = owner >= 0
+        weight = np.zeros(n, dtype=np.int64)
+        np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
+        head_weights = weight[list(heads)].tolist()
         count = int(n - reach.sum())
+    ratings = [int(pops[h]) * w for h, w in zip(heads, head_weights)]
+    has_unreachable = count > 0
+    if has_unreachable:
         warnings.warn(
             f"{graph.source or graph.name}: {count} paths are reachable from no root; "
             "they are kept in a layer of their own",
@@ -507,20 +587,34 @@ def merge_split(
         out_meta.append(meta(rated.order[positions[0]], rating) if len(positions) == 1 else (rating, "merged", None))
 
     # Map every path to its output layer and bucket in index order (paths stay sorted).
-    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
-    reach = owner >= 0
-    head_group = np.full(n + 1, -1, dtype=np.int64)
-    head_group[list(heads)] = final[: len(heads)]
-    if rated.has_unreachable:
-        head_group[n] = final[len(heads)]
-    layer_of = head_group[np.where(reach, owner, n)]
-    by_layer = np.argsort(layer_of, kind="stable")
-    bounds = np.searchsorted(layer_of[by_layer], np.arange(len(out_meta) + 1))
+    members: list[list[int]]
+    if n < _VECTORISE_FROM:
+        group_of = [-1] * (n + 1)
+        for h, f in zip(heads, final):
+            group_of[h] = f
+        if rated.has_unreachable:
+            group_of[n] = final[len(heads)]
+        members = [[] for _ in out_meta]
+        for i, o in enumerate(split.owner):
+            members[group_of[o if o >= 0 else n]].append(i)
+    else:
+        import numpy as np
+
+        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        reach = owner >= 0
+        head_group = np.full(n + 1, -1, dtype=np.int64)
+        head_group[list(heads)] = final[: len(heads)]
+        if rated.has_unreachable:
+            head_group[n] = final[len(heads)]
+        layer_of = head_group[np.where(reach, owner, n)]
+        by_layer = np.argsort(layer_of, kind="stable")
+        bounds = np.searchsorted(layer_of[by_layer], np.arange(len(out_meta) + 1)).tolist()
+        members = [by_layer[a:b].tolist() for a, b in zip(bounds, bounds[1:])]
     paths = graph.paths
     nar = graph.nar_size
     out = []
     for pos, (rating, reason, root) in enumerate(out_meta):
-        idx = by_layer[bounds[pos] : bounds[pos + 1]].tolist()
+        idx = members[pos]
         out.append(
             Layer(
                 paths=tuple([paths[i] for i in idx]),
