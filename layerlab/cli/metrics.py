@@ -25,7 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_strategy_options(p)
     p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule: any digest (default) or ChainID prefix")
     p.add_argument("--held", action="append", default=[], metavar="IMAGE", help="an image the client already holds (repeatable)")
-    _layer_order_arg(p)
     p.add_argument("--per-image", action="store_true", help="also print one line per image")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_pull)
@@ -42,7 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--budgets", default="94", metavar="N,N,...", help="layer budgets (default 94)")
     p.add_argument("--rule", action="append", choices=("any", "chain"), help="cache rule (repeatable; default any)")
-    _layer_order_arg(p)
     p.add_argument("--out", "-o", help="output file: .parquet or .csv (default: CSV on stdout)")
     _run_options(p)
     p.set_defaults(func=run_sweep)
@@ -57,22 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--objective", default="pulled_bytes", help="column to minimise: pulled_bytes (default), ratio, storage_bytes...")
     p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule (default any)")
-    _layer_order_arg(p)
     p.add_argument("--evaluate-on", metavar="IMAGESET", help="a second image set to report the tuned figures on")
     p.add_argument("--out", "-o", help="write every evaluated point (.parquet or .csv)")
     p.add_argument("--sensitivity", metavar="FILE", help="write the sensitivity table (.parquet or .csv)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _run_options(p)
     p.set_defaults(func=run_tune)
-
-
-def _layer_order_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--layer-order",
-        choices=("strategy", "manifest"),
-        default="strategy",
-        help="layer order for the chain rule: as the strategy returns them (default) or as built images list them",
-    )
 
 
 def _imageset_arg(p: argparse.ArgumentParser) -> None:
@@ -165,7 +153,7 @@ def run_pull(args: argparse.Namespace) -> int:
     strategy = _strategy(args.strategy, args.params)
     for name in args.held:
         imageset.position(name)
-    lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity), layer_order=args.layer_order)
+    lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity))
     frame, sm = pull_cost(lay, args.rule, held=args.held)
     if args.json:
         doc = {"imageset": imageset.name, **sm}
@@ -216,7 +204,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         else:
             points.extend(grid(base, space) if space else [base])
     t0 = time.perf_counter()
-    frame = sweep(imageset, points, budgets, rules=args.rule or ["any"], layer_order=args.layer_order, **_executor(args))
+    frame = sweep(imageset, points, budgets, rules=args.rule or ["any"], **_executor(args))
     elapsed = time.perf_counter() - t0
     if args.out and args.out != "-":
         write_frame(frame, args.out)
@@ -253,7 +241,6 @@ def run_tune(args: argparse.Namespace) -> int:
         samples=args.samples,
         seed=args.seed,
         rule=args.rule,
-        layer_order=args.layer_order,
         evaluate_on=other,
         **_executor(args),
     )

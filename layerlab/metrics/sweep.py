@@ -44,7 +44,7 @@ Running them, :func:`sweep`:
 
 Columns of the result: ``strategy`` (family name), ``spec`` (the strategy's
 canonical JSON), one column per parameter (dicts as JSON text), ``budget``,
-``rule``, ``layer_order``, ``pulled_bytes``, ``pulled_layers``, ``ideal_bytes``, ``ratio``
+``rule``, ``pulled_bytes``, ``pulled_layers``, ``ideal_bytes``, ``ratio``
 (pulled / ideal), ``storage_bytes`` (unique layer bytes), ``distinct_layers``,
 ``max_layers`` and ``mean_layers`` (per image).
 
@@ -97,7 +97,6 @@ SWEEP_VERSION = 1
 _METRIC_COLUMNS = [
     "budget",
     "rule",
-    "layer_order",
     "pulled_bytes",
     "pulled_layers",
     "ideal_bytes",
@@ -294,9 +293,8 @@ class Evaluator:
         5132295168
     """
 
-    def __init__(self, imageset: ImageSet, context: Context | None = None, layer_order: str = "strategy") -> None:
+    def __init__(self, imageset: ImageSet, context: Context | None = None) -> None:
         self.imageset = imageset
-        self.layer_order = _check_layer_order(layer_order)
         self.context = context if context is not None else Context(popularity=imageset.popularity)
         u = imageset.universe
         self._sizes = u.require_sizes("a sweep")
@@ -325,14 +323,7 @@ class Evaluator:
         if isinstance(strategy, Nixery) and type(strategy)._group is Nixery._group:
             return self._nixery(strategy, budget)
         ctx = self.context
-        return [self._keys_of(n, self._ordered(strategy.group(img.graph, ctx, budget, check=False))) for n, img in enumerate(self.imageset.images)]
-
-    def _ordered(self, layers: list[Any]) -> list[Any]:
-        if self.layer_order == "manifest":
-            from ..strategies.base import order_layers
-
-            return order_layers(layers)
-        return layers
+        return [self._keys_of(n, strategy.group(img.graph, ctx, budget, check=False)) for n, img in enumerate(self.imageset.images)]
 
     def _nixery(self, strategy: Any, budget: int) -> list[tuple[int, ...]]:
         from ..strategies.nixery import dominator_split, merge_split
@@ -364,18 +355,20 @@ class Evaluator:
             flagged = memo.get(fk)
             if flagged is None:  # shared by every budget of a configuration
                 flagged = memo[fk] = tuple(strategy.flagged(g, sizes, pops, threshold))
-            rk = (n, pop_key, strategy.size_measure, flagged, budget, strategy.merge_mode)
+            rk = (n, pop_key, strategy.size_measure, flagged, budget, strategy.merge_mode, strategy.layer_order)
             ids = memo.get(rk)
             if ids is None:
                 dk = (n, "split", flagged)
                 split = memo.get(dk)
                 if split is None:
                     split = memo[dk] = dominator_split(g, flagged)
-                if strategy.merge_mode == "seed" and self.layer_order == "strategy":
+                if strategy.merge_mode == "seed" and strategy.layer_order == "printed":
                     ids = memo[rk] = self._seed_merge(n, (n, pop_key, strategy.size_measure, flagged), split, sizes, pops, budget)
                 else:
-                    layers = merge_split(g, split, sizes, pops, budget, strategy.merge_mode, strategy.size_threshold, threshold)
-                    ids = memo[rk] = self._keys_of(n, self._ordered(layers))
+                    layers = merge_split(
+                        g, split, sizes, pops, budget, strategy.merge_mode, strategy.size_threshold, threshold, strategy.layer_order
+                    )
+                    ids = memo[rk] = self._keys_of(n, layers)
             out.append(ids)
         return out
 
@@ -439,21 +432,14 @@ def _strategy_spec(strategy: Strategy) -> bytes:
     return orjson.dumps(strategy.to_json(), option=orjson.OPT_SORT_KEYS)
 
 
-def _check_layer_order(layer_order: str) -> str:
-    if layer_order not in ("strategy", "manifest"):
-        raise ConfigError(f"unknown layer order {layer_order!r} (known: strategy, manifest)", source="layer_order")
-    return layer_order
-
-
 def _run_chunk(
     imageset: ImageSet,
     context: Context,
     chunk: Sequence[tuple[type[Strategy], dict[str, Any], int]],
     rules: Sequence[str],
-    layer_order: str = "strategy",
 ) -> list[list[dict[str, Any]]]:
     """Worker entry point: evaluate a chunk of (class, values, budget) points."""
-    ev = Evaluator(imageset, context, layer_order)
+    ev = Evaluator(imageset, context)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [ev.metrics(ev.layer_ids(cls(**values), budget), rules) for cls, values, budget in chunk]
@@ -465,11 +451,10 @@ def evaluate_points(
     *,
     context: Context | None = None,
     rules: Sequence[str] = ("any",),
-    layer_order: str = "strategy",
 ) -> list[list[dict[str, Any]]]:
     """Evaluate (strategy, budget) points in this process; one list of per-rule dicts per point."""
     ctx = context if context is not None else Context(popularity=imageset.popularity)
-    return _run_chunk(imageset, ctx, [(type(s), dict(s.values), b) for s, b in points], rules, layer_order)
+    return _run_chunk(imageset, ctx, [(type(s), dict(s.values), b) for s, b in points], rules)
 
 
 # ------------------------------------------------------------------ cache
@@ -517,7 +502,6 @@ def sweep_key(
     budgets: Sequence[int],
     rules: Sequence[str],
     context: Context,
-    layer_order: str = "strategy",
 ) -> str:
     """The cache key of a sweep: SHA-256 of every input."""
     h = hashlib.sha256()
@@ -525,7 +509,7 @@ def sweep_key(
     h.update(_code_digest([type(s) for s in strategies]).encode())
     for s in strategies:
         h.update(_strategy_spec(s))
-    h.update(orjson.dumps({"budgets": list(budgets), "rules": list(rules), "layer_order": layer_order}))
+    h.update(orjson.dumps({"budgets": list(budgets), "rules": list(rules)}))
     return h.hexdigest()
 
 
@@ -570,7 +554,6 @@ def sweep(
     *,
     context: Context | None = None,
     rules: Sequence[str] = ("any",),
-    layer_order: str = "strategy",
     executor: cf.Executor | str | None = None,
     workers: int | None = None,
     cache: bool = True,
@@ -586,8 +569,6 @@ def sweep(
         budgets: layer budgets (each at least 1).
         context: popularity; by default the image set's.
         rules: ``any`` and/or ``chain``.
-        layer_order: ``strategy`` (as returned) or ``manifest`` (as built
-            images list them); matters for the ``chain`` rule.
         executor: an Executor, or ``"process"`` (default), ``"thread"``,
             ``"serial"``.
         workers: pool size for the pools created here (default: CPU count).
@@ -614,12 +595,11 @@ def sweep(
         if r not in RULES:
             raise ConfigError(f"unknown rule {r!r} (known: any, chain)", source="sweep")
     ctx = context if context is not None else Context(popularity=imageset.popularity)
-    _check_layer_order(layer_order)
     imageset.universe.require_sizes("a sweep")  # fail here, not in every worker
 
     path = None
     if cache:
-        key = sweep_key(imageset, strats, budgets, rules, ctx, layer_order)
+        key = sweep_key(imageset, strats, budgets, rules, ctx)
         path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = path / f"{key}.parquet"
         if path.is_file():
@@ -657,10 +637,10 @@ def sweep(
     try:
         if pool is None:
             for n, chunk in enumerate(chunks):
-                results[n] = _run_chunk(imageset, ctx, chunk, rules, layer_order)
+                results[n] = _run_chunk(imageset, ctx, chunk, rules)
                 bar.update(len(chunk))
         else:
-            futures = {pool.submit(_run_chunk, imageset, ctx, chunk, rules, layer_order): n for n, chunk in enumerate(chunks)}
+            futures = {pool.submit(_run_chunk, imageset, ctx, chunk, rules): n for n, chunk in enumerate(chunks)}
             for fut in cf.as_completed(futures):
                 n = futures[fut]
                 results[n] = fut.result()
@@ -688,7 +668,6 @@ def sweep(
                     "spec": spec,
                     **{k: params.get(k) for k in param_names},
                     "budget": b,
-                    "layer_order": layer_order,
                     "ideal_bytes": ideal,
                     "ratio": m["pulled_bytes"] / ideal if ideal else 1.0,
                     **m,

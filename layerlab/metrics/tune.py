@@ -186,7 +186,6 @@ def tune(
     seed: int = 0,
     rounds: int = 5,
     rule: str = "any",
-    layer_order: str = "strategy",
     context: Context | None = None,
     evaluate_on: ImageSet | None = None,
     executor: cf.Executor | str | None = None,
@@ -209,7 +208,6 @@ def tune(
         samples, seed: for ``random``.
         rounds: the most rounds of ``coordinate`` descent.
         rule: the pull rule (``any`` or ``chain``).
-        layer_order: ``strategy`` or ``manifest`` (see :func:`sweep`).
         context: popularity (default: the image set's).
         evaluate_on: a second image set to report the figures on.
         executor, workers, cache, cache_dir, progress: as for :func:`sweep`.
@@ -225,7 +223,7 @@ def tune(
     space = {k: [type(start).param(k).coerce(v, where="space") for v in vals] for k, vals in space.items()}
     if not space or any(not v for v in space.values()):
         raise ConfigError("the search space is empty", source="tune")
-    kw = {"context": context, "layer_order": layer_order, "executor": executor, "workers": workers, "cache": cache, "cache_dir": cache_dir, "progress": progress}
+    kw = {"context": context, "executor": executor, "workers": workers, "cache": cache, "cache_dir": cache_dir, "progress": progress}
     runner = _Runner(imageset, budget, rule, objective, kw)
     baseline = runner.run([start])[0]
 

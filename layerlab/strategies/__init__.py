@@ -81,7 +81,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
         >>> get_strategy("nixery", budget_unused=1)
         Traceback (most recent call last):
         ...
-        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, size_measure, popularity_threshold, popularity_percentile, popularity_by_name, forced_popularity, merge_mode)
+        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, size_measure, popularity_threshold, popularity_percentile, popularity_by_name, forced_popularity, merge_mode, layer_order)
     """
     cls, preset = strategy_class(name)
     return cls(**{**preset, **params})

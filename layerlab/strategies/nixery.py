@@ -33,8 +33,12 @@ random:
   :class:`~layerlab.strategies.nixery.UnreachablePathsWarning` is issued; the
   2019 program dropped them.
 * **Order of output**: with ``seed`` merging the catch-all layer comes first,
-  then the others by ascending rating, as the 2019 program printed them; paths
-  inside a layer are sorted.
+  then the others by ascending rating, as the 2019 program printed them and
+  its image builder stacked them (``layer_order="printed"``); paths inside a
+  layer are sorted.  Later Nixery sorts the manifest's layers by merge rating,
+  highest first (``layer_order="rating"``, the ``nixery-2022`` preset); its
+  sort is unstable, here equal ratings keep their printed order.  The order
+  returned is the order of ``layers.json`` and of a built image.
 
 Cycles need no special care: dominators are defined on any graph.
 
@@ -181,9 +185,20 @@ class Nixery(Strategy):
         Param("popularity_by_name", "bool", False, "fall back to the name without version in the popularity table"),
         Param("forced_popularity", "dict", {}, "glob -> popularity forced (nixery-2022: nss-cacert*, iana-etc*)"),
         Param("merge_mode", "choice", "seed", "seed: one sorted sweep; resort: re-sort after each merge", choices=("seed", "resort")),
+        Param(
+            "layer_order",
+            "choice",
+            "printed",
+            "printed: as the 2019 program (ascending rating, catch-all first); rating: highest rating first (later Nixery)",
+            choices=("printed", "rating"),
+        ),
     )
     presets = MappingProxyType(
-        {"nixery-2022": MappingProxyType({"popularity_threshold": 100, "forced_popularity": dict(NIXERY_2022_FORCED)})}
+        {
+            "nixery-2022": MappingProxyType(
+                {"popularity_threshold": 100, "forced_popularity": dict(NIXERY_2022_FORCED), "layer_order": "rating"}
+            )
+        }
     )
 
     def popularity_table(self, context: Context) -> Popularity:
@@ -230,7 +245,9 @@ class Nixery(Strategy):
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         a = self.analyse(graph, context)
-        return merge_split(graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold)
+        return merge_split(
+            graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold, self.layer_order
+        )
 
 
 @dataclass(frozen=True)
@@ -273,8 +290,12 @@ def merge_split(
     merge_mode: str,
     size_threshold: int,
     popularity_threshold: int,
+    layer_order: str = "printed",
 ) -> list[Layer]:
     """Steps 4-5: rate the initial layers and merge the lowest-rated into the budget.
+
+    ``layer_order="rating"`` then puts the layers in descending rating order
+    (a stable sort of the printed order).
 
     Ratings are exact Python integers.  Because paths are sorted, ordering
     heads by index is ordering them by path, which is the documented
@@ -364,4 +385,6 @@ def merge_split(
                 root=None if root is None else paths[root],
             )
         )
+    if layer_order == "rating":
+        out.sort(key=lambda layer: -layer.rating)
     return out
