@@ -559,6 +559,9 @@ def sweep(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    figures: bool = False,
+    pairs: int | None = None,
+    pairs_seed: int = 0,
 ) -> pd.DataFrame:
     """Evaluate every strategy x budget x rule over ``imageset``; see the module documentation.
 
@@ -575,11 +578,25 @@ def sweep(
         cache: read and write the on-disk cache.
         cache_dir: where (default :func:`default_cache_dir`).
         progress: show a tqdm bar (default: when it runs over a second).
+        figures: add the scorecard's four figures of each configuration and
+            budget (:func:`~layerlab.metrics.objective.add_figures`; not cached),
+            the update figures over ``pairs`` sampled pairs (default: all) drawn
+            with ``pairs_seed``.
 
     Returns:
         One row per (strategy, budget, rule), in that order.
     """
     from tqdm.auto import tqdm
+
+    if figures:
+        from .objective import add_figures
+
+        plain = sweep(imageset, strategies, budgets, context=context, rules=rules, executor=executor, workers=workers,
+                      cache=cache, cache_dir=cache_dir, progress=progress)
+        listed = [strategies] if isinstance(strategies, (Strategy, str)) else list(strategies)
+        given = executor if isinstance(executor, cf.Executor) else None
+        return add_figures(plain, imageset, [_as_strategy(s) for s in listed], budgets, context, pairs=pairs,
+                           seed=pairs_seed, executor=given, progress=progress)
 
     if isinstance(strategies, (Strategy, str)):
         strategies = [strategies]
