@@ -453,6 +453,14 @@ def churn(
 
     Raises:
         ConfigError: ``changes`` matches no path of the selected images.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> s = default_imageset().subset(["img-curl", "img-make"])
+        >>> frame, summary = churn(get_strategy("per-path"), s, 10, images=["img-make"])
+        >>> len(frame) == len(s["img-make"].graph), summary["repulled_chain_bytes"] >= summary["repulled_any_bytes"]
+        (True, True)
     """
     positions = range(len(imageset)) if images is None else [imageset.position(k) for k in images]
     pairs = [(i, j) for i in positions for j in _match(imageset.images[i].graph, changes)]

@@ -92,6 +92,11 @@ class Objective:
 
         Raises:
             ConfigError: a column the frame lacks.
+
+        Example:
+            >>> df = pd.DataFrame({"pull_any": [1.2, 1.1], "update_any": [1.0, 1.5]})
+            >>> parse_objective("pull-any + update-any").keys(df), parse_objective("lex:pull-any").keys(df)
+            ([2.2, 2.6], [(1.2,), (1.1,)])
         """
         for c in self.columns:
             if c not in frame.columns or c in _NOT_OBJECTIVES:
