@@ -54,6 +54,7 @@ import hashlib
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -170,6 +171,8 @@ def _image_updates(
     """
     nar = graph.require_nar_size("update costs")
     renamed_sets = {j: graph.closure_of([j], reverse=True) for j in js}
+    # Per image, once: every path's new name and every unchanged path's global id.
+    base = _Renaming([rehash(p) for p in graph.paths], {p: int(g) for p, g in zip(graph.paths, gids)})
     check: set[int] = set()
     if fast and js:
         by_size = sorted(js, key=lambda j: (len(renamed_sets[j]), j))
@@ -179,7 +182,7 @@ def _image_updates(
         renamed = renamed_sets[j]
         renamed_bytes = sum(nar[k] for k in renamed)
         if not fast:
-            out.append((len(renamed), renamed_bytes, _regrouped(strategy, context, graph, gids, fresh_base, old, renamed)[0]))
+            out.append((len(renamed), renamed_bytes, _regrouped(strategy, context, graph, base, fresh_base, old, renamed)[0]))
             continue
         fresh = {int(gids[k]): fresh_base + n for n, k in enumerate(renamed)}
         per_budget: list[_BudgetCost] = []
@@ -191,7 +194,7 @@ def _image_updates(
             if j in check:
                 predicted.append([tuple(sorted(fresh.get(g, g) for g in key)) for key in keys])
         if j in check:
-            costs, new_keys = _regrouped(strategy, context, graph, gids, fresh_base, old, renamed)
+            costs, new_keys = _regrouped(strategy, context, graph, base, fresh_base, old, renamed)
             if new_keys != predicted or costs != per_budget:
                 raise StrategyError(
                     f"{strategy.name} declares that renaming paths only renames them in its layers, but renaming "
@@ -202,11 +205,19 @@ def _image_updates(
     return out
 
 
+@dataclass(frozen=True)
+class _Renaming:
+    """An image's paths' new names (by index) and the global ids of its paths (by path)."""
+
+    new_name: list[str]
+    gid: dict[str, int]
+
+
 def _regrouped(
     strategy: Strategy,
     context: Context,
     graph: ClosureGraph,
-    gids: np.ndarray,
+    base: _Renaming,
     fresh_base: int,
     old: Sequence[tuple[int, Sequence[tuple[int, ...]], Sequence[int]]],
     renamed: Sequence[int],
@@ -215,12 +226,12 @@ def _regrouped(
 
     Returns the costs per budget and the new layer keys per budget.
     """
-    renaming = {graph.paths[k]: rehash(graph.paths[k]) for k in renamed}
+    renaming = {graph.paths[k]: base.new_name[k] for k in renamed}
     new_graph = graph.relabel(renaming)
     # Global ids of the new graph's paths: unchanged paths keep theirs, renamed paths get fresh ones.
-    gid_of = {graph.paths[k]: int(gids[k]) for k in range(len(graph.paths))}
+    gid_of = dict(base.gid)
     for n, k in enumerate(renamed):
-        gid_of[renaming[graph.paths[k]]] = fresh_base + n
+        gid_of[base.new_name[k]] = fresh_base + n
         del gid_of[graph.paths[k]]
     out: list[_BudgetCost] = []
     all_keys = []
