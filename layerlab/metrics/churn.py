@@ -53,6 +53,7 @@ import concurrent.futures as cf
 import hashlib
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -272,10 +273,13 @@ def _update_chunk(
     """Worker entry point: the pairs of a few images."""
     strategy = cls(**values)
     u = imageset.universe
-    return [
-        _image_updates(strategy, context, imageset.images[i].graph, u.ids[i], len(u), olds[i], js, fast)
-        for i, js in jobs
-    ]
+    # Warnings about an image (paths no root reaches...) were given when it was first layered, not once per pair.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [
+            _image_updates(strategy, context, imageset.images[i].graph, u.ids[i], len(u), olds[i], js, fast)
+            for i, js in jobs
+        ]
 
 
 def _executor_mode(executor: cf.Executor | str | None) -> str:
