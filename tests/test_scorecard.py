@@ -320,3 +320,19 @@ def test_frame_shape_executors_and_errors() -> None:
         scorecard(s, "keystone", [3], sample=0)
     with pytest.raises(ConfigError, match="at least one strategy"):
         scorecard(s, [], [3])
+
+
+def test_image_warnings_once_per_layering_not_per_pair() -> None:
+    import warnings
+
+    from layerlab.strategies.nixery import UnreachablePathsWarning
+
+    recs = [{"path": S + "a" * 32 + "-a-1", "narSize": 5, "references": []},
+            {"path": S + "b" * 32 + "-b-1", "narSize": 7, "references": []},
+            {"path": S + "c" * 32 + "-c-1", "narSize": 9, "references": []}]
+    g = ClosureGraph.from_records(recs, [recs[0]["path"]], name="lost")  # b and c: no root reaches them
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        card = scorecard(ImageSet.from_graphs([g]), "nixery", [94, 2])
+    assert [w.category for w in caught] == [UnreachablePathsWarning] * 2  # one per budget's layering
+    assert set(card.pairs.dropna()) == {3}
