@@ -36,8 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from layerlab.sources.nix import OFFLINE_CONFIG, closure, lookup_expression, parse_source  # noqa: E402
-from layerlab.sources.nix_run import nix_environment  # noqa: E402
+from _report import record
+
+from layerlab.sources.nix import OFFLINE_CONFIG, closure, lookup_expression, parse_source
+from layerlab.sources.nix_run import nix_environment
 
 PACKAGES = ["git", "pythonEnv", "htop", "xorg.xev", "texliveFull"]
 
@@ -118,9 +120,15 @@ def main() -> None:
         copy = time.perf_counter() - t
     print(f"export builder copying a {size / 1e6:.1f} MB graph with /bin/sh: {copy * 1000:.0f} ms "
           f"(a 63,000-path graph is about 25 MB: ~{copy * 25e6 / size:.0f} s on first request)")
+    for name, seconds in figures.items():
+        if name != "nix path-info (baseline)":
+            record(f"closure of {len(built.graph)} store paths: {name}", seconds * 1e3, "ms",
+                   baseline="nix path-info --json --recursive --closure-size", baseline_value=base * 1e3,
+                   note=f"median of {runs} runs")
     nix_alone = figures["nix-instantiate lookup + nix path-info"]
     print(f"layerlab closure (CLI, no cache) / Nix alone: {figures['layerlab closure, CLI, no cache'] / nix_alone:.2f}x")
-    print(f"export / path-info method: {figures['closure() in-process, export'] / figures['closure() in-process, path-info']:.2f}x")
+    export, path_info = figures["closure() in-process, export"], figures["closure() in-process, path-info"]
+    print(f"export / path-info method: {export / path_info:.2f}x")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import record
+
 from layerlab.image import BlobStore, build_image
 from layerlab.strategies.base import Layer
 
@@ -56,7 +58,7 @@ def make_tree(root: Path, total: int, npaths: int, max_exp: int = 20, seed: int 
     return [str(p) for p in paths], n
 
 
-def timed(fn) -> float:  # noqa: ANN001
+def timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
@@ -85,10 +87,10 @@ def main() -> int:
               f"{os.cpu_count()} CPUs")
         subprocess.run(f"find {store_dir} -type f -exec cat {{}} + > /dev/null", shell=True, check=True)  # warm the page cache
 
-        def shell(cmd: str):  # noqa: ANN202
+        def shell(cmd: str):
             return lambda: subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, cwd="/")
 
-        def ours(compression: str):  # noqa: ANN202
+        def ours(compression: str):
             def run() -> None:
                 bs = tmp / "blobs"
                 shutil.rmtree(bs, ignore_errors=True)
@@ -115,10 +117,19 @@ def main() -> int:
             mine = mine_cache[compression]
             ratio = base / mine
             mb = total / 2**20
-            print(f"{label:13s} baseline `{base_cmd.replace(str(listing), 'LIST')}`: {mb / base:8.1f} MiB/s ({base:.2f} s)")
-            print(f"{'':13s} layerlab ({args.layers} layers, {args.parallel}, blobs written): {mb / mine:8.1f} MiB/s ({mine:.2f} s)")
+            shown = base_cmd.replace(str(listing), "LIST")
+            print(f"{label:13s} baseline `{shown}`: {mb / base:8.1f} MiB/s ({base:.2f} s)")
+            print(
+                f"{'':13s} layerlab ({args.layers} layers, {args.parallel}, blobs written): "
+                f"{mb / mine:8.1f} MiB/s ({mine:.2f} s)"
+            )
             verdict = "(reference)" if target is None else f"(target >= {target:.2f}) " + ("OK" if ratio >= target else "BELOW TARGET")
             print(f"{'':13s} ratio layerlab/baseline throughput: {ratio:.2f} {verdict}")
+            # Recorded as seconds for the closure, so that the ratio is baseline / layerlab as for every time.
+            record(f"{label} layers of a {mb:,.0f} MiB closure ({args.layers} layers, {args.parallel}, blobs written)",
+                   mine, "s", baseline=f"`{base_cmd.replace(str(listing), 'LIST')}`", baseline_value=base,
+                   goal=None if target is None else f">= {target:.2f}x the baseline's throughput",
+                   note=f"best of {args.repeat} runs; throughput {mb / mine:.1f} MiB/s against {mb / base:.1f} MiB/s")
             if target is not None and ratio < target:
                 status = 1
         return status

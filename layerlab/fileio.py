@@ -40,6 +40,13 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 
     Raises:
         InputError: the file is missing, unreadable or not valid compressed data.
+
+    Example:
+        >>> import gzip, os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "x.json.gz")
+        >>> _ = open(f, "wb").write(gzip.compress(b"[]"))
+        >>> read_bytes(f)
+        b'[]'
     """
     p = Path(path)
     try:
@@ -109,7 +116,14 @@ def atomic_file(
 def atomic_write(
     target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, error: type[LayerlabError] = InputError
 ) -> None:
-    """Write ``data`` to ``target`` atomically (see :func:`atomic_file`)."""
+    """Write ``data`` to ``target`` atomically (see :func:`atomic_file`).
+
+    Example:
+        >>> import os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "out.json")
+        >>> atomic_write(f, b"{}"); open(f, "rb").read()
+        b'{}'
+    """
     with atomic_file(target, mode=mode, error=error) as fh:
         fh.write(data)
 

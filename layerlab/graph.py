@@ -39,10 +39,11 @@ from __future__ import annotations
 import itertools
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import GraphError
 
@@ -51,6 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ClosureGraph",
+    "GraphMemo",
+    "BoundedCache",
     "Condensation",
     "condensation",
     "store_name",
@@ -209,6 +212,160 @@ def _resolve_references(path: str, refs: Any, index: Mapping[str, int], store_di
     return out
 
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class BoundedCache(Generic[_K, _V]):
+    """A mapping that keeps at most ``maxsize`` entries, dropping the least recently used.
+
+    Example:
+        >>> c: BoundedCache[str, int] = BoundedCache(2)
+        >>> c["a"], c["b"] = 1, 2
+        >>> c.get("a"), c.get("zz")
+        (1, None)
+        >>> c["c"] = 3  # "b" is the least recently used
+        >>> sorted(c.keys())
+        ['a', 'c']
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be at least 1, not {maxsize}")
+        self.maxsize = maxsize
+        self._data: OrderedDict[_K, _V] = OrderedDict()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, key: _K) -> _V:
+        value = self._data[key]
+        self._data.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: _K, value: _V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def get(self, key: _K, default: _V | None = None) -> _V | None:
+        """The value of ``key``, or ``default`` (the entry counts as used).
+
+        Example:
+            >>> c: BoundedCache[str, int] = BoundedCache(1)
+            >>> c["a"] = 1
+            >>> c.get("a"), c.get("b", 0)
+            (1, 0)
+        """
+        if key in self._data:
+            return self[key]
+        return default
+
+    def keys(self) -> list[_K]:
+        """The keys, least recently used first.
+
+        Example:
+            >>> c: BoundedCache[str, int] = BoundedCache(3)
+            >>> c["a"], c["b"] = 1, 2
+            >>> _ = c["a"]  # "a" becomes the most recently used
+            >>> c.keys()
+            ['b', 'a']
+        """
+        return list(self._data)
+
+    def compute(self, key: _K, make: Callable[[], _V]) -> _V:
+        """The value of ``key``, stored from ``make()`` on a miss.
+
+        Example:
+            >>> c: BoundedCache[int, str] = BoundedCache(4)
+            >>> c.compute(1, lambda: "one"), c.compute(1, lambda: "uno")
+            ('one', 'one')
+        """
+        if key in self._data:
+            return self[key]
+        value = make()
+        self[key] = value
+        return value
+
+
+class GraphMemo:
+    """Named, bounded caches of values derived from one graph alone.
+
+    Modules above the graph (strategies, image sets) keep results that depend
+    only on the graph here, so that a graph reused across many calls (a sweep)
+    computes them once.  Each name gets its own :class:`BoundedCache` of at
+    most ``maxsize`` entries, so memory stays bounded however many calls
+    share the graph.  The memo is never part of the graph's equality, and a
+    pickled graph (sent to a worker process) travels without it.
+
+    Example:
+        >>> m = GraphMemo(maxsize=100)
+        >>> m.value("digest", lambda: "abc"), m.value("digest", lambda: "other")
+        ('abc', 'abc')
+        >>> m.cache("facts")[(1, 2)] = 3
+        >>> m.cache("facts").get((1, 2)), m.names()
+        (3, ['digest', 'facts'])
+    """
+
+    def __init__(self, maxsize: int = 65536) -> None:
+        self.maxsize = maxsize
+        self._caches: dict[str, BoundedCache[Any, Any]] = {}
+
+    def cache(self, name: str, maxsize: int | None = None) -> BoundedCache[Any, Any]:
+        """The cache called ``name``, created empty on first use with at most
+        ``maxsize`` entries (default: the memo's ``maxsize``).
+
+        Example:
+            >>> m = GraphMemo()
+            >>> m.cache("splits", maxsize=8).maxsize, m.cache("splits") is m.cache("splits")
+            (8, True)
+        """
+        c = self._caches.get(name)
+        if c is None:
+            c = self._caches[name] = BoundedCache(maxsize or self.maxsize)
+        return c
+
+    def __reduce__(self) -> tuple[type[GraphMemo], tuple[int]]:
+        # A memo is a cache: a pickled graph (sent to a worker) travels without it.
+        return (GraphMemo, (self.maxsize,))
+
+    def value(self, name: str, compute: Callable[[], _V]) -> _V:
+        """A single value stored under ``name``: ``compute()`` on first use.
+
+        Example:
+            >>> GraphMemo().value("digest", lambda: "abc")
+            'abc'
+        """
+        result: _V = self.cache(name).compute(None, compute)
+        return result
+
+    def names(self) -> list[str]:
+        """The names of the caches in use, sorted.
+
+        Example:
+            >>> m = GraphMemo()
+            >>> _ = m.cache("b"), m.cache("a")
+            >>> m.names()
+            ['a', 'b']
+        """
+        return sorted(self._caches)
+
+    def clear(self) -> None:
+        """Drop every cached value.
+
+        Example:
+            >>> m = GraphMemo()
+            >>> m.cache("a")[1] = 2
+            >>> m.clear(); m.names()
+            []
+        """
+        self._caches.clear()
+
+
 @dataclass(frozen=True, eq=False)
 class ClosureGraph:
     """An immutable closure graph; see the module documentation.
@@ -228,6 +385,8 @@ class ClosureGraph:
         nar_hash: each path's ``narHash`` when the input had it.
         name: a short label (the image name), used in tables and plots.
         source: the file the graph came from, used in error messages.
+        memo: values other modules derive from the graph alone (see
+            :class:`GraphMemo`); never part of equality.
     """
 
     paths: tuple[str, ...]
@@ -239,7 +398,7 @@ class ClosureGraph:
     nar_hash: tuple[str | None, ...] | None = None
     name: str = ""
     source: str | None = None
-    _extra: dict = field(default_factory=dict, repr=False, compare=False)
+    memo: GraphMemo = field(default_factory=lambda: GraphMemo(), init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -337,7 +496,8 @@ class ClosureGraph:
         return len(self.paths)
 
     def __repr__(self) -> str:
-        return f"<ClosureGraph {self.name or self.source or ''!s} paths={len(self.paths)} edges={self.edge_count} roots={len(self.roots)}>"
+        label = self.name or self.source or ""
+        return f"<ClosureGraph {label!s} paths={len(self.paths)} edges={self.edge_count} roots={len(self.roots)}>"
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -376,13 +536,27 @@ class ClosureGraph:
         return sum(self.require_nar_size("the total size"))
 
     def require_nar_size(self, who: str) -> tuple[int, ...]:
-        """Return ``nar_size`` or raise a clear error naming ``who`` needs it."""
+        """Return ``nar_size`` or raise a clear error naming ``who`` needs it.
+
+        Example:
+            >>> ClosureGraph.from_records([{"path": "/s/a", "narSize": 3}]).require_nar_size("a demo")
+            (3,)
+            >>> ClosureGraph.from_records([{"path": "/s/a"}], source="g.json").require_nar_size("a demo")
+            Traceback (most recent call last):
+            ...
+            layerlab.errors.GraphError: g.json: a demo needs narSize for every path, and this graph has none
+        """
         if self.nar_size is None:
             raise GraphError(f"{who} needs narSize for every path, and this graph has none", source=self.source)
         return self.nar_size
 
     def require_closure_size(self, who: str) -> tuple[int, ...]:
-        """Return ``closure_size`` or raise a clear error naming ``who`` needs it."""
+        """Return ``closure_size`` or raise a clear error naming ``who`` needs it.
+
+        Example:
+            >>> ClosureGraph.from_records([{"path": "/s/a", "narSize": 3}]).require_closure_size("a demo")
+            (3,)
+        """
         if self.closure_size is None:
             raise GraphError(f"{who} needs closureSize or narSize, and this graph has neither", source=self.source)
         return self.closure_size
@@ -545,7 +719,15 @@ class ClosureGraph:
         return g
 
     def to_records(self) -> list[dict[str, Any]]:
-        """The graph as Nix's list layout (self-references restored), for writing back out."""
+        """The graph as Nix's list layout (self-references restored), for writing back out.
+
+        Example:
+            >>> g = ClosureGraph.from_records(
+            ...     [{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}]
+            ... )
+            >>> g.to_records()[0]
+            {'path': '/s/a', 'narSize': 1, 'closureSize': 3, 'references': ['/s/a', '/s/b']}
+        """
         out = []
         for i, p in enumerate(self.paths):
             rec: dict[str, Any] = {"path": p}
@@ -560,7 +742,13 @@ class ClosureGraph:
         return out
 
     def to_export_json(self) -> dict[str, Any]:
-        """The graph in Nix's structured-attrs exportReferencesGraph layout."""
+        """The graph in Nix's structured-attrs exportReferencesGraph layout.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}])
+            >>> g.to_export_json()["exportReferencesGraph"]
+            {'graph': ['/s/a']}
+        """
         return {
             "exportReferencesGraph": {"graph": [self.paths[r] for r in self.roots]},
             "graph": self.to_records(),
@@ -625,6 +813,14 @@ class ClosureGraph:
         The roots are the kept roots plus kept paths whose referrers were all
         dropped.  Sizes are carried over (``closure_size`` recomputed when
         ``nar_size`` is known).
+
+        Example:
+            >>> g = ClosureGraph.from_records(
+            ...     [{"path": "/s/a", "narSize": 1, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 2}]
+            ... )
+            >>> h = g.subgraph([1])
+            >>> h.paths, h.closure_size
+            (('/s/b',), (2,))
         """
         keep_sorted = sorted(set(keep))
         new_index = {old: new for new, old in enumerate(keep_sorted)}

@@ -141,7 +141,12 @@ class PathUniverse:
         return {p: i for i, p in enumerate(self.paths)}
 
     def require_sizes(self, who: str) -> np.ndarray:
-        """The sizes, or a clear error naming ``who`` needs them."""
+        """The sizes, or a clear error naming ``who`` needs them.
+
+        Example:
+            >>> int(default_imageset().universe.require_sizes("a demo").sum()) == default_imageset().union_bytes
+            True
+        """
         if self.nar_size is None:
             raise GraphError(f"{who} needs narSize for every path of every image, and some image has none")
         return self.nar_size
@@ -208,6 +213,14 @@ class ImageSet:
 
         Raises:
             InputError: not a directory, or no graph file in it.
+
+        Example:
+            >>> from pathlib import Path
+            >>> import layerlab.imageset as m
+            >>> debian = Path(m.__file__).parent.parent / "data" / "debian"
+            >>> s = ImageSet.from_directory(debian / "imageset", pattern="img-c*")
+            >>> s.names[:2]
+            ('img-clang', 'img-cmake')
         """
         d = Path(directory)
         if not d.is_dir():
@@ -239,6 +252,18 @@ class ImageSet:
         Raises:
             InputError: malformed manifest, a missing file, duplicate names.
             NixError: an image without a graph file could not be built with Nix.
+
+        Example:
+            >>> import os, tempfile
+            >>> from pathlib import Path
+            >>> import layerlab.imageset as m
+            >>> d = tempfile.mkdtemp()
+            >>> graph = Path(m.__file__).parent.parent / "data" / "debian" / "imageset" / "img-curl.graph.json"
+            >>> import json
+            >>> _ = Path(d, "set.json").write_text(json.dumps({"name": "one", "images": [{"graph": str(graph)}]}))
+            >>> s = ImageSet.from_manifest(os.path.join(d, "set.json"))
+            >>> s.name, s.names
+            ('one', ('img-curl',))
         """
         path = Path(manifest)
         src = str(manifest)
@@ -330,7 +355,8 @@ class ImageSet:
 
         Example:
             >>> from layerlab.sources.nix import OFFLINE_CONFIG
-            >>> s = ImageSet.from_nix({"hello": ["hello"]}, "path!nix/testpkgs", settings=OFFLINE_CONFIG)  # doctest: +SKIP
+            >>> s = ImageSet.from_nix(  # doctest: +SKIP
+            ...     {"hello": ["hello"]}, "path!nix/testpkgs", settings=OFFLINE_CONFIG)
             >>> s["hello"].source  # doctest: +SKIP
             'path!/.../nix/testpkgs'
         """
@@ -357,6 +383,11 @@ class ImageSet:
 
         Raises:
             ConfigError: no such image (the names are listed).
+
+        Example:
+            >>> s = default_imageset()
+            >>> s.position("img-curl"), s.position(-1)
+            (3, 29)
         """
         if isinstance(key, int) and not isinstance(key, bool):
             if not -len(self.images) <= key < len(self.images):
@@ -388,7 +419,12 @@ class ImageSet:
         return ImageSet(name=name or self.name, images=picked, popularity=self.popularity, source=self.source)
 
     def with_popularity(self, popularity: Popularity | None) -> ImageSet:
-        """A copy with another popularity table."""
+        """A copy with another popularity table.
+
+        Example:
+            >>> default_imageset().with_popularity(None).popularity is None
+            True
+        """
         return ImageSet(name=self.name, images=self.images, popularity=popularity, source=self.source)
 
     # ----------------------------------------------------------- derived
@@ -448,8 +484,13 @@ class ImageSet:
             "union_bytes": self.union_bytes if sized else None,
         }
 
-    def to_frame(self):  # noqa: ANN201 - pandas imported lazily
-        """One row per image: position, name, paths, roots, bytes, packages, source."""
+    def to_frame(self):
+        """One row per image: position, name, paths, roots, bytes, packages, source.
+
+        Example:
+            >>> default_imageset().subset(["img-curl"]).to_frame()[["image", "paths"]].values.tolist()
+            [['img-curl', 32]]
+        """
         import pandas as pd
 
         rows = []
@@ -470,12 +511,19 @@ class ImageSet:
 
 
 def graph_digest(graph: ClosureGraph) -> str:
-    """SHA-256 (hex) of a graph's content: paths, references, sizes, roots."""
-    cached = graph._extra.get("digest")
-    if cached is None:
+    """SHA-256 (hex) of a graph's content: paths, references, sizes, roots.
+
+    Example:
+        >>> g = default_imageset()["img-curl"].graph
+        >>> len(graph_digest(g)), graph_digest(g) == graph_digest(g.subgraph(range(len(g.paths))))
+        (64, True)
+    """
+
+    def compute() -> str:
         doc = [graph.paths, graph.refs, graph.nar_size, graph.closure_size, graph.roots]
-        cached = graph._extra["digest"] = hashlib.sha256(orjson.dumps(doc)).hexdigest()
-    return cached
+        return hashlib.sha256(orjson.dumps(doc)).hexdigest()
+
+    return graph.memo.value("digest", compute)
 
 
 def _build_universe(images: Sequence[Image]) -> PathUniverse:
@@ -557,6 +605,11 @@ def default_imageset() -> ImageSet:
 
     Raises:
         InputError: the bundled data is not present (an installation without ``data/``).
+
+    Example:
+        >>> s = default_imageset()
+        >>> s.name, len(s), len(s.popularity) > 0
+        ('debian-30', 30, True)
     """
     if not DEFAULT_IMAGESET_DIR.is_dir():
         raise InputError("the bundled image set is not installed", source=str(DEFAULT_IMAGESET_DIR))

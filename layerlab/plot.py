@@ -313,8 +313,9 @@ def dominator_tree(
         legend_layers: the largest layers listed in the legend.
 
     Example:
-        >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-app-1", "narSize": 7, "references": ["/nix/store/b-lib-1"]},
-        ...                                {"path": "/nix/store/b-lib-1", "narSize": 3}])
+        >>> g = ClosureGraph.from_records(
+        ...     [{"path": "/nix/store/a-app-1", "narSize": 7, "references": ["/nix/store/b-lib-1"]},
+        ...      {"path": "/nix/store/b-lib-1", "narSize": 3}])
         >>> fig = dominator_tree(g, [Layer(tuple(g.paths), 10)])
         >>> fig.axes[0].get_xlabel(), len(fig.axes[0].patches)
         ('depth below the image (1 = paths only the image root keeps alive, or hung from it)', 2)
@@ -457,7 +458,7 @@ def layer_stack(configs: Mapping[str, Sequence[Layer]], *, title: str = "Layer s
     for row, label in enumerate(labels):
         layers = configs[label]
         sizes = sorted((layer.size or 0 for layer in layers), reverse=True)
-        colours = layer_colours(sorted(layers, key=lambda l: -(l.size or 0)))
+        colours = layer_colours(sorted(layers, key=lambda lay: -(lay.size or 0)))
         left = np.cumsum(sizes, dtype=np.int64) - np.asarray(sizes, dtype=np.int64)  # where each segment starts
         ax.barh([row] * len(sizes), sizes, left=left, color=colours, edgecolor="white", linewidth=0.5, height=0.7)
         ax.text(sum(sizes), row, f"  {len(layers)} layers", va="center", fontsize=8)
@@ -708,7 +709,16 @@ def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
 
 
 def save_png(fig: Figure, path: str, *, dpi: int = 100) -> None:
-    """Write ``fig`` as a PNG atomically (temp file + rename)."""
+    """Write ``fig`` as a PNG atomically (temp file + rename).
+
+    Example:
+        >>> import os, tempfile
+        >>> from matplotlib.figure import Figure
+        >>> f = os.path.join(tempfile.mkdtemp(), "fig.png")
+        >>> save_png(Figure(figsize=(1, 1)), f)
+        >>> open(f, "rb").read(4)[1:]
+        b'PNG'
+    """
     from .fileio import atomic_write
 
     atomic_write(path, to_png(fig, dpi=dpi))

@@ -94,11 +94,23 @@ class Popularity:
         return self.default if found is None else found
 
     def of(self, path: str) -> int:
-        """Popularity of a store path (its ``name-version`` looked up)."""
+        """Popularity of a store path (its ``name-version`` looked up).
+
+        Example:
+            >>> Popularity({"hello-2.10": 7}).of("/nix/store/aaaa-hello-2.10")
+            7
+        """
         return self.of_name(store_name(path))
 
     def for_graph(self, graph: ClosureGraph) -> tuple[int, ...]:
-        """Popularity of every path of ``graph``, by index."""
+        """Popularity of every path of ``graph``, by index.
+
+        Example:
+            >>> from layerlab.graph import ClosureGraph
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-hello-2.10"}, {"path": "/s/b-glibc-2.32"}])
+            >>> Popularity({"glibc-2.32": 900}).for_graph(g)
+            (1, 900)
+        """
         if not self.forced and not self.by_name:
             get = self.counts.get
             default = self.default
@@ -126,11 +138,22 @@ class Popularity:
         return values[k]
 
     def with_options(self, **changes: Any) -> Popularity:
-        """A copy with some of ``by_name``, ``default``, ``forced`` changed."""
+        """A copy with some of ``by_name``, ``default``, ``forced`` changed.
+
+        Example:
+            >>> p = Popularity({"glibc-2.31": 900}).with_options(by_name=True)
+            >>> p.of_name("glibc-2.32")
+            900
+        """
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> bytes:
-        """The table as Nixery's ``popularity.json`` (keys sorted)."""
+        """The table as Nixery's ``popularity.json`` (keys sorted).
+
+        Example:
+            >>> Popularity({"b-1": 2, "a-1": 5}).to_json()
+            b'{"a-1":5,"b-1":2}'
+        """
         return orjson.dumps(dict(self.counts), option=orjson.OPT_SORT_KEYS)
 
 
@@ -139,6 +162,14 @@ def parse_popularity(data: bytes | str | Mapping[str, Any], *, source: str | Non
 
     Raises:
         PopularityError: not an object, or a count that is not a non-negative integer.
+
+    Example:
+        >>> parse_popularity(b'{"hello-2.10": 4}').of_name("hello-2.10")
+        4
+        >>> parse_popularity(b'{"hello-2.10": -1}', source="pop.json")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.PopularityError: pop.json: ...
     """
     if isinstance(data, (bytes, str)):
         try:
@@ -176,7 +207,8 @@ def compute_popularity(graph: ClosureGraph, *, drop_ones: bool = False) -> Popul
     This is Nixery's ``popcount``: over every store path of the package set,
     count each ``name-version`` among its references (self-references
     excluded).  Nixery drops the entries counted once (``drop_ones``); they
-    look up as the default popularity 1 anyway.
+    look up as the default popularity 1 anyway.  Transcribed from Nixery's
+    ``popcount/popcount.go`` (commit ``89a03768cde7ba0dc85355c518dcd2e5f2a7b3c8``).
 
     Example:
         >>> g = ClosureGraph.from_records([

@@ -42,7 +42,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .errors import ConfigError, RegistryError
 
@@ -82,6 +82,11 @@ class Reference:
 
         Raises:
             ConfigError: no registry host, an invalid name, tag or digest.
+
+        Example:
+            >>> r = Reference.parse("localhost:5000/tools/hello:v1", plain_http=True)
+            >>> r.registry, r.repository, r.tag, r.scheme
+            ('localhost:5000', 'tools/hello', 'v1', 'http')
         """
         scheme = "http" if plain_http else "https"
         rest = ref
@@ -148,6 +153,13 @@ class PushReport:
     bytes_sent: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON (``layerlab push --json``).
+
+        Example:
+            >>> report = PushReport("localhost:5000/x:1", "sha256:" + "a" * 64, [("sha256:" + "b" * 64, 10)])
+            >>> report.to_json()["bytes_sent"]
+            0
+        """
         return {
             "reference": self.reference,
             "manifest_digest": self.manifest_digest,
@@ -161,7 +173,12 @@ _CHALLENGE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """Split a ``WWW-Authenticate`` header into its scheme (lower case) and parameters."""
+    """Split a ``WWW-Authenticate`` header into its scheme (lower case) and parameters.
+
+    Example:
+        >>> parse_challenge('Bearer realm="https://auth.example/token",service="registry"')
+        ('bearer', {'realm': 'https://auth.example/token', 'service': 'registry'})
+    """
     scheme, _, params = header.strip().partition(" ")
     return scheme.lower(), {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _CHALLENGE.finditer(params)}
 
@@ -254,12 +271,27 @@ class RegistryClient:
 
     # ---------------------------------------------------------------- API
     def has_blob(self, digest: str) -> bool:
-        """Whether the repository holds ``digest`` (``HEAD``)."""
+        """Whether the repository holds ``digest`` (``HEAD``).
+
+        Example:
+            >>> client = RegistryClient(Reference.parse("localhost:5000/hello:v1", plain_http=True))  # doctest: +SKIP
+            >>> client.has_blob("sha256:" + "0" * 64)  # doctest: +SKIP
+            False
+        """
         r = self._send("HEAD", f"{self.ref.base}/blobs/{digest}", ok=(200, 404))
         return r.status_code == 200
 
     def upload_blob(self, digest: str, size: int, opener: Callable[[], BinaryIO], *, chunk_size: int | None = None) -> None:
-        """Upload one blob, monolithically or in ``chunk_size`` chunks."""
+        """Upload one blob, monolithically or in ``chunk_size`` chunks.
+
+        Example:
+            >>> import io, hashlib
+            >>> client = RegistryClient(Reference.parse("localhost:5000/hello:v1", plain_http=True))  # doctest: +SKIP
+            >>> data = b"layer bytes"; digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            >>> client.upload_blob(digest, len(data), lambda: io.BytesIO(data))  # doctest: +SKIP
+            >>> client.has_blob(digest)  # doctest: +SKIP
+            True
+        """
         r = self._send("POST", f"{self.ref.base}/blobs/uploads/", ok=(202,), headers={"Content-Length": "0"})
         location = self._location(r)
         octet = {"Content-Type": "application/octet-stream"}
@@ -294,7 +326,14 @@ class RegistryClient:
             raise RegistryError(f"registry stored blob as {got}, expected {digest}", source=self.ref.base)
 
     def put_manifest(self, data: bytes, media_type: str, reference: str) -> str:
-        """``PUT`` a manifest under a tag or digest; return its digest."""
+        """``PUT`` a manifest under a tag or digest; return its digest.
+
+        Example:
+            >>> client = RegistryClient(Reference.parse("localhost:5000/hello:v1", plain_http=True))  # doctest: +SKIP
+            >>> data, media_type = image.manifest("oci")  # doctest: +SKIP
+            >>> client.put_manifest(data, media_type, "v1")  # doctest: +SKIP
+            'sha256:...'
+        """
         import hashlib
 
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -305,7 +344,15 @@ class RegistryClient:
         return digest
 
     def get_manifest(self, reference: str, media_types: tuple[str, ...]) -> tuple[bytes, str]:
-        """The manifest bytes and media type stored under ``reference``."""
+        """The manifest bytes and media type stored under ``reference``.
+
+        Example:
+            >>> client = RegistryClient(Reference.parse("localhost:5000/hello:v1", plain_http=True))  # doctest: +SKIP
+            >>> oci = "application/vnd.oci.image.manifest.v1+json"
+            >>> data, media_type = client.get_manifest("v1", (oci,))  # doctest: +SKIP
+            >>> media_type  # doctest: +SKIP
+            'application/vnd.oci.image.manifest.v1+json'
+        """
         r = self._send("GET", f"{self.ref.base}/manifests/{reference}", headers={"Accept": ", ".join(media_types)})
         return r.content, r.headers.get("Content-Type", "")
 
@@ -381,6 +428,11 @@ def push(
 
     Raises:
         RegistryError: the registry refused a request or could not be reached.
+
+    Example:
+        >>> report = push(image, store, "localhost:5000/hello:v1", plain_http=True)  # doctest: +SKIP
+        >>> report.manifest_digest, len(report.skipped)  # doctest: +SKIP
+        ('sha256:...', 0)
     """
     reference = ref if isinstance(ref, Reference) else Reference.parse(ref, plain_http=plain_http)
     manifest, media_type = image.manifest(fmt)

@@ -114,7 +114,7 @@ def bundled_imagesets(data_dir: Path | None = None) -> dict[str, Callable[[], Im
 
     root = (data_dir or DATA_DIR) / "debian"
 
-    def popularity():  # noqa: ANN202
+    def popularity():
         return load_popularity(root / "popularity.json")
 
     def set30() -> ImageSet:
@@ -178,7 +178,7 @@ class Config:
             out[k] = orjson.loads(v) if isinstance(v, str) and v.startswith("{") else v
         return out
 
-    def build(self):  # noqa: ANN201 - Strategy
+    def build(self):
         """The configured strategy.
 
         Raises:
@@ -409,7 +409,7 @@ class PanelFigure:
             ax.set_title(f"{out.image}: {len(sizes)} layers, largest {out.largest_share:.0%}", fontsize=10)
         else:
             widest = 0
-            for row, (label, out) in enumerate(outcomes):
+            for row, (_label, out) in enumerate(outcomes):
                 ordered = sorted(out.layers, key=lambda layer: -(layer.size or 0))
                 sizes = [layer.size or 0 for layer in ordered]
                 lefts = [0]
@@ -470,8 +470,8 @@ def chart_svg(outcomes: Sequence[tuple[str, Outcome]], *, width: int = 1000, hei
     """The panel chart as inline SVG: layer sizes of the displayed image (left), cumulative pull (right).
 
     The live panel draws this instead of a matplotlib PNG: building the SVG
-    text takes about a millisecond and the browser renders it, where a
-    matplotlib redraw costs 100 ms or more.  Same content as
+    text is cheap and the browser renders it, where a matplotlib redraw is
+    not (``benchmarks/bench_widget.py``).  Same content as
     :class:`PanelFigure`, which stays available for files and reports.  Bars
     carry ``class="ll-bar"``, the pull lines ``class="ll-line"``.
 
@@ -670,7 +670,7 @@ def byte_grid(lo: float, hi: float, extra: Sequence[float] = ()) -> list[int]:
         >>> byte_grid(1, 10, extra=[3])
         [1, 2, 3, 5, 10]
     """
-    out = set(int(x) for x in extra if x is not None and lo <= x <= hi)
+    out = {int(x) for x in extra if x is not None and lo <= x <= hi}
     e = math.floor(math.log10(max(lo, 1)))
     while 10**e <= hi:
         for m in (1, 2, 5):
@@ -1040,7 +1040,7 @@ class _Panel:
         err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
         return f"<div class='ll-snapshot'>{err}{summary_html(pairs) if pairs else ''}{self.chart.value}{self._table_html(pairs) if pairs else ''}</div>"
 
-    def figure(self):  # noqa: ANN201 - matplotlib Figure
+    def figure(self):
         """The current chart as a matplotlib Figure (for saving with :func:`layerlab.plot.save_png`)."""
         pf = PanelFigure()
         pf.draw(list(zip(self.labels, self.outcomes)))
@@ -1238,7 +1238,7 @@ class TreePanel(_Panel):
         err = f"<p style='color:#b00020'>{html.escape(self.error)}</p>" if self.error else ""
         return f"<div class='ll-snapshot'>{err}{self.summary.value}{self.chart.value}{self.table.value}</div>"
 
-    def figure(self):  # noqa: ANN201 - matplotlib Figure
+    def figure(self):
         """The tree shown, as a matplotlib Figure."""
         from .plot import dominator_tree
 

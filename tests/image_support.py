@@ -26,7 +26,6 @@ import requests
 from layerlab.cli.workbench import free_port
 from layerlab.sources.nix_run import OFFLINE_CONFIG, nix_environment
 
-
 # Two store paths built with /bin/sh only: "dep" holds odd contents (a name
 # with a space and UTF-8, a symlink loop, an absolute symlink, a file larger
 # than the stream buffer, an executable); "app" references it and has a bin/.
@@ -202,10 +201,10 @@ class TokenServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):  # noqa: ANN002
+            def log_message(self, *a):
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 from urllib.parse import parse_qs, urlsplit
 
                 q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
@@ -251,6 +250,6 @@ class TokenServer:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import sys
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest

@@ -18,7 +18,7 @@ def test_group_to_stdout(capsysbinary):
     layers = orjson.loads(capsysbinary.readouterr().out)
     assert [sorted(layer) for layer in layers] == [["contents", "mergeRating"]] * len(layers)
     seed = orjson.loads((TESTDATA / "seed-layers" / "bash-coreutils-b94.layers.json").read_bytes())
-    assert {frozenset(l["contents"]) for l in layers} == {frozenset(l["contents"]) for l in seed}
+    assert {frozenset(lay["contents"]) for lay in layers} == {frozenset(lay["contents"]) for lay in seed}
 
 
 def test_group_to_file_with_params(tmp_path, capsys):
@@ -44,7 +44,7 @@ def test_group_to_file_with_params(tmp_path, capsys):
     assert rc == 0
     layers = orjson.loads(out.read_bytes())
     assert len(layers) == 10
-    assert sum(len(l["contents"]) for l in layers) == 1189
+    assert sum(len(lay["contents"]) for lay in layers) == 1189
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
 
 

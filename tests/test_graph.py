@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from layerlab.errors import GraphError, InputError, LayerlabError
-from layerlab.graph import ClosureGraph, parse_name, store_name
+from layerlab.graph import ClosureGraph, GraphMemo, parse_name, store_name
 from layerlab.sources.files import detect_format, load_graph, parse_graph
 
 from .conftest import DATA, TESTDATA
@@ -313,3 +313,21 @@ def test_vectorised_and_plain_reference_resolution_agree(monkeypatch):
     assert plain.refs[plain.index[A]] == (plain.index[B],)
     with pytest.raises(GraphError, match="references /nix/store/zzzz"):
         ClosureGraph.from_records(records + [{"path": C, "references": ["/nix/store/zzzz-z"]}], store_dir="/nix/store")
+
+
+def test_graph_memo_is_bounded_per_name_and_not_shared_by_a_changed_copy():
+    import dataclasses
+    import pickle
+
+    g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}])
+    g.memo.cache("facts")[1] = "one"
+    copy = dataclasses.replace(g, name="other")
+    assert copy.memo is not g.memo and copy.memo.names() == []  # a changed graph starts empty
+    assert pickle.loads(pickle.dumps(g)).memo.names() == []  # a pickled graph travels without its memo
+    small = GraphMemo(maxsize=2)
+    for k in range(5):
+        small.cache("x")[k] = k
+    assert small.cache("x").keys() == [3, 4]
+    calls = []
+    assert small.value("v", lambda: calls.append(1) or 7) == 7 == small.value("v", lambda: calls.append(1) or 8)
+    assert calls == [1]

@@ -79,7 +79,7 @@ def test_customisation_join_and_conflicts(store_tree):
     assert j.packages == (f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0")
     # the reverse order flips the winner
     j2 = join_packages([f"{s}/bbb-curl-8.0", f"{s}/aaa-git-2.40"], store_dir=str(s))
-    assert dict((e.name, e.target) for e in j2.entries)[b"bin/git"] == f"{s}/bbb-curl-8.0/bin/git".encode()
+    assert {e.name: e.target for e in j2.entries}[b"bin/git"] == f"{s}/bbb-curl-8.0/bin/git".encode()
 
 
 def test_customisation_refuses_store_shadowing_and_file_packages(tmp_path):

@@ -11,9 +11,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 import zstandard
 
 from layerlab.errors import ConfigError, ImageError

@@ -75,7 +75,8 @@ def test_json_manifest_relative_paths_and_popularity(small_dir: Path, tmp_path: 
 
 def test_toml_manifest_inside_directory(small_dir: Path) -> None:
     (small_dir / "imageset.toml").write_text(
-        'name = "t"\n[[images]]\ngraph = "b-second.graph.json"\n[[images]]\nname = "first"\ngraph = "a-first.graph.json"\n'
+        'name = "t"\n[[images]]\ngraph = "b-second.graph.json"\n'
+        '[[images]]\nname = "first"\ngraph = "a-first.graph.json"\n'
     )
     s = load_imageset(small_dir)
     assert s.name == "t" and s.names == ("b-second", "first")

@@ -6,24 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, require_tool
 from layerlab.errors import NotFoundError
 from layerlab.imageset import ImageSet, load_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.strategies import get_strategy
 
+from .conftest import ROOT, require_tool
+
 pytestmark = pytest.mark.nix
 
 
 @pytest.fixture()
-def offline():  # noqa: ANN201
+def offline():
     require_tool("nix-build")
     from layerlab.sources.nix import OFFLINE_CONFIG
 
     return {"settings": OFFLINE_CONFIG, "cache": False}
 
 
-def test_manifest_with_packages_builds_with_nix(tmp_path: Path, offline) -> None:  # noqa: ANN001
+def test_manifest_with_packages_builds_with_nix(tmp_path: Path, offline) -> None:
     (tmp_path / "imageset.toml").write_text(
         f'name = "tp"\nsource = "path!{ROOT / "nix" / "testpkgs"}"\n'
         '[[images]]\nname = "hello"\npackages = ["hello"]\n'
@@ -45,7 +46,7 @@ def test_manifest_with_packages_builds_with_nix(tmp_path: Path, offline) -> None
     assert pull_cost(per_path).summary["pulled_bytes"] == s.union_bytes
 
 
-def test_relative_path_source_is_relative_to_the_manifest(tmp_path: Path, offline) -> None:  # noqa: ANN001
+def test_relative_path_source_is_relative_to_the_manifest(tmp_path: Path, offline) -> None:
     link = tmp_path / "pkgs"
     link.symlink_to(ROOT / "nix" / "testpkgs")
     (tmp_path / "m.json").write_text('{"source": "path!pkgs", "images": [{"packages": ["hello"]}]}')
@@ -53,7 +54,7 @@ def test_relative_path_source_is_relative_to_the_manifest(tmp_path: Path, offlin
     assert s.names == ("hello",)
 
 
-def test_from_nix_reports_missing_packages(offline) -> None:  # noqa: ANN001
+def test_from_nix_reports_missing_packages(offline) -> None:
     src = f"path!{ROOT / 'nix' / 'testpkgs'}"
     with pytest.raises(NotFoundError, match="nope"):
         ImageSet.from_nix({"x": ["hello", "nope"]}, src, **offline)
@@ -61,7 +62,7 @@ def test_from_nix_reports_missing_packages(offline) -> None:  # noqa: ANN001
     assert s.names == ("a", "b") and s.name == "pair"
 
 
-def test_real_tarball_digests_agree_with_content_identity(offline) -> None:  # noqa: ANN001
+def test_real_tarball_digests_agree_with_content_identity(offline) -> None:
     """Layers written as real tarballs, image by image: equal path sets give equal digests, and back."""
     import io
 

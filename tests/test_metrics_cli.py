@@ -39,7 +39,7 @@ def abc(tmp_path: Path) -> Path:
     return d
 
 
-def test_pull_prints_exact_integers(abc: Path, capsys) -> None:  # noqa: ANN001
+def test_pull_prints_exact_integers(abc: Path, capsys) -> None:
     assert main(["pull", str(abc), "--strategy", "single-layer"]) == 0
     out = capsys.readouterr().out
     assert "pulled    230 bytes in 3 layers\n" in out
@@ -53,7 +53,7 @@ def test_pull_prints_exact_integers(abc: Path, capsys) -> None:  # noqa: ANN001
     assert [(ln[0], ln[3]) for ln in lines] == [("1-one", "10"), ("2-two", "0"), ("3-three", "50")]
 
 
-def test_pull_json_matches_the_api(capsys) -> None:  # noqa: ANN001
+def test_pull_json_matches_the_api(capsys) -> None:
     assert main(["pull", "--strategy", "nixery", "--budget", "10", "--rule", "chain", "--json", "--per-image"]) == 0
     doc = orjson.loads(capsys.readouterr().out)
     s = default_imageset()
@@ -62,7 +62,7 @@ def test_pull_json_matches_the_api(capsys) -> None:  # noqa: ANN001
     assert doc["rule"] == "chain" and len(doc["per_image"]) == 30
 
 
-def test_pull_with_a_popularity_file(abc: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_pull_with_a_popularity_file(abc: Path, tmp_path: Path, capsys) -> None:
     pop = tmp_path / "pop.json"
     pop.write_text('{"c-1": 1000}')
     # Nixery with c popular: one = [{a,b},{c}], two = [{b,d},{c}], three = [{e},{c}]: 60 + 60 + 50.
@@ -72,14 +72,14 @@ def test_pull_with_a_popularity_file(abc: Path, tmp_path: Path, capsys) -> None:
     assert orjson.loads(capsys.readouterr().out)["pulled_bytes"] == 230
 
 
-def test_pull_errors(abc: Path, capsys) -> None:  # noqa: ANN001
+def test_pull_errors(abc: Path, capsys) -> None:
     assert main(["pull", str(abc), "--held", "nope"]) == 2
     assert "no image named 'nope'" in capsys.readouterr().err
     assert main(["pull", str(abc / "missing")]) == 2
     assert "no such directory or manifest file" in capsys.readouterr().err
 
 
-def test_sweep_writes_csv_and_parquet(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_sweep_writes_csv_and_parquet(tmp_path: Path, capsys) -> None:
     args = ["sweep", "-s", "nixery", "--grid", "popularity_threshold=10,1000", "--grid", "size_threshold=1M:100M:3",
             "--budgets", "94,10", "--rule", "any", "--rule", "chain", "--serial", "--cache-dir", str(tmp_path / "c")]
     assert main([*args, "-o", str(tmp_path / "s.parquet")]) == 0
@@ -93,7 +93,7 @@ def test_sweep_writes_csv_and_parquet(tmp_path: Path, capsys) -> None:  # noqa: 
     assert csv["pulled_bytes"].tolist() == expect["pulled_bytes"].tolist()
 
 
-def test_sweep_random_and_errors(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_sweep_random_and_errors(tmp_path: Path, capsys) -> None:
     assert main(["sweep", "-s", "nixery", "--grid", "size_threshold=1M:1G:2", "--random", "4", "--seed", "2", "--serial", "--no-cache", "-q"]) == 0
     out = capsys.readouterr().out
     df = pd.read_csv(__import__("io").StringIO(out))
@@ -106,7 +106,7 @@ def test_sweep_random_and_errors(tmp_path: Path, capsys) -> None:  # noqa: ANN00
     assert "--random needs --grid ranges" in capsys.readouterr().err
 
 
-def test_tune_reports_and_writes(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_tune_reports_and_writes(tmp_path: Path, capsys) -> None:
     args = ["tune", "-s", "nixery", "--budget", "30", "--space", "popularity_threshold=3,30,300,3000", "--serial", "--no-cache"]
     assert main([*args, "--json", "-o", str(tmp_path / "pts.csv"), "--sensitivity", str(tmp_path / "sens.parquet")]) == 0
     doc = orjson.loads(capsys.readouterr().out)
@@ -120,7 +120,7 @@ def test_tune_reports_and_writes(tmp_path: Path, capsys) -> None:  # noqa: ANN00
     assert f"pulled_bytes {int(doc['value'])} on debian-30" in out and "sensitivity" in out
 
 
-def test_sweep_several_strategies_applies_parameters_where_declared(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_sweep_several_strategies_applies_parameters_where_declared(tmp_path: Path, capsys) -> None:
     out = tmp_path / "two.csv"
     assert main(["sweep", "-s", "nixery", "-s", "auto-layer", "--grid", "popularity_threshold=10,1000", "--budgets", "30",
                  "--serial", "--no-cache", "-q", "-o", str(out)]) == 0
@@ -135,7 +135,7 @@ def test_sweep_several_strategies_applies_parameters_where_declared(tmp_path: Pa
     assert "unknown parameter nope" in capsys.readouterr().err
 
 
-def test_pull_layer_order(abc: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_pull_layer_order(abc: Path, tmp_path: Path, capsys) -> None:
     pop = tmp_path / "pop.json"
     pop.write_text('{"c-1": 1000}')
     base = ["pull", str(abc), "-s", "nixery", "-p", str(pop), "--rule", "chain", "--json"]

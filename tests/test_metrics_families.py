@@ -18,6 +18,7 @@ from layerlab.strategies import get_strategy
 
 from .metrics_fixtures import P, S, abc_set, graph, path
 
+
 @pytest.fixture()
 def abc() -> ImageSet:
     return abc_set(Popularity({"c-1": 1000}))

@@ -31,7 +31,7 @@ def debian():
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
-def test_peer_figures(debian, name: str) -> None:  # noqa: ANN001
+def test_peer_figures(debian, name: str) -> None:
     params, ratios = FIGURES[name]
     strategy = get_strategy(name, **params)
     assert debian.names == tuple(sorted(debian.names))  # file-name order

@@ -17,6 +17,7 @@ from layerlab.strategies import get_strategy
 
 from .metrics_fixtures import P, S, abc_set, graph
 
+
 @pytest.fixture()
 def abc() -> ImageSet:
     return abc_set()
@@ -157,7 +158,7 @@ def test_compare_pull_rows() -> None:
 
 # ------------------------------------------------------------------ property
 @st.composite
-def layered_sets(draw):  # noqa: ANN201
+def layered_sets(draw):
     n_paths = draw(st.integers(1, 8))
     sizes = draw(st.lists(st.integers(0, 100), min_size=n_paths, max_size=n_paths))
     names = [f"{S}{chr(97 + i) * 3}-p{i}-1" for i in range(n_paths)]
@@ -178,7 +179,7 @@ def layered_sets(draw):  # noqa: ANN201
 
 @settings(max_examples=150, deadline=None)
 @given(layered_sets(), st.sampled_from(["any", "chain"]))
-def test_bounds_hold_for_any_layering(case, rule: str) -> None:  # noqa: ANN001
+def test_bounds_hold_for_any_layering(case, rule: str) -> None:
     s, layers, held = case
     lay = Layering.from_paths(s, layers)
     frame, sm = pull_cost(lay, rule, held=held)

@@ -114,16 +114,16 @@ def test_merge_modes_differ_as_documented():
     g = ratings_graph([3, 3, 4, 4])
     seed = Nixery(merge_mode="seed").group(g, Context(), 2)
     resort = Nixery(merge_mode="resort").group(g, Context(), 2)
-    assert [sorted(l.paths) for l in seed] == [[g.paths[0], g.paths[1], g.paths[2]], [g.paths[3]]]
-    assert [l.rating for l in seed] == [10, 4]
-    assert sorted(tuple(l.paths) for l in resort) == [(g.paths[0], g.paths[1]), (g.paths[2], g.paths[3])]
-    assert [l.rating for l in resort] == [6, 8]
+    assert [sorted(lay.paths) for lay in seed] == [[g.paths[0], g.paths[1], g.paths[2]], [g.paths[3]]]
+    assert [lay.rating for lay in seed] == [10, 4]
+    assert sorted(tuple(lay.paths) for lay in resort) == [(g.paths[0], g.paths[1]), (g.paths[2], g.paths[3])]
+    assert [lay.rating for lay in resort] == [6, 8]
 
 
 def test_ties_broken_by_path():
     g = load_graph(EDGE / "tie.json")
     layers = Nixery().group(g, Context(), 2)
-    assert [l.paths for l in layers] == [
+    assert [lay.paths for lay in layers] == [
         ("/nix/store/aaaa-A", "/nix/store/bbbb-B", "/nix/store/cccc-C"),
         ("/nix/store/dddd-D",),
     ]
@@ -139,7 +139,7 @@ def test_unreachable_paths_kept_with_a_warning():
     g = load_graph(EDGE / "unreach.json")
     with pytest.warns(UnreachablePathsWarning, match="1 paths are reachable from no root"):
         layers = Nixery().group(g, Context(), 94)
-    assert [(l.paths, l.reason) for l in layers] == [
+    assert [(lay.paths, lay.reason) for lay in layers] == [
         (("/nix/store/bbbb-B",), "unreachable"),
         (("/nix/store/aaaa-A",), "dominator"),
     ]
@@ -155,7 +155,7 @@ def test_unreachable_but_big_path_gets_its_own_layer_as_in_the_seed():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         layers = Nixery().group(g, Context(), 5)
-    assert {l.reason for l in layers} == {"dominator", "big"}
+    assert {lay.reason for lay in layers} == {"dominator", "big"}
 
 
 def test_empty_graph_gives_no_layers():
@@ -180,7 +180,7 @@ def test_popularity_edge_files():
 def test_empty_popularity_means_popularity_one():
     g = load_graph(EDGE / "tie.json")
     ctx = Context(load_popularity(EDGE / "pop0.json"))
-    assert [l.rating for l in Nixery().group(g, ctx, 94)] == [10, 10, 10, 10]
+    assert [lay.rating for lay in Nixery().group(g, ctx, 94)] == [10, 10, 10, 10]
 
 
 def test_size_measure_nar_and_threshold():
@@ -191,12 +191,12 @@ def test_size_measure_nar_and_threshold():
         ]
     )
     # closureSize: app 70, lib 40.  Threshold 50: only app is big and lib stays under it.
-    assert [l.reason for l in Nixery(size_threshold=50).group(g, Context(), 5)] == ["big"]
+    assert [lay.reason for lay in Nixery(size_threshold=50).group(g, Context(), 5)] == ["big"]
     # Threshold 35 by closureSize: both big; by narSize only lib (40) is.
     by_closure = Nixery(size_threshold=35).group(g, Context(), 5)
-    assert sorted((l.paths, l.reason) for l in by_closure) == [((S + "aaaa-app",), "big"), ((S + "bbbb-lib",), "big")]
+    assert sorted((lay.paths, lay.reason) for lay in by_closure) == [((S + "aaaa-app",), "big"), ((S + "bbbb-lib",), "big")]
     by_nar = Nixery(size_threshold=35, size_measure="nar").group(g, Context(), 5)
-    assert sorted((l.paths, l.reason, l.rating) for l in by_nar) == [
+    assert sorted((lay.paths, lay.reason, lay.rating) for lay in by_nar) == [
         ((S + "aaaa-app",), "dominator", 30),
         ((S + "bbbb-lib",), "big", 40),
     ]
@@ -223,7 +223,7 @@ def test_preset_nixery_2022_forces_cacert():
     )
     assert len(get_strategy("nixery").group(g, Context(Popularity({})), 5)) == 1
     layers = get_strategy("nixery-2022").group(g, Context(Popularity({})), 5)
-    cacert = [l for l in layers if "cacert" in l.paths[0]][0]
+    cacert = [lay for lay in layers if "cacert" in lay.paths[0]][0]
     assert cacert.reason == "popular" and cacert.rating == 500_000 * 5
 
 
@@ -284,5 +284,5 @@ def test_universe_graph_groups_into_budget(debian_context):
     g = load_graph(DEBIAN / "universe.graph.json.xz")
     layers = Nixery().group(g, debian_context, 94)
     assert len(layers) == 94
-    assert sum(len(l.paths) for l in layers) == 63671
+    assert sum(len(lay.paths) for lay in layers) == 63671
     assert Path(DEBIAN / "universe.graph.json.xz").exists()

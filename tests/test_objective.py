@@ -13,7 +13,7 @@ import pytest
 from layerlab.cli import main
 from layerlab.errors import ConfigError
 from layerlab.imageset import default_imageset
-from layerlab.metrics.objective import FIGURE_COLUMNS, add_figures, parse_objective, pareto_front
+from layerlab.metrics.objective import FIGURE_COLUMNS, add_figures, pareto_front, parse_objective
 from layerlab.metrics.scorecard import scorecard
 from layerlab.metrics.sweep import grid, sweep
 from layerlab.metrics.tune import tune
@@ -26,7 +26,9 @@ from .metrics_fixtures import abc_set
 def test_parse_objectives() -> None:
     assert parse_objective("pull-chain").terms == (("pull_chain", 1.0),)
     assert parse_objective("update_any").kind == "column"
-    assert parse_objective("pulled_bytes").terms == (("pulled_bytes", 1.0),) and not parse_objective("ratio").needs_figures
+    assert (
+        parse_objective("pulled_bytes").terms == (("pulled_bytes", 1.0),) and not parse_objective("ratio").needs_figures
+    )
     w = parse_objective(" 2*pull-any + 0.5 * update-chain + storage_bytes")
     assert w.kind == "weighted" and w.terms == (("pull_any", 2.0), ("update_chain", 0.5), ("storage_bytes", 1.0))
     lex = parse_objective("lex:update-chain,pull-any")
@@ -106,27 +108,59 @@ def test_tune_on_a_figure_a_sum_and_a_lexicographic_order() -> None:
         ("0.3*pull-chain+0.7*update-any", lambda f: 0.3 * f["pull-chain"] + 0.7 * f["update-any"]),
         ("lex:pull-any,update-chain", lambda f: (f["pull-any"], f["update-chain"])),
     ]:
-        r = tune("keystone", s, objective, 10, space=space, rule="chain", executor="serial", cache=False, pairs=60, seed=3)
+        r = tune(
+            "keystone", s, objective, 10, space=space, rule="chain", executor="serial", cache=False, pairs=60, seed=3
+        )
         values = [key(wide.loc[spec]) for spec in specs]
         best = min(range(len(points)), key=lambda k: (values[k], k))
         assert r.strategy == points[best], objective
         first = values[best][0] if isinstance(values[best], tuple) else values[best]
         assert r.value == pytest.approx(first)
         assert {tuple(x) for x in r.front[["pull_chain", "update_chain"]].values} == {
-            tuple(x) for x in pareto_front(r.points, "pull_chain", "update_chain")[["pull_chain", "update_chain"]].values
+            tuple(x)
+            for x in pareto_front(r.points, "pull_chain", "update_chain")[["pull_chain", "update_chain"]].values
         }
     # Coordinate descent on a lexicographic objective compares whole keys.
-    r = tune("keystone", s, "lex:pull-any,update-chain", 10, space=space, method="coordinate", executor="serial",
-             cache=False, pairs=60, seed=3)
+    r = tune(
+        "keystone",
+        s,
+        "lex:pull-any,update-chain",
+        10,
+        space=space,
+        method="coordinate",
+        executor="serial",
+        cache=False,
+        pairs=60,
+        seed=3,
+    )
     assert r.value <= r.baseline
     assert tune("keystone", s, "pulled_bytes", 10, space=space, executor="serial", cache=False).front is None
 
 
-def test_cli_objective_pairs_and_front(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_cli_objective_pairs_and_front(tmp_path: Path, capsys) -> None:
     front = tmp_path / "front.csv"
-    args = ["tune", "-s", "keystone", "--space", "alpha=0,1", "--space", "beta=0,1", "-b", "10",
-            "--objective", "lex:pull-chain,update-chain", "--rule", "chain", "--pairs", "40", "--serial", "--no-cache",
-            "-q", "--front", str(front)]
+    args = [
+        "tune",
+        "-s",
+        "keystone",
+        "--space",
+        "alpha=0,1",
+        "--space",
+        "beta=0,1",
+        "-b",
+        "10",
+        "--objective",
+        "lex:pull-chain,update-chain",
+        "--rule",
+        "chain",
+        "--pairs",
+        "40",
+        "--serial",
+        "--no-cache",
+        "-q",
+        "--front",
+        str(front),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "Pareto front (" in out and "pull_chain against update_chain" in out
@@ -137,14 +171,41 @@ def test_cli_objective_pairs_and_front(tmp_path: Path, capsys) -> None:  # noqa:
     assert doc["objective"] == "lex:pull-chain,update-chain" and len(doc["front"]) == len(table)
     sweep_front = tmp_path / "sweep-front.csv"
     out_file = tmp_path / "sweep.csv"
-    assert main(["sweep", "-s", "keystone", "--grid", "alpha=0,1", "--budgets", "10", "--rule", "chain", "--figures",
-                 "--pairs", "30", "--serial", "--no-cache", "-q", "-o", str(out_file), "--front", str(sweep_front)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "-s",
+                "keystone",
+                "--grid",
+                "alpha=0,1",
+                "--budgets",
+                "10",
+                "--rule",
+                "chain",
+                "--figures",
+                "--pairs",
+                "30",
+                "--serial",
+                "--no-cache",
+                "-q",
+                "-o",
+                str(out_file),
+                "--front",
+                str(sweep_front),
+            ]
+        )
+        == 0
+    )
     swept = pd.read_csv(out_file)
     assert {"pull_any", "pull_chain", "update_any", "update_chain"} <= set(swept.columns)
     assert len(pd.read_csv(sweep_front)) >= 1
     capsys.readouterr()
     for argv, message in [
-        (["tune", "--objective", "pulled_bytes", "--front", str(front)], "--front: a Pareto front needs a scorecard objective"),
+        (
+            ["tune", "--objective", "pulled_bytes", "--front", str(front)],
+            "--front: a Pareto front needs a scorecard objective",
+        ),
         (["tune", "--objective", "2*", "--serial"], "expected NAME, WEIGHT*NAME"),
         (["sweep", "--figures", "--pairs", "0"], "--pairs must be at least 1"),
     ]:

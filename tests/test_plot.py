@@ -154,7 +154,7 @@ def test_dominator_tree_kde_full_is_readable(kde) -> None:
     # Depth-1 boxes tile the whole image: their heights add up to its bytes.
     depth1 = [p for p in ax.patches if p.get_x() < 0.5]
     assert round(sum(p.get_height() for p in depth1)) == sum(g.nar_size)
-    labels = [t for t in texts(ax)]
+    labels = list(texts(ax))
     assert 0 < len(labels) <= 40
     # The largest layer head (libllvm15, 141 MB subtree) is labelled.
     assert any(t.startswith("libllvm15") and t.endswith("141 MB") for t in labels)
@@ -224,7 +224,7 @@ def test_pull_vs_budget_lines_and_ideal() -> None:
     curves = {"nixery": {94: 5.1e9, 30: 5.1e9, 10: 5.2e9}, "auto-layer": {94: 3.0e9, 30: 3.9e9, 10: 4.5e9}}
     fig = plot.pull_vs_budget(curves, 2.89e9, marks={"tuned": (30, 3.5e9)})
     ax = fig.axes[0]
-    lines = {l.get_label(): l for l in ax.get_lines()}
+    lines = {lay.get_label(): lay for lay in ax.get_lines()}
     assert list(lines) == ["nixery", "auto-layer", "ideal (one layer per path)", "tuned"]
     assert list(lines["nixery"].get_xdata()) == [10, 30, 94]
     assert list(lines["auto-layer"].get_ydata()) == [4.5e9, 3.9e9, 3.0e9]

@@ -189,12 +189,10 @@ def test_unreachable_registry(built):
 def test_offline_package_set_push_pull_and_shared_layers(registry, tmp_path):
     """Two images of the offline package set sharing layers: the second push sends only the new blobs."""
     skopeo = require_tool("skopeo")
-    from layerlab.sources.nix import OFFLINE_CONFIG, closure
+    from layerlab.sources.nix import OFFLINE_CONFIG, closure, popularity
+    from layerlab.strategies import Context
 
     from .test_image_tools import TESTPKGS
-
-    from layerlab.sources.nix import popularity
-    from layerlab.strategies import Context
 
     store = BlobStore(tmp_path / "blobs")
     strategy = get_strategy("nixery-2022")

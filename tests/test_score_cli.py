@@ -33,7 +33,7 @@ def abc(tmp_path: Path) -> Path:
     return d
 
 
-def test_score_table(abc: Path, capsys) -> None:  # noqa: ANN001
+def test_score_table(abc: Path, capsys) -> None:
     assert main(["score", str(abc), "-s", "per-path", "-b", "94,2", "-q"]) == 0
     out = capsys.readouterr().out
     assert "images    3 (abc), ideal 150 bytes" in out
@@ -44,21 +44,34 @@ def test_score_table(abc: Path, capsys) -> None:  # noqa: ANN001
     assert "(420 renamed)" in out
 
 
-def test_score_json_and_out(abc: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_score_json_and_out(abc: Path, tmp_path: Path, capsys) -> None:
     out_file = tmp_path / "card.csv"
-    assert main(["score", str(abc), "-s", "per-path", "-s", "single-layer", "-b", "94", "--json", "-o", str(out_file)]) == 0
+    assert (
+        main(["score", str(abc), "-s", "per-path", "-s", "single-layer", "-b", "94", "--json", "-o", str(out_file)])
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["images"] == 3 and len(doc["rows"]) == 8
     first = doc["rows"][0]
     assert (first["strategy"], first["figure"], first["bytes"], first["bound_bytes"], first["repulled_bytes"]) == (
-        "per-path", "pull-any", 150, 150, None)
+        "per-path",
+        "pull-any",
+        150,
+        150,
+        None,
+    )
     chain = doc["rows"][3]
-    assert (chain["figure"], chain["repulled_bytes"], chain["renamed_bytes"], chain["pairs"]) == ("update-chain", 530, 420, 8)
+    assert (chain["figure"], chain["repulled_bytes"], chain["renamed_bytes"], chain["pairs"]) == (
+        "update-chain",
+        530,
+        420,
+        8,
+    )
     frame = pd.read_csv(out_file)
     assert frame["bytes"].tolist() == [r["bytes"] for r in doc["rows"]]
 
 
-def test_score_sample_and_errors(abc: Path, capsys) -> None:  # noqa: ANN001
+def test_score_sample_and_errors(abc: Path, capsys) -> None:
     assert main(["score", str(abc), "-s", "per-path", "-b", "94", "--sample", "3", "--seed", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows[2]["pairs"] == 3 and rows[2]["renamed_bytes"] < 420

@@ -38,7 +38,7 @@ kept below
 """
 
 
-def test_tables_written_between_markers(tool, tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_tables_written_between_markers(tool, tmp_path: Path, monkeypatch, capsys) -> None:
     doc = tmp_path / "page.md"
     doc.write_text(PAGE)
     chosen = tmp_path / "heldout.json"
@@ -70,13 +70,16 @@ def test_tables_written_between_markers(tool, tmp_path: Path, monkeypatch, capsy
     capsys.readouterr()
 
 
-def test_errors_are_one_line(tool, tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_errors_are_one_line(tool, tmp_path: Path, monkeypatch, capsys) -> None:
     doc = tmp_path / "page.md"
     doc.write_text("# no markers\n")
     assert tool.main(["--doc", str(doc), "--sample", "5"]) == 2
     err = capsys.readouterr().err
     assert "no <!-- scorecard:full:start --> ... <!-- scorecard:full:end --> markers" in err and err.count("\n") == 1
-    assert tool.replace_block("a<!-- x:start -->b<!-- x:end -->c", "x", ["new"], "s") == "a<!-- x:start -->\nnew\n<!-- x:end -->c"
+    assert (
+        tool.replace_block("a<!-- x:start -->b<!-- x:end -->c", "x", ["new"], "s")
+        == "a<!-- x:start -->\nnew\n<!-- x:end -->c"
+    )
     bad = tmp_path / "bad.json"
     bad.write_text("[1]")
     monkeypatch.setattr(tool, "HELDOUT_FILE", bad)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from layerlab.errors import ConfigError, StrategyError
-from layerlab.graph import ClosureGraph
+from layerlab.graph import ClosureGraph, GraphMemo
 from layerlab.popularity import Popularity, load_popularity
 from layerlab.sources.files import load_graph
 from layerlab.strategies import (
@@ -248,7 +248,7 @@ def test_pipeline_strategy_budget_and_exclusions():
     assert contents(s.group(g, budget=2)) == [["A", "B", "C"], ["D"]]
     assert contents(s.group(g, budget=1)) == [["A", "B", "C", "D"]]
     # Missing keys in `over` leave the value alone; cycles do not lose paths.
-    cyc = graph_of({"R": "X", "X": "Y", "Y": "X", "P": "Q", "Q": "P"}, {c: 1 for c in "RXYPQ"})
+    cyc = graph_of({"R": "X", "X": "Y", "Y": "X", "P": "Q", "Q": "P"}, dict.fromkeys("RXYPQ", 1))
     pl = [["split_paths", ["X"]], ["over", "common", ["popularity_contest"]]]
     assert sorted(p for layer in Pipeline(pipeline=pl).group(cyc, budget=9) for p in layer.paths) == ["P", "Q", "R", "X", "Y"]
 
@@ -414,4 +414,14 @@ def test_auto_layer_memo_on_the_graph_never_changes_results():
     for budget in (94, 10, 30, 10, 94, 3):
         fresh = load_graph(DEBIAN / "kde-full.graph.json")
         assert AutoLayer().group(reused, budget=budget) == AutoLayer().group(fresh, budget=budget)
-    assert reused._extra["layer_facts"]  # the memo was used
+    assert reused.memo.names() == ["auto-layer layer facts"]  # the memo was used
+
+
+def test_auto_layer_results_hold_when_the_graph_memo_evicts():
+    """A memo smaller than one call's layer count evicts while the call runs; the layers stay the same."""
+    tight = load_graph(DEBIAN / "kde-full.graph.json")
+    object.__setattr__(tight, "memo", GraphMemo(maxsize=3))
+    fresh = load_graph(DEBIAN / "kde-full.graph.json")
+    for budget in (94, 30, 94):
+        assert AutoLayer().group(tight, budget=budget) == AutoLayer().group(fresh, budget=budget)
+    assert len(tight.memo.cache("auto-layer layer facts")) == 3

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from layerlab.errors import ConfigError
 from layerlab.graph import ClosureGraph
-from layerlab.imageset import default_imageset
+from layerlab.imageset import ImageSet, default_imageset
 from layerlab.metrics import layer_imageset, pull_cost
 from layerlab.metrics.storage import registry_storage
-from layerlab.metrics.sweep import Evaluator, default_space, grid, log_range, sample, sweep, write_frame
-from layerlab.strategies import Layer, Param, Strategy, get_strategy, make_layer
+from layerlab.metrics.sweep import SweepEvaluator, default_space, grid, log_range, sample, sweep, write_frame
+from layerlab.popularity import Popularity
+from layerlab.strategies import Layer, LayerBatch, Nixery, Strategy, get_strategy, make_layer, param
 
 
+@dataclass(frozen=True, eq=False)
 class PerRoot(Strategy):
     """A strategy outside the registry: each root's closure minus earlier ones, in root order."""
 
     name = "per-root-test"
-    params = ()
 
-    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:  # noqa: ANN001
+    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:
         seen: set[int] = set()
         out = []
         for r in graph.roots[: budget - 1]:
@@ -39,15 +43,14 @@ class PerRoot(Strategy):
         return out
 
 
+@dataclass(frozen=True, eq=False)
 class Wide(Strategy):
     name = "wide-test"
-    params = (
-        Param("n", "int", 5, minimum=0, maximum=10**6),
-        Param("k", "int", 3, minimum=0, maximum=10),
-        Param("x", "float", 0.5, minimum=0, maximum=1),
-    )
+    n: int = param("int", 5, minimum=0, maximum=10**6)
+    k: int = param("int", 3, minimum=0, maximum=10)
+    x: float = param("float", 0.5, minimum=0, maximum=1)
 
-    def _group(self, graph, context, budget):  # noqa: ANN001, ANN202
+    def _group(self, graph, context, budget):
         return [make_layer(graph, range(len(graph.paths)))]
 
 
@@ -56,7 +59,7 @@ def debian():
     return default_imageset()
 
 
-def straightforward(imageset, strategy, budget, rule):  # noqa: ANN001, ANN201
+def straightforward(imageset, strategy, budget, rule):
     lay = layer_imageset(strategy, imageset, budget)
     return pull_cost(lay, rule).summary, registry_storage(lay).summary
 
@@ -71,7 +74,7 @@ NIXERY_POINTS = [
 
 
 @pytest.mark.parametrize("rule", ["any", "chain"])
-def test_fast_path_equals_straightforward_path(debian, rule: str) -> None:  # noqa: ANN001
+def test_fast_path_equals_straightforward_path(debian, rule: str) -> None:
     budgets = [94, 30, 10, 2, 1]
     df = sweep(debian, NIXERY_POINTS, budgets, rules=[rule], executor="serial", cache=False)
     assert len(df) == len(NIXERY_POINTS) * len(budgets)
@@ -88,7 +91,7 @@ def test_fast_path_equals_straightforward_path(debian, rule: str) -> None:  # no
         assert row.max_layers <= b
 
 
-def test_rating_layer_order_equals_straightforward_path(debian) -> None:  # noqa: ANN001
+def test_rating_layer_order_equals_straightforward_path(debian) -> None:
     points = [p.replace(layer_order="rating") for p in (NIXERY_POINTS[0], NIXERY_POINTS[5], NIXERY_POINTS[-1])]
     df = sweep(debian, points, [94, 10], rules=["chain", "any"], executor="serial", cache=False)
     rows = iter(df.itertuples())
@@ -101,12 +104,12 @@ def test_rating_layer_order_equals_straightforward_path(debian) -> None:  # noqa
     assert plain.pulled_bytes.item() != df.pulled_bytes.iloc[0]  # the order matters under ChainID
 
 
-def test_nixery_2019_figures_from_a_sweep(debian) -> None:  # noqa: ANN001
+def test_nixery_2019_figures_from_a_sweep(debian) -> None:
     df = sweep(debian, "nixery", [94, 30, 10], executor="serial", cache=False)
     assert df["ratio"].round(2).tolist() == [1.77, 1.77, 1.81]
 
 
-def test_generic_strategy_and_executors_agree(debian) -> None:  # noqa: ANN001
+def test_generic_strategy_and_executors_agree(debian) -> None:
     small = debian.subset(["img-curl", "img-git", "img-perl", "img-vim"])
     points = [PerRoot(), get_strategy("nixery"), *grid("nixery", {"popularity_threshold": [10, 100, 1000]})]
     serial = sweep(small, points, [3, 94], rules=["any", "chain"], executor="serial", cache=False)
@@ -122,17 +125,17 @@ def test_generic_strategy_and_executors_agree(debian) -> None:  # noqa: ANN001
         pd.testing.assert_frame_equal(serial, other)
 
 
-def test_cache_makes_a_rerun_instant(debian, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_cache_makes_a_rerun_instant(debian, tmp_path: Path, monkeypatch) -> None:
     small = debian.subset(["img-curl", "img-git"])
     pts = grid("nixery", {"popularity_threshold": [100, 1000]})
     first = sweep(small, pts, [10], executor="serial", cache_dir=tmp_path)
     files = list(tmp_path.glob("*.parquet"))
     assert len(files) == 1 and len(files[0].stem) == 64
 
-    def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def boom(*a, **k):
         raise AssertionError("recomputed")
 
-    monkeypatch.setattr(importlib.import_module("layerlab.metrics.sweep"), "_run_chunk", boom)
+    monkeypatch.setattr(importlib.import_module("layerlab.metrics.sweep"), "run_plan", boom)
     again = sweep(small, pts, [10], executor="serial", cache_dir=tmp_path)
     pd.testing.assert_frame_equal(first, again)
     # Any change of input is a different key: budgets, parameters, popularity, images.
@@ -165,7 +168,7 @@ def test_points() -> None:
     assert log_range(10, 10**5, 5) == [10, 100, 1000, 10**4, 10**5]
 
 
-def test_default_space_is_data_aware(debian) -> None:  # noqa: ANN001
+def test_default_space_is_data_aware(debian) -> None:
     sp = default_space("nixery", debian, steps=10)
     assert sorted(sp) == ["popularity_threshold", "size_threshold"]
     biggest = max(img.bytes for img in debian)
@@ -181,7 +184,7 @@ def test_default_space_is_data_aware(debian) -> None:  # noqa: ANN001
     assert sp2 == {"popularity_by_name": [False, True], "merge_mode": ["seed", "resort"]}
 
 
-def test_bad_sweep_arguments(debian) -> None:  # noqa: ANN001
+def test_bad_sweep_arguments(debian) -> None:
     with pytest.raises(ConfigError, match="budget must be an integer of at least 1, not 0"):
         sweep(debian, "nixery", [0], cache=False)
     with pytest.raises(ConfigError, match="unknown rule 'x'"):
@@ -203,24 +206,19 @@ def test_write_frame_csv_and_parquet(tmp_path: Path) -> None:
     assert (tmp_path / "x.parquet").read_bytes() == first
 
 
-def test_evaluator_reuses_splits(debian) -> None:  # noqa: ANN001
-    ev = Evaluator(debian)
+def test_evaluator_reuses_splits(debian) -> None:
+    ev = SweepEvaluator(debian)
     for s in grid("nixery", {"size_threshold": [10**9, 2 * 10**9]}):
         ev.layer_ids(s, 94)
-    splits = [k for k in ev._memo if isinstance(k, tuple) and len(k) == 3 and k[1] == "split"]
+    splits = [k for memo in ev.memos for k in memo.keys() if k[0] == "nixery initial layers"]
     assert len(splits) == len(debian)  # both thresholds flag the same paths: one split per image
 
 
 # ------------------------------------------------------------------ property
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from layerlab.imageset import ImageSet  # noqa: E402
-from layerlab.popularity import Popularity  # noqa: E402
 
 
 @st.composite
-def random_sets(draw):  # noqa: ANN201
+def random_sets(draw):
     n = draw(st.integers(1, 9))
     names = [f"/nix/store/{chr(97 + i) * 4}-p{i}-1" for i in range(n)]
     sizes = draw(st.lists(st.integers(0, 50), min_size=n, max_size=n))
@@ -244,7 +242,7 @@ def random_sets(draw):  # noqa: ANN201
     st.lists(st.tuples(st.integers(0, 200), st.integers(0, 25), st.sampled_from(["seed", "resort"]), st.sampled_from(["closure", "nar"])), min_size=1, max_size=4),
     st.lists(st.integers(1, 6), min_size=1, max_size=3, unique=True),
 )
-def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) -> None:  # noqa: ANN001
+def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) -> None:
     import warnings
 
     pts = [get_strategy("nixery", size_threshold=a, popularity_threshold=b, merge_mode=m, size_measure=sm) for a, b, m, sm in configs]
@@ -261,7 +259,7 @@ def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) 
                     assert row.storage_bytes == registry_storage(lay).summary["unique_layer_bytes"]
 
 
-def test_cache_key_covers_the_code(debian) -> None:  # noqa: ANN001
+def test_cache_key_covers_the_code(debian) -> None:
     from layerlab.metrics.sweep import _code_digest, sweep_key
     from layerlab.strategies import Context
     from layerlab.strategies.nixery import Nixery
@@ -272,3 +270,117 @@ def test_cache_key_covers_the_code(debian) -> None:  # noqa: ANN001
     assert key == sweep_key(debian, [get_strategy("nixery")], [94], ["any"], ctx)
     assert _code_digest([Nixery]) != _code_digest([PerRoot])  # a strategy's module is part of the key
     assert files and _code_digest([Nixery]) == _code_digest([Nixery, Nixery])
+
+
+def test_the_sweep_runs_nixerys_one_merge_through_the_batch_hook(debian, monkeypatch) -> None:
+    """Nixery's merge has one home: the sweep reaches it through ``Nixery.group_batch``."""
+    import layerlab.strategies.nixery as nixery_module
+
+    calls = []
+    original = nixery_module.merge_groups
+
+    def counting(ratings, budget, mode):
+        calls.append((budget, mode))
+        return original(ratings, budget, mode)
+
+    monkeypatch.setattr(nixery_module, "merge_groups", counting)
+    small = debian.subset(["img-curl", "img-git"])
+    points = [get_strategy("nixery"), get_strategy("nixery", merge_mode="resort")]
+    df = sweep(small, points, [94, 2], executor="serial", cache=False)
+    assert sorted(set(calls)) == [(2, "resort"), (2, "seed"), (94, "resort"), (94, "seed")]
+    for row, (s, b) in zip(df.itertuples(), [(s, b) for s in ("seed", "resort") for b in (94, 2)]):
+        expected = straightforward(small, get_strategy("nixery", merge_mode=s), b, "any")[0]["pulled_bytes"]
+        assert row.pulled_bytes == expected
+
+
+@dataclass(frozen=True, eq=False)
+class HalfAndHalf(Strategy):
+    """A strategy with its own batch hook: the first half of the paths, then the rest."""
+
+    name = "half-test"
+
+    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:
+        n = len(graph.paths)
+        if budget == 1 or n == 1:
+            return [make_layer(graph, range(n))]
+        return [make_layer(graph, range(n // 2)), make_layer(graph, range(n // 2, n))]
+
+    def _group_batch(self, graph: ClosureGraph, context, budgets, memo) -> LayerBatch:
+        n = len(graph.paths)
+        memo["calls"] = (memo.get("calls") or 0) + 1
+        if n == 1:
+            return LayerBatch([(0,)], [[(0,)] for _ in budgets], key="one")
+        halves = [tuple(range(n // 2)), tuple(range(n // 2, n))]
+        return LayerBatch(halves, [[(0, 1)] if b == 1 else [(0,), (1,)] for b in budgets], key="halves")
+
+
+def test_any_strategy_may_implement_the_batch_hook(debian) -> None:
+    small = debian.subset(["img-curl", "img-git", "img-perl"])
+    ev = SweepEvaluator(small)
+    df = sweep(small, [HalfAndHalf()], [1, 5], rules=["any", "chain"], executor="serial", cache=False)
+    rows = iter(df.itertuples())
+    for b in (1, 5):
+        for rule in ("any", "chain"):
+            assert next(rows).pulled_bytes == straightforward(small, HalfAndHalf(), b, rule)[0]["pulled_bytes"]
+    ev.layer_ids_batch(HalfAndHalf(), [1, 5])
+    assert [memo.get("calls") for memo in ev.memos] == [1, 1, 1]  # one hook call per image for both budgets
+    # The hook's result is checked like group()'s when asked.
+    g = small.images[0].graph
+    assert HalfAndHalf().group_batch(g, budgets=[1, 5]).layer_indices(0) == [tuple(range(len(g.paths)))]
+
+
+def test_the_cache_key_covers_every_module_of_the_package(tmp_path: Path, debian, monkeypatch) -> None:
+    """Editing graph.py (not a strategy or metrics module) in a copy of the package changes the digest and the key."""
+    import shutil
+
+    sweep_module = importlib.import_module("layerlab.metrics.sweep")
+    from layerlab.metrics.sweep import package_digest, sweep_key
+    from layerlab.strategies import Context
+
+    package = Path(importlib.import_module("layerlab.graph").__file__).parent
+    copy = tmp_path / "layerlab"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = package_digest(copy)
+    assert before == package_digest(package)
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "x.pyc").write_bytes(b"byte code")  # caches do not count
+    assert package_digest(copy) == before
+    graph_py = copy / "graph.py"
+    # The sweep's cache key, computed over the copy instead of the installed package.
+    monkeypatch.setattr(sweep_module, "package_digest", lambda root=None: package_digest(copy))
+    key_before = sweep_key(debian, [get_strategy("nixery")], [94], ["any"], Context(debian.popularity))
+    graph_py.write_text(graph_py.read_text() + "\n# changed\n")
+    assert package_digest(copy) != before
+    assert sweep_key(debian, [get_strategy("nixery")], [94], ["any"], Context(debian.popularity)) != key_before
+    graph_py.write_text(graph_py.read_text().removesuffix("\n# changed\n"))
+    assert package_digest(copy) == before
+    (copy / "strategies" / "_util.py").write_text((copy / "strategies" / "_util.py").read_text() + "\n")
+    assert package_digest(copy) != before
+
+
+def test_a_sweep_is_cut_into_pieces_small_enough_for_progress(debian) -> None:
+    from layerlab.metrics.sweep import _pieces, plan_sweep
+
+    space = {"size_threshold": log_range(10**6, 10**9, 10), "popularity_threshold": log_range(10, 10**5, 10)}
+    points = grid("nixery", space)
+    plan = plan_sweep(debian, points, [94, 30, 10])
+    pieces = _pieces(plan, 2)
+    assert len(pieces) == 25 and max(p.points for p in pieces) == 3 * 4  # 4 % of the sweep per piece
+    assert [c for p in pieces for c in p.configs] == [(type(s), dict(s.values)) for s in points]  # in order, each once
+
+
+@dataclass(frozen=True, eq=False)
+class OneLayerNixery(Nixery):
+    """A subclass that changes the grouping but inherits Nixery's batch hook."""
+
+    name = "one-layer-nixery-test"
+
+    def _group(self, graph: ClosureGraph, context, budget: int) -> list[Layer]:
+        return [make_layer(graph, range(len(graph.paths)))]
+
+
+def test_a_subclass_overriding_group_is_not_bypassed_by_an_inherited_batch_hook(debian) -> None:
+    small = debian.subset(["img-curl", "img-git"])
+    df = sweep(small, [OneLayerNixery()], [94], executor="serial", cache=False)
+    assert df.pulled_bytes.item() == straightforward(small, OneLayerNixery(), 94, "any")[0]["pulled_bytes"]
+    assert df.max_layers.item() == 1

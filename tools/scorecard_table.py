@@ -31,14 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import orjson  # noqa: E402
-import pandas as pd  # noqa: E402
+import orjson
+import pandas as pd
 
-from layerlab.errors import InputError, LayerlabError  # noqa: E402
-from layerlab.fileio import atomic_write  # noqa: E402
-from layerlab.imageset import ImageSet, default_imageset  # noqa: E402
-from layerlab.metrics.scorecard import FIGURES, SCORECARD_BUDGETS, scorecard, scorecard_table  # noqa: E402
-from layerlab.strategies import DEFAULT_STRATEGY, available, get_strategy  # noqa: E402
+from layerlab.errors import InputError, LayerlabError
+from layerlab.fileio import atomic_write
+from layerlab.imageset import ImageSet, default_imageset
+from layerlab.metrics.scorecard import FIGURES, SCORECARD_BUDGETS, scorecard, scorecard_table
+from layerlab.strategies import DEFAULT_STRATEGY, available, get_strategy
 
 HELDOUT_FILE = ROOT / "data" / "debian" / "heldout-defaults.json"
 DOC = ROOT / "docs" / "scorecard.md"
@@ -86,14 +86,17 @@ def _pairs_note(card: pd.DataFrame) -> str:
 
 def full_table(imageset: ImageSet, names: list[str], sample: int | None, executor: str) -> list[str]:
     """The Markdown lines of the full table."""
-    card = scorecard(imageset, [get_strategy(n) for n in names], BUDGETS, sample=sample, executor=executor, progress=False)
+    card = scorecard(
+        imageset, [get_strategy(n) for n in names], BUDGETS, sample=sample, executor=executor, progress=False
+    )
     wide = scorecard_table(card)
     best = _best(wide)
     ideal = int(card["ideal_bytes"].dropna().iloc[0])
     renamed = int(card["renamed_bytes"].dropna().iloc[0])
     lines = [
         f"{len(imageset)} images ({imageset.name}), pulled in file-name order; ideal {ideal:,} bytes; update figures "
-        f"over {_pairs_note(card)}, {renamed:,} renamed bytes in all. Lower is better; the best of each column in bold.",
+        f"over {_pairs_note(card)}, {renamed:,} renamed bytes in all. "
+        "Lower is better; the best of each column in bold.",
         "",
         *_header(["strategy"]),
     ]

@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from layerlab.imageset import ImageSet, default_imageset  # noqa: E402
-from layerlab.metrics.sweep import grid, sweep  # noqa: E402
-from layerlab.strategies import get_strategy  # noqa: E402
+from layerlab.imageset import ImageSet, default_imageset
+from layerlab.metrics.sweep import grid, sweep
+from layerlab.strategies import get_strategy
 
 BUDGETS = (94, 30, 10)
 AXES = ("alpha", "beta", "attach_popularity", "min_layer_size")

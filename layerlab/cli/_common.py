@@ -18,7 +18,7 @@ def add_strategy_options(p: argparse.ArgumentParser, *, default_strategy: str | 
     p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json")
 
 
-def strategy_from_args(args: argparse.Namespace):  # noqa: ANN201
+def strategy_from_args(args: argparse.Namespace):
     """The configured strategy and context from the common options."""
     from ..popularity import load_popularity
     from ..strategies import DEFAULT_STRATEGY, Context, params_from_strings, strategy_class

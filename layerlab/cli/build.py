@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_build)
 
 
-def _load_layers(path: str, graph):  # noqa: ANN001, ANN202
+def _load_layers(path: str, graph):
     import orjson
 
     from ..errors import InputError
@@ -103,7 +103,7 @@ def _load_layers(path: str, graph):  # noqa: ANN001, ANN202
     return layers
 
 
-def _from_source(args: argparse.Namespace, strategy, context):  # noqa: ANN001, ANN202
+def _from_source(args: argparse.Namespace, strategy, context):
     from ..errors import ConfigError
     from ..sources.nix import OFFLINE_CONFIG, closure
 
@@ -214,7 +214,7 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_name(args: argparse.Namespace, graph) -> str:  # noqa: ANN001
+def _image_name(args: argparse.Namespace, graph) -> str:
     import re
 
     name = "-".join(args.packages) if args.source else (graph.name or "image")

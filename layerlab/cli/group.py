@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_strategies)
 
 
-def load_graph_arg(args: argparse.Namespace):  # noqa: ANN201
+def load_graph_arg(args: argparse.Namespace):
     from ..errors import ConfigError
     from ..sources.files import load_graph
 
@@ -57,7 +57,8 @@ def run_group(args: argparse.Namespace) -> int:
         import sys
 
         for n, layer in enumerate(layers):
-            print(f"{n:3d} {layer.size or 0:>14,d} {layer.rating:>20,} {len(layer.paths):5d} {layer.reason:<12} {layer.root or ''}", file=sys.stderr)
+            line = f"{n:3d} {layer.size or 0:>14,d} {layer.rating:>20,} {len(layer.paths):5d} {layer.reason:<12}"
+            print(f"{line} {layer.root or ''}", file=sys.stderr)
     write_output(layers_to_json(layers) + b"\n", args.out)
     return 0
 

@@ -72,8 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _figure_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pairs", type=int, metavar="N", help="update figures on N sampled (image, path) pairs (default: all)")
-    p.add_argument("--front", metavar="FILE", help="write the Pareto front of pull against update cost (.parquet or .csv)")
+    p.add_argument(
+        "--pairs", type=int, metavar="N", help="update figures on N sampled (image, path) pairs (default: all)"
+    )
+    p.add_argument(
+        "--front", metavar="FILE", help="write the Pareto front of pull against update cost (.parquet or .csv)"
+    )
 
 
 def _imageset_arg(p: argparse.ArgumentParser) -> None:
@@ -83,12 +87,17 @@ def _imageset_arg(p: argparse.ArgumentParser) -> None:
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--serial", action="store_true", help="run in this process")
+    p.add_argument(
+        "--executor",
+        metavar="SPEC",
+        help="where to run: process (default), thread, serial, or dask://HOST:PORT (a Dask scheduler)",
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the sweep cache")
     p.add_argument("--cache-dir", metavar="DIR", help="sweep cache directory")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _load_set(path: str | None, popularity: str | None):  # noqa: ANN202
+def _load_set(path: str | None, popularity: str | None):
     from ..imageset import default_imageset, load_imageset
     from ..popularity import load_popularity
 
@@ -99,7 +108,7 @@ def _load_set(path: str | None, popularity: str | None):  # noqa: ANN202
     return load_imageset(path, popularity=pop)
 
 
-def _strategy(name: str | None, pairs: list[str]):  # noqa: ANN202
+def _strategy(name: str | None, pairs: list[str]):
     from ..strategies import DEFAULT_STRATEGY, params_from_strings, strategy_class
 
     cls, preset = strategy_class(name or DEFAULT_STRATEGY)
@@ -148,7 +157,7 @@ def _parse_space(strategy: Any, specs: list[str], where: str) -> dict[str, list]
 
 def _executor(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        "executor": "serial" if args.serial else None,
+        "executor": args.executor or ("serial" if args.serial else None),
         "workers": args.jobs,
         "cache": not args.no_cache,
         "cache_dir": args.cache_dir,
@@ -235,7 +244,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         best = frame.loc[frame["pulled_bytes"].idxmin()]
         print(
-            f"layerlab: {len(points)} configurations x {len(budgets)} budgets over {len(imageset)} images in {elapsed:.2f} s; "
+            f"layerlab: {len(points)} configurations x {len(budgets)} budgets over {len(imageset)} images "
+            f"in {elapsed:.2f} s; "
             f"lowest pull {int(best.pulled_bytes)} bytes (ratio {best.ratio:.4f}, budget {int(best.budget)})",
             file=sys.stderr,
         )
@@ -245,11 +255,10 @@ def run_sweep(args: argparse.Namespace) -> int:
 def run_tune(args: argparse.Namespace) -> int:
     import orjson
 
-    from ..metrics.sweep import write_frame
-    from ..metrics.tune import tune
-
     from ..errors import ConfigError
     from ..metrics.objective import parse_objective
+    from ..metrics.sweep import write_frame
+    from ..metrics.tune import tune
 
     if args.front and not parse_objective(args.objective).needs_figures:
         raise ConfigError("a Pareto front needs a scorecard objective (pull-any, update-chain, ...)", source="--front")
@@ -289,9 +298,15 @@ def run_tune(args: argparse.Namespace) -> int:
         print(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
         return 0
     changed = {k: v for k, v in result.strategy.values.items() if v != result.start.values[k]}
-    print(f"strategy   {result.strategy.name}, budget {result.budget}, rule {result.rule}, {args.method} search over {sm['points']} points")
+    print(
+        f"strategy   {result.strategy.name}, budget {result.budget}, rule {result.rule}, "
+        f"{args.method} search over {sm['points']} points"
+    )
     print("best       " + (", ".join(f"{k}={v}" for k, v in changed.items()) or "the starting configuration"))
-    print(f"{result.objective:<10} {_num(result.value)} on {result.train_set} (start {_num(result.baseline)}, {sm['improvement']:+.1%} better)")
+    print(
+        f"{result.objective:<10} {_num(result.value)} on {result.train_set} "
+        f"(start {_num(result.baseline)}, {sm['improvement']:+.1%} better)"
+    )
     if result.test_set is not None:
         print(
             f"{'':<10} {_num(result.test_value)} on {result.test_set} (start {_num(result.test_baseline)}, "

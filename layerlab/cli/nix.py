@@ -60,7 +60,7 @@ def nix_kwargs(args: argparse.Namespace) -> dict:
     from ..sources.nix import OFFLINE_CONFIG
 
     settings = dict(OFFLINE_CONFIG) if args.offline else {}
-    settings.update({name: value for name, value in args.nix_options})
+    settings.update(dict(args.nix_options))
     return {
         "system": args.system,
         "timeout": args.timeout,
@@ -81,7 +81,7 @@ class ProgressDisplay:
         self.verbose = verbose
         self.bar = None
 
-    def __call__(self, event) -> None:  # noqa: ANN001 - a ProgressEvent
+    def __call__(self, event) -> None:
         if self.verbose:
             print(event.line, file=sys.stderr)
         if event.kind == "plan" and sys.stderr.isatty():
@@ -102,7 +102,7 @@ class ProgressDisplay:
             self.bar = None
 
 
-def resolve_packages(source_text: str, names: list[str], image: bool, system: str | None):  # noqa: ANN201
+def resolve_packages(source_text: str, names: list[str], image: bool, system: str | None):
     """(source, packages, system) from the command line."""
     from ..sources.nix import parse_image_name, parse_source, system_for_arch
 

@@ -212,7 +212,7 @@ def run_workbench(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------- report
-def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):  # noqa: ANN201
+def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):
     """Run a notebook top to bottom in a fresh kernel; return the executed notebook.
 
     The kernel's working directory is the notebook's directory.
@@ -316,7 +316,8 @@ def run_report(notebooks: str | os.PathLike[str], out: str | os.PathLike[str], *
         took = time.monotonic() - t
         pages.append(page)
         title = _title(nb) or p.stem
-        rows.append(f'<li><a href="{html.escape(page.name)}">{html.escape(title)}</a> <small>({p.name}, {took:.1f} s)</small></li>')
+        link = f'<a href="{html.escape(page.name)}">{html.escape(title)}</a>'
+        rows.append(f"<li>{link} <small>({p.name}, {took:.1f} s)</small></li>")
         if log is not None:
             print(f"layerlab report: {p.name} -> {page} ({took:.1f} s)", file=log, flush=True)
     index = (
@@ -345,7 +346,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- plot
-def _load_imageset(args: argparse.Namespace):  # noqa: ANN202
+def _load_imageset(args: argparse.Namespace):
     from ..imageset import default_imageset, load_imageset
     from ..popularity import load_popularity
 

@@ -79,6 +79,16 @@ class BuiltLayer:
         return Descriptor(self.info.digest, self.info.size)
 
     def history(self) -> str:
+        """The layer's line in the image configuration's history.
+
+        Example:
+            >>> import os, tempfile; from layerlab.strategies.base import Layer
+            >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
+            >>> img.layers[0].history()
+            'layerlab: 1 store paths (layer)'
+        """
         if self.kind == "customisation":
             return f"layerlab: customisation layer joining {len(self.paths)} packages"
         return f"layerlab: {len(self.paths)} store paths ({self.reason or 'layer'})"
@@ -110,13 +120,42 @@ class Image:
         return [layer.info.diff_id for layer in self.layers]
 
     def oci_manifest(self) -> bytes:
+        """The OCI image manifest of the image.
+
+        Example:
+            >>> import os, tempfile; from layerlab.strategies.base import Layer
+            >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
+            >>> import orjson; orjson.loads(img.oci_manifest())["mediaType"]
+            'application/vnd.oci.image.manifest.v1+json'
+        """
         return oci_manifest(self.config_descriptor, [layer.descriptor for layer in self.layers], self.compression)
 
     def docker_manifest(self) -> bytes:
+        """The Docker Image Manifest V2 Schema 2 of the image.
+
+        Example:
+            >>> import os, tempfile; from layerlab.strategies.base import Layer
+            >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
+            >>> import orjson; orjson.loads(img.docker_manifest())["mediaType"]
+            'application/vnd.docker.distribution.manifest.v2+json'
+        """
         return docker_manifest(self.config_descriptor, [layer.descriptor for layer in self.layers], self.compression)
 
     def manifest(self, fmt: str = "oci") -> tuple[bytes, str]:
-        """The manifest bytes and media type in ``oci`` or ``docker`` format."""
+        """The manifest bytes and media type in ``oci`` or ``docker`` format.
+
+        Example:
+            >>> import os, tempfile; from layerlab.strategies.base import Layer
+            >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
+            >>> img.manifest("docker")[1]
+            'application/vnd.docker.distribution.manifest.v2+json'
+        """
         if fmt == "oci":
             return self.oci_manifest(), OCI_MANIFEST
         if fmt == "docker":
@@ -126,11 +165,29 @@ class Image:
         raise ImageError(f"manifest format must be oci or docker, not {fmt!r}")
 
     def blobs(self) -> list[Descriptor]:
-        """Every blob the manifest references: the layers in order, then the config."""
+        """Every blob the manifest references: the layers in order, then the config.
+
+        Example:
+            >>> import os, tempfile; from layerlab.strategies.base import Layer
+            >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
+            >>> [b.digest for b in img.blobs()][-1] == img.config_digest
+            True
+        """
         return [layer.descriptor for layer in self.layers] + [self.config_descriptor]
 
     def summary(self) -> dict:
-        """A JSON-able description: layers with digests, sizes, paths counts."""
+        """A JSON-able description: layers with digests, sizes, paths counts.
+
+        Example:
+            >>> import os, tempfile; from layerlab.strategies.base import Layer
+            >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
+            >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+            ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
+            >>> s = img.summary(); s["compression"], s["layers"][0]["kind"], s["layers"][0]["paths"]
+            ('gzip', 'store', 1)
+        """
         return {
             "config": self.config_digest,
             "compression": self.compression,
@@ -212,6 +269,14 @@ def build_image(
     Raises:
         ImageError: unreadable or odd store contents, a package not in the closure.
         StrategyError: the layers do not partition the graph.
+
+    Example:
+        >>> import os, tempfile; from layerlab.strategies.base import Layer
+        >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x")
+        >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)],
+        ...                   store=BlobStore(d + "/b"), store_dir=d + "/store")
+        >>> [layer.kind for layer in img.layers], img.compression
+        (['store'], 'gzip')
     """
     if compression not in COMPRESSIONS:
         raise ImageError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}")

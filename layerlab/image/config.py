@@ -63,7 +63,14 @@ class ImageConfig:
             raise ConfigError("architecture and os must not be empty", source="image config")
 
     def container_config(self) -> dict:
-        """The ``config`` object (Docker's capitalised keys), empty when nothing is set."""
+        """The ``config`` object (Docker's capitalised keys), empty when nothing is set.
+
+        Example:
+            >>> ImageConfig(cmd=("bash",), working_dir="/root").container_config()
+            {'Cmd': ['bash'], 'WorkingDir': '/root'}
+            >>> ImageConfig().container_config()
+            {}
+        """
         c: dict = {}
         if self.env:
             c["Env"] = list(self.env)
@@ -81,7 +88,13 @@ class ImageConfig:
 
 
 def config_json(cfg: ImageConfig, diff_ids: Sequence[str], history: Sequence[str]) -> bytes:
-    """The configuration blob for layers with ``diff_ids`` (``history`` describes each)."""
+    """The configuration blob for layers with ``diff_ids`` (``history`` describes each).
+
+    Example:
+        >>> doc = orjson.loads(config_json(ImageConfig(), ["sha256:" + "a" * 64], ["1 store path"]))
+        >>> doc["rootfs"]["diff_ids"] == ["sha256:" + "a" * 64], doc["architecture"], doc["os"]
+        (True, 'amd64', 'linux')
+    """
     if len(history) != len(diff_ids):
         raise ConfigError("one history entry per layer is needed", source="image config")
     doc = {

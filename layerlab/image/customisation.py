@@ -69,6 +69,12 @@ def join_packages(packages: Sequence[str], *, store_dir: str = "/nix/store") -> 
 
     Raises:
         ImageError: a package outside the store, missing, or not a directory.
+
+    Example:
+        >>> import os, tempfile
+        >>> s = tempfile.mkdtemp(); os.makedirs(f"{s}/aaa-hello/bin"); open(f"{s}/aaa-hello/bin/hello", "w").close()
+        >>> [e.name for e in join_packages([f"{s}/aaa-hello"], store_dir=s).entries]
+        [b'bin', b'bin/hello']
     """
     sd = _check_store_dir(store_dir)
     reserved = sd.strip(b"/").split(b"/")[0]

@@ -65,6 +65,13 @@ def write_oci_layout(image: Image, store: BlobStore, target: str | os.PathLike[s
     """Write ``image`` as an OCI image layout directory; return the manifest digest.
 
     ``skopeo inspect oci:TARGET:TAG`` and ``umoci unpack --image TARGET:TAG`` read it.
+
+    Example:
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
+        >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
+        >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
+        >>> write_oci_layout(img, blobs, d + "/oci") == "sha256:" + hashlib.sha256(img.oci_manifest()).hexdigest()
+        True
     """
     if not tag or "/" in tag:
         raise ImageError(f"invalid tag {tag!r}", source=str(target))
@@ -125,6 +132,14 @@ def write_docker_archive(image: Image, store: BlobStore, target: str | os.PathLi
 
     Args:
         repo_tag: ``name:tag`` recorded in ``manifest.json`` (``RepoTags``).
+
+    Example:
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
+        >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
+        >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
+        >>> write_docker_archive(img, blobs, d + "/image.tar", repo_tag="x:latest")
+        >>> import tarfile; "manifest.json" in tarfile.open(d + "/image.tar").getnames()
+        True
     """
     cfg_name = image.config_digest[7:] + ".json"
     manifest = [{"Config": cfg_name, "RepoTags": [repo_tag] if repo_tag else [], "Layers": [layer.info.diff_id[7:] + "/layer.tar" for layer in image.layers]}]
@@ -156,6 +171,13 @@ def nixery_output(image: Image, store: BlobStore) -> bytes:
     """The seed's ``{"manifest", "layerLocations"}`` JSON (Docker schema 2, md5 in base64).
 
     Layers built without ``md5=True`` get their md5 computed from the blob here.
+
+    Example:
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
+        >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
+        >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
+        >>> import orjson; sorted(orjson.loads(nixery_output(img, blobs)))
+        ['layerLocations', 'manifest']
     """
     locations = {image.config_digest[7:]: {"path": str(store.blob_path(image.config_digest)), "md5": store.md5(image.config_digest)}}
     for layer in image.layers:
@@ -166,7 +188,15 @@ def nixery_output(image: Image, store: BlobStore) -> bytes:
 
 
 def write_nixery_output(image: Image, store: BlobStore, target: str | os.PathLike[str]) -> None:
-    """Write :func:`nixery_output` atomically to ``target``."""
+    """Write :func:`nixery_output` atomically to ``target``.
+
+    Example:
+        >>> import os, tempfile; from layerlab.image import build_image; from layerlab.strategies.base import Layer
+        >>> d = tempfile.mkdtemp(); os.makedirs(d + "/store/aaa-x"); blobs = BlobStore(d + "/blobs")
+        >>> img = build_image(None, [Layer((d + "/store/aaa-x",), 1)], store=blobs, store_dir=d + "/store")
+        >>> write_nixery_output(img, blobs, d + "/out.json"); os.path.getsize(d + "/out.json") > 0
+        True
+    """
     with atomic_file(target, error=ImageError) as out:
         out.write(nixery_output(image, store))
 

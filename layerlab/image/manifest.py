@@ -72,6 +72,10 @@ def layer_media_type(compression: str, fmt: str = "oci") -> str:
 
     Raises:
         ImageError: zstd in a Docker manifest.
+
+    Example:
+        >>> layer_media_type("zstd"), layer_media_type("gzip", "docker")
+        ('application/vnd.oci.image.layer.v1.tar+zstd', 'application/vnd.docker.image.rootfs.diff.tar.gzip')
     """
     table = _OCI_LAYER if fmt == "oci" else _DOCKER_LAYER
     try:
@@ -85,7 +89,13 @@ def _dump(doc: dict) -> bytes:
 
 
 def oci_manifest(config: Descriptor, layers: Sequence[Descriptor], compression: str, annotations: dict[str, str] | None = None) -> bytes:
-    """The OCI image manifest bytes."""
+    """The OCI image manifest bytes.
+
+    Example:
+        >>> config, layer = Descriptor("sha256:" + "a" * 64, 10), Descriptor("sha256:" + "b" * 64, 5)
+        >>> orjson.loads(oci_manifest(config, [layer], "none", {"org.example": "x"}))["annotations"]
+        {'org.example': 'x'}
+    """
     mt = layer_media_type(compression, "oci")
     doc: dict = {
         "schemaVersion": 2,
@@ -99,7 +109,14 @@ def oci_manifest(config: Descriptor, layers: Sequence[Descriptor], compression: 
 
 
 def docker_manifest(config: Descriptor, layers: Sequence[Descriptor], compression: str) -> bytes:
-    """The Docker Image Manifest V2 Schema 2 bytes (what Nixery serves)."""
+    """The Docker Image Manifest V2 Schema 2 bytes (what Nixery serves).
+
+    Example:
+        >>> config, layer = Descriptor("sha256:" + "a" * 64, 10), Descriptor("sha256:" + "b" * 64, 5)
+        >>> doc = orjson.loads(docker_manifest(config, [layer], "gzip"))
+        >>> doc["schemaVersion"], doc["layers"][0]["mediaType"]
+        (2, 'application/vnd.docker.image.rootfs.diff.tar.gzip')
+    """
     mt = layer_media_type(compression, "docker")
     return _dump(
         {

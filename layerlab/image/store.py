@@ -53,7 +53,14 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def default_store_dir() -> Path:
-    """``$LAYERLAB_STORE``, else ``$XDG_CACHE_HOME/layerlab/store``, else ``~/.cache/layerlab/store``."""
+    """``$LAYERLAB_STORE``, else ``$XDG_CACHE_HOME/layerlab/store``, else ``~/.cache/layerlab/store``.
+
+    Example:
+        >>> import os
+        >>> os.environ["LAYERLAB_STORE"] = "/tmp/blobs"; str(default_store_dir())
+        '/tmp/blobs'
+        >>> del os.environ["LAYERLAB_STORE"]
+    """
     env = os.environ.get("LAYERLAB_STORE")
     if env:
         return Path(env)
@@ -74,7 +81,16 @@ def layer_key(paths: Sequence[str], *, store_dir: str = "/nix/store", compressio
 
 
 def check_digest(digest: str) -> str:
-    """Return ``digest`` if it is ``sha256:<64 hex>``; raise ImageError otherwise."""
+    """Return ``digest`` if it is ``sha256:<64 hex>``; raise ImageError otherwise.
+
+    Example:
+        >>> check_digest("sha256:" + "0" * 64) == "sha256:" + "0" * 64
+        True
+        >>> check_digest("md5:abc")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ImageError: ...
+    """
     if not isinstance(digest, str) or not _DIGEST.match(digest):
         raise ImageError(f"not a sha256 digest: {digest!r}")
     return digest
@@ -96,30 +112,77 @@ class BlobStore:
 
     # ------------------------------------------------------------ blobs
     def blob_path(self, digest: str) -> Path:
-        """Where the blob ``digest`` lives (whether or not it exists)."""
+        """Where the blob ``digest`` lives (whether or not it exists).
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> store.blob_path(digest).relative_to(store.root).parts[:2]
+            ('blobs', 'sha256')
+        """
         return self.root / "blobs" / "sha256" / check_digest(digest)[7:]
 
     def has(self, digest: str) -> bool:
+        """Whether the blob ``digest`` is in the store.
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> store.has(digest), store.has("sha256:" + "0" * 64)
+            (True, False)
+        """
         return self.blob_path(digest).is_file()
 
     def size(self, digest: str) -> int:
+        """The size of the blob ``digest`` in bytes (ImageError when absent).
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> store.size(digest)
+            2
+        """
         try:
             return self.blob_path(digest).stat().st_size
         except OSError:
             raise ImageError(f"blob {digest} is not in the store", source=str(self.root)) from None
 
     def open(self, digest: str) -> BinaryIO:
+        """The blob ``digest`` opened for reading (ImageError when absent).
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> with store.open(digest) as fh:
+            ...     fh.read()
+            b'{}'
+        """
         try:
             return open(self.blob_path(digest), "rb")
         except OSError:
             raise ImageError(f"blob {digest} is not in the store", source=str(self.root)) from None
 
     def read_bytes(self, digest: str) -> bytes:
+        """The bytes of the blob ``digest`` (ImageError when absent).
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> store.read_bytes(digest)
+            b'{}'
+        """
         with self.open(digest) as fh:
             return fh.read()
 
     def add_bytes(self, data: bytes) -> str:
-        """Store ``data``; return its digest."""
+        """Store ``data``; return its digest.
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> digest == "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+            True
+        """
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if not self.has(digest):
             with self.writer() as (fh, commit):
@@ -133,6 +196,15 @@ class BlobStore:
 
         Leaving the block without committing (or by an exception) removes the
         temporary file.
+
+        Example:
+            >>> import hashlib, tempfile
+            >>> store = BlobStore(tempfile.mkdtemp())
+            >>> with store.writer() as (fh, commit):
+            ...     _ = fh.write(b"layer")
+            ...     commit("sha256:" + hashlib.sha256(b"layer").hexdigest())
+            >>> store.read_bytes("sha256:" + hashlib.sha256(b"layer").hexdigest())
+            b'layer'
         """
         fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="blob-")
         committed: list[str] = []
@@ -152,7 +224,14 @@ class BlobStore:
                     os.unlink(tmp)
 
     def verify(self, digest: str) -> bool:
-        """Re-hash the blob and compare with its name."""
+        """Re-hash the blob and compare with its name.
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> store.verify(digest)
+            True
+        """
         h = hashlib.sha256()
         with self.open(digest) as fh:
             while chunk := fh.read(1 << 20):
@@ -161,7 +240,15 @@ class BlobStore:
 
     # ------------------------------------------------------------ layer cache
     def get_layer(self, key: str) -> LayerInfo | None:
-        """The cached layer for ``key``, or None (also when its blob is gone)."""
+        """The cached layer for ``key``, or None (also when its blob is gone).
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> info = LayerInfo(digest, digest, 2, 2, "none")
+            >>> store.get_layer("k") is None, (store.put_layer("k", info), store.get_layer("k") == info)[1]
+            (True, True)
+        """
         try:
             doc = orjson.loads((self.root / "builds" / f"{key}.json").read_bytes())
             info = LayerInfo.from_json(doc)
@@ -175,11 +262,26 @@ class BlobStore:
         return info
 
     def put_layer(self, key: str, info: LayerInfo) -> None:
+        """Record that the layer ``key`` (see :func:`layer_key`) was built as ``info``.
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> store.put_layer("k", LayerInfo(digest, digest, 2, 2, "none")); store.get_layer("k").size
+            2
+        """
         target = self.root / "builds" / f"{key}.json"
         atomic_write(target, orjson.dumps(info.to_json(), option=orjson.OPT_SORT_KEYS), error=ImageError)
 
     def md5(self, digest: str) -> str:
-        """Base64 of the blob's binary md5 (Nixery's format)."""
+        """Base64 of the blob's binary md5 (Nixery's format).
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); digest = store.add_bytes(b"{}")
+            >>> store.md5(digest)
+            'mZFLkyvTelC5g8XnyQrpOw=='
+        """
         import base64
 
         h = hashlib.md5(usedforsecurity=False)

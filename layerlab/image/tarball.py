@@ -138,6 +138,12 @@ class LayerInfo:
     entries: int = 0
 
     def to_json(self) -> dict:
+        """The record as JSON (the blob store's layer cache).
+
+        Example:
+            >>> LayerInfo("sha256:" + "a" * 64, "sha256:" + "b" * 64, 10, 1024, "gzip").to_json()["compression"]
+            'gzip'
+        """
         return {
             "diff_id": self.diff_id,
             "digest": self.digest,
@@ -150,6 +156,13 @@ class LayerInfo:
 
     @classmethod
     def from_json(cls, doc: dict) -> LayerInfo:
+        """Inverse of :meth:`to_json`.
+
+        Example:
+            >>> info = LayerInfo("sha256:" + "a" * 64, "sha256:" + "b" * 64, 10, 1024, "gzip", entries=3)
+            >>> LayerInfo.from_json(info.to_json()) == info
+            True
+        """
         return cls(**{k: doc[k] for k in ("diff_id", "digest", "size", "tar_size", "compression", "md5", "entries")})
 
 
@@ -327,6 +340,12 @@ def store_entries(paths: Iterable[str | bytes], store_dir: str = "/nix/store", *
     Raises:
         ImageError: a path outside the store, missing on disk, or holding
             something a store path cannot hold.
+
+    Example:
+        >>> import os, tempfile
+        >>> s = tempfile.mkdtemp(); os.makedirs(s + "/aaa-x/bin")
+        >>> [e.name[len(s) - 1 :] for e in store_entries([s + "/aaa-x"], s, parents=False)]  # tar names: no leading /
+        [b'/aaa-x', b'/aaa-x/bin']
     """
     _check_store_dir(store_dir)
     checked = sorted(check_store_path(p, store_dir) for p in paths)
@@ -491,6 +510,14 @@ def write_entries(
         level: the compression level (gzip default 6, zstd default 3).
         md5: also compute the blob's md5 (Nixery's ``layerLocations``).
         threaded: digest and compress in a second thread while reading.
+
+    Example:
+        >>> import io, os, tempfile
+        >>> s = tempfile.mkdtemp(); os.makedirs(s + "/aaa-x")
+        >>> out = io.BytesIO()
+        >>> info = write_entries(store_entries([s + "/aaa-x"], s), out, compression="gzip", md5=True)
+        >>> info.size == len(out.getvalue()), info.diff_id != info.digest, info.md5 is not None
+        (True, True, True)
     """
     digester = _Digester(out, compression, level, md5)
     pool = ThreadPoolExecutor(1, thread_name_prefix="layerlab-digest") if threaded else None
@@ -523,5 +550,13 @@ def write_layer(
     md5: bool = False,
     threaded: bool = True,
 ) -> LayerInfo:
-    """Write the layer holding the store ``paths`` to ``out``; see :func:`write_entries`."""
+    """Write the layer holding the store ``paths`` to ``out``; see :func:`write_entries`.
+
+    Example:
+        >>> import io, os, tempfile
+        >>> s = tempfile.mkdtemp(); os.makedirs(s + "/aaa-x")
+        >>> a, b = io.BytesIO(), io.BytesIO()
+        >>> write_layer([s + "/aaa-x"], a, store_dir=s) == write_layer([s + "/aaa-x"], b, store_dir=s)  # reproducible
+        True
+    """
     return write_entries(store_entries(paths, store_dir), out, compression=compression, level=level, md5=md5, threaded=threaded)

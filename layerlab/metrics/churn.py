@@ -49,7 +49,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import math
 import os
@@ -65,6 +64,7 @@ from ..errors import ConfigError, StrategyError
 from ..graph import ClosureGraph, store_name
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
+from .executors import ExecutorSpec, check_executor, run_pieces
 from .layering import Layering, MetricResult, layer_imageset
 
 __all__ = ["churn", "changed_graph", "rehash", "update_costs", "all_pairs", "UPDATE_COLUMNS"]
@@ -92,7 +92,8 @@ def rehash(path: str, salt: str = "churn") -> str:
     Example:
         >>> rehash("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c")[-15:]
         '-openssl-1.1.1c'
-        >>> rehash("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c") == rehash("/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c")
+        >>> p = "/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c"
+        >>> rehash(p) == rehash(p)
         True
     """
     digest = hashlib.sha256(f"{salt}\0{path}".encode()).digest()
@@ -183,7 +184,9 @@ def _image_updates(
         renamed = renamed_sets[j]
         renamed_bytes = sum(nar[k] for k in renamed)
         if not fast:
-            out.append((len(renamed), renamed_bytes, _regrouped(strategy, context, graph, base, fresh_base, old, renamed)[0]))
+            out.append(
+                (len(renamed), renamed_bytes, _regrouped(strategy, context, graph, base, fresh_base, old, renamed)[0])
+            )
             continue
         fresh = {int(gids[k]): fresh_base + n for n, k in enumerate(renamed)}
         per_budget: list[_BudgetCost] = []
@@ -191,7 +194,9 @@ def _image_updates(
         for _, keys, sizes in old:
             touched = [pos for pos, key in enumerate(keys) if any(g in fresh for g in key)]
             any_bytes = sum(sizes[t] for t in touched)
-            per_budget.append((len(keys), len(touched), any_bytes, sum(sizes[touched[0] :]) if touched else 0, any_bytes, []))
+            per_budget.append(
+                (len(keys), len(touched), any_bytes, sum(sizes[touched[0] :]) if touched else 0, any_bytes, [])
+            )
             if j in check:
                 predicted.append([tuple(sorted(fresh.get(g, g) for g in key)) for key in keys])
         if j in check:
@@ -261,35 +266,37 @@ def _regrouped(
     return out, all_keys
 
 
-def _update_chunk(
-    imageset: ImageSet,
-    context: Context,
-    cls: type[Strategy],
-    values: Mapping[str, Any],
-    olds: Mapping[int, Sequence[tuple[int, Sequence[tuple[int, ...]], Sequence[int]]]],
-    jobs: Sequence[tuple[int, Sequence[int]]],
-    fast: bool,
+@dataclass(frozen=True)
+class _UpdateShared:
+    """What every piece of :func:`update_costs` needs (sent to each worker once)."""
+
+    imageset: ImageSet
+    context: Context
+    cls: type[Strategy]
+    values: Mapping[str, Any]
+    fast: bool
+
+
+_OldLayers = Sequence[tuple[int, Sequence[tuple[int, ...]], Sequence[int]]]
+
+
+def _update_piece(
+    shared: _UpdateShared, piece: tuple[Mapping[int, _OldLayers], Sequence[tuple[int, Sequence[int]]]]
 ) -> list[list[Any]]:
-    """Worker entry point: the pairs of a few images."""
-    strategy = cls(**values)
+    """Worker entry point: the pairs of a few images (``piece``: old layers by image, then (image, pairs) jobs)."""
+    olds, jobs = piece
+    strategy = shared.cls(**shared.values)
+    imageset = shared.imageset
     u = imageset.universe
     # Warnings about an image (paths no root reaches...) were given when it was first layered, not once per pair.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [
-            _image_updates(strategy, context, imageset.images[i].graph, u.ids[i], len(u), olds[i], js, fast)
+            _image_updates(
+                strategy, shared.context, imageset.images[i].graph, u.ids[i], len(u), olds[i], js, shared.fast
+            )
             for i, js in jobs
         ]
-
-
-def _executor_mode(executor: cf.Executor | str | None) -> str:
-    if executor is None or executor == "serial":
-        return "serial"
-    if executor in ("process", "thread"):
-        return str(executor)
-    if isinstance(executor, cf.Executor):
-        return "given"
-    raise ConfigError(f"executor must be an Executor or serial/process/thread, not {executor!r}", source="executor")
 
 
 def update_costs(
@@ -300,7 +307,7 @@ def update_costs(
     *,
     pairs: Sequence[tuple[int, int]] | None = None,
     layerings: Mapping[int, Layering] | None = None,
-    executor: cf.Executor | str | None = None,
+    executor: ExecutorSpec = None,
     workers: int | None = None,
     regroup: bool | None = None,
     progress: bool | None = None,
@@ -312,9 +319,10 @@ def update_costs(
             defaults to the set's popularity).
         pairs: ``(image position, path index)`` pairs (default: all, see :func:`all_pairs`).
         layerings: the old layering per budget, if already computed.
-        executor: ``"serial"`` (default: in this process), ``"process"``,
-            ``"thread"``, or any :class:`concurrent.futures.Executor` (Dask's,
-            Ray's); images are spread over it.
+        executor: ``None`` or ``"serial"`` (default: in this process), or any
+            form :mod:`layerlab.metrics.executors` takes (``"process"``,
+            ``"thread"``, ``"dask://HOST:PORT"``, a Dask client, an
+            Executor); images are spread over it.
         workers: pool size for the pools created here (default: CPU count).
         regroup: ``True`` always regroups; ``False`` requires the strategy to
             declare ``rename_invariant``; default: skip regrouping when it does.
@@ -339,7 +347,9 @@ def update_costs(
     if context is None:
         context = Context(popularity=imageset.popularity)
     if regroup is False and not strategy.rename_invariant:
-        raise ConfigError(f"{strategy.name} does not declare rename invariance, so it must be regrouped", source="regroup")
+        raise ConfigError(
+            f"{strategy.name} does not declare rename invariance, so it must be regrouped", source="regroup"
+        )
     fast = strategy.rename_invariant and regroup is not True
     u = imageset.universe
     u.require_sizes("update costs")
@@ -355,40 +365,27 @@ def update_costs(
         by_image.setdefault(i, []).append(j)
     olds = {
         i: [
-            (b, [tables[b].layer_paths[lid] for lid in tables[b].image_layers[i]], [tables[b].layer_size[lid] for lid in tables[b].image_layers[i]])
+            (
+                b,
+                [tables[b].layer_paths[lid] for lid in tables[b].image_layers[i]],
+                [tables[b].layer_size[lid] for lid in tables[b].image_layers[i]],
+            )
             for b in budgets
         ]
         for i in by_image
     }
     jobs = list(by_image.items())
-    mode = _executor_mode(executor)
+    spec = "serial" if executor is None else check_executor(executor)
     n_workers = workers or os.cpu_count() or 1
-    n_chunks = 1 if mode == "serial" else min(len(jobs), n_workers * 4)
+    n_chunks = 1 if spec == "serial" else min(len(jobs), n_workers * 4)
     chunks = _balanced(jobs, n_chunks, imageset)
-    args = (imageset, context, type(strategy), dict(strategy.values))
+    shared = _UpdateShared(imageset, context, type(strategy), dict(strategy.values), fast)
+    pieces = [({i: olds[i] for i, _ in chunk}, chunk) for chunk in chunks]
     results: list[list[Any] | None] = [None] * len(chunks)
-    bar = tqdm(total=len(pairs), desc="updates", unit="pair", delay=1.0, disable=progress is False, leave=False)
-    own = None
-    try:
-        if mode == "serial" or len(chunks) <= 1:
-            for n, chunk in enumerate(chunks):
-                results[n] = _update_chunk(*args, {i: olds[i] for i, _ in chunk}, chunk, fast)
-                bar.update(sum(len(js) for _, js in chunk))
-        else:
-            if mode == "given":
-                pool: cf.Executor = executor  # type: ignore[assignment]
-            else:
-                own = (cf.ProcessPoolExecutor if mode == "process" else cf.ThreadPoolExecutor)(max_workers=min(n_workers, len(chunks)))
-                pool = own
-            futures = {pool.submit(_update_chunk, *args, {i: olds[i] for i, _ in chunk}, chunk, fast): n for n, chunk in enumerate(chunks)}
-            for fut in cf.as_completed(futures):
-                n = futures[fut]
-                results[n] = fut.result()
-                bar.update(sum(len(js) for _, js in chunks[n]))
-    finally:
-        bar.close()
-        if own is not None:
-            own.shutdown(cancel_futures=True)
+    with tqdm(total=len(pairs), desc="updates", unit="pair", delay=1.0, disable=progress is False, leave=False) as bar:
+        for n, result in run_pieces(spec, _update_piece, shared, pieces, workers=n_workers):
+            results[n] = result
+            bar.update(sum(len(js) for _, js in chunks[n]))
     registry = {b: set(tables[b].layer_paths) for b in budgets}
     per_image = {}
     for chunk, res in zip(chunks, results):

@@ -89,6 +89,15 @@ def layer_counts(layering: Layering, limit: int = LAYER_LIMIT) -> MetricResult:
 
     The summary gives ``mean_layers``, ``max_layers``, ``min_headroom``,
     ``mean_largest_share`` and ``max_largest_share``.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.metrics import layer_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> s = default_imageset().subset(["img-curl", "img-git"])
+        >>> frame, summary = layer_counts(layer_imageset(get_strategy("nixery"), s, 94))
+        >>> frame.layers.tolist(), summary["min_headroom"]
+        ([5, 9], 118)
     """
     s = layering.imageset
     table = layering.table

@@ -111,7 +111,7 @@ class Layering:
         if len(self.layers) != len(self.imageset):
             raise StrategyError(f"{len(self.layers)} layer lists for {len(self.imageset)} images", source=self.imageset.name)
         if self.digests is not None:
-            if len(self.digests) != len(self.layers) or any(len(d) != len(l) for d, l in zip(self.digests, self.layers)):
+            if len(self.digests) != len(self.layers) or any(len(d) != len(lay) for d, lay in zip(self.digests, self.layers)):
                 raise ImageError("digests must give one digest per layer of every image", source=self.imageset.name)
         if not self.label:
             object.__setattr__(self, "label", self.strategy.name if self.strategy is not None else "layering")
@@ -133,7 +133,8 @@ class Layering:
 
         Example:
             >>> from layerlab.imageset import ImageSet
-            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "narSize": 2}, {"path": "/s/b-b", "narSize": 3}], name="ab")
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "narSize": 2}, {"path": "/s/b-b", "narSize": 3}],
+            ...                               name="ab")
             >>> lay = Layering.from_paths(ImageSet.from_graphs([g]), [[["/s/b-b"], ["/s/a-a"]]])
             >>> lay.table.layer_size
             (3, 2)
@@ -188,7 +189,15 @@ class Layering:
         return len(self.table.layer_size)
 
     def describe(self) -> dict[str, Any]:
-        """Label, strategy JSON and budget, for summaries."""
+        """Label, strategy JSON and budget, for summaries.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> lay = layer_imageset(get_strategy("auto-layer"), default_imageset().subset([0]), 30)
+            >>> lay.describe()
+            {'layering': 'auto-layer', 'strategy': {'strategy': 'auto-layer', 'params': {}}, 'budget': 30}
+        """
         return {
             "layering": self.label,
             "strategy": None if self.strategy is None else self.strategy.to_json(),

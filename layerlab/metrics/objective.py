@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,11 +44,17 @@ import pandas as pd
 from ..errors import ConfigError
 from ..imageset import ImageSet
 from ..strategies.base import Context, Strategy
+from .executors import ExecutorSpec
 
 __all__ = ["Objective", "parse_objective", "add_figures", "pareto_front", "FIGURE_COLUMNS", "FIGURE_BYTES_COLUMNS"]
 
 #: Figure name -> its column in sweep and tuning frames.
-FIGURE_COLUMNS = {"pull-any": "pull_any", "pull-chain": "pull_chain", "update-any": "update_any", "update-chain": "update_chain"}
+FIGURE_COLUMNS = {
+    "pull-any": "pull_any",
+    "pull-chain": "pull_chain",
+    "update-any": "update_any",
+    "update-chain": "update_chain",
+}
 
 #: The byte counts :func:`add_figures` adds next to the figures.
 FIGURE_BYTES_COLUMNS = ["repulled_any_bytes", "repulled_chain_bytes", "renamed_bytes", "pairs"]
@@ -153,7 +158,7 @@ def add_figures(
     *,
     pairs: int | None = None,
     seed: int = 0,
-    executor: cf.Executor | str | None = None,
+    executor: ExecutorSpec = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """``frame`` (rows with ``spec`` and ``budget``) with the four figures of each configuration and budget.
@@ -173,7 +178,16 @@ def add_figures(
     """
     from .scorecard import scorecard
 
-    card = scorecard(imageset, list(strategies), list(budgets), context, sample=pairs, seed=seed, executor=executor, progress=progress)
+    card = scorecard(
+        imageset,
+        list(strategies),
+        list(budgets),
+        context,
+        sample=pairs,
+        seed=seed,
+        executor=executor,
+        progress=progress,
+    )
     rows = {}
     for (spec, budget), group in card.groupby(["spec", "budget"], sort=False):
         by = {r.figure: r for r in group.itertuples()}
@@ -184,8 +198,11 @@ def add_figures(
             "renamed_bytes": int(by["update-any"].bound_bytes),
             "pairs": int(by["update-any"].pairs),
         }
-    extra = pd.DataFrame([rows[(s, int(b))] for s, b in zip(frame["spec"], frame["budget"])], index=frame.index,
-                         columns=[*FIGURE_COLUMNS.values(), *FIGURE_BYTES_COLUMNS])
+    extra = pd.DataFrame(
+        [rows[(s, int(b))] for s, b in zip(frame["spec"], frame["budget"])],
+        index=frame.index,
+        columns=[*FIGURE_COLUMNS.values(), *FIGURE_BYTES_COLUMNS],
+    )
     return pd.concat([frame.drop(columns=[c for c in extra.columns if c in frame.columns]), extra], axis=1)
 
 

@@ -39,6 +39,15 @@ def overlap(layering: Layering) -> MetricResult:
     Columns: ``image_a``, ``image_b``, ``shared_path_bytes``,
     ``shared_layer_bytes``, ``layer_share``.  The summary (off-diagonal pairs
     only) sums both byte counts and gives their quotient ``layer_share``.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.metrics import layer_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> s = default_imageset().subset(["img-curl", "img-git"])
+        >>> frame, summary = overlap(layer_imageset(get_strategy("nixery"), s, 94))
+        >>> summary["pairs"], summary["shared_layer_bytes"] <= summary["shared_path_bytes"]
+        (1, True)
     """
     s = layering.imageset
     u = s.universe

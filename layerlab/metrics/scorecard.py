@@ -37,7 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections.abc import Sequence
 
 import orjson
@@ -47,6 +46,7 @@ from ..errors import ConfigError
 from ..imageset import ImageSet
 from ..strategies.base import Context, Strategy
 from .churn import all_pairs, update_costs
+from .executors import ExecutorSpec
 from .layering import layer_imageset
 from .pull import ideal_bytes, pull_bytes_of
 
@@ -77,7 +77,16 @@ SCORECARD_COLUMNS = [
     "all_pairs",
 ]
 
-_INT_COLUMNS = ["bytes", "bound_bytes", "pulled_bytes", "ideal_bytes", "repulled_bytes", "renamed_bytes", "pairs", "all_pairs"]
+_INT_COLUMNS = [
+    "bytes",
+    "bound_bytes",
+    "pulled_bytes",
+    "ideal_bytes",
+    "repulled_bytes",
+    "renamed_bytes",
+    "pairs",
+    "all_pairs",
+]
 
 
 def scorecard(
@@ -88,7 +97,7 @@ def scorecard(
     *,
     sample: int | None = None,
     seed: int = 0,
-    executor: cf.Executor | str | None = None,
+    executor: ExecutorSpec = None,
     workers: int | None = None,
     regroup: bool | None = None,
     progress: bool | None = None,
@@ -155,30 +164,54 @@ def scorecard(
         spec = orjson.dumps(s.to_json(), option=orjson.OPT_SORT_KEYS).decode()
         lays = {b: layer_imageset(s, imageset, b, context) for b in budgets}
         updates = update_costs(
-            s, imageset, budgets, context, pairs=pairs, layerings=lays, executor=executor, workers=workers,
-            regroup=regroup, progress=progress,
+            s,
+            imageset,
+            budgets,
+            context,
+            pairs=pairs,
+            layerings=lays,
+            executor=executor,
+            workers=workers,
+            regroup=regroup,
+            progress=progress,
         )
-        by_budget = {b: f for b, f in updates.groupby("budget", sort=False)}
+        by_budget = dict(iter(updates.groupby("budget", sort=False)))
         for b in budgets:
             table = lays[b].table
             base = {"strategy": label, "spec": spec, "budget": b, "images": len(imageset), "all_pairs": len(every)}
             for rule in ("any", "chain"):
                 pulled = pull_bytes_of(table.image_layers, table.layer_size, rule)
                 rows.append(
-                    {**base, "figure": f"pull-{rule}", "rule": rule, "ratio": pulled / ideal if ideal else 1.0,
-                     "bytes": pulled, "bound_bytes": ideal, "pulled_bytes": pulled, "ideal_bytes": ideal}
+                    {
+                        **base,
+                        "figure": f"pull-{rule}",
+                        "rule": rule,
+                        "ratio": pulled / ideal if ideal else 1.0,
+                        "bytes": pulled,
+                        "bound_bytes": ideal,
+                        "pulled_bytes": pulled,
+                        "ideal_bytes": ideal,
+                    }
                 )
             f = by_budget.get(b)
             renamed = int(f["changed_bytes"].sum()) if f is not None else 0
             for rule in ("any", "chain"):
                 repulled = int(f[f"repulled_{rule}_bytes"].sum()) if f is not None else 0
                 rows.append(
-                    {**base, "figure": f"update-{rule}", "rule": rule, "ratio": repulled / renamed if renamed else 1.0,
-                     "bytes": repulled, "bound_bytes": renamed, "repulled_bytes": repulled, "renamed_bytes": renamed,
-                     "pairs": len(pairs)}
+                    {
+                        **base,
+                        "figure": f"update-{rule}",
+                        "rule": rule,
+                        "ratio": repulled / renamed if renamed else 1.0,
+                        "bytes": repulled,
+                        "bound_bytes": renamed,
+                        "repulled_bytes": repulled,
+                        "renamed_bytes": renamed,
+                        "pairs": len(pairs),
+                    }
                 )
     frame = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
-    return frame.astype({c: "Int64" for c in _INT_COLUMNS})
+    return frame.astype(dict.fromkeys(_INT_COLUMNS, "Int64"))
 
 
 def scorecard_table(frame: pd.DataFrame, value: str = "ratio") -> pd.DataFrame:

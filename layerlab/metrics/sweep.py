@@ -16,31 +16,41 @@ Building the points:
 
 Running them, :func:`sweep`:
 
-* **Executors.** Points are cut into chunks and submitted to any
-  :class:`concurrent.futures.Executor`: a process pool on this machine by
-  default (``executor="serial"`` runs in-process), or a Dask
-  (``client.get_executor()``) or Ray executor; nothing else changes.  Only
-  plain data crosses the boundary (the image set, the context, strategy
-  classes and parameter values).
+* **Steps.** :func:`plan_sweep` validates the inputs, the cache is looked up
+  by :func:`sweep_key`, :func:`run_plan` evaluates the points and
+  :func:`sweep_frame` turns the figures into the result frame, which is then
+  cached.  An objective (``tune``'s, a scorecard's) is a function of that
+  frame.
+* **Executors.** Points are cut into small pieces (consecutive
+  configurations, every budget of each) and run where ``executor`` says
+  (:mod:`layerlab.metrics.executors`): a process pool on this machine by
+  default, ``"thread"``, ``"serial"`` (in-process), a Dask cluster
+  (``"dask://HOST:PORT"`` or a :class:`distributed.Client`) or any
+  :class:`concurrent.futures.Executor`.  The image set and context go to
+  each worker once; a piece carries only strategy classes, parameter values,
+  budgets and rules.  The progress bar moves piece by piece and stopping
+  cancels the pieces not started.  Results do not depend on the executor.
 * **Progress.** A tqdm bar appears when the sweep takes over a second.
 * **Cache.** The result is stored as Parquet under ``cache_dir``
   (``$LAYERLAB_CACHE_DIR/sweep``, else ``$XDG_CACHE_HOME/layerlab/sweep``,
   else ``~/.cache/layerlab/sweep``), keyed by a SHA-256 of the inputs: the
   image set's content digest, the popularity table, every point's strategy
-  JSON, the budgets and the rules, and the source of the strategies' and the
-  metrics' modules (a changed implementation never reads a stale entry).  A
-  rerun with the same inputs reads the file.
-* **Reuse.** Per worker, each image is grouped through an evaluator that
-  caches what does not change between points.  For Nixery the dominator tree
-  of an image depends only on its set of big-or-popular paths, so
-  :func:`~layerlab.strategies.nixery.dominator_split` runs once per (image,
-  flagged set) and :func:`~layerlab.strategies.nixery.merge_split` once per
-  (image, flagged set, budget, merge mode); most of a threshold grid lands on
-  a handful of distinct flagged sets.  Layers are interned as sorted tuples
-  of the set's global path ids, so the pull bytes of a point are a set union
-  of small integers.  The result is exactly that of running
-  :meth:`Strategy.group` and :func:`~layerlab.metrics.pull.pull_cost` for the
-  point (tested).
+  JSON, the budgets and the rules, and the source of the whole ``layerlab``
+  package (:func:`package_digest`) plus that of any strategy defined outside
+  it, so a changed implementation never reads a stale entry.  A rerun with
+  the same inputs reads the file.
+* **Reuse.** Each worker groups images through a :class:`SweepEvaluator`,
+  kept between the pieces it runs, which calls the strategies' batch hook
+  (:meth:`Strategy.group_batch <layerlab.strategies.Strategy.group_batch>`)
+  with a memo per image; strategies without their own hook fall back to
+  ``group()`` per budget.  Nixery's hook computes the dominator split once
+  per (image, flagged set) and runs its one merge routine
+  (:func:`~layerlab.strategies.nixery.merge_groups`) per budget; most of a
+  threshold grid lands on a handful of distinct flagged sets.  Layers are
+  interned as sorted tuples of the set's global path ids, so the pull bytes
+  of a point are a set union of small integers.  The result is exactly that
+  of running :meth:`Strategy.group` and
+  :func:`~layerlab.metrics.pull.pull_cost` for the point (tested).
 
 Columns of the result: ``strategy`` (family name), ``spec`` (the strategy's
 canonical JSON), one column per parameter (dicts as JSON text), ``budget``,
@@ -59,13 +69,14 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import itertools
 import math
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +85,11 @@ import orjson
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from ..graph import BoundedCache
 from ..imageset import ImageSet
 from ..popularity import Popularity
-from ..strategies.base import DEFAULT_BUDGET, Context, Param, Strategy
+from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy
+from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
 from .pull import RULES, simulate_pull
 
 __all__ = [
@@ -85,11 +98,16 @@ __all__ = [
     "default_space",
     "log_range",
     "sweep",
+    "plan_sweep",
+    "run_plan",
+    "sweep_frame",
+    "SweepPlan",
     "evaluate_points",
-    "Evaluator",
+    "SweepEvaluator",
     "default_cache_dir",
     "write_frame",
     "sweep_key",
+    "package_digest",
 ]
 
 SWEEP_VERSION = 1
@@ -277,17 +295,22 @@ def sample(
 
 
 # -------------------------------------------------------------- evaluation
-class Evaluator:
+class SweepEvaluator:
     """Groups the images of one set for many points, reusing work between points.
 
-    Holds per-image caches; not shared between processes (each worker builds
-    its own).  :meth:`layer_ids` returns, for a point, each image's layers as
-    ids into :attr:`layer_size` (layers interned by content).
+    Each image is grouped through the strategy's batch hook
+    (:meth:`Strategy.group_batch <layerlab.strategies.Strategy.group_batch>`)
+    with a memo kept per image, so a strategy that implements the hook
+    (Nixery) computes what several budgets and configurations share once;
+    any other strategy falls back to ``group()`` per budget.  Layers are
+    interned by content: :meth:`layer_ids` returns, for a point, each image's
+    layers as ids into :attr:`layer_size`.  Holds per-image caches; not shared
+    between threads or processes (each worker builds its own).
 
     Example:
         >>> from layerlab.imageset import default_imageset
         >>> from layerlab.strategies import get_strategy
-        >>> ev = Evaluator(default_imageset())
+        >>> ev = SweepEvaluator(default_imageset())
         >>> ids = ev.layer_ids(get_strategy("nixery"), 94)
         >>> sum(ev.layer_size[i] for i in set().union(*ids))
         5132295168
@@ -301,7 +324,10 @@ class Evaluator:
         self._ids = [ids.tolist() for ids in u.ids]
         self._key_id: dict[tuple[int, ...], int] = {}
         self.layer_size: list[int] = []
-        self._memo: dict[Any, Any] = {}
+        #: Per image: the memo handed to the strategies' batch hook.
+        self.memos: list[BoundedCache[Any, Any]] = [BoundedCache(_MEMO_ENTRIES) for _ in imageset.images]
+        self._group_ids: BoundedCache[Any, tuple[int, ...]] = BoundedCache(_MEMO_ENTRIES)
+        self._merged_ids: BoundedCache[Any, int] = BoundedCache(_MEMO_ENTRIES)
 
     def _intern(self, key: tuple[int, ...]) -> int:
         lid = self._key_id.get(key)
@@ -310,103 +336,67 @@ class Evaluator:
             self.layer_size.append(int(self._sizes[list(key)].sum()) if key else 0)
         return lid
 
-    def _keys_of(self, image: int, layers: Sequence[Any]) -> tuple[int, ...]:
-        g = self.imageset.images[image].graph
-        index = g.index
+    def _global(self, image: int, indices: Iterable[int]) -> tuple[int, ...]:
         ids = self._ids[image]
-        return tuple(self._intern(tuple(sorted(ids[index[p]] for p in layer.paths))) for layer in layers)
+        return tuple(sorted(ids[i] for i in indices))
 
     def layer_ids(self, strategy: Strategy, budget: int) -> list[tuple[int, ...]]:
-        """Each image's layer ids for one point."""
-        from ..strategies.nixery import Nixery
+        """Each image's layer ids for one point.
 
-        if isinstance(strategy, Nixery) and type(strategy)._group is Nixery._group:
-            return self._nixery(strategy, budget)
-        ctx = self.context
-        return [self._keys_of(n, strategy.group(img.graph, ctx, budget, check=False)) for n, img in enumerate(self.imageset.images)]
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> ev = SweepEvaluator(default_imageset().subset([0]))
+            >>> [len(ids) for ids in ev.layer_ids(get_strategy("single-layer"), 94)]
+            [1]
+        """
+        return self.layer_ids_batch(strategy, [budget])[0]
 
-    def _nixery(self, strategy: Any, budget: int) -> list[tuple[int, ...]]:
-        from ..strategies.nixery import dominator_split, merge_split
+    def layer_ids_batch(self, strategy: Strategy, budgets: Sequence[int]) -> list[list[tuple[int, ...]]]:
+        """Each image's layer ids for one configuration at several budgets: ``[budget][image]``.
 
-        memo = self._memo
-        pop_key = ("pop", strategy.popularity_by_name, orjson.dumps(strategy.forced_popularity, option=orjson.OPT_SORT_KEYS))
-        pop = memo.get(pop_key)
-        if pop is None:
-            pop = memo[pop_key] = strategy.popularity_table(self.context)
-        th_key = (pop_key, strategy.popularity_percentile, strategy.popularity_threshold)
-        threshold = memo.get(th_key)
-        if threshold is None:
-            threshold = memo[th_key] = strategy.threshold(pop)
-        out: list[tuple[int, ...]] = []
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> ev = SweepEvaluator(default_imageset().subset([0]))
+            >>> [[len(ids) for ids in per_image] for per_image in ev.layer_ids_batch(get_strategy("nixery"), [94, 2])]
+            [[18], [2]]
+        """
+        out: list[list[tuple[int, ...]]] = [[] for _ in budgets]
         for n, img in enumerate(self.imageset.images):
-            g = img.graph
-            if not g.paths:
-                out.append(())
-                continue
-            pk = (n, pop_key)
-            pops = memo.get(pk)
-            if pops is None:
-                pops = memo[pk] = pop.for_graph(g)
-            sk = (n, "sizes", strategy.size_measure)
-            sizes = memo.get(sk)
-            if sizes is None:
-                sizes = memo[sk] = strategy.sizes(g)
-            fk = (n, pop_key, strategy.size_measure, strategy.size_threshold, threshold)
-            flagged = memo.get(fk)
-            if flagged is None:  # shared by every budget of a configuration
-                flagged = memo[fk] = tuple(strategy.flagged(g, sizes, pops, threshold))
-            rk = (n, pop_key, strategy.size_measure, flagged, budget, strategy.merge_mode, strategy.layer_order)
-            ids = memo.get(rk)
-            if ids is None:
-                dk = (n, "split", flagged)
-                split = memo.get(dk)
-                if split is None:
-                    split = memo[dk] = dominator_split(g, flagged)
-                if strategy.merge_mode == "seed" and strategy.layer_order == "printed":
-                    ids = memo[rk] = self._seed_merge(n, (n, pop_key, strategy.size_measure, flagged), split, sizes, pops, budget)
-                else:
-                    layers = merge_split(
-                        g, split, sizes, pops, budget, strategy.merge_mode, strategy.size_threshold, threshold, strategy.layer_order
-                    )
-                    ids = memo[rk] = self._keys_of(n, layers)
-            out.append(ids)
+            batch = strategy.group_batch(img.graph, self.context, budgets, self.memos[n], check=False)
+            group_ids = self._batch_group_ids(n, batch)
+            for b, layering in enumerate(batch.layerings):
+                out[b].append(tuple(group_ids[ms[0]] if len(ms) == 1 else self._merged(n, batch, ms) for ms in layering))
         return out
 
-    def _seed_merge(self, n: int, key: Any, split: Any, sizes: Sequence[int], pops: Sequence[int], budget: int) -> tuple[int, ...]:
-        """Nixery's ``seed`` merge on interned groups: the ``k`` lowest-rated
-        initial layers become one, the rest stay; the initial layers (sorted by
-        rating, ties by head path, unreachable paths first) are built once per
-        split and reused for every budget."""
-        gk = ("groups", key)
-        groups = self._memo.get(gk)
-        if groups is None:
-            ids = self._ids[n]
-            members: dict[int, list[int]] = {h: [] for h in split.heads}
-            weight = dict.fromkeys(split.heads, 0)
-            unreachable: list[int] = []
-            for i, h in enumerate(split.owner):
-                if h < 0:
-                    unreachable.append(ids[i])
-                else:
-                    members[h].append(ids[i])
-                    weight[h] += int(sizes[i])
-            # Rating = popularity of the head x size of the layer; ties by head (= path) order.
-            rated = sorted((int(pops[h]) * weight[h], pos, h) for pos, h in enumerate(split.heads))
-            ordered = [sorted(unreachable)] if unreachable else []
-            ordered.extend(sorted(members[h]) for _, _, h in rated)
-            groups = self._memo[gk] = (ordered, tuple(self._intern(tuple(m)) for m in ordered))
-        ordered, single = groups
-        if len(ordered) <= budget:
-            return single
-        k = len(ordered) - budget + 1
-        mk = ("merged", key, k)
-        merged = self._memo.get(mk)
-        if merged is None:
-            merged = self._memo[mk] = self._intern(tuple(sorted(x for m in ordered[:k] for x in m)))
-        return (merged, *single[k:])
+    def _batch_group_ids(self, image: int, batch: LayerBatch) -> tuple[int, ...]:
+        def intern_groups() -> tuple[int, ...]:
+            return tuple(self._intern(self._global(image, group)) for group in batch.groups)
+
+        if batch.key is None:
+            return intern_groups()
+        return self._group_ids.compute((image, batch.key), intern_groups)
+
+    def _merged(self, image: int, batch: LayerBatch, members: tuple[int, ...]) -> int:
+        def intern_union() -> int:
+            groups = batch.groups
+            return self._intern(self._global(image, (i for m in members for i in groups[m])))
+
+        if batch.key is None:
+            return intern_union()
+        return self._merged_ids.compute((image, batch.key, members), intern_union)
 
     def metrics(self, image_layers: Sequence[Sequence[int]], rules: Sequence[str]) -> list[dict[str, Any]]:
-        """Pull and storage figures of one point, one dict per rule."""
+        """Pull and storage figures of one point, one dict per rule.
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> from layerlab.strategies import get_strategy
+            >>> ev = SweepEvaluator(default_imageset())
+            >>> ev.metrics(ev.layer_ids(get_strategy("nixery"), 94), ["any"])[0]["pulled_bytes"]
+            5132295168
+        """
         sizes = self.layer_size
         distinct = set().union(*image_layers) if image_layers else set()
         storage = sum(sizes[i] for i in distinct)
@@ -432,17 +422,58 @@ def _strategy_spec(strategy: Strategy) -> bytes:
     return orjson.dumps(strategy.to_json(), option=orjson.OPT_SORT_KEYS)
 
 
-def _run_chunk(
-    imageset: ImageSet,
-    context: Context,
-    chunk: Sequence[tuple[type[Strategy], dict[str, Any], int]],
-    rules: Sequence[str],
-) -> list[list[dict[str, Any]]]:
-    """Worker entry point: evaluate a chunk of (class, values, budget) points."""
-    ev = Evaluator(imageset, context)
+@dataclass(frozen=True)
+class _SweepInputs:
+    """What every piece of a sweep needs, sent to each worker once.
+
+    ``token`` identifies the inputs an evaluator depends on (image set,
+    popularity, code); ``evaluator`` is set only for a run in this
+    thread, where it is used directly.
+    """
+
+    token: str
+    imageset: ImageSet
+    context: Context
+    evaluator: SweepEvaluator | None = None
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A piece of work: configurations (class, values) x budgets, under rules."""
+
+    configs: tuple[tuple[type[Strategy], dict[str, Any]], ...]
+    budgets: tuple[int, ...]
+    rules: tuple[str, ...]
+
+    @property
+    def points(self) -> int:
+        return len(self.configs) * len(self.budgets)
+
+
+#: Per worker thread: recent evaluators by input token, so that the pieces of
+#: a sweep (and the sweeps of a tuning run) landing on one worker share them.
+_WORKER = threading.local()
+
+
+def _worker_evaluator(inputs: _SweepInputs) -> SweepEvaluator:
+    if inputs.evaluator is not None:
+        return inputs.evaluator
+    cache: BoundedCache[str, SweepEvaluator] | None = getattr(_WORKER, "evaluators", None)
+    if cache is None:
+        cache = _WORKER.evaluators = BoundedCache(2)
+    return cache.compute(inputs.token, lambda: SweepEvaluator(inputs.imageset, inputs.context))
+
+
+def _run_piece(inputs: _SweepInputs, piece: _Piece) -> list[list[dict[str, Any]]]:
+    """Worker entry point: per point (configuration-major, then budget), one dict per rule."""
+    ev = _worker_evaluator(inputs)
+    out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [ev.metrics(ev.layer_ids(cls(**values), budget), rules) for cls, values, budget in chunk]
+        for cls, values in piece.configs:
+            for ids in ev.layer_ids_batch(cls(**values), piece.budgets):
+                out.append(ev.metrics(ids, piece.rules))
+    return out
 
 
 def evaluate_points(
@@ -452,14 +483,31 @@ def evaluate_points(
     context: Context | None = None,
     rules: Sequence[str] = ("any",),
 ) -> list[list[dict[str, Any]]]:
-    """Evaluate (strategy, budget) points in this process; one list of per-rule dicts per point."""
+    """Evaluate (strategy, budget) points in this process; one list of per-rule dicts per point.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> [r["pulled_bytes"] for (r,) in evaluate_points(default_imageset(), [(get_strategy("nixery"), 94)])]
+        [5132295168]
+    """
     ctx = context if context is not None else Context(popularity=imageset.popularity)
-    return _run_chunk(imageset, ctx, [(type(s), dict(s.values), b) for s, b in points], rules)
+    ev = SweepEvaluator(imageset, ctx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [ev.metrics(ev.layer_ids(s, b), list(rules)) for s, b in points]
 
 
 # ------------------------------------------------------------------ cache
 def default_cache_dir() -> Path:
-    """``$LAYERLAB_CACHE_DIR/sweep``, else ``$XDG_CACHE_HOME/layerlab/sweep``, else ``~/.cache/layerlab/sweep``."""
+    """``$LAYERLAB_CACHE_DIR/sweep``, else ``$XDG_CACHE_HOME/layerlab/sweep``, else ``~/.cache/layerlab/sweep``.
+
+    Example:
+        >>> import os
+        >>> os.environ["LAYERLAB_CACHE_DIR"] = "/tmp/ll"; str(default_cache_dir())
+        '/tmp/ll/sweep'
+        >>> del os.environ["LAYERLAB_CACHE_DIR"]
+    """
     env = os.environ.get("LAYERLAB_CACHE_DIR")
     if env:
         return Path(env) / "sweep"
@@ -474,26 +522,56 @@ def _popularity_digest(pop: Popularity | None) -> str | None:
     return hashlib.sha256(orjson.dumps(doc)).hexdigest()
 
 
-def _code_digest(classes: Iterable[type]) -> str:
-    """SHA-256 of the source of the strategies' modules and of the metric code,
-    so that a changed implementation never reads a stale cache entry."""
-    import inspect
-    import sys
+def package_digest(root: str | os.PathLike[str] | None = None) -> str:
+    """SHA-256 of the source of a whole package tree (default: the installed ``layerlab``).
 
-    files = {Path(__file__), Path(sys.modules[simulate_pull.__module__].__file__ or "")}
+    Every file under ``root`` except byte code and caches counts, by its path
+    relative to ``root`` and its bytes, so a change anywhere in the package
+    (the graph model, popularity, a strategy, the metrics) changes the digest.
+
+    Example:
+        >>> len(package_digest()), package_digest() == package_digest()
+        (64, True)
+    """
+    base = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(base.rglob("*")):
+        rel = f.relative_to(base)
+        if not f.is_file() or f.suffix in (".pyc", ".pyo") or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            continue
+        h.update(rel.as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _code_digest(classes: Iterable[type]) -> str:
+    """SHA-256 of the layerlab package's source plus the source files of any
+    strategy class defined outside it, so that a changed implementation never
+    reads a stale cache entry."""
+    import inspect
+
+    package = Path(__file__).resolve().parent.parent
+    outside = set()
     for cls in classes:
         for klass in cls.__mro__:
             try:
-                files.add(Path(inspect.getfile(klass)))
+                f = Path(inspect.getfile(klass)).resolve()
             except (TypeError, OSError):
                 continue
-    h = hashlib.sha256()
-    for f in sorted(files):
+            if package not in f.parents:
+                outside.add(f)
+    h = hashlib.sha256(package_digest(package).encode())
+    for f in sorted(outside):
         try:
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
+            h.update(str(f).encode() + b"\0" + f.read_bytes())
         except OSError:
-            h.update(f.name.encode())
+            h.update(str(f).encode())
     return h.hexdigest()
+
+
+def _inputs_token(imageset: ImageSet, context: Context, code: str) -> str:
+    """The identity of what an evaluator depends on (not the points, budgets or rules)."""
+    doc = {"version": SWEEP_VERSION, "imageset": imageset.digest, "popularity": _popularity_digest(context.popularity)}
+    return hashlib.sha256(orjson.dumps({**doc, "code": code})).hexdigest()
 
 
 def sweep_key(
@@ -503,10 +581,18 @@ def sweep_key(
     rules: Sequence[str],
     context: Context,
 ) -> str:
-    """The cache key of a sweep: SHA-256 of every input."""
+    """The cache key of a sweep: SHA-256 of every input, the package's source included.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> from layerlab.strategies import get_strategy
+        >>> s = default_imageset()
+        >>> a = sweep_key(s, [get_strategy("nixery")], [94], ["any"], Context(s.popularity))
+        >>> a == sweep_key(s, [get_strategy("nixery")], [30], ["any"], Context(s.popularity))
+        False
+    """
     h = hashlib.sha256()
-    h.update(orjson.dumps({"version": SWEEP_VERSION, "imageset": imageset.digest, "popularity": _popularity_digest(context.popularity)}))
-    h.update(_code_digest([type(s) for s in strategies]).encode())
+    h.update(_inputs_token(imageset, context, _code_digest([type(s) for s in strategies])).encode())
     for s in strategies:
         h.update(_strategy_spec(s))
     h.update(orjson.dumps({"budgets": list(budgets), "rules": list(rules)}))
@@ -542,140 +628,165 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 
 # ------------------------------------------------------------------ sweep
-def _chunks(items: list, n: int) -> list[list]:
-    size = max(1, math.ceil(len(items) / n))
-    return [items[i : i + size] for i in range(0, len(items), size)]
+#: Entries of each per-image memo and of the evaluator's interning memos.
+_MEMO_ENTRIES = 4096
+#: A sweep is cut into about this many pieces per worker (progress, cancellation).
+_PIECES_PER_WORKER = 16
 
 
-def sweep(
+@dataclass(frozen=True)
+class SweepPlan:
+    """The validated inputs of a sweep (step 1 of :func:`sweep`).
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> plan = plan_sweep(default_imageset(), ["nixery", "auto-layer"], [94, 10])
+        >>> len(plan.points), plan.rules
+        (4, ('any',))
+    """
+
+    imageset: ImageSet
+    strategies: tuple[Strategy, ...]
+    budgets: tuple[int, ...]
+    rules: tuple[str, ...]
+    context: Context
+
+    @property
+    def points(self) -> list[tuple[Strategy, int]]:
+        """Every (strategy, budget), configuration-major: the order of the result's rows."""
+        return [(s, b) for s in self.strategies for b in self.budgets]
+
+    def key(self) -> str:
+        """The cache key (:func:`sweep_key`).
+
+        Example:
+            >>> from layerlab.imageset import default_imageset
+            >>> s = default_imageset()
+            >>> a, b, c = (plan_sweep(s, "nixery", [budget]).key() for budget in (94, 94, 30))
+            >>> a == b != c
+            True
+        """
+        return sweep_key(self.imageset, self.strategies, self.budgets, self.rules, self.context)
+
+
+def plan_sweep(
     imageset: ImageSet,
     strategies: Strategy | str | Sequence[Strategy | str],
     budgets: Sequence[int] = (DEFAULT_BUDGET,),
     *,
     context: Context | None = None,
     rules: Sequence[str] = ("any",),
-    executor: cf.Executor | str | None = None,
-    workers: int | None = None,
-    cache: bool = True,
-    cache_dir: str | os.PathLike[str] | None = None,
-    progress: bool | None = None,
-    figures: bool = False,
-    pairs: int | None = None,
-    pairs_seed: int = 0,
-) -> pd.DataFrame:
-    """Evaluate every strategy x budget x rule over ``imageset``; see the module documentation.
+) -> SweepPlan:
+    """Step 1: validate the inputs of :func:`sweep`.
 
-    Args:
-        imageset: the images, pulled in order.
-        strategies: configured strategies (from :func:`grid`, :func:`sample`,
-            or by hand) or strategy names.
-        budgets: layer budgets (each at least 1).
-        context: popularity; by default the image set's.
-        rules: ``any`` and/or ``chain``.
-        executor: an Executor, or ``"process"`` (default), ``"thread"``,
-            ``"serial"``.
-        workers: pool size for the pools created here (default: CPU count).
-        cache: read and write the on-disk cache.
-        cache_dir: where (default :func:`default_cache_dir`).
-        progress: show a tqdm bar (default: when it runs over a second).
-        figures: add the scorecard's four figures of each configuration and
-            budget (:func:`~layerlab.metrics.objective.add_figures`; not cached),
-            the update figures over ``pairs`` sampled pairs (default: all) drawn
-            with ``pairs_seed``.
+    Raises:
+        ConfigError: no strategy, an unknown one, a budget below 1, an unknown
+            rule.
+        StrategyError: the image set lacks sizes.
 
-    Returns:
-        One row per (strategy, budget, rule), in that order.
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> plan_sweep(default_imageset(), "nixery", [0])
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: sweep: budget must be an integer of at least 1, not 0
     """
-    from tqdm.auto import tqdm
-
-    if figures:
-        from .objective import add_figures
-
-        plain = sweep(imageset, strategies, budgets, context=context, rules=rules, executor=executor, workers=workers,
-                      cache=cache, cache_dir=cache_dir, progress=progress)
-        listed = [strategies] if isinstance(strategies, (Strategy, str)) else list(strategies)
-        given = executor if isinstance(executor, cf.Executor) else None
-        return add_figures(plain, imageset, [_as_strategy(s) for s in listed], budgets, context, pairs=pairs,
-                           seed=pairs_seed, executor=given, progress=progress)
-
     if isinstance(strategies, (Strategy, str)):
         strategies = [strategies]
-    strats = [_as_strategy(s) for s in strategies]
+    strats = tuple(_as_strategy(s) for s in strategies)
     if not strats:
         raise ConfigError("a sweep needs at least one strategy", source="sweep")
-    budgets = list(budgets)
     for b in budgets:
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ConfigError(f"budget must be an integer of at least 1, not {b!r}", source="sweep")
-    rules = list(rules)
     for r in rules:
         if r not in RULES:
             raise ConfigError(f"unknown rule {r!r} (known: any, chain)", source="sweep")
-    ctx = context if context is not None else Context(popularity=imageset.popularity)
     imageset.universe.require_sizes("a sweep")  # fail here, not in every worker
+    ctx = context if context is not None else Context(popularity=imageset.popularity)
+    return SweepPlan(imageset, strats, tuple(budgets), tuple(rules), ctx)
 
-    path = None
-    if cache:
-        key = sweep_key(imageset, strats, budgets, rules, ctx)
-        path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        path = path / f"{key}.parquet"
-        if path.is_file():
-            try:
-                return pd.read_parquet(path)
-            except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
-                pass
 
-    points = [(s, b) for s in strats for b in budgets]
-    work = [(type(s), dict(s.values), b) for s, b in points]
-    # Keep points of one configuration together (they share dominator trees).
-    n_workers = workers or os.cpu_count() or 1
-    own_pool = None
-    if executor is None or executor == "process":
-        mode = "process"
-    elif executor == "thread":
-        mode = "thread"
-    elif executor == "serial":
-        mode = "serial"
-    elif isinstance(executor, cf.Executor):
-        mode = "given"
-    else:
-        raise ConfigError(f"executor must be an Executor or process/thread/serial, not {executor!r}", source="sweep")
-    chunks = _chunks(work, 1 if mode == "serial" else n_workers * 2)
-    if mode in ("process", "thread") and len(chunks) > 1:
-        own_pool = (cf.ProcessPoolExecutor if mode == "process" else cf.ThreadPoolExecutor)(max_workers=min(n_workers, len(chunks)))
-        pool: cf.Executor | None = own_pool
-    elif mode == "given":
-        pool = executor  # type: ignore[assignment]
-    else:
-        pool = None
+def _cache_path(plan: SweepPlan, cache_dir: str | os.PathLike[str] | None) -> Path:
+    """Step 2: where the result of ``plan`` is cached."""
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return base / f"{plan.key()}.parquet"
 
-    results: list[list[list[dict[str, Any]]] | None] = [None] * len(chunks)
-    bar = tqdm(total=len(work), desc="sweep", unit="pt", delay=1.0, disable=progress is False, leave=False)
+
+def _read_cached(path: Path) -> pd.DataFrame | None:
+    """Step 3: the cached frame, or ``None`` (absent or damaged: recomputed)."""
+    if not path.is_file():
+        return None
     try:
-        if pool is None:
-            for n, chunk in enumerate(chunks):
-                results[n] = _run_chunk(imageset, ctx, chunk, rules)
-                bar.update(len(chunk))
-        else:
-            futures = {pool.submit(_run_chunk, imageset, ctx, chunk, rules): n for n, chunk in enumerate(chunks)}
-            for fut in cf.as_completed(futures):
-                n = futures[fut]
-                results[n] = fut.result()
-                bar.update(len(chunks[n]))
-    finally:
-        bar.close()
-        if own_pool is not None:
-            own_pool.shutdown(cancel_futures=True)
+        return pd.read_parquet(path)
+    except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+        return None
 
-    ideal = imageset.union_bytes
+
+def _pieces(plan: SweepPlan, workers: int) -> list[_Piece]:
+    """Consecutive configurations, all budgets each (they share work), about
+    :data:`_PIECES_PER_WORKER` pieces per worker."""
+    configs = [(type(s), dict(s.values)) for s in plan.strategies]
+    size = max(1, math.ceil(len(configs) / (max(1, workers) * _PIECES_PER_WORKER)))
+    return [_Piece(tuple(configs[i : i + size]), plan.budgets, plan.rules) for i in range(0, len(configs), size)]
+
+
+def run_plan(
+    plan: SweepPlan,
+    *,
+    executor: ExecutorSpec = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> list[list[dict[str, Any]]]:
+    """Step 4: evaluate every point of ``plan``; per point, one dict of figures per rule.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> plan = plan_sweep(default_imageset(), "nixery", [94])
+        >>> run_plan(plan, executor="serial", progress=False)[0][0]["pulled_bytes"]
+        5132295168
+    """
+    from tqdm.auto import tqdm
+
+    check_executor(executor)
+    if executor == "serial":
+        n_workers = 1
+    elif workers is None and is_dask_client(executor):
+        n_workers = max(1, sum(executor.nthreads().values()))
+    else:
+        n_workers = workers or os.cpu_count() or 1
+    pieces = _pieces(plan, n_workers)
+    code = _code_digest([type(s) for s in plan.strategies])
+    token = _inputs_token(plan.imageset, plan.context, code)
+    in_thread = executor == "serial" or (executor in (None, "process", "thread") and (n_workers == 1 or len(pieces) <= 1))
+    evaluator = SweepEvaluator(plan.imageset, plan.context) if in_thread else None
+    inputs = _SweepInputs(token, plan.imageset, plan.context, evaluator)
+    results: list[list[list[dict[str, Any]]] | None] = [None] * len(pieces)
+    total = len(plan.strategies) * len(plan.budgets)
+    with tqdm(total=total, desc="sweep", unit="pt", delay=1.0, disable=progress is False, leave=False) as bar:
+        for n, result in run_pieces(executor, _run_piece, inputs, pieces, workers=n_workers):
+            results[n] = result
+            bar.update(pieces[n].points)
+    return [point for piece in results for point in (piece or [])]
+
+
+def sweep_frame(plan: SweepPlan, figures: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Step 5: the result frame, one row per (strategy, budget, rule); see the module documentation.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> plan = plan_sweep(default_imageset(), "nixery", [94])
+        >>> sweep_frame(plan, run_plan(plan, executor="serial"))[["strategy", "budget", "rule"]].values.tolist()
+        [['nixery', 94, 'any']]
+    """
+    ideal = plan.imageset.union_bytes
     param_names: list[str] = []
-    for s in strats:
+    for s in plan.strategies:
         for p in type(s).params:
             if p.name not in param_names:
                 param_names.append(p.name)
     rows = []
-    flat = [r for chunk in results for r in (chunk or [])]
-    for (s, b), per_rule in zip(points, flat):
+    for (s, b), per_rule in zip(plan.points, figures):
         spec = _strategy_spec(s).decode()
         params = {k: _cell(v) for k, v in s.values.items()}
         for m in per_rule:
@@ -691,7 +802,76 @@ def sweep(
                 }
             )
     columns = ["strategy", "spec", *param_names, *_METRIC_COLUMNS]
-    frame = pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def sweep(
+    imageset: ImageSet,
+    strategies: Strategy | str | Sequence[Strategy | str],
+    budgets: Sequence[int] = (DEFAULT_BUDGET,),
+    *,
+    context: Context | None = None,
+    rules: Sequence[str] = ("any",),
+    executor: ExecutorSpec = None,
+    workers: int | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    figures: bool = False,
+    pairs: int | None = None,
+    pairs_seed: int = 0,
+) -> pd.DataFrame:
+    """Evaluate every strategy x budget x rule over ``imageset``; see the module documentation.
+
+    The steps: :func:`plan_sweep` (validate), the cache key and look-up,
+    :func:`run_plan` (run), :func:`sweep_frame` (frame), then the cache write.
+
+    Args:
+        imageset: the images, pulled in order.
+        strategies: configured strategies (from :func:`grid`, :func:`sample`,
+            or by hand) or strategy names.
+        budgets: layer budgets (each at least 1).
+        context: popularity; by default the image set's.
+        rules: ``any`` and/or ``chain``.
+        executor: ``"process"`` (default), ``"thread"``, ``"serial"``,
+            ``"dask://HOST:PORT"``, a :class:`distributed.Client` or any
+            :class:`concurrent.futures.Executor` (see
+            :mod:`layerlab.metrics.executors`).
+        workers: pool size for the pools created here (default: CPU count).
+        cache: read and write the on-disk cache.
+        cache_dir: where (default :func:`default_cache_dir`).
+        progress: show a tqdm bar (default: when it runs over a second).
+        figures: add the scorecard's four figures of each configuration and
+            budget (:func:`~layerlab.metrics.objective.add_figures`; not cached),
+            the update figures over ``pairs`` sampled pairs (default: all) drawn
+            with ``pairs_seed``; the update pairs run on ``executor`` when one
+            is given, else in this process.
+
+    Returns:
+        One row per (strategy, budget, rule), in that order.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> df = sweep(default_imageset(), ["nixery", "auto-layer"], [94], executor="serial", cache=False)
+        >>> df[["strategy", "ratio"]].round(2).values.tolist()
+        [['nixery', 1.77], ['auto-layer', 1.03]]
+    """
+    if figures:
+        from .objective import add_figures
+
+        plain = sweep(imageset, strategies, budgets, context=context, rules=rules, executor=executor,
+                      workers=workers, cache=cache, cache_dir=cache_dir, progress=progress)
+        listed = [strategies] if isinstance(strategies, (Strategy, str)) else list(strategies)
+        return add_figures(plain, imageset, [_as_strategy(s) for s in listed], budgets, context, pairs=pairs,
+                           seed=pairs_seed, executor=executor, progress=progress)
+    plan = plan_sweep(imageset, strategies, budgets, context=context, rules=rules)
+    check_executor(executor)
+    path = _cache_path(plan, cache_dir) if cache else None
+    if path is not None:
+        cached = _read_cached(path)
+        if cached is not None:
+            return cached
+    frame = sweep_frame(plan, run_plan(plan, executor=executor, workers=workers, progress=progress))
     if path is not None:
         try:
             write_frame(frame, path)

@@ -52,7 +52,6 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +64,8 @@ import pandas as pd
 from ..errors import ConfigError
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
-from .objective import parse_objective, pareto_front
+from .executors import ExecutorSpec
+from .objective import pareto_front, parse_objective
 from .sweep import _as_strategy, default_space, grid, sample, sweep
 
 __all__ = ["tune", "TuneResult", "METHODS"]
@@ -114,7 +114,8 @@ class TuneResult:
 
         Example:
             >>> from layerlab.imageset import default_imageset
-            >>> r = tune("nixery", default_imageset().subset([0, 1]), space={"popularity_threshold": [100]}, executor="serial", cache=False)
+            >>> two = default_imageset().subset([0, 1])
+            >>> r = tune("nixery", two, space={"popularity_threshold": [100]}, executor="serial", cache=False)
             >>> sorted(r.summary())[:3]
             ['baseline', 'best', 'budget']
         """
@@ -203,7 +204,7 @@ def tune(
     rule: str = "any",
     context: Context | None = None,
     evaluate_on: ImageSet | None = None,
-    executor: cf.Executor | str | None = None,
+    executor: ExecutorSpec = None,
     workers: int | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -229,12 +230,20 @@ def tune(
         rule: the pull rule (``any`` or ``chain``).
         context: popularity (default: the image set's).
         evaluate_on: a second image set to report the figures on.
-        executor, workers, cache, cache_dir, progress: as for :func:`sweep`.
+        executor, workers, cache, cache_dir, progress: as for :func:`sweep`
+            (``executor`` may be a Dask ``Client`` or ``"dask://HOST:PORT"``).
         pairs: measure the update figures on this many (image, path) pairs
             drawn with ``seed`` (default: every pair).
 
     Raises:
         ConfigError: unknown method, objective or parameter; an empty space.
+
+    Example:
+        >>> from layerlab.imageset import default_imageset
+        >>> r = tune("nixery", default_imageset().subset(range(10)), budget=30,
+        ...          space={"popularity_threshold": [10, 1000]}, executor="serial", cache=False)
+        >>> r.strategy.popularity_threshold, r.value <= r.baseline
+        (10, True)
     """
     start = _as_strategy(strategy)
     if method not in METHODS:
@@ -244,7 +253,14 @@ def tune(
     space = {k: [type(start).param(k).coerce(v, where="space") for v in vals] for k, vals in space.items()}
     if not space or any(not v for v in space.values()):
         raise ConfigError("the search space is empty", source="tune")
-    kw = {"context": context, "executor": executor, "workers": workers, "cache": cache, "cache_dir": cache_dir, "progress": progress}
+    kw = {
+        "context": context,
+        "executor": executor,
+        "workers": workers,
+        "cache": cache,
+        "cache_dir": cache_dir,
+        "progress": progress,
+    }
     figures = isinstance(objective, str) and parse_objective(objective).needs_figures
     if figures:
         kw.update(figures=True, pairs=pairs, pairs_seed=seed)

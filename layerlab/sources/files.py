@@ -51,7 +51,16 @@ __all__ = ["load_graph", "parse_graph", "detect_format", "read_bytes", "graph_na
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector inside the block (restored after)."""
+    """Pause the cyclic garbage collector inside the block (restored after).
+
+    Example:
+        >>> import gc
+        >>> with gc_paused():
+        ...     gc.isenabled()
+        False
+        >>> gc.isenabled()
+        True
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -62,7 +71,12 @@ def gc_paused() -> Iterator[None]:
 
 
 def graph_name(path: str | os.PathLike[str]) -> str:
-    """An image name from a graph file name: ``img-nginx.graph.json.xz`` -> ``img-nginx``."""
+    """An image name from a graph file name: ``img-nginx.graph.json.xz`` -> ``img-nginx``.
+
+    Example:
+        >>> graph_name("data/img-nginx.graph.json.xz")
+        'img-nginx'
+    """
     name = Path(path).name
     for suffix in (".xz", ".gz", ".zst", ".json", ".graph", ".closure", ".txt"):
         if name.endswith(suffix):
@@ -74,6 +88,12 @@ def detect_format(data: bytes | Any) -> str:
     """Name the layout of a graph document: ``export``, ``list``, ``path-info`` or ``text``.
 
     ``data`` is either raw bytes or an already-decoded JSON value.
+
+    Example:
+        >>> detect_format(b'{"exportReferencesGraph": {"graph": []}, "graph": []}'), detect_format(b"[]")
+        ('export', 'list')
+        >>> detect_format({"/nix/store/a-x": {"narSize": 1}}), detect_format(b"/nix/store/a-x")
+        ('path-info', 'text')
     """
     if isinstance(data, (bytes, bytearray)):
         head = data.lstrip()[:1]
@@ -103,6 +123,15 @@ def parse_graph(
     Raises:
         InputError: malformed JSON or text.
         GraphError: an inconsistent graph (see :meth:`ClosureGraph.from_records`).
+
+    Example:
+        >>> g = parse_graph(b'[{"path": "/nix/store/a-x", "narSize": 2, "references": []}]', name="x")
+        >>> g.paths, g.nar_size
+        (('/nix/store/a-x',), (2,))
+        >>> parse_graph(b"{oops", source="g.json")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.InputError: g.json: malformed JSON: ...
     """
     if isinstance(data, str):
         data = data.encode()
@@ -125,7 +154,13 @@ def parse_graph(
 def graph_from_json(
     doc: Any, *, source: str | None = None, name: str = "", store_dir: str = DEFAULT_STORE_DIR
 ) -> ClosureGraph:
-    """Build a graph from an already-decoded JSON document (any JSON layout)."""
+    """Build a graph from an already-decoded JSON document (any JSON layout).
+
+    Example:
+        >>> g = graph_from_json({"/nix/store/a-x": {"narSize": 3, "references": []}})
+        >>> g.paths, g.nar_size
+        (('/nix/store/a-x',), (3,))
+    """
     fmt = detect_format(doc) if isinstance(doc, (list, dict)) else None
     if fmt is None:
         raise GraphError(f"expected a JSON object or list, found {type(doc).__name__}", source=source)

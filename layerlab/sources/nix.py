@@ -156,13 +156,27 @@ class PackageSource:
         return False
 
     def nix_args(self) -> list[str]:
-        """The ``--argstr`` arguments that hand this source to ``lookup.nix``."""
+        """The ``--argstr`` arguments that hand this source to ``lookup.nix``.
+
+        Example:
+            >>> parse_source("nixpkgs!nixos-24.05").nix_args()[:4]
+            ['--argstr', 'sourceType', 'nixpkgs', '--argstr']
+        """
         return ["--argstr", "sourceType", self.kind, "--argstr", "location", self.location, "--argstr", "rev", self.rev]
 
     def fingerprint(self) -> str:
         """For a ``path!`` source, a digest of its files' names, sizes and
         modification times (so an edited package set is not served from the
-        cache); empty for other kinds."""
+        cache); empty for other kinds.
+
+        Example:
+            >>> parse_source("nixpkgs!nixos-24.05").fingerprint()
+            ''
+            >>> import layerlab.sources.nix as m
+            >>> testpkgs = Path(m.__file__).parent.parent.parent / "nix" / "testpkgs"
+            >>> len(parse_source(f"path!{testpkgs}").fingerprint())
+            64
+        """
         if self.kind != "path":
             return ""
         h = hashlib.sha256()
@@ -297,7 +311,12 @@ def parse_image_name(name: str) -> tuple[tuple[str, ...], str]:
 
 
 def system_for_arch(arch: str) -> str:
-    """The Nix system of an image architecture: ``arm64`` -> ``aarch64-linux``."""
+    """The Nix system of an image architecture: ``arm64`` -> ``aarch64-linux``.
+
+    Example:
+        >>> system_for_arch("arm64"), system_for_arch("amd64")
+        ('aarch64-linux', 'x86_64-linux')
+    """
     try:
         return ARCHITECTURES[arch]
     except KeyError:
@@ -305,7 +324,12 @@ def system_for_arch(arch: str) -> str:
 
 
 def lookup_expression() -> Path:
-    """The path of ``lookup.nix`` shipped inside the package."""
+    """The path of ``lookup.nix`` shipped inside the package.
+
+    Example:
+        >>> lookup_expression().name, lookup_expression().is_file()
+        ('lookup.nix', True)
+    """
     return Path(__file__).resolve().parent.parent / "nix" / "lookup.nix"
 
 
@@ -338,7 +362,14 @@ class NixClosure:
         return tuple(sorted(set(self.packages.values())))
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON document holding everything, for the cache and ``--out``."""
+        """A JSON document holding everything, for the cache and ``--out``.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-hello-1", "narSize": 1}])
+            >>> c = NixClosure(g, {"hello": "/nix/store/a-hello-1"}, "nixpkgs!x", "x86_64-linux", "path-info", "2.18")
+            >>> c.to_json()["exportReferencesGraph"]
+            {'graph': ['/nix/store/a-hello-1']}
+        """
         return {
             "source": self.source,
             "system": self.system,
@@ -355,6 +386,12 @@ class NixClosure:
 
         Raises:
             GraphError: the document is not a closure document.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-hello-1", "narSize": 1}])
+            >>> c = NixClosure(g, {"hello": "/nix/store/a-hello-1"}, "nixpkgs!x", "x86_64-linux", "path-info", "2.18")
+            >>> NixClosure.from_json(c.to_json()).packages
+            {'hello': '/nix/store/a-hello-1'}
         """
         try:
             packages = dict(doc["packages"])
@@ -366,7 +403,14 @@ class NixClosure:
 
 # -------------------------------------------------------------------------- cache
 def default_cache_dir() -> Path:
-    """``$LAYERLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/layerlab``, else ``~/.cache/layerlab``."""
+    """``$LAYERLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/layerlab``, else ``~/.cache/layerlab``.
+
+    Example:
+        >>> import os
+        >>> os.environ["LAYERLAB_CACHE_DIR"] = "/tmp/ll"; str(default_cache_dir())
+        '/tmp/ll'
+        >>> del os.environ["LAYERLAB_CACHE_DIR"]
+    """
     explicit = os.environ.get("LAYERLAB_CACHE_DIR")
     if explicit:
         return Path(explicit)
@@ -388,7 +432,14 @@ class ClosureCache:
 
     @staticmethod
     def key(source: PackageSource, packages: Sequence[str], system: str, method: str, version: str) -> str:
-        """The cache key: a digest of (source, sorted packages, system, method, Nix version, fingerprint)."""
+        """The cache key: a digest of (source, sorted packages, system, method, Nix version, fingerprint).
+
+        Example:
+            >>> src = parse_source("nixpkgs!nixos-24.05")
+            >>> a = ClosureCache.key(src, ["b", "a"], "x86_64-linux", "path-info", "2.18")
+            >>> a == ClosureCache.key(src, ["a", "b"], "x86_64-linux", "path-info", "2.18"), len(a)
+            (True, 40)
+        """
         doc = [source.spec, sorted(packages), system, method, version, source.fingerprint()]
         return hashlib.sha256(orjson.dumps(doc)).hexdigest()[:40]
 
@@ -397,7 +448,13 @@ class ClosureCache:
 
     def get(self, key: str, *, immutable: bool) -> NixClosure | None:
         """The cached closure, or None when absent, expired, unreadable or
-        naming store paths that no longer exist."""
+        naming store paths that no longer exist.
+
+        Example:
+            >>> import tempfile
+            >>> ClosureCache(Path(tempfile.mkdtemp())).get("0" * 40, immutable=True) is None
+            True
+        """
         f = self._file(key)
         try:
             data = f.read_bytes()
@@ -415,7 +472,16 @@ class ClosureCache:
         return result
 
     def put(self, key: str, result: NixClosure) -> None:
-        """Store a closure (atomically; errors writing the cache are ignored)."""
+        """Store a closure (atomically; errors writing the cache are ignored).
+
+        Example:
+            >>> import tempfile
+            >>> cache = ClosureCache(Path(tempfile.mkdtemp()))
+            >>> g = ClosureGraph.from_records([{"path": "/", "narSize": 1}])  # "/" exists: the entry stays valid
+            >>> cache.put("k", NixClosure(g, {"root": "/"}, "nixpkgs!x", "x86_64-linux", "path-info", "2.18"))
+            >>> cache.get("k", immutable=False).packages
+            {'root': '/'}
+        """
         f = self._file(key)
         doc = result.to_json()
         doc["created"] = time.time()
@@ -588,6 +654,11 @@ def list_packages(
 
     Nested sets are entered when they set ``recurseForDerivations`` (as
     ``nix-env -qa`` does); attributes that fail to evaluate are skipped.
+
+    Example:
+        >>> pkgs = list_packages("nixpkgs!nixos-24.05")  # doctest: +SKIP
+        >>> pkgs["hello"]["name"]  # doctest: +SKIP
+        'hello-2.12.1'
     """
     src = parse_source(source) if isinstance(source, str) else source
     env = nix_environment(_settings_for(src, settings))

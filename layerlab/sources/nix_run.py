@@ -135,7 +135,12 @@ def default_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """layerlab's baseline settings: the ``nix`` command enabled (added to the
     user's experimental features, not replacing them), and, when
     running as root on a system without the ``nixbld`` group (a fresh Debian
-    ``nix-bin``), builds without build users."""
+    ``nix-bin``), builds without build users.
+
+    Example:
+        >>> default_settings()["extra-experimental-features"]
+        'nix-command'
+    """
     settings = {"extra-experimental-features": "nix-command"}
     if os.geteuid() == 0:
         import grp
@@ -164,6 +169,11 @@ def nix_environment(
 
     Raises:
         NixError: a setting name or value holds a newline.
+
+    Example:
+        >>> env = nix_environment({"sandbox": "false"}, base_env={}, defaults={})
+        >>> env["NIX_CONFIG"]
+        'sandbox = false'
     """
     env = dict(os.environ if base_env is None else base_env)
     lines: list[str] = []
@@ -196,6 +206,12 @@ def find_tool(name: str) -> str:
 
     Raises:
         NixError: the tool is not on ``PATH``.
+
+    Example:
+        >>> find_tool("no-such-nix-tool")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.NixError: no-such-nix-tool: no-such-nix-tool not found on PATH; install Nix (...)
     """
     path = shutil.which(name)
     if path is None:
@@ -340,6 +356,10 @@ def nix_version(*, env: Mapping[str, str] | None = None, cache_dir: str | None =
     With ``cache_dir``, the answer is remembered in a small file keyed by the
     binary's path, size and modification time, so that a cached closure can
     be served without starting Nix at all.
+
+    Example:
+        >>> nix_version()  # doctest: +SKIP
+        '2.18.1'
     """
     tool = find_tool("nix-instantiate")
     real = os.path.realpath(tool)

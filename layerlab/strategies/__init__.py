@@ -16,8 +16,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .base import DEFAULT_BUDGET, Context, Layer, Param, Strategy, check_layers, layers_to_json, make_layer, params_from_strings
 from .auto_layer import AutoLayer
+from .base import (
+    DEFAULT_BUDGET,
+    Context,
+    Layer,
+    LayerBatch,
+    Param,
+    Strategy,
+    check_layers,
+    layers_to_json,
+    make_layer,
+    param,
+    params_from_strings,
+)
 from .baselines import PerPath, SingleLayer
 from .keystone import Keystone
 from .nix2container import Nix2Container
@@ -28,7 +40,9 @@ from .popularity_contest import PopularityContest
 __all__ = [
     "Context",
     "Layer",
+    "LayerBatch",
     "Param",
+    "param",
     "Strategy",
     "DEFAULT_BUDGET",
     "check_layers",
@@ -53,7 +67,13 @@ DEFAULT_STRATEGY = "keystone"
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
-    """Every strategy name (families and presets) -> (class, preset values)."""
+    """Every strategy name (families and presets) -> (class, preset values).
+
+    Example:
+        >>> cls, preset = available()["nixery-2022"]
+        >>> cls.name, preset["popularity_threshold"]
+        ('nixery', 100)
+    """
     out: dict[str, tuple[type[Strategy], Mapping[str, Any]]] = {}
     for name, cls in FAMILIES.items():
         out[name] = (cls, {})
@@ -67,6 +87,14 @@ def strategy_class(name: str) -> tuple[type[Strategy], Mapping[str, Any]]:
 
     Raises:
         ConfigError: unknown name (the known ones are listed).
+
+    Example:
+        >>> strategy_class("auto-layer")[0].name
+        'auto-layer'
+        >>> strategy_class("nope")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: --strategy: unknown strategy 'nope' (known: ...)
     """
     table = available()
     if name not in table:
@@ -81,7 +109,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
         >>> get_strategy("nixery", budget_unused=1)
         Traceback (most recent call last):
         ...
-        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, size_measure, popularity_threshold, popularity_percentile, popularity_by_name, forced_popularity, merge_mode, layer_order)
+        layerlab.errors.ConfigError: strategy nixery: unknown parameter budget_unused (known: size_threshold, ...)
     """
     cls, preset = strategy_class(name)
     return cls(**{**preset, **params})

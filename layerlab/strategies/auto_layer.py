@@ -1,5 +1,8 @@
 """nixpkgs dockerTools' auto-layer (the current default of ``streamLayeredImage``).
 
+Transcribed from nixpkgs' ``pkgs/build-support/docker/auto-layer.py`` (commit
+``7b8db30a23ff8ec2af77fe1137cb5a74a4c0b8f1``).
+
 **Algorithm.**  Every path carries a *label*: the set of *primary* paths that
 use it.  All labels start empty.  Repeatedly take the largest remaining path by
 ``narSize`` (ties: the larger path string first) as a new primary ``P``:
@@ -29,10 +32,9 @@ closure sizes come from numpy passes over the packed member and reach bit
 sets; a layer labelled by one primary that it holds reaches exactly that
 primary's closure, so only the other layers need a union of closures.
 ``benchmarks/bench_auto_layer.py`` checks the output against a direct
-transcription of nixpkgs' algorithm and times both (on ``kde-full`` at limit
-94: about 15x faster with the graph's closure bit sets cached, about 6x from a
-freshly loaded graph, where the components and closure bit sets take half the
-time).
+transcription of nixpkgs' algorithm and times both, with the graph's closure
+bit sets cached and from a freshly loaded graph (figures:
+``docs/benchmarks.md``).
 
 **Cycles.**  The algorithm only asks "is ``d`` in ``P``'s closure" and "does
 ``u`` reach ``P``"; both are defined on cyclic graphs (a member of a cycle is
@@ -57,6 +59,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import reduce
 from operator import itemgetter, or_
 
@@ -75,7 +78,10 @@ def _candidate_order(nar: np.ndarray) -> list[int]:
 
 
 def _packed(bitsets: list[int], nbytes: int) -> np.ndarray:
-    """Python-int bit sets as the rows of a ``(len, nbytes)`` uint8 array (bit ``j`` of row ``r`` = byte ``j // 8``, bit ``j % 8``)."""
+    """Python-int bit sets as the rows of a ``(len, nbytes)`` uint8 array.
+
+    Bit ``j`` of row ``r`` is bit ``j % 8`` of byte ``j // 8``.
+    """
     raw = b"".join([x.to_bytes(nbytes, "little") for x in bitsets])
     return np.frombuffer(raw, np.uint8).reshape(len(bitsets), nbytes)
 
@@ -198,8 +204,15 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int,
     # the narSize sum over the union of their closures) depends on the graph
     # and the set alone, so it is memoised on the graph, keyed by the member
     # bit set, like the graph's closure bit sets.  Only new sets are computed.
-    facts: dict[int, tuple[tuple[int, ...], int, int]] = graph._extra.setdefault("layer_facts", {})
-    missing = [j for j, label in enumerate(labels) if groups[label] not in facts]
+    memo = graph.memo.cache("auto-layer layer facts")
+    facts: dict[int, tuple[tuple[int, ...], int, int]] = {}
+    missing = []
+    for j, label in enumerate(labels):
+        known = memo.get(groups[label])
+        if known is None:
+            missing.append(j)
+        else:
+            facts[groups[label]] = known
     if missing:
         weights = nar.astype(np.float64)  # sums stay exact below 2**53
         sets = [groups[labels[j]] for j in missing]
@@ -226,7 +239,7 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int,
         reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
         sums = (reach_bits @ weights).astype(np.int64).tolist()
         for bits, members, own_size, total in zip(sets, new_members, new_own, sums):
-            facts[bits] = (tuple(members), own_size, total)
+            facts[bits] = memo[bits] = (tuple(members), own_size, total)
     members_of: list[tuple[int, ...]] = []
     own = []
     closure = []
@@ -263,12 +276,12 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
     return out
 
 
+@dataclass(frozen=True, eq=False)
 class AutoLayer(Strategy):
     """dockerTools' auto-layer: largest paths become primaries, layers labelled by the primaries using them."""
 
     name = "auto-layer"
     summary = "nixpkgs dockerTools (current default): largest paths as primaries, one layer per set of primaries using a path"
-    params = ()
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         paths = graph.paths

@@ -4,11 +4,13 @@ A strategy turns **one image's** closure graph, plus shared context (a
 popularity table), into an ordered list of :class:`Layer` objects under a
 budget.  It never sees the other images of a set.
 
-* :class:`Param` declares a parameter with its type, default and range, so that
-  command-line ``--set key=value``, notebook widgets and sweeps are generated
-  from the declaration rather than written by hand.
-* :class:`Strategy` holds validated parameter values; ``group`` runs it.
-  A configured strategy round-trips through JSON (``to_json``/``from_json``).
+* :class:`Param` describes a parameter with its type, default and range, so
+  that command-line ``--set key=value``, notebook widgets and sweeps are
+  generated from the declaration rather than written by hand.
+* :class:`Strategy` is a frozen dataclass whose fields, declared with
+  :func:`param` (a field carrying its :class:`Param`), are its typed, validated
+  parameters; ``group`` runs it.  A configured strategy round-trips through
+  JSON (``to_json``/``from_json``).
 * :func:`check_layers` verifies the invariants every strategy must keep:
   every path in exactly one layer, at most ``budget`` layers, paths sorted.
 
@@ -25,25 +27,29 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from abc import ABC, ABCMeta, abstractmethod
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar, cast
 
 import orjson
 
 from ..errors import ConfigError, StrategyError
-from ..graph import ClosureGraph
+from ..graph import BoundedCache, ClosureGraph
 from ..popularity import Popularity
 
 __all__ = [
     "Layer",
+    "LayerBatch",
     "Param",
     "Context",
     "Strategy",
+    "StrategyType",
+    "param",
     "check_layers",
     "layers_to_json",
     "make_layer",
@@ -53,6 +59,8 @@ __all__ = [
 ]
 
 DEFAULT_BUDGET = 94
+
+_T = TypeVar("_T")
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off"}
@@ -79,7 +87,14 @@ class Layer:
     root: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Nixery's ``layers.json`` entry: ``{"contents": [...], "mergeRating": n}``, ``n`` an integer (see :func:`merge_rating`)."""
+        """Nixery's ``layers.json`` entry: ``{"contents": [...], "mergeRating": n}``, ``n`` a ``uint64``.
+
+        See :func:`merge_rating`.
+
+        Example:
+            >>> Layer(("/s/a", "/s/b"), 30, rating=7.4).to_json()
+            {'contents': ['/s/a', '/s/b'], 'mergeRating': 7}
+        """
         return {"contents": list(self.paths), "mergeRating": merge_rating(self.rating)}
 
     def __len__(self) -> int:
@@ -89,7 +104,13 @@ class Layer:
 def make_layer(
     graph: ClosureGraph, indices: Iterable[int], *, rating: int | float = 0, reason: str = "", root: int | None = None
 ) -> Layer:
-    """Build a :class:`Layer` from path indices of ``graph`` (sorted, sized)."""
+    """Build a :class:`Layer` from path indices of ``graph`` (sorted, sized).
+
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}, {"path": "/s/b", "narSize": 2}])
+        >>> make_layer(g, [1, 0], reason="demo")
+        Layer(paths=('/s/a', '/s/b'), size=3, rating=0, reason='demo', root=None)
+    """
     idx = sorted(indices)
     nar = graph.nar_size
     return Layer(
@@ -137,8 +158,51 @@ def merge_rating(rating: int | float) -> int:
 
 
 def layers_to_json(layers: Sequence[Layer]) -> bytes:
-    """Serialise layers as Nixery's ``layers.json`` (compact, deterministic)."""
+    """Serialise layers as Nixery's ``layers.json`` (compact, deterministic).
+
+    Example:
+        >>> layers_to_json([Layer(("/s/a",), 1, rating=2)])
+        b'[{"contents":["/s/a"],"mergeRating":2}]'
+    """
     return orjson.dumps([layer.to_json() for layer in layers])
+
+
+@dataclass(frozen=True)
+class LayerBatch:
+    """One graph's layerings for several budgets, as unions of shared groups.
+
+    What :meth:`Strategy.group_batch` returns.  A strategy whose layerings for
+    different budgets (or configurations) share most layers says so by
+    returning the shared path sets once, in ``groups``; a caller that
+    evaluates many layerings (a sweep) then works on each group once.
+
+    Attributes:
+        groups: path-index sets of the graph (sorted tuples).
+        layerings: one per budget asked for, in that order; each layer, in
+            output order, is a tuple of indices into ``groups`` whose union it
+            is.
+        key: a hashable identity of ``groups`` for this graph and context
+            (two batches with equal keys have equal groups), or ``None``.
+
+    Example:
+        >>> b = LayerBatch(((0,), (1, 2)), [[(0, 1)], [(0,), (1,)]])
+        >>> b.layer_indices(0), b.layer_indices(1)
+        ([(0, 1, 2)], [(0,), (1, 2)])
+    """
+
+    groups: Sequence[tuple[int, ...]]
+    layerings: Sequence[Sequence[tuple[int, ...]]]
+    key: Hashable | None = None
+
+    def layer_indices(self, n: int) -> list[tuple[int, ...]]:
+        """The path indices of every layer of layering ``n`` (sorted).
+
+        Example:
+            >>> LayerBatch(((0,), (1,), (2,)), [[(0, 2), (1,)]]).layer_indices(0)
+            [(0, 2), (1,)]
+        """
+        groups = self.groups
+        return [groups[ms[0]] if len(ms) == 1 else tuple(sorted(i for m in ms for i in groups[m])) for ms in self.layerings[n]]
 
 
 @dataclass(frozen=True)
@@ -230,7 +294,12 @@ class Param:
         return v
 
     def to_json(self) -> dict[str, Any]:
-        """The declaration as JSON (for ``layerlab strategies --json`` and UIs)."""
+        """The declaration as JSON (for ``layerlab strategies --json`` and UIs).
+
+        Example:
+            >>> Param("n", "int", 3, "a count", minimum=0).to_json()["minimum"]
+            0
+        """
         return {
             "name": self.name,
             "kind": self.kind,
@@ -291,24 +360,120 @@ class Context:
     popularity: Popularity | None = None
 
     def require_popularity(self, who: str) -> Popularity:
-        """Return the popularity table or raise a clear error naming ``who`` needs it."""
+        """Return the popularity table or raise a clear error naming ``who`` needs it.
+
+        Example:
+            >>> Context().require_popularity("nixery")
+            Traceback (most recent call last):
+            ...
+            layerlab.errors.StrategyError: nixery needs popularity data (pass --popularity FILE)
+        """
         if self.popularity is None:
             raise StrategyError(f"{who} needs popularity data (pass --popularity FILE)")
         return self.popularity
 
 
-class Strategy(ABC):
+def param(
+    kind: str,
+    default: _T,
+    help: str = "",
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: Iterable[Any] = (),
+    log: bool = False,
+    optional: bool = False,
+) -> _T:
+    """Declare a strategy parameter: a dataclass field carrying its :class:`Param`.
+
+    The field's name is the parameter's name; the arguments are those of
+    :class:`Param` after ``name``.  A ``dict`` default is copied for every
+    instance.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True, eq=False)
+        ... class Demo(Strategy):
+        ...     name = "demo"
+        ...     alpha: float = param("float", 0.5, "a weight", minimum=0, maximum=1)
+        ...     def _group(self, graph, context, budget):
+        ...         return []
+        >>> Demo(alpha="0.25").alpha, Demo.param("alpha").maximum
+        (0.25, 1)
+    """
+    declared = Param("", kind, default, help, minimum, maximum, tuple(choices), log, optional)
+    meta = {"param": declared}
+    if isinstance(default, dict):
+        frozen = dict(default)
+        return cast(_T, field(default_factory=lambda: dict(frozen), metadata=meta))
+    return cast(_T, field(default=default, metadata=meta))
+
+
+class StrategyType(ABCMeta):
+    """The metaclass of strategies: declared parameters and checked construction.
+
+    ``cls.params`` lists the :class:`Param` of every field declared with
+    :func:`param`, in field order, each named after its field.  Calling a
+    strategy class with a keyword it does not declare raises
+    :class:`~layerlab.errors.ConfigError` naming the known ones.
+
+    Example:
+        >>> from layerlab.strategies import Keystone
+        >>> [p.name for p in Keystone.params]
+        ['alpha', 'min_layer_size', 'attach_popularity', 'beta']
+    """
+
+    def __call__(cls, *args: Any, **values: Any) -> Any:
+        declared = [p.name for p in cls.params]
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            known = ", ".join(declared) or "none"
+            where = f"strategy {getattr(cls, 'name', '') or cls.__name__}"
+            raise ConfigError(f"unknown parameter {', '.join(unknown)} (known: {known})", source=where)
+        return super().__call__(*args, **values)
+
+    @property
+    def params(cls) -> tuple[Param, ...]:
+        """The declared parameters, in field order."""
+        cached: tuple[Param, ...] | None = cls.__dict__.get("_declared_params")
+        if cached is None:
+            if not dataclasses.is_dataclass(cls):
+                return ()
+            cached = tuple(
+                dataclasses.replace(f.metadata["param"], name=f.name) for f in dataclasses.fields(cls) if "param" in f.metadata
+            )
+            type.__setattr__(cls, "_declared_params", cached)
+        return cached
+
+
+class _InstanceParams:
+    """``strategy.params`` on an instance: the declared parameters of its class."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> tuple[Param, ...]:
+        cls = owner if obj is None else type(obj)
+        return StrategyType.params.__get__(cls)
+
+
+class Strategy(ABC, metaclass=StrategyType):
     """A configured layering strategy.
 
-    Subclasses declare ``name``, ``summary`` and ``params`` and implement
-    :meth:`_group`.  Construct one with keyword parameter values (or use
-    :func:`layerlab.strategies.get_strategy`); unknown or invalid values raise
-    :class:`~layerlab.errors.ConfigError`.
+    A subclass is a frozen dataclass (``@dataclass(frozen=True, eq=False)``)
+    whose fields, declared with :func:`param`, are its parameters: typed
+    attributes (``self.alpha``) from which ``--set``, widgets, sweep spaces
+    and ``layerlab strategies`` are generated.  It sets ``name`` and
+    ``summary`` and implements :meth:`_group`.  Values are coerced and
+    validated on construction (``"100M"`` for a byte size); unknown or invalid
+    values raise :class:`~layerlab.errors.ConfigError`.
+
+    Example:
+        >>> from layerlab.strategies import Nixery
+        >>> s = Nixery(size_threshold="50M")
+        >>> s.size_threshold, s.replace(merge_mode="resort").merge_mode
+        (50000000, 'resort')
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
-    params: ClassVar[tuple[Param, ...]] = ()
     #: Preset name -> parameter values, registered as strategies of their own.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType({})
     #: Whether the strategy reads ``Context.popularity``.
@@ -319,32 +484,33 @@ class Strategy(ABC):
     #: then skip regrouping; tests hold every strategy that declares it to the
     #: promise on random graphs.  Tie-breaks by path break it.
     rename_invariant: ClassVar[bool] = False
+    #: The declared parameters (see :class:`StrategyType`), also on instances.
+    params: ClassVar[_InstanceParams] = _InstanceParams()
 
-    def __init__(self, **values: Any) -> None:
-        declared = {p.name: p for p in self.params}
-        unknown = sorted(set(values) - set(declared))
-        if unknown:
-            known = ", ".join(declared) or "none"
-            raise ConfigError(f"unknown parameter {', '.join(unknown)} (known: {known})", source=f"strategy {self.name}")
-        resolved = {}
-        for p in self.params:
-            resolved[p.name] = p.coerce(values[p.name], where=f"strategy {self.name}") if p.name in values else p.default
-        self.values: Mapping[str, Any] = MappingProxyType(resolved)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "params" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: declare parameters as dataclass fields with param(...), not a params tuple")
+
+    def __post_init__(self) -> None:
+        where = f"strategy {self.name}"
+        for p in type(self).params:
+            object.__setattr__(self, p.name, p.coerce(getattr(self, p.name), where=where))
         self._validate()
 
     def _validate(self) -> None:
         """Cross-parameter checks; raise ConfigError."""
 
-    def __getattr__(self, item: str) -> Any:
-        values = self.__dict__.get("values")
-        if values is not None and item in values:
-            return values[item]
-        raise AttributeError(item)
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """Parameter name -> value, in declaration order.
 
-    def __repr__(self) -> str:
-        changed = {k: v for k, v in self.values.items() if v != self.param(k).default}
-        args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
-        return f"{type(self).__name__}({args})"
+        Example:
+            >>> from layerlab.strategies import Keystone
+            >>> dict(Keystone(alpha=0.5).values)["alpha"]
+            0.5
+        """
+        return MappingProxyType({p.name: getattr(self, p.name) for p in type(self).params})
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Strategy) and type(self) is type(other) and dict(self.values) == dict(other.values)
@@ -354,19 +520,61 @@ class Strategy(ABC):
 
     @classmethod
     def param(cls, name: str) -> Param:
-        """The declaration of parameter ``name``."""
+        """The declaration of parameter ``name``.
+
+        Example:
+            >>> from layerlab.strategies import Nixery
+            >>> Nixery.param("merge_mode").choices
+            ('seed', 'resort')
+        """
         for p in cls.params:
             if p.name == name:
                 return p
         raise ConfigError(f"unknown parameter {name}", source=f"strategy {cls.name}")
 
-    def replace(self, **changes: Any) -> Strategy:
-        """A copy with some parameters changed."""
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some parameters changed (validated like the constructor).
+
+        Example:
+            >>> from layerlab.strategies import Keystone
+            >>> Keystone().replace(beta=0).beta
+            0.0
+        """
         return type(self)(**{**self.values, **changes})
 
     def to_json(self) -> dict[str, Any]:
-        """``{"strategy": name, "params": {...}}``, every parameter spelled out."""
+        """``{"strategy": name, "params": {...}}``, every parameter spelled out.
+
+        Example:
+            >>> from layerlab.strategies import Keystone
+            >>> Keystone().to_json()["params"]["alpha"]
+            0.1
+        """
         return {"strategy": self.name, "params": dict(self.values)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Self:
+        """Inverse of :meth:`to_json` for this class (presets of the class accepted).
+
+        Raises:
+            ConfigError: not ``{"strategy": NAME, "params": {...}}``, a name of
+                another class, or invalid parameters.
+
+        Example:
+            >>> from layerlab.strategies import Nixery
+            >>> s = Nixery(merge_mode="resort")
+            >>> Nixery.from_json(s.to_json()) == s
+            True
+        """
+        if not isinstance(doc, Mapping) or "strategy" not in doc:
+            raise ConfigError('expected {"strategy": NAME, "params": {...}}')
+        name = doc["strategy"]
+        if name != cls.name and name not in cls.presets:
+            raise ConfigError(f"a {cls.name} strategy cannot be read from a {name!r} document", source="strategy")
+        params = doc.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise ConfigError("'params' must be an object", source=f"strategy {name}")
+        return cls(**{**cls.presets.get(name, {}), **params})
 
     def group(self, graph: ClosureGraph, context: Context | None = None, budget: int = DEFAULT_BUDGET, *, check: bool = True) -> list[Layer]:
         """Group ``graph`` into at most ``budget`` layers.
@@ -381,6 +589,12 @@ class Strategy(ABC):
         Raises:
             ConfigError: budget below 1 or not an integer.
             StrategyError: the graph lacks data the strategy needs.
+
+        Example:
+            >>> from layerlab.strategies import PerPath
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}, {"path": "/s/b", "narSize": 2}])
+            >>> [layer.paths for layer in PerPath().group(g, budget=1)]
+            [('/s/a', '/s/b')]
         """
         if isinstance(budget, bool) or not isinstance(budget, int):
             raise ConfigError(f"budget must be an integer, not {budget!r}")
@@ -393,9 +607,95 @@ class Strategy(ABC):
             check_layers(graph, layers, budget, who=self.name)
         return layers
 
+    def group_batch(
+        self,
+        graph: ClosureGraph,
+        context: Context | None = None,
+        budgets: Sequence[int] = (DEFAULT_BUDGET,),
+        memo: BoundedCache[Any, Any] | None = None,
+        *,
+        check: bool = True,
+    ) -> LayerBatch:
+        """The layerings for several budgets at once, as :meth:`group` gives them.
+
+        The batch hook: layering ``n`` of the result holds the same layers, in
+        the same order, as ``group(graph, context, budgets[n])``.  A strategy
+        may override :meth:`_group_batch` to share work between budgets and,
+        through ``memo``, between calls; the default runs :meth:`_group` once
+        per budget.  A subclass that overrides :meth:`_group` but inherits a
+        parent's batch hook gets the default, so the hook never bypasses its
+        grouping.  Sweeps call this hook.
+
+        Args:
+            graph, context: as for :meth:`group`.
+            budgets: the budgets (each at least 1).
+            memo: a cache the caller keeps for this graph and context across
+                calls (for example with other configurations); the strategy
+                chooses its keys, which must hold every parameter the value
+                depends on.  ``None``: a fresh one.
+            check: verify every layering with :func:`check_layers`.
+
+        Example:
+            >>> from layerlab.strategies import Nixery
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 1},
+            ...                               {"path": "/s/b-b", "closureSize": 2}])
+            >>> b = Nixery().group_batch(g, budgets=[2, 1])
+            >>> [b.layer_indices(n) for n in range(2)]
+            [[(0,), (1,)], [(0, 1)]]
+        """
+        for budget in budgets:
+            if isinstance(budget, bool) or not isinstance(budget, int):
+                raise ConfigError(f"budget must be an integer, not {budget!r}")
+            if budget < 1:
+                raise ConfigError(f"budget must be at least 1, not {budget}")
+        if not graph.paths:
+            return LayerBatch((), [[] for _ in budgets])
+        memo = memo if memo is not None else BoundedCache(64)
+        if _defined_in(type(self), "_group_batch") is not Strategy and not issubclass(
+            _defined_in(type(self), "_group_batch"), _defined_in(type(self), "_group")
+        ):
+            # A subclass overrode _group below the class whose batch hook it inherits:
+            # that hook would not run the subclass's grouping, so use the default.
+            batch = Strategy._group_batch(self, graph, context or Context(), list(budgets), memo)
+        else:
+            batch = self._group_batch(graph, context or Context(), list(budgets), memo)
+        if check:
+            for n, budget in enumerate(budgets):
+                layers = [make_layer(graph, idx) for idx in batch.layer_indices(n)]
+                check_layers(graph, layers, budget, who=self.name)
+        return batch
+
+    def _group_batch(self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]) -> LayerBatch:
+        """The batch hook's default: :meth:`_group` per budget, equal layers shared.
+
+        Override it to share work; ``graph`` is non-empty, every budget at
+        least 1, and ``memo`` the caller's (or a fresh) cache for this graph
+        and context.
+        """
+        index = graph.index
+        groups: list[tuple[int, ...]] = []
+        where: dict[tuple[int, ...], int] = {}
+        layerings = []
+        for budget in budgets:
+            layering = []
+            for layer in self._group(graph, context, budget):
+                idx = tuple(sorted(index[p] for p in layer.paths))
+                g = where.get(idx)
+                if g is None:
+                    g = where[idx] = len(groups)
+                    groups.append(idx)
+                layering.append((g,))
+            layerings.append(layering)
+        return LayerBatch(groups, layerings)
+
     @abstractmethod
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         """Compute the layers; ``graph`` is non-empty and ``budget >= 1``."""
+
+
+def _defined_in(cls: type, name: str) -> type:
+    """The class of ``cls``'s method resolution order that defines ``name``."""
+    return next(klass for klass in cls.__mro__ if name in vars(klass))
 
 
 def check_layers(graph: ClosureGraph, layers: Sequence[Layer], budget: int | None = None, *, who: str = "strategy") -> None:
@@ -404,6 +704,14 @@ def check_layers(graph: ClosureGraph, layers: Sequence[Layer], budget: int | Non
     Raises:
         StrategyError: a path missing, duplicated or foreign, an empty layer,
             unsorted paths, or more layers than ``budget``.
+
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 1}, {"path": "/s/b", "narSize": 2}])
+        >>> check_layers(g, [Layer(("/s/a", "/s/b"), 3)], budget=1)  # passes silently
+        >>> check_layers(g, [Layer(("/s/a",), 1)], who="demo")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.StrategyError: demo left /s/b out of every layer
     """
     if budget is not None and len(layers) > budget:
         raise StrategyError(f"{who} produced {len(layers)} layers for a budget of {budget}", source=graph.source)
@@ -447,6 +755,11 @@ def params_from_strings(strategy_cls: type[Strategy], pairs: Iterable[str]) -> d
 
     Raises:
         ConfigError: a pair without ``=`` or an invalid value.
+
+    Example:
+        >>> from layerlab.strategies import Nixery
+        >>> params_from_strings(Nixery, ["size-threshold=50M", "merge_mode=resort"])
+        {'size_threshold': 50000000, 'merge_mode': 'resort'}
     """
     out: dict[str, Any] = {}
     for pair in pairs:

@@ -24,30 +24,32 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer
 
 __all__ = ["PerPath", "SingleLayer"]
 
 
+@dataclass(frozen=True, eq=False)
 class SingleLayer(Strategy):
     """Everything in one layer."""
 
     name = "single-layer"
     summary = "baseline: the whole closure in one layer"
-    params = ()
     rename_invariant = True
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         return [make_layer(graph, range(len(graph.paths)), reason="single")]
 
 
+@dataclass(frozen=True, eq=False)
 class PerPath(Strategy):
     """One layer per path; the largest ``budget - 1`` when the budget is short."""
 
     name = "per-path"
     summary = "baseline: one layer per store path (largest budget-1 paths alone, the rest shared)"
-    params = ()
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         n = len(graph.paths)

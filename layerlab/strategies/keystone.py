@@ -74,8 +74,10 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..graph import ClosureGraph
-from .base import Context, Layer, Param, Strategy, make_layer
+from .base import Context, Layer, Strategy, make_layer, param
 
 __all__ = ["Keystone", "keystone_units"]
 
@@ -124,18 +126,21 @@ def keystone_units(graph: ClosureGraph, pops: tuple[int, ...] | list[int], attac
     return units
 
 
+@dataclass(frozen=True, eq=False)
 class Keystone(Strategy):
     """Globally defined units, the most valuable alone, the rest in one layer (see the module documentation)."""
 
     name = "keystone"
     summary = "layerlab: units defined by global data (recur across images), ranked by bytes x popularity; the rest shared"
     uses_popularity = True
-    params = (
-        Param("alpha", "float", 0.1, "value = bytes * popularity(head) ** alpha * users ** beta", minimum=0, maximum=4),
-        Param("min_layer_size", "bytes", 0, "units smaller than this never get a layer of their own", minimum=0, maximum=10**10, log=True),
-        Param("attach_popularity", "int", 2, "attach a path to its only referrer when at most this many packages use it", minimum=0, maximum=10**6),
-        Param("beta", "float", 1.0, "users = paths of this image whose closure holds the head", minimum=0, maximum=4),
+    alpha: float = param("float", 0.1, "value = bytes * popularity(head) ** alpha * users ** beta", minimum=0, maximum=4)
+    min_layer_size: int = param(
+        "bytes", 0, "units smaller than this never get a layer of their own", minimum=0, maximum=10**10, log=True
     )
+    attach_popularity: int = param(
+        "int", 2, "attach a path to its only referrer when at most this many packages use it", minimum=0, maximum=10**6
+    )
+    beta: float = param("float", 1.0, "users = paths of this image whose closure holds the head", minimum=0, maximum=4)
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         # Without narSize every path counts as one byte: units are ranked by popularity and users alone.

@@ -1,5 +1,8 @@
 """nix2container's popularity layering.
 
+Transcribed from nix2container's ``closure/popularity.go`` (commit
+``06f38afb72568f3bf3e0b27fb3983b0743014da5``).
+
 **Score.**  Every path starts at 1; in topological order (users first) each
 path adds its score to every path it references, so::
 
@@ -33,6 +36,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..graph import ClosureGraph, condensation
 from .base import Context, Layer, Strategy
@@ -57,12 +61,12 @@ def nix2container_order(n: int, refs: Sequence[Sequence[int]]) -> list[tuple[int
     return topo
 
 
+@dataclass(frozen=True, eq=False)
 class Nix2Container(Strategy):
     """nix2container: ``1 + sum of referrers' scores``, first ``budget - 1`` paths alone."""
 
     name = "nix2container"
     summary = "nix2container: score = 1 + sum of referrers' scores, first budget-1 paths alone, rest merged"
-    params = ()
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         return first_n_layers(graph, nix2container_order(len(graph.paths), graph.refs), budget, "popularity")

@@ -1,7 +1,11 @@
 """Nixery's grouping: big-or-popular paths and the dominator tree.
 
 The algorithm of Nixery's 2019 ``group-layers`` program, with every constant
-a parameter:
+a parameter.  Transcribed from Nixery's
+``tools/nixery/build-image/group-layers.go`` (commit
+``6d718bf2713a7e2209197247976390b878f51313``); the ``nixery-2022`` preset's
+threshold and forced popularities from Nixery's ``layers/layers.go`` (commit
+``0d880c60b5f89cadcb876c4bb5420a8e80659b82``).
 
 1. Add an artificial root with an edge to every image root, and an edge from
    every path to each path it references.
@@ -64,15 +68,28 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, Literal, get_args
 
 import numpy as np
+import orjson
 import rustworkx as rx
 
-from ..graph import ClosureGraph
+from ..graph import BoundedCache, ClosureGraph
 from ..popularity import NIXERY_2022_FORCED, Popularity
-from .base import Context, Layer, Param, Strategy
+from .base import Context, Layer, LayerBatch, Strategy, param
 
-__all__ = ["Nixery", "NixeryAnalysis", "UnreachablePathsWarning", "DominatorSplit", "dominator_split", "immediate_dominators"]
+__all__ = [
+    "Nixery",
+    "NixeryAnalysis",
+    "UnreachablePathsWarning",
+    "DominatorSplit",
+    "RatedSplit",
+    "dominator_split",
+    "immediate_dominators",
+    "rate_split",
+    "merge_groups",
+    "merge_split",
+]
 
 
 class UnreachablePathsWarning(UserWarning):
@@ -105,7 +122,12 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
 
 
 def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
-    """All ``(i, j)`` reference pairs, built with numpy (fast for large graphs)."""
+    """All ``(i, j)`` reference pairs, built with numpy (fast for large graphs).
+
+    Example:
+        >>> edge_list([(1, 2), (2,), ()])
+        [(0, 1), (0, 2), (1, 2)]
+    """
     lengths = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     src = np.repeat(np.arange(len(refs), dtype=np.int64), lengths).tolist()
     dst = list(itertools.chain.from_iterable(refs))
@@ -163,35 +185,47 @@ def dominator_split(graph: ClosureGraph, flagged: Sequence[int]) -> DominatorSpl
     return DominatorSplit(tuple(heads), tuple(owner), tuple(idom), frozenset(flagged))
 
 
+SizeMeasure = Literal["closure", "nar"]
+MergeMode = Literal["seed", "resort"]
+LayerOrder = Literal["printed", "rating"]
+
+
+@dataclass(frozen=True, eq=False)
 class Nixery(Strategy):
     """Nixery's big-or-popular + dominator-tree grouping (see the module documentation)."""
 
     name = "nixery"
     summary = "Nixery (2019): big or popular paths and dominator subtrees, lowest-rated merged"
     uses_popularity = True
-    params = (
-        Param("size_threshold", "bytes", 100_000_000, "a path is big when its size exceeds this", minimum=0, maximum=10**13, log=True),
-        Param("size_measure", "choice", "closure", "size used for the threshold and rating", choices=("closure", "nar")),
-        Param("popularity_threshold", "int", 1000, "a path is popular at this count or more", minimum=0, maximum=10**9, log=True),
-        Param(
-            "popularity_percentile",
-            "float",
-            None,
-            "if set, the popularity threshold is this percentile of the table",
-            minimum=0,
-            maximum=100,
-            optional=True,
-        ),
-        Param("popularity_by_name", "bool", False, "fall back to the name without version in the popularity table"),
-        Param("forced_popularity", "dict", {}, "glob -> popularity forced (nixery-2022: nss-cacert*, iana-etc*)"),
-        Param("merge_mode", "choice", "seed", "seed: one sorted sweep; resort: re-sort after each merge", choices=("seed", "resort")),
-        Param(
-            "layer_order",
-            "choice",
-            "printed",
-            "printed: as the 2019 program (ascending rating, catch-all first); rating: highest rating first (later Nixery)",
-            choices=("printed", "rating"),
-        ),
+    size_threshold: int = param(
+        "bytes", 100_000_000, "a path is big when its size exceeds this", minimum=0, maximum=10**13, log=True
+    )
+    size_measure: SizeMeasure = param(
+        "choice", "closure", "size used for the threshold and rating", choices=get_args(SizeMeasure)
+    )
+    popularity_threshold: int = param(
+        "int", 1000, "a path is popular at this count or more", minimum=0, maximum=10**9, log=True
+    )
+    popularity_percentile: float | None = param(
+        "float",
+        None,
+        "if set, the popularity threshold is this percentile of the table",
+        minimum=0,
+        maximum=100,
+        optional=True,
+    )
+    popularity_by_name: bool = param("bool", False, "fall back to the name without version in the popularity table")
+    forced_popularity: dict[str, int] = param(
+        "dict", {}, "glob -> popularity forced (nixery-2022: nss-cacert*, iana-etc*)"
+    )
+    merge_mode: MergeMode = param(
+        "choice", "seed", "seed: one sorted sweep; resort: re-sort after each merge", choices=get_args(MergeMode)
+    )
+    layer_order: LayerOrder = param(
+        "choice",
+        "printed",
+        "printed: as the 2019 program (ascending rating, catch-all first); rating: highest rating first (later Nixery)",
+        choices=get_args(LayerOrder),
     )
     presets = MappingProxyType(
         {
@@ -202,26 +236,54 @@ class Nixery(Strategy):
     )
 
     def popularity_table(self, context: Context) -> Popularity:
-        """The context's popularity with this configuration's look-up options applied."""
+        """The context's popularity with this configuration's look-up options applied.
+
+        Example:
+            >>> from layerlab.popularity import Popularity
+            >>> table = Nixery(forced_popularity={"iana-etc*": 5}).popularity_table(Context(Popularity({"a-1": 2})))
+            >>> table.of_name("a-1"), table.of_name("iana-etc-1")
+            (2, 5)
+        """
         pop = context.popularity or Popularity({})
         if self.popularity_by_name or self.forced_popularity:
             pop = pop.with_options(by_name=self.popularity_by_name, forced={**pop.forced, **self.forced_popularity})
         return pop
 
     def threshold(self, pop: Popularity) -> int:
-        """The effective popularity threshold."""
+        """The effective popularity threshold.
+
+        Example:
+            >>> from layerlab.popularity import Popularity
+            >>> pop = Popularity({str(i): i for i in range(1, 101)})
+            >>> Nixery().threshold(pop), Nixery(popularity_percentile=90).threshold(pop)
+            (1000, 91)
+        """
         if self.popularity_percentile is not None:
             return pop.threshold_at_percentile(self.popularity_percentile)
         return self.popularity_threshold
 
     def sizes(self, graph: ClosureGraph) -> tuple[int, ...]:
-        """The size measure for each path."""
+        """The size measure for each path.
+
+        Example:
+            >>> g = ClosureGraph.from_records(
+            ...     [{"path": "/s/a", "narSize": 2, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 3}]
+            ... )
+            >>> Nixery().sizes(g), Nixery(size_measure="nar").sizes(g)
+            ((5, 3), (2, 3))
+        """
         if self.size_measure == "nar":
             return graph.require_nar_size("nixery with size_measure=nar")
         return graph.require_closure_size("nixery")
 
     def flagged(self, graph: ClosureGraph, sizes: Sequence[int], pops: Sequence[int], threshold: int) -> list[int]:
-        """Indices of the big-or-popular paths."""
+        """Indices of the big-or-popular paths.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "closureSize": 50}, {"path": "/s/b", "closureSize": 5}])
+            >>> Nixery(size_threshold=10).flagged(g, [50, 5], [1, 1000], 1000)
+            [0, 1]
+        """
         limit = self.size_threshold
         return [i for i in range(len(sizes)) if sizes[i] > limit or pops[i] >= threshold]
 
@@ -248,6 +310,52 @@ class Nixery(Strategy):
         return merge_split(
             graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold, self.layer_order
         )
+
+    def _group_batch(self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]) -> LayerBatch:
+        """Steps 1-4 once per set of flagged paths, step 5 (:func:`merge_groups`) per budget.
+
+        The dominator split depends only on the flagged paths, so every
+        configuration flagging the same paths (most of a threshold grid) and
+        every budget share it; ``memo`` keeps the popularity look-ups, the
+        flagged sets and the rated initial layers between calls.
+        """
+        forced = orjson.dumps(self.forced_popularity, option=orjson.OPT_SORT_KEYS)
+        pop_key = ("nixery popularity", self.popularity_by_name, forced)
+
+        def look_up() -> tuple[Popularity, tuple[int, ...]]:
+            table = self.popularity_table(context)
+            return table, tuple(table.for_graph(graph))
+
+        pop, pops = memo.compute(pop_key, look_up)
+        threshold = memo.compute(
+            ("nixery threshold", pop_key, self.popularity_percentile, self.popularity_threshold), lambda: self.threshold(pop)
+        )
+        sizes = memo.compute(("nixery sizes", self.size_measure), lambda: self.sizes(graph))
+        flagged = memo.compute(
+            ("nixery flagged", pop_key, self.size_measure, self.size_threshold, threshold),
+            lambda: tuple(self.flagged(graph, sizes, pops, threshold)),
+        )
+        key = ("nixery initial layers", pop_key, self.size_measure, flagged)
+
+        def initial_layers() -> tuple[RatedSplit, tuple[tuple[int, ...], ...]]:
+            split = dominator_split(graph, flagged)
+            rated = rate_split(graph, split, sizes, pops)
+            members: list[list[int]] = [[] for _ in range(len(split.heads) + rated.has_unreachable)]
+            group_of = {h: g for g, h in enumerate(split.heads)}
+            unreachable = len(split.heads)
+            for i, h in enumerate(split.owner):  # index order: every group's paths come out sorted
+                members[unreachable if h < 0 else group_of[h]].append(i)
+            return rated, tuple(tuple(members[g]) for g in rated.order)
+
+        rated, groups = memo.compute(key, initial_layers)
+
+        def layering(budget: int) -> list[tuple[int, ...]]:
+            merged = merge_groups(rated.ratings, budget, self.merge_mode)
+            if self.layer_order == "rating":  # the order merge_split gives: a stable sort, highest rating first
+                merged = sorted(merged, key=lambda t: -t[0])
+            return [positions for _, positions in merged]
+
+        return LayerBatch(groups, [layering(b) for b in budgets], key)
 
 
 @dataclass(frozen=True)
@@ -281,6 +389,107 @@ class NixeryAnalysis:
         return tuple(i for i in self.flagged if self.pops[i] >= self.threshold)
 
 
+@dataclass(frozen=True)
+class RatedSplit:
+    """Step 4: the initial layers of a dominator split, rated, in merge order.
+
+    Group ``g < len(heads)`` is the layer of ``heads[g]``; group
+    ``len(heads)`` (when ``has_unreachable``) holds the paths no root reaches,
+    with rating 0.  ``order`` lists the groups by ascending rating, ties by
+    head path (the unreachable group first); ``ratings[pos]`` is the rating of
+    ``order[pos]``.
+
+    Example:
+        >>> g = ClosureGraph.from_records([
+        ...     {"path": "/s/a-a", "closureSize": 3, "references": ["/s/c-c"]},
+        ...     {"path": "/s/b-b", "closureSize": 2, "references": ["/s/c-c"]},
+        ...     {"path": "/s/c-c", "closureSize": 1}], ["/s/a-a", "/s/b-b"])
+        >>> r = rate_split(g, dominator_split(g, []), g.closure_size, [1, 1, 1])
+        >>> r.order, r.ratings
+        ((2, 1, 0), (1, 2, 3))
+    """
+
+    heads: tuple[int, ...]
+    order: tuple[int, ...]
+    ratings: tuple[int, ...]
+    has_unreachable: bool
+
+
+def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int], pops: Sequence[int]) -> RatedSplit:
+    """Step 4: a layer's rating is the popularity of its head times the sum of its paths' sizes.
+
+    Ratings are exact Python integers.  Because paths are sorted, ordering
+    heads by index is ordering them by path, which is the documented
+    tie-break; a stable sort on the rating alone therefore implements it.
+    Issues an :class:`UnreachablePathsWarning` when some path is reachable
+    from no root.  (Example: :class:`RatedSplit`.)
+
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 4}, {"path": "/s/b-b", "closureSize": 1}])
+        >>> rate_split(g, dominator_split(g, []), [4, 1], [1, 10]).ratings
+        (4, 10)
+    """
+    n = len(graph.paths)
+    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+    reach = owner >= 0
+    weight = np.zeros(n, dtype=np.int64)
+    np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
+    heads = split.heads
+    ratings = [int(pops[h]) * w for h, w in zip(heads, weight[list(heads)].tolist())]
+    has_unreachable = not bool(reach.all())
+    if has_unreachable:
+        count = int(n - reach.sum())
+        warnings.warn(
+            f"{graph.source or graph.name}: {count} paths are reachable from no root; "
+            "they are kept in a layer of their own",
+            UnreachablePathsWarning,
+            stacklevel=4,
+        )
+    order = sorted(range(len(heads)), key=ratings.__getitem__)
+    if has_unreachable:
+        order.insert(0, len(heads))
+    all_ratings = ratings + [0] * has_unreachable
+    return RatedSplit(tuple(heads), tuple(order), tuple(all_ratings[g] for g in order), has_unreachable)
+
+
+def merge_groups(ratings: Sequence[int], budget: int, merge_mode: str) -> list[tuple[int, tuple[int, ...]]]:
+    """Step 5: merge rated groups into at most ``budget`` layers.
+
+    ``ratings`` are the groups' ratings in merge order (:attr:`RatedSplit.ratings`).
+    Returns the output layers in output order, each as ``(rating, positions)``
+    with ``positions`` indices into that order.  ``seed`` (Nixery) merges the
+    first ``len - budget + 1`` groups into one layer in front, in one step, as
+    Nixery's repeated merge of the first two without re-sorting comes to;
+    ``resort`` repeatedly merges the two lowest-rated groups (ties: the
+    earlier group) and lists the result by ascending rating.
+
+    This is the one implementation of Nixery's merge: :func:`merge_split` and
+    the batch hook :meth:`Nixery.group_batch` (used by sweeps) both run it.
+    Transcribed from Nixery's ``tools/nixery/build-image/group-layers.go``
+    (commit ``6d718bf2713a7e2209197247976390b878f51313``, 2019-08-13).
+
+    Example:
+        >>> merge_groups([1, 2, 3, 4], 2, "seed")
+        [(6, (0, 1, 2)), (4, (3,))]
+        >>> merge_groups([1, 2, 3, 4], 3, "resort")
+        [(3, (0, 1)), (3, (2,)), (4, (3,))]
+    """
+    count = len(ratings)
+    if count <= budget:
+        return [(ratings[pos], (pos,)) for pos in range(count)]
+    if merge_mode == "seed":
+        k = count - budget + 1
+        return [(sum(ratings[:k]), tuple(range(k))), *((ratings[pos], (pos,)) for pos in range(k, count))]
+    # Huffman-like: key (rating, smallest member position), so ties go to the earlier group.
+    heap: list[tuple[int, int, list[int]]] = [(r, pos, [pos]) for pos, r in enumerate(ratings)]
+    heapq.heapify(heap)
+    while len(heap) > budget:
+        ra, pa, ma = heapq.heappop(heap)
+        rb, pb, mb = heapq.heappop(heap)
+        heapq.heappush(heap, (ra + rb, min(pa, pb), ma + mb))
+    return [(rating, tuple(members)) for rating, _, members in sorted(heap)]
+
+
 def merge_split(
     graph: ClosureGraph,
     split: DominatorSplit,
@@ -292,81 +501,44 @@ def merge_split(
     popularity_threshold: int,
     layer_order: str = "printed",
 ) -> list[Layer]:
-    """Steps 4-5: rate the initial layers and merge the lowest-rated into the budget.
+    """Steps 4-5 as layers: :func:`rate_split`, then :func:`merge_groups`.
 
     ``layer_order="rating"`` then puts the layers in descending rating order
     (a stable sort of the printed order).
 
-    Ratings are exact Python integers.  Because paths are sorted, ordering
-    heads by index is ordering them by path, which is the documented
-    tie-break; a stable sort on the rating alone therefore implements it.
+    Example:
+        >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 1}, {"path": "/s/b-b", "closureSize": 1}])
+        >>> layers = merge_split(g, dominator_split(g, []), [1, 1], [1, 5], 1, "seed", 10, 5)
+        >>> [(layer.paths, layer.rating, layer.reason) for layer in layers]
+        [(('/s/a-a', '/s/b-b'), 6, 'merged')]
     """
     n = len(graph.paths)
-    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
-    reach = owner >= 0
-    weight = np.zeros(n, dtype=np.int64)
-    np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
-    heads = list(split.heads)
-    head_weight = weight[heads].tolist()
-    ratings = [int(pops[h]) * w for h, w in zip(heads, head_weight)]
-    has_unreachable = not bool(reach.all())
-    if has_unreachable:
-        count = int(n - reach.sum())
-        warnings.warn(
-            f"{graph.source or graph.name}: {count} paths are reachable from no root; they are kept in a layer of their own",
-            UnreachablePathsWarning,
-            stacklevel=4,
-        )
-    # Initial groups: one per head (g < len(heads)), then the unreachable one.
-    # The unreachable group has rating 0 and sorts before every head (tie-break "").
-    g_count = len(heads) + has_unreachable
-    g_rating = ratings + [0] * has_unreachable
-    order = sorted(range(len(heads)), key=ratings.__getitem__)
-    if has_unreachable:
-        order.insert(0, len(heads))
-    # final[i] = output position of initial group i; out_groups lists (rating, reason, root) per output layer
-    final = [0] * g_count
-    out_meta: list[tuple[int, str, int | None]] = []
+    rated = rate_split(graph, split, sizes, pops)
+    heads = rated.heads
 
-    def meta(g: int) -> tuple[int, str, int | None]:
+    def meta(g: int, rating: int) -> tuple[int, str, int | None]:
         if g == len(heads):
             return (0, "unreachable", None)
         h = heads[g]
         big = sizes[h] > size_threshold
         popular = pops[h] >= popularity_threshold
         reason = "big+popular" if big and popular else "big" if big else "popular" if popular else "dominator"
-        return (ratings[g], reason, h)
+        return (rating, reason, h)
 
-    if len(order) <= budget:
-        for pos, g in enumerate(order):
-            final[g] = pos
-            out_meta.append(meta(g))
-    elif merge_mode == "seed":
-        k = len(order) - budget + 1
-        out_meta.append((sum(g_rating[g] for g in order[:k]), "merged", None))
-        for g in order[:k]:
-            final[g] = 0
-        for pos, g in enumerate(order[k:], start=1):
-            final[g] = pos
-            out_meta.append(meta(g))
-    else:
-        # Huffman-like: repeatedly merge the two lowest-rated groups.  Key:
-        # (rating, smallest member position in the initial order).
-        heap = [(g_rating[g], pos, [g]) for pos, g in enumerate(order)]
-        heapq.heapify(heap)
-        while len(heap) > budget:
-            ra, pa, ma = heapq.heappop(heap)
-            rb, pb, mb = heapq.heappop(heap)
-            heapq.heappush(heap, (ra + rb, min(pa, pb), ma + mb))
-        for pos, (rating, _, members) in enumerate(sorted(heap)):
-            for g in members:
-                final[g] = pos
-            out_meta.append(meta(members[0]) if len(members) == 1 else (rating, "merged", None))
+    # final[g] = output position of initial group g; out_meta lists (rating, reason, root) per output layer.
+    final = [0] * len(rated.order)
+    out_meta: list[tuple[int, str, int | None]] = []
+    for out_pos, (rating, positions) in enumerate(merge_groups(rated.ratings, budget, merge_mode)):
+        for pos in positions:
+            final[rated.order[pos]] = out_pos
+        out_meta.append(meta(rated.order[positions[0]], rating) if len(positions) == 1 else (rating, "merged", None))
 
     # Map every path to its output layer and bucket in index order (paths stay sorted).
+    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+    reach = owner >= 0
     head_group = np.full(n + 1, -1, dtype=np.int64)
-    head_group[heads] = final[: len(heads)]
-    if has_unreachable:
+    head_group[list(heads)] = final[: len(heads)]
+    if rated.has_unreachable:
         head_group[n] = final[len(heads)]
     layer_of = head_group[np.where(reach, owner, n)]
     by_layer = np.argsort(layer_of, kind="stable")

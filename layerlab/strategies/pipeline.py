@@ -1,5 +1,8 @@
 """nixpkgs' ``layeringPipeline`` language (``flatten-references-graph``).
 
+Transcribed from nixpkgs' ``pkgs/build-support/flatten-references-graph``
+(commit ``a50ab67c6163a0f98e212189f114a4bcab19026a``).
+
 A pipeline is a JSON list of steps, each ``[name, *arguments]``, applied in
 turn to a value that starts as the closure graph and becomes graphs, lists and
 dicts of graphs.  At the end the value is flattened into a list of graphs and
@@ -66,13 +69,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import orjson
 
 from ..errors import ConfigError, StrategyError
 from ..graph import ClosureGraph, condensation
-from .base import Context, Layer, Param, Strategy, make_layer
+from .base import Context, Layer, Strategy, make_layer, param
 from .popularity_contest import contest_order
 
 __all__ = ["Pipeline", "PGraph", "run_pipeline", "flatten_references_graph", "parse_pipeline", "STEPS"]
@@ -87,16 +90,34 @@ class PGraph:
     succ: Mapping[int, tuple[int, ...]]
 
     def induced(self, keep: Iterable[int]) -> PGraph:
-        """The subgraph on ``keep``, vertex order kept."""
+        """The subgraph on ``keep``, vertex order kept.
+
+        Example:
+            >>> PGraph((0, 1, 2), {0: (1, 2), 1: (2,), 2: ()}).induced([2, 0]).succ
+            {0: (2,), 2: ()}
+        """
         k = set(keep)
         vs = tuple(v for v in self.vs if v in k)
         return PGraph(vs, {v: tuple(w for w in self.succ[v] if w in k) for v in vs})
 
     def without(self, drop: Iterable[int]) -> PGraph:
+        """The subgraph without the vertices ``drop``, vertex order kept.
+
+        Example:
+            >>> PGraph((0, 1, 2), {0: (1,), 1: (2,), 2: ()}).without([1]).vs
+            (0, 2)
+        """
         d = set(drop)
         return self.induced(v for v in self.vs if v not in d)
 
     def reach(self, starts: Iterable[int], *, backwards: bool = False) -> set[int]:
+        """The vertices reachable from ``starts`` (included), along references (``backwards``: against them).
+
+        Example:
+            >>> g = PGraph((0, 1, 2), {0: (1,), 1: (), 2: (1,)})
+            >>> sorted(g.reach([0])), sorted(g.reach([1], backwards=True))
+            ([0, 1], [0, 1, 2])
+        """
         step = self.pred if backwards else self.succ
         seen = set(starts)
         stack = list(seen)
@@ -117,7 +138,7 @@ class PGraph:
         return back
 
 
-Value = Union[PGraph, list, dict]
+Value = PGraph | list | dict
 
 
 def _merge(graphs: Sequence[PGraph]) -> PGraph:
@@ -371,7 +392,8 @@ def run_pipeline(graph: ClosureGraph, pipeline: str | Sequence[Any], exclude_pat
     nixpkgs' vertex order, excluded paths left out.
 
     Example:
-        >>> g = ClosureGraph.from_records([{"path": "A", "narSize": 1, "references": ["B"]}, {"path": "B", "narSize": 2}])
+        >>> g = ClosureGraph.from_records([{"path": "A", "narSize": 1, "references": ["B"]},
+        ...                                {"path": "B", "narSize": 2}])
         >>> run_pipeline(g, [["popularity_contest"], ["reverse"]])
         [[0], [1]]
     """
@@ -395,6 +417,11 @@ def flatten_references_graph(
     Raises:
         GraphError: malformed records.
         ConfigError: malformed pipeline.
+
+    Example:
+        >>> records = [{"path": "/s/a", "narSize": 5, "references": ["/s/b"]}, {"path": "/s/b", "narSize": 9}]
+        >>> flatten_references_graph(records, [["popularity_contest"]])
+        [['/s/b'], ['/s/a']]
     """
     graph = ClosureGraph.from_records(records)
     return [[graph.paths[i] for i in layer] for layer in run_pipeline(graph, pipeline, exclude_paths or ())]
@@ -406,18 +433,22 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, eq=False)
 class Pipeline(Strategy):
     """nixpkgs' ``layeringPipeline`` (see the module documentation)."""
 
     name = "pipeline"
     summary = "nixpkgs layeringPipeline: a JSON pipeline of steps (popularity_contest, split_paths, limit_layers, ...)"
-    params = (
-        Param("pipeline", "str", '[["popularity_contest"]]', "the pipeline, JSON as nixpkgs' layeringPipeline"),
-        Param("exclude_paths", "str", "", "paths kept out of the pipeline (JSON list or comma-separated); they get a last layer"),
+    pipeline: str = param("str", '[["popularity_contest"]]', "the pipeline, JSON as nixpkgs' layeringPipeline")
+    exclude_paths: str = param(
+        "str", "", "paths kept out of the pipeline (JSON list or comma-separated); they get a last layer"
     )
 
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**{k: _canonical(v) for k, v in values.items()})
+    def __post_init__(self) -> None:
+        # A pipeline or path list given as a Python list is kept as its JSON text.
+        for name in ("pipeline", "exclude_paths"):
+            object.__setattr__(self, name, _canonical(getattr(self, name)))
+        super().__post_init__()
 
     def _validate(self) -> None:
         parse_pipeline(self.pipeline)

@@ -1,5 +1,8 @@
 """nixpkgs dockerTools' popularity contest (the old default of ``buildLayeredImage``).
 
+Transcribed from nixpkgs' ``pkgs/build-support/references-by-popularity/closure-graph.py``
+(commit ``50f5e9a088530c315ad1a9b5c7456e5d76cb5da9``).
+
 **Score.**  The closure is unfolded into a tree from its roots (paths no other
 path references): a path referenced from two places appears twice.  Then,
 bottom-up, each node's counters are merged into its parent's and incremented,
@@ -45,10 +48,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 from ..graph import ClosureGraph, condensation
-from .base import Context, Layer, Param, Strategy, make_layer
 from ._util import package_key
+from .base import Context, Layer, Strategy, make_layer, param
 
 __all__ = ["PopularityContest", "contest_scores", "contest_order", "first_n_layers"]
 
@@ -104,7 +109,14 @@ def contest_order(paths: Sequence[str], refs: Sequence[Sequence[int]], score: st
 
 
 def first_n_layers(graph: ClosureGraph, ranked: Sequence[tuple[int, int]], budget: int, reason: str) -> list[Layer]:
-    """The first ``budget - 1`` ranked paths alone, the rest in one layer."""
+    """The first ``budget - 1`` ranked paths alone, the rest in one layer.
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> g = ClosureGraph.from_records([{"path": p, "narSize": 1} for p in ("/s/a", "/s/b", "/s/c")])
+        >>> [(layer.paths, layer.reason) for layer in first_n_layers(g, [(2, 9), (0, 5), (1, 1)], 2, "contest")]
+        [(('/s/c',), 'contest'), (('/s/a', '/s/b'), 'rest')]
+    """
     if len(ranked) <= budget:
         return [make_layer(graph, [i], rating=s, reason=reason, root=i) for i, s in ranked]
     head = ranked[: budget - 1]
@@ -112,19 +124,21 @@ def first_n_layers(graph: ClosureGraph, ranked: Sequence[tuple[int, int]], budge
     return [*(make_layer(graph, [i], rating=s, reason=reason, root=i) for i, s in head), make_layer(graph, tail, reason="rest")]
 
 
+ContestScore = Literal["nixpkgs", "appearances"]
+
+
+@dataclass(frozen=True, eq=False)
 class PopularityContest(Strategy):
     """dockerTools' popularity contest: ``budget - 1`` most popular paths alone, the rest merged."""
 
     name = "popularity-contest"
     summary = "nixpkgs dockerTools (old default): tree-unfolding popularity, first budget-1 paths alone, rest merged"
-    params = (
-        Param(
-            "score",
-            "choice",
-            "nixpkgs",
-            "nixpkgs: depth-weighted tree score as nixpkgs computes it; appearances: times a path appears in the unfolded tree",
-            choices=("nixpkgs", "appearances"),
-        ),
+    score: ContestScore = param(
+        "choice",
+        "nixpkgs",
+        "nixpkgs: depth-weighted tree score as nixpkgs computes it; "
+        "appearances: times a path appears in the unfolded tree",
+        choices=get_args(ContestScore),
     )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
