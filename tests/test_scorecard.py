@@ -360,3 +360,16 @@ def test_image_warnings_once_per_layering_not_per_pair() -> None:
         card = scorecard(ImageSet.from_graphs([g]), "nixery", [94, 2])
     assert [w.category for w in caught] == [UnreachablePathsWarning] * 2  # one per budget's layering
     assert set(card.pairs.dropna()) == {3}
+
+
+@pytest.mark.slow
+def test_update_pairs_on_dask_equal_the_in_process_run() -> None:
+    from distributed import Client, LocalCluster
+
+    s = random_set(4)
+    strategies = ["keystone", "nixery-2022", "single-layer"]
+    here = scorecard(s, strategies, [3, 50], progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            there = scorecard(s, strategies, [3, 50], executor=client, progress=False)
+    pd.testing.assert_frame_equal(here, there)
