@@ -79,8 +79,17 @@ def test_score_sample_and_errors(abc: Path, capsys) -> None:
         (["-b", "9x"], "--budgets: expected comma-separated integers"),
         (["-s", "nope"], "unknown strategy 'nope'"),
         (["--sample", "0"], "--sample must be at least 1"),
+        (["--executor", "gpu"], "executor must be an Executor"),
         (["-s", "nixery", "-s", "keystone", "--set", "alpha=1"], "--set applies to one strategy"),
     ]:
         assert main(["score", str(abc), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("layerlab: error: ") and message in err and err.count("\n") == 1
+
+
+def test_score_on_a_thread_pool_equals_in_process(abc: Path, capsys) -> None:
+    base = ["score", str(abc), "-s", "per-path", "-s", "keystone", "-b", "94,2", "--json"]
+    assert main(base) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert main([*base, "--executor", "thread", "--jobs", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == here

@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--jobs", "-j", type=int, metavar="N", help="worker processes for the update pairs (default: in-process)"
     )
+    p.add_argument(
+        "--executor",
+        metavar="SPEC",
+        help="where the update pairs run: serial (default), process, thread, or dask://HOST:PORT (a Dask scheduler)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON: one object per (strategy, budget, figure)")
     p.add_argument("--out", "-o", metavar="FILE", help="also write the frame (.parquet or .csv)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -77,7 +82,7 @@ def run_score(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sample must be at least 1, not {args.sample}", source="--sample")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, not {args.jobs}", source="--jobs")
-    executor = "process" if args.jobs and args.jobs > 1 else "serial"
+    executor = args.executor or ("process" if args.jobs and args.jobs > 1 else "serial")
     frame = scorecard(
         imageset,
         strategies,
