@@ -7,6 +7,7 @@ promises.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -73,7 +74,7 @@ def test_the_notebooks_are_there() -> None:
 
 
 #: Notebooks that need tools beyond Python.
-TOOLS = {"04-build-a-real-image.ipynb": ("nix-build", "docker-registry")}
+TOOLS = {"04-build-a-real-image.ipynb": ("nix-build", "docker-registry", "skopeo")}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -139,7 +140,18 @@ def test_build_notebook_content(executed: dict) -> None:
     # curl + python3 shares four identical layers with it (python3, curl, openssl, readline).
     assert re.search(r"layerlab/demo:curl-python3: 5 blobs sent \([\d.]+ MB\), 4 already there \(16\.1 MB not uploaded\)", text)
     assert "{'layerlab/demo': ['git-python3', 'curl-python3']}" in text
-    assert "registry stopped, work directory removed" in text
+    # the whole manifest in a collapsible viewer; the layer table names the packages of each layer
+    manifest_digest = re.search(r"manifest (sha256:[0-9a-f]{64})", text).group(1)
+    assert "<details><summary>The whole manifest" in text and '&quot;schemaVersion&quot;: 2' in text
+    assert "python3-3.11.9" in text and "git-2.44.0" in text
+    # served by layerlab serve with the same configuration, pulled back with skopeo: the same digest
+    assert f"pulled manifest digest: {manifest_digest} == {manifest_digest}" in text
+    assert "build-start" in text and "/v2/git/python3/manifests/latest" in text
+    # the work directory is kept, with the OCI layout the text invites the reader to open
+    assert "registry and server stopped; the images stay in" in text
+    kept = Path(NOTEBOOK_DIR).resolve().parent / "build" / "notebook-04"
+    index = json.loads((kept / "oci" / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == manifest_digest
     assert pngs(nb) == 1
 
 

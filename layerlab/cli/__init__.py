@@ -30,6 +30,7 @@ COMMANDS = {
     "info": "group",
     "strategies": "group",
     "build": "build",
+    "serve": "serve",
     "workbench": "workbench",
     "report": "workbench",
     "plot": "workbench",

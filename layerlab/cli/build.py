@@ -104,24 +104,12 @@ def _load_layers(path: str, graph):
 
 
 def _from_source(args: argparse.Namespace, strategy, context):
-    from ..errors import ConfigError
-    from ..sources.nix import OFFLINE_CONFIG, closure
+    from ..image.from_source import plan_from_source
+    from ..sources.nix import OFFLINE_CONFIG
 
-    if not args.packages:
-        raise ConfigError("name at least one package after the source", source="layerlab build")
-    result = closure(args.source, args.packages, settings=OFFLINE_CONFIG if args.offline else None)
-    budget = args.budget - (0 if args.no_customisation else 1)
-    if budget < 1:
-        raise ConfigError(f"a budget of {args.budget} leaves no layer for the closure besides the customisation layer", source="--budget")
-    layers = strategy.group(result.graph, context, budget)
-    # the customisation layer joins packages in the order they were requested
-    packages: list[str] = []
-    for name in args.packages:
-        path = result.packages.get(name)
-        if path and path not in packages:
-            packages.append(path)
-    packages += [p for p in result.store_paths if p not in packages]
-    return result.graph, layers, ([] if args.no_customisation else packages)
+    plan = plan_from_source(args.source, args.packages, strategy, context, args.budget,
+                            customisation=not args.no_customisation, settings=OFFLINE_CONFIG if args.offline else None)
+    return plan.closure.graph, list(plan.layers), list(plan.packages)
 
 
 def run_build(args: argparse.Namespace) -> int:

@@ -101,6 +101,8 @@ class BlobStore:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_store_dir()
+        #: Where blobs being written go (a directory inside ``root``, so the final rename stays on one file system).
+        self.tmp = self.root / "tmp"
         try:
             for sub in ("blobs/sha256", "builds", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -206,7 +208,7 @@ class BlobStore:
             >>> store.read_bytes("sha256:" + hashlib.sha256(b"layer").hexdigest())
             b'layer'
         """
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="blob-")
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
         committed: list[str] = []
 
         def commit(digest: str) -> None:
