@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test report bench venv clean
+.PHONY: demo test report bench venv clean reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the fuzz and fault suites alone; prints build/reliability.json (inputs tried, faults injected, outcomes)
+reliability: $(STAMP)
+	$(PY) -m pytest tests/test_fuzz_*.py tests/test_faults_*.py -q $(PYTEST_ARGS)
+	@cat build/reliability.json
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

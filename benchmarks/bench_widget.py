@@ -1,6 +1,6 @@
 """Speed of a slider move in the tune panel (target: under 300 ms on kde-full).
 
-What is timed is the panel's whole callback, :meth:`layerlab.widgets.TunePanel.set`
+What is timed is the panel's whole callback, :meth:`layerlab.workbench.TunePanel.set`
 without a frontend: regroup every image of the set with the new parameter,
 compute the pull metrics, rebuild the chart (inline SVG), the summary and the
 layer table.  Every step uses a parameter value not seen before, so no memo
@@ -11,7 +11,7 @@ Baselines, in the same run, for the same updates:
 
 * **matplotlib redraw**: the same grouping and metrics, then the chart redrawn
   with matplotlib into one persistent figure and encoded as PNG
-  (:class:`layerlab.widgets.PanelFigure`), the panel's first design;
+  (:class:`layerlab.workbench.PanelFigure`), the panel's first design;
 * **full re-render**: a new matplotlib figure per update (constrained layout,
   default PNG compression), what ``clear_output(); display(fig)`` code does.
 
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from _report import record
 
 from layerlab.plot import to_png
-from layerlab.widgets import Config, PanelFigure, TunePanel, chart_svg, evaluate, layer_table_html, summary_html
+from layerlab.workbench import Config, PanelFigure, TunePanel, chart_svg, evaluate, layer_table_html, summary_html
 
 SIZES = [10**6, 2 * 10**6, 5 * 10**6, 10**7, 2 * 10**7, 5 * 10**7, 2 * 10**8, 5 * 10**8, 10**9, 2 * 10**9]
 BUDGETS = [94, 60, 40, 20, 10, 5]

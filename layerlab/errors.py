@@ -28,7 +28,10 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
+    "one_line",
     "LayerlabError",
     "InputError",
     "GraphError",
@@ -42,8 +45,26 @@ __all__ = [
 ]
 
 
+#: Characters that would break a one-line message (``str.splitlines`` breaks on all of these) or hide text.
+_BREAKING = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    r"""``text`` with line breaks and control characters escaped, so it stays on one line.
+
+    Example:
+        >>> print(one_line("a\nb\x00c"))
+        a\nb\x00c
+    """
+    return _BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 class LayerlabError(Exception):
     """Base class of every error layerlab raises on purpose.
+
+    The text is one line whatever the input held: line breaks and control
+    characters in ``message`` and ``source`` are shown escaped (a subclass
+    that carries a multi-line log on purpose sets ``multiline``).
 
     Args:
         message: what is wrong, in one sentence.
@@ -51,7 +72,14 @@ class LayerlabError(Exception):
             prefixed to the message as ``source: message``.
     """
 
+    multiline = False
+
     def __init__(self, message: str, *, source: str | None = None) -> None:
+        message, source = str(message), (None if source is None else str(source))
+        if not self.multiline:
+            message = one_line(message)
+        if source is not None:
+            source = one_line(source)
         self.message = message
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
@@ -78,7 +106,9 @@ class StrategyError(LayerlabError):
 
 
 class NixError(LayerlabError):
-    """Invoking Nix failed; the message carries the tail of Nix's stderr."""
+    """Invoking Nix failed; the message carries the tail of Nix's stderr (indented lines after the first)."""
+
+    multiline = True
 
 
 class NotFoundError(NixError):

@@ -3,9 +3,19 @@
 Every file layerlab writes goes through :func:`atomic_file` (or its
 shorthands): the bytes go to a hidden temporary file in the target's
 directory, are flushed to disk, and the file is renamed over the target.  A
-reader therefore sees the old content or the new, never half of it, and an
-interrupted run leaves at most a ``.<name>.tmp-*`` file behind.
-:func:`atomic_dir` does the same for a whole directory.
+reader therefore sees the old content or the new, never half of it.
+:func:`atomic_dir` does the same for a new directory; it never replaces a
+directory that holds anything, since that may be someone else's data.
+
+**Temporary files of killed runs** are swept by the next run.  Each
+temporary entry is created by :func:`hold_temp`, which keeps an exclusive
+``flock`` on it for as long as its writer lives (the kernel drops the lock
+when the process dies, however it dies), and creates it while holding a
+shared lock on the directory.  :func:`sweep_temp` takes the directory's lock
+exclusively (skipping the sweep when a writer is creating an entry at that
+moment) and removes each matching entry whose lock it can take, that is,
+whose writer is gone.  So a sweep never removes the file of a live writer,
+in this process or another.
 
 Reading goes through :func:`read_bytes`, which decompresses ``.xz``, ``.gz``
 and ``.zst`` transparently and turns every failure into one
@@ -22,17 +32,28 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import lzma
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from .errors import InputError, LayerlabError
 
-__all__ = ["read_bytes", "atomic_file", "atomic_write", "atomic_dir"]
+__all__ = [
+    "read_bytes",
+    "atomic_file",
+    "atomic_write",
+    "atomic_dir",
+    "check_new_dir",
+    "hold_temp",
+    "sweep_temp",
+    "TempHold",
+]
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -53,6 +74,8 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
         data = p.read_bytes()
     except OSError as err:
         raise InputError(f"cannot read file: {err.strerror or err}", source=str(path)) from None
+    except ValueError:  # a NUL in the name
+        raise InputError("cannot read file: the name holds a NUL character", source=str(path)) from None
     try:
         if p.suffix == ".xz":
             return lzma.decompress(data)
@@ -69,16 +92,155 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     return data
 
 
+# ------------------------------------------------------------ temporary entries
+@dataclass
+class TempHold:
+    """A temporary file or directory and the descriptor holding its lock.
+
+    Attributes:
+        path: the entry.
+        fd: a descriptor of the entry carrying an exclusive ``flock``;
+            :meth:`release` closes it.
+    """
+
+    path: Path
+    fd: int
+
+    def release(self) -> None:
+        """Drop the lock (the entry itself is left as it is).
+
+        Example:
+            >>> import tempfile
+            >>> h = hold_temp(tempfile.mkdtemp(), "x-"); h.release(); h.fd, h.path.exists()
+            (-1, True)
+        """
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: Path, operation: int) -> Iterator[bool]:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, operation)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def hold_temp(directory: str | os.PathLike[str], prefix: str, *, is_dir: bool = False) -> TempHold:
+    """Create a temporary file (or directory) named ``prefix*`` in ``directory``, locked.
+
+    The lock lives as long as the returned hold (or the process): a
+    :func:`sweep_temp` never removes the entry meanwhile.
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> h = hold_temp(d, "blob-")
+        >>> sweep_temp(d, ["blob-"]), h.path.exists()   # a live writer's file stays
+        (0, True)
+        >>> h.release(); sweep_temp(d, ["blob-"]), h.path.exists()
+        (1, False)
+    """
+    parent = Path(directory)
+    with _dir_lock(parent, fcntl.LOCK_SH):
+        if is_dir:
+            path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+        else:
+            wfd, path = tempfile.mkstemp(prefix=prefix, dir=parent)
+            os.close(wfd)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return TempHold(Path(path), fd)
+
+
+def sweep_temp(directory: str | os.PathLike[str], prefixes: Iterable[str]) -> int:
+    """Remove entries of ``directory`` named ``prefix*`` that no live writer holds; return how many.
+
+    Nothing happens when the directory is missing or a writer is creating an
+    entry at this moment (the next run sweeps).  See the module doc.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp(); open(os.path.join(d, ".out.tmp-left"), "w").close()
+        >>> sweep_temp(d, [".out.tmp-"]), os.listdir(d)   # nobody holds it: a killed writer's file
+        (1, [])
+    """
+    parent = Path(directory)
+    starts = tuple(prefixes)
+    removed = 0
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(starts)]
+    except OSError:
+        return 0
+    if not names:
+        return 0
+    try:
+        lock = _dir_lock(parent, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        got = lock.__enter__()
+    except OSError:
+        return 0
+    try:
+        if not got:
+            return 0
+        for name in names:
+            path = parent / name
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its writer is alive
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                removed += 1
+            finally:
+                os.close(fd)
+    finally:
+        lock.__exit__(None, None, None)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+# ------------------------------------------------------------ atomic outputs
 @contextlib.contextmanager
 def atomic_file(
-    target: str | os.PathLike[str], *, mode: int = 0o644, error: type[LayerlabError] = InputError
+    target: str | os.PathLike[str],
+    *,
+    mode: int = 0o644,
+    error: type[LayerlabError] = InputError,
+    sweep: bool = True,
 ) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``target`` when the block ends without error.
+
+    Temporary files that killed runs left next to ``target`` are swept first.
 
     Args:
         target: the file to write; missing parent directories are created.
         mode: the permissions of the finished file.
         error: the error class raised when the file cannot be written.
+        sweep: sweep stale temporary files of ``target`` first (off where the
+            caller sweeps the whole directory itself, as the blob store does).
 
     Example:
         >>> import os, tempfile
@@ -91,30 +253,39 @@ def atomic_file(
     target = Path(target)
     if target.is_dir():
         raise error("is a directory, expected a file name", source=str(target))
+    prefix = f".{target.name}.tmp-"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        if sweep:
+            sweep_temp(target.parent, [prefix])
+        hold = hold_temp(target.parent, prefix)
+        fh = open(hold.path, "wb")
     except OSError as err:
         raise error(f"cannot write: {err.strerror or err}", source=str(target)) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        os.chmod(hold.path, mode)
+        os.replace(hold.path, target)
     except OSError as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(hold.path)
         raise error(f"cannot write: {err.strerror or err}", source=str(target)) from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(hold.path)
         raise
+    finally:
+        hold.release()
 
 
 def atomic_write(
-    target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, error: type[LayerlabError] = InputError
+    target: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    error: type[LayerlabError] = InputError,
+    sweep: bool = True,
 ) -> None:
     """Write ``data`` to ``target`` atomically (see :func:`atomic_file`).
 
@@ -124,16 +295,36 @@ def atomic_write(
         >>> atomic_write(f, b"{}"); open(f, "rb").read()
         b'{}'
     """
-    with atomic_file(target, mode=mode, error=error) as fh:
+    with atomic_file(target, mode=mode, error=error, sweep=sweep) as fh:
         fh.write(data)
+
+
+def check_new_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = InputError) -> None:
+    """Raise unless ``target`` is absent or an empty directory (what :func:`atomic_dir` may fill).
+
+    Example:
+        >>> import tempfile
+        >>> check_new_dir(tempfile.mkdtemp())
+    """
+    target = Path(target)
+    if not os.path.lexists(target):
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise error("exists and is not a directory", source=str(target))
+    try:
+        entries = os.listdir(target)
+    except OSError as err:
+        raise error(f"cannot read directory: {err.strerror or err}", source=str(target)) from None
+    if entries:
+        raise error("directory exists and is not empty; refusing to replace it", source=str(target))
 
 
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = InputError) -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; it becomes ``target`` on success.
 
-    An existing ``target`` directory is renamed aside first and removed after
-    the new one is in place.
+    ``target`` must be absent or an empty directory (:func:`check_new_dir`):
+    a directory holding anything is never replaced.
 
     Example:
         >>> import os, tempfile
@@ -145,25 +336,30 @@ def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = I
         >>> os.listdir(d), os.listdir(os.path.join(d, "out"))
         (['out'], ['index.json'])
     """
-    target = Path(target)
+    target = Path(os.path.abspath(target))
     parent = target.parent
+    check_new_dir(target, error=error)
+    prefixes = [f".{target.name}.tmp-", f".{target.name}.old-"]
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+        sweep_temp(parent, prefixes)
+        hold = hold_temp(parent, prefixes[0], is_dir=True)
     except OSError as err:
         raise error(f"cannot create output directory: {err.strerror or err}", source=str(target)) from None
+    tmp = hold.path
     try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        if target.exists() and not target.is_dir():
-            raise error("exists and is not a directory", source=str(target))
-        aside = None
-        if target.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
-            os.replace(target, aside / "old")
-        os.replace(tmp, target)
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o755)
+        except OSError as err:
+            raise error(f"cannot write: {err.strerror or err}", source=str(target)) from None
+        check_new_dir(target, error=error)
+        try:
+            os.replace(tmp, target)  # rename(2) replaces an empty directory, and only an empty one
+        except OSError as err:
+            raise error(f"cannot create output directory: {err.strerror or err}", source=str(target)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        hold.release()

@@ -426,7 +426,8 @@ class ClosureGraph:
 
         Raises:
             GraphError: a path listed twice with different data, a reference or
-                root to an absent path, a malformed record or size.
+                root to an absent path, a malformed record or size, a path
+                holding NUL or a line break (no file system or tar name can).
 
         Example:
             >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x", "closureSize": 5}])
@@ -444,6 +445,9 @@ class ClosureGraph:
             by_path = _deduplicated(records, store_dir, source)
 
         paths = tuple(sorted(by_path))
+        bad = next((p for p in paths if "\0" in p or "\n" in p or "\r" in p), None)
+        if bad is not None:
+            raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
         index = {p: i for i, p in enumerate(paths)}
         recs = [by_path[p] for p in paths]
         ref_lists = _resolve_all_references(paths, recs, index, store_dir, source)
@@ -691,6 +695,39 @@ class ClosureGraph:
             "paths_in_cycles": sum(len(c) for c in self.cycles),
             "unreachable": len(self.unreachable),
         }
+
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks: counts, bytes, roots and the largest closures.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/nix/store/a-x-1", "narSize": 5}], name="x")
+            >>> "<b>x</b>" in g._repr_html_() and "x-1" in g._repr_html_()
+            True
+        """
+        import html
+
+        from .units import format_bytes
+
+        s = self.summary()
+        size = "unknown" if s["bytes"] is None else format_bytes(s["bytes"])
+        facts = [
+            f"{s['paths']:,} paths", f"{s['edges']:,} references", f"{size}",
+            f"{s['roots']:,} roots" + ("" if s["roots_given"] else " (derived)"),
+        ]
+        if s["cycles"]:
+            facts.append(f"{s['cycles']} cycles ({s['paths_in_cycles']} paths)")
+        if s["unreachable"]:
+            facts.append(f"{s['unreachable']} unreachable")
+        roots = ", ".join(html.escape(self.names[r]) for r in self.roots[:4]) + (" …" if len(self.roots) > 4 else "")
+        sizes = self.closure_size or self.nar_size
+        top = ""
+        if sizes is not None and self.paths:
+            order = sorted(range(len(self.paths)), key=lambda i: (-sizes[i], i))[:5]
+            largest = (f"{html.escape(self.names[i])} ({format_bytes(sizes[i])})" for i in order)
+            top = "<br>largest closures: " + ", ".join(largest)
+        title = html.escape(self.name or self.source or "closure graph")
+        return (f'<div class="ll-graph" style="font-size:13px"><b>{title}</b>: {", ".join(facts)}'
+                f"<br>roots: {roots}{top}</div>")
 
     def to_networkx(self) -> networkx.DiGraph:
         """Return a ``networkx.DiGraph`` with one node per store path.

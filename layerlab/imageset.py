@@ -58,7 +58,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -78,6 +78,8 @@ __all__ = [
     "PathUniverse",
     "load_imageset",
     "default_imageset",
+    "bundled_imagesets",
+    "DATA_DIR",
     "DEFAULT_IMAGESET_DIR",
     "MANIFEST_NAMES",
 ]
@@ -615,3 +617,47 @@ def default_imageset() -> ImageSet:
         raise InputError("the bundled image set is not installed", source=str(DEFAULT_IMAGESET_DIR))
     pop = load_popularity(_DEFAULT_POPULARITY)
     return ImageSet.from_directory(DEFAULT_IMAGESET_DIR, name="debian-30", popularity=pop)
+
+
+#: The bundled data (``data/`` at the top of the source tree).
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def bundled_imagesets(data_dir: Path | None = None) -> dict[str, Callable[[], ImageSet]]:
+    """The image sets shipped in ``data/``, by name, as loaders (nothing is read until called).
+
+    ``debian-30`` is the 30-image set; ``kde-full``, ``git-curl-python3`` and
+    ``bash-coreutils`` are single images; ``debian-30+kde`` pulls kde-full
+    after the 30 images.  All use the Debian popularity table.
+
+    Example:
+        >>> sorted(bundled_imagesets())
+        ['bash-coreutils', 'debian-30', 'debian-30+kde', 'git-curl-python3', 'kde-full']
+    """
+    root = (data_dir or DATA_DIR) / "debian"
+
+    def popularity() -> Popularity:
+        return load_popularity(root / "popularity.json")
+
+    def set30() -> ImageSet:
+        return load_imageset(root / "imageset", popularity=popularity(), name="debian-30")
+
+    def single(name: str) -> Callable[[], ImageSet]:
+        def load() -> ImageSet:
+            g = load_graph(root / f"{name}.graph.json", name=name)
+            return ImageSet.from_graphs([g], name=name, popularity=popularity())
+
+        return load
+
+    def set30_kde() -> ImageSet:
+        s = set30()
+        kde = load_graph(root / "kde-full.graph.json", name="kde-full")
+        return ImageSet.from_graphs([*s.graphs, kde], name="debian-30+kde", popularity=s.popularity)
+
+    return {
+        "debian-30": set30,
+        "debian-30+kde": set30_kde,
+        "kde-full": single("kde-full"),
+        "git-curl-python3": single("git-curl-python3"),
+        "bash-coreutils": single("bash-coreutils"),
+    }

@@ -46,10 +46,14 @@ from matplotlib.ticker import FuncFormatter
 from .errors import ConfigError
 from .graph import ClosureGraph, store_name
 from .strategies.base import Layer
+from .units import format_bytes
 
 __all__ = [
     "format_bytes",
     "layer_colours",
+    "layer_colour",
+    "CATCH_ALL_REASONS",
+    "CATCH_ALL_COLOUR",
     "TreeBox",
     "icicle_boxes",
     "dominator_tree",
@@ -58,6 +62,7 @@ __all__ = [
     "layer_sizes",
     "layer_stack",
     "overlap_heatmap",
+    "overlap_order",
     "pull_vs_budget",
     "sweep_heatmap",
     "pareto_plot",
@@ -73,6 +78,8 @@ _PALETTE = (
 _MERGED = "#c9c9c9"
 _SMALL = "#ececec"
 _HATCH = {"big": "////", "popular": "....", "big+popular": "xxxx"}
+_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 _REASON_COLOUR = {
     "big": "#e15759",
     "popular": "#4e79a7",
@@ -86,27 +93,6 @@ _REASON_COLOUR = {
 def _general(v: float) -> str:
     """A tick label in ``%g`` form: ``_general(0.5) == "0.5"``."""
     return f"{v:g}"
-
-
-def format_bytes(n: float, _pos: Any = None) -> str:
-    """Bytes in SI units, three significant digits (usable as a tick formatter).
-
-    Example:
-        >>> format_bytes(0), format_bytes(999), format_bytes(1_234_567), format_bytes(3.07e9)
-        ('0 B', '999 B', '1.23 MB', '3.07 GB')
-    """
-    n = float(n)
-    if n == 0:
-        return "0 B"
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 999.5 or unit == "TB":
-            if unit == "B":
-                return f"{sign}{n:.0f} B"
-            return f"{sign}{n:.3g} {unit}"
-        n /= 1000
-    raise AssertionError  # pragma: no cover
 
 
 _BYTES = FuncFormatter(format_bytes)
@@ -134,6 +120,43 @@ def layer_colours(layers: Sequence[Layer]) -> list[str]:
             out[i] = _PALETTE[k % len(_PALETTE)]
             k += 1
     return out
+
+
+#: Reasons of catch-all layers (what is left after the strategy's chosen layers).
+CATCH_ALL_REASONS = frozenset({"merged", "rest", "unreachable"})
+
+#: The colour of a catch-all layer: neutral grey, darker than any identity colour's grey level.
+CATCH_ALL_COLOUR = "#8c8c8c"
+
+
+def layer_colour(layer: Layer) -> str:
+    """A colour that stays with a layer's identity across configurations: grey for catch-all layers.
+
+    The identity is the layer's root path when it has one (the path it was
+    started from), else its first path.  Its SHA-1 picks a hue on the colour
+    wheel and one of three saturation/lightness pairs, all saturated enough to
+    tell apart from the catch-all grey.  Unlike :func:`layer_colours` (palette by
+    size rank), the same layer gets the same colour in every panel and after
+    every slider move.
+
+    Example:
+        >>> a = Layer(("/nix/store/a-x",), 5, reason="big", root="/nix/store/a-x")
+        >>> layer_colour(a) == layer_colour(Layer(("/nix/store/a-x", "/nix/store/b-y"), 9, root="/nix/store/a-x"))
+        True
+        >>> layer_colour(Layer(("/nix/store/a-x",), 5, reason="merged"))
+        '#8c8c8c'
+    """
+    import colorsys
+    import hashlib
+
+    if layer.reason in CATCH_ALL_REASONS:
+        return CATCH_ALL_COLOUR
+    key = layer.root or (layer.paths[0] if layer.paths else "")
+    h = hashlib.sha1(key.encode()).digest()
+    hue = int.from_bytes(h[:2], "big") / 65536
+    sat, light = ((0.72, 0.45), (0.62, 0.58), (0.80, 0.36))[h[2] % 3]
+    r, g, b = colorsys.hls_to_rgb(hue, light, sat)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -473,6 +496,50 @@ def layer_stack(configs: Mapping[str, Sequence[Layer]], *, title: str = "Layer s
 
 
 # --------------------------------------------------------------------- overlap
+def overlap_order(matrix: Any, how: str = "cluster") -> list[int]:
+    """Row order for an image x image matrix: ``cluster``, ``size`` or ``given``.
+
+    ``cluster`` is average-linkage agglomerative clustering (UPGMA; Sokal and
+    Michener, "A statistical method for evaluating systematic relationships",
+    1958) on the symmetrised off-diagonal values as similarities, leaves read
+    left to right with the larger cluster first, so images that share much sit
+    next to each other; ties are broken by position.  ``size`` sorts by row
+    total (off-diagonal), largest first; ``given`` keeps the order.
+
+    Example:
+        >>> overlap_order([[1, 0, .9], [0, 1, 0], [.9, 0, 1]])
+        [0, 2, 1]
+        >>> overlap_order([[1, .1, .2], [.1, 1, .9], [.2, .9, 1]], "size")  # row totals 0.3, 1.0, 1.1
+        [2, 1, 0]
+    """
+    data = np.nan_to_num(np.asarray(matrix, dtype=float))
+    k = data.shape[0]
+    if how == "given" or k <= 2 and how == "cluster":
+        return list(range(k))
+    sim = (data + data.T) / 2
+    np.fill_diagonal(sim, 0)
+    if how == "size":
+        totals = sim.sum(axis=1)
+        return sorted(range(k), key=lambda i: (-totals[i], i))
+    if how != "cluster":
+        raise ConfigError(f"order must be cluster, size or given, not {how!r}", source="overlap_heatmap")
+    clusters: dict[int, list[int]] = {i: [i] for i in range(k)}
+    while len(clusters) > 1:
+        keys = sorted(clusters)
+        best = None
+        for x in range(len(keys)):
+            for y in range(x + 1, len(keys)):
+                a, b = clusters[keys[x]], clusters[keys[y]]
+                avg = float(sim[np.ix_(a, b)].mean())
+                if best is None or avg > best[0]:
+                    best = (avg, keys[x], keys[y])
+        assert best is not None
+        _, ka, kb = best
+        a, b = clusters.pop(ka), clusters.pop(kb)
+        clusters[min(ka, kb)] = a + b if len(a) >= len(b) else b + a
+    return next(iter(clusters.values()))
+
+
 def overlap_heatmap(
     matrix: Any,
     names: Sequence[str] | None = None,
@@ -481,16 +548,24 @@ def overlap_heatmap(
     value_label: str = "share of the row image's bytes",
     annotate: bool | None = None,
     as_bytes: bool = False,
+    bytes_matrix: Any = None,
+    order: str = "cluster",
 ) -> Figure:
     """A square matrix (image x image) as a heatmap with the image names on both axes.
 
     ``matrix`` is a 2-D array or a pandas DataFrame (its index gives the
-    names).  Cells are annotated when there are at most 16 images.
+    names).  Rows and columns are ordered by :func:`overlap_order` (``cluster``
+    by default: images that share much sit together).  The diagonal (an image
+    with itself) is drawn hatched grey and labelled ``self``, apart from the
+    real pairs.  Cells are annotated when there are at most 16 images; with
+    ``bytes_matrix`` (same shape, e.g. the shared bytes behind a share) each
+    annotation gives the value and the bytes.  The figure stays within about
+    8.5 inches square whatever the number of images.
 
     Example:
-        >>> fig = overlap_heatmap([[1.0, 0.5], [0.25, 1.0]], ["nginx", "curl"])
-        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], len(fig.axes[0].texts)
-        (['nginx', 'curl'], 4)
+        >>> fig = overlap_heatmap([[1.0, 0.5], [0.25, 1.0]], ["nginx", "curl"], order="given")
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], [t.get_text() for t in fig.axes[0].texts]
+        (['nginx', 'curl'], ['self', '0.50', '0.25', 'self'])
     """
     if names is None and hasattr(matrix, "index"):
         names = [str(x) for x in matrix.index]
@@ -501,13 +576,31 @@ def overlap_heatmap(
     names = list(names) if names is not None else [str(i) for i in range(k)]
     if len(names) != k:
         raise ConfigError(f"{len(names)} names for a {k}x{k} matrix", source="overlap_heatmap")
-    side = min(14, 3 + 0.36 * k)
-    fig = _new_figure(side + 1.4, side)
+    extra = None if bytes_matrix is None else np.asarray(bytes_matrix, dtype=float)
+    if extra is not None and extra.shape != data.shape:
+        raise ConfigError(f"bytes matrix of shape {extra.shape} for a {k}x{k} matrix", source="overlap_heatmap")
+    perm = overlap_order(data, order)
+    data = data[np.ix_(perm, perm)]
+    names = [names[i] for i in perm]
+    if extra is not None:
+        extra = extra[np.ix_(perm, perm)]
+    side = min(8.5, 3 + 0.3 * k)
+    fig = _new_figure(side + 1.2, side)
     ax = fig.add_subplot()
     cmap = LinearSegmentedColormap.from_list("overlap", ["#ffffff", "#a0cbe8", "#4e79a7", "#1d3557"])
-    im = ax.imshow(data, cmap=cmap, aspect="equal", interpolation="nearest", vmin=0, vmax=None if as_bytes else max(1.0, float(np.nanmax(data)) if k else 1.0))
-    ax.set_xticks(range(k), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
-    ax.set_yticks(range(k), names, fontsize=8)
+    off = data[~np.eye(k, dtype=bool)] if k > 1 else data.ravel()
+    top_off = float(np.nanmax(off)) if off.size else 1.0
+    vmax = None if as_bytes else max(1.0, top_off)
+    if as_bytes and top_off > 0:
+        vmax = top_off
+    im = ax.imshow(data, cmap=cmap, aspect="equal", interpolation="nearest", vmin=0, vmax=vmax)
+    for i in range(k):
+        corner = (i - 0.5, i - 0.5)
+        diagonal = Rectangle(corner, 1, 1, facecolor="#d9d9d9", edgecolor="#9d9d9d", hatch="////", linewidth=0.5)
+        ax.add_patch(diagonal)
+    fontsize = 8 if k <= 30 else 6
+    ax.set_xticks(range(k), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=fontsize)
+    ax.set_yticks(range(k), names, fontsize=fontsize)
     ax.set_xlabel("image")
     ax.set_ylabel("image")
     ax.set_title(title)
@@ -519,12 +612,18 @@ def overlap_heatmap(
     if annotate is None:
         annotate = k <= 16
     if annotate:
-        top = float(np.nanmax(data)) if k else 0.0
         for i in range(k):
             for j in range(k):
+                if i == j:
+                    ax.text(j, i, "self", ha="center", va="center", fontsize=7, color="#555555")
+                    continue
                 v = data[i, j]
                 text = format_bytes(v) if as_bytes else f"{v:.2f}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if top and v > 0.6 * top else "black")
+                if extra is not None:
+                    text += "\n" + format_bytes(extra[i, j])
+                dark = top_off and v > 0.6 * top_off
+                size = 7 if extra is None else 6
+                ax.text(j, i, text, ha="center", va="center", fontsize=size, color="white" if dark else "black")
     return fig
 
 
@@ -555,7 +654,14 @@ def pull_vs_budget(
     for n, (label, points) in enumerate(curves.items()):
         xs = sorted(points)
         budgets.update(xs)
-        ax.plot(xs, [points[x] for x in xs], marker="o", markersize=3.5, label=label, color=_PALETTE[n % len(_PALETTE)])
+        # Colour, line style and marker all vary, and markers are hollow, so a line lying on another stays visible.
+        ax.plot(
+            xs, [points[x] for x in xs], label=label, color=_PALETTE[n % len(_PALETTE)],
+            linestyle=_LINESTYLES[n % len(_LINESTYLES)],
+            marker=_MARKERS[n % len(_MARKERS)],
+            markersize=4 + 1.5 * (n % 3),
+            markerfacecolor="none", markeredgewidth=1.2, linewidth=1.6,
+        )
     ax.axhline(ideal, color="black", linestyle="--", linewidth=1.2, label="ideal (one layer per path)")
     for label, (x, y) in (marks or {}).items():
         ax.plot([x], [y], marker="*", markersize=14, color="#d62728", linestyle="none", label=label)
@@ -690,6 +796,10 @@ def pareto_plot(
 
 
 # ---------------------------------------------------------------------- output
+#: Resolutions :func:`to_png` accepts: beyond 600 dpi a figure becomes hundreds of megabytes of pixels.
+MIN_DPI, MAX_DPI = 10, 600
+
+
 def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
     """Render a figure with Agg to PNG bytes (no metadata: same figure, same bytes).
 
@@ -701,6 +811,8 @@ def to_png(fig: Figure, *, dpi: int = 100, compress_level: int = 6) -> bytes:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not MIN_DPI <= dpi <= MAX_DPI:
+        raise ConfigError(f"dpi must be a whole number from {MIN_DPI} to {MAX_DPI}, not {dpi!r:.40}", source="--dpi")
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     buf = io.BytesIO()

@@ -25,6 +25,23 @@ verified by default; ``verify`` may name a CA bundle, or be ``False``.
 ``http://`` in front of a reference (or ``plain_http=True``) talks plain HTTP,
 for a registry on the local machine.
 
+**Credential scope.**  The ``Authorization`` header (Basic credentials or a
+Bearer token) is sent only to the registry's own origin: the scheme, host and
+port of the reference.  Redirects are followed by this module, not by
+``requests``, one hop at a time (at most five): a hop to another origin, and
+an upload ``Location`` on another host (a storage back end, say), is sent
+without credentials.  Nothing goes over plain HTTP unless the user asked for
+plain HTTP: a redirect, a ``Location`` or a token realm that would downgrade
+an HTTPS registry to HTTP is refused.  The credentials themselves go only to
+the registry (Basic) or to the realm its challenge names (token request, as
+the token protocol wants), never in a URL.
+
+**Timeouts and errors.**  Every request has a timeout (``timeout`` seconds to
+connect and between bytes, 60 by default), so a registry that never answers
+fails the push instead of hanging it.  Errors name the URL and the cause,
+whole words only: a plain-HTTP registry reached over TLS is reported as that
+(with the ``--plain-http`` hint), not as a certificate problem.
+
 Example:
     >>> Reference.parse("127.0.0.1:5000/team/app:v1")
     Reference(registry='127.0.0.1:5000', repository='team/app', tag='v1', digest=None, scheme='https')
@@ -32,11 +49,17 @@ Example:
     'latest'
     >>> parse_challenge('Bearer realm="https://auth/token",service="reg",scope="repository:a:pull"')
     ('bearer', {'realm': 'https://auth/token', 'service': 'reg', 'scope': 'repository:a:pull'})
+    >>> same_origin("https://reg.example:443/v2/x", "https", "reg.example")
+    True
+    >>> same_origin("http://reg.example/v2/x", "https", "reg.example")
+    False
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -45,17 +68,53 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .errors import ConfigError, RegistryError
+from .image.manifest import check_repository, check_tag
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
 
     from .image import BlobStore, Image
 
-__all__ = ["Reference", "Credentials", "PushReport", "RegistryClient", "push", "parse_challenge"]
+__all__ = [
+    "Reference",
+    "Credentials",
+    "PushReport",
+    "RegistryClient",
+    "push",
+    "parse_challenge",
+    "same_origin",
+    "check_push_options",
+    "DEFAULT_TIMEOUT",
+]
 
-_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# host[:port]: DNS labels (not starting with '-'), an IPv4 address, or [IPv6]
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
+#: Seconds a registry may take to connect or to send the next bytes.
+DEFAULT_TIMEOUT = 60.0
+_MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int]:
+    parts = urlsplit(f"{scheme}://{netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+def same_origin(url: str, scheme: str, registry: str) -> bool:
+    """Whether ``url`` has the scheme, host and port of ``scheme://registry`` (default ports filled in).
+
+    Example:
+        >>> same_origin("https://127.0.0.2:5000/upload", "https", "127.0.0.1:5000")
+        False
+    """
+    parts = urlsplit(url)
+    return _origin(parts.scheme.lower(), parts.netloc) == _origin(scheme, registry)
 
 
 @dataclass(frozen=True)
@@ -93,22 +152,24 @@ class Reference:
         for prefix in ("http://", "https://"):
             if rest.startswith(prefix):
                 scheme, rest = prefix[:-3], rest[len(prefix) :]
+        if not isinstance(ref, str) or not ref.isprintable() or len(ref) > 1024:
+            raise ConfigError("a reference is one line of printable characters", source="--push")
         digest = None
         if "@" in rest:
             rest, digest = rest.split("@", 1)
-            if not _DIGEST.match(digest):
-                raise ConfigError(f"invalid digest {digest!r}", source=ref)
+            if not _DIGEST.fullmatch(digest):
+                raise ConfigError(f"invalid digest {digest!r:.80}", source=ref)
         host, sep, path = rest.partition("/")
         if not sep or not (("." in host) or (":" in host) or host == "localhost"):
             raise ConfigError("a reference must start with the registry host (e.g. localhost:5000/name:tag)", source=ref)
+        if not _HOST.fullmatch(host):
+            raise ConfigError(f"invalid registry host {host!r:.80}", source=ref)
         tag = None
         last = path.rsplit("/", 1)[-1]
         if ":" in last:
             path, tag = path.rsplit(":", 1)
-            if not _TAG.match(tag):
-                raise ConfigError(f"invalid tag {tag!r}", source=ref)
-        if not _NAME.match(path):
-            raise ConfigError(f"invalid repository name {path!r} (lower case letters, digits, separators)", source=ref)
+            check_tag(tag, source=ref)
+        check_repository(path, host=host, source=ref)
         if tag is None and digest is None:
             tag = "latest"
         return cls(host, path, tag, digest, scheme)
@@ -200,7 +261,7 @@ class RegistryClient:
         *,
         credentials: Credentials | None = None,
         verify: bool | str = True,
-        timeout: float = 300.0,
+        timeout: float = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
         import requests
@@ -212,26 +273,59 @@ class RegistryClient:
         self.timeout = timeout
         self._auth: str | None = None
 
-    # ---------------------------------------------------------------- http
-    def _send(self, method: str, url: str, *, body: Callable[[], Any] | None = None, headers: dict | None = None, ok: tuple[int, ...] = (200,)) -> requests.Response:
+    def _check_url(self, url: str) -> None:
+        """Refuse a URL that is not HTTP(S), or plain HTTP the user did not ask for."""
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise RegistryError(f"the registry sent layerlab to a {scheme or 'relative'} URL; refused", source=url)
+        if scheme == "http" and self.ref.scheme == "https":
+            raise RegistryError("the registry sent layerlab to plain HTTP; refused (pass --plain-http to allow HTTP)",
+                                source=url)
+
+    def _request(
+        self, method: str, url: str, body: Callable[[], Any] | None, headers: dict | None
+    ) -> requests.Response:
+        """One request, following redirects hop by hop with the credential scope of the module doc."""
         import requests
 
-        for attempt in range(2):
+        for _ in range(_MAX_REDIRECTS + 1):
+            self._check_url(url)
             h = dict(headers or {})
-            if self._auth:
+            if self._auth and same_origin(url, self.ref.scheme, self.ref.registry):
                 h["Authorization"] = self._auth
             try:
                 with warnings.catch_warnings():
                     if self.verify is False:  # asked for: no warning per request
                         warnings.simplefilter("ignore")
                     # verify passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
-                    r = self.session.request(method, url, data=body() if body else None, headers=h, timeout=self.timeout,
-                                             verify=self.verify, allow_redirects=True)
-            except requests.exceptions.SSLError as err:
-                raise RegistryError(f"TLS verification failed ({_short(err)}); pass a CA bundle or turn verification off", source=url) from None
+                    r = self.session.request(method, url, data=body() if body else None, headers=h,
+                                             timeout=self.timeout, verify=self.verify, allow_redirects=False)
             except requests.exceptions.RequestException as err:
-                raise RegistryError(f"{method} failed: {_short(err)}", source=url) from None
+                raise RegistryError(f"{method} failed: {describe_error(err, self.timeout)}", source=url) from None
+            if r.status_code in _REDIRECTS and r.headers.get("Location"):
+                url = urljoin(r.url, r.headers["Location"])
+                if r.status_code == 303:
+                    method, body = ("HEAD" if method == "HEAD" else "GET"), None
+                r.close()
+                continue
+            return r
+        raise RegistryError(f"{method}: more than {_MAX_REDIRECTS} redirects", source=url)
+
+    # ---------------------------------------------------------------- http
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Callable[[], Any] | None = None,
+        headers: dict | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> requests.Response:
+        for attempt in range(2):
+            r = self._request(method, url, body, headers)
             if r.status_code == 401 and attempt == 0 and "WWW-Authenticate" in r.headers:
+                if not same_origin(r.url, self.ref.scheme, self.ref.registry):
+                    raise RegistryError("a host other than the registry asks for credentials; refused", source=r.url)
                 self._authenticate(r.headers["WWW-Authenticate"], url)
                 continue
             if r.status_code not in ok:
@@ -250,14 +344,23 @@ class RegistryClient:
             return
         if scheme != "bearer" or "realm" not in params:
             raise RegistryError(f"unsupported authentication challenge {header!r}", source=url)
+        realm = params["realm"]
+        realm_scheme = urlsplit(realm).scheme.lower()
+        if realm_scheme not in ("http", "https") or (realm_scheme == "http" and self.ref.scheme == "https"):
+            raise RegistryError("the token realm is not HTTPS; refused to send credentials there "
+                                "(pass --plain-http to allow HTTP)", source=realm)
         query = {"scope": f"repository:{self.ref.repository}:pull,push"}
         if params.get("service"):
             query["service"] = params["service"]
         auth = (self.credentials.username, self.credentials.password) if self.credentials else None
         try:
-            r = self.session.get(params["realm"], params=query, auth=auth, timeout=self.timeout, verify=self.verify)
+            with warnings.catch_warnings():
+                if self.verify is False:
+                    warnings.simplefilter("ignore")
+                r = self.session.get(realm, params=query, auth=auth, timeout=self.timeout, verify=self.verify,
+                                     allow_redirects=False)
         except requests.exceptions.RequestException as err:
-            raise RegistryError(f"token request failed: {_short(err)}", source=params["realm"]) from None
+            raise RegistryError(f"token request failed: {describe_error(err, self.timeout)}", source=realm) from None
         if r.status_code != 200:
             raise RegistryError(f"token request answered {r.status_code}: {_error_text(r)}", source=params["realm"])
         try:
@@ -390,19 +493,112 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(q)))
 
 
-def _short(err: Exception) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return text[:200]
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, cut at a word boundary (never mid-word) when longer than ``limit``.
+
+    Example:
+        >>> one_line("connection refused\\nby peer")
+        'connection refused by peer'
+        >>> one_line("alpha beta gamma", 12)
+        'alpha beta …'
+    """
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit + 1].rsplit(" ", 1)[0] if " " in flat[: limit + 1] else flat[:limit]
+    return cut.rstrip() + " …"
+
+
+_TLS_ON_PLAIN = ("wrong version number", "wrong_version_number", "record layer failure", "http request",
+                 "packet length too long", "unexpected eof while reading")
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    seen: set[int] = set()
+    e = err
+    while id(e) not in seen:
+        seen.add(id(e))
+        reason = getattr(e, "reason", None)
+        inner = next((a for a in getattr(e, "args", ()) if isinstance(a, BaseException)), None)
+        nxt = reason if isinstance(reason, BaseException) else inner or e.__cause__
+        if nxt is None:
+            break
+        e = nxt
+    return e
+
+
+def describe_error(err: BaseException, timeout: float | None = None) -> str:
+    """The cause of a failed request, in words: refused, timed out, TLS, plain HTTP spoken to TLS...
+
+    Example:
+        >>> describe_error(ConnectionRefusedError(111, "Connection refused"))
+        'connection refused'
+    """
+    import requests
+
+    if isinstance(err, (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout, TimeoutError)):
+        limit = f" within {timeout:g} s (--timeout)" if timeout else ""
+        return f"no answer{limit}"
+    root = _root_cause(err)
+    text = str(root) or type(root).__name__
+    text = re.sub(r"^<[^>]*object at 0x[0-9a-f]+>:\s*", "", text)
+    low = (str(err) + " " + text).lower()
+    if isinstance(err, requests.exceptions.SSLError) or "ssl" in type(root).__name__.lower():
+        if any(k in low for k in _TLS_ON_PLAIN):
+            return "the registry does not speak TLS here (plain HTTP?); pass --plain-http if it has no TLS"
+        return one_line(f"TLS verification failed ({text}); pass --ca-cert FILE, or --insecure-tls to turn it off")
+    if isinstance(root, ConnectionRefusedError) or "connection refused" in low:
+        return "connection refused"
+    dropped = "connection reset" in low or "connection aborted" in low
+    if isinstance(root, (ConnectionResetError, BrokenPipeError)) or dropped:
+        return one_line(f"the connection was dropped ({text})")
+    if "timed out" in low:
+        return "no answer" + (f" within {timeout:g} s (--timeout)" if timeout else "")
+    return one_line(text)
 
 
 def _error_text(r: requests.Response) -> str:
     try:
         errors = r.json().get("errors") or []
         if errors:
-            return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+            return one_line("; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors))
     except (ValueError, AttributeError):
         pass
-    return (r.text or r.reason or "").strip().splitlines()[0][:200] if (r.text or r.reason) else "no details"
+    text = (r.text or "").strip() or (r.reason or "")
+    return one_line(text) if text else "no details"
+
+
+def check_push_options(
+    *,
+    verify: bool | str = True,
+    chunk_size: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    fmt: str = "oci",
+) -> None:
+    """Validate push options before anything is built or sent.
+
+    Raises:
+        ConfigError: a CA bundle that is not a readable file, a chunk size
+            below 1, a timeout that is not a positive number, an unknown format.
+
+    Example:
+        >>> check_push_options(chunk_size=0)
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: --chunk-size: must be a whole number of bytes of at least 1, not 0
+    """
+    if isinstance(verify, str):
+        if not os.path.isfile(verify) or not os.access(verify, os.R_OK):
+            raise ConfigError("CA bundle is not a readable file", source=verify)
+    elif not isinstance(verify, bool):
+        raise ConfigError(f"verify must be True, False or a CA bundle file, not {verify!r:.60}", source="verify")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ConfigError(f"must be a whole number of bytes of at least 1, not {chunk_size!r:.40}",
+                          source="--chunk-size")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+        raise ConfigError(f"must be a positive number of seconds, not {timeout!r:.40}", source="--timeout")
+    if fmt not in ("oci", "docker"):
+        raise ConfigError(f"manifest format must be oci or docker, not {fmt!r:.40}", source="--format")
 
 
 def push(
@@ -415,6 +611,7 @@ def push(
     verify: bool | str = True,
     plain_http: bool = False,
     chunk_size: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
     client: RegistryClient | None = None,
 ) -> PushReport:
     """Push ``image`` to ``ref``; return what was sent and skipped.
@@ -425,8 +622,10 @@ def push(
         verify: TLS verification: ``True``, ``False`` or a CA bundle path.
         plain_http: talk HTTP instead of HTTPS (also ``http://`` in ``ref``).
         chunk_size: upload blobs larger than this in chunks (``PATCH``).
+        timeout: seconds to connect, and between bytes of an answer.
 
     Raises:
+        ConfigError: an invalid reference or option (:func:`check_push_options`).
         RegistryError: the registry refused a request or could not be reached.
 
     Example:
@@ -434,9 +633,10 @@ def push(
         >>> report.manifest_digest, len(report.skipped)  # doctest: +SKIP
         ('sha256:...', 0)
     """
+    check_push_options(verify=verify, chunk_size=chunk_size, timeout=timeout, fmt=fmt)
     reference = ref if isinstance(ref, Reference) else Reference.parse(ref, plain_http=plain_http)
     manifest, media_type = image.manifest(fmt)
-    c = client or RegistryClient(reference, credentials=credentials, verify=verify)
+    c = client or RegistryClient(reference, credentials=credentials, verify=verify, timeout=timeout)
     report = PushReport(str(reference))
     seen: set[str] = set()
     for desc in image.blobs():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from layerlab.cli.workbench import free_port
+from layerlab.net import free_port
 from layerlab.sources.nix_run import OFFLINE_CONFIG, nix_environment
 
 # Two store paths built with /bin/sh only: "dep" holds odd contents (a name

@@ -1,10 +1,14 @@
-"""The workbench in a real browser: JupyterLab, notebook 1, the budget slider.
+"""The workbench in a real browser: JupyterLab, notebooks 1 and 2, driven like a user would.
 
 Starts JupyterLab on a free port (on a copy of the notebooks, so nothing in the
-repository is saved over), opens ``01-tune-thresholds.ipynb`` in headless
-Debian Chromium driven by Playwright, runs all cells, drags the budget slider
-of the tune panel and checks that the layer count and the pull figure shown
-change.  A screenshot of the panel is saved to ``tests/artifacts/``.
+repository is saved over), opens the notebooks in headless Debian Chromium
+driven by Playwright and runs all cells.  Notebook 1: drags the budget slider of
+the tune panel and checks that the layer count and the pull figure change;
+changes side B of the compare panel and reads the diff of A and B.  Notebook 2:
+types a package into the search box and reads its layer and reason; hovers a
+box of the tree and reads its name; clicks a box to zoom into its subtree;
+saves the configuration and loads it with ``layerlab group --config``.
+Screenshots of each step are saved to ``tests/artifacts/``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from layerlab.cli.workbench import NOTEBOOK_DIR, free_port, jupyter_command, wait_for_server
+from layerlab.net import free_port, wait_for_server
+from layerlab.workbench.notebooks import NOTEBOOK_DIR, jupyter_command
 
 from .conftest import ROOT, require_tool
 
@@ -46,6 +51,7 @@ def lab(tmp_path_factory):
     nbdir = work / "notebooks"
     nbdir.mkdir()
     shutil.copy(NOTEBOOK_DIR / "01-tune-thresholds.ipynb", nbdir)
+    shutil.copy(NOTEBOOK_DIR / "02-why-this-split.ipynb", nbdir)
     env = dict(os.environ)
     env.update(
         JUPYTER_CONFIG_DIR=str(work / "config"),
@@ -67,7 +73,7 @@ def lab(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_server(url, token, proc, timeout=120)
-        yield url, token
+        yield url, token, nbdir
     finally:
         proc.terminate()
         try:
@@ -80,14 +86,16 @@ def lab(tmp_path_factory):
 
 def summary_cells(page) -> tuple[str, str]:
     panel = page.locator(".ll-tune-panel").first
-    return panel.locator("td.ll-layers").first.text_content().strip(), panel.locator("td.ll-pull").first.text_content().strip()
+    return panel.locator("td.ll-layers").first.text_content().strip(), panel.locator(
+        "td.ll-pull"
+    ).first.text_content().strip()
 
 
 def test_budget_slider_changes_layers_and_pull(lab) -> None:
     chromium = require_tool("chromium")
     from playwright.sync_api import sync_playwright
 
-    url, token = lab
+    url, token, _ = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -117,8 +125,16 @@ def test_budget_slider_changes_layers_and_pull(lab) -> None:
                 }""",
                 timeout=180_000,
             )
-            assert page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
-            assert page.locator(".jp-Notebook .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
+            assert (
+                page.locator(
+                    ".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                ).count()
+                == 0
+            )
+            assert (
+                page.locator(".jp-Notebook .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count()
+                == 0
+            )
 
             budget = page.locator(".ll-tune-panel .ll-budget").first
             budget.scroll_into_view_if_needed()
@@ -166,6 +182,254 @@ def test_budget_slider_changes_layers_and_pull(lab) -> None:
     assert (ARTIFACTS / "browser-tune-panel.png").stat().st_size > 10_000
 
 
+def run_notebook(page, url: str, token: str, name: str, ready: str) -> None:
+    """Open notebook ``name``, run all cells through JupyterLab's own command, wait for ``ready`` and the last cell."""
+    # "reset": open only this notebook, not the ones an earlier page left in the shared workspace.
+    page.goto(f"{url}/lab/tree/{name}?token={token}&reset", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_function(
+        "([name]) => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.context.path.endsWith(name)",
+        arg=[name],
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+            return k && k.status === 'idle';
+        }""",
+        timeout=120_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_selector(ready, timeout=180_000)
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            return w.sessionContext.session.kernel.status === 'idle'
+                && [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]
+                      .every(p => /\\[\\d+\\]/.test(p.textContent));
+        }""",
+        timeout=180_000,
+    )
+    assert page.locator(".jp-Notebook .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
+    assert (
+        page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def why(lab, browser):
+    """Notebook 2 run in one page, shared by the tree-panel tests (in file order)."""
+    url, token, nbdir = lab
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    run_notebook(page, url, token, "02-why-this-split.ipynb", ".ll-tree-panel .ll-tree .js-plotly-plot g.slice")
+    yield page, nbdir
+    page.close()
+
+
+def wait_quiet(page) -> None:
+    """Wait until the panel's busy line is empty and the kernel is idle."""
+    page.wait_for_function(
+        """() => {
+            const busy = document.querySelector('.ll-tree-panel .ll-busy');
+            const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            return !busy && k.status === 'idle';
+        }""",
+        timeout=60_000,
+    )
+
+
+def test_search_shows_the_layer_and_reason(why) -> None:
+    page, _ = why
+    panel = page.locator(".ll-tree-panel").first
+    # The notebook opens with libllvm15 explained: big, merged into the catch-all layer.
+    assert panel.locator(".ll-explain td.ll-x-reason").first.text_content().strip() == "merged"
+    box = panel.locator(".ll-search input").first
+    box.scroll_into_view_if_needed()
+    box.fill("libc6")
+    box.press("Enter")
+    page.wait_for_function(
+        """() => {
+            const c = document.querySelector('.ll-tree-panel .ll-explain td.ll-x-name');
+            return c && c.textContent.startsWith('libc6-');
+        }""",
+        timeout=60_000,
+    )
+    reason = panel.locator(".ll-explain td.ll-x-reason").first.text_content().strip()
+    layer = panel.locator(".ll-explain td.ll-x-layer").first.text_content().strip()
+    popular = panel.locator(".ll-explain td.ll-x-popular").first.text_content()
+    assert reason == "popular" and re.fullmatch(r"\d+", layer) and popular.startswith("yes, popularity ")
+    assert "kde-full" in panel.locator(".ll-explain td.ll-x-chain").first.text_content()
+    # The path is outlined in the tree: one box with a thick black border.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.ll-tree-panel .ll-tree g.slice path.surface')]
+                 .some(p => getComputedStyle(p).strokeWidth === '4px' || p.style.strokeWidth === '4px')""",
+        timeout=30_000,
+    )
+    panel.locator(".ll-explain").first.screenshot(path=str(ARTIFACTS / "browser-search-explain.png"))
+
+
+def _slices(page):
+    return page.locator(".ll-tree-panel .ll-tree .js-plotly-plot g.slice")
+
+
+def test_hovering_a_tree_box_shows_its_name(why) -> None:
+    page, _ = why
+    box = page.locator(".ll-search input").first
+    box.fill("")
+    box.press("Enter")
+    wait_quiet(page)
+    page.wait_for_timeout(500)
+    tree = page.locator(".ll-tree-panel .ll-tree .js-plotly-plot").first
+    tree.scroll_into_view_if_needed()
+    # The widest box below the image box: its label is the first line of its text.
+    slices = _slices(page)
+    best, width = None, 0.0
+    for k in range(min(slices.count(), 40)):
+        bb = slices.nth(k).bounding_box()
+        label = slices.nth(k).locator("text.slicetext").first
+        if (
+            bb
+            and bb["width"] * bb["height"] > width
+            and label.count()
+            and "kde-full" not in (label.text_content() or "")
+        ):
+            best, width = k, bb["width"] * bb["height"]
+    assert best is not None
+    target = slices.nth(best)
+    bb = target.bounding_box()
+    page.mouse.move(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)
+    page.wait_for_selector(".ll-tree .hoverlayer .hovertext", timeout=10_000)
+    hover = page.locator(".ll-tree .hoverlayer .hovertext").first.text_content()
+    name = target.locator("text.slicetext").first.text_content()
+    # Box text is "name" + "kept-alive size"; the hover starts with the same name, then sizes, layer and reason.
+    first = hover.split("own ")[0].strip()
+    assert first and name.startswith(first), (hover, name)
+    assert "keeps" in hover and "layer " in hover and "flags:" in hover
+    tree.screenshot(path=str(ARTIFACTS / "browser-tree-hover.png"))
+
+
+def test_clicking_a_box_zooms_into_its_subtree(why) -> None:
+    page, _ = why
+    slices = _slices(page)
+    before = slices.count()
+    # Pick a box whose subtree has children: its hover says it keeps more alive than it owns.
+    target = None
+    for k in range(1, min(before, 40)):
+        txt = slices.nth(k).locator("text.slicetext").first
+        if not txt.count():
+            continue
+        bb = slices.nth(k).bounding_box()
+        page.mouse.move(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)
+        page.wait_for_timeout(150)
+        hover = page.locator(".ll-tree .hoverlayer .hovertext")
+        if hover.count():
+            m = re.search(r"own ([\d.]+ \w?B), keeps ([\d.]+ \w?B)", hover.first.text_content())
+            if m and m.group(1) != m.group(2):
+                target = k
+                break
+    assert target is not None
+    name = slices.nth(target).locator("text.slicetext").first.text_content().split("\n")[0]
+    slices.nth(target).click()
+    # After the zoom the clicked path is the root of the view: the path bar names it, and its box spans the plot.
+    page.wait_for_function(
+        """([name]) => [...document.querySelectorAll('.ll-tree .pathbar text, .ll-tree g.pathbar text')]
+                 .some(t => t.textContent.length > 0)""",
+        arg=[name],
+        timeout=10_000,
+    )
+    page.wait_for_timeout(1000)  # the zoom transition
+    first = _slices(page).first
+    assert name[:10] in first.locator("text.slicetext").first.text_content()
+    plot_box = page.locator(".ll-tree .js-plotly-plot .main-svg").first.bounding_box()
+    assert first.bounding_box()["height"] > 0.8 * (plot_box["height"] - 60)
+    page.locator(".ll-tree-panel .ll-tree").first.screenshot(path=str(ARTIFACTS / "browser-tree-zoom.png"))
+
+
+def test_save_configuration_and_group_with_it(why) -> None:
+    page, nbdir = why
+    saved = nbdir / "layerlab-config.json"
+    assert not saved.exists()
+    button = page.locator(".ll-tree-panel .ll-save").first
+    button.scroll_into_view_if_needed()
+    button.click()
+    page.wait_for_selector(".ll-tree-panel .ll-saved-note", timeout=30_000)
+    assert "layerlab group GRAPH --config layerlab-config.json" in page.locator(".ll-saved-note").first.text_content()
+    doc = json.loads(saved.read_text())
+    assert doc["budget"] == 30 and doc["params"]["popularity_threshold"] == 100
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "layerlab.cli",
+            "group",
+            str(ROOT / "data" / "debian" / "kde-full.graph.json"),
+            "-p",
+            str(ROOT / "data" / "debian" / "popularity.json"),
+            "--config",
+            str(saved),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    layers = json.loads(out.stdout)
+    assert len(layers) == 30 and sum(len(layer["contents"]) for layer in layers) == 1189
+    # The same layers the panel shows: its table lists 30 layers.
+    assert page.locator(".ll-tree-panel .ll-summary td.ll-layers").first.text_content().strip() == "30"
+    page.locator(".ll-tree-panel").first.screenshot(path=str(ARTIFACTS / "browser-save-config.png"))
+
+
+def test_compare_panel_diffs_two_configurations(lab, browser) -> None:
+    url, token, _ = lab
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    try:
+        run_notebook(page, url, token, "01-tune-thresholds.ipynb", ".ll-compare-panel td.ll-diff-moved")
+        panel = page.locator(".ll-compare-panel").first
+        moved_before = panel.locator("td.ll-diff-moved-set").first.text_content().strip()
+        any_before = panel.locator("td.ll-diff-any").first.text_content().strip()
+        assert re.fullmatch(r"[\d,]+ \([\d.]+ \w?B\)", moved_before)
+        # Side B: switch the strategy to auto-layer.
+        strategy_b = panel.locator(".ll-side-B .ll-strategy select").first
+        strategy_b.scroll_into_view_if_needed()
+        strategy_b.select_option("auto-layer")
+        page.wait_for_function(
+            """([before]) => {
+                const c = document.querySelector('.ll-compare-panel td.ll-diff-any');
+                return c && c.textContent.trim() !== before;
+            }""",
+            arg=[any_before],
+            timeout=60_000,
+        )
+        page.wait_for_timeout(500)
+        any_after = panel.locator("td.ll-diff-any").first.text_content().strip()
+        chain_after = panel.locator("td.ll-diff-chain").first.text_content().strip()
+        assert re.fullmatch(r"[\d.]+ \w?B", any_after) and re.fullmatch(r"[\d.]+ \w?B", chain_after)
+        assert "auto-layer" in panel.locator("td.ll-config").nth(1).text_content()
+        assert panel.locator(".ll-diff-paths tr").count() > 1  # moved paths listed, with their layers
+        panel.locator(".ll-diff-box").first.scroll_into_view_if_needed()
+        panel.locator(".ll-diff-box").first.screenshot(path=str(ARTIFACTS / "browser-compare-diff.png"))
+        panel.locator(".ll-chart").first.screenshot(path=str(ARTIFACTS / "browser-compare-chart.png"))
+    finally:
+        page.close()
+
+
 def test_workbench_command_prints_a_working_url(tmp_path: Path) -> None:
     import requests
 
@@ -174,14 +438,20 @@ def test_workbench_command_prints_a_working_url(tmp_path: Path) -> None:
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "layerlab.cli", "workbench", "--notebooks", str(nbdir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         line = proc.stdout.readline().strip()
         m = re.fullmatch(r"layerlab workbench: (http://127\.0\.0\.1:(\d+))/lab\?token=([0-9a-f]{32})", line)
         assert m, line
         base, token = m.group(1), m.group(3)
-        assert requests.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=10).status_code == 200
+        assert (
+            requests.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=10).status_code
+            == 200
+        )
         assert requests.get(f"{base}/api/contents", timeout=10).status_code == 403  # the token is required
         tree = requests.get(f"{base}/api/contents", headers={"Authorization": f"token {token}"}, timeout=10).json()
         assert tree["path"] == "" and tree["type"] == "directory"

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from layerlab.cli import main
-from layerlab.errors import ConfigError, ImageError, StrategyError
+from layerlab.errors import LayerlabError, ConfigError, ImageError, StrategyError
 from layerlab.graph import ClosureGraph
 from layerlab.image import (
     BlobStore,
@@ -241,15 +241,30 @@ def test_oci_layout_and_atomic_replacement(store_tree, tmp_path):
     assert blobs == sorted([digest[7:], img.config_digest[7:]] + [x.info.digest[7:] for x in img.layers])
     for b in blobs:
         assert hashlib.sha256((out / "blobs" / "sha256" / b).read_bytes()).hexdigest() == b
-    # rewriting replaces the whole directory; a failing write leaves the old one intact
+    # writing again adds a tag and keeps everything else, the other tag and files layerlab did not write included
     (out / "stray").write_text("x")
     write_oci_layout(img, store, out, tag="v2")
-    assert not (out / "stray").exists()
+    assert (out / "stray").read_text() == "x"
+    index = orjson.loads((out / "index.json").read_bytes())
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert tags == ["v1", "v2"]
+    # a directory that is not an OCI layout is never replaced
+    other = tmp_path / "out" / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    with pytest.raises(ImageError, match="not empty.*not an OCI image layout"):
+        write_oci_layout(img, store, other, tag="v1")
+    assert os.listdir(other) == ["notes.txt"]
+    with pytest.raises(LayerlabError, match="not empty"):
+        with atomic_dir(other) as tmp:
+            pass
+    other.joinpath("notes.txt").unlink()
+    other.rmdir()
+    # a failing write of a new directory leaves nothing
     with pytest.raises(RuntimeError):
-        with atomic_dir(out) as tmp:
+        with atomic_dir(tmp_path / "out" / "new") as tmp:
             (tmp / "index.json").write_text("half")
             raise RuntimeError("interrupted")
-    assert orjson.loads((out / "index.json").read_bytes())["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v2"
     assert sorted(os.listdir(tmp_path / "out")) == ["oci"]
 
 
@@ -392,3 +407,56 @@ def test_processes_and_threads_give_the_same_image(store_tree, tmp_path):
         build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "p2"), store_dir=str(s), parallel="processes")
     with pytest.raises(ImageError, match="parallel must be threads or processes"):
         build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "p3"), store_dir=str(s), parallel="fibers")
+
+
+def test_deep_trees_build_without_recursion(tmp_path):
+    """A package 1,200 directories deep: the customisation join and the tarball walk are iterative."""
+    s = tmp_path / "store"
+    pkg = s / "aaa-deep-1.0"
+    deep = pkg
+    pkg.mkdir(parents=True)
+    try:
+        for _ in range(1200):  # one level at a time (pathlib's parents=True recurses)
+            deep = deep / "d"
+            deep.mkdir()
+        (deep / "leaf").write_text("x")
+        graph = ClosureGraph.from_records([{"path": str(pkg), "narSize": 1}])
+        img = build_image(graph, [Layer((str(pkg),), 1)], [str(pkg)], store=BlobStore(tmp_path / "b"),
+                          store_dir=str(s))
+        names = [e.name for e in join_packages([str(pkg)], store_dir=str(s)).entries]
+        assert len(names) == 1201 and names[-1].endswith(b"/d/leaf")
+        assert [layer.kind for layer in img.layers] == ["store", "customisation"]
+    finally:
+        # bottom-up, whatever happened: shutil.rmtree (pytest's clean-up of old temporary directories) recurses
+        if (deep / "leaf").exists():
+            (deep / "leaf").unlink()
+        while deep != pkg:
+            deep.rmdir()
+            deep = deep.parent
+
+
+def test_read_a_built_image_back_for_the_layer_browser(store_tree, tmp_path):
+    from layerlab.errors import InputError
+    from layerlab.image.inspect import read_oci_layout
+    from layerlab.workbench.render import built_browser_html
+
+    s, graph = store_tree
+    store = BlobStore(tmp_path / "b")
+    built = {}
+    for name, pkg in (("git", "aaa-git-2.40"), ("curl", "bbb-curl-8.0")):
+        img = build_image(graph, _layers(s), [f"{s}/{pkg}"], store=store, store_dir=str(s))
+        digest = write_oci_layout(img, store, tmp_path / name, tag="v1")
+        got_digest, layers = read_oci_layout(tmp_path / name, tag="v1")
+        assert got_digest == digest and [x.digest for x in layers] == [x.info.digest for x in img.layers]
+        assert [x.blob_size for x in layers] == [x.info.size for x in img.layers]
+        built[name] = layers
+    # The zlib layer holds one store path with its 1000-byte file.
+    zlib = next(x for x in built["git"] if f"{s}/ccc-zlib-1.3" in x.store_paths(str(s)))
+    assert zlib.store_paths(str(s)) == {f"{s}/ccc-zlib-1.3": 1000}
+    assert any(f.name.endswith("ccc-zlib-1.3/lib/libz.so") and f.size == 1000 and f.kind == "file" for f in zlib.files)
+    html_ = built_browser_html(built, "git", store_dir=str(s))
+    assert html_.count('class="ll-built-layer"') == len(built["git"]) and "shared with curl" in html_
+    with pytest.raises(InputError, match="not an OCI image layout"):
+        read_oci_layout(tmp_path / "nothing")
+    with pytest.raises(ImageError, match="no image tagged 'v9'"):
+        read_oci_layout(tmp_path / "git", tag="v9")

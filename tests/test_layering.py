@@ -124,7 +124,7 @@ def test_the_check_finds_an_upward_import() -> None:
     """The reader sees relative, absolute and function-level imports, and the levels order as documented."""
     assert level_of("strategies.nixery") == LEVEL["strategies"]
     assert level_of("sources.nix_run") < level_of("graph") < level_of("sources.files") < level_of("strategies")  # type: ignore[operator]
-    assert imported_modules(PACKAGE / "graph.py") == {"errors"}
+    assert imported_modules(PACKAGE / "graph.py") == {"errors", "units"}
     for name, text in (
         ("graph", "from .strategies import get_strategy\n"),
         ("graph", "import layerlab.metrics.sweep\n"),

@@ -17,8 +17,9 @@ import nbformat
 import pytest
 
 from layerlab.cli import main
-from layerlab.cli.workbench import NOTEBOOK_DIR, execute_notebook, notebooks_in, render_html, run_report
 from layerlab.errors import ConfigError, LayerlabError
+from layerlab.workbench.notebooks import NOTEBOOK_DIR, execute_notebook, notebooks_in
+from layerlab.workbench.report import render_html, run_report
 
 from .conftest import require_tool
 
@@ -107,15 +108,26 @@ def test_tune_notebook_content(executed: dict) -> None:
     # The budget table: nixery at budget 10 is 1.813 x the ideal, auto-layer at 94 1.027.
     assert "1.813" in text and "1.027" in text
     assert pngs(nb) >= 1
+    # The compare panel's diff of A and B, and the interactive charts (a table where there is no plotly.js).
+    assert 'class="ll-diff-moved"' in text and 'class="ll-diff-chain"' in text
+    assert "class='ll-pull-budget'" in text and "class='ll-overlap-pairs'" in text
+    plotly = "application/vnd.plotly.v1+json"
+    figures = [o["data"][plotly] for o in outputs(nb) if plotly in o.get("data", {})]
+    assert [f["data"][0]["type"] for f in figures] == ["scatter", "heatmap"]
 
 
 def test_why_notebook_content(executed: dict) -> None:
     nb = run(executed, "02-why-this-split.ipynb")
     text = text_of(nb)
-    assert "444 big and 126 popular paths (size threshold 100 MB, popularity threshold 100)" in text
-    assert "790 layers before merging; 29 kept, 761 merged into one" in text
     assert "<TreePanel: kde-full, nixery-2022, budget 30>" in text and 'class="ll-big">444<' in text
-    assert pngs(nb) == 2  # the tree and the strategy comparison
+    # The tables follow the panel and list everything: 444 big and 126 popular paths, all 790 initial layers.
+    assert "444 big (over 100 MB), 126 popular (at least 100)" in text
+    assert "790 initial layers, budget 30: 761 merged, 29 kept" in text and text.count("merged into layer 0") == 761
+    assert text.count('class="ll-browse-layer"') == 30
+    # The search typed in the panel: libllvm15 was big, lost the merge and went to the catch-all layer.
+    assert 'class="ll-x-reason">merged<' in text
+    assert "big: yes, closure size 198 MB against 100 MB (1.98× the threshold)" in text
+    assert "budget 30 for 790 initial layers" in text
 
 
 def test_overlap_notebook_content(executed: dict) -> None:
@@ -237,7 +249,7 @@ def test_slider_bursts_are_debounced_in_a_real_kernel(tmp_path: Path) -> None:
     p = small_notebook(
         tmp_path / "debounce.ipynb",
         "import asyncio\n"
-        "from layerlab.widgets import TunePanel\n"
+        "from layerlab.workbench import TunePanel\n"
         "panel = TunePanel('kde-full', 'nixery', budget=30, debounce=0.2)\n"
         "for b in (20, 10, 5):\n"
         "    panel.controls[0].budget.value = b\n"

@@ -203,7 +203,26 @@ def test_overlap_heatmap_from_dataframe_and_bytes() -> None:
     df = pd.DataFrame([[2e9, 1e6], [1e6, 3e9]], index=["a", "b"], columns=["a", "b"])
     fig = plot.overlap_heatmap(df, as_bytes=True, value_label="shared bytes")
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
-    assert "2 GB" in texts(fig.axes[0]) and "1 MB" in texts(fig.axes[0])
+    # The diagonal (an image with itself) is marked apart from the pairs: hatched grey and labelled "self".
+    assert texts(fig.axes[0]) == ["self", "1 MB", "1 MB", "self"]
+    diagonal = [p for p in fig.axes[0].patches if p.get_hatch() == "////"]
+    assert sorted(p.get_xy() for p in diagonal) == [(-0.5, -0.5), (0.5, 0.5)]
+
+
+def test_overlap_heatmap_orders_rows_and_shows_bytes() -> None:
+    # a and c share much, b little: clustering puts a and c together; "size" puts the best-sharing image first.
+    m = np.array([[1.0, 0.1, 0.9], [0.1, 1.0, 0.2], [0.9, 0.2, 1.0]])
+    b = np.array([[5e9, 1e6, 2e9], [1e6, 3e9, 4e6], [2e9, 4e6, 4e9]])
+    fig = plot.overlap_heatmap(m, ["a", "b", "c"], bytes_matrix=b)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "c", "b"]
+    assert "0.90\n2 GB" in texts(fig.axes[0]) and "0.20\n4 MB" in texts(fig.axes[0])
+    fig = plot.overlap_heatmap(m, ["a", "b", "c"], order="size")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["c", "a", "b"]
+    # Large sets still fit a screen.
+    fig = plot.overlap_heatmap(np.eye(40), [f"img-{i}" for i in range(40)])
+    assert max(fig.get_size_inches()) <= 10
+    with pytest.raises(ConfigError, match="order must be cluster, size or given"):
+        plot.overlap_heatmap(m, ["a", "b", "c"], order="name")
 
 
 def test_overlap_heatmap_rejects_bad_shapes() -> None:
@@ -232,6 +251,10 @@ def test_pull_vs_budget_lines_and_ideal() -> None:
     assert ax.get_xlabel() == "layer budget (maximum layers per image)"
     assert ax.get_xscale() == "linear"  # 94 / 10 < 20
     assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "tuned"
+    # Lines differ in style and marker, not only colour, and markers are hollow.
+    a, b = lines["nixery"], lines["auto-layer"]
+    assert a.get_linestyle() != b.get_linestyle() and a.get_marker() != b.get_marker()
+    assert a.get_markerfacecolor() == "none"
 
 
 def test_pull_vs_budget_log_axis_for_wide_ranges() -> None:

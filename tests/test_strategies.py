@@ -66,8 +66,8 @@ def load_bench():
 def test_registry_lists_every_family_and_round_trips():
     names = set(available())
     assert {"nixery", "nixery-2022", "popularity-contest", "auto-layer", "pipeline", "nix2container",
-            "per-path", "single-layer", "keystone"} <= names
-    assert DEFAULT_STRATEGY == "keystone"
+            "per-path", "single-layer", "keystone", "bedrock"} <= names
+    assert DEFAULT_STRATEGY == "bedrock"
     for name in names:
         s = get_strategy(name)
         assert strategy_from_json(json.loads(json.dumps(s.to_json()))) == s
@@ -330,7 +330,10 @@ def test_keystone_cycle_is_one_unit():
 
 
 # -------------------------------------------------- every strategy, real data
-ALL = ["nixery", "nixery-2022", "popularity-contest", "auto-layer", "pipeline", "nix2container", "per-path", "single-layer", "keystone"]
+ALL = [
+    "nixery", "nixery-2022", "popularity-contest", "auto-layer", "pipeline", "nix2container", "per-path", "single-layer",
+    "keystone", "bedrock",
+]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -379,7 +382,10 @@ def test_keystone_meets_targets_on_the_debian_set():
 
 
 def test_families_are_the_registry():
-    assert set(FAMILIES) == {"nixery", "popularity-contest", "auto-layer", "pipeline", "nix2container", "per-path", "single-layer", "keystone"}
+    assert set(FAMILIES) == {
+        "nixery", "popularity-contest", "auto-layer", "pipeline", "nix2container", "per-path", "single-layer",
+        "keystone", "bedrock",
+    }
 
 
 def test_output_independent_of_hash_seed():

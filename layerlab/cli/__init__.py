@@ -8,7 +8,9 @@ Heavy libraries are imported inside the command functions so that start-up
 stays fast (``layerlab group`` on a 63,000-path graph runs in about a second).
 
 Every :class:`~layerlab.errors.LayerlabError` is printed as one line,
-``layerlab: error: <file>: <problem>``, with exit status 2.
+``layerlab: error: <file>: <problem>``, with exit status 2.  Ctrl-C, SIGTERM
+and SIGHUP stop a command cleanly (temporary files removed, workers and child
+commands stopped; :mod:`layerlab.procs`) with status 130, 143 and 129.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import importlib
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import LayerlabError
+from ..procs import Terminated, interrupt_on_signals
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -43,9 +47,17 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line with exit status 2, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        line = " ".join(f"{self.prog}: {message}".split())
+        self.exit(2, f"layerlab: error: {line} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: every sub-command, or only ``command``'s module when it is known."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="layerlab",
         description="Analyse, tune and build the layering of Nix closures into container images.",
     )
@@ -74,10 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return int(args.func(args) or 0)
+        with interrupt_on_signals():
+            return int(args.func(args) or 0)
     except LayerlabError as err:
         print(f"layerlab: error: {err}", file=sys.stderr)
         return 2
+    except Terminated as err:
+        print(f"layerlab: stopped by {err}", file=sys.stderr)
+        return 128 + err.signum
     except KeyboardInterrupt:
         print("layerlab: interrupted", file=sys.stderr)
         return 130

@@ -17,6 +17,12 @@ tag ``--tag``), ``--archive FILE`` (``docker load`` archive), ``--push REF``
 (registry), ``--nixery-json FILE`` (the seed's manifest + layerLocations).
 A JSON summary of the layers (and the push report) goes to stdout with
 ``--json``.
+
+Every option and input is checked before anything is written (the blob store
+included): tag and reference grammar, output targets (an existing ``--oci``
+directory must be an OCI layout, which then gains the tag), TLS options,
+``--chunk-size``, ``--level``, ``--timeout``, the layers against the graph and
+every store path on disk.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--insecure-tls", action="store_true", help="do not verify the registry's certificate")
     r.add_argument("--plain-http", action="store_true", help="talk plain HTTP to the registry")
     r.add_argument("--chunk-size", type=int, metavar="BYTES", help="upload blobs in chunks of this size")
+    r.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds a registry may take to connect or to send the next bytes (default 60)")
     p.set_defaults(func=run_build)
 
 
@@ -112,16 +120,65 @@ def _from_source(args: argparse.Namespace, strategy, context):
     return plan.closure.graph, list(plan.layers), list(plan.packages)
 
 
+def _check_args(args: argparse.Namespace):  # noqa: ANN202
+    """Every check on the options alone; returns the parsed push reference (or None) and the TLS setting."""
+    from ..errors import ConfigError
+    from ..image.layout import check_file_target, check_oci_target
+    from ..image.manifest import check_tag
+    from ..image.tarball import check_compression
+    from ..registry import DEFAULT_TIMEOUT, Reference, check_push_options
+
+    if not (args.oci or args.archive or args.push or args.nixery_json):
+        raise ConfigError("name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE",
+                          source="layerlab build")
+    check_tag(args.tag)
+    check_compression(args.compression, args.level)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"must be at least 1, not {args.workers}", source="--workers")
+    if args.budget < 1:
+        raise ConfigError(f"must be at least 1, not {args.budget}", source="--budget")
+    if args.oci:
+        check_oci_target(args.oci)
+    for target in (args.archive, args.nixery_json):
+        if target:
+            check_file_target(target)
+    if args.insecure_tls and args.ca_cert:
+        raise ConfigError("--insecure-tls turns verification off, --ca-cert sets how to verify: give one",
+                          source="--insecure-tls")
+    verify: bool | str = False if args.insecure_tls else (args.ca_cert or True)
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    check_push_options(verify=verify, chunk_size=args.chunk_size, timeout=timeout, fmt=args.format)
+    if args.password_stdin and not args.username:
+        raise ConfigError("--password-stdin needs --username", source="--password-stdin")
+    ref = Reference.parse(args.push, plain_http=args.plain_http) if args.push else None
+    return ref, verify, timeout
+
+
 def run_build(args: argparse.Namespace) -> int:
     import orjson
 
     from ..errors import ConfigError
     from ..image import BlobStore, ImageConfig, build_image, write_docker_archive, write_nixery_output, write_oci_layout
+    from ..image.builder import check_build_inputs
     from ..sources.files import load_graph
     from ._common import strategy_from_args
 
-    if not (args.oci or args.archive or args.push or args.nixery_json):
-        raise ConfigError("name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE", source="layerlab build")
+    ref, verify, timeout = _check_args(args)
+    config = ImageConfig(
+        architecture=args.arch,
+        os=args.os,
+        env=tuple(args.env),
+        cmd=tuple(args.cmd) if args.cmd else None,
+        entrypoint=tuple(args.entrypoint) if args.entrypoint else None,
+        working_dir=args.workdir,
+        user=args.user,
+    )
+    credentials = None
+    if args.push and args.username:
+        from ..registry import Credentials
+
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
+        credentials = Credentials(args.username, password)
     if args.graph:
         if args.source:
             raise ConfigError("give either a package source or --graph, not both", source="layerlab build")
@@ -145,17 +202,10 @@ def run_build(args: argparse.Namespace) -> int:
         graph, layers, packages = _from_source(args, strategy, context)
     else:
         raise ConfigError("give a package source and packages, or --graph FILE", source="layerlab build")
+    check_build_inputs(graph, layers, packages, store_dir=args.store_dir, compression=args.compression,
+                       level=args.level, parallel=args.parallel, workers=args.workers)
 
-    config = ImageConfig(
-        architecture=args.arch,
-        os=args.os,
-        env=tuple(args.env),
-        cmd=tuple(args.cmd) if args.cmd else None,
-        entrypoint=tuple(args.entrypoint) if args.entrypoint else None,
-        working_dir=args.workdir,
-        user=args.user,
-    )
-    store = BlobStore(args.blob_store)
+    store = BlobStore(args.blob_store)  # the first write
     image = build_image(
         graph,
         layers,
@@ -180,16 +230,11 @@ def run_build(args: argparse.Namespace) -> int:
     if args.nixery_json:
         write_nixery_output(image, store, args.nixery_json)
         summary["nixery_json"] = args.nixery_json
-    if args.push:
-        from ..registry import Credentials, push
+    if ref is not None:
+        from ..registry import push
 
-        credentials = None
-        if args.username:
-            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
-            credentials = Credentials(args.username, password)
-        verify: bool | str = False if args.insecure_tls else (args.ca_cert or True)
-        report = push(image, store, args.push, fmt=args.format, credentials=credentials, verify=verify,
-                      plain_http=args.plain_http, chunk_size=args.chunk_size)
+        report = push(image, store, ref, fmt=args.format, credentials=credentials, verify=verify,
+                      chunk_size=args.chunk_size, timeout=timeout)
         summary["push"] = report.to_json()
         print(f"pushed {report.reference}@{report.manifest_digest}: {len(report.sent)} blobs sent "
               f"({report.bytes_sent:,} bytes), {len(report.skipped)} already present", file=sys.stderr)

@@ -11,6 +11,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("group", help="group a closure graph into layers (writes Nixery's layers.json)")
     p.add_argument("graph", nargs="?", help="closure graph file (any supported layout, .xz/.gz/.zst ok)")
     add_strategy_options(p)
+    p.add_argument(
+        "--config", metavar="FILE", help="strategy and budget saved by the workbench (strategy JSON); --set overrides"
+    )
+    p.set_defaults(budget=None)
     p.add_argument("--out", "-o", help="output file (default: stdout)")
     p.add_argument("--explain", action="store_true", help="print a table of layers (size, rating, reason) to stderr")
     p.add_argument("--source", help="build the graph with Nix from this package source instead of reading a file")
@@ -50,9 +54,23 @@ def load_graph_arg(args: argparse.Namespace):
 def run_group(args: argparse.Namespace) -> int:
     from ..strategies import layers_to_json
 
-    strategy, context = strategy_from_args(args)
+    budget = args.budget
+    if args.config:
+        from ..errors import ConfigError
+        from ..strategies import load_strategy_file, params_from_strings
+
+        if args.strategy:
+            raise ConfigError("give --config or --strategy, not both", source="layerlab group")
+        strategy, saved_budget = load_strategy_file(args.config)
+        if args.params:
+            strategy = strategy.replace(**params_from_strings(type(strategy), args.params))
+        if budget is None:
+            budget = saved_budget
+        _, context = strategy_from_args(args)
+    else:
+        strategy, context = strategy_from_args(args)
     graph = load_graph_arg(args)
-    layers = strategy.group(graph, context, args.budget)
+    layers = strategy.group(graph, context, 94 if budget is None else budget)
     if args.explain:
         import sys
 

@@ -11,9 +11,8 @@
   ``tree`` and ``layers`` for one graph, ``overlap``, ``pull`` and ``sweep``
   for an image set (default: the bundled Debian 30-image set).
 
-The notebooks run in the kernel named ``python3``; Jupyter replaces its
-``python`` command by the interpreter running the server or the report, so
-the kernel uses the same virtual environment as ``layerlab`` itself.
+The work itself lives in :mod:`layerlab.workbench.notebooks` and
+:mod:`layerlab.workbench.report`; this module parses arguments.
 
 Example::
 
@@ -25,33 +24,18 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import add_strategy_options, atomic_write, strategy_from_args
+from ._common import add_strategy_options, strategy_from_args
 
-__all__ = [
-    "register",
-    "NOTEBOOK_DIR",
-    "free_port",
-    "execute_notebook",
-    "render_html",
-    "run_report",
-    "jupyter_command",
-]
-
-#: The notebooks shipped with layerlab.
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent.parent / "notebooks"
-
-#: The kernel the notebooks run in.
-KERNEL_NAME = "python3"
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("workbench", help="start JupyterLab on the notebooks and print its URL")
-    p.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="directory to serve (default: the bundled notebooks)")
+    p.add_argument("--notebooks", help="directory to serve (default: the bundled notebooks)")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--token", help="access token (default: a random one)")
@@ -60,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("report", help="execute every notebook headless and render it to HTML")
     p.add_argument("--out", "-o", default="build/report", help="output directory (default build/report)")
-    p.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="directory of notebooks (default: the bundled ones)")
+    p.add_argument("--notebooks", help="directory of notebooks (default: the bundled ones)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     p.add_argument("--only", action="append", default=[], metavar="NAME", help="only notebooks whose file name contains NAME")
     p.set_defaults(func=run_report_cmd)
@@ -123,224 +107,19 @@ def free_port(ip: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def jupyter_command(notebooks: str | os.PathLike[str], port: int, token: str, *, ip: str = "127.0.0.1", open_browser: bool = False) -> list[str]:
-    """The command line starting JupyterLab on ``notebooks`` with this interpreter.
-
-    Example:
-        >>> cmd = jupyter_command("nb", 8888, "t")
-        >>> cmd[1:3], "--ServerApp.port=8888" in cmd, "--IdentityProvider.token=t" in cmd
-        (['-m', 'jupyterlab'], True, True)
-    """
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        f"--ServerApp.root_dir={os.fspath(notebooks)}",
-        f"--ServerApp.ip={ip}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        "--ServerApp.open_browser=" + ("True" if open_browser else "False"),
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--ServerApp.allow_root=True")
-    return cmd
-
-
-def wait_for_server(url: str, token: str, proc: Any, timeout: float = 120.0) -> None:
-    """Poll ``url/api/status`` until the server answers.
-
-    Raises:
-        LayerlabError: the server exited or did not answer within ``timeout``.
-    """
-    import time
-
-    import requests
-
-    from ..errors import LayerlabError
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LayerlabError(f"JupyterLab exited with status {proc.returncode} before it answered", source=url)
-        try:
-            r = requests.get(f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2)
-            if r.status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.25)
-    raise LayerlabError(f"JupyterLab did not answer within {timeout:.0f} s", source=url)
-
-
 def run_workbench(args: argparse.Namespace) -> int:
-    import secrets
-    import signal
-    import subprocess
+    from ..workbench.notebooks import NOTEBOOK_DIR, run_lab
 
-    from ..errors import ConfigError
-
-    notebooks = Path(args.notebooks)
-    if not notebooks.is_dir():
-        raise ConfigError("no such directory", source=str(notebooks))
-    port = args.port or free_port(args.ip)
-    token = args.token or secrets.token_hex(16)
-    cmd = jupyter_command(notebooks, port, token, ip=args.ip, open_browser=args.open)
-    proc = subprocess.Popen(cmd)
-    url = f"http://{args.ip}:{port}"
-    try:
-        wait_for_server(url, token, proc)
-        print(f"layerlab workbench: {url}/lab?token={token}", flush=True)
-        print("Stop it with Ctrl-C.", flush=True)
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        return 0
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    return run_lab(args.notebooks or NOTEBOOK_DIR, port=args.port, ip=args.ip, token=args.token, open_browser=args.open,
+                   announce=lambda line: print(line, flush=True))
 
 
 # --------------------------------------------------------------------- report
-def execute_notebook(path: str | os.PathLike[str], *, timeout: int = 600, kernel_name: str = KERNEL_NAME):
-    """Run a notebook top to bottom in a fresh kernel; return the executed notebook.
-
-    The kernel's working directory is the notebook's directory.
-
-    Raises:
-        LayerlabError: a cell raised (the message names the notebook, the cell
-            number and the exception) or the notebook cannot be read.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
-    from ..errors import InputError, LayerlabError
-
-    p = Path(path)
-    try:
-        nb = nbformat.read(p, as_version=4)
-    except (OSError, nbformat.reader.NotJSONError, ValueError) as err:
-        raise InputError(f"cannot read notebook: {err}", source=str(p)) from None
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name=kernel_name,
-        resources={"metadata": {"path": str(p.parent.resolve())}},
-        store_widget_state=False,
-    )
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        cell = _failed_cell(nb)
-        line = f"{err.ename}: {err.evalue}".strip().splitlines()[0] if err.ename else str(err).strip().splitlines()[-1]
-        raise LayerlabError(f"cell {cell} failed: {line}", source=str(p)) from None
-    except (CellTimeoutError, DeadKernelError) as err:
-        raise LayerlabError(f"cell {_failed_cell(nb)}: {type(err).__name__}: {str(err).splitlines()[0]}", source=str(p)) from None
-    return nb
-
-
-def _failed_cell(nb: Any) -> int:
-    for n, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", ())):
-            return n
-    last = [n for n, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
-    return last[-1] if last else 0
-
-
-def render_html(nb: Any) -> str:
-    """An executed notebook as standalone HTML (lab template, panels as static snapshots)."""
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    c = Config()
-    # Prefer the panels' HTML snapshot over the live widget view, which needs a kernel and a CDN.
-    c.NbConvertBase.display_data_priority = [
-        "text/html",
-        "text/markdown",
-        "image/svg+xml",
-        "image/png",
-        "image/jpeg",
-        "text/latex",
-        "text/plain",
-    ]
-    exporter = HTMLExporter(config=c, template_name="lab")
-    body, _ = exporter.from_notebook_node(nb)
-    return body
-
-
-def notebooks_in(directory: str | os.PathLike[str], only: list[str] | tuple[str, ...] = ()) -> list[Path]:
-    """The notebooks of a directory, in file-name order (checkpoints skipped).
-
-    Raises:
-        ConfigError: the directory does not exist or holds no notebook.
-    """
-    from ..errors import ConfigError
-
-    d = Path(directory)
-    if not d.is_dir():
-        raise ConfigError("no such directory", source=str(d))
-    found = sorted(p for p in d.glob("*.ipynb") if not p.name.startswith("."))
-    if only:
-        found = [p for p in found if any(o in p.stem for o in only)]
-    if not found:
-        raise ConfigError("no notebooks found" + (f" matching {', '.join(only)}" if only else ""), source=str(d))
-    return found
-
-
-def run_report(notebooks: str | os.PathLike[str], out: str | os.PathLike[str], *, timeout: int = 600, only: list[str] | tuple[str, ...] = (), log: Any = None) -> list[Path]:
-    """Execute every notebook and write ``<name>.html`` plus ``index.html`` to ``out``; return the pages."""
-    import html
-    import time
-
-    paths = notebooks_in(notebooks, only)
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    pages = []
-    rows = []
-    for p in paths:
-        t = time.monotonic()
-        nb = execute_notebook(p, timeout=timeout)
-        page = outdir / (p.stem + ".html")
-        atomic_write(page, render_html(nb).encode())
-        took = time.monotonic() - t
-        pages.append(page)
-        title = _title(nb) or p.stem
-        link = f'<a href="{html.escape(page.name)}">{html.escape(title)}</a>'
-        rows.append(f"<li>{link} <small>({p.name}, {took:.1f} s)</small></li>")
-        if log is not None:
-            print(f"layerlab report: {p.name} -> {page} ({took:.1f} s)", file=log, flush=True)
-    index = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>layerlab report</title></head>"
-        "<body style='font-family:sans-serif;max-width:50em;margin:2em auto'><h1>layerlab notebooks</h1><ul>"
-        + "".join(rows)
-        + "</ul></body></html>\n"
-    )
-    atomic_write(outdir / "index.html", index.encode())
-    return pages
-
-
-def _title(nb: Any) -> str:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return ""
-
-
 def run_report_cmd(args: argparse.Namespace) -> int:
-    pages = run_report(args.notebooks, args.out, timeout=args.timeout, only=args.only, log=sys.stderr)
+    from ..workbench.notebooks import NOTEBOOK_DIR
+    from ..workbench.report import run_report
+
+    pages = run_report(args.notebooks or NOTEBOOK_DIR, args.out, timeout=args.timeout, only=args.only, log=sys.stderr)
     print(f"{Path(args.out) / 'index.html'} ({len(pages)} notebooks)")
     return 0
 
@@ -354,7 +133,7 @@ def _load_imageset(args: argparse.Namespace):
     if args.imageset:
         s = load_imageset(args.imageset, popularity=pop)
         if s.popularity is None:
-            from ..widgets import DATA_DIR
+            from ..imageset import DATA_DIR
 
             default_pop = DATA_DIR / "debian" / "popularity.json"
             if default_pop.is_file():

@@ -21,7 +21,15 @@ compression release the GIL; ``parallel="processes"`` also spreads the
 per-file Python work (headers, system calls) over the cores, about 1.5x
 faster on closures of many small files; the command line uses it.  Processes
 are forked, and only when the caller runs no other thread (forking a
-multi-threaded process can deadlock); otherwise threads are used.
+multi-threaded process can deadlock); otherwise threads are used.  Workers
+die with the process that started them, and an interruption or a failed
+layer cancels the queued layers and kills the running worker processes
+(:mod:`layerlab.procs`); the store then sweeps what they were writing.
+
+Every input is checked before the first byte is written
+(:func:`check_build_inputs`): the compression and level, the store
+directory, that the layers partition the graph, that every store path is
+well formed and present, that every package is in the closure.
 
 Example:
     >>> import os, tempfile
@@ -40,19 +48,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import ImageError
 from ..graph import DEFAULT_STORE_DIR, ClosureGraph
+from ..procs import process_pool, stop_pool
 from ..strategies.base import Layer, check_layers, layer_identity
 from .config import ImageConfig, config_json
 from .customisation import Conflict, join_packages
 from .manifest import OCI_MANIFEST, Descriptor, docker_manifest, layer_media_type, oci_manifest
 from .store import BlobStore, layer_key
-from .tarball import COMPRESSIONS, LayerInfo, parent_entries, write_entries, write_layer
+from .tarball import LayerInfo, check_compression, check_store_path, parent_entries, write_entries, write_layer
 
-__all__ = ["BuiltLayer", "Image", "build_image", "layer_identity"]
+__all__ = ["BuiltLayer", "Image", "build_image", "check_build_inputs", "layer_identity"]
 
 
 @dataclass(frozen=True)
@@ -230,9 +239,48 @@ def _pool(parallel: str, n: int) -> Executor:
     # the caller is single-threaded, threads otherwise.
     if parallel == "threads" or threading.active_count() > 1:
         return ThreadPoolExecutor(n, thread_name_prefix="layerlab-layer")
-    import multiprocessing
+    return process_pool(n)
 
-    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
+
+def check_build_inputs(
+    graph: ClosureGraph | None,
+    layers: Sequence[Layer],
+    packages: Sequence[str] = (),
+    *,
+    store_dir: str = DEFAULT_STORE_DIR,
+    compression: str = "gzip",
+    level: int | None = None,
+    parallel: str = "threads",
+    workers: int | None = None,
+) -> None:
+    """Every check :func:`build_image` makes before writing anything; see it for the arguments.
+
+    Raises:
+        ImageError: a bad compression, level, store directory, path or package.
+        StrategyError: the layers do not partition the graph.
+
+    Example:
+        >>> check_build_inputs(None, [Layer(("/nix/store/aaa-not-here",), 1)])
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ImageError: /nix/store/aaa-not-here: store path is not on this machine
+    """
+    check_compression(compression, level)
+    parent_entries(store_dir)  # validates store_dir
+    if parallel not in ("threads", "processes"):
+        raise ImageError(f"parallel must be threads or processes, not {parallel!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ImageError(f"workers must be a whole number of at least 1, not {workers!r}", source="--workers")
+    if graph is not None:
+        check_layers(graph, layers, who="layers")
+        index = graph.index
+        missing = [p for p in packages if p not in index]
+        if missing:
+            raise ImageError(f"requested package {missing[0]} is not in the closure graph", source=graph.source)
+    for path in [p for layer in layers for p in layer.paths] + list(packages):
+        b = check_store_path(path, store_dir)
+        if not os.path.lexists(b):
+            raise ImageError("store path is not on this machine", source=os.fsdecode(b))
 
 
 def build_image(
@@ -278,19 +326,10 @@ def build_image(
         >>> [layer.kind for layer in img.layers], img.compression
         (['store'], 'gzip')
     """
-    if compression not in COMPRESSIONS:
-        raise ImageError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}")
+    check_build_inputs(graph, layers, packages, store_dir=store_dir, compression=compression, level=level,
+                       parallel=parallel, workers=workers)
     cfg = config or ImageConfig()
-    parent_entries(store_dir)  # validates store_dir
-    if graph is not None:
-        check_layers(graph, layers, who="layers")
-        index = graph.index
-        missing = [p for p in packages if p not in index]
-        if missing:
-            raise ImageError(f"requested package {missing[0]} is not in the closure graph", source=graph.source)
     ordered = list(layers)
-    if parallel not in ("threads", "processes"):
-        raise ImageError(f"parallel must be threads or processes, not {parallel!r}")
     built: list[BuiltLayer | None] = [None] * len(ordered)
     for i, layer in enumerate(ordered):  # cache hits first, in this process
         info = store.get_layer(layer_key(layer.paths, store_dir=store_dir, compression=compression, level=level))
@@ -299,10 +338,18 @@ def build_image(
     jobs = sorted((i for i in range(len(ordered)) if built[i] is None), key=lambda i: -(ordered[i].size or 0))
     n = workers or os.cpu_count() or 1
     if n > 1 and len(jobs) > 1:
-        with _pool(parallel, min(n, len(jobs))) as pool:
-            futures = {i: pool.submit(_build_store_layer, ordered[i], store, store_dir, compression, level, md5) for i in jobs}
+        pool = _pool(parallel, min(n, len(jobs)))
+        try:
+            futures = {
+                i: pool.submit(_build_store_layer, ordered[i], store, store_dir, compression, level, md5) for i in jobs
+            }
             for i, f in futures.items():
                 built[i] = f.result()
+        except BaseException:
+            stop_pool(pool, kill=True)  # queued layers cancelled, running workers killed
+            store.sweep()
+            raise
+        stop_pool(pool)
     else:
         for i in jobs:
             built[i] = _build_store_layer(ordered[i], store, store_dir, compression, level, md5)

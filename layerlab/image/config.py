@@ -61,6 +61,27 @@ class ImageConfig:
                 raise ConfigError(f"environment entry must be KEY=VALUE, not {e!r}", source="env")
         if not self.architecture or not self.os:
             raise ConfigError("architecture and os must not be empty", source="image config")
+        texts = [
+            self.architecture,
+            self.os,
+            *self.env,
+            *(self.cmd or ()),
+            *(self.entrypoint or ()),
+            self.working_dir or "",
+            self.user or "",
+            *self.labels,
+            *self.labels.values(),
+            self.created,
+        ]
+        for t in texts:
+            if not isinstance(t, str):
+                raise ConfigError(f"expected text, not {type(t).__name__}", source="image config")
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ConfigError(f"{t!r:.60} is not valid UTF-8 text", source="image config") from None
+            if "\0" in t:
+                raise ConfigError(f"{t!r:.60} holds a NUL character", source="image config")
 
     def container_config(self) -> dict:
         """The ``config`` object (Docker's capitalised keys), empty when nothing is set.

@@ -102,26 +102,39 @@ def join_packages(packages: Sequence[str], *, store_dir: str = "/nix/store") -> 
     return Customisation(tuple(entries), tuple(conflicts), tuple(os.fsdecode(p) for p in order))
 
 
-def _join_dir(pkg: bytes, src: bytes, rel: bytes, tree: dict, conflicts: list[Conflict], reserved: bytes) -> None:
+def _listing(src: bytes) -> list[bytes]:
     try:
-        children = sorted(os.listdir(src))
+        return sorted(os.listdir(src))
     except OSError as err:
         raise ImageError(f"cannot list directory: {err.strerror}", source=os.fsdecode(src)) from None
-    for child in children:
+
+
+def _join_dir(pkg: bytes, src: bytes, rel: bytes, tree: dict, conflicts: list[Conflict], reserved: bytes) -> None:
+    """Join the tree under ``src`` depth-first, children in sorted order; an explicit stack, so any depth works."""
+    stack = [(src, rel, iter(_listing(src)))]
+    while stack:
+        src, rel, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
         name = rel + b"/" + child if rel else child
         path = src + b"/" + child
         old = tree.get(name)
         if not rel and child == reserved:
             conflicts.append(Conflict(os.fsdecode(name), "(store)", os.fsdecode(pkg)))
             continue
-        is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+        except OSError as err:
+            raise ImageError(f"cannot read: {err.strerror}", source=os.fsdecode(path)) from None
         if old is None:
             if is_dir:
                 tree[name] = ("dir", b"", pkg)
-                _join_dir(pkg, path, name, tree, conflicts, reserved)
+                stack.append((path, name, iter(_listing(path))))
             else:
                 tree[name] = ("link", path, pkg)
         elif is_dir and old[0] == "dir":
-            _join_dir(pkg, path, name, tree, conflicts, reserved)
+            stack.append((path, name, iter(_listing(path))))
         else:
             conflicts.append(Conflict(os.fsdecode(name), os.fsdecode(old[2]), os.fsdecode(pkg)))

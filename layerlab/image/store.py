@@ -10,12 +10,16 @@ Layout of the store directory (``~/.cache/layerlab/store`` unless
 Blobs are written to ``tmp/`` and renamed into place once their digest is
 known, so a reader never sees half a blob, and several builds (threads or
 processes) can share one store: two writers of the same blob both rename a
-complete, identical file.
+complete, identical file.  Each temporary blob is locked by its writer
+(:func:`layerlab.fileio.hold_temp`); opening the store sweeps the temporary
+blobs of writers that died (killed builds), under the directory's lock.
 
 The layer cache is keyed like Nixery's ``builds/`` cache: the SHA-1 of the
 layer's sorted store paths joined by ``:``, extended with the store directory,
 the compression and the tar format version (store paths are immutable, so the
-path set determines the contents).  An entry whose blob has gone is ignored.
+path set determines the contents).  An entry whose blob has gone is ignored,
+and so is one whose blob no longer hashes to its name (the blob is removed
+and the layer rebuilt): a cache hit is never trusted by size alone.
 
 Example:
     >>> import tempfile
@@ -33,7 +37,6 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -41,7 +44,7 @@ from typing import BinaryIO
 import orjson
 
 from ..errors import ImageError, InputError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, hold_temp, sweep_temp
 from .tarball import LayerInfo
 
 __all__ = ["BlobStore", "default_store_dir", "layer_key", "FORMAT_VERSION"]
@@ -108,6 +111,19 @@ class BlobStore:
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise InputError(f"cannot create blob store: {err.strerror or err}", source=str(self.root)) from None
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Remove the temporary blobs (and cache entries) of writers that died; return how many.
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); (store.root / "tmp" / "blob-left").touch()
+            >>> store.sweep(), list((store.root / "tmp").iterdir())
+            (1, [])
+        """
+        dirs = [self.root / "tmp"] + ([self.tmp] if self.tmp != self.root / "tmp" else [])
+        return sum(sweep_temp(d, ["blob-"]) for d in dirs) + sweep_temp(self.root / "builds", ["."])
 
     def __repr__(self) -> str:
         return f"BlobStore({str(self.root)!r})"
@@ -186,7 +202,7 @@ class BlobStore:
             True
         """
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if not self.has(digest):
+        if not (self.has(digest) and self.verify(digest)):
             with self.writer() as (fh, commit):
                 fh.write(data)
                 commit(digest)
@@ -208,25 +224,33 @@ class BlobStore:
             >>> store.read_bytes("sha256:" + hashlib.sha256(b"layer").hexdigest())
             b'layer'
         """
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+        try:
+            hold = hold_temp(self.tmp, "blob-")
+        except OSError as err:
+            raise ImageError(f"cannot write a blob: {err.strerror or err}", source=str(self.root)) from None
+        tmp = hold.path
         committed: list[str] = []
 
         def commit(digest: str) -> None:
             committed.append(check_digest(digest))
 
         try:
-            with os.fdopen(fd, "wb") as fh:
-                yield fh, commit
-            if committed:
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, self.blob_path(committed[0]))
+            try:
+                with open(tmp, "wb") as fh:
+                    yield fh, commit
+                if committed:
+                    os.chmod(tmp, 0o444)
+                    os.replace(tmp, self.blob_path(committed[0]))
+            except OSError as err:
+                raise ImageError(f"cannot write a blob: {err.strerror or err}", source=str(self.root)) from None
         finally:
             if not committed or os.path.exists(tmp):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+            hold.release()
 
     def verify(self, digest: str) -> bool:
-        """Re-hash the blob and compare with its name.
+        """Re-hash the blob and compare with its name (False when it is missing or unreadable).
 
         Example:
             >>> import tempfile
@@ -235,14 +259,28 @@ class BlobStore:
             True
         """
         h = hashlib.sha256()
-        with self.open(digest) as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
+        try:
+            with self.open(digest) as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+        except (OSError, ImageError):
+            return False
         return "sha256:" + h.hexdigest() == digest
+
+    def discard(self, digest: str) -> None:
+        """Remove a blob (one that failed :meth:`verify`).
+
+        Example:
+            >>> import tempfile
+            >>> store = BlobStore(tempfile.mkdtemp()); d = store.add_bytes(b"x"); store.discard(d); store.has(d)
+            False
+        """
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.blob_path(digest))
 
     # ------------------------------------------------------------ layer cache
     def get_layer(self, key: str) -> LayerInfo | None:
-        """The cached layer for ``key``, or None (also when its blob is gone).
+        """The cached layer for ``key``, or None: also when its blob is gone or does not hash to its name.
 
         Example:
             >>> import tempfile
@@ -261,6 +299,9 @@ class BlobStore:
                 return None
         except (OSError, ImageError):
             return None
+        if not self.verify(info.digest):
+            self.discard(info.digest)
+            return None
         return info
 
     def put_layer(self, key: str, info: LayerInfo) -> None:
@@ -273,7 +314,8 @@ class BlobStore:
             2
         """
         target = self.root / "builds" / f"{key}.json"
-        atomic_write(target, orjson.dumps(info.to_json(), option=orjson.OPT_SORT_KEYS), error=ImageError)
+        # no per-file sweep: opening the store swept builds/ already
+        atomic_write(target, orjson.dumps(info.to_json(), option=orjson.OPT_SORT_KEYS), error=ImageError, sweep=False)
 
     def md5(self, digest: str) -> str:
         """Base64 of the blob's binary md5 (Nixery's format).

@@ -71,6 +71,8 @@ from ..errors import ConfigError, ImageError
 
 __all__ = [
     "COMPRESSIONS",
+    "LEVELS",
+    "check_compression",
     "MTIME",
     "Entry",
     "LayerInfo",
@@ -86,6 +88,30 @@ __all__ = [
 MTIME = 1
 #: Supported blob compressions.
 COMPRESSIONS = ("none", "gzip", "zstd")
+#: The compression levels each compressor accepts (zlib 0-9; zstd's regular levels 1-22).
+LEVELS = {"gzip": range(10), "zstd": range(1, 23)}
+
+
+def check_compression(compression: object, level: object = None) -> None:
+    """Raise unless ``compression`` is known and ``level`` is None or one of its :data:`LEVELS`.
+
+    Example:
+        >>> check_compression("zstd", 19)
+        >>> check_compression("gzip", 99)
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ImageError: --level: gzip takes a level from 0 to 9, not 99
+    """
+    if compression not in COMPRESSIONS:
+        raise ImageError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r:.40}")
+    if level is None:
+        return
+    levels = LEVELS.get(str(compression))
+    if levels is None:
+        raise ImageError("uncompressed layers take no level", source="--level")
+    if isinstance(level, bool) or not isinstance(level, int) or level not in levels:
+        raise ImageError(f"{compression} takes a level from {levels[0]} to {levels[-1]}, not {level!r:.40}",
+                         source="--level")
 
 _BLOCK = 512
 _BUF = 4 << 20  # bytes per stream buffer
@@ -277,10 +303,12 @@ def check_store_path(path: str | bytes, store_dir: str) -> bytes:
         ...
         layerlab.errors.ImageError: /nix/store/../etc: not a store path under /nix/store
     """
+    if not isinstance(path, (str, bytes)):
+        raise ImageError(f"a store path must be a string, not {type(path).__name__}")
     p = os.fsencode(path)
     sd = os.fsencode(store_dir)
     name = p[len(sd) + 1 :] if p.startswith(sd + b"/") else b""
-    if not name or b"/" in name or name in (b".", b".."):
+    if not name or b"/" in name or name in (b".", b"..") or b"\0" in p:
         raise ImageError(f"not a store path under {store_dir}", source=os.fsdecode(p))
     return p
 

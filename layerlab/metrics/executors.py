@@ -18,7 +18,9 @@ context); it is sent to each worker **once** where the executor allows it:
 
 Stopping early (an exception, Ctrl-C, or closing the generator) cancels every
 piece not yet started, so keep pieces small: cancellation and progress are
-as fine-grained as the pieces.  Results are the same whatever the executor,
+as fine-grained as the pieces.  A process pool created here also kills its
+running workers at once, and its workers die with this process
+(:mod:`layerlab.procs`).  Results are the same whatever the executor,
 as long as ``fn`` is a pure function of its arguments.
 
 Example:
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import ConfigError
+from ..procs import process_pool, stop_pool
 
 __all__ = ["run_pieces", "ExecutorSpec", "check_executor", "is_dask_client", "dask_address"]
 
@@ -183,15 +186,18 @@ def _run_own_pool(
 ) -> Iterator[tuple[int, Any]]:
     if kind == "process":
         token = uuid.uuid4().hex
-        pool: cf.Executor = cf.ProcessPoolExecutor(max_workers=size, initializer=_install, initargs=(token, shared))
+        # workers die with this process and leave Ctrl-C to it (layerlab.procs)
+        pool: cf.Executor = process_pool(size, initializer=_install, initargs=(token, shared))
         handle: Any = _Installed(token)
     else:
         pool = cf.ThreadPoolExecutor(max_workers=size)
         handle = shared
     try:
         yield from _run_futures(pool, [pool.submit(_call, fn, handle, piece) for piece in pieces])
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # an error, Ctrl-C, SIGTERM or the generator closed: stop now
+        stop_pool(pool, kill=True)
+        raise
+    stop_pool(pool)
 
 
 def _run_futures(pool: cf.Executor, futures: list[cf.Future[Any]]) -> Iterator[tuple[int, Any]]:

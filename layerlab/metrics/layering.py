@@ -188,6 +188,41 @@ class Layering:
         """Number of distinct layers in the set."""
         return len(self.table.layer_size)
 
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks: configuration, distinct layers, and each image's layers (first 12).
+
+        Example:
+            >>> from layerlab.imageset import ImageSet
+            >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "narSize": 2}, {"path": "/s/b-b", "narSize": 3}])
+            >>> lay = Layering.from_paths(ImageSet.from_graphs([g]), [[["/s/b-b"], ["/s/a-a"]]])
+            >>> "2 distinct layers" in lay._repr_html_()
+            True
+        """
+        import html
+
+        from ..units import format_bytes
+
+        head = html.escape(self.label)
+        if self.strategy is not None:
+            params = ", ".join(f"{k}={v}" for k, v in self.strategy.values.items())
+            head += f" <small>({html.escape(params)})</small>" if params else ""
+        budget = f", budget {self.budget}" if self.budget is not None else ""
+        rows = []
+        for img, layers in list(zip(self.imageset.images, self.layers))[:12]:
+            sizes = [layer.size or 0 for layer in layers]
+            total = sum(sizes) or 1
+            rows.append(
+                f"<tr><td>{html.escape(img.name)}</td><td>{len(layers)}</td><td>{format_bytes(sum(sizes))}</td>"
+                f"<td>{max(sizes, default=0) / total:.0%}</td></tr>"
+            )
+        more = f"<tr><td colspan='4'>… {len(self.layers) - 12} more images</td></tr>" if len(self.layers) > 12 else ""
+        return (
+            f'<div class="ll-layering" style="font-size:13px"><b>{head}</b>{budget}: {len(self.imageset)} images, '
+            f"{self.layer_count:,} distinct layers</div>"
+            '<table style="font-size:12px"><tr><th>image</th><th>layers</th><th>bytes</th><th>largest layer</th></tr>'
+            + "".join(rows) + more + "</table>"
+        )
+
     def describe(self) -> dict[str, Any]:
         """Label, strategy JSON and budget, for summaries.
 

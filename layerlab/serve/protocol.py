@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from ..image.manifest import DOCKER_MANIFEST, OCI_MANIFEST
+from ..image.manifest import DOCKER_MANIFEST, OCI_MANIFEST, REPOSITORY, TAG
 
 __all__ = ["MEDIA_TYPES", "STATUS", "ApiError", "check_name", "check_reference", "choose_format", "is_digest"]
 
@@ -51,9 +51,8 @@ STATUS = {
 #: Manifest format -> media type.
 MEDIA_TYPES = {"oci": OCI_MANIFEST, "docker": DOCKER_MANIFEST}
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_NAME = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_NAME = REPOSITORY  # the distribution specification's grammars, kept in layerlab.image.manifest
+_TAG = TAG
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 

@@ -235,6 +235,7 @@ def parse_source(text: str, *, base: str | os.PathLike[str] | None = None) -> Pa
             raise InputError(f"{text!r:.80}: expected git!<url>!<rev>", source=where)
         if not _URL.fullmatch(url) or url.startswith("-"):
             raise InputError(f"git URL {url!r:.80} is not an http(s)/ssh/git/file URL or user@host:path, or holds unsafe characters", source=where)
+        _check_git_host(url, where)
         if not (_COMMIT.fullmatch(rev) or (_REF.fullmatch(rev) and ".." not in rev and not rev.endswith((".", "/", ".lock")))):
             raise InputError(f"git rev {rev!r:.80} is neither a 40-hex commit nor a valid branch or tag name", source=where)
         return PackageSource("git", url, rev)
@@ -245,16 +246,38 @@ def parse_source(text: str, *, base: str | os.PathLike[str] | None = None) -> Pa
         if not p.is_absolute():
             p = Path(base) / p if base is not None else Path.cwd() / p
         p = Path(os.path.normpath(p))
-        if not p.is_dir():
-            raise InputError(f"directory {str(p)!r} does not exist", source=where)
-        if not (p / "default.nix").is_file():
-            raise InputError(f"directory {str(p)!r} has no default.nix", source=where)
+        try:
+            is_dir, has_default = p.is_dir(), (p / "default.nix").is_file()
+        except (OSError, ValueError) as err:
+            raise InputError(f"directory {str(p)!r:.80} cannot be read: {getattr(err, 'strerror', None) or err}",
+                             source=where) from None
+        if not is_dir:
+            raise InputError(f"directory {str(p)!r:.120} does not exist", source=where)
+        if not has_default:
+            raise InputError(f"directory {str(p)!r:.120} has no default.nix", source=where)
         return PackageSource("path", str(p))
     if kind == "flake":
         if not _FLAKE.fullmatch(rest) or rest.startswith("-"):
             raise InputError(f"flake reference {rest!r:.80} is malformed or holds unsafe characters", source=where)
         return PackageSource("flake", rest)
     raise InputError(f"unknown kind {kind!r:.40}; expected nixpkgs, git, path or flake", source=where)
+
+
+def _check_git_host(url: str, where: str) -> None:
+    """Refuse a git URL whose user, host or scp-style path starts with ``-``: ssh would read it as an option
+    (``ssh://-oProxyCommand=...``), whatever git does about it."""
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        user, _, host = rest.split("/", 1)[0].rpartition("@")
+        parts = [user, host]
+        if scheme != "file" and not host:
+            raise InputError(f"git URL {url!r:.80} has no host", source=where)
+    else:  # user@host:path
+        user, _, rest = url.partition("@")
+        host, _, path = rest.partition(":")
+        parts = [user, host, path]
+    if any(part.startswith("-") for part in parts):
+        raise InputError(f"git URL {url!r:.80}: a user, host or path starting with '-' is refused", source=where)
 
 
 # ------------------------------------------------------------------- image names
@@ -535,6 +558,7 @@ def closure(
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}", source="method")
     names = check_package_names(packages)
+    _check_run_options(system, timeout)
     env = nix_environment(_settings_for(src, settings))
     store = _cache_from(cache)
     sys_args = ["--argstr", "system", system] if system else []
@@ -592,6 +616,23 @@ def closure(
     if store is not None and key is not None:
         store.put(key, result)
     return result
+
+
+_SYSTEM = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")
+_STORE_URL = re.compile(r"(?:https?|file|s3|ssh|ssh-ng)://[A-Za-z0-9._~%@:+/=,&?-]+")
+
+
+def _check_run_options(system: str | None, timeout: float, store: str | None = None) -> None:
+    """Options that reach Nix, checked before any Nix process starts."""
+    import math
+
+    if system is not None and not (isinstance(system, str) and _SYSTEM.fullmatch(system)):
+        raise InputError(f"system {system!r:.60} is not a Nix system such as x86_64-linux", source="--system")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+        raise InputError(f"timeout must be a positive number of seconds, not {timeout!r:.40}", source="--timeout")
+    good_store = isinstance(store, str) and _STORE_URL.fullmatch(store) and not store.split("://", 1)[1].startswith("-")
+    if store is not None and not good_store:
+        raise InputError(f"binary cache {store!r:.80} is not a http(s)/file/s3/ssh store URL", source="popularity")
 
 
 def _settings_for(src: PackageSource, settings: Mapping[str, str] | None) -> dict[str, str]:
@@ -661,6 +702,7 @@ def list_packages(
         'hello-2.12.1'
     """
     src = parse_source(source) if isinstance(source, str) else source
+    _check_run_options(system, timeout)
     env = nix_environment(_settings_for(src, settings))
     sys_args = ["--argstr", "system", system] if system else []
     return _eval_json(
@@ -703,6 +745,7 @@ def popularity(
     from ..graph import store_name
 
     src = parse_source(source) if isinstance(source, str) else source
+    _check_run_options(system, timeout, store)
     attrs = list_packages(src, system=system, timeout=timeout, settings=settings)
     if not attrs:
         raise NixError(f"{src.spec} has no packages", source="popularity")
@@ -710,8 +753,6 @@ def popularity(
         result = closure(src, attrs, system=system, timeout=timeout, settings=settings, progress=progress, cache=cache)
         pop = compute_popularity(result.graph, drop_ones=drop_ones)
         return Popularity(pop.counts, source=src.spec)
-    if not re.fullmatch(r"(?:https?|file|s3|ssh|ssh-ng)://[A-Za-z0-9._~%@:+/=,&?-]+", store):
-        raise InputError(f"binary cache {store!r:.80} is not a http(s)/file/s3/ssh store URL", source="popularity")
     env = nix_environment(_settings_for(src, settings))
     on_line = (lambda line: progress(progress_parser(line))) if progress is not None else None
     outs = sorted({entry["out"] for entry in attrs.values()})

@@ -40,6 +40,7 @@ from types import MappingProxyType
 
 from ..errors import LayerlabError, NixError
 from ..fileio import atomic_write
+from ..procs import guarded_command
 
 __all__ = [
     "OFFLINE_CONFIG",
@@ -255,7 +256,7 @@ def run_nix(
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            args,
+            guarded_command(args),  # Nix dies with layerlab, whatever kills it (layerlab.procs)
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -31,6 +31,7 @@ from .base import (
     params_from_strings,
 )
 from .baselines import PerPath, SingleLayer
+from .bedrock import Bedrock
 from .keystone import Keystone
 from .nix2container import Nix2Container
 from .nixery import Nixery
@@ -53,17 +54,19 @@ __all__ = [
     "get_strategy",
     "strategy_class",
     "strategy_from_json",
+    "load_strategy_file",
+    "strategy_file_json",
     "DEFAULT_STRATEGY",
     "strategy_label",
 ]
 
 #: The families, by name.  Extended as strategy modules are added.
 FAMILIES: Mapping[str, type[Strategy]] = {
-    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer, Keystone)
+    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer, Keystone, Bedrock)
 }
 
 #: The strategy ``layerlab group`` uses when none is named.
-DEFAULT_STRATEGY = "keystone"
+DEFAULT_STRATEGY = "bedrock"
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
@@ -130,6 +133,63 @@ def strategy_from_json(doc: Mapping[str, Any]) -> Strategy:
         raise ConfigError("'params' must be an object", source=f"strategy {doc['strategy']}")
     cls, _ = strategy_class(doc["strategy"])
     return cls(**params)
+
+
+def strategy_file_json(strategy: Strategy, budget: int | None = None) -> bytes:
+    """The configuration file :func:`load_strategy_file` reads: :meth:`Strategy.to_json` plus the budget.
+
+    Keys are sorted and the text ends with a newline, so the same configuration gives the same bytes.
+
+    Example:
+        >>> strategy_file_json(get_strategy("auto-layer"), 30).decode().split()
+        ['{', '"budget":', '30,', '"params":', '{},', '"strategy":', '"auto-layer"', '}']
+    """
+    import orjson
+
+    doc = dict(strategy.to_json())
+    if budget is not None:
+        doc["budget"] = int(budget)
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
+    """Read a configuration file (``{"strategy": NAME, "params": {...}, "budget": N}``): the strategy and the budget.
+
+    ``budget`` is optional (``None`` when absent).  This is the one loader of
+    saved configurations: ``layerlab group --config`` and the workbench's
+    "save configuration" button use it.
+
+    Raises:
+        InputError: the file cannot be read or is not JSON.
+        ConfigError: the document is not a strategy configuration (the message names the file).
+
+    Example:
+        >>> import os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "c.json")
+        >>> _ = open(f, "wb").write(strategy_file_json(get_strategy("nixery-2022"), 20))
+        >>> s, budget = load_strategy_file(f)
+        >>> s == get_strategy("nixery-2022"), budget
+        (True, 20)
+    """
+    import orjson
+
+    from ..errors import InputError
+    from ..fileio import read_bytes
+
+    where = str(path)
+    try:
+        doc = orjson.loads(read_bytes(path))
+    except orjson.JSONDecodeError as err:
+        raise InputError(f"not JSON: {err}", source=where) from None
+    try:
+        strategy = strategy_from_json(doc)
+    except ConfigError as err:
+        message = err.message if err.source in (None, "--strategy") else str(err)
+        raise ConfigError(message, source=where) from None
+    budget = doc.get("budget")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
+    return strategy, budget
 
 
 def strategy_label(strategy: Strategy) -> str:

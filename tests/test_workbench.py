@@ -13,12 +13,12 @@ from layerlab.imageset import ImageSet
 from layerlab.strategies import strategy_class
 from layerlab.strategies.base import Param
 from layerlab.strategies.nixery import Nixery
-from layerlab.widgets import (
+from layerlab.workbench import (
     ComparePanel,
     Config,
     ConfigControls,
     Debouncer,
-    Evaluator,
+    OutcomeCache,
     TreePanel,
     TunePanel,
     byte_grid,
@@ -35,12 +35,20 @@ S = "/nix/store/"
 def two() -> ImageSet:
     """Two images sharing a 100-byte library: a(10) -> lib, b(20) -> lib."""
     a = ClosureGraph.from_records(
-        [{"path": S + "a-app-a-1", "narSize": 10, "references": [S + "l-lib-1"]}, {"path": S + "l-lib-1", "narSize": 100}],
-        [S + "a-app-a-1"], name="a",
+        [
+            {"path": S + "a-app-a-1", "narSize": 10, "references": [S + "l-lib-1"]},
+            {"path": S + "l-lib-1", "narSize": 100},
+        ],
+        [S + "a-app-a-1"],
+        name="a",
     )
     b = ClosureGraph.from_records(
-        [{"path": S + "b-app-b-1", "narSize": 20, "references": [S + "l-lib-1"]}, {"path": S + "l-lib-1", "narSize": 100}],
-        [S + "b-app-b-1"], name="b",
+        [
+            {"path": S + "b-app-b-1", "narSize": 20, "references": [S + "l-lib-1"]},
+            {"path": S + "l-lib-1", "narSize": 100},
+        ],
+        [S + "b-app-b-1"],
+        name="b",
     )
     return ImageSet.from_graphs([a, b], name="two")
 
@@ -52,8 +60,9 @@ def test_byte_grid() -> None:
 
 
 def test_bytes_param_is_a_log_selection_slider() -> None:
-    w, get = param_widget(Nixery.param("size_threshold"))
-    assert isinstance(w, W.SelectionSlider)
+    box, get = param_widget(Nixery.param("size_threshold"))
+    w = box.slider
+    assert isinstance(w, W.SelectionSlider) and not w.readout and box.entry.value == "100 MB"
     labels = [label for label, _ in w.options]
     values = [v for _, v in w.options]
     assert labels[0] == "1 kB" and labels[-1] == "100 GB" and "100 MB" in labels
@@ -64,11 +73,33 @@ def test_bytes_param_is_a_log_selection_slider() -> None:
 
 
 def test_log_int_param_and_value_off_grid() -> None:
-    w, get = param_widget(Nixery.param("popularity_threshold"), 1234)
-    assert isinstance(w, W.SelectionSlider)
+    box, get = param_widget(Nixery.param("popularity_threshold"), 1234)
+    w = box.slider
+    assert isinstance(w, W.SelectionSlider) and box.entry.value == "1,234"
     values = [v for _, v in w.options]
     assert values[0] == 1 and values[-1] == 1_000_000 and 1234 in values
     assert dict(w.options)["1,234"] == 1234 and get() == 1234
+
+
+def test_typed_values_move_the_slider_or_show_an_error() -> None:
+    changes = []
+    c = ConfigControls("nixery", on_change=lambda: changes.append(1))
+    box = c.param_box.children[0]
+    box.entry.value = "20 MB"  # off the 1-2-5 grid: joins it
+    assert c.config().values() == {"size_threshold": 20_000_000} and box.slider.label == "20 MB" and changes
+    box.entry.value = "1.5GiB"
+    assert c.config().values() == {"size_threshold": 1_610_612_736} and box.entry.value == "1.61 GB"
+    before = len(changes)
+    box.entry.value = "twenty megabytes"
+    assert c.config().values() == {"size_threshold": 1_610_612_736} and len(changes) == before
+    assert box.entry.value == "twenty megabytes" and "is not a valid bytes" in box.error.value
+    box.entry.value = "-5"
+    assert "size_threshold=-5 is below the minimum 0" in box.error.value
+    box.slider.value = 100_000_000  # moving the slider clears the error and shows the value
+    assert box.error.value == "" and box.entry.value == "100 MB"
+    pop = c.param_box.children[2]
+    pop.entry.value = "2,500"
+    assert c.config().values() == {"popularity_threshold": 2500}
 
 
 def test_optional_float_param_has_an_on_switch() -> None:
@@ -102,7 +133,11 @@ def test_bool_choice_dict_str_params() -> None:
 def test_controls_follow_the_strategy_declaration() -> None:
     changes = []
     c = ConfigControls("nixery", budget=12, on_change=lambda: changes.append(1))
-    assert [w.description for w in c.param_box.children[:3]] == ["size threshold", "size measure", "popularity threshold"]
+    assert [getattr(w, "slider", w).description for w in c.param_box.children[:3]] == [
+        "size threshold",
+        "size measure",
+        "popularity threshold",
+    ]
     assert c.config() == Config("nixery", {}, 12)
     c.budget.value = 7
     assert changes and c.config().budget == 7
@@ -117,7 +152,7 @@ def test_controls_follow_the_strategy_declaration() -> None:
     # A value off the slider's 1-2-5 grid joins the grid.
     c.set(size_threshold=3_000_000)
     assert c.config().values() == {"size_threshold": 3_000_000}
-    assert ("3 MB", 3_000_000) in c.param_box.children[0].options
+    assert ("3 MB", 3_000_000) in c.param_box.children[0].slider.options
     with pytest.raises(ConfigError, match="merge_mode='sideways' is not a valid value"):
         c.set(merge_mode="sideways")
 
@@ -161,7 +196,7 @@ def test_evaluate_by_hand(two: ImageSet) -> None:
 
 
 def test_evaluator_memoises_per_config(two: ImageSet) -> None:
-    ev = Evaluator(two, size=2)
+    ev = OutcomeCache(two, size=2)
     a = ev(Config("per-path", budget=5), "a")
     b = ev(Config("per-path", budget=5), "b")
     assert a.layering is b.layering and ev.misses == 1
@@ -264,7 +299,14 @@ def test_tree_panel(two: ImageSet) -> None:
     p = TreePanel(two, "nixery", budget=2, params={"size_threshold": 50})
     assert p.image.value == "b" and p.tree.big == (0, 1) and p.tree.popular == ()
     assert 'class="ll-big">2<' in p.summary.value and 'class="ll-layers">2<' in p.summary.value
-    assert p.chart.value.startswith('<img alt="dominator tree"') and "app-b-1" in p.table.value
+    trace = p.figure_dict["data"][0]
+    assert (
+        trace["type"] == "icicle"
+        and trace["ids"] == ["image", "p1", "p0"]
+        and trace["parents"] == ["", "image", "image"]
+    )
+    assert p.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"] is p.figure_dict
+    assert "app-b-1" in p.table.value
     assert p.controls[0].rule.layout.display == "none"
     p.set(budget=1)
     assert len(p.tree.layers) == 1 and 'class="ll-catch-all">100% of the image<' in p.summary.value
@@ -279,6 +321,19 @@ def test_tree_panel(two: ImageSet) -> None:
 
 def test_initial_values_outside_the_slider_range_are_kept() -> None:
     w, get = param_widget(Nixery.param("size_threshold"), 50)
-    assert w.options[0] == ("50 B", 50) and get() == 50
+    assert w.slider.options[0] == ("50 B", 50) and get() == 50
     w, get = param_widget(Nixery.param("popularity_threshold"), 0)
-    assert w.options[0] == ("0", 0) and get() == 0
+    assert w.slider.options[0] == ("0", 0) and get() == 0
+
+
+def test_typed_values_apply_at_once_slider_moves_wait(two: ImageSet) -> None:
+    async def run() -> None:
+        p = TreePanel(two, "nixery", budget=2, debounce=30)  # inside a loop: slider moves wait for the debounce
+        before = p.updates
+        box = p.controls[0].param_box.children[0]
+        box.slider.value = 5_000  # a slider move: debounced, shows the busy line
+        assert p.updates == before and "regrouping" in p.busy.value
+        box.entry.value = "50 B"  # a typed value: applied at once
+        assert p.updates == before + 1 and p.busy.value == "" and p.tree.big == (0, 1)
+
+    asyncio.run(run())

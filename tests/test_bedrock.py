@@ -1,0 +1,159 @@
+"""bedrock: every path once, within budget, deterministic, dependency-first, and its figures on real images."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from layerlab.graph import ClosureGraph
+from layerlab.imageset import default_imageset
+from layerlab.metrics.scorecard import scorecard
+from layerlab.popularity import Popularity, load_popularity
+from layerlab.sources.files import load_graph
+from layerlab.strategies import Context, check_layers, get_strategy, layers_to_json
+from layerlab.strategies.bedrock import Bedrock, closure_order
+
+ROOT = Path(__file__).resolve().parent.parent
+DEBIAN = ROOT / "data" / "debian"
+EDGE = Path(__file__).resolve().parent / "data" / "edge"
+POP = load_popularity(DEBIAN / "popularity.json")
+
+
+def assert_dependency_first(graph: ClosureGraph, layers) -> None:
+    """No path sits below a layer holding something it references (within the given layers)."""
+    where = {p: k for k, layer in enumerate(layers) for p in layer.paths}
+    for i, p in enumerate(graph.paths):
+        if p not in where:
+            continue
+        for j in graph.refs[i]:
+            q = graph.paths[j]
+            if q in where:
+                assert where[q] <= where[p], f"{p} (layer {where[p]}) references {q} (layer {where[q]})"
+
+
+def random_graph(seed: int, n: int) -> ClosureGraph:
+    """A random graph with back edges (cycles), tied sizes and names shared by several paths."""
+    rnd = random.Random(seed)
+    recs = []
+    for i in range(n):
+        refs = {rnd.randrange(i + 1, n) for _ in range(rnd.randrange(4)) if i + 1 < n}
+        if rnd.random() < 0.1 and i > 0:
+            refs.add(rnd.randrange(i))  # a back edge: a cycle
+        name = f"pkg{rnd.randrange(n // 2 + 1)}-1.0"
+        recs.append(
+            {"path": f"/nix/store/{i:032d}-{name}", "narSize": rnd.choice([1, 5, 5, 100, 10**6]), "_refs": sorted(refs)}
+        )
+    for rec in recs:
+        rec["references"] = [recs[j]["path"] for j in rec.pop("_refs")]
+    return ClosureGraph.from_records(recs)
+
+
+def test_closure_order_is_topological_and_follows_keys():
+    # 0 -> 1 -> 2, 3 -> 2; keys: 3 first, then 0
+    order = closure_order([[1], [2], [], [2]], [2, 5, 9, 1])
+    assert order == [2, 3, 1, 0]
+    assert closure_order([], []) == []
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_graphs_partition_budget_order(seed):
+    g = random_graph(seed, 40 + seed * 7)
+    pop = Popularity({f"pkg{k}-1.0": (k * 37) % 50 for k in range(60)})
+    for params in ({}, {"attach_popularity": 0, "tier_bytes": 0, "rest_paths_per_layer": 3}):
+        for budget in (1, 2, 3, 7, 25, 10_000):
+            layers = Bedrock(**params).group(g, Context(pop), budget)
+            check_layers(g, layers, budget)
+            for reason in ("unit", "small"):  # each tier is dependency-first
+                assert_dependency_first(g, [layer for layer in layers if layer.reason == reason])
+            dedicated = [layer for layer in layers if layer.reason != "rest"]
+            if len(dedicated) == len(layers):  # every unit got a layer: the whole list is dependency-first
+                assert_dependency_first(g, layers)
+            if budget == 10_000:
+                assert len(dedicated) == len(layers)
+
+
+@pytest.mark.parametrize("name", ["img-ffmpeg", "img-rustc", "img-curl", "img-make"])
+def test_debian_images_partition_within_budget_dependency_first(name):
+    g = load_graph(DEBIAN / "imageset" / f"{name}.graph.json")
+    for budget in (1, 2, 10, 30, 94, 500):
+        layers = get_strategy("bedrock").group(g, Context(POP), budget)
+        check_layers(g, layers, budget)
+        reasons = [layer.reason for layer in layers]
+        for reason in ("unit", "small"):
+            assert_dependency_first(g, [layer for layer in layers if layer.reason == reason])
+        # first tier, second tier, then the rest on top, in at most budget / 3 layers
+        assert reasons == sorted(reasons, key=["unit", "small", "rest"].index)
+        assert reasons.count("rest") <= max(1, budget // 3)
+        if len(reasons) < budget:
+            assert "small" not in reasons
+    # libc6 <-> libgcc-s1 is one unit
+    (cycle,) = [
+        layer
+        for layer in get_strategy("bedrock").group(g, Context(POP), 500)
+        if any("-libc6-2" in p for p in layer.paths)
+    ]
+    assert any("-libgcc-s1-" in p for p in cycle.paths)
+
+
+def test_without_popularity_or_sizes():
+    g = load_graph(DEBIAN / "imageset" / "img-git.graph.json")
+    layers = get_strategy("bedrock").group(g, Context(), 10)
+    check_layers(g, layers, 10)
+    bare = ClosureGraph.from_records(
+        [{"path": p, "references": [g.paths[j] for j in g.refs[i]]} for i, p in enumerate(g.paths)]
+    )
+    assert bare.nar_size is None
+    check_layers(bare, get_strategy("bedrock").group(bare, Context(POP), 5), 5)
+
+
+def test_edge_graphs():
+    for name in ("empty.json", "unreach.json", "tie.json", "pop0.json"):
+        g = load_graph(EDGE / name)
+        for budget in (1, 2, 94):
+            layers = get_strategy("bedrock").group(g, Context(POP), budget)
+            check_layers(g, layers, budget)
+            assert layers == get_strategy("bedrock").group(load_graph(EDGE / name), Context(POP), budget)
+    assert get_strategy("bedrock").group(load_graph(EDGE / "empty.json"), Context(POP), 3) == []
+
+
+def test_same_output_for_any_hash_seed():
+    script = (
+        "from layerlab.sources.files import load_graph\n"
+        "from layerlab.popularity import load_popularity\n"
+        "from layerlab.strategies import Context, get_strategy, layers_to_json\n"
+        f"ctx = Context(load_popularity({str(DEBIAN / 'popularity.json')!r}))\n"
+        "for name in ('img-ffmpeg', 'img-tomcat10'):\n"
+        f"    g = load_graph({str(DEBIAN / 'imageset')!r} + '/' + name + '.graph.json')\n"
+        "    for b in (3, 30, 94):\n"
+        "        print(layers_to_json(get_strategy('bedrock').group(g, ctx, b)).hex())\n"
+    )
+    outputs = set()
+    for seed in ("0", "1", "777"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+        )
+        outputs.add(run.stdout)
+    assert len(outputs) == 1
+    g = load_graph(DEBIAN / "imageset" / "img-ffmpeg.graph.json")
+    assert layers_to_json(get_strategy("bedrock").group(g, Context(POP), 30)).hex() in outputs.pop()
+
+
+def test_figures_on_real_images_where_every_unit_fits():
+    """Without attachment and when every image fits the budget, each layer is one path or one dependency
+    cycle, so the figures follow: a client pulls exactly what per-path (one layer per path) pulls under any
+    digest, and an update re-ships exactly the renamed bytes under any digest.  On these images the
+    dependency-first order also costs no more than per-path's size order under ChainID."""
+    s = default_imageset().subset(["img-curl", "img-git", "img-make", "img-nginx", "img-python3"])
+    ours = get_strategy("bedrock", attach_popularity=0)
+    frame = scorecard(s, [ours, get_strategy("per-path")], [94], executor="serial", progress=False)
+    fig = {(r.strategy.split()[0], r.figure): r for r in frame.itertuples()}
+    assert fig["bedrock", "pull-any"].bytes == fig["per-path", "pull-any"].bytes
+    assert fig["bedrock", "update-any"].bytes == fig["bedrock", "update-any"].bound_bytes
+    assert fig["bedrock", "update-chain"].bytes <= fig["per-path", "update-chain"].bytes
+    assert fig["bedrock", "pull-chain"].bytes <= fig["per-path", "pull-chain"].bytes
