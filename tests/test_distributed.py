@@ -113,3 +113,22 @@ def test_stopping_early_cancels_the_pieces_not_started() -> None:
 def test_an_unreachable_scheduler_is_a_clear_error(small: ImageSet) -> None:
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         sweep(small, "nixery", [30], executor="dask://127.0.0.1:9", cache=False)
+
+
+def test_a_scorecard_on_dask_equals_the_in_process_scorecard(client: Client, small: ImageSet) -> None:
+    from layerlab.metrics.scorecard import scorecard
+
+    strategies = ["nixery", "per-path", "keystone"]
+    here = scorecard(small, strategies, [30, 10], sample=60, seed=2, executor="serial")
+    with get_task_stream(client) as stream:
+        there = scorecard(small, strategies, [30, 10], sample=60, seed=2, executor=client)
+    pd.testing.assert_frame_equal(here, there)
+    assert any(str(t["key"]).startswith("layerlab-piece") for t in stream.data)  # the update pairs ran on the cluster
+
+
+def test_the_score_command_takes_a_dask_address(client: Client, tmp_path, capsys) -> None:
+    address = client.scheduler.address.replace("tcp://", "dask://")
+    args = ["score", "--strategy", "per-path", "--budgets", "10", "--sample", "20", "-q"]
+    assert main([*args, "--executor", address, "--out", str(tmp_path / "dask.csv")]) == 0
+    assert main([*args, "--out", str(tmp_path / "here.csv")]) == 0
+    assert (tmp_path / "dask.csv").read_text() == (tmp_path / "here.csv").read_text()

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from layerlab.cli import main
-from layerlab.errors import LayerlabError, ConfigError, ImageError, StrategyError
+from layerlab.errors import ConfigError, ImageError, LayerlabError, StrategyError
 from layerlab.graph import ClosureGraph
 from layerlab.image import (
     BlobStore,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from layerlab.strategies import DEFAULT_STRATEGY
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
@@ -52,7 +54,7 @@ def test_tables_written_between_markers(tool, tmp_path: Path, monkeypatch, capsy
         assert kept in text
     full = text.split("<!-- scorecard:full:start -->")[1].split("<!-- scorecard:full:end -->")[0]
     assert "update figures over 12 sampled of 1768 (image, path) pairs" in full
-    assert "| `keystone` (default) |" in full and "| `single-layer` |" in full
+    assert f"| `{DEFAULT_STRATEGY}` (default) |" in full and "| `single-layer` |" in full
     # single-layer re-ships whole images: its pull figures are one number at every budget.
     row = next(line for line in full.splitlines() if line.startswith("| `single-layer`"))
     pull_any = row.split("|")[2].strip().split(" / ")

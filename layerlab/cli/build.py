@@ -120,7 +120,7 @@ def _from_source(args: argparse.Namespace, strategy, context):
     return plan.closure.graph, list(plan.layers), list(plan.packages)
 
 
-def _check_args(args: argparse.Namespace):  # noqa: ANN202
+def _check_args(args: argparse.Namespace):
     """Every check on the options alone; returns the parsed push reference (or None) and the TLS setting."""
     from ..errors import ConfigError
     from ..image.layout import check_file_target, check_oci_target

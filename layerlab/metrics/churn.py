@@ -64,7 +64,7 @@ from ..errors import ConfigError, StrategyError
 from ..graph import ClosureGraph, store_name
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
-from .executors import ExecutorSpec, check_executor, run_pieces
+from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
 from .layering import Layering, MetricResult, layer_imageset
 
 __all__ = ["churn", "changed_graph", "rehash", "update_costs", "all_pairs", "UPDATE_COLUMNS"]
@@ -319,10 +319,11 @@ def update_costs(
             defaults to the set's popularity).
         pairs: ``(image position, path index)`` pairs (default: all, see :func:`all_pairs`).
         layerings: the old layering per budget, if already computed.
-        executor: ``None`` or ``"serial"`` (default: in this process), or any
-            form :mod:`layerlab.metrics.executors` takes (``"process"``,
-            ``"thread"``, ``"dask://HOST:PORT"``, a Dask client, an
-            Executor); images are spread over it.
+        executor: ``None`` or ``"serial"`` (default: in this process), ``"process"``,
+            ``"thread"``, ``"dask://HOST:PORT"``, a :class:`distributed.Client`
+            or any :class:`concurrent.futures.Executor` (see
+            :mod:`layerlab.metrics.executors`); images are spread over it in
+            small pieces.
         workers: pool size for the pools created here (default: CPU count).
         regroup: ``True`` always regroups; ``False`` requires the strategy to
             declare ``rename_invariant``; default: skip regrouping when it does.
@@ -375,15 +376,20 @@ def update_costs(
         for i in by_image
     }
     jobs = list(by_image.items())
-    spec = "serial" if executor is None else check_executor(executor)
-    n_workers = workers or os.cpu_count() or 1
-    n_chunks = 1 if spec == "serial" else min(len(jobs), n_workers * 4)
-    chunks = _balanced(jobs, n_chunks, imageset)
+    executor = "serial" if executor is None else check_executor(executor)
+    if executor == "serial":
+        n_workers = 1
+    elif workers is None and is_dask_client(executor):
+        n_workers = max(1, sum(executor.nthreads().values()))
+    else:
+        n_workers = workers or os.cpu_count() or 1
+    # Pieces of a few images each, several per worker: progress moves and stopping cancels what has not started.
+    chunks = _balanced(jobs, min(len(jobs), n_workers * 8), imageset)
     shared = _UpdateShared(imageset, context, type(strategy), dict(strategy.values), fast)
     pieces = [({i: olds[i] for i, _ in chunk}, chunk) for chunk in chunks]
     results: list[list[Any] | None] = [None] * len(chunks)
     with tqdm(total=len(pairs), desc="updates", unit="pair", delay=1.0, disable=progress is False, leave=False) as bar:
-        for n, result in run_pieces(spec, _update_piece, shared, pieces, workers=n_workers):
+        for n, result in run_pieces(executor, _update_piece, shared, pieces, workers=n_workers):
             results[n] = result
             bar.update(sum(len(js) for _, js in chunks[n]))
     registry = {b: set(tables[b].layer_paths) for b in budgets}

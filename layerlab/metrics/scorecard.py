@@ -112,7 +112,10 @@ def scorecard(
         sample: measure the update figures on this many (image, path) pairs
             drawn with ``seed`` (default: every pair).
         executor: where the update pairs run: ``"serial"`` (default),
-            ``"process"``, ``"thread"`` or any :class:`concurrent.futures.Executor`.
+            ``"process"``, ``"thread"``, ``"dask://HOST:PORT"``, a
+            :class:`distributed.Client` or any
+            :class:`concurrent.futures.Executor` (see
+            :mod:`layerlab.metrics.executors`).
         workers: pool size for the pools created here.
         regroup: see :func:`~layerlab.metrics.churn.update_costs`.
         progress: show a progress bar (default: when it takes over a second).
