@@ -37,8 +37,12 @@ random:
   :class:`~layerlab.strategies.nixery.UnreachablePathsWarning` is issued; the
   2019 program dropped them.
 * **Order of output**: with ``seed`` merging the catch-all layer comes first,
-  then the others by ascending rating, as the 2019 program printed them; paths
-  inside a layer are sorted.
+  then the others by ascending rating, as the 2019 program printed them and
+  its image builder stacked them (``layer_order="printed"``); paths inside a
+  layer are sorted.  Later Nixery sorts the manifest's layers by merge rating,
+  highest first (``layer_order="rating"``, the ``nixery-2022`` preset); its
+  sort is unstable, here equal ratings keep their printed order.  The order
+  returned is the order of ``layers.json`` and of a built image.
 
 Cycles need no special care: dominators are defined on any graph.
 
@@ -252,6 +256,7 @@ def dominator_split(graph: ClosureGraph, flagged: Sequence[int]) -> DominatorSpl
 
 SizeMeasure = Literal["closure", "nar"]
 MergeMode = Literal["seed", "resort"]
+LayerOrder = Literal["printed", "rating"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,8 +290,18 @@ class Nixery(Strategy):
     merge_mode: MergeMode = param(
         "choice", "seed", "seed: one sorted sweep; resort: re-sort after each merge", choices=get_args(MergeMode)
     )
+    layer_order: LayerOrder = param(
+        "choice",
+        "printed",
+        "printed: as the 2019 program (ascending rating, catch-all first); rating: highest rating first (later Nixery)",
+        choices=get_args(LayerOrder),
+    )
     presets = MappingProxyType(
-        {"nixery-2022": MappingProxyType({"popularity_threshold": 100, "forced_popularity": dict(NIXERY_2022_FORCED)})}
+        {
+            "nixery-2022": MappingProxyType(
+                {"popularity_threshold": 100, "forced_popularity": dict(NIXERY_2022_FORCED), "layer_order": "rating"}
+            )
+        }
     )
 
     def popularity_table(self, context: Context) -> Popularity:
@@ -361,7 +376,9 @@ class Nixery(Strategy):
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         a = self.analyse(graph, context)
-        return merge_split(graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold)
+        return merge_split(
+            graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold, self.layer_order
+        )
 
     def _group_batch(self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]) -> LayerBatch:
         """Steps 1-4 once per set of flagged paths, step 5 (:func:`merge_groups`) per budget.
@@ -400,8 +417,14 @@ class Nixery(Strategy):
             return rated, tuple(tuple(members[g]) for g in rated.order)
 
         rated, groups = memo.compute(key, initial_layers)
-        layerings = [[positions for _, positions in merge_groups(rated.ratings, b, self.merge_mode)] for b in budgets]
-        return LayerBatch(groups, layerings, key)
+
+        def layering(budget: int) -> list[tuple[int, ...]]:
+            merged = merge_groups(rated.ratings, budget, self.merge_mode)
+            if self.layer_order == "rating":  # the order merge_split gives: a stable sort, highest rating first
+                merged = sorted(merged, key=lambda t: -t[0])
+            return [positions for _, positions in merged]
+
+        return LayerBatch(groups, [layering(b) for b in budgets], key)
 
 
 @dataclass(frozen=True)
@@ -556,8 +579,12 @@ def merge_split(
     merge_mode: str,
     size_threshold: int,
     popularity_threshold: int,
+    layer_order: str = "printed",
 ) -> list[Layer]:
     """Steps 4-5 as layers: :func:`rate_split`, then :func:`merge_groups`.
+
+    ``layer_order="rating"`` then puts the layers in descending rating order
+    (a stable sort of the printed order).
 
     Example:
         >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 1}, {"path": "/s/b-b", "closureSize": 1}])
@@ -624,4 +651,6 @@ def merge_split(
                 root=None if root is None else paths[root],
             )
         )
+    if layer_order == "rating":
+        out.sort(key=lambda layer: -layer.rating)
     return out
