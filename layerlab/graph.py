@@ -44,7 +44,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter, methodcaller
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from .errors import GraphError
 
@@ -106,6 +106,25 @@ def parse_name(name: str) -> tuple[str, str]:
     if m is None:
         return name, ""
     return name[: m.start()], name[m.end() :]
+
+
+def _sorted_unique(values: Any) -> Any:
+    """The distinct values of an integer array, ascending: a sort and a mask.
+
+    ``numpy.unique`` gives the same, but through a hash table that is many
+    times slower than sorting on large integer arrays.
+
+    Example:
+        >>> import numpy as np
+        >>> _sorted_unique(np.array([3, 1, 3, 2])).tolist()
+        [1, 2, 3]
+    """
+    import numpy as np
+
+    out = np.sort(np.asarray(values).ravel())
+    if len(out) > 1:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
 
 
 def _check_size(value: Any, key: str, path: str, source: str | None) -> int | None:
@@ -182,9 +201,12 @@ def _resolve_all_references(
     n = len(paths)
     order = recs if given is None else given
     try:
-        listed = [rec.get("references") or () for rec in order] if raw is None else raw
+        # A null "references" fails len() here and takes the careful path below.
+        listed = list(map(methodcaller("get", "references", ()), order)) if raw is None else raw
         lengths = np.fromiter(map(len, listed), dtype=np.int64, count=n)
-        dst = np.fromiter(map(index.__getitem__, itertools.chain.from_iterable(listed)), dtype=np.int64)
+        dst = np.fromiter(
+            map(index.__getitem__, itertools.chain.from_iterable(listed)), dtype=np.int64, count=int(lengths.sum())
+        )
         if raw is None and rows is None:
             rows = np.fromiter(map(index.__getitem__, map(itemgetter("path"), order)), dtype=np.int64, count=n)
         elif raw is not None:
@@ -205,7 +227,7 @@ def _resolve_all_references(
     return [tuple(targets[a:b]) for a, b in zip(offsets, offsets[1:])]
 
 
-def _checked_paths(records: Sequence[Any], source: str | None) -> dict[str, Mapping[str, Any]]:
+def _checked_paths(records: Sequence[Any], source: str | None) -> NoReturn:
     """Slow path: find the first record without a usable ``path`` and say so."""
     for rec in records:
         if not isinstance(rec, Mapping):
@@ -472,24 +494,37 @@ class ClosureGraph:
         """
         records = records if isinstance(records, list) else list(records)
         try:
-            by_path: dict[str, Mapping[str, Any]] = dict(zip(map(itemgetter("path"), records), records))
-            if not set(map(type, by_path)) <= {str} or "" in by_path:
+            listed_paths = list(map(itemgetter("path"), records))
+            if not set(map(type, listed_paths)) <= {str}:
                 raise TypeError
         except (KeyError, TypeError, IndexError):
-            by_path = _checked_paths(records, source)
-        if len(by_path) != len(records):
-            by_path = _deduplicated(records, store_dir, source)
-
-        paths = tuple(sorted(by_path))
+            _checked_paths(records, source)
+        n = len(listed_paths)
+        # One sort of the path strings gives both the path order and each
+        # record's row in it: no dictionary keyed by path is needed for that.
+        order = sorted(range(n), key=listed_paths.__getitem__)
+        pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
+        paths = tuple(pick(listed_paths))
+        if not all(paths) or (n > 1 and any(map(str.__eq__, paths, itertools.islice(paths, 1, None)))):
+            if "" in paths:
+                _checked_paths(records, source)
+            # A path listed more than once: accepted when the data agree.
+            return cls.from_records(
+                list(_deduplicated(records, store_dir, source).values()),
+                roots,
+                name=name,
+                source=source,
+                store_dir=store_dir,
+            )
         joined = "".join(paths)  # one C-level scan for the characters no store path holds
         if "\0" in joined or "\n" in joined or "\r" in joined:
             bad = next(p for p in paths if "\0" in p or "\n" in p or "\r" in p)
             raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
         del joined
-        index = dict(zip(paths, range(len(paths))))
-        given = list(by_path.values())
-        if len(paths) < _VECTORISE_FROM:
-            recs = list(map(by_path.__getitem__, paths))
+        index = dict(zip(paths, range(n)))
+        given = records
+        if n < _VECTORISE_FROM:
+            recs = list(pick(records))
             rows = None
             fields = recs
         else:
@@ -498,18 +533,16 @@ class ClosureGraph:
             # once), then put the values in path order in one C-level pass.
             import numpy as np
 
-            rows = np.fromiter(map(index.__getitem__, by_path), dtype=np.int64, count=len(paths))
-            in_path_order = np.empty_like(rows)
-            in_path_order[rows] = np.arange(len(paths))
-            pick = itemgetter(*in_path_order.tolist())
-            recs = list(pick(given)) if len(paths) > 1 else given
+            rows = np.empty(n, dtype=np.int64)
+            rows[np.array(order, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+            recs = list(pick(given))
             fields = given
         listed = given if rows is not None else None
         ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, listed, rows)
         nar_list: list[Any] = _field(fields, "narSize")
         closure_list: list[Any] = _field(fields, "closureSize")
         hash_list = _field(fields, "narHash")
-        if rows is not None and len(paths) > 1:
+        if rows is not None:
             nar_list, closure_list, hash_list = list(pick(nar_list)), list(pick(closure_list)), list(pick(hash_list))
         for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
             if not _plain_sizes(values):
@@ -733,11 +766,11 @@ class ClosureGraph:
         src, dst = _edge_arrays(self.refs)
         ptr = np.concatenate(([0], np.cumsum(np.bincount(src, minlength=n))))
         seen = np.zeros(n, dtype=bool)
-        frontier = np.unique(np.asarray(self.roots, dtype=np.int64))
+        frontier = _sorted_unique(np.asarray(self.roots, dtype=np.int64))
         seen[frontier] = True
         while len(frontier):
             nxt, _ = _gather(ptr, dst, frontier)
-            nxt = np.unique(nxt[~seen[nxt]])
+            nxt = _sorted_unique(nxt[~seen[nxt]])
             seen[nxt] = True
             frontier = nxt
         return tuple(np.flatnonzero(seen).tolist())
@@ -1099,7 +1132,7 @@ def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
         for k, comp in enumerate(cycles):
             cycle_of[list(comp)] = k
         into = (cycle_of[dst] >= 0) & (cycle_of[src] != cycle_of[dst])  # from outside into a cycle
-        entered = set(np.unique(cycle_of[dst[into]]).tolist())
+        entered = set(_sorted_unique(cycle_of[dst[into]]).tolist())
         roots += [comp[0] for k, comp in enumerate(cycles) if k not in entered]
     return sorted(roots)
 
@@ -1183,7 +1216,7 @@ def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], 
         up, _ = _gather(in_ptr, in_items, frontier)
         indeg = indeg - np.bincount(down, minlength=n)
         outdeg = outdeg - np.bincount(up, minlength=n)
-        touched = np.unique(np.concatenate((down, up)))
+        touched = _sorted_unique(np.concatenate((down, up)))
         touched = touched[alive[touched]]
         frontier = touched[(indeg[touched] == 0) | (outdeg[touched] == 0)]
     core = np.flatnonzero(alive).tolist()
@@ -1281,7 +1314,7 @@ def _reach_sums(
         if not len(nxt):
             break
         left = left - np.bincount(nxt, minlength=m)
-        nxt = np.unique(nxt)
+        nxt = _sorted_unique(nxt)
         frontier = nxt[left[nxt] == 0]
         level += 1
     # Renumber part by part, so that a batch's targets reach overlapping
@@ -1292,7 +1325,7 @@ def _reach_sums(
     comp_of, a, b, comp_weight, height = rank[comp_of], rank[a], rank[b], comp_weight[perm], height[perm]
     step_ptr, step = _csr(a, b, m)
     target_comps = comp_of[np.asarray(targets, dtype=np.int64)]
-    wanted = np.unique(target_comps)
+    wanted = _sorted_unique(target_comps)
 
     words = words or _COUNT_WORDS
     width = 64 * words

@@ -66,6 +66,7 @@ __all__ = [
     "overlap_order",
     "pull_vs_budget",
     "sweep_heatmap",
+    "pareto_plot",
     "to_png",
     "save_png",
 ]
@@ -776,6 +777,53 @@ def sweep_heatmap(
         box = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=3, label="tuned", gid="tuned")
         ax.add_patch(box)
         ax.set_title(f"{title}\nred box: the tuned point")
+    return fig
+
+
+def pareto_plot(
+    points: Mapping[str, tuple[float, float]],
+    front: Sequence[str],
+    *,
+    x_label: str = "first pull (pulled / ideal)",
+    y_label: str = "update (re-pulled / renamed)",
+    title: str = "First pull against update cost",
+    groups: Mapping[str, str] | None = None,
+) -> Figure:
+    """Labelled points (lower is better on both axes) with the Pareto front drawn as a staircase.
+
+    ``front`` names the non-dominated points (see
+    :func:`layerlab.metrics.objective.pareto_front`); they are labelled and
+    joined.  ``groups`` maps a point to a legend group (e.g. its budget), one
+    colour per group.
+
+    Example:
+        >>> fig = pareto_plot({"a": (1.0, 2.0), "b": (1.5, 1.2), "c": (1.6, 2.5)}, ["a", "b"])
+        >>> [t.get_text() for t in fig.axes[0].texts], fig.axes[0].get_lines()[0].get_label()
+        (['a', 'b'], 'Pareto front')
+    """
+    fig = _new_figure(8, 5.2)
+    ax = fig.add_subplot()
+    missing = [k for k in front if k not in points]
+    if missing:
+        raise ConfigError(f"front point {missing[0]!r} is not among the points", source="pareto_plot")
+    names = list(points)
+    group_of = {k: (groups or {}).get(k, "") for k in names}
+    for n, g in enumerate(dict.fromkeys(group_of.values())):
+        members = [k for k in names if group_of[k] == g]
+        ax.scatter([points[k][0] for k in members], [points[k][1] for k in members], s=28,
+                   color=_PALETTE[n % len(_PALETTE)], label=g or "configurations", zorder=3)
+    on_front = sorted(front, key=lambda k: points[k])
+    if on_front:
+        xs, ys = [points[k][0] for k in on_front], [points[k][1] for k in on_front]
+        ax.step(xs, ys, where="post", color="#d62728", linewidth=1.6, label="Pareto front", zorder=2)
+        for k in on_front:
+            ax.annotate(k, points[k], textcoords="offset points", xytext=(5, 4), fontsize=7.5)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 

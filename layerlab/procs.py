@@ -38,8 +38,11 @@ import os
 import shutil
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import Executor, ProcessPoolExecutor
+    from types import FrameType
 
 __all__ = [
     "Terminated",
@@ -116,6 +119,7 @@ def process_pool(
         [1, 2]
     """
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor  # only the commands that fan out pay its import
 
     return ProcessPoolExecutor(
         workers,
@@ -134,6 +138,8 @@ def stop_pool(pool: Executor, *, kill: bool = False) -> None:
         >>> stop_pool(pool, kill=True); running.done(), queued.done()   # not 60 s later: at once
         (True, True)
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     if kill and isinstance(pool, ProcessPoolExecutor):
         procs = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)

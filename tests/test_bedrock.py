@@ -207,3 +207,44 @@ def test_figures_on_real_images_where_every_unit_fits():
     assert fig["bedrock", "update-any"].bytes == fig["bedrock", "update-any"].bound_bytes
     assert fig["bedrock", "update-chain"].bytes <= fig["per-path", "update-chain"].bytes
     assert fig["bedrock", "pull-chain"].bytes <= fig["per-path", "pull-chain"].bytes
+
+
+@pytest.mark.parametrize("seed", [3, 17])
+def test_children_order_same_with_and_without_numpy(seed, monkeypatch):
+    import layerlab.strategies.bedrock as bedrock_module
+
+    rng = random.Random(seed)
+    n = 300
+    refs = [[rng.randrange(n) for _ in range(rng.randrange(6))] for _ in range(n)]  # duplicates included
+    rank = list(range(n))
+    rng.shuffle(rank)
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
+    plain = bedrock_module._children_by_rank(refs, rank)
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
+    assert bedrock_module._children_by_rank(refs, rank) == plain
+    assert any(len(set(r)) < len(r) for r in refs) and any(plain)
+
+
+def test_graph_with_a_repeated_record_loads_once_and_conflicts_are_errors():
+    from layerlab.errors import GraphError
+
+    a = {"path": "/nix/store/a-x", "narSize": 1, "references": ["/nix/store/b-y"]}
+    b = {"path": "/nix/store/b-y", "narSize": 2}
+    g = ClosureGraph.from_records([a, b, dict(a)])
+    assert g.paths == ("/nix/store/a-x", "/nix/store/b-y") and g.refs == ((1,), ())
+    with pytest.raises(GraphError, match="listed twice"):
+        ClosureGraph.from_records([a, b, dict(a, narSize=5)])
+
+
+def test_unit_references_same_with_and_without_numpy(monkeypatch):
+    import layerlab.strategies.bedrock as bedrock_module
+
+    rng = random.Random(5)
+    n, m = 400, 60
+    refs = [sorted({rng.randrange(n) for _ in range(rng.randrange(5))} - {i}) for i in range(n)]
+    unit_of = [rng.randrange(m) for _ in range(n)]
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
+    plain = bedrock_module._unit_references(refs, unit_of, m)
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
+    assert bedrock_module._unit_references(refs, unit_of, m) == plain
+    assert all(u not in plain[u] for u in range(m)) and sum(map(len, plain)) > m

@@ -1,7 +1,7 @@
 """Fuzzing the flags of the analysis commands: ``pull``, ``sweep``, ``tune`` and ``plot``.
 
 Random values for every option (budgets, rules, held images, grids and ranges, random sampling, search spaces and
-methods, objectives, layer orders, plot axes and resolutions) on a three-image set.  As everywhere: status 0, or
+methods, objectives, plot axes and resolutions) on a three-image set.  As everywhere: status 0, or
 status 2 with one ``layerlab: error:`` line and no output file.
 """
 
@@ -81,9 +81,8 @@ def _check(argv: list, out: Path) -> None:
     budgets,
     mostly(["any", "chain", "any", "x"]),
     st.lists(st.one_of(st.sampled_from(IMAGES), st.sampled_from(IMAGES), odd), max_size=2),
-    mostly(["strategy", "manifest", "strategy", "x"]),
 )
-def test_pull_flags(imageset, strategy, budget, rule, held, order):
+def test_pull_flags(imageset, strategy, budget, rule, held):
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "never-written"
         argv = [
@@ -94,8 +93,6 @@ def test_pull_flags(imageset, strategy, budget, rule, held, order):
             f"--budget={budget.split(',')[0]}",
             "--rule",
             rule,
-            "--layer-order",
-            order,
             "-p",
             DATA / "debian" / "popularity.json",
             "--json",

@@ -21,9 +21,7 @@ from layerlab.image import (
     ImageConfig,
     build_image,
     join_packages,
-    layer_identity,
     nixery_output,
-    order_layers,
     write_docker_archive,
     write_oci_layout,
 )
@@ -99,15 +97,41 @@ def test_customisation_refuses_store_shadowing_and_file_packages(tmp_path):
         join_packages([f"{s}/bbb-file"], store_dir=str(s))
 
 
-def test_order_rule_rating_desc_then_identity_customisation_last(store_tree, tmp_path):
+def test_manifest_keeps_the_given_order_customisation_last(store_tree, tmp_path):
     s, graph = store_tree
     layers = _layers(s)
-    ordered = order_layers(layers)
-    a, b = sorted([layers[0], layers[1]], key=lambda x: layer_identity(x.paths))
-    assert ordered == [layers[2], a, b]
-    img = build_image(graph, list(reversed(layers)), [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "b"), store_dir=str(s))
-    assert [x.paths for x in img.layers[:3]] == [x.paths for x in ordered]
-    assert img.layers[-1].kind == "customisation"
+    for order in (layers, list(reversed(layers)), [layers[1], layers[2], layers[0]]):
+        img = build_image(graph, order, [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "b"), store_dir=str(s))
+        assert [x.paths for x in img.layers[:3]] == [x.paths for x in order]
+        assert img.layers[-1].kind == "customisation"
+        manifest = orjson.loads(img.oci_manifest())
+        assert [d["digest"] for d in manifest["layers"]] == [x.info.digest for x in img.layers]
+
+
+def test_cli_build_manifest_in_the_strategy_order(store_tree, tmp_path, capsys):
+    from layerlab.strategies import get_strategy
+
+    s, graph = store_tree
+    gfile = _graph_file(graph, tmp_path)
+    for strategy in ("per-path", "keystone", "nixery", "nixery-2022"):
+        lfile = tmp_path / f"{strategy}.layers.json"
+        assert main(["group", str(gfile), "--strategy", strategy, "--out", str(lfile)]) == 0
+        written = orjson.loads(lfile.read_bytes())
+        expected = [list(x.paths) for x in get_strategy(strategy).group(graph)]
+        assert [x["contents"] for x in written] == expected
+        assert all(type(x["mergeRating"]) is int and x["mergeRating"] >= 0 for x in written)
+        oci = tmp_path / f"oci-{strategy}"
+        args = ["build", "--graph", str(gfile), "--store-dir", str(s), "--blob-store", str(tmp_path / "b"),
+                "--compression", "none", "--oci", str(oci), "--json"]
+        for extra in (["--layers", str(lfile)], ["--strategy", strategy]):
+            assert main([*args, *extra]) == 0
+            summary = orjson.loads(capsys.readouterr().out)
+            assert [x["paths"] for x in summary["layers"][:-1]] == [len(c) for c in expected]
+            assert summary["layers"][-1]["kind"] == "customisation"
+            index = orjson.loads((oci / "index.json").read_bytes())
+            digest = index["manifests"][0]["digest"].split(":")[1]
+            manifest = orjson.loads((oci / "blobs" / "sha256" / digest).read_bytes())
+            assert [d["digest"] for d in manifest["layers"]] == [x["digest"] for x in summary["layers"]]
 
 
 def test_config_and_manifests(store_tree, tmp_path):
@@ -122,8 +146,8 @@ def test_config_and_manifests(store_tree, tmp_path):
                              "WorkingDir": "/work", "User": "1000:1000"}
     assert doc["rootfs"] == {"type": "layers", "diff_ids": img.diff_ids}
     assert [h["created_by"] for h in doc["history"]] == [
-        "layerlab: 1 store paths (popular)", "layerlab: 1 store paths (dominator)",
-        "layerlab: 1 store paths (dominator)", "layerlab: customisation layer joining 1 packages"]
+        "layerlab: 1 store paths (dominator)", "layerlab: 1 store paths (dominator)",
+        "layerlab: 1 store paths (popular)", "layerlab: customisation layer joining 1 packages"]
     assert img.config_digest == "sha256:" + hashlib.sha256(img.config).hexdigest()
     assert store.read_bytes(img.config_digest) == img.config
     oci = orjson.loads(img.oci_manifest())
@@ -161,8 +185,8 @@ def test_layer_cache_builds_a_shared_layer_once(store_tree, tmp_path):
     # a second image sharing the zlib layer, with git and curl merged into one layer
     merged = [Layer((f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0"), 500, 1, "merged"), _layers(s)[2]]
     second = build_image(graph, merged, [], store=store, store_dir=str(s))
-    assert [(x.paths, x.cached) for x in second.layers] == [((f"{s}/ccc-zlib-1.3",), True), (merged[0].paths, False)]
-    assert second.layers[0].info == first.layers[0].info
+    assert [(x.paths, x.cached) for x in second.layers] == [(merged[0].paths, False), ((f"{s}/ccc-zlib-1.3",), True)]
+    assert second.layers[1].info == first.layers[2].info
     # the cache is keyed by compression too, and ignores entries whose blob is gone
     plain = build_image(None, merged[1:], [], store=store, store_dir=str(s), compression="none")
     assert not plain.layers[0].cached
@@ -305,8 +329,9 @@ def test_cli_graph_and_layers_json(store_tree, tmp_path, capsys):
             "--oci", str(tmp_path / "oci"), "--nixery-json", str(tmp_path / "n.json"), "--json"]
     assert main(args) == 0
     summary = orjson.loads(capsys.readouterr().out)
-    assert [x["paths"] for x in summary["layers"]] == [2, 1, 1]
-    assert [x["rating"] for x in summary["layers"]] == [9, 7, 0]
+    # The manifest lists the layers as layers.json does: zlib, then git + curl, then the customisation layer.
+    assert [x["paths"] for x in summary["layers"]] == [1, 2, 1]
+    assert [x["rating"] for x in summary["layers"]] == [7, 9, 0]
     assert [x["kind"] for x in summary["layers"]] == ["store", "store", "customisation"]
     nix = orjson.loads((tmp_path / "n.json").read_bytes())
     assert {x["mediaType"] for x in nix["manifest"]["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar"}

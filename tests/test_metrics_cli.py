@@ -141,5 +141,5 @@ def test_pull_layer_order(abc: Path, tmp_path: Path, capsys) -> None:
     base = ["pull", str(abc), "-s", "nixery", "-p", str(pop), "--rule", "chain", "--json"]
     assert main(base) == 0
     assert orjson.loads(capsys.readouterr().out)["pulled_bytes"] == 230
-    assert main([*base, "--layer-order", "manifest"]) == 0
+    assert main([*base, "--set", "layer_order=rating"]) == 0
     assert orjson.loads(capsys.readouterr().out)["pulled_bytes"] == 170

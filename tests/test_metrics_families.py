@@ -169,13 +169,14 @@ def test_pull_of_strategy_on_small_set(abc: ImageSet) -> None:
     assert pull_cost(lay).frame["pulled_bytes"].tolist() == [60, 60, 50]
 
 
-def test_manifest_layer_order_helps_the_chain_rule(abc: ImageSet) -> None:
+def test_rating_layer_order_helps_the_chain_rule(abc: ImageSet) -> None:
     s = get_strategy("nixery")
-    # Strategy order is ascending rating: [{a,b}, {c}], [{b,d}, {c}], [{e}, {c}]; {c} sits above a miss each time.
+    # The 2019 order is ascending rating: [{a,b}, {c}], [{b,d}, {c}], [{e}, {c}]; {c} sits above a miss each time.
     assert pull_cost(layer_imageset(s, abc, 94), "chain").frame["pulled_bytes"].tolist() == [60, 90, 80]
-    # Manifest order puts the highest rating first: [{c}, {a,b}], [{c}, {b,d}], [{c}, {e}]: c is reused.
-    manifest = layer_imageset(s, abc, 94, layer_order="manifest")
-    assert [[len(layer) for layer in ls] for ls in manifest.layers] == [[1, 2], [1, 2], [1, 1]]
-    assert pull_cost(manifest, "chain").frame["pulled_bytes"].tolist() == [60, 60, 50]
-    with pytest.raises(ConfigError, match="unknown layer order 'random'"):
-        layer_imageset(s, abc, 94, layer_order="random")
+    # Later Nixery's order puts the highest rating first: [{c}, {a,b}], [{c}, {b,d}], [{c}, {e}]: c is reused.
+    rated = layer_imageset(s.replace(layer_order="rating"), abc, 94)
+    assert [[len(layer) for layer in ls] for ls in rated.layers] == [[1, 2], [1, 2], [1, 1]]
+    assert pull_cost(rated, "chain").frame["pulled_bytes"].tolist() == [60, 60, 50]
+    assert get_strategy("nixery-2022").layer_order == "rating"
+    with pytest.raises(ConfigError, match="layer_order must be one of printed, rating"):
+        get_strategy("nixery", layer_order="manifest")

@@ -286,3 +286,38 @@ def test_universe_graph_groups_into_budget(debian_context):
     assert len(layers) == 94
     assert sum(len(lay.paths) for lay in layers) == 63671
     assert Path(DEBIAN / "universe.graph.json.xz").exists()
+
+
+def _random_graph(seed: int, n: int) -> ClosureGraph:
+    import random
+
+    rng = random.Random(seed)
+    recs = []
+    for i in range(n):
+        refs = {f"/nix/store/{j:04d}-p{j}" for j in rng.sample(range(n), rng.randrange(4))}
+        if i and rng.random() < 0.05:
+            refs.add(f"/nix/store/{i - 1:04d}-p{i - 1}")  # a back edge now and then: cycles
+        size = rng.randrange(1, 10**6)
+        recs.append({"path": f"/nix/store/{i:04d}-p{i}", "narSize": size, "references": sorted(refs)})
+    roots = [f"/nix/store/{j:04d}-p{j}" for j in rng.sample(range(n), 3)]  # some paths unreachable
+    return ClosureGraph.from_records(recs, roots)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_plain_python_and_numpy_paths_agree(seed, monkeypatch):
+    import layerlab.strategies.nixery as nixery_module
+
+    graph = _random_graph(seed, 250)
+    pops = Popularity({f"p{i}": i * 7 % 1500 for i in range(250)})
+    context = Context(popularity=pops)
+    starts = sorted(set(graph.roots) | {5, 17})
+    results = []
+    for threshold in (10**9, 0):
+        monkeypatch.setattr(nixery_module, "_VECTORISE_FROM", threshold)
+        idom = nixery_module.immediate_dominators(len(graph), graph.refs, starts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnreachablePathsWarning)
+            layers = Nixery().group(graph, context, 12)
+        results.append((idom, layers))
+    assert results[0] == results[1]
+    assert -1 in results[0][0] and len(results[0][1]) == 12

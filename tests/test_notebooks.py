@@ -136,7 +136,9 @@ def test_overlap_notebook_content(executed: dict) -> None:
     assert "30 images, 6.01 GB in all, 2.89 GB of distinct paths (the ideal)" in text
     assert "of the shared path bytes sit in identical layers" in text
     assert "train: even images" in text and "test: odd images" in text
-    assert pngs(nb) == 4  # heat map, strategies vs ideal, sweep, tuned point
+    assert "update figures over 400 of 1768 pairs" in text and "on the front:" in text
+    assert "update-chain 94" in text and "pull-any 10" in text
+    assert pngs(nb) == 5  # heat map, strategies vs ideal, sweep, tuned point, Pareto front
 
 
 def test_build_notebook_content(executed: dict) -> None:

@@ -46,14 +46,27 @@ def test_score_table(abc: Path, capsys) -> None:
 
 def test_score_json_and_out(abc: Path, tmp_path: Path, capsys) -> None:
     out_file = tmp_path / "card.csv"
-    assert main(["score", str(abc), "-s", "per-path", "-s", "single-layer", "-b", "94", "--json", "-o", str(out_file)]) == 0
+    assert (
+        main(["score", str(abc), "-s", "per-path", "-s", "single-layer", "-b", "94", "--json", "-o", str(out_file)])
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["images"] == 3 and len(doc["rows"]) == 8
     first = doc["rows"][0]
     assert (first["strategy"], first["figure"], first["bytes"], first["bound_bytes"], first["repulled_bytes"]) == (
-        "per-path", "pull-any", 150, 150, None)
+        "per-path",
+        "pull-any",
+        150,
+        150,
+        None,
+    )
     chain = doc["rows"][3]
-    assert (chain["figure"], chain["repulled_bytes"], chain["renamed_bytes"], chain["pairs"]) == ("update-chain", 530, 420, 8)
+    assert (chain["figure"], chain["repulled_bytes"], chain["renamed_bytes"], chain["pairs"]) == (
+        "update-chain",
+        530,
+        420,
+        8,
+    )
     frame = pd.read_csv(out_file)
     assert frame["bytes"].tolist() == [r["bytes"] for r in doc["rows"]]
 
@@ -66,8 +79,17 @@ def test_score_sample_and_errors(abc: Path, capsys) -> None:
         (["-b", "9x"], "--budgets: expected comma-separated integers"),
         (["-s", "nope"], "unknown strategy 'nope'"),
         (["--sample", "0"], "--sample must be at least 1"),
+        (["--executor", "gpu"], "executor must be an Executor"),
         (["-s", "nixery", "-s", "keystone", "--set", "alpha=1"], "--set applies to one strategy"),
     ]:
         assert main(["score", str(abc), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("layerlab: error: ") and message in err and err.count("\n") == 1
+
+
+def test_score_on_a_thread_pool_equals_in_process(abc: Path, capsys) -> None:
+    base = ["score", str(abc), "-s", "per-path", "-s", "keystone", "-b", "94,2", "--json"]
+    assert main(base) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert main([*base, "--executor", "thread", "--jobs", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == here

@@ -208,15 +208,26 @@ def random_set(seed: int) -> ImageSet:
                 if j not in keep:
                     keep.add(j)
                     stack.append(j)
-        recs = [{"path": paths[i], "narSize": sizes[i], "references": [paths[j] for j in refs[i]]} for i in sorted(keep)]
+        recs = [
+            {"path": paths[i], "narSize": sizes[i], "references": [paths[j] for j in refs[i]]} for i in sorted(keep)
+        ]
         given = [paths[r] for r in roots] if seed % 3 else None
         graphs.append(ClosureGraph.from_records(recs, given, name=f"img{k}"))
     pop = Popularity({name: rnd.choice([1, 2, 3, 50, 2000]) for name in set(names)})
     return ImageSet.from_graphs(graphs, name=f"random-{seed}", popularity=pop)
 
 
-STRATEGIES = ["per-path", "nixery", "nixery-2022", "keystone", "auto-layer", "popularity-contest", "nix2container",
-              "single-layer", "pipeline"]
+STRATEGIES = [
+    "per-path",
+    "nixery",
+    "nixery-2022",
+    "keystone",
+    "auto-layer",
+    "popularity-contest",
+    "nix2container",
+    "single-layer",
+    "pipeline",
+]
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -290,14 +301,24 @@ def test_relabel_equals_rebuilding_from_records() -> None:
             rnd = random.Random(seed)
             renamed = {x: rehash(x, salt=str(seed)) for x in rnd.sample(g.paths, rnd.randint(1, len(g)))}
             recs = [
-                {**rec, "path": renamed.get(rec["path"], rec["path"]), "references": [renamed.get(x, x) for x in rec["references"]]}
+                {
+                    **rec,
+                    "path": renamed.get(rec["path"], rec["path"]),
+                    "references": [renamed.get(x, x) for x in rec["references"]],
+                }
                 for rec in g.to_records()
             ]
             roots = [renamed.get(g.paths[r], g.paths[r]) for r in g.roots] if g.roots_given else None
             want = ClosureGraph.from_records(recs, roots, name=g.name)
             got = g.relabel(renamed)
             assert (got.paths, got.refs, got.nar_size, got.closure_size, got.roots, got.roots_given) == (
-                want.paths, want.refs, want.nar_size, want.closure_size, want.roots, want.roots_given)
+                want.paths,
+                want.refs,
+                want.nar_size,
+                want.closure_size,
+                want.roots,
+                want.roots_given,
+            )
 
 
 # ------------------------------------------------------ the frame
@@ -309,8 +330,9 @@ def test_frame_shape_executors_and_errors() -> None:
     assert card.strategy.unique().tolist() == ["keystone", "keystone alpha=0.5"]
     assert (card.ratio == card.bytes / card.bound_bytes).all() and (card.ratio >= 1).all()
     for executor in ("process", "thread"):
-        other = scorecard(s, ["keystone", get_strategy("keystone", alpha=0.5)], [3, 10], executor=executor, workers=2,
-                          progress=False)
+        other = scorecard(
+            s, ["keystone", get_strategy("keystone", alpha=0.5)], [3, 10], executor=executor, workers=2, progress=False
+        )
         pd.testing.assert_frame_equal(card, other)
     wide = scorecard_table(card)
     assert wide.shape == (4, 4) and wide.loc[("keystone", 3), "update-any"] == card.ratio.iloc[2]
@@ -320,3 +342,34 @@ def test_frame_shape_executors_and_errors() -> None:
         scorecard(s, "keystone", [3], sample=0)
     with pytest.raises(ConfigError, match="at least one strategy"):
         scorecard(s, [], [3])
+
+
+def test_image_warnings_once_per_layering_not_per_pair() -> None:
+    import warnings
+
+    from layerlab.strategies.nixery import UnreachablePathsWarning
+
+    recs = [
+        {"path": S + "a" * 32 + "-a-1", "narSize": 5, "references": []},
+        {"path": S + "b" * 32 + "-b-1", "narSize": 7, "references": []},
+        {"path": S + "c" * 32 + "-c-1", "narSize": 9, "references": []},
+    ]
+    g = ClosureGraph.from_records(recs, [recs[0]["path"]], name="lost")  # b and c: no root reaches them
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        card = scorecard(ImageSet.from_graphs([g]), "nixery", [94, 2])
+    assert [w.category for w in caught] == [UnreachablePathsWarning] * 2  # one per budget's layering
+    assert set(card.pairs.dropna()) == {3}
+
+
+@pytest.mark.slow
+def test_update_pairs_on_dask_equal_the_in_process_run() -> None:
+    from distributed import Client, LocalCluster
+
+    s = random_set(4)
+    strategies = ["keystone", "nixery-2022", "single-layer"]
+    here = scorecard(s, strategies, [3, 50], progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            there = scorecard(s, strategies, [3, 50], executor=client, progress=False)
+    pd.testing.assert_frame_equal(here, there)

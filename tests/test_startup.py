@@ -27,7 +27,8 @@ from layerlab.cli import main
 status = main(sys.argv[1:])
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))
 loaded = sorted(m for m in sys.modules if m.startswith("layerlab.strategies."))
-print(json.dumps({{"status": status, "heavy": heavy, "strategies": loaded}}))
+pools = sorted(m for m in ("concurrent.futures", "multiprocessing") if m in sys.modules)
+print(json.dumps({{"status": status, "heavy": heavy, "strategies": loaded, "pools": pools}}))
 """
 
 
@@ -54,6 +55,15 @@ def test_group_with_a_numpy_free_strategy_imports_no_heavy_library(tmp_path, str
     # Only the strategy's own module (and what it builds on) was loaded.
     assert "layerlab.strategies.auto_layer" not in seen["strategies"]
     assert "layerlab.strategies.nixery" not in seen["strategies"]
+
+
+def test_nixery_on_a_small_graph_imports_no_heavy_library_and_no_process_pool(tmp_path):
+    out = tmp_path / "layers.json"
+    kde, pop = str(DEBIAN / "kde-full.graph.json"), str(DEBIAN / "popularity.json")
+    seen = probe("group", kde, "--strategy", "nixery", "--popularity", pop, "--out", str(out))
+    assert seen["status"] == 0 and json.loads(out.read_text())
+    assert "layerlab.strategies.nixery" in seen["strategies"]
+    assert seen["heavy"] == [] and seen["pools"] == []
 
 
 def test_the_default_strategy_on_a_small_graph_imports_no_heavy_library(tmp_path):

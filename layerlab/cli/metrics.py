@@ -25,7 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_strategy_options(p)
     p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule: any digest (default) or ChainID prefix")
     p.add_argument("--held", action="append", default=[], metavar="IMAGE", help="an image the client already holds (repeatable)")
-    _layer_order_arg(p)
     p.add_argument("--per-image", action="store_true", help="also print one line per image")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_pull)
@@ -42,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--budgets", default="94", metavar="N,N,...", help="layer budgets (default 94)")
     p.add_argument("--rule", action="append", choices=("any", "chain"), help="cache rule (repeatable; default any)")
-    _layer_order_arg(p)
     p.add_argument("--out", "-o", help="output file: .parquet or .csv (default: CSV on stdout)")
+    _figure_options(p)
+    p.add_argument("--figures", action="store_true", help="add the scorecard's four figures (pull/update, any/chain)")
     _run_options(p)
     p.set_defaults(func=run_sweep)
 
@@ -55,23 +55,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=10, help="values per parameter in the default space (default 10)")
     p.add_argument("--samples", type=int, default=50, help="random points (default 50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--objective", default="pulled_bytes", help="column to minimise: pulled_bytes (default), ratio, storage_bytes...")
+    p.add_argument(
+        "--objective",
+        default="pulled_bytes",
+        help="what to minimise: a column (pulled_bytes, the default; ratio, storage_bytes...), a figure (pull-any, "
+        "pull-chain, update-any, update-chain), a weighted sum (0.5*pull-chain+0.5*update-chain) or lex:FIG,FIG",
+    )
     p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule (default any)")
-    _layer_order_arg(p)
     p.add_argument("--evaluate-on", metavar="IMAGESET", help="a second image set to report the tuned figures on")
     p.add_argument("--out", "-o", help="write every evaluated point (.parquet or .csv)")
     p.add_argument("--sensitivity", metavar="FILE", help="write the sensitivity table (.parquet or .csv)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _figure_options(p)
     _run_options(p)
     p.set_defaults(func=run_tune)
 
 
-def _layer_order_arg(p: argparse.ArgumentParser) -> None:
+def _figure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--layer-order",
-        choices=("strategy", "manifest"),
-        default="strategy",
-        help="layer order for the chain rule: as the strategy returns them (default) or as built images list them",
+        "--pairs", type=int, metavar="N", help="update figures on N sampled (image, path) pairs (default: all)"
+    )
+    p.add_argument(
+        "--front", metavar="FILE", help="write the Pareto front of pull against update cost (.parquet or .csv)"
     )
 
 
@@ -169,7 +174,7 @@ def run_pull(args: argparse.Namespace) -> int:
     strategy = _strategy(args.strategy, args.params)
     for name in args.held:
         imageset.position(name)
-    lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity), layer_order=args.layer_order)
+    lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity))
     warn_without_popularity(strategy, imageset.popularity)
     frame, sm = pull_cost(lay, args.rule, held=args.held)
     if args.json:
@@ -222,7 +227,16 @@ def run_sweep(args: argparse.Namespace) -> int:
         else:
             points.extend(grid(base, space) if space else [base])
     t0 = time.perf_counter()
-    frame = sweep(imageset, points, budgets, rules=args.rule or ["any"], layer_order=args.layer_order, **_executor(args))
+    if args.pairs is not None and args.pairs < 1:
+        raise ConfigError(f"--pairs must be at least 1, not {args.pairs}", source="--pairs")
+    figures = args.figures or args.front is not None
+    frame = sweep(imageset, points, budgets, rules=args.rule or ["any"], figures=figures, pairs=args.pairs,
+                  pairs_seed=args.seed, **_executor(args))
+    if args.front:
+        from ..metrics.objective import pareto_front
+
+        rule = (args.rule or ["any"])[0]
+        write_frame(pareto_front(frame[frame["rule"] == rule], f"pull_{rule}", f"update_{rule}"), args.front)
     elapsed = time.perf_counter() - t0
     if args.out and args.out != "-":
         write_frame(frame, args.out)
@@ -242,9 +256,15 @@ def run_sweep(args: argparse.Namespace) -> int:
 def run_tune(args: argparse.Namespace) -> int:
     import orjson
 
+    from ..errors import ConfigError
+    from ..metrics.objective import parse_objective
     from ..metrics.sweep import write_frame
     from ..metrics.tune import tune
 
+    if args.front and not parse_objective(args.objective).needs_figures:
+        raise ConfigError("a Pareto front needs a scorecard objective (pull-any, update-chain, ...)", source="--front")
+    if args.pairs is not None and args.pairs < 1:
+        raise ConfigError(f"--pairs must be at least 1, not {args.pairs}", source="--pairs")
     imageset = _load_set(args.imageset, args.popularity)
     strategy = _strategy(args.strategy, args.params)
     warn_without_popularity(strategy, imageset.popularity)
@@ -261,10 +281,12 @@ def run_tune(args: argparse.Namespace) -> int:
         samples=args.samples,
         seed=args.seed,
         rule=args.rule,
-        layer_order=args.layer_order,
         evaluate_on=other,
+        pairs=args.pairs,
         **_executor(args),
     )
+    if args.front and result.front is not None:
+        write_frame(result.front, args.front)
     if args.out:
         write_frame(result.points, args.out)
     if args.sensitivity:
@@ -273,7 +295,8 @@ def run_tune(args: argparse.Namespace) -> int:
         write_frame(sens, args.sensitivity)
     sm = result.summary()
     if args.json:
-        doc = {**sm, "sensitivity": result.sensitivity.to_dict("records")}
+        front = None if result.front is None else result.front.to_dict("records")
+        doc = {**sm, "sensitivity": result.sensitivity.to_dict("records"), "front": front}
         print(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
         return 0
     changed = {k: v for k, v in result.strategy.values.items() if v != result.start.values[k]}
@@ -291,6 +314,14 @@ def run_tune(args: argparse.Namespace) -> int:
             f"{'':<10} {_num(result.test_value)} on {result.test_set} (start {_num(result.test_baseline)}, "
             f"{sm['test_improvement']:+.1%} better)"
         )
+    if result.front is not None:
+        print()
+        x, y = f"pull_{result.rule}", f"update_{result.rule}"
+        print(f"Pareto front ({len(result.front)} of {len(result.points)} points): {x} against {y}")
+        for r in result.front.itertuples():
+            changed = {k: v for k, v in orjson.loads(r.spec)["params"].items() if v != result.start.values.get(k)}
+            label = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the starting configuration"
+            print(f"  {getattr(r, x):.4f}  {getattr(r, y):.4f}  {label}")
     print()
     print(f"{'sensitivity':<24} {'value':>16} {'step':>5} {result.objective:>16} {'change':>8}")
     for r in result.sensitivity.itertuples():

@@ -12,17 +12,34 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "score", help="the scorecard: pull and update cost, any digest and ChainID, per budget"
+    p = sub.add_parser("score", help="the scorecard: pull and update cost, any digest and ChainID, per budget")
+    p.add_argument(
+        "imageset", nargs="?", metavar="IMAGESET", help="directory or manifest (default: the bundled Debian set)"
     )
-    p.add_argument("imageset", nargs="?", metavar="IMAGESET", help="directory or manifest (default: the bundled Debian set)")
-    p.add_argument("--strategy", "-s", action="append", default=[], help="strategy name (repeatable; default: the default strategy)")
-    p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter (single strategy)")
+    p.add_argument(
+        "--strategy",
+        "-s",
+        action="append",
+        default=[],
+        help="strategy name (repeatable; default: the default strategy)",
+    )
+    p.add_argument(
+        "--set",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="strategy parameter (single strategy)",
+    )
     p.add_argument("--budgets", "-b", default="94,30,10", metavar="N,N,...", help="layer budgets (default 94,30,10)")
     p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json (default: the image set's)")
-    p.add_argument("--sample", type=int, metavar="N", help="measure updates on N random (image, path) pairs (default: all)")
+    p.add_argument(
+        "--sample", type=int, metavar="N", help="measure updates on N random (image, path) pairs (default: all)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of --sample (default 0)")
-    p.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes for the update pairs (default: in-process)")
+    p.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="worker processes for the update pairs (default: in-process)"
+    )
     p.add_argument(
         "--executor",
         metavar="SPEC",
@@ -67,7 +84,13 @@ def run_score(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jobs must be at least 1, not {args.jobs}", source="--jobs")
     executor = args.executor or ("process" if args.jobs and args.jobs > 1 else "serial")
     frame = scorecard(
-        imageset, strategies, budgets, sample=args.sample, seed=args.seed, executor=executor, workers=args.jobs,
+        imageset,
+        strategies,
+        budgets,
+        sample=args.sample,
+        seed=args.seed,
+        executor=executor,
+        workers=args.jobs,
         progress=False if args.quiet else None,
     )
     if args.out:
@@ -75,8 +98,16 @@ def run_score(args: argparse.Namespace) -> int:
     if args.json:
         import pandas as pd
 
-        records = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in frame.astype(object).to_dict("records")]
-        doc = {"imageset": imageset.name, "images": len(imageset), "sample": args.sample, "seed": args.seed, "rows": records}
+        records = [
+            {k: (None if pd.isna(v) else v) for k, v in r.items()} for r in frame.astype(object).to_dict("records")
+        ]
+        doc = {
+            "imageset": imageset.name,
+            "images": len(imageset),
+            "sample": args.sample,
+            "seed": args.seed,
+            "rows": records,
+        }
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     pairs = int(frame["all_pairs"].iloc[0])
@@ -89,8 +120,8 @@ def run_score(args: argparse.Namespace) -> int:
     wide = scorecard_table(frame)
     renamed = scorecard_table(frame, "bound_bytes")["update-any"]
     width = max(8, *(len(s) for s, _ in wide.index))
-    heads = f"{'pull-any':>9} {'pull-chain':>10} {'update-any':>10} {'update-chain':>12}"
-    print(f"{'strategy':<{width}} {'budget':>6} {heads}")
+    header = f"{'budget':>6} {'pull-any':>9} {'pull-chain':>10} {'update-any':>10} {'update-chain':>12}"
+    print(f"{'strategy':<{width}} {header}")
     for (name, budget), row in wide.iterrows():
         print(
             f"{name:<{width}} {budget:>6} {row['pull-any']:>9.3f} {row['pull-chain']:>10.3f} "

@@ -15,7 +15,7 @@ Example:
     >>> write_oci_layout(img, store, "out/hello", tag="latest")              # doctest: +SKIP
 """
 
-from .builder import BuiltLayer, Image, build_image, layer_identity, order_layers
+from .builder import BuiltLayer, Image, build_image, layer_identity
 from .config import ImageConfig
 from .customisation import Conflict, join_packages
 from .layout import nixery_output, write_docker_archive, write_nixery_output, write_oci_layout
@@ -34,7 +34,6 @@ __all__ = [
     "layer_identity",
     "layer_key",
     "nixery_output",
-    "order_layers",
     "write_docker_archive",
     "write_layer",
     "write_nixery_output",

@@ -7,11 +7,12 @@ customisation layer, and returns an :class:`Image`: the descriptors and the
 manifest bytes.  Writing the image somewhere (an OCI layout, a Docker archive,
 a registry) is the job of :mod:`.layout` and :mod:`layerlab.registry`.
 
-Layer order in the manifest (stable across images built with one strategy):
-**merge rating descending, ties broken by the layer's identity** (the SHA-1 of
-its sorted paths joined by ``:``, as Nixery's cache key), **the customisation
-layer last**.  A layer shared by two images therefore sits at the same
-position relative to the other shared layers, as in later Nixery versions.
+Layer order in the manifest: **the order the strategy returned** (bottom
+first), which is also the order of ``layers.json`` and the order the pull and
+update metrics measure, then **the customisation layer last**.  Nothing is
+re-sorted here: ordering layers so that images share a prefix (which Docker's
+ChainID rule rewards) is the strategy's job, and what the analysis measured is
+what Docker sees.
 
 Layers are built in parallel (``workers``, default the number of CPUs),
 largest first.  ``parallel="threads"`` (the default, safe in any host
@@ -53,14 +54,14 @@ from dataclasses import dataclass
 from ..errors import ImageError
 from ..graph import DEFAULT_STORE_DIR, ClosureGraph
 from ..procs import process_pool, stop_pool
-from ..strategies.base import Layer, check_layers, layer_identity, order_layers
+from ..strategies.base import Layer, check_layers, layer_identity
 from .config import ImageConfig, config_json
 from .customisation import Conflict, join_packages
 from .manifest import OCI_MANIFEST, Descriptor, docker_manifest, layer_media_type, oci_manifest
 from .store import BlobStore, layer_key
 from .tarball import LayerInfo, check_compression, check_store_path, parent_entries, write_entries, write_layer
 
-__all__ = ["BuiltLayer", "Image", "build_image", "check_build_inputs", "order_layers", "layer_identity"]
+__all__ = ["BuiltLayer", "Image", "build_image", "check_build_inputs", "layer_identity"]
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,7 @@ def build_image(
     Args:
         graph: the image's closure; when given, ``layers`` must partition it
             and every package must be one of its paths.
-        layers: from any strategy (their order does not matter, see the module doc).
+        layers: from any strategy, bottom first; the manifest lists them in this order.
         packages: the requested packages' store paths, joined into the
             customisation layer (none: no customisation layer).
         store: where blobs go; its layer cache is used and filled.
@@ -328,7 +329,7 @@ def build_image(
     check_build_inputs(graph, layers, packages, store_dir=store_dir, compression=compression, level=level,
                        parallel=parallel, workers=workers)
     cfg = config or ImageConfig()
-    ordered = order_layers(layers)
+    ordered = list(layers)
     built: list[BuiltLayer | None] = [None] * len(ordered)
     for i, layer in enumerate(ordered):  # cache hits first, in this process
         info = store.get_layer(layer_key(layer.paths, store_dir=store_dir, compression=compression, level=level))

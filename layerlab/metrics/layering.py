@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, ImageError, StrategyError
+from ..errors import ImageError, StrategyError
 from ..graph import ClosureGraph  # noqa: F401 - used by the docstring examples
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Layer, Strategy, check_layers, make_layer
@@ -266,16 +266,12 @@ def layer_imageset(
     context: Context | None = None,
     *,
     check: bool = True,
-    layer_order: str = "strategy",
 ) -> Layering:
     """Run ``strategy`` on every image of ``imageset``.
 
     ``context`` defaults to the image set's popularity table.  The layers of
-    each image are kept in the order the strategy returns them
-    (``layer_order="strategy"``), or put in the order layerlab's image builder
-    writes them into manifests (``"manifest"``: rating descending, ties by
-    identity, see :func:`layerlab.strategies.base.order_layers`), which is what the
-    ChainID rule sees when the images are really built.
+    each image are kept in the order the strategy returns them, which is the
+    order of ``layers.json`` and of a built image's manifest (bottom first).
 
     Example:
         >>> from layerlab.imageset import default_imageset
@@ -286,13 +282,7 @@ def layer_imageset(
     """
     if context is None:
         context = Context(popularity=imageset.popularity)
-    if layer_order not in ("strategy", "manifest"):
-        raise ConfigError(f"unknown layer order {layer_order!r} (known: strategy, manifest)", source="layer_order")
     layers = tuple(tuple(strategy.group(img.graph, context, budget, check=check)) for img in imageset.images)
-    if layer_order == "manifest":
-        from ..strategies.base import order_layers
-
-        layers = tuple(tuple(order_layers(ls)) for ls in layers)
     return Layering(imageset, layers, strategy=strategy, budget=budget)
 
 

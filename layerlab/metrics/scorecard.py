@@ -77,7 +77,16 @@ SCORECARD_COLUMNS = [
     "all_pairs",
 ]
 
-_INT_COLUMNS = ["bytes", "bound_bytes", "pulled_bytes", "ideal_bytes", "repulled_bytes", "renamed_bytes", "pairs", "all_pairs"]
+_INT_COLUMNS = [
+    "bytes",
+    "bound_bytes",
+    "pulled_bytes",
+    "ideal_bytes",
+    "repulled_bytes",
+    "renamed_bytes",
+    "pairs",
+    "all_pairs",
+]
 
 
 def scorecard(
@@ -129,6 +138,9 @@ def scorecard(
         >>> card = scorecard(s, ["per-path", "single-layer"], [10], sample=20, seed=1)
         >>> card.groupby("strategy", sort=False)["ratio"].max().round(3).to_dict()
         {'per-path': 2.392, 'single-layer': 7.27}
+        >>> r = card.loc[2]
+        >>> r.figure, int(r.repulled_bytes), int(r.renamed_bytes), int(r.pairs), int(r.all_pairs)
+        ('update-any', 190644224, 94519296, 20, 36)
     """
     from ..strategies import get_strategy, strategy_label
 
@@ -155,27 +167,51 @@ def scorecard(
         spec = orjson.dumps(s.to_json(), option=orjson.OPT_SORT_KEYS).decode()
         lays = {b: layer_imageset(s, imageset, b, context) for b in budgets}
         updates = update_costs(
-            s, imageset, budgets, context, pairs=pairs, layerings=lays, executor=executor, workers=workers,
-            regroup=regroup, progress=progress,
+            s,
+            imageset,
+            budgets,
+            context,
+            pairs=pairs,
+            layerings=lays,
+            executor=executor,
+            workers=workers,
+            regroup=regroup,
+            progress=progress,
         )
-        by_budget = {b: f for b, f in updates.groupby("budget", sort=False)}  # noqa: C416 - dict() would call GroupBy.keys
+        by_budget = dict(iter(updates.groupby("budget", sort=False)))
         for b in budgets:
             table = lays[b].table
             base = {"strategy": label, "spec": spec, "budget": b, "images": len(imageset), "all_pairs": len(every)}
             for rule in ("any", "chain"):
                 pulled = pull_bytes_of(table.image_layers, table.layer_size, rule)
                 rows.append(
-                    {**base, "figure": f"pull-{rule}", "rule": rule, "ratio": pulled / ideal if ideal else 1.0,
-                     "bytes": pulled, "bound_bytes": ideal, "pulled_bytes": pulled, "ideal_bytes": ideal}
+                    {
+                        **base,
+                        "figure": f"pull-{rule}",
+                        "rule": rule,
+                        "ratio": pulled / ideal if ideal else 1.0,
+                        "bytes": pulled,
+                        "bound_bytes": ideal,
+                        "pulled_bytes": pulled,
+                        "ideal_bytes": ideal,
+                    }
                 )
             f = by_budget.get(b)
             renamed = int(f["changed_bytes"].sum()) if f is not None else 0
             for rule in ("any", "chain"):
                 repulled = int(f[f"repulled_{rule}_bytes"].sum()) if f is not None else 0
                 rows.append(
-                    {**base, "figure": f"update-{rule}", "rule": rule, "ratio": repulled / renamed if renamed else 1.0,
-                     "bytes": repulled, "bound_bytes": renamed, "repulled_bytes": repulled, "renamed_bytes": renamed,
-                     "pairs": len(pairs)}
+                    {
+                        **base,
+                        "figure": f"update-{rule}",
+                        "rule": rule,
+                        "ratio": repulled / renamed if renamed else 1.0,
+                        "bytes": repulled,
+                        "bound_bytes": renamed,
+                        "repulled_bytes": repulled,
+                        "renamed_bytes": renamed,
+                        "pairs": len(pairs),
+                    }
                 )
     frame = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
     return frame.astype(dict.fromkeys(_INT_COLUMNS, "Int64"))

@@ -54,7 +54,7 @@ Running them, :func:`sweep`:
 
 Columns of the result: ``strategy`` (family name), ``spec`` (the strategy's
 canonical JSON), one column per parameter (dicts as JSON text), ``budget``,
-``rule``, ``layer_order``, ``pulled_bytes``, ``pulled_layers``, ``ideal_bytes``, ``ratio``
+``rule``, ``pulled_bytes``, ``pulled_layers``, ``ideal_bytes``, ``ratio``
 (pulled / ideal), ``storage_bytes`` (unique layer bytes), ``distinct_layers``,
 ``max_layers`` and ``mean_layers`` (per image).
 
@@ -88,7 +88,7 @@ from ..errors import ConfigError, InputError
 from ..graph import BoundedCache
 from ..imageset import ImageSet
 from ..popularity import Popularity
-from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy, order_layers
+from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy
 from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
 from .pull import RULES, simulate_pull
 
@@ -115,7 +115,6 @@ SWEEP_VERSION = 1
 _METRIC_COLUMNS = [
     "budget",
     "rule",
-    "layer_order",
     "pulled_bytes",
     "pulled_layers",
     "ideal_bytes",
@@ -317,9 +316,8 @@ class SweepEvaluator:
         5132295168
     """
 
-    def __init__(self, imageset: ImageSet, context: Context | None = None, layer_order: str = "strategy") -> None:
+    def __init__(self, imageset: ImageSet, context: Context | None = None) -> None:
         self.imageset = imageset
-        self.layer_order = _check_layer_order(layer_order)
         self.context = context if context is not None else Context(popularity=imageset.popularity)
         u = imageset.universe
         self._sizes = u.require_sizes("a sweep")
@@ -366,11 +364,6 @@ class SweepEvaluator:
         """
         out: list[list[tuple[int, ...]]] = [[] for _ in budgets]
         for n, img in enumerate(self.imageset.images):
-            if self.layer_order == "manifest":
-                for b, budget in enumerate(budgets):
-                    layers = order_layers(strategy.group(img.graph, self.context, budget, check=False))
-                    out[b].append(tuple(self._intern(self._global(n, (img.graph.index[p] for p in layer.paths))) for layer in layers))
-                continue
             batch = strategy.group_batch(img.graph, self.context, budgets, self.memos[n], check=False)
             group_ids = self._batch_group_ids(n, batch)
             for b, layering in enumerate(batch.layerings):
@@ -429,25 +422,18 @@ def _strategy_spec(strategy: Strategy) -> bytes:
     return orjson.dumps(strategy.to_json(), option=orjson.OPT_SORT_KEYS)
 
 
-def _check_layer_order(layer_order: str) -> str:
-    if layer_order not in ("strategy", "manifest"):
-        raise ConfigError(f"unknown layer order {layer_order!r} (known: strategy, manifest)", source="layer_order")
-    return layer_order
-
-
 @dataclass(frozen=True)
 class _SweepInputs:
     """What every piece of a sweep needs, sent to each worker once.
 
     ``token`` identifies the inputs an evaluator depends on (image set,
-    popularity, layer order, code); ``evaluator`` is set only for a run in this
+    popularity, code); ``evaluator`` is set only for a run in this
     thread, where it is used directly.
     """
 
     token: str
     imageset: ImageSet
     context: Context
-    layer_order: str
     evaluator: SweepEvaluator | None = None
 
 
@@ -475,7 +461,7 @@ def _worker_evaluator(inputs: _SweepInputs) -> SweepEvaluator:
     cache: BoundedCache[str, SweepEvaluator] | None = getattr(_WORKER, "evaluators", None)
     if cache is None:
         cache = _WORKER.evaluators = BoundedCache(2)
-    return cache.compute(inputs.token, lambda: SweepEvaluator(inputs.imageset, inputs.context, inputs.layer_order))
+    return cache.compute(inputs.token, lambda: SweepEvaluator(inputs.imageset, inputs.context))
 
 
 def _run_piece(inputs: _SweepInputs, piece: _Piece) -> list[list[dict[str, Any]]]:
@@ -496,7 +482,6 @@ def evaluate_points(
     *,
     context: Context | None = None,
     rules: Sequence[str] = ("any",),
-    layer_order: str = "strategy",
 ) -> list[list[dict[str, Any]]]:
     """Evaluate (strategy, budget) points in this process; one list of per-rule dicts per point.
 
@@ -507,7 +492,7 @@ def evaluate_points(
         [5132295168]
     """
     ctx = context if context is not None else Context(popularity=imageset.popularity)
-    ev = SweepEvaluator(imageset, ctx, layer_order)
+    ev = SweepEvaluator(imageset, ctx)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [ev.metrics(ev.layer_ids(s, b), list(rules)) for s, b in points]
@@ -590,10 +575,10 @@ def _code_digest(classes: Iterable[type]) -> str:
     return h.hexdigest()
 
 
-def _inputs_token(imageset: ImageSet, context: Context, layer_order: str, code: str) -> str:
+def _inputs_token(imageset: ImageSet, context: Context, code: str) -> str:
     """The identity of what an evaluator depends on (not the points, budgets or rules)."""
     doc = {"version": SWEEP_VERSION, "imageset": imageset.digest, "popularity": _popularity_digest(context.popularity)}
-    return hashlib.sha256(orjson.dumps({**doc, "layer_order": layer_order, "code": code})).hexdigest()
+    return hashlib.sha256(orjson.dumps({**doc, "code": code})).hexdigest()
 
 
 def sweep_key(
@@ -602,7 +587,6 @@ def sweep_key(
     budgets: Sequence[int],
     rules: Sequence[str],
     context: Context,
-    layer_order: str = "strategy",
 ) -> str:
     """The cache key of a sweep: SHA-256 of every input, the package's source included.
 
@@ -615,10 +599,10 @@ def sweep_key(
         False
     """
     h = hashlib.sha256()
-    h.update(_inputs_token(imageset, context, layer_order, _code_digest([type(s) for s in strategies])).encode())
+    h.update(_inputs_token(imageset, context, _code_digest([type(s) for s in strategies])).encode())
     for s in strategies:
         h.update(_strategy_spec(s))
-    h.update(orjson.dumps({"budgets": list(budgets), "rules": list(rules), "layer_order": layer_order}))
+    h.update(orjson.dumps({"budgets": list(budgets), "rules": list(rules)}))
     return h.hexdigest()
 
 
@@ -673,7 +657,6 @@ class SweepPlan:
     budgets: tuple[int, ...]
     rules: tuple[str, ...]
     context: Context
-    layer_order: str
 
     @property
     def points(self) -> list[tuple[Strategy, int]]:
@@ -690,7 +673,7 @@ class SweepPlan:
             >>> a == b != c
             True
         """
-        return sweep_key(self.imageset, self.strategies, self.budgets, self.rules, self.context, self.layer_order)
+        return sweep_key(self.imageset, self.strategies, self.budgets, self.rules, self.context)
 
 
 def plan_sweep(
@@ -700,13 +683,12 @@ def plan_sweep(
     *,
     context: Context | None = None,
     rules: Sequence[str] = ("any",),
-    layer_order: str = "strategy",
 ) -> SweepPlan:
     """Step 1: validate the inputs of :func:`sweep`.
 
     Raises:
         ConfigError: no strategy, an unknown one, a budget below 1, an unknown
-            rule or layer order.
+            rule.
         StrategyError: the image set lacks sizes.
 
     Example:
@@ -727,10 +709,9 @@ def plan_sweep(
     for r in rules:
         if r not in RULES:
             raise ConfigError(f"unknown rule {r!r} (known: any, chain)", source="sweep")
-    _check_layer_order(layer_order)
     imageset.universe.require_sizes("a sweep")  # fail here, not in every worker
     ctx = context if context is not None else Context(popularity=imageset.popularity)
-    return SweepPlan(imageset, strats, tuple(budgets), tuple(rules), ctx, layer_order)
+    return SweepPlan(imageset, strats, tuple(budgets), tuple(rules), ctx)
 
 
 def _cache_path(plan: SweepPlan, cache_dir: str | os.PathLike[str] | None) -> Path:
@@ -783,10 +764,10 @@ def run_plan(
         n_workers = workers or os.cpu_count() or 1
     pieces = _pieces(plan, n_workers)
     code = _code_digest([type(s) for s in plan.strategies])
-    token = _inputs_token(plan.imageset, plan.context, plan.layer_order, code)
+    token = _inputs_token(plan.imageset, plan.context, code)
     in_thread = executor == "serial" or (executor in (None, "process", "thread") and (n_workers == 1 or len(pieces) <= 1))
-    evaluator = SweepEvaluator(plan.imageset, plan.context, plan.layer_order) if in_thread else None
-    inputs = _SweepInputs(token, plan.imageset, plan.context, plan.layer_order, evaluator)
+    evaluator = SweepEvaluator(plan.imageset, plan.context) if in_thread else None
+    inputs = _SweepInputs(token, plan.imageset, plan.context, evaluator)
     results: list[list[list[dict[str, Any]]] | None] = [None] * len(pieces)
     total = len(plan.strategies) * len(plan.budgets)
     with tqdm(total=total, desc="sweep", unit="pt", delay=1.0, disable=progress is False, leave=False) as bar:
@@ -822,7 +803,6 @@ def sweep_frame(plan: SweepPlan, figures: Sequence[Sequence[Mapping[str, Any]]])
                     "spec": spec,
                     **{k: params.get(k) for k in param_names},
                     "budget": b,
-                    "layer_order": plan.layer_order,
                     "ideal_bytes": ideal,
                     "ratio": m["pulled_bytes"] / ideal if ideal else 1.0,
                     **m,
@@ -839,12 +819,14 @@ def sweep(
     *,
     context: Context | None = None,
     rules: Sequence[str] = ("any",),
-    layer_order: str = "strategy",
     executor: ExecutorSpec = None,
     workers: int | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    figures: bool = False,
+    pairs: int | None = None,
+    pairs_seed: int = 0,
 ) -> pd.DataFrame:
     """Evaluate every strategy x budget x rule over ``imageset``; see the module documentation.
 
@@ -858,8 +840,6 @@ def sweep(
         budgets: layer budgets (each at least 1).
         context: popularity; by default the image set's.
         rules: ``any`` and/or ``chain``.
-        layer_order: ``strategy`` (as returned) or ``manifest`` (as built
-            images list them); matters for the ``chain`` rule.
         executor: ``"process"`` (default), ``"thread"``, ``"serial"``,
             ``"dask://HOST:PORT"``, a :class:`distributed.Client` or any
             :class:`concurrent.futures.Executor` (see
@@ -868,6 +848,11 @@ def sweep(
         cache: read and write the on-disk cache.
         cache_dir: where (default :func:`default_cache_dir`).
         progress: show a tqdm bar (default: when it runs over a second).
+        figures: add the scorecard's four figures of each configuration and
+            budget (:func:`~layerlab.metrics.objective.add_figures`; not cached),
+            the update figures over ``pairs`` sampled pairs (default: all) drawn
+            with ``pairs_seed``; the update pairs run on ``executor`` when one
+            is given, else in this process.
 
     Returns:
         One row per (strategy, budget, rule), in that order.
@@ -878,7 +863,15 @@ def sweep(
         >>> df[["strategy", "ratio"]].round(2).values.tolist()
         [['nixery', 1.77], ['auto-layer', 1.03]]
     """
-    plan = plan_sweep(imageset, strategies, budgets, context=context, rules=rules, layer_order=layer_order)
+    if figures:
+        from .objective import add_figures
+
+        plain = sweep(imageset, strategies, budgets, context=context, rules=rules, executor=executor,
+                      workers=workers, cache=cache, cache_dir=cache_dir, progress=progress)
+        listed = [strategies] if isinstance(strategies, (Strategy, str)) else list(strategies)
+        return add_figures(plain, imageset, [_as_strategy(s) for s in listed], budgets, context, pairs=pairs,
+                           seed=pairs_seed, executor=executor, progress=progress)
+    plan = plan_sweep(imageset, strategies, budgets, context=context, rules=rules)
     check_executor(executor)
     path = _cache_path(plan, cache_dir) if cache else None
     if path is not None:

@@ -29,8 +29,14 @@ Search methods (``method``):
 The space defaults to :func:`~layerlab.metrics.sweep.default_space` (numeric
 parameters, log scales for bytes and counts, ranges bounded by the data).
 The objective is a column of the sweep frame to minimise (``pulled_bytes``,
-``ratio``, ``storage_bytes``, ``pulled_layers``...) or a function of the frame
-returning one number per row.  Ties go to the point evaluated first.
+``ratio``, ``storage_bytes``, ``pulled_layers``...), one of the scorecard's
+four figures, a weighted sum or a lexicographic order of them
+(``"pull-chain"``, ``"0.5*pull-chain+0.5*update-chain"``,
+``"lex:pull-chain,update-chain"``; see :mod:`layerlab.metrics.objective`), or
+a function of the frame returning one number per row.  Ties go to the point
+evaluated first.  When the figures are computed, the result also holds the
+**Pareto front** of first-pull against update cost (under ``rule``) over every
+evaluated point.
 
 Example:
     >>> from layerlab.imageset import default_imageset
@@ -59,6 +65,7 @@ from ..errors import ConfigError
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
 from .executors import ExecutorSpec
+from .objective import pareto_front, parse_objective
 from .sweep import _as_strategy, default_space, grid, sample, sweep
 
 __all__ = ["tune", "TuneResult", "METHODS"]
@@ -83,6 +90,8 @@ class TuneResult:
             value in the space), ``objective``, ``change`` (relative to the best).
         train_set, test_set: the image sets' names.
         test_value, test_baseline: the same two configurations on ``test_set``.
+        front: the Pareto front of ``pull_<rule>`` against ``update_<rule>``
+            over ``points``, when the objective used the scorecard's figures.
     """
 
     strategy: Strategy
@@ -98,6 +107,7 @@ class TuneResult:
     test_set: str | None = None
     test_value: float | None = None
     test_baseline: float | None = None
+    front: pd.DataFrame | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """The figures as plain data (JSON-ready).
@@ -127,15 +137,19 @@ class TuneResult:
         }
 
 
-def _objective_values(frame: pd.DataFrame, objective: Objective) -> np.ndarray:
+def _objective_values(frame: pd.DataFrame, objective: Objective) -> list:
+    """One sort key per row: a float, or a tuple of floats for a lexicographic objective."""
     if callable(objective):
         vals = np.asarray(objective(frame), dtype=float)
         if vals.shape != (len(frame),):
             raise ConfigError("an objective function must return one number per row", source="objective")
-        return vals
-    if objective not in frame.columns or objective in ("strategy", "spec", "rule"):
-        raise ConfigError(f"unknown objective {objective!r} (use a metric column such as pulled_bytes, ratio, storage_bytes)", source="objective")
-    return frame[objective].to_numpy(dtype=float)
+        return [float(v) for v in vals]
+    return parse_objective(objective).keys(frame)
+
+
+def _primary(key: Any) -> float:
+    """The number reported for a sort key: the first criterion of a lexicographic one."""
+    return float(key[0]) if isinstance(key, tuple) else float(key)
 
 
 class _Runner:
@@ -144,9 +158,9 @@ class _Runner:
     def __init__(self, imageset: ImageSet, budget: int, rule: str, objective: Objective, kw: dict[str, Any]) -> None:
         self.imageset, self.budget, self.rule, self.objective, self.kw = imageset, budget, rule, objective, kw
         self.frames: list[pd.DataFrame] = []
-        self.known: dict[str, float] = {}
+        self.known: dict[str, Any] = {}
 
-    def run(self, points: Sequence[Strategy]) -> list[float]:
+    def run(self, points: Sequence[Strategy]) -> list[Any]:
         fresh, seen = [], set()
         for p in points:
             spec = _spec(p)
@@ -155,10 +169,11 @@ class _Runner:
                 seen.add(spec)
         if fresh:
             df = sweep(self.imageset, fresh, [self.budget], rules=[self.rule], **self.kw)
-            df = df.assign(objective=_objective_values(df, self.objective))
+            keys = _objective_values(df, self.objective)
+            df = df.assign(objective=[_primary(k) for k in keys])
             self.frames.append(df)
-            for spec, v in zip(df["spec"], df["objective"]):
-                self.known[spec] = float(v)
+            for spec, k in zip(df["spec"], keys):
+                self.known[spec] = k
         return [self.known[_spec(p)] for p in points]
 
     def frame(self) -> pd.DataFrame:
@@ -169,9 +184,9 @@ def _spec(s: Strategy) -> str:
     return orjson.dumps(s.to_json(), option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _best(points: Sequence[Strategy], values: Sequence[float]) -> tuple[Strategy, float]:
-    k = int(np.argmin(values))  # first minimum: ties go to the earlier point
-    return points[k], float(values[k])
+def _best(points: Sequence[Strategy], values: Sequence[Any]) -> tuple[Strategy, Any]:
+    k = min(range(len(values)), key=lambda n: (values[n], n))  # first minimum: ties go to the earlier point
+    return points[k], values[k]
 
 
 def tune(
@@ -187,7 +202,6 @@ def tune(
     seed: int = 0,
     rounds: int = 5,
     rule: str = "any",
-    layer_order: str = "strategy",
     context: Context | None = None,
     evaluate_on: ImageSet | None = None,
     executor: ExecutorSpec = None,
@@ -195,6 +209,7 @@ def tune(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    pairs: int | None = None,
 ) -> TuneResult:
     """Find the parameters of ``strategy`` that minimise ``objective``; see the module documentation.
 
@@ -202,7 +217,10 @@ def tune(
         strategy: the starting configuration (a name or a configured strategy);
             parameters outside ``space`` keep its values.
         imageset: the training image set.
-        objective: a sweep column to minimise, or ``f(frame) -> values``.
+        objective: a sweep column or scorecard figure to minimise, a weighted
+            sum or lexicographic order of them (text, see
+            :func:`~layerlab.metrics.objective.parse_objective`), or
+            ``f(frame) -> values``.
         budget: the layer budget.
         space: parameter -> list of values (default :func:`default_space`).
         method: ``grid``, ``random`` or ``coordinate``.
@@ -210,11 +228,12 @@ def tune(
         samples, seed: for ``random``.
         rounds: the most rounds of ``coordinate`` descent.
         rule: the pull rule (``any`` or ``chain``).
-        layer_order: ``strategy`` or ``manifest`` (see :func:`sweep`).
         context: popularity (default: the image set's).
         evaluate_on: a second image set to report the figures on.
         executor, workers, cache, cache_dir, progress: as for :func:`sweep`
             (``executor`` may be a Dask ``Client`` or ``"dask://HOST:PORT"``).
+        pairs: measure the update figures on this many (image, path) pairs
+            drawn with ``seed`` (default: every pair).
 
     Raises:
         ConfigError: unknown method, objective or parameter; an empty space.
@@ -234,7 +253,17 @@ def tune(
     space = {k: [type(start).param(k).coerce(v, where="space") for v in vals] for k, vals in space.items()}
     if not space or any(not v for v in space.values()):
         raise ConfigError("the search space is empty", source="tune")
-    kw = {"context": context, "layer_order": layer_order, "executor": executor, "workers": workers, "cache": cache, "cache_dir": cache_dir, "progress": progress}
+    kw = {
+        "context": context,
+        "executor": executor,
+        "workers": workers,
+        "cache": cache,
+        "cache_dir": cache_dir,
+        "progress": progress,
+    }
+    figures = isinstance(objective, str) and parse_objective(objective).needs_figures
+    if figures:
+        kw.update(figures=True, pairs=pairs, pairs_seed=seed)
     runner = _Runner(imageset, budget, rule, objective, kw)
     baseline = runner.run([start])[0]
 
@@ -260,25 +289,28 @@ def tune(
             if not improved:
                 break
 
-    sensitivity = _sensitivity(best, value, space, runner)
+    sensitivity = _sensitivity(best, _primary(value), space, runner)
     test_value = test_baseline = None
     if evaluate_on is not None:
         test = _Runner(evaluate_on, budget, rule, objective, kw)
-        test_value, test_baseline = test.run([best, start])
+        test_value, test_baseline = (_primary(k) for k in test.run([best, start]))
+    points = runner.frame()
+    front = pareto_front(points, f"pull_{rule}", f"update_{rule}") if figures else None
     return TuneResult(
         strategy=best,
         start=start,
         budget=budget,
         rule=rule,
         objective=objective if isinstance(objective, str) else getattr(objective, "__name__", "custom"),
-        value=value,
-        baseline=baseline,
-        points=runner.frame(),
+        value=_primary(value),
+        baseline=_primary(baseline),
+        points=points,
         sensitivity=sensitivity,
         train_set=imageset.name,
         test_set=None if evaluate_on is None else evaluate_on.name,
         test_value=test_value,
         test_baseline=test_baseline,
+        front=front,
     )
 
 
@@ -299,7 +331,7 @@ def _sensitivity(best: Strategy, value: float, space: Mapping[str, Sequence[Any]
         else:
             around = [(0, current)] + [(n + 1, v) for n, v in enumerate(vals)]
         cands = [best.replace(**{k: v}) for _, v in around]
-        objs = runner.run(cands)
+        objs = [_primary(k) for k in runner.run(cands)]
         for (off, v), obj in zip(around, objs):
             rows.append(
                 {

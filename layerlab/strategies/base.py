@@ -53,7 +53,7 @@ __all__ = [
     "layers_to_json",
     "make_layer",
     "layer_identity",
-    "order_layers",
+    "merge_rating",
     "DEFAULT_BUDGET",
 ]
 
@@ -86,13 +86,15 @@ class Layer:
     root: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Nixery's ``layers.json`` entry: ``{"contents": [...], "mergeRating": n}``.
+        """Nixery's ``layers.json`` entry: ``{"contents": [...], "mergeRating": n}``, ``n`` a ``uint64``.
+
+        See :func:`merge_rating`.
 
         Example:
-            >>> Layer(("/s/a", "/s/b"), 30, rating=7).to_json()
+            >>> Layer(("/s/a", "/s/b"), 30, rating=7.4).to_json()
             {'contents': ['/s/a', '/s/b'], 'mergeRating': 7}
         """
-        return {"contents": list(self.paths), "mergeRating": self.rating}
+        return {"contents": list(self.paths), "mergeRating": merge_rating(self.rating)}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -111,8 +113,8 @@ def make_layer(
     idx = sorted(indices)
     nar = graph.nar_size
     return Layer(
-        paths=tuple(graph.paths[i] for i in idx),
-        size=None if nar is None else sum(nar[i] for i in idx),
+        paths=tuple(map(graph.paths.__getitem__, idx)),
+        size=None if nar is None else sum(map(nar.__getitem__, idx)),
         rating=rating,
         reason=reason,
         root=None if root is None else graph.paths[root],
@@ -135,19 +137,25 @@ def layer_identity(paths: Sequence[str]) -> str:
     return hashlib.sha1(":".join(sorted(paths)).encode(), usedforsecurity=False).hexdigest()
 
 
-def order_layers(layers: Sequence[Layer]) -> list[Layer]:
-    """Layers in manifest order: rating descending, ties by identity.
+#: The largest ``mergeRating`` Nixery's ``uint64`` holds.
+MAX_MERGE_RATING = 2**64 - 1
 
-    The order depends only on each layer's own rating and paths, so the same
-    layers come in the same order in every image built with one strategy
-    (Docker reuses a layer only when every layer below it matches too).
+
+def merge_rating(rating: int | float) -> int:
+    """A layer's rating as Nixery's ``mergeRating``, a ``uint64``: rounded to the
+    nearest integer (halves to even), clamped to ``0 .. 2**64 - 1``; NaN is 0.
 
     Example:
-        >>> a, b, c = (Layer((p,), 1, r) for p, r in [("/s/a", 5), ("/s/b", 9), ("/s/c", 5)])
-        >>> [x.paths[0] for x in order_layers([a, b, c])]
-        ['/s/b', '/s/c', '/s/a']
+        >>> merge_rating(12.5), merge_rating(7), merge_rating(-3.2), merge_rating(1e30) == MAX_MERGE_RATING
+        (12, 7, 0, True)
     """
-    return sorted(layers, key=lambda layer: (-layer.rating, layer_identity(layer.paths)))
+    if isinstance(rating, float):
+        if math.isnan(rating):
+            return 0
+        if math.isinf(rating):
+            return 0 if rating < 0 else MAX_MERGE_RATING
+        rating = round(rating)
+    return min(max(int(rating), 0), MAX_MERGE_RATING)
 
 
 def layers_to_json(layers: Sequence[Layer]) -> bytes:

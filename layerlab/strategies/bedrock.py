@@ -133,7 +133,7 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[in
     rank = [0] * n
     for r, u in enumerate(by_key):
         rank[u] = r
-    children = [sorted(set(rs), key=rank.__getitem__) for rs in refs]
+    children = _children_by_rank(refs, rank)
     done = bytearray(n)
     out: list[int] = []
     for start in by_key:
@@ -155,6 +155,68 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[in
                 stack.pop()
                 out.append(u)
     return out
+
+
+#: From this many nodes on, the children are ordered with numpy (one sort of all edges).
+_VECTORISE_FROM = 4096
+
+
+def _children_by_rank(refs: Sequence[Sequence[int]], rank: list[int]) -> list[list[int]]:
+    """Each node's distinct children, by ``rank``: one lexicographic sort of all edges on large graphs."""
+    if len(refs) < _VECTORISE_FROM:
+        return [sorted(set(rs), key=rank.__getitem__) for rs in refs]
+    import itertools
+
+    import numpy as np
+
+    n = len(refs)
+    lengths = np.fromiter(map(len, refs), dtype=np.int64, count=n)
+    dst = np.fromiter(itertools.chain.from_iterable(refs), dtype=np.int64, count=int(lengths.sum()))
+    src = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    key = src * n + np.asarray(rank, dtype=np.int64)[dst]  # (node, child's rank), ranks distinct
+    key.sort()
+    if len(key) > 1:
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicate edges gone
+    by_rank = np.empty(n, dtype=np.int64)
+    by_rank[np.asarray(rank, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+    kids = by_rank[key % n].tolist()
+    offsets = np.searchsorted(key // n, np.arange(n + 1)).tolist()
+    return [kids[a:b] for a, b in zip(offsets, offsets[1:])]
+
+
+def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) -> list[list[int]]:
+    """For each of ``m`` units, the other units its paths reference (distinct; order is not significant).
+
+    Example:
+        >>> _unit_references([[1], [2], []], [0, 0, 1], 2)
+        [[1], []]
+    """
+    n = len(refs)
+    if n < _VECTORISE_FROM:
+        out: list[set[int]] = [set() for _ in range(m)]
+        for i in range(n):
+            u = unit_of[i]
+            for j in refs[i]:
+                v = unit_of[j]
+                if v != u:
+                    out[u].add(v)
+        return [sorted(r) for r in out]
+    import itertools
+
+    import numpy as np
+
+    lengths = np.fromiter(map(len, refs), dtype=np.int64, count=n)
+    dst = np.fromiter(itertools.chain.from_iterable(refs), dtype=np.int64, count=int(lengths.sum()))
+    unit = np.asarray(unit_of, dtype=np.int64)
+    su = np.repeat(unit, lengths)
+    dv = unit[dst]
+    keep = su != dv
+    key = np.sort(su[keep] * m + dv[keep])
+    if len(key) > 1:
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+    targets = (key % m).tolist()
+    offsets = np.searchsorted(key // m, np.arange(m + 1)).tolist()
+    return [targets[a:b] for a, b in zip(offsets, offsets[1:])]
 
 
 def cut_runs(counts: Sequence[int], runs: int) -> list[int]:
@@ -261,16 +323,9 @@ class Bedrock(Strategy):
         names = graph.names
         paths = graph.paths
         tie = [(names[h], paths[h]) for h in heads]
-        refs: list[set[int]] = [set() for _ in heads]
-        for i in range(n):
-            u = unit_of[i]
-            for j in graph.refs[i]:
-                v = unit_of[j]
-                if v != u:
-                    refs[u].add(v)
         gamma = self.gamma
         keys = [(-size[u] * pop[u] ** gamma, tie[u]) for u in range(m)]
-        order = closure_order([tuple(r) for r in refs], keys)
+        order = closure_order(_unit_references(graph.refs, unit_of, m), keys)
         if m <= budget:
             return [make_layer(graph, units[heads[u]], reason="unit", root=heads[u]) for u in order]
         # Step 3: how many top layers, then which units keep a layer of their own.

@@ -37,8 +37,12 @@ random:
   :class:`~layerlab.strategies.nixery.UnreachablePathsWarning` is issued; the
   2019 program dropped them.
 * **Order of output**: with ``seed`` merging the catch-all layer comes first,
-  then the others by ascending rating, as the 2019 program printed them; paths
-  inside a layer are sorted.
+  then the others by ascending rating, as the 2019 program printed them and
+  its image builder stacked them (``layer_order="printed"``); paths inside a
+  layer are sorted.  Later Nixery sorts the manifest's layers by merge rating,
+  highest first (``layer_order="rating"``, the ``nixery-2022`` preset); its
+  sort is unstable, here equal ratings keep their printed order.  The order
+  returned is the order of ``layers.json`` and of a built image.
 
 Cycles need no special care: dominators are defined on any graph.
 
@@ -66,9 +70,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-import numpy as np
 import orjson
-import rustworkx as rx
 
 from ..graph import BoundedCache, ClosureGraph
 from ..popularity import NIXERY_2022_FORCED, Popularity
@@ -99,12 +101,17 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
     Returns a list of length ``n``: the immediate dominator of each node
     (``n`` for the children of the artificial root, ``-1`` for unreachable
     nodes).  Computed with rustworkx's compiled Cooper-Harvey-Kennedy
-    implementation.
+    implementation, or on graphs too small to repay its import with the same
+    algorithm in plain Python (immediate dominators are unique: both agree).
 
     Example:
         >>> immediate_dominators(3, [(1, 2), (2,), ()], [0])
         [3, 0, 0]
     """
+    if n < _VECTORISE_FROM:
+        return _dominators_small(n, refs, starts)
+    import rustworkx as rx
+
     g = rx.PyDiGraph()
     g.add_nodes_from(range(n + 1))
     g.extend_from_edge_list(edge_list(refs))
@@ -117,6 +124,70 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
     return out
 
 
+#: Below this many paths the strategy runs in plain Python: importing numpy
+#: and rustworkx would cost more than the work.
+_VECTORISE_FROM = 4096
+
+
+def _dominators_small(n: int, refs: Sequence[Sequence[int]], starts: Sequence[int]) -> list[int]:
+    """:func:`immediate_dominators` in plain Python, the iterative algorithm of
+    Cooper, Harvey and Kennedy ("A Simple, Fast Dominance Algorithm", 2001).
+
+    Example:
+        >>> _dominators_small(4, [(1, 2), (3,), (3,), ()], [0])
+        [4, 0, 0, 0]
+    """
+    succ: list[Sequence[int]] = [*refs, sorted(set(starts))]
+    # Post-order numbers from one depth-first search of the artificial root n.
+    post = [-1] * (n + 1)
+    seen = bytearray(n + 1)
+    seen[n] = 1
+    order: list[int] = []
+    stack = [(n, 0)]
+    while stack:
+        u, k = stack[-1]
+        kids = succ[u]
+        if k < len(kids):
+            stack[-1] = (u, k + 1)
+            v = kids[k]
+            if not seen[v]:
+                seen[v] = 1
+                stack.append((v, 0))
+        else:
+            stack.pop()
+            post[u] = len(order)
+            order.append(u)
+    preds: list[list[int]] = [[] for _ in range(n + 1)]
+    for u in order:
+        for v in succ[u]:
+            preds[v].append(u)
+    idom = [-1] * (n + 1)
+    idom[n] = n
+    rpo = order[::-1][1:]
+    changed = True
+    while changed:
+        changed = False
+        for v in rpo:
+            new = -1
+            for p in preds[v]:
+                if idom[p] == -1:
+                    continue
+                if new == -1:
+                    new = p
+                    continue
+                a, b = p, new
+                while a != b:
+                    while post[a] < post[b]:
+                        a = idom[a]
+                    while post[b] < post[a]:
+                        b = idom[b]
+                new = a
+            if idom[v] != new:
+                idom[v] = new
+                changed = True
+    return idom[:n]
+
+
 def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """All ``(i, j)`` reference pairs, built with numpy (fast for large graphs).
 
@@ -124,6 +195,8 @@ def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
         >>> edge_list([(1, 2), (2,), ()])
         [(0, 1), (0, 2), (1, 2)]
     """
+    import numpy as np
+
     lengths = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     src = np.repeat(np.arange(len(refs), dtype=np.int64), lengths).tolist()
     dst = list(itertools.chain.from_iterable(refs))
@@ -183,6 +256,7 @@ def dominator_split(graph: ClosureGraph, flagged: Sequence[int]) -> DominatorSpl
 
 SizeMeasure = Literal["closure", "nar"]
 MergeMode = Literal["seed", "resort"]
+LayerOrder = Literal["printed", "rating"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,8 +290,18 @@ class Nixery(Strategy):
     merge_mode: MergeMode = param(
         "choice", "seed", "seed: one sorted sweep; resort: re-sort after each merge", choices=get_args(MergeMode)
     )
+    layer_order: LayerOrder = param(
+        "choice",
+        "printed",
+        "printed: as the 2019 program (ascending rating, catch-all first); rating: highest rating first (later Nixery)",
+        choices=get_args(LayerOrder),
+    )
     presets = MappingProxyType(
-        {"nixery-2022": MappingProxyType({"popularity_threshold": 100, "forced_popularity": dict(NIXERY_2022_FORCED)})}
+        {
+            "nixery-2022": MappingProxyType(
+                {"popularity_threshold": 100, "forced_popularity": dict(NIXERY_2022_FORCED), "layer_order": "rating"}
+            )
+        }
     )
 
     def popularity_table(self, context: Context) -> Popularity:
@@ -292,7 +376,9 @@ class Nixery(Strategy):
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         a = self.analyse(graph, context)
-        return merge_split(graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold)
+        return merge_split(
+            graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold, self.layer_order
+        )
 
     def _group_batch(self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]) -> LayerBatch:
         """Steps 1-4 once per set of flagged paths, step 5 (:func:`merge_groups`) per budget.
@@ -331,8 +417,14 @@ class Nixery(Strategy):
             return rated, tuple(tuple(members[g]) for g in rated.order)
 
         rated, groups = memo.compute(key, initial_layers)
-        layerings = [[positions for _, positions in merge_groups(rated.ratings, b, self.merge_mode)] for b in budgets]
-        return LayerBatch(groups, layerings, key)
+
+        def layering(budget: int) -> list[tuple[int, ...]]:
+            merged = merge_groups(rated.ratings, budget, self.merge_mode)
+            if self.layer_order == "rating":  # the order merge_split gives: a stable sort, highest rating first
+                merged = sorted(merged, key=lambda t: -t[0])
+            return [positions for _, positions in merged]
+
+        return LayerBatch(groups, [layering(b) for b in budgets], key)
 
 
 @dataclass(frozen=True)
@@ -407,15 +499,26 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
         (4, 10)
     """
     n = len(graph.paths)
-    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
-    reach = owner >= 0
-    weight = np.zeros(n, dtype=np.int64)
-    np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
     heads = split.heads
-    ratings = [int(pops[h]) * w for h, w in zip(heads, weight[list(heads)].tolist())]
-    has_unreachable = not bool(reach.all())
-    if has_unreachable:
+    if n < _VECTORISE_FROM:
+        weights = [0] * n
+        for i, o in enumerate(split.owner):
+            if o >= 0:
+                weights[o] += sizes[i]
+        head_weights = [weights[h] for h in heads]
+        count = split.owner.count(-1)
+    else:
+        import numpy as np
+
+        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        reach = owner >= 0
+        weight = np.zeros(n, dtype=np.int64)
+        np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
+        head_weights = weight[list(heads)].tolist()
         count = int(n - reach.sum())
+    ratings = [int(pops[h]) * w for h, w in zip(heads, head_weights)]
+    has_unreachable = count > 0
+    if has_unreachable:
         warnings.warn(
             f"{graph.source or graph.name}: {count} paths are reachable from no root; "
             "they are kept in a layer of their own",
@@ -476,8 +579,12 @@ def merge_split(
     merge_mode: str,
     size_threshold: int,
     popularity_threshold: int,
+    layer_order: str = "printed",
 ) -> list[Layer]:
     """Steps 4-5 as layers: :func:`rate_split`, then :func:`merge_groups`.
+
+    ``layer_order="rating"`` then puts the layers in descending rating order
+    (a stable sort of the printed order).
 
     Example:
         >>> g = ClosureGraph.from_records([{"path": "/s/a-a", "closureSize": 1}, {"path": "/s/b-b", "closureSize": 1}])
@@ -507,20 +614,34 @@ def merge_split(
         out_meta.append(meta(rated.order[positions[0]], rating) if len(positions) == 1 else (rating, "merged", None))
 
     # Map every path to its output layer and bucket in index order (paths stay sorted).
-    owner = np.fromiter(split.owner, dtype=np.int64, count=n)
-    reach = owner >= 0
-    head_group = np.full(n + 1, -1, dtype=np.int64)
-    head_group[list(heads)] = final[: len(heads)]
-    if rated.has_unreachable:
-        head_group[n] = final[len(heads)]
-    layer_of = head_group[np.where(reach, owner, n)]
-    by_layer = np.argsort(layer_of, kind="stable")
-    bounds = np.searchsorted(layer_of[by_layer], np.arange(len(out_meta) + 1))
+    members: list[list[int]]
+    if n < _VECTORISE_FROM:
+        group_of = [-1] * (n + 1)
+        for h, f in zip(heads, final):
+            group_of[h] = f
+        if rated.has_unreachable:
+            group_of[n] = final[len(heads)]
+        members = [[] for _ in out_meta]
+        for i, o in enumerate(split.owner):
+            members[group_of[o if o >= 0 else n]].append(i)
+    else:
+        import numpy as np
+
+        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        reach = owner >= 0
+        head_group = np.full(n + 1, -1, dtype=np.int64)
+        head_group[list(heads)] = final[: len(heads)]
+        if rated.has_unreachable:
+            head_group[n] = final[len(heads)]
+        layer_of = head_group[np.where(reach, owner, n)]
+        by_layer = np.argsort(layer_of, kind="stable")
+        bounds = np.searchsorted(layer_of[by_layer], np.arange(len(out_meta) + 1)).tolist()
+        members = [by_layer[a:b].tolist() for a, b in zip(bounds, bounds[1:])]
     paths = graph.paths
     nar = graph.nar_size
     out = []
     for pos, (rating, reason, root) in enumerate(out_meta):
-        idx = by_layer[bounds[pos] : bounds[pos + 1]].tolist()
+        idx = members[pos]
         out.append(
             Layer(
                 paths=tuple([paths[i] for i in idx]),
@@ -530,4 +651,6 @@ def merge_split(
                 root=None if root is None else paths[root],
             )
         )
+    if layer_order == "rating":
+        out.sort(key=lambda layer: -layer.rating)
     return out
