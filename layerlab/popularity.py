@@ -180,6 +180,9 @@ def parse_popularity(data: bytes | str | Mapping[str, Any], *, source: str | Non
         raise PopularityError(
             f"expected an object of name-version -> count, found {type(data).__name__}", source=source
         )
+    values = data.values()
+    if set(map(type, values)) <= {int} and min(values, default=0) >= 0:  # the usual case, checked in C
+        return Popularity(data if type(data) is dict else dict(data), source=source)
     for key, value in data.items():
         if isinstance(value, bool) or not isinstance(value, int):
             raise PopularityError(f"popularity of {key!r} is {value!r}, expected an integer", source=source)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import layerlab.graph as graph_module
+import layerlab.strategies.auto_layer as auto_layer_module
 from layerlab.graph import ClosureGraph, _derived_roots, _tarjan
 from layerlab.sources.files import load_graph
 from layerlab.strategies.auto_layer import AutoLayer, auto_layer_groups, auto_layer_split
@@ -122,7 +123,7 @@ def test_tarjan_equals_recursive_reference_and_orders_dependencies_first():
             reach = bfs(g.refs, comp[0])
             # Same component = mutually reachable.
             assert {j for j in reach if comp[0] in bfs(g.refs, j)} == set(comp)
-        assert g.cycles == tuple(c for c in sccs if len(c) > 1)
+        assert g.cycles == tuple(sorted(c for c in sccs if len(c) > 1))
 
 
 # -------------------------------------------------------------- closures
@@ -130,6 +131,130 @@ def test_closure_bits_equal_breadth_first_search():
     for g in random_graphs(12, 300):
         for i, bits in enumerate(g.closure_bits):
             assert bits == sum(1 << j for j in bfs(g.refs, i))
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["bit-sets", "per-target-search"])
+def test_ancestor_counts_equal_ancestor_bit_sets(monkeypatch, compiled):
+    """Both ways of counting ancestors against the population counts of the
+    quadratic ancestor bit sets, on random graphs full of cycles."""
+    if compiled:
+        monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+        monkeypatch.setattr(graph_module, "_COUNT_WORDS", 1)  # several batches
+    rng = random.Random(21)
+    for g in random_graphs(21, 200, max_n=90):
+        counts = g.ancestor_counts(range(len(g.paths)))  # before anything computes the components
+        expected = [bits.bit_count() for bits in g.ancestor_bits]
+        assert counts == expected
+        some = rng.sample(range(len(g.paths)), rng.randint(0, len(g.paths)))
+        assert g.ancestor_counts(some) == [expected[t] for t in some]
+        reverse_bfs = [len(bfs(g.referrers, t)) for t in range(len(g.paths))]
+        assert expected == reverse_bfs
+
+
+def test_referrers_of_large_graphs_equal_the_plain_loop(monkeypatch):
+    graphs = list(random_graphs(25, 100, max_n=50))
+    expected = [g.referrers for g in graphs]
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    for g, back in zip(graphs, expected):
+        fresh = ClosureGraph(
+            paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=g.roots
+        )
+        assert fresh.referrers == back
+
+
+def test_reachable_paths_of_large_graphs_equal_breadth_first_search(monkeypatch):
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    rng = random.Random(26)
+    for g in random_graphs(26, 100, max_n=50):
+        roots = sorted(rng.sample(range(len(g.paths)), rng.randint(1, min(3, len(g.paths)))))
+        fresh = ClosureGraph(
+            paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=g.closure_size, roots=tuple(roots)
+        )
+        expected = set().union(*(bfs(g.refs, r) for r in roots))
+        assert fresh.reachable == tuple(sorted(expected))
+        assert fresh.unreachable == tuple(i for i in range(len(g.paths)) if i not in expected)
+
+
+def test_references_resolved_in_the_given_order_equal_the_plain_loop(monkeypatch):
+    rng = random.Random(27)
+    for g in random_graphs(27, 60, max_n=60):
+        records = g.to_records()
+        rng.shuffle(records)
+        for rec in records[: len(records) // 3]:  # some references as base names, as newer nix path-info writes them
+            rec["references"] = [r.rsplit("/", 1)[1] if rng.random() < 0.5 else r for r in rec["references"]]
+        small = ClosureGraph.from_records(records, store_dir="/nix/store")
+        with monkeypatch.context() as m:
+            m.setattr(graph_module, "_VECTORISE_FROM", 0)
+            large = ClosureGraph.from_records(records, store_dir="/nix/store")
+        assert large.refs == small.refs == g.refs and large.roots == small.roots
+        assert large.paths == small.paths and large.nar_size == small.nar_size
+        assert large.closure_size == small.closure_size and large.nar_hash == small.nar_hash
+
+
+def test_a_reference_to_an_absent_path_is_named_on_large_graphs(monkeypatch):
+    from layerlab.errors import GraphError
+
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    records = [{"path": f"/nix/store/{i:04d}-p", "references": [f"/nix/store/{(i + 1) % 50:04d}-p"]} for i in range(50)]
+    records[30]["references"].append("/nix/store/zzzz-gone")
+    records[10]["references"].append("/nix/store/yyyy-gone")
+    random.Random(3).shuffle(records)
+    with pytest.raises(GraphError, match="0010-p references /nix/store/yyyy-gone, which is not in the graph"):
+        ClosureGraph.from_records(records, source="g.json")
+    for rec in records:
+        rec["references"] = [r for r in rec["references"] if not r.endswith("-gone")]
+        rec["narSize"] = {"/nix/store/0040-p": -1, "/nix/store/0020-p": "7"}.get(rec["path"], 5)
+    with pytest.raises(GraphError, match="narSize of /nix/store/0020-p is '7'"):
+        ClosureGraph.from_records(records, source="g.json")
+
+
+def test_cycles_by_peeling_equal_tarjan():
+    for g in random_graphs(22, 300, max_n=60):
+        assert graph_module._cycles_by_peeling(g.refs) == tuple(sorted(c for c in _tarjan(g.refs) if len(c) > 1))
+
+
+def test_derived_roots_of_large_graphs_equal_the_condensation_sources(monkeypatch):
+    graphs = list(random_graphs(24, 300, max_n=60))
+    expected = [graph_module.condensation(len(g.paths), g.refs).sources for g in graphs]
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    assert [_derived_roots(len(g.paths), g.refs) for g in graphs] == expected
+
+
+def test_closure_sizes_by_reach_sums_equal_breadth_first_search(monkeypatch):
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    monkeypatch.setattr(graph_module, "_COUNT_WORDS", 1)
+    for g in random_graphs(23, 150, max_n=90):
+        fresh = ClosureGraph(paths=g.paths, refs=g.refs, nar_size=g.nar_size, closure_size=None, roots=g.roots)
+        assert fresh._computed_closure_sizes() == expected_closure_sizes(g)
+
+
+def test_keystone_is_unchanged_on_a_large_graph(monkeypatch):
+    """keystone on a graph past the threshold (per-target searches) equals its
+    result with the ancestor counts taken from the bit sets."""
+    from layerlab.popularity import compute_popularity
+    from layerlab.strategies import Context, get_strategy
+
+    rng = random.Random(5)
+    n = 4200
+    recs = [
+        {
+            "path": f"/nix/store/{i:05d}-p{i}",
+            "narSize": rng.choice((1, 10, 1000, 10**6)),
+            "references": [
+                f"/nix/store/{j:05d}-p{j}" for j in rng.sample(range(i + 1, n), min(n - i - 1, rng.randint(0, 4)))
+            ]
+            + ([f"/nix/store/{i - 1:05d}-p{i - 1}"] if i % 97 == 51 else [])  # a few cycles
+            + ([f"/nix/store/{i + 1:05d}-p{i + 1}"] if i % 97 == 50 else []),
+        }
+        for i in range(n)
+    ]
+    g = ClosureGraph.from_records(recs)
+    assert len(g.paths) >= graph_module._VECTORISE_FROM and g.cycles
+    ctx = Context(compute_popularity(g))
+    fast = get_strategy("keystone").group(g, ctx, 30)
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 10**9)
+    slow = get_strategy("keystone").group(ClosureGraph.from_records(recs), ctx, 30)
+    assert [(layer.paths, layer.rating) for layer in fast] == [(layer.paths, layer.rating) for layer in slow]
 
 
 def expected_closure_sizes(g: ClosureGraph) -> tuple[int, ...]:
@@ -179,7 +304,10 @@ def test_computed_closure_sizes_by_hand():
 
 
 # ------------------------------------------------------------- auto-layer
-def test_auto_layer_equals_transcription_on_random_cyclic_graphs():
+@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
+def test_auto_layer_equals_transcription_on_random_cyclic_graphs(monkeypatch, searched):
+    if searched:  # the large-graph way: each candidate's closure searched when needed
+        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
     bench = load_bench()
     for g in random_graphs(15, 120, max_n=25):
         for limit in (1, 2, 3, 4, 6, 10, 30):
@@ -187,8 +315,11 @@ def test_auto_layer_equals_transcription_on_random_cyclic_graphs():
             assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
 
 
-def test_auto_layer_with_many_primaries_equals_transcription():
+@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
+def test_auto_layer_with_many_primaries_equals_transcription(monkeypatch, searched):
     # More than 64 primaries, ties in narSize, cycles.
+    if searched:
+        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
     bench = load_bench()
     rng = random.Random(16)
     for n, density in ((90, 0.03), (150, 0.015)):
@@ -198,7 +329,10 @@ def test_auto_layer_with_many_primaries_equals_transcription():
             assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
 
 
-def test_auto_layer_groups_agree_with_split():
+@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
+def test_auto_layer_groups_agree_with_split(monkeypatch, searched):
+    if searched:
+        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
     for g in list(random_graphs(17, 60)) + [load_graph(DEBIAN / "bash-coreutils.graph.json")]:
         for limit in (1, 3, 10):
             split = auto_layer_split(g, limit)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -81,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
+    if args.command != "workbench":
+        # numpy serves vector work here, never large matrix products: one BLAS
+        # thread spares each process OpenBLAS's thread pool at import.  The
+        # workbench's notebook kernels keep the machine's default.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # A short-lived process: the cyclic collector would only rescan the large,
     # acyclic graph structures; memory is returned at exit anyway.
     gc_was_enabled = gc.isenabled()

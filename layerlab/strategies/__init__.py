@@ -12,11 +12,11 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .auto_layer import AutoLayer
 from .base import (
     DEFAULT_BUDGET,
     Context,
@@ -30,13 +30,6 @@ from .base import (
     param,
     params_from_strings,
 )
-from .baselines import PerPath, SingleLayer
-from .bedrock import Bedrock
-from .keystone import Keystone
-from .nix2container import Nix2Container
-from .nixery import Nixery
-from .pipeline import Pipeline
-from .popularity_contest import PopularityContest
 
 __all__ = [
     "Context",
@@ -58,15 +51,54 @@ __all__ = [
     "strategy_file_json",
     "DEFAULT_STRATEGY",
     "strategy_label",
+    "FAMILIES",
 ]
 
-#: The families, by name.  Extended as strategy modules are added.
-FAMILIES: Mapping[str, type[Strategy]] = {
-    cls.name: cls for cls in (Nixery, PopularityContest, AutoLayer, Pipeline, Nix2Container, PerPath, SingleLayer, Keystone, Bedrock)
+#: Every family: name -> (module of this package, class).  A module is
+#: imported only when its strategy is asked for, so running one strategy
+#: pays for no other's imports (numpy, rustworkx).
+FAMILY_MODULES: Mapping[str, tuple[str, str]] = {
+    "nixery": ("nixery", "Nixery"),
+    "popularity-contest": ("popularity_contest", "PopularityContest"),
+    "auto-layer": ("auto_layer", "AutoLayer"),
+    "pipeline": ("pipeline", "Pipeline"),
+    "nix2container": ("nix2container", "Nix2Container"),
+    "per-path": ("baselines", "PerPath"),
+    "single-layer": ("baselines", "SingleLayer"),
+    "keystone": ("keystone", "Keystone"),
+    "bedrock": ("bedrock", "Bedrock"),
 }
+
+#: Preset name -> its family; the values live on the family's class
+#: (``Strategy.presets``, checked against this table by the tests).
+PRESET_FAMILIES: Mapping[str, str] = {"nixery-2022": "nixery"}
 
 #: The strategy ``layerlab group`` uses when none is named.
 DEFAULT_STRATEGY = "bedrock"
+
+#: Classes importable from this package by name, each from its family's module.
+_CLASSES = {cls: (module, cls) for module, cls in FAMILY_MODULES.values()}
+
+
+def family(name: str) -> type[Strategy]:
+    """The class of family ``name``, importing its module on first use.
+
+    Example:
+        >>> family("single-layer").__name__
+        'SingleLayer'
+    """
+    module, cls = FAMILY_MODULES[name]
+    found: type[Strategy] = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return found
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FAMILIES":  # every family, imported
+        return {key: family(key) for key in FAMILY_MODULES}
+    if name in _CLASSES:
+        module, cls = _CLASSES[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
@@ -78,7 +110,8 @@ def available() -> dict[str, tuple[type[Strategy], Mapping[str, Any]]]:
         ('nixery', 100)
     """
     out: dict[str, tuple[type[Strategy], Mapping[str, Any]]] = {}
-    for name, cls in FAMILIES.items():
+    for name in FAMILY_MODULES:
+        cls = family(name)
         out[name] = (cls, {})
         for preset, values in cls.presets.items():
             out[preset] = (cls, values)
@@ -99,10 +132,12 @@ def strategy_class(name: str) -> tuple[type[Strategy], Mapping[str, Any]]:
         ...
         layerlab.errors.ConfigError: --strategy: unknown strategy 'nope' (known: ...)
     """
-    table = available()
-    if name not in table:
-        raise ConfigError(f"unknown strategy {name!r} (known: {', '.join(table)})", source="--strategy")
-    return table[name]
+    if name in FAMILY_MODULES:
+        return family(name), {}
+    if name in PRESET_FAMILIES:
+        return family(PRESET_FAMILIES[name]), family(PRESET_FAMILIES[name]).presets[name]
+    known = sorted([*FAMILY_MODULES, *PRESET_FAMILIES])
+    raise ConfigError(f"unknown strategy {name!r} (known: {', '.join(known)})", source="--strategy")
 
 
 def get_strategy(name: str, **params: Any) -> Strategy:

@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-
 __all__ = ["iter_bits", "package_key"]
 
 
@@ -35,6 +33,8 @@ def iter_bits(x: int) -> list[int]:
             out.append(low.bit_length() - 1)
             x ^= low
         return out
+    import numpy as np  # only for large sets: package_key's users need no numpy
+
     raw = x.to_bytes((x.bit_length() + 7) // 8, "little")
     return np.flatnonzero(np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")).tolist()
 

@@ -21,8 +21,11 @@ so each layer comes after the layers it depends on.
 
 **Speed.**  nixpkgs searches the graph for each candidate's dependencies and
 users, copies the label of every path and counts the distinct labels for every
-candidate.  Here closures are the graph's cached bit sets
-(:attr:`ClosureGraph.closure_bits`), labels are small bit sets of primary
+candidate.  Here the closure of a candidate is searched once
+(:meth:`ClosureGraph.closure_of`) and kept as a bit set on the graph, only for
+the candidates the run reaches (a few more than the budget), so time and
+memory grow linearly with the graph (graphs under 4,096 paths take every
+path's closure bit set at once, which is faster there); labels are small bit sets of primary
 ordinals, and the state is the list of layers (label -> bit set of members)
 rather than a label per path: a candidate costs a few big-integer operations
 per existing layer, whatever the size of its closure.  Which earlier
@@ -32,9 +35,8 @@ closure sizes come from numpy passes over the packed member and reach bit
 sets; a layer labelled by one primary that it holds reaches exactly that
 primary's closure, so only the other layers need a union of closures.
 ``benchmarks/bench_auto_layer.py`` checks the output against a direct
-transcription of nixpkgs' algorithm and times both, with the graph's closure
-bit sets cached and from a freshly loaded graph (figures:
-``docs/benchmarks.md``).
+transcription of nixpkgs' algorithm and times both, from a freshly loaded
+graph and from one grouped before (figures: ``docs/benchmarks.md``).
 
 **Cycles.**  The algorithm only asks "is ``d`` in ``P``'s closure" and "does
 ``u`` reach ``P``"; both are defined on cyclic graphs (a member of a cycle is
@@ -59,6 +61,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 from operator import itemgetter, or_
@@ -86,7 +89,39 @@ def _packed(bitsets: list[int], nbytes: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(len(bitsets), nbytes)
 
 
-def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple[dict[int, int], list[int]]:
+#: Below this many paths, every closure bit set is computed up front.
+_SMALL = 4096
+
+
+def _bit_set(indices: list[int], n: int) -> int:
+    """The Python-int bit set of ``indices`` (all below ``n``)."""
+    mark = np.zeros(n, dtype=np.uint8)
+    mark[indices] = 1
+    return int.from_bytes(np.packbits(mark, bitorder="little").tobytes(), "little")
+
+
+def _closures(graph: ClosureGraph) -> Callable[[int], int]:
+    """Each path's closure as a bit set.
+
+    A small graph computes every path's at once
+    (:attr:`ClosureGraph.closure_bits`, quadratic but bounded there); a large
+    one searches a path's closure on first use and keeps it on the graph.
+    """
+    n = len(graph.paths)
+    if n < _SMALL:
+        return graph.closure_bits.__getitem__
+    memo = graph.memo.cache("auto-layer closure bit sets", maxsize=512)  # a run needs a few more than its budget
+
+    def closure(p: int) -> int:
+        bits = memo.get(p)
+        if bits is None:
+            bits = memo[p] = _bit_set(graph.closure_of([p]), n)
+        return bits
+
+    return closure
+
+
+def _split(down: Callable[[int], int], order: list[int], n: int, limit: int) -> tuple[dict[int, int], list[int]]:
     """The algorithm proper: ``({label: members}, primaries)`` with labels as
     bit sets of primary ordinals (positions in ``primaries``)."""
     nbytes = (n + 7) // 8
@@ -97,7 +132,8 @@ def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple
     for k, p in enumerate(order):
         pbit = 1 << p
         kbit = 1 << k
-        deps = down[p] ^ pbit  # a closure holds its own path
+        down_p = down(p)
+        deps = down_p ^ pbit  # a closure holds its own path
         trial = groups.copy()
         if not deps:  # a leaf: only p leaves its layer, for a layer of its own
             for label, members in groups.items():
@@ -145,7 +181,7 @@ def _split(down: tuple[int, ...], order: list[int], n: int, limit: int) -> tuple
             break
         groups = trial
         primaries.append(p)
-        closure_bytes.append(down[p].to_bytes(nbytes, "little"))
+        closure_bytes.append(down_p.to_bytes(nbytes, "little"))
         positions.append((p >> 3, 1 << (p & 7)))
     return groups, primaries
 
@@ -169,7 +205,7 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     """
     nar = graph.require_nar_size("auto-layer")
     n = len(graph.paths)
-    groups, primaries = _split(graph.closure_bits, _candidate_order(np.fromiter(nar, np.int64, n)), n, limit)
+    groups, primaries = _split(_closures(graph), _candidate_order(np.fromiter(nar, np.int64, n)), n, limit)
     out = {}
     for label, members in groups.items():
         path_label = 0
@@ -192,7 +228,7 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int,
     if not n:
         return [], []
     nbytes = (n + 7) // 8
-    down = graph.closure_bits
+    down = _closures(graph)
     groups, primaries = _split(down, _candidate_order(nar), n, limit)
     labels = list(groups)
     k = len(labels)
@@ -231,11 +267,13 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int,
         for j, members, bits in zip(missing, new_members, sets):
             root = roots[j]
             if root is not None and bits >> root & 1:
-                reaches.append(down[root])
+                reaches.append(down(root))
             elif len(members) == 1:
-                reaches.append(down[members[0]])
+                reaches.append(down(members[0]))
+            elif n < _SMALL:
+                reaches.append(reduce(or_, map(down, members)))
             else:
-                reaches.append(reduce(or_, itemgetter(*members)(down)))
+                reaches.append(_bit_set(graph.closure_of(members), n))
         reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
         sums = (reach_bits @ weights).astype(np.int64).tolist()
         for bits, members, own_size, total in zip(sets, new_members, new_own, sums):

@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from abc import ABC, ABCMeta, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -131,6 +130,8 @@ def layer_identity(paths: Sequence[str]) -> str:
         >>> layer_identity(["/s/b", "/s/a"]) == hashlib.sha1(b"/s/a:/s/b").hexdigest()
         True
     """
+    import hashlib  # loads OpenSSL: only for the commands that need identities
+
     return hashlib.sha1(":".join(sorted(paths)).encode(), usedforsecurity=False).hexdigest()
 
 

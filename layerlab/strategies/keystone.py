@@ -23,9 +23,10 @@ to spend.
 **2. Value.**  ``value = bytes * popularity(head) ** alpha * users(head) ** beta``
 where ``bytes`` is the unit's ``narSize`` sum, ``popularity`` the table's count
 for the head (at least 1) and ``users`` the number of paths of this image whose
-closure holds the head, itself included.  ``users`` marks foundations (libc,
-libstdc++, libssl) that every part of an image stands on and that other images
-will hold too; an image's own application has ``users = 1``, and its bytes
+closure holds the head, itself included (counted for the unit heads alone by
+:meth:`ClosureGraph.ancestor_counts`, in memory linear in the graph).
+``users`` marks foundations (libc, libstdc++, libssl) that every part of an
+image stands on and that other images will hold too; an image's own application has ``users = 1``, and its bytes
 would be pulled once whatever layer they sit in.
 
 **3. Layers.**  When the units fit in the budget, every unit gets a layer.
@@ -145,6 +146,8 @@ class Keystone(Strategy):
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         # Without narSize every path counts as one byte: units are ranked by popularity and users alone.
         nar = graph.nar_size if graph.nar_size is not None else (1,) * len(graph.paths)
+        if self.beta:
+            _ = graph.sccs  # one search for the components serves the units' cycles and the users' counts
         if context.popularity is None:  # no package-set data: no attachments, popularity 1
             pops: tuple[int, ...] = (1,) * len(graph.paths)
             units = keystone_units(graph, pops, 0)
@@ -153,13 +156,14 @@ class Keystone(Strategy):
             units = keystone_units(graph, pops, self.attach_popularity)
         alpha = self.alpha
         beta = self.beta
-        users = [x.bit_count() for x in graph.ancestor_bits] if beta else None
+        heads = list(units)
+        users = graph.ancestor_counts(heads) if beta else None
         ranked = []
-        for h, members in units.items():
+        for k, (h, members) in enumerate(units.items()):
             size = sum(nar[i] for i in members)
             value = size * max(pops[h], 1) ** alpha
             if users is not None:
-                value *= users[h] ** beta
+                value *= users[k] ** beta
             ranked.append((value, size, h, members))
         ranked.sort(key=lambda t: (-t[0], graph.paths[t[2]]))
         if len(ranked) <= budget:
