@@ -113,7 +113,7 @@ def test_errors(sets) -> None:
         tune("nixery", train, space={"popularity_threshold": [-3]}, cache=False)
 
 
-def test_an_optional_parameter_left_off_at_the_best_point(sets) -> None:  # noqa: ANN001
+def test_an_optional_parameter_left_off_at_the_best_point(sets) -> None:
     train, _ = sets
     space = {"popularity_percentile": [99.0, 100.0]}
     r = tune("nixery", train, budget=1, space=space, method="random", samples=1, seed=0, executor="serial", cache=False)
