@@ -16,7 +16,7 @@ from layerlab.metrics.scorecard import scorecard
 from layerlab.popularity import Popularity, load_popularity
 from layerlab.sources.files import load_graph
 from layerlab.strategies import Context, check_layers, get_strategy, layers_to_json
-from layerlab.strategies.bedrock import Bedrock, closure_order
+from layerlab.strategies.bedrock import Bedrock, closure_order, cut_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN = ROOT / "data" / "debian"
@@ -60,6 +60,32 @@ def test_closure_order_is_topological_and_follows_keys():
     assert closure_order([], []) == []
 
 
+def test_cut_runs_consecutive_nonempty_balanced():
+    def reference(counts, runs):
+        # cut r: the items whose middle lies at or before r/runs of the weight, clamped so no run is empty
+        runs = min(runs, len(counts))
+        total = sum(counts)
+        middles = [sum(counts[:i]) + counts[i] / 2 for i in range(len(counts))]
+        cuts = [0]
+        for r in range(1, runs):
+            free = sum(1 for m in middles if m <= total * r / runs)
+            cuts.append(min(max(free, cuts[-1] + 1), len(counts) - (runs - r)))
+        return cuts + [len(counts)] if counts else cuts
+
+    rnd = random.Random(5)
+    for _ in range(500):
+        counts = [rnd.choice([1, 1, 2, 3, 50]) for _ in range(rnd.randrange(1, 40))]
+        runs = rnd.randrange(1, 50)
+        cuts = cut_runs(counts, runs)
+        assert cuts == reference(counts, runs)
+        assert cuts[0] == 0 and cuts[-1] == len(counts)
+        assert len(cuts) - 1 == min(runs, len(counts))  # no slot wasted on an empty run
+        assert all(a < b for a, b in zip(cuts, cuts[1:]))
+    assert cut_runs([1] * 6, 3) == [0, 2, 4, 6]
+    assert cut_runs([1] * 80, 68)[-3:] == [78, 79, 80]  # the runs of two items spread out, not piled on top
+    assert cut_runs([], 3) == [0]
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_random_graphs_partition_budget_order(seed):
     g = random_graph(seed, 40 + seed * 7)
@@ -80,15 +106,20 @@ def test_random_graphs_partition_budget_order(seed):
 @pytest.mark.parametrize("name", ["img-ffmpeg", "img-rustc", "img-curl", "img-make"])
 def test_debian_images_partition_within_budget_dependency_first(name):
     g = load_graph(DEBIAN / "imageset" / f"{name}.graph.json")
+    least = Bedrock().min_layer_bytes
     for budget in (1, 2, 10, 30, 94, 500):
         layers = get_strategy("bedrock").group(g, Context(POP), budget)
         check_layers(g, layers, budget)
         reasons = [layer.reason for layer in layers]
         for reason in ("unit", "small"):
             assert_dependency_first(g, [layer for layer in layers if layer.reason == reason])
-        # first tier, second tier, then the rest on top, in at most budget / 3 layers
+        # first tier, second tier, then the rest on top
         assert reasons == sorted(reasons, key=["unit", "small", "rest"].index)
-        assert reasons.count("rest") <= max(1, budget // 3)
+        runs = reasons.count("rest")
+        if runs:  # over budget: no dedicated layer below min_layer_bytes
+            assert all(layer.size >= least for layer in layers if layer.reason != "rest")
+        if runs > max(1, budget // 3):  # more runs only when too few units are large enough to fill the slots
+            assert len(layers) == budget
         if len(reasons) < budget:
             assert "small" not in reasons
     # libc6 <-> libgcc-s1 is one unit
@@ -98,6 +129,25 @@ def test_debian_images_partition_within_budget_dependency_first(name):
         if any("-libc6-2" in p for p in layer.paths)
     ]
     assert any("-libgcc-s1-" in p for p in cycle.paths)
+
+
+def test_min_layer_bytes_turns_spare_slots_into_runs():
+    g = load_graph(DEBIAN / "imageset" / "img-ffmpeg.graph.json")
+    for budget in (2, 10, 30):
+        # no unit is large enough: the whole budget is runs, cut from the dependency-first order
+        layers = Bedrock(min_layer_bytes=10**12).group(g, Context(POP), budget)
+        check_layers(g, layers, budget)
+        assert [layer.reason for layer in layers] == ["rest"] * budget
+        assert_dependency_first(g, layers)
+        # without the floor, at most budget / 3 runs and the tiny units keep slots of their own
+        layers = Bedrock(min_layer_bytes=0).group(g, Context(POP), budget)
+        assert len(layers) == budget
+        assert 1 <= sum(layer.reason == "rest" for layer in layers) <= max(1, budget // 3)
+    sizes = [layer.size for layer in Bedrock(min_layer_bytes=0).group(g, Context(POP), 94) if layer.reason != "rest"]
+    assert min(sizes) < 1_000_000  # so the default floor changes which units keep a layer at budget 94
+    floored = Bedrock(min_layer_bytes=1_000_000).group(g, Context(POP), 94)
+    assert all(layer.size >= 1_000_000 for layer in floored if layer.reason != "rest")
+    assert sum(layer.reason == "rest" for layer in floored) > 94 // 3
 
 
 def test_without_popularity_or_sizes():

@@ -36,19 +36,27 @@ is what ChainID needs.
 * ``g = min(1 + (units - budget + 1) // rest_paths_per_layer, budget // 3)``
   layers (at least 1) are kept for what is left over; the other ``budget - g``
   slots go to single units;
+* a unit of less than ``min_layer_bytes`` never gets a layer of its own: a
+  tiny dedicated layer saves next to nothing on a first pull, while one more
+  run on top splits the shared layers, so fewer bytes share a layer with a
+  renamed path.  When fewer units are that large than there are slots, the
+  spare slots become more runs (``g = budget - eligible units``);
 * each unit is valued ``bytes * popularity(head) ** alpha * depth ** beta``,
   ``depth`` being the number of units from its position in the order to the
   top (units emitted early sit under most of the image, like libc; the image's
   own application comes last, and a foundation left in a shared layer is
   re-shipped by almost every change above it);
 * the first tier: the most valuable units of at least ``tier_bytes / budget``
-  bytes, in the order of step 2 (reason ``unit``).  A size floor is the same
+  (and ``min_layer_bytes``) bytes, in the order of step 2 (reason ``unit``).  A size floor is the same
   in every image, so these layers and their order recur across images, which
   ChainID rewards;
-* the second tier: the most valuable remaining units fill the free slots, in
+* the second tier: the most valuable remaining units of at least
+  ``min_layer_bytes`` fill the free slots, in
   the same order, above the first (reason ``small``);
-* the rest, in the order of step 2, is cut into ``g`` runs of about equal path
-  counts (reason ``rest``).  Runs low in the order hold foundations that only
+* the rest, in the order of step 2, is cut between units into ``g`` runs of
+  about equal path counts (reason ``rest``, :func:`cut_runs`); no run is empty,
+  so no slot is wasted, and with as many runs as units left each unit is a
+  layer of its own, the same layer other images give it.  Runs low in the order hold foundations that only
   a few renames reach; the top run holds what most renames rename anyway.
 
 Within each tier and within the whole list when every unit fits, no path sits
@@ -87,8 +95,11 @@ Example:
     >>> [l.paths[0] for l in Bedrock().group(g, Context(pop), budget=4)]
     ['/s/c-libc-2', '/s/b-libssl-3', '/s/d-tool-1', '/s/a-app-1']
     >>> # over budget, values (bytes * pop ** 0.1 * depth ** 0.5): libssl 82, libc 80, app 50, tool 18
-    >>> [(l.paths, l.reason) for l in Bedrock(tier_bytes=0).group(g, Context(pop), budget=2)]
+    >>> [(l.paths, l.reason) for l in Bedrock(tier_bytes=0, min_layer_bytes=0).group(g, Context(pop), budget=2)]
     [(('/s/b-libssl-3',), 'unit'), (('/s/a-app-1', '/s/c-libc-2', '/s/d-tool-1'), 'rest')]
+    >>> # every unit below min_layer_bytes: the budget is all runs, foundations at the bottom
+    >>> [l.paths for l in Bedrock(min_layer_bytes=60).group(g, Context(pop), budget=2)]
+    [('/s/b-libssl-3', '/s/c-libc-2'), ('/s/a-app-1', '/s/d-tool-1')]
 """
 
 from __future__ import annotations
@@ -101,7 +112,7 @@ from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer, param
 from .keystone import keystone_units
 
-__all__ = ["Bedrock", "closure_order"]
+__all__ = ["Bedrock", "closure_order", "cut_runs"]
 
 
 def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[int]:
@@ -146,6 +157,38 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[in
     return out
 
 
+def cut_runs(counts: Sequence[int], runs: int) -> list[int]:
+    """Cut a sequence of items weighing ``counts`` into at most ``runs`` consecutive, non-empty runs.
+
+    Returns the cut positions, ``0`` first and ``len(counts)`` last.  Run ``r``
+    ends at the first item whose middle lies past ``r / runs`` of the total
+    weight, moved as little as needed so that every run holds at least one
+    item: with no more items than runs, each item is a run of its own.
+    Linear in the items.
+
+    Example:
+        >>> cut_runs([1, 1, 1, 1, 1, 1], 3), cut_runs([5, 1, 1, 1], 2), cut_runs([1, 1], 3)
+        ([0, 2, 4, 6], [0, 1, 4], [0, 1, 2])
+    """
+    n = len(counts)
+    runs = min(runs, n)
+    total = sum(counts)
+    cuts = [0]
+    j = 0
+    below = 0  # weight of the items before j
+    for r in range(1, runs):
+        target = total * r / runs
+        j_min = cuts[-1] + 1
+        j_max = n - (runs - r)
+        while j < j_max and (j < j_min or below + counts[j] / 2 <= target):
+            below += counts[j]
+            j += 1
+        cuts.append(j)
+    if n:
+        cuts.append(n)
+    return cuts
+
+
 @dataclass(frozen=True, eq=False)
 class Bedrock(Strategy):
     """Units in one global, dependency-first order; tiers of dedicated layers, the rest in a few layers on top."""
@@ -168,10 +211,18 @@ class Bedrock(Strategy):
     )
     rest_paths_per_layer: int = param(
         "int",
-        40,
-        "one more top layer per this many paths left over (at most budget / 3)",
+        20,
+        "one more top layer per this many paths left over (at most budget / 3 unless min_layer_bytes frees slots)",
         minimum=1,
         maximum=10**9,
+        log=True,
+    )
+    min_layer_bytes: int = param(
+        "bytes",
+        1_000_000,
+        "over budget, a unit smaller than this never gets a layer of its own; spare slots go to the top runs",
+        minimum=0,
+        maximum=10**12,
         log=True,
     )
     attach_popularity: int = param(
@@ -225,6 +276,10 @@ class Bedrock(Strategy):
         # Step 3: how many top layers, then which units keep a layer of their own.
         groups = min(1 + (m - budget + 1) // self.rest_paths_per_layer, max(1, budget // 3))
         slots = budget - groups
+        least = self.min_layer_bytes
+        eligible = sum(1 for u in range(m) if size[u] >= least)
+        if eligible < slots:  # slots no unit is big enough for become more runs on top
+            groups, slots = budget - eligible, eligible
         alpha, beta = self.alpha, self.beta
         depth = [0] * m
         for pos, u in enumerate(order):
@@ -232,9 +287,9 @@ class Bedrock(Strategy):
         value = [size[u] * pop[u] ** alpha * depth[u] ** beta for u in range(m)]
         by_value = sorted(range(m), key=lambda u: (-value[u], tie[u]))
         floor = self.tier_bytes / budget
-        first = [u for u in by_value if size[u] >= floor][:slots]
+        first = [u for u in by_value if size[u] >= max(floor, least)][:slots]
         chosen = set(first)
-        second = set([u for u in by_value if u not in chosen][: slots - len(first)])
+        second = set([u for u in by_value if u not in chosen and size[u] >= least][: slots - len(first)])
         chosen |= second
         layers = [
             make_layer(graph, units[heads[u]], rating=int(value[u]), reason=reason, root=heads[u])
@@ -244,11 +299,9 @@ class Bedrock(Strategy):
         ]
         # The rest, in order, cut into `groups` runs of about equal path counts.
         rest = [u for u in order if u not in chosen]
-        total = sum(count[u] for u in rest)
-        runs: list[list[int]] = [[] for _ in range(groups)]
-        seen = 0
-        for u in rest:
-            runs[min(groups - 1, seen * groups // total)].extend(units[heads[u]])
-            seen += count[u]
-        layers.extend(make_layer(graph, run, reason="rest") for run in runs if run)
+        cuts = cut_runs([count[u] for u in rest], groups)
+        layers.extend(
+            make_layer(graph, [i for u in rest[a:b] for i in units[heads[u]]], reason="rest")
+            for a, b in zip(cuts, cuts[1:])
+        )
         return layers
