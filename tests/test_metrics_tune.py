@@ -111,3 +111,12 @@ def test_errors(sets) -> None:
         tune("nixery", train, space={"size_threshold": []}, cache=False)
     with pytest.raises(ConfigError, match="popularity_threshold=-3 is below the minimum"):
         tune("nixery", train, space={"popularity_threshold": [-3]}, cache=False)
+
+
+def test_an_optional_parameter_left_off_at_the_best_point(sets) -> None:
+    train, _ = sets
+    space = {"popularity_percentile": [99.0, 100.0]}
+    r = tune("nixery", train, budget=1, space=space, method="random", samples=1, seed=0, executor="serial", cache=False)
+    off = r.sensitivity[r.sensitivity.offset == 0]
+    assert r.strategy.popularity_percentile is None or r.strategy.popularity_percentile in (99.0, 100.0)
+    assert len(off) == 1 and off.objective.item() == r.value

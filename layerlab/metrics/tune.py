@@ -319,7 +319,8 @@ def _sensitivity(best: Strategy, value: float, space: Mapping[str, Sequence[Any]
     for k, values in space.items():
         vals = list(values)
         current = getattr(best, k)
-        numeric = type(best).param(k).kind in ("int", "bytes", "float")
+        # An optional parameter that is off (None) has no place on a numeric axis.
+        numeric = type(best).param(k).kind in ("int", "bytes", "float") and current is not None
         if current in vals:
             pos = vals.index(current)
             around = [(off, vals[pos + off]) for off in range(-reach, reach + 1) if 0 <= pos + off < len(vals)]
