@@ -160,10 +160,24 @@ def main(argv: list[str]) -> int:
     print("target: 20x")
     name = f"auto-layer on {Path(graph_file).name.split('.')[0]} ({len(graph.paths)} paths), limit {limit}"
     base_label = "direct transcription of nixpkgs' auto-layer.py"
-    record(f"{name}, graph caches cold", t_cold * 1e3, "ms", baseline=base_label, baseline_value=t_base * 1e3,
-           goal="20x", note=f"best of {rounds} rounds")
-    record(f"{name}, graph caches warm", t_warm * 1e3, "ms", baseline=base_label, baseline_value=t_base * 1e3,
-           goal="20x", note=f"best of {5 * rounds} runs")
+    record(
+        f"{name}, graph caches cold",
+        t_cold * 1e3,
+        "ms",
+        baseline=base_label,
+        baseline_value=t_base * 1e3,
+        goal="20x",
+        note=f"best of {rounds} rounds",
+    )
+    record(
+        f"{name}, graph caches warm",
+        t_warm * 1e3,
+        "ms",
+        baseline=base_label,
+        baseline_value=t_base * 1e3,
+        goal="20x",
+        note=f"best of {5 * rounds} runs",
+    )
     return 0
 
 

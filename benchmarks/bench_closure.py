@@ -74,12 +74,34 @@ def main() -> None:
     path_info = ["nix", "path-info", "--json", "--recursive", "--closure-size", *outs]
     import orjson
 
-    lookup = ["nix-instantiate", "--eval", "--strict", "--json", str(lookup_expression()), *src.nix_args(),
-              "--argstr", "packages", orjson.dumps(sorted(PACKAGES)).decode(), "-A", "lookup"]
+    lookup = [
+        "nix-instantiate",
+        "--eval",
+        "--strict",
+        "--json",
+        str(lookup_expression()),
+        *src.nix_args(),
+        "--argstr",
+        "packages",
+        orjson.dumps(sorted(PACKAGES)).decode(),
+        "-A",
+        "lookup",
+    ]
 
     cache_dir = tempfile.mkdtemp(prefix="bench-closure-")
     cli_env = {**env, "LAYERLAB_CACHE_DIR": cache_dir}
-    layerlab = [sys.executable, "-m", "layerlab.cli", "closure", src.spec, *PACKAGES, "--offline", "-q", "--out", os.devnull]
+    layerlab = [
+        sys.executable,
+        "-m",
+        "layerlab.cli",
+        "closure",
+        src.spec,
+        *PACKAGES,
+        "--offline",
+        "-q",
+        "--out",
+        os.devnull,
+    ]
 
     candidates = {
         "nix path-info (baseline)": lambda: run(path_info, env),
@@ -87,14 +109,32 @@ def main() -> None:
         "layerlab closure, CLI, no cache": lambda: run([*layerlab, "--no-cache"], cli_env),
         "layerlab closure, CLI, cache warm": lambda: run(layerlab, cli_env),
         "closure() in-process, path-info": lambda: closure(src, PACKAGES, settings=OFFLINE_CONFIG, cache=False),
-        "closure() in-process, export": lambda: closure(src, PACKAGES, settings=OFFLINE_CONFIG, cache=False, method="export"),
+        "closure() in-process, export": lambda: closure(
+            src, PACKAGES, settings=OFFLINE_CONFIG, cache=False, method="export"
+        ),
     }
     figures = round_robin_medians(candidates, runs)
 
     # the export method builds one graph derivation per package combination:
     # time the first request of new combinations (path-info needs no build)
-    extras = ["hello", "nano", "less", "curl", "coreutils", "moreutils", "bashInteractive", "sqlite", "gmp", "acl",
-              "iana-etc", "cacert", "nghttp2", "readline", "haskellPackages.hlint", "python3Packages.requests"]
+    extras = [
+        "hello",
+        "nano",
+        "less",
+        "curl",
+        "coreutils",
+        "moreutils",
+        "bashInteractive",
+        "sqlite",
+        "gmp",
+        "acl",
+        "iana-etc",
+        "cacert",
+        "nghttp2",
+        "readline",
+        "haskellPackages.hlint",
+        "python3Packages.requests",
+    ]
     closure(src, extras, settings=OFFLINE_CONFIG, cache=False)  # built, not timed
     fresh = []
     for i in range(min(runs, len(extras))):
@@ -112,21 +152,33 @@ def main() -> None:
     # system call: its cost grows with the graph (time a 1 MB graph document)
     with tempfile.TemporaryDirectory() as tmp:
         doc = Path(tmp, "attrs.json")
-        doc.write_bytes(orjson.dumps([{"path": f"/nix/store/{'a' * 32}-p{i}", "narSize": i, "references": []}
-                                      for i in range(10_000)]))
+        doc.write_bytes(
+            orjson.dumps(
+                [{"path": f"/nix/store/{'a' * 32}-p{i}", "narSize": i, "references": []} for i in range(10_000)]
+            )
+        )
         size = doc.stat().st_size
         t = time.perf_counter()
         subprocess.run(["/bin/sh", "-c", f'IFS= read -r json < "{doc}"; printf "%s" "$json" > "{tmp}/out"'], check=True)
         copy = time.perf_counter() - t
-    print(f"export builder copying a {size / 1e6:.1f} MB graph with /bin/sh: {copy * 1000:.0f} ms "
-          f"(a 63,000-path graph is about 25 MB: ~{copy * 25e6 / size:.0f} s on first request)")
+    print(
+        f"export builder copying a {size / 1e6:.1f} MB graph with /bin/sh: {copy * 1000:.0f} ms "
+        f"(a 63,000-path graph is about 25 MB: ~{copy * 25e6 / size:.0f} s on first request)"
+    )
     for name, seconds in figures.items():
         if name != "nix path-info (baseline)":
-            record(f"closure of {len(built.graph)} store paths: {name}", seconds * 1e3, "ms",
-                   baseline="nix path-info --json --recursive --closure-size", baseline_value=base * 1e3,
-                   note=f"median of {runs} runs")
+            record(
+                f"closure of {len(built.graph)} store paths: {name}",
+                seconds * 1e3,
+                "ms",
+                baseline="nix path-info --json --recursive --closure-size",
+                baseline_value=base * 1e3,
+                note=f"median of {runs} runs",
+            )
     nix_alone = figures["nix-instantiate lookup + nix path-info"]
-    print(f"layerlab closure (CLI, no cache) / Nix alone: {figures['layerlab closure, CLI, no cache'] / nix_alone:.2f}x")
+    print(
+        f"layerlab closure (CLI, no cache) / Nix alone: {figures['layerlab closure, CLI, no cache'] / nix_alone:.2f}x"
+    )
     export, path_info = figures["closure() in-process, export"], figures["closure() in-process, path-info"]
     print(f"export / path-info method: {export / path_info:.2f}x")
 

@@ -76,8 +76,27 @@ def bench_universe() -> None:
         graph = Path(tmp) / "universe.graph.json"
         graph.write_bytes(lzma.decompress((DEBIAN / "universe.graph.json.xz").read_bytes()))
         pop = DEBIAN / "popularity.json"
-        ours_cmd = [str(Path(sys.executable).with_name("layerlab")), "group", str(graph), "--strategy", "nixery", "--popularity", str(pop), "--budget", "94", "--out", f"{tmp}/ours.json"]
-        base_cmd = [sys.executable, str(ROOT / "benchmarks" / "_straightforward_nixery.py"), str(graph), str(pop), "94", f"{tmp}/base.json"]
+        ours_cmd = [
+            str(Path(sys.executable).with_name("layerlab")),
+            "group",
+            str(graph),
+            "--strategy",
+            "nixery",
+            "--popularity",
+            str(pop),
+            "--budget",
+            "94",
+            "--out",
+            f"{tmp}/ours.json",
+        ]
+        base_cmd = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "_straightforward_nixery.py"),
+            str(graph),
+            str(pop),
+            "94",
+            f"{tmp}/base.json",
+        ]
 
         def run(cmd):
             return lambda: subprocess.run(cmd, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})

@@ -88,7 +88,9 @@ def main() -> None:
     go = GO_SECONDS_PER_RUN * groupings
     best = frame.loc[frame["pulled_bytes"].idxmin()]
     how = f"{len(sample)} timed, extrapolated" if extrapolated else "every point timed"
-    print(f"sweep: {len(points)} configurations x {len(budgets)} budgets x {len(imageset)} images = {groupings} groupings")
+    print(
+        f"sweep: {len(points)} configurations x {len(budgets)} budgets x {len(imageset)} images = {groupings} groupings"
+    )
     print(f"  layerlab sweep (process pool)       {fast:8.2f} s")
     print(f"  layerlab sweep (in-process)         {fast_serial:8.2f} s")
     print(f"  rerun from the on-disk cache        {cached:8.3f} s")
@@ -106,11 +108,26 @@ def main() -> None:
     note = f"best of {args.repeat} runs; baseline {how}"
     base_label = "group() + pull_cost() per point"
     for label, seconds in (("process pool", fast), ("in-process", fast_serial), ("rerun from the cache", cached)):
-        record(f"{name}, {label}", seconds, "s", baseline=base_label, baseline_value=baseline, goal="< 10 s", note=note,
-               estimate=extrapolated)
-    record(f"{name}, fastest run against the 2019 Go program", best_time, "s",
-           baseline="2019 Go program: 34 ms a run on the seed binary x 9,000 runs (not run here)", baseline_value=go,
-           note="the baseline is an estimate", estimate=True)
+        record(
+            f"{name}, {label}",
+            seconds,
+            "s",
+            baseline=base_label,
+            baseline_value=baseline,
+            goal="< 10 s",
+            note=note,
+            estimate=extrapolated,
+        )
+    record(
+        f"{name}, fastest run against the 2019 Go program",
+        best_time,
+        "s",
+        baseline="2019 Go program: 34 ms a run on the seed binary x 9,000 runs (not run here)",
+        baseline_value=go,
+        note="the baseline is an estimate",
+        estimate=True,
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -71,8 +71,12 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=8, help="layers the paths are grouped into")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--max-file", type=int, default=20, help="largest file is 2**N bytes (default 20: 1 MiB)")
-    ap.add_argument("--parallel", choices=("processes", "threads"), default="processes",
-                    help="how layers are built in parallel (default processes, as the command line)")
+    ap.add_argument(
+        "--parallel",
+        choices=("processes", "threads"),
+        default="processes",
+        help="how layers are built in parallel (default processes, as the command line)",
+    )
     ap.add_argument("--skip-gzip", action="store_true")
     ap.add_argument("--dir", help="where to build the tree (default: a temp dir)")
     args = ap.parse_args()
@@ -81,11 +85,17 @@ def main() -> int:
     try:
         paths, nfiles = make_tree(tmp, total, args.paths, args.max_file)
         store_dir = str(tmp / "store")
-        layers = [Layer(tuple(sorted(paths[i :: args.layers])), None, rating=args.layers - i) for i in range(args.layers)]
+        layers = [
+            Layer(tuple(sorted(paths[i :: args.layers])), None, rating=args.layers - i) for i in range(args.layers)
+        ]
         rel = [p.lstrip("/") for p in sorted(paths)]
-        print(f"tree: {total / 2**20:,.0f} MiB in {nfiles:,} files, {len(paths)} store paths, {args.layers} layers, "
-              f"{os.cpu_count()} CPUs")
-        subprocess.run(f"find {store_dir} -type f -exec cat {{}} + > /dev/null", shell=True, check=True)  # warm the page cache
+        print(
+            f"tree: {total / 2**20:,.0f} MiB in {nfiles:,} files, {len(paths)} store paths, {args.layers} layers, "
+            f"{os.cpu_count()} CPUs"
+        )
+        subprocess.run(
+            f"find {store_dir} -type f -exec cat {{}} + > /dev/null", shell=True, check=True
+        )  # warm the page cache
 
         def shell(cmd: str):
             return lambda: subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, cwd="/")
@@ -94,8 +104,15 @@ def main() -> int:
             def run() -> None:
                 bs = tmp / "blobs"
                 shutil.rmtree(bs, ignore_errors=True)
-                build_image(None, layers, [], store=BlobStore(bs), store_dir=store_dir, compression=compression,
-                            parallel=args.parallel)
+                build_image(
+                    None,
+                    layers,
+                    [],
+                    store=BlobStore(bs),
+                    store_dir=store_dir,
+                    compression=compression,
+                    parallel=args.parallel,
+                )
 
             return run
 
@@ -104,8 +121,10 @@ def main() -> int:
         tar = f"tar -c --sort=name -f - -T {listing}"
         # The target applies to coreutils' sha256sum (the stated baseline); openssl's
         # SHA-NI sha256 is shown as a stricter reference.
-        rows = [("uncompressed", f"{tar} | sha256sum", "none", 0.9),
-                ("uncompressed", f"{tar} | openssl dgst -sha256", "none", None)]
+        rows = [
+            ("uncompressed", f"{tar} | sha256sum", "none", 0.9),
+            ("uncompressed", f"{tar} | openssl dgst -sha256", "none", None),
+        ]
         if not args.skip_gzip:
             rows.append(("gzip -6", f"{tar} | gzip -6 | sha256sum", "gzip", 1.0))
         status = 0
@@ -123,13 +142,22 @@ def main() -> int:
                 f"{'':13s} layerlab ({args.layers} layers, {args.parallel}, blobs written): "
                 f"{mb / mine:8.1f} MiB/s ({mine:.2f} s)"
             )
-            verdict = "(reference)" if target is None else f"(target >= {target:.2f}) " + ("OK" if ratio >= target else "BELOW TARGET")
+            verdict = (
+                "(reference)"
+                if target is None
+                else f"(target >= {target:.2f}) " + ("OK" if ratio >= target else "BELOW TARGET")
+            )
             print(f"{'':13s} ratio layerlab/baseline throughput: {ratio:.2f} {verdict}")
             # Recorded as seconds for the closure, so that the ratio is baseline / layerlab as for every time.
-            record(f"{label} layers of a {mb:,.0f} MiB closure ({args.layers} layers, {args.parallel}, blobs written)",
-                   mine, "s", baseline=f"`{base_cmd.replace(str(listing), 'LIST')}`", baseline_value=base,
-                   goal=None if target is None else f">= {target:.2f}x the baseline's throughput",
-                   note=f"best of {args.repeat} runs; throughput {mb / mine:.1f} MiB/s against {mb / base:.1f} MiB/s")
+            record(
+                f"{label} layers of a {mb:,.0f} MiB closure ({args.layers} layers, {args.parallel}, blobs written)",
+                mine,
+                "s",
+                baseline=f"`{base_cmd.replace(str(listing), 'LIST')}`",
+                baseline_value=base,
+                goal=None if target is None else f">= {target:.2f}x the baseline's throughput",
+                note=f"best of {args.repeat} runs; throughput {mb / mine:.1f} MiB/s against {mb / base:.1f} MiB/s",
+            )
             if target is not None and ratio < target:
                 status = 1
         return status

@@ -95,17 +95,37 @@ def bench(name: str) -> None:
 
     paths = sum(len(img.graph) for img in imageset.images)
     verdict = "ok" if med < TARGET_MS / 1e3 else "OVER TARGET"
-    print(f"{name} ({len(imageset)} images, {paths:,} paths): slider move {ms(med)} median, {ms(worst)} worst "
-          f"over {len(steps)} moves; target < {TARGET_MS} ms: {verdict}")
-    print(f"  of which grouping + metrics {ms(t_compute)}, SVG chart {t_svg * 1e3:.1f} ms; memo hit {t_hit * 1e3:.1f} ms")
-    print(f"  baseline matplotlib redraw (persistent figure): {ms(redraw_med)} median -> {redraw_med / med:.1f}x faster")
+    print(
+        f"{name} ({len(imageset)} images, {paths:,} paths): slider move {ms(med)} median, {ms(worst)} worst "
+        f"over {len(steps)} moves; target < {TARGET_MS} ms: {verdict}"
+    )
+    print(
+        f"  of which grouping + metrics {ms(t_compute)}, SVG chart {t_svg * 1e3:.1f} ms; memo hit {t_hit * 1e3:.1f} ms"
+    )
+    print(
+        f"  baseline matplotlib redraw (persistent figure): {ms(redraw_med)} median -> {redraw_med / med:.1f}x faster"
+    )
     print(f"  baseline full re-render (new figure per update): {ms(full_med)} median -> {full_med / med:.1f}x faster")
     figure = f"tune-panel slider move on {name} ({len(imageset)} images)"
     note = f"median of {len(steps)} moves"
-    record(figure, med * 1e3, "ms", baseline="matplotlib redraw of a persistent figure", baseline_value=redraw_med * 1e3,
-           goal=f"< {TARGET_MS} ms", note=note)
-    record(f"{figure}, against a full re-render", med * 1e3, "ms", baseline="a new matplotlib figure per update",
-           baseline_value=full_med * 1e3, goal=f"< {TARGET_MS} ms", note=note)
+    record(
+        figure,
+        med * 1e3,
+        "ms",
+        baseline="matplotlib redraw of a persistent figure",
+        baseline_value=redraw_med * 1e3,
+        goal=f"< {TARGET_MS} ms",
+        note=note,
+    )
+    record(
+        f"{figure}, against a full re-render",
+        med * 1e3,
+        "ms",
+        baseline="a new matplotlib figure per update",
+        baseline_value=full_med * 1e3,
+        goal=f"< {TARGET_MS} ms",
+        note=note,
+    )
 
 
 def main() -> int:

@@ -238,7 +238,9 @@ def _checked_paths(records: Sequence[Any], source: str | None) -> NoReturn:
     raise GraphError("malformed graph entries", source=source)  # pragma: no cover
 
 
-def _deduplicated(records: Sequence[Mapping[str, Any]], store_dir: str | None, source: str | None) -> dict[str, Mapping[str, Any]]:
+def _deduplicated(
+    records: Sequence[Mapping[str, Any]], store_dir: str | None, source: str | None
+) -> dict[str, Mapping[str, Any]]:
     """Slow path: a path is listed more than once; accept it only when the data agree."""
     by_path: dict[str, Mapping[str, Any]] = {}
     for rec in records:
@@ -252,11 +254,15 @@ def _deduplicated(records: Sequence[Mapping[str, Any]], store_dir: str | None, s
     return by_path
 
 
-def _resolve_references(path: str, refs: Any, index: Mapping[str, int], store_dir: str | None, source: str | None) -> set[int]:
+def _resolve_references(
+    path: str, refs: Any, index: Mapping[str, int], store_dir: str | None, source: str | None
+) -> set[int]:
     """The slow path of reference resolution: base names (newer ``nix path-info``)
     and precise errors."""
     if not isinstance(refs, (list, tuple)):
-        raise GraphError(f"references of {path} must be a list of store paths, not {type(refs).__name__}", source=source)
+        raise GraphError(
+            f"references of {path} must be a list of store paths, not {type(refs).__name__}", source=source
+        )
     out = set()
     for r in refs:
         if type(r) is not str:
@@ -862,7 +868,9 @@ class ClosureGraph:
         s = self.summary()
         size = "unknown" if s["bytes"] is None else format_bytes(s["bytes"])
         facts = [
-            f"{s['paths']:,} paths", f"{s['edges']:,} references", f"{size}",
+            f"{s['paths']:,} paths",
+            f"{s['edges']:,} references",
+            f"{size}",
             f"{s['roots']:,} roots" + ("" if s["roots_given"] else " (derived)"),
         ]
         if s["cycles"]:
@@ -877,8 +885,10 @@ class ClosureGraph:
             largest = (f"{html.escape(self.names[i])} ({format_bytes(sizes[i])})" for i in order)
             top = "<br>largest closures: " + ", ".join(largest)
         title = html.escape(self.name or self.source or "closure graph")
-        return (f'<div class="ll-graph" style="font-size:13px"><b>{title}</b>: {", ".join(facts)}'
-                f"<br>roots: {roots}{top}</div>")
+        return (
+            f'<div class="ll-graph" style="font-size:13px"><b>{title}</b>: {", ".join(facts)}'
+            f"<br>roots: {roots}{top}</div>"
+        )
 
     def to_networkx(self) -> networkx.DiGraph:
         """Return a ``networkx.DiGraph`` with one node per store path.

@@ -198,7 +198,11 @@ class ImageSet:
             >>> ImageSet.from_graphs([g]).names
             ('x',)
         """
-        items = graphs.items() if isinstance(graphs, Mapping) else ((g.name or f"image-{n}", g) for n, g in enumerate(graphs))
+        items = (
+            graphs.items()
+            if isinstance(graphs, Mapping)
+            else ((g.name or f"image-{n}", g) for n, g in enumerate(graphs))
+        )
         images = tuple(Image(str(k), g, source=g.source) for k, g in items)
         return cls(name=name, images=images, popularity=popularity)
 
@@ -235,7 +239,11 @@ class ImageSet:
             files = sorted((p for p in d.glob(pattern) if p.is_file()), key=lambda p: p.name)
         else:
             files = sorted(
-                (p for p in d.iterdir() if p.is_file() and p.name not in _NOT_GRAPHS and p.name.endswith(_GRAPH_SUFFIXES)),
+                (
+                    p
+                    for p in d.iterdir()
+                    if p.is_file() and p.name not in _NOT_GRAPHS and p.name.endswith(_GRAPH_SUFFIXES)
+                ),
                 key=lambda p: p.name,
             )
         if not files:
@@ -287,7 +295,9 @@ class ImageSet:
             raise InputError("a manifest must be an object with an 'images' list", source=src)
         unknown = sorted(set(doc) - {"name", "images", "popularity", "source"})
         if unknown:
-            raise InputError(f"unknown manifest key {unknown[0]!r} (known: name, images, popularity, source)", source=src)
+            raise InputError(
+                f"unknown manifest key {unknown[0]!r} (known: name, images, popularity, source)", source=src
+            )
         entries = doc.get("images")
         if not isinstance(entries, list) or not entries:
             raise InputError("'images' must be a non-empty list", source=src)
@@ -397,7 +407,9 @@ class ImageSet:
         """
         if isinstance(key, int) and not isinstance(key, bool):
             if not -len(self.images) <= key < len(self.images):
-                raise ConfigError(f"image index {key} is out of range (the set has {len(self.images)})", source=self.name)
+                raise ConfigError(
+                    f"image index {key} is out of range (the set has {len(self.images)})", source=self.name
+                )
             return key % len(self.images)
         for n, img in enumerate(self.images):
             if img.name == key:
@@ -549,11 +561,14 @@ def _build_universe(images: Sequence[Image]) -> PathUniverse:
                 owner[p] = img.name
             elif old is not None and s is not None and old != s:
                 raise GraphError(
-                    f"{p} has narSize {old} in image {owner[p]} and {s} in image {img.name}", source=g.source or img.name
+                    f"{p} has narSize {old} in image {owner[p]} and {s} in image {img.name}",
+                    source=g.source or img.name,
                 )
     paths = tuple(sorted(size_of))
     index = {p: i for i, p in enumerate(paths)}
-    ids = tuple(np.fromiter((index[p] for p in img.graph.paths), dtype=np.int64, count=len(img.graph)) for img in images)
+    ids = tuple(
+        np.fromiter((index[p] for p in img.graph.paths), dtype=np.int64, count=len(img.graph)) for img in images
+    )
     sizes = np.fromiter((size_of[p] or 0 for p in paths), dtype=np.int64, count=len(paths)) if sized else None
     return PathUniverse(paths, sizes, ids)
 
@@ -572,8 +587,15 @@ def _nix_image(
     graph = built.graph
     if graph.name != name:
         graph = ClosureGraph(
-            graph.paths, graph.refs, graph.nar_size, graph.closure_size, graph.roots, graph.roots_given,
-            graph.nar_hash, name, graph.source or src.spec,
+            graph.paths,
+            graph.refs,
+            graph.nar_size,
+            graph.closure_size,
+            graph.roots,
+            graph.roots_given,
+            graph.nar_hash,
+            name,
+            graph.source or src.spec,
         )
     return Image(name, graph, tuple(packages), src.spec)
 

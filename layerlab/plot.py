@@ -72,9 +72,26 @@ __all__ = [
 ]
 
 _PALETTE = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
-    "#86bcb6", "#d37295", "#fabfd2", "#8cd17d", "#b6992d", "#499894", "#f1ce63", "#a0cbe8", "#ffbe7d",
-    "#d4a6c8", "#79706e",
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#86bcb6",
+    "#d37295",
+    "#fabfd2",
+    "#8cd17d",
+    "#b6992d",
+    "#499894",
+    "#f1ce63",
+    "#a0cbe8",
+    "#ffbe7d",
+    "#d4a6c8",
+    "#79706e",
 )  # Tableau 20, reordered so neighbours differ
 _MERGED = "#c9c9c9"
 _SMALL = "#ececec"
@@ -433,7 +450,16 @@ def dominator_tree(
         else:
             more = f" (+{b.count - 1})" if b.collapsed else ""
             text = f"{_short(graph.paths[b.node], 24)}{more} · {format_bytes(b.size)}"
-        ax.text(b.depth - 1 + 0.02, b.start + b.size / 2, text, va="center", ha="left", fontsize=7, clip_on=True, gid="box-label")
+        ax.text(
+            b.depth - 1 + 0.02,
+            b.start + b.size / 2,
+            text,
+            va="center",
+            ha="left",
+            fontsize=7,
+            clip_on=True,
+            gid="box-label",
+        )
     depth_max = max((b.depth for b in boxes), default=1)
     ax.set_xlim(0, depth_max)
     ax.set_ylim(total, 0)
@@ -459,7 +485,12 @@ def dominator_tree(
         head = _short(lay.root, 24) if lay.root else lay.reason or "layer"
         handles.append(Patch(facecolor=colours[li], label=f"layer {li}: {head} · {format_bytes(lay.size or 0)}"))
     ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title="hatching / largest layers", title_fontsize=7
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        title="hatching / largest layers",
+        title_fontsize=7,
     )
     return fig
 
@@ -688,11 +719,16 @@ def pull_vs_budget(
         budgets.update(xs)
         # Colour, line style and marker all vary, and markers are hollow, so a line lying on another stays visible.
         ax.plot(
-            xs, [points[x] for x in xs], label=label, color=_PALETTE[n % len(_PALETTE)],
+            xs,
+            [points[x] for x in xs],
+            label=label,
+            color=_PALETTE[n % len(_PALETTE)],
             linestyle=_LINESTYLES[n % len(_LINESTYLES)],
             marker=_MARKERS[n % len(_MARKERS)],
             markersize=4 + 1.5 * (n % 3),
-            markerfacecolor="none", markeredgewidth=1.2, linewidth=1.6,
+            markerfacecolor="none",
+            markeredgewidth=1.2,
+            linewidth=1.6,
         )
     ax.axhline(ideal, color="black", linestyle="--", linewidth=1.2, label="ideal (one layer per path)")
     for label, (x, y) in (marks or {}).items():
@@ -741,7 +777,9 @@ def sweep_heatmap(
     """
     data = np.asarray(values, dtype=float)
     if data.shape != (len(y_values), len(x_values)):
-        raise ConfigError(f"sweep values have shape {data.shape}, expected ({len(y_values)}, {len(x_values)})", source="sweep_heatmap")
+        raise ConfigError(
+            f"sweep values have shape {data.shape}, expected ({len(y_values)}, {len(x_values)})", source="sweep_heatmap"
+        )
     fig = _new_figure(max(7, 3 + 0.9 * len(x_values)), max(4.5, 2 + 0.5 * len(y_values)))
     ax = fig.add_subplot()
     im = ax.imshow(data, cmap="viridis_r", aspect="auto", interpolation="nearest", origin="lower")
@@ -774,7 +812,9 @@ def sweep_heatmap(
             i = list(y_values).index(by)
         except ValueError:
             raise ConfigError(f"best point {best} is not on the grid", source="sweep_heatmap") from None
-        box = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=3, label="tuned", gid="tuned")
+        box = Rectangle(
+            (j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=3, label="tuned", gid="tuned"
+        )
         ax.add_patch(box)
         ax.set_title(f"{title}\nred box: the tuned point")
     return fig
@@ -810,8 +850,14 @@ def pareto_plot(
     group_of = {k: (groups or {}).get(k, "") for k in names}
     for n, g in enumerate(dict.fromkeys(group_of.values())):
         members = [k for k in names if group_of[k] == g]
-        ax.scatter([points[k][0] for k in members], [points[k][1] for k in members], s=28,
-                   color=_PALETTE[n % len(_PALETTE)], label=g or "configurations", zorder=3)
+        ax.scatter(
+            [points[k][0] for k in members],
+            [points[k][1] for k in members],
+            s=28,
+            color=_PALETTE[n % len(_PALETTE)],
+            label=g or "configurations",
+            zorder=3,
+        )
     on_front = sorted(front, key=lambda k: points[k])
     if on_front:
         xs, ys = [points[k][0] for k in on_front], [points[k][1] for k in on_front]

@@ -161,7 +161,9 @@ class Reference:
                 raise ConfigError(f"invalid digest {digest!r:.80}", source=ref)
         host, sep, path = rest.partition("/")
         if not sep or not (("." in host) or (":" in host) or host == "localhost"):
-            raise ConfigError("a reference must start with the registry host (e.g. localhost:5000/name:tag)", source=ref)
+            raise ConfigError(
+                "a reference must start with the registry host (e.g. localhost:5000/name:tag)", source=ref
+            )
         if not _HOST.fullmatch(host):
             raise ConfigError(f"invalid registry host {host!r:.80}", source=ref)
         tag = None
@@ -241,7 +243,9 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
         ('bearer', {'realm': 'https://auth.example/token', 'service': 'registry'})
     """
     scheme, _, params = header.strip().partition(" ")
-    return scheme.lower(), {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _CHALLENGE.finditer(params)}
+    return scheme.lower(), {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _CHALLENGE.finditer(params)
+    }
 
 
 class RegistryClient:
@@ -279,8 +283,9 @@ class RegistryClient:
         if scheme not in ("http", "https"):
             raise RegistryError(f"the registry sent layerlab to a {scheme or 'relative'} URL; refused", source=url)
         if scheme == "http" and self.ref.scheme == "https":
-            raise RegistryError("the registry sent layerlab to plain HTTP; refused (pass --plain-http to allow HTTP)",
-                                source=url)
+            raise RegistryError(
+                "the registry sent layerlab to plain HTTP; refused (pass --plain-http to allow HTTP)", source=url
+            )
 
     def _request(
         self, method: str, url: str, body: Callable[[], Any] | None, headers: dict | None
@@ -298,8 +303,15 @@ class RegistryClient:
                     if self.verify is False:  # asked for: no warning per request
                         warnings.simplefilter("ignore")
                     # verify passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
-                    r = self.session.request(method, url, data=body() if body else None, headers=h,
-                                             timeout=self.timeout, verify=self.verify, allow_redirects=False)
+                    r = self.session.request(
+                        method,
+                        url,
+                        data=body() if body else None,
+                        headers=h,
+                        timeout=self.timeout,
+                        verify=self.verify,
+                        allow_redirects=False,
+                    )
             except requests.exceptions.RequestException as err:
                 raise RegistryError(f"{method} failed: {describe_error(err, self.timeout)}", source=url) from None
             if r.status_code in _REDIRECTS and r.headers.get("Location"):
@@ -347,8 +359,10 @@ class RegistryClient:
         realm = params["realm"]
         realm_scheme = urlsplit(realm).scheme.lower()
         if realm_scheme not in ("http", "https") or (realm_scheme == "http" and self.ref.scheme == "https"):
-            raise RegistryError("the token realm is not HTTPS; refused to send credentials there "
-                                "(pass --plain-http to allow HTTP)", source=realm)
+            raise RegistryError(
+                "the token realm is not HTTPS; refused to send credentials there (pass --plain-http to allow HTTP)",
+                source=realm,
+            )
         query = {"scope": f"repository:{self.ref.repository}:pull,push"}
         if params.get("service"):
             query["service"] = params["service"]
@@ -357,8 +371,9 @@ class RegistryClient:
             with warnings.catch_warnings():
                 if self.verify is False:
                     warnings.simplefilter("ignore")
-                r = self.session.get(realm, params=query, auth=auth, timeout=self.timeout, verify=self.verify,
-                                     allow_redirects=False)
+                r = self.session.get(
+                    realm, params=query, auth=auth, timeout=self.timeout, verify=self.verify, allow_redirects=False
+                )
         except requests.exceptions.RequestException as err:
             raise RegistryError(f"token request failed: {describe_error(err, self.timeout)}", source=realm) from None
         if r.status_code != 200:
@@ -384,7 +399,9 @@ class RegistryClient:
         r = self._send("HEAD", f"{self.ref.base}/blobs/{digest}", ok=(200, 404))
         return r.status_code == 200
 
-    def upload_blob(self, digest: str, size: int, opener: Callable[[], BinaryIO], *, chunk_size: int | None = None) -> None:
+    def upload_blob(
+        self, digest: str, size: int, opener: Callable[[], BinaryIO], *, chunk_size: int | None = None
+    ) -> None:
         """Upload one blob, monolithically or in ``chunk_size`` chunks.
 
         Example:
@@ -440,7 +457,13 @@ class RegistryClient:
         import hashlib
 
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        r = self._send("PUT", f"{self.ref.base}/manifests/{reference}", body=lambda: data, headers={"Content-Type": media_type}, ok=(201, 200))
+        r = self._send(
+            "PUT",
+            f"{self.ref.base}/manifests/{reference}",
+            body=lambda: data,
+            headers={"Content-Type": media_type},
+            ok=(201, 200),
+        )
         got = r.headers.get("Docker-Content-Digest")
         if got and got != digest:
             raise RegistryError(f"registry stored the manifest as {got}, expected {digest}", source=self.ref.base)
@@ -509,8 +532,14 @@ def one_line(text: str, limit: int = 300) -> str:
     return cut.rstrip() + " …"
 
 
-_TLS_ON_PLAIN = ("wrong version number", "wrong_version_number", "record layer failure", "http request",
-                 "packet length too long", "unexpected eof while reading")
+_TLS_ON_PLAIN = (
+    "wrong version number",
+    "wrong_version_number",
+    "record layer failure",
+    "http request",
+    "packet length too long",
+    "unexpected eof while reading",
+)
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -593,8 +622,9 @@ def check_push_options(
     elif not isinstance(verify, bool):
         raise ConfigError(f"verify must be True, False or a CA bundle file, not {verify!r:.60}", source="verify")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ConfigError(f"must be a whole number of bytes of at least 1, not {chunk_size!r:.40}",
-                          source="--chunk-size")
+        raise ConfigError(
+            f"must be a whole number of bytes of at least 1, not {chunk_size!r:.40}", source="--chunk-size"
+        )
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         raise ConfigError(f"must be a positive number of seconds, not {timeout!r:.40}", source="--timeout")
     if fmt not in ("oci", "docker"):
@@ -651,6 +681,8 @@ def push(
         report.bytes_sent += desc.size
     report.manifest_digest = c.put_manifest(manifest, media_type, reference.tag or reference.digest or "latest")
     if reference.digest and reference.digest != report.manifest_digest:
-        raise RegistryError(f"the image's manifest is {report.manifest_digest}, not the digest in the reference", source=str(reference))
+        raise RegistryError(
+            f"the image's manifest is {report.manifest_digest}, not the digest in the reference", source=str(reference)
+        )
     report.bytes_sent += len(manifest)
     return report

@@ -86,7 +86,9 @@ def nix_closure(tmp: Path) -> tuple[str, list[dict]]:
     f.write_text(TEST_NIX)
     out = subprocess.run(["nix-build", str(f), "--no-out-link"], env=env, capture_output=True, text=True, check=True)
     path = out.stdout.strip().splitlines()[-1]
-    info = subprocess.run(["nix", "path-info", "--json", "-r", path], env=env, capture_output=True, text=True, check=True)
+    info = subprocess.run(
+        ["nix", "path-info", "--json", "-r", path], env=env, capture_output=True, text=True, check=True
+    )
     return path, json.loads(info.stdout)
 
 
@@ -137,8 +139,7 @@ def run_registry(workdir: Path, *, auth: str = "", tls: tuple[Path, Path] | None
         "version: 0.1\n"
         "log:\n  level: info\n  accesslog:\n    disabled: false\n"
         f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: layerlab-test\n{tls_yaml}"
-        + (f"auth:\n{auth}" if auth else "")
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: layerlab-test\n{tls_yaml}" + (f"auth:\n{auth}" if auth else "")
     )
     log = workdir / "registry.log"
     fh = open(log, "wb")
@@ -171,9 +172,26 @@ def make_cert(workdir: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (RSA 2048) made with the openssl tool."""
     cert, key = workdir / "cert.pem", workdir / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -194,7 +212,9 @@ class TokenServer:
         certdir = workdir / "token-cert"
         certdir.mkdir(parents=True, exist_ok=True)
         self.cert, self.key = make_cert(certdir)
-        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"], check=True, capture_output=True).stdout
+        der = subprocess.run(
+            ["openssl", "x509", "-in", str(self.cert), "-outform", "DER"], check=True, capture_output=True
+        ).stdout
         self.x5c = base64.b64encode(der).decode()
         self.user, self.password = user, password
         self.requests: list[dict] = []
@@ -233,18 +253,30 @@ class TokenServer:
             access.append({"type": typ, "name": name, "actions": actions.split(",")})
         now = int(time.time())
         header = {"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]}
-        claims = {"iss": "layerlab-test-issuer", "sub": self.user, "aud": service, "exp": now + 600, "nbf": now - 10,
-                  "iat": now, "jti": hashlib.sha256(os.urandom(8)).hexdigest(), "access": access}
+        claims = {
+            "iss": "layerlab-test-issuer",
+            "sub": self.user,
+            "aud": service,
+            "exp": now + 600,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": hashlib.sha256(os.urandom(8)).hexdigest(),
+            "access": access,
+        }
         signing = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         with tempfile.NamedTemporaryFile() as f:
             f.write(signing.encode())
             f.flush()
-            sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key), f.name], check=True, capture_output=True).stdout
+            sig = subprocess.run(
+                ["openssl", "dgst", "-sha256", "-sign", str(self.key), f.name], check=True, capture_output=True
+            ).stdout
         return f"{signing}.{_b64url(sig)}"
 
     def auth_yaml(self) -> str:
-        return (f"  token:\n    realm: {self.url}\n    service: layerlab-test\n"
-                f"    issuer: layerlab-test-issuer\n    rootcertbundle: {self.cert}\n")
+        return (
+            f"  token:\n    realm: {self.url}\n    service: layerlab-test\n"
+            f"    issuer: layerlab-test-issuer\n    rootcertbundle: {self.cert}\n"
+        )
 
     def __enter__(self) -> TokenServer:
         self.thread.start()

@@ -93,7 +93,9 @@ def bfs(refs, start: int) -> set[int]:
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_auto_layer_for_closures", ROOT / "benchmarks" / "bench_auto_layer.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_auto_layer_for_closures", ROOT / "benchmarks" / "bench_auto_layer.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

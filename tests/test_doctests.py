@@ -16,7 +16,9 @@ import pytest
 
 import layerlab
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(layerlab.__path__, "layerlab.") if not m.name.endswith("__main__"))
+MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(layerlab.__path__, "layerlab.") if not m.name.endswith("__main__")
+)
 #: Modules whose behaviour is shown by their tests rather than examples.
 WITHOUT_EXAMPLES = {"layerlab.sources", "layerlab.image"} | {m for m in MODULES if m.startswith("layerlab.cli")}
 
@@ -31,7 +33,9 @@ def test_docstring_examples(name: str) -> None:
 
 
 #: Modules whose public functions must show an example: outside the command line, not private.
-PUBLIC_MODULES = [m for m in MODULES if not m.startswith("layerlab.cli") and not any(p.startswith("_") for p in m.split(".")[1:])]
+PUBLIC_MODULES = [
+    m for m in MODULES if not m.startswith("layerlab.cli") and not any(p.startswith("_") for p in m.split(".")[1:])
+]
 
 
 def public_functions(module: object) -> list[tuple[str, object]]:
@@ -63,8 +67,8 @@ def test_the_example_check_sees_what_it_should() -> None:
 
     mod = types.ModuleType("layerlab.demo")
     exec(
-        "def shown():\n    \"\"\">>> 1\n    1\"\"\"\n"
-        "def bare():\n    \"\"\"No example.\"\"\"\n"
+        'def shown():\n    """>>> 1\n    1"""\n'
+        'def bare():\n    """No example."""\n'
         "def _private():\n    pass\n"
         "class K:\n    def method(self):\n        pass\n    @classmethod\n    def make(cls):\n        pass\n",
         mod.__dict__,

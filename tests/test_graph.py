@@ -167,7 +167,15 @@ def test_list_layout_roots_derived():
 
 def test_path_info_old_list_form():
     doc = [
-        {"path": A, "narHash": "sha256:x", "narSize": 10, "references": [B], "closureSize": 30, "valid": True, "deriver": "/nix/store/x.drv"},
+        {
+            "path": A,
+            "narHash": "sha256:x",
+            "narSize": 10,
+            "references": [B],
+            "closureSize": 30,
+            "valid": True,
+            "deriver": "/nix/store/x.drv",
+        },
         {"path": B, "narHash": "sha256:y", "narSize": 20, "references": [], "closureSize": 20},
     ]
     g = parse_graph(orjson.dumps(doc))

@@ -121,8 +121,20 @@ def test_cli_build_manifest_in_the_strategy_order(store_tree, tmp_path, capsys):
         assert [x["contents"] for x in written] == expected
         assert all(type(x["mergeRating"]) is int and x["mergeRating"] >= 0 for x in written)
         oci = tmp_path / f"oci-{strategy}"
-        args = ["build", "--graph", str(gfile), "--store-dir", str(s), "--blob-store", str(tmp_path / "b"),
-                "--compression", "none", "--oci", str(oci), "--json"]
+        args = [
+            "build",
+            "--graph",
+            str(gfile),
+            "--store-dir",
+            str(s),
+            "--blob-store",
+            str(tmp_path / "b"),
+            "--compression",
+            "none",
+            "--oci",
+            str(oci),
+            "--json",
+        ]
         for extra in (["--layers", str(lfile)], ["--strategy", strategy]):
             assert main([*args, *extra]) == 0
             summary = orjson.loads(capsys.readouterr().out)
@@ -137,26 +149,47 @@ def test_cli_build_manifest_in_the_strategy_order(store_tree, tmp_path, capsys):
 def test_config_and_manifests(store_tree, tmp_path):
     s, graph = store_tree
     store = BlobStore(tmp_path / "b")
-    cfg = ImageConfig(architecture="arm64", env=("PATH=/bin",), cmd=("git", "--version"), entrypoint=("/bin/sh", "-c"),
-                      working_dir="/work", user="1000:1000")
+    cfg = ImageConfig(
+        architecture="arm64",
+        env=("PATH=/bin",),
+        cmd=("git", "--version"),
+        entrypoint=("/bin/sh", "-c"),
+        working_dir="/work",
+        user="1000:1000",
+    )
     img = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s), config=cfg)
     doc = orjson.loads(img.config)
     assert doc["architecture"] == "arm64" and doc["os"] == "linux" and doc["created"] == "1970-01-01T00:00:01Z"
-    assert doc["config"] == {"Env": ["PATH=/bin"], "Cmd": ["git", "--version"], "Entrypoint": ["/bin/sh", "-c"],
-                             "WorkingDir": "/work", "User": "1000:1000"}
+    assert doc["config"] == {
+        "Env": ["PATH=/bin"],
+        "Cmd": ["git", "--version"],
+        "Entrypoint": ["/bin/sh", "-c"],
+        "WorkingDir": "/work",
+        "User": "1000:1000",
+    }
     assert doc["rootfs"] == {"type": "layers", "diff_ids": img.diff_ids}
     assert [h["created_by"] for h in doc["history"]] == [
-        "layerlab: 1 store paths (dominator)", "layerlab: 1 store paths (dominator)",
-        "layerlab: 1 store paths (popular)", "layerlab: customisation layer joining 1 packages"]
+        "layerlab: 1 store paths (dominator)",
+        "layerlab: 1 store paths (dominator)",
+        "layerlab: 1 store paths (popular)",
+        "layerlab: customisation layer joining 1 packages",
+    ]
     assert img.config_digest == "sha256:" + hashlib.sha256(img.config).hexdigest()
     assert store.read_bytes(img.config_digest) == img.config
     oci = orjson.loads(img.oci_manifest())
     assert oci["mediaType"] == "application/vnd.oci.image.manifest.v1+json" and oci["schemaVersion"] == 2
-    assert oci["config"] == {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": img.config_digest, "size": len(img.config)}
+    assert oci["config"] == {
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": img.config_digest,
+        "size": len(img.config),
+    }
     for entry, layer in zip(oci["layers"], img.layers, strict=True):
         blob = store.read_bytes(layer.info.digest)
-        assert entry == {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                         "digest": "sha256:" + hashlib.sha256(blob).hexdigest(), "size": len(blob)}
+        assert entry == {
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": "sha256:" + hashlib.sha256(blob).hexdigest(),
+            "size": len(blob),
+        }
         assert layer.info.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest()
     docker = orjson.loads(img.docker_manifest())
     assert docker["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
@@ -165,14 +198,20 @@ def test_config_and_manifests(store_tree, tmp_path):
     # the customisation layer holds the links, nothing else
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(store.read_bytes(img.layers[-1].info.digest)))) as t:
         assert [(m.name, m.linkname) for m in t.getmembers()] == [
-            ("bin", ""), ("bin/git", f"{s}/aaa-git-2.40/bin/git"), ("share", ""), ("share/man", ""),
-            ("share/man/git.1", f"{s}/aaa-git-2.40/share/man/git.1")]
+            ("bin", ""),
+            ("bin/git", f"{s}/aaa-git-2.40/bin/git"),
+            ("share", ""),
+            ("share/man", ""),
+            ("share/man/git.1", f"{s}/aaa-git-2.40/share/man/git.1"),
+        ]
 
 
 def test_zstd_has_no_docker_manifest(store_tree, tmp_path):
     s, graph = store_tree
     img = build_image(graph, _layers(s), [], store=BlobStore(tmp_path / "b"), store_dir=str(s), compression="zstd")
-    assert {x["mediaType"] for x in orjson.loads(img.oci_manifest())["layers"]} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
+    assert {x["mediaType"] for x in orjson.loads(img.oci_manifest())["layers"]} == {
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    }
     with pytest.raises(ImageError, match="docker manifest has no media type for zstd"):
         img.docker_manifest()
 
@@ -202,7 +241,9 @@ def test_concurrent_builds_share_one_store(store_tree, tmp_path):
     results = []
 
     def run():
-        results.append(build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s)).oci_manifest())
+        results.append(
+            build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=store, store_dir=str(s)).oci_manifest()
+        )
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
@@ -234,9 +275,14 @@ def test_oci_layout_and_atomic_replacement(store_tree, tmp_path):
     digest = write_oci_layout(img, store, out, tag="v1")
     assert orjson.loads((out / "oci-layout").read_bytes()) == {"imageLayoutVersion": "1.0.0"}
     index = orjson.loads((out / "index.json").read_bytes())
-    assert index["manifests"] == [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
-                                   "size": len(img.oci_manifest()),
-                                   "annotations": {"org.opencontainers.image.ref.name": "v1"}}]
+    assert index["manifests"] == [
+        {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": len(img.oci_manifest()),
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }
+    ]
     blobs = sorted(os.listdir(out / "blobs" / "sha256"))
     assert blobs == sorted([digest[7:], img.config_digest[7:]] + [x.info.digest[7:] for x in img.layers])
     for b in blobs:
@@ -272,8 +318,23 @@ def test_failed_build_leaves_no_image(store_tree, tmp_path):
     s, graph = store_tree
     os.mkfifo(s / "ccc-zlib-1.3" / "lib" / "fifo")
     out = tmp_path / "out"
-    code = main(["build", "--graph", str(_graph_file(graph, tmp_path)), "--store-dir", str(s), "--blob-store", str(tmp_path / "b"),
-                 "--oci", str(out / "oci"), "--archive", str(out / "a.tar"), "--package", f"{s}/aaa-git-2.40"])
+    code = main(
+        [
+            "build",
+            "--graph",
+            str(_graph_file(graph, tmp_path)),
+            "--store-dir",
+            str(s),
+            "--blob-store",
+            str(tmp_path / "b"),
+            "--oci",
+            str(out / "oci"),
+            "--archive",
+            str(out / "a.tar"),
+            "--package",
+            f"{s}/aaa-git-2.40",
+        ]
+    )
     assert code == 2
     assert not out.exists() or os.listdir(out) == []
     assert os.listdir(tmp_path / "b" / "tmp") == []
@@ -281,8 +342,14 @@ def test_failed_build_leaves_no_image(store_tree, tmp_path):
 
 def _graph_file(graph, tmp_path):
     f = tmp_path / "graph.json"
-    f.write_bytes(orjson.dumps([{"path": p, "narSize": graph.nar_size[i], "references": [graph.paths[j] for j in graph.refs[i]]}
-                                for i, p in enumerate(graph.paths)]))
+    f.write_bytes(
+        orjson.dumps(
+            [
+                {"path": p, "narSize": graph.nar_size[i], "references": [graph.paths[j] for j in graph.refs[i]]}
+                for i, p in enumerate(graph.paths)
+            ]
+        )
+    )
     return f
 
 
@@ -294,8 +361,13 @@ def test_docker_archive_layout(store_tree, tmp_path):
     write_docker_archive(img, store, out, repo_tag="demo:v1")
     with tarfile.open(out) as t:
         manifest = orjson.loads(t.extractfile("manifest.json").read())
-        assert manifest == [{"Config": img.config_digest[7:] + ".json", "RepoTags": ["demo:v1"],
-                             "Layers": [x.info.diff_id[7:] + "/layer.tar" for x in img.layers]}]
+        assert manifest == [
+            {
+                "Config": img.config_digest[7:] + ".json",
+                "RepoTags": ["demo:v1"],
+                "Layers": [x.info.diff_id[7:] + "/layer.tar" for x in img.layers],
+            }
+        ]
         assert t.extractfile(manifest[0]["Config"]).read() == img.config
         for layer in img.layers:  # uncompressed, matching the diff_id
             data = t.extractfile(layer.info.diff_id[7:] + "/layer.tar").read()
@@ -322,11 +394,38 @@ def test_cli_graph_and_layers_json(store_tree, tmp_path, capsys):
     s, graph = store_tree
     gfile = _graph_file(graph, tmp_path)
     lfile = tmp_path / "layers.json"
-    lfile.write_bytes(orjson.dumps([{"contents": [f"{s}/ccc-zlib-1.3"], "mergeRating": 7},
-                                    {"contents": [f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0"], "mergeRating": 9}]))
-    args = ["build", "--graph", str(gfile), "--layers", str(lfile), "--store-dir", str(s), "--blob-store", str(tmp_path / "b"),
-            "--package", f"{s}/bbb-curl-8.0", "--compression", "none", "--env", "A=1", "--cmd", "curl",
-            "--oci", str(tmp_path / "oci"), "--nixery-json", str(tmp_path / "n.json"), "--json"]
+    lfile.write_bytes(
+        orjson.dumps(
+            [
+                {"contents": [f"{s}/ccc-zlib-1.3"], "mergeRating": 7},
+                {"contents": [f"{s}/aaa-git-2.40", f"{s}/bbb-curl-8.0"], "mergeRating": 9},
+            ]
+        )
+    )
+    args = [
+        "build",
+        "--graph",
+        str(gfile),
+        "--layers",
+        str(lfile),
+        "--store-dir",
+        str(s),
+        "--blob-store",
+        str(tmp_path / "b"),
+        "--package",
+        f"{s}/bbb-curl-8.0",
+        "--compression",
+        "none",
+        "--env",
+        "A=1",
+        "--cmd",
+        "curl",
+        "--oci",
+        str(tmp_path / "oci"),
+        "--nixery-json",
+        str(tmp_path / "n.json"),
+        "--json",
+    ]
     assert main(args) == 0
     summary = orjson.loads(capsys.readouterr().out)
     # The manifest lists the layers as layers.json does: zlib, then git + curl, then the customisation layer.
@@ -365,8 +464,25 @@ def test_killed_build_leaves_old_output_or_nothing(tmp_path):
     gfile = tmp_path / "g.json"
     gfile.write_bytes(orjson.dumps(paths))
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "layerlab.cli", "build", "--graph", str(gfile), "--store-dir", str(s), "--strategy", "per-path",
-            "--no-customisation", "--compression", "none", "--oci", str(out / "oci"), "--archive", str(out / "a.tar")]
+    args = [
+        sys.executable,
+        "-m",
+        "layerlab.cli",
+        "build",
+        "--graph",
+        str(gfile),
+        "--store-dir",
+        str(s),
+        "--strategy",
+        "per-path",
+        "--no-customisation",
+        "--compression",
+        "none",
+        "--oci",
+        str(out / "oci"),
+        "--archive",
+        str(out / "a.tar"),
+    ]
     for n, delay in enumerate([0.3, 0.6, 0.9, 1.2, 1.6, 2.2]):
         env = {**os.environ, "LAYERLAB_STORE": str(tmp_path / f"blobs{n}")}
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -379,7 +495,9 @@ def test_killed_build_leaves_old_output_or_nothing(tmp_path):
                 continue
             if name == "oci":
                 index = orjson.loads((target / "index.json").read_bytes())
-                manifest = orjson.loads((target / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+                manifest = orjson.loads(
+                    (target / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes()
+                )
                 for d in [manifest["config"]] + manifest["layers"]:
                     blob = (target / "blobs" / "sha256" / d["digest"][7:]).read_bytes()
                     assert len(blob) == d["size"] and hashlib.sha256(blob).hexdigest() == d["digest"][7:]
@@ -390,7 +508,9 @@ def test_killed_build_leaves_old_output_or_nothing(tmp_path):
         # no half-written temporary files under the final names; leftovers are hidden temp entries only
         assert all(e.startswith(".") or e in ("oci", "a.tar") for e in os.listdir(out)) if out.exists() else True
     # after the kills a full run succeeds and replaces whatever was there
-    r = subprocess.run(args, env={**os.environ, "LAYERLAB_STORE": str(tmp_path / "blobs0")}, capture_output=True, text=True)
+    r = subprocess.run(
+        args, env={**os.environ, "LAYERLAB_STORE": str(tmp_path / "blobs0")}, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     with tf.open(out / "a.tar") as t:
         assert len(t.getnames()) == 2 * 6 + 2
@@ -399,8 +519,17 @@ def test_killed_build_leaves_old_output_or_nothing(tmp_path):
 
 def test_processes_and_threads_give_the_same_image(store_tree, tmp_path):
     s, graph = store_tree
-    a = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "t"), store_dir=str(s), parallel="threads")
-    b = build_image(graph, _layers(s), [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "p"), store_dir=str(s), parallel="processes")
+    a = build_image(
+        graph, _layers(s), [f"{s}/aaa-git-2.40"], store=BlobStore(tmp_path / "t"), store_dir=str(s), parallel="threads"
+    )
+    b = build_image(
+        graph,
+        _layers(s),
+        [f"{s}/aaa-git-2.40"],
+        store=BlobStore(tmp_path / "p"),
+        store_dir=str(s),
+        parallel="processes",
+    )
     assert a.oci_manifest() == b.oci_manifest() and a.config == b.config
     os.mkfifo(s / "ccc-zlib-1.3" / "fifo")
     with pytest.raises(ImageError, match="ccc-zlib-1.3/fifo: is a FIFO"):
@@ -421,8 +550,7 @@ def test_deep_trees_build_without_recursion(tmp_path):
             deep.mkdir()
         (deep / "leaf").write_text("x")
         graph = ClosureGraph.from_records([{"path": str(pkg), "narSize": 1}])
-        img = build_image(graph, [Layer((str(pkg),), 1)], [str(pkg)], store=BlobStore(tmp_path / "b"),
-                          store_dir=str(s))
+        img = build_image(graph, [Layer((str(pkg),), 1)], [str(pkg)], store=BlobStore(tmp_path / "b"), store_dir=str(s))
         names = [e.name for e in join_packages([str(pkg)], store_dir=str(s)).entries]
         assert len(names) == 1201 and names[-1].endswith(b"/d/leaf")
         assert [layer.kind for layer in img.layers] == ["store", "customisation"]

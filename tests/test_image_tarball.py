@@ -121,7 +121,13 @@ def test_symlink_loops_and_absolute_links_are_kept(tmp_path):
     (p / "up").symlink_to("../../../../../../etc/shadow")
     data, _ = _layer([p], s)
     links = {m.name.rsplit("/", 1)[1]: m.linkname for m in _members(data) if m.issym()}
-    assert links == {"loop-a": "loop-b", "loop-b": "loop-a", "self": "self", "etc": "/etc", "up": "../../../../../../etc/shadow"}
+    assert links == {
+        "loop-a": "loop-b",
+        "loop-b": "loop-a",
+        "self": "self",
+        "etc": "/etc",
+        "up": "../../../../../../etc/shadow",
+    }
 
 
 def test_store_path_that_is_a_symlink_is_not_followed(tmp_path):
@@ -293,8 +299,13 @@ def test_byte_identical_across_processes_and_hash_seeds(tmp_path):
     for seed, order in [("0", [2, 0, 1]), ("1", [0, 1, 2]), ("12345", [1, 2, 0])]:
         names = ["ccc-z", "aaa-a", "bbb-m"]
         args = [str(s / names[i]) for i in order]
-        r = subprocess.run([sys.executable, "-c", code, *args], env={**os.environ, "PYTHONHASHSEED": seed},
-                           capture_output=True, text=True, check=True)
+        r = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         outs.add(r.stdout)
     assert len(outs) == 1
 

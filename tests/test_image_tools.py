@@ -25,8 +25,12 @@ def closure(tmp_path_factory):
 
 
 def _build(args, env=None):
-    return subprocess.run([sys.executable, "-m", "layerlab.cli", "build", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "layerlab.cli", "build", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _same_tree(a: Path, b: Path) -> None:
@@ -48,20 +52,51 @@ def test_oci_layout_passes_skopeo_and_umoci(closure, tmp_path):
     umoci = require_tool("umoci")
     root, paths, graph = closure
     oci = tmp_path / "oci"
-    r = _build(["--graph", str(graph), "--strategy", "nixery", "--budget", "3", "--blob-store", str(tmp_path / "b"),
-                "--oci", str(oci), "--tag", "v1", "--cmd", "/bin/app", "--json"])
+    r = _build(
+        [
+            "--graph",
+            str(graph),
+            "--strategy",
+            "nixery",
+            "--budget",
+            "3",
+            "--blob-store",
+            str(tmp_path / "b"),
+            "--oci",
+            str(oci),
+            "--tag",
+            "v1",
+            "--cmd",
+            "/bin/app",
+            "--json",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    inspect = json.loads(subprocess.run([skopeo, "inspect", f"oci:{oci}:v1"], capture_output=True, text=True, check=True).stdout)
+    inspect = json.loads(
+        subprocess.run([skopeo, "inspect", f"oci:{oci}:v1"], capture_output=True, text=True, check=True).stdout
+    )
     assert inspect["Digest"] == summary["oci"]["manifest"]
     assert inspect["Layers"] == [x["digest"] for x in summary["layers"]]
     assert inspect["Architecture"] == "amd64" and inspect["Os"] == "linux"
-    cfg = json.loads(subprocess.run([skopeo, "inspect", "--config", f"oci:{oci}:v1"], capture_output=True, text=True, check=True).stdout)
-    assert cfg["config"]["Cmd"] == ["/bin/app"] and cfg["rootfs"]["diff_ids"] == [x["diff_id"] for x in summary["layers"]]
+    cfg = json.loads(
+        subprocess.run(
+            [skopeo, "inspect", "--config", f"oci:{oci}:v1"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert cfg["config"]["Cmd"] == ["/bin/app"] and cfg["rootfs"]["diff_ids"] == [
+        x["diff_id"] for x in summary["layers"]
+    ]
 
     archive = tmp_path / "copy.tar"
-    subprocess.run([skopeo, "copy", f"oci:{oci}:v1", f"docker-archive:{archive}:app:v1"], check=True, capture_output=True)
-    back = json.loads(subprocess.run([skopeo, "inspect", "--config", f"docker-archive:{archive}"], capture_output=True, text=True, check=True).stdout)
+    subprocess.run(
+        [skopeo, "copy", f"oci:{oci}:v1", f"docker-archive:{archive}:app:v1"], check=True, capture_output=True
+    )
+    back = json.loads(
+        subprocess.run(
+            [skopeo, "inspect", "--config", f"docker-archive:{archive}"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert back["rootfs"]["diff_ids"] == cfg["rootfs"]["diff_ids"]
 
     bundle = tmp_path / "bundle"
@@ -82,11 +117,30 @@ def test_our_docker_archive_is_read_by_skopeo(closure, tmp_path):
     skopeo = require_tool("skopeo")
     root, paths, graph = closure
     archive = tmp_path / "img.tar"
-    r = _build(["--graph", str(graph), "--strategy", "nixery", "--blob-store", str(tmp_path / "b"), "--compression", "zstd",
-                "--archive", str(archive), "--tag", "v2", "--json"])
+    r = _build(
+        [
+            "--graph",
+            str(graph),
+            "--strategy",
+            "nixery",
+            "--blob-store",
+            str(tmp_path / "b"),
+            "--compression",
+            "zstd",
+            "--archive",
+            str(archive),
+            "--tag",
+            "v2",
+            "--json",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    cfg = json.loads(subprocess.run([skopeo, "inspect", "--config", f"docker-archive:{archive}"], capture_output=True, text=True, check=True).stdout)
+    cfg = json.loads(
+        subprocess.run(
+            [skopeo, "inspect", "--config", f"docker-archive:{archive}"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert cfg["rootfs"]["diff_ids"] == [x["diff_id"] for x in summary["layers"]]
     oci = tmp_path / "fromarchive"
     subprocess.run([skopeo, "copy", f"docker-archive:{archive}", f"oci:{oci}:x"], check=True, capture_output=True)
@@ -97,13 +151,28 @@ def test_two_processes_two_hash_seeds_identical_blobs_and_manifests(closure, tmp
     outs = []
     for seed in ("0", "4242"):
         d = tmp_path / f"run{seed}"
-        r = _build(["--graph", str(graph), "--strategy", "nixery", "--blob-store", str(d / "b"), "--oci", str(d / "oci"),
-                    "--archive", str(d / "a.tar")], env={"PYTHONHASHSEED": seed})
+        r = _build(
+            [
+                "--graph",
+                str(graph),
+                "--strategy",
+                "nixery",
+                "--blob-store",
+                str(d / "b"),
+                "--oci",
+                str(d / "oci"),
+                "--archive",
+                str(d / "a.tar"),
+            ],
+            env={"PYTHONHASHSEED": seed},
+        )
         assert r.returncode == 0, r.stderr
         blobs = {}
         for f in sorted((d / "oci" / "blobs" / "sha256").iterdir()):
             blobs[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
-        outs.append((blobs, (d / "oci" / "index.json").read_bytes(), hashlib.sha256((d / "a.tar").read_bytes()).hexdigest()))
+        outs.append(
+            (blobs, (d / "oci" / "index.json").read_bytes(), hashlib.sha256((d / "a.tar").read_bytes()).hexdigest())
+        )
     assert outs[0] == outs[1]
     assert all(k == v for k, v in outs[0][0].items())  # every blob is named by its digest
 
@@ -126,15 +195,36 @@ def test_offline_package_set_image_with_every_tool(testpkgs_closure, tmp_path):
     umoci = require_tool("umoci")
     c = testpkgs_closure
     oci = tmp_path / "oci"
-    r = _build([f"path!{TESTPKGS}", "curl", "hello", "--offline", "--strategy", "nixery", "--budget", "4",
-                "--blob-store", str(tmp_path / "b"), "--oci", str(oci), "--tag", "t1", "--json"])
+    r = _build(
+        [
+            f"path!{TESTPKGS}",
+            "curl",
+            "hello",
+            "--offline",
+            "--strategy",
+            "nixery",
+            "--budget",
+            "4",
+            "--blob-store",
+            str(tmp_path / "b"),
+            "--oci",
+            str(oci),
+            "--tag",
+            "t1",
+            "--json",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert len(summary["layers"]) <= 4 and summary["layers"][-1]["kind"] == "customisation"
     assert sum(x["paths"] for x in summary["layers"][:-1]) == len(c.graph.paths)
-    inspect = json.loads(subprocess.run([skopeo, "inspect", f"oci:{oci}:t1"], capture_output=True, text=True, check=True).stdout)
+    inspect = json.loads(
+        subprocess.run([skopeo, "inspect", f"oci:{oci}:t1"], capture_output=True, text=True, check=True).stdout
+    )
     assert inspect["Digest"] == summary["oci"]["manifest"]
-    subprocess.run([skopeo, "copy", f"oci:{oci}:t1", f"docker-archive:{tmp_path / 'd.tar'}:tp:t1"], check=True, capture_output=True)
+    subprocess.run(
+        [skopeo, "copy", f"oci:{oci}:t1", f"docker-archive:{tmp_path / 'd.tar'}:tp:t1"], check=True, capture_output=True
+    )
     bundle = tmp_path / "bundle"
     subprocess.run([umoci, "unpack", "--image", f"{oci}:t1", str(bundle)], check=True, capture_output=True)
     rootfs = bundle / "rootfs"
@@ -161,8 +251,25 @@ def test_cli_popularity_from_the_source_matches_the_api(tmp_path):
     from layerlab.strategies import Context, get_strategy
 
     src = f"path!{TESTPKGS}"
-    r = _build([src, "git", "hello", "--offline", "--strategy", "nixery-2022", "--budget", "10", "--popularity", "source",
-                "--blob-store", str(tmp_path / "b"), "--oci", str(tmp_path / "oci"), "--json"])
+    r = _build(
+        [
+            src,
+            "git",
+            "hello",
+            "--offline",
+            "--strategy",
+            "nixery-2022",
+            "--budget",
+            "10",
+            "--popularity",
+            "source",
+            "--blob-store",
+            str(tmp_path / "b"),
+            "--oci",
+            str(tmp_path / "oci"),
+            "--json",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     c = closure(src, ["git", "hello"], settings=OFFLINE_CONFIG)

@@ -25,7 +25,9 @@ def rec(name: str, size: int, refs: list[str] = ()) -> dict:
 def small_dir(tmp_path: Path) -> Path:
     d = tmp_path / "set"
     d.mkdir()
-    write_graph(d / "b-second.graph.json", [rec("bbb-b-1", 20, ["ccc-c-1"]), rec("ccc-c-1", 30)], ["/nix/store/bbb-b-1"])
+    write_graph(
+        d / "b-second.graph.json", [rec("bbb-b-1", 20, ["ccc-c-1"]), rec("ccc-c-1", 30)], ["/nix/store/bbb-b-1"]
+    )
     write_graph(d / "a-first.graph.json", [rec("aaa-a-1", 10, ["ccc-c-1"]), rec("ccc-c-1", 30)], ["/nix/store/aaa-a-1"])
     (d / "popularity.json").write_text('{"c-1": 5}')
     (d / "notes.txt").write_text("not a graph")
@@ -57,14 +59,23 @@ def test_bundled_default_set() -> None:
 
 def test_json_manifest_relative_paths_and_popularity(small_dir: Path, tmp_path: Path) -> None:
     m = tmp_path / "web.json"
-    m.write_text(json.dumps({
-        "name": "web",
-        "popularity": "set/popularity.json",
-        "images": [
-            {"name": "second", "graph": "set/b-second.graph.json", "packages": ["b"], "source": "nixpkgs!nixos-24.05"},
-            "set/a-first.graph.json",
-        ],
-    }))
+    m.write_text(
+        json.dumps(
+            {
+                "name": "web",
+                "popularity": "set/popularity.json",
+                "images": [
+                    {
+                        "name": "second",
+                        "graph": "set/b-second.graph.json",
+                        "packages": ["b"],
+                        "source": "nixpkgs!nixos-24.05",
+                    },
+                    "set/a-first.graph.json",
+                ],
+            }
+        )
+    )
     s = load_imageset(m)
     assert s.name == "web"
     assert s.names == ("second", "a-first")

@@ -71,7 +71,9 @@ def test_real_tarball_digests_agree_with_content_identity(offline) -> None:
 
     src = f"path!{ROOT / 'nix' / 'testpkgs'}"
     s = ImageSet.from_nix({"hello": ["hello"], "web": ["zlib", "openssl"], "both": ["hello", "zlib"]}, src, **offline)
-    lay = layer_imageset(get_strategy("nixery", popularity_threshold=0), s, 3)  # every path popular: small shared layers
+    lay = layer_imageset(
+        get_strategy("nixery", popularity_threshold=0), s, 3
+    )  # every path popular: small shared layers
     digests = [[write_layer(layer.paths, io.BytesIO()).digest for layer in layers] for layers in lay.layers]
     real = Layering.from_paths(s, [[layer.paths for layer in layers] for layers in lay.layers], digests=digests)
     table = real.table  # checks: one path set, one digest, and the other way round
@@ -79,4 +81,9 @@ def test_real_tarball_digests_agree_with_content_identity(offline) -> None:
     assert len(by_digest) == len(table.layer_size)
     shared = [lid for lid in range(len(table.layer_size)) if sum(lid in ids for ids in table.image_layers) > 1]
     assert shared, "glibc's layer is in every image"
-    assert pull_cost(real).summary == {**pull_cost(lay).summary, "layering": "layering", "strategy": None, "budget": None}
+    assert pull_cost(real).summary == {
+        **pull_cost(lay).summary,
+        "layering": "layering",
+        "strategy": None,
+        "budget": None,
+    }

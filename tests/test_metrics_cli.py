@@ -80,8 +80,24 @@ def test_pull_errors(abc: Path, capsys) -> None:
 
 
 def test_sweep_writes_csv_and_parquet(tmp_path: Path, capsys) -> None:
-    args = ["sweep", "-s", "nixery", "--grid", "popularity_threshold=10,1000", "--grid", "size_threshold=1M:100M:3",
-            "--budgets", "94,10", "--rule", "any", "--rule", "chain", "--serial", "--cache-dir", str(tmp_path / "c")]
+    args = [
+        "sweep",
+        "-s",
+        "nixery",
+        "--grid",
+        "popularity_threshold=10,1000",
+        "--grid",
+        "size_threshold=1M:100M:3",
+        "--budgets",
+        "94,10",
+        "--rule",
+        "any",
+        "--rule",
+        "chain",
+        "--serial",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
     assert main([*args, "-o", str(tmp_path / "s.parquet")]) == 0
     assert "6 configurations x 2 budgets over 30 images" in capsys.readouterr().err
     df = pd.read_parquet(tmp_path / "s.parquet")
@@ -94,7 +110,25 @@ def test_sweep_writes_csv_and_parquet(tmp_path: Path, capsys) -> None:
 
 
 def test_sweep_random_and_errors(tmp_path: Path, capsys) -> None:
-    assert main(["sweep", "-s", "nixery", "--grid", "size_threshold=1M:1G:2", "--random", "4", "--seed", "2", "--serial", "--no-cache", "-q"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "-s",
+                "nixery",
+                "--grid",
+                "size_threshold=1M:1G:2",
+                "--random",
+                "4",
+                "--seed",
+                "2",
+                "--serial",
+                "--no-cache",
+                "-q",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     df = pd.read_csv(__import__("io").StringIO(out))
     assert len(df) == 4 and df["size_threshold"].between(10**6, 10**9).all()
@@ -107,8 +141,20 @@ def test_sweep_random_and_errors(tmp_path: Path, capsys) -> None:
 
 
 def test_tune_reports_and_writes(tmp_path: Path, capsys) -> None:
-    args = ["tune", "-s", "nixery", "--budget", "30", "--space", "popularity_threshold=3,30,300,3000", "--serial", "--no-cache"]
-    assert main([*args, "--json", "-o", str(tmp_path / "pts.csv"), "--sensitivity", str(tmp_path / "sens.parquet")]) == 0
+    args = [
+        "tune",
+        "-s",
+        "nixery",
+        "--budget",
+        "30",
+        "--space",
+        "popularity_threshold=3,30,300,3000",
+        "--serial",
+        "--no-cache",
+    ]
+    assert (
+        main([*args, "--json", "-o", str(tmp_path / "pts.csv"), "--sensitivity", str(tmp_path / "sens.parquet")]) == 0
+    )
     doc = orjson.loads(capsys.readouterr().out)
     assert doc["best"]["params"]["popularity_threshold"] in (3, 30, 300, 3000)
     pts = pd.read_csv(tmp_path / "pts.csv")
@@ -122,8 +168,27 @@ def test_tune_reports_and_writes(tmp_path: Path, capsys) -> None:
 
 def test_sweep_several_strategies_applies_parameters_where_declared(tmp_path: Path, capsys) -> None:
     out = tmp_path / "two.csv"
-    assert main(["sweep", "-s", "nixery", "-s", "auto-layer", "--grid", "popularity_threshold=10,1000", "--budgets", "30",
-                 "--serial", "--no-cache", "-q", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "-s",
+                "nixery",
+                "-s",
+                "auto-layer",
+                "--grid",
+                "popularity_threshold=10,1000",
+                "--budgets",
+                "30",
+                "--serial",
+                "--no-cache",
+                "-q",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     df = pd.read_csv(out)
     assert df["strategy"].tolist() == ["nixery", "nixery", "auto-layer"]
     s = default_imageset()

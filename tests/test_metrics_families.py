@@ -26,7 +26,9 @@ def abc() -> ImageSet:
 
 @pytest.fixture()
 def per_path(abc: ImageSet) -> Layering:
-    return Layering.from_paths(abc, [[P("c"), P("b"), P("a")], [P("c"), P("b"), P("d")], [P("c"), P("e")]], label="per-path")
+    return Layering.from_paths(
+        abc, [[P("c"), P("b"), P("a")], [P("c"), P("b"), P("d")], [P("c"), P("e")]], label="per-path"
+    )
 
 
 @pytest.fixture()
@@ -41,7 +43,12 @@ def test_storage_of_merged_layers(merged: Layering) -> None:
     assert frame["images"].tolist() == [1, 1, 1, 1, 1]
     assert frame["first_image"].tolist() == ["one", "two", "two", "three", "three"]
     # b is stored twice (20 extra), c three times (60 extra).
-    assert (sm["unique_layer_bytes"], sm["union_bytes"], sm["duplicated_bytes"], sm["total_bytes"]) == (230, 150, 80, 230)
+    assert (sm["unique_layer_bytes"], sm["union_bytes"], sm["duplicated_bytes"], sm["total_bytes"]) == (
+        230,
+        150,
+        80,
+        230,
+    )
     assert sm["layers"] == 5 and sm["saving"] == 0.0 and sm["storage_ratio"] == 230 / 150
 
 
@@ -97,7 +104,12 @@ def test_layer_counts_and_sizes(merged: Layering) -> None:
     assert layer_counts(merged, limit=2).summary["min_headroom"] == 0
     sizes, ssm = layer_sizes(merged)
     assert sizes[["image", "position", "bytes", "paths"]].values.tolist() == [
-        ["one", 0, 60, 3], ["two", 0, 50, 2], ["two", 1, 40, 1], ["three", 0, 30, 1], ["three", 1, 50, 1]]
+        ["one", 0, 60, 3],
+        ["two", 0, 50, 2],
+        ["two", 1, 40, 1],
+        ["three", 0, 30, 1],
+        ["three", 1, 50, 1],
+    ]
     assert (ssm["max_bytes"], ssm["p50_bytes"], ssm["layer_instances"]) == (60, 50.0, 5)
 
 
@@ -127,12 +139,30 @@ def test_churn_by_hand(abc: ImageSet) -> None:
     rows = {r.changed: r for r in frame.itertuples()}
     a, b, c = rows[path("a")], rows[path("b")], rows[path("c")]
     # a changes: {a',b} is new (30), {c} kept; ChainID re-pulls c too (above a miss).
-    assert (a.dependents, a.changed_bytes, a.repushed_bytes, a.repulled_any_bytes, a.repulled_chain_bytes) == (1, 10, 30, 30, 60)
+    assert (a.dependents, a.changed_bytes, a.repushed_bytes, a.repulled_any_bytes, a.repulled_chain_bytes) == (
+        1,
+        10,
+        30,
+        30,
+        60,
+    )
     assert a.amplification == 3.0 and a.new_layers == 1 and a.layers == 2
     # b changes: a and b renamed.
-    assert (b.dependents, b.changed_bytes, b.repushed_bytes, b.repulled_any_bytes, b.repulled_chain_bytes) == (2, 30, 30, 30, 60)
+    assert (b.dependents, b.changed_bytes, b.repushed_bytes, b.repulled_any_bytes, b.repulled_chain_bytes) == (
+        2,
+        30,
+        30,
+        30,
+        60,
+    )
     # c changes: everything renamed.
-    assert (c.dependents, c.changed_bytes, c.repushed_bytes, c.repulled_any_bytes, c.repulled_chain_bytes) == (3, 60, 60, 60, 60)
+    assert (c.dependents, c.changed_bytes, c.repushed_bytes, c.repulled_any_bytes, c.repulled_chain_bytes) == (
+        3,
+        60,
+        60,
+        60,
+        60,
+    )
     assert (sm["changes"], sm["changed_bytes"], sm["repushed_bytes"], sm["repulled_any_bytes"]) == (3, 100, 120, 120)
     assert sm["amplification"] == 1.2
 

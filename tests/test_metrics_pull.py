@@ -108,10 +108,14 @@ def test_bad_layerings_rejected(abc: ImageSet) -> None:
 
 def test_digests_must_agree_with_content(abc: ImageSet) -> None:
     layers = [[P("c"), P("a", "b")], [P("c"), P("b", "d")], [P("c"), P("e")]]
-    ok = Layering.from_paths(abc, layers, digests=[["sha256:c", "sha256:ab"], ["sha256:c", "sha256:bd"], ["sha256:c", "sha256:e"]])
+    ok = Layering.from_paths(
+        abc, layers, digests=[["sha256:c", "sha256:ab"], ["sha256:c", "sha256:bd"], ["sha256:c", "sha256:e"]]
+    )
     assert pull_cost(ok).summary["pulled_bytes"] == 30 + 30 + 60 + 50
     two_digests = Layering.from_paths(abc, layers, digests=[["sha256:c", "x"], ["sha256:C", "y"], ["sha256:c", "z"]])
-    with pytest.raises(ImageError, match="layer 0 of image two has digest sha256:C, but the same paths have digest sha256:c"):
+    with pytest.raises(
+        ImageError, match="layer 0 of image two has digest sha256:C, but the same paths have digest sha256:c"
+    ):
         pull_cost(two_digests)
     one_digest = Layering.from_paths(abc, layers, digests=[["c", "x"], ["c", "x"], ["c", "z"]])
     with pytest.raises(ImageError, match="digest x of layer 1 of image two names two different sets of paths"):
@@ -150,7 +154,12 @@ def test_compare_pull_rows() -> None:
     s = default_imageset().subset(["img-curl", "img-git", "img-perl"])
     lays = [layer_imageset(get_strategy("nixery"), s, b) for b in (94, 10)]
     df = compare_pull(lays)
-    assert list(df[["budget", "rule"]].itertuples(index=False, name=None)) == [(94, "any"), (94, "chain"), (10, "any"), (10, "chain")]
+    assert list(df[["budget", "rule"]].itertuples(index=False, name=None)) == [
+        (94, "any"),
+        (94, "chain"),
+        (10, "any"),
+        (10, "chain"),
+    ]
     for row in df.itertuples():
         assert pull_cost(lays[0 if row.budget == 94 else 1], row.rule).summary["pulled_bytes"] == row.pulled_bytes
         assert row.ideal_bytes <= row.pulled_bytes <= row.total_bytes
@@ -186,7 +195,10 @@ def test_bounds_hold_for_any_layering(case, rule: str) -> None:
     assert sm["ideal_bytes"] <= sm["pulled_bytes"] <= sm["total_bytes"]
     assert (frame["pulled_bytes"] <= frame["image_bytes"]).all()
     # any digest never pulls more than ChainID
-    assert pull_cost(lay, "any", held=held).summary["pulled_bytes"] <= pull_cost(lay, "chain", held=held).summary["pulled_bytes"]
+    assert (
+        pull_cost(lay, "any", held=held).summary["pulled_bytes"]
+        <= pull_cost(lay, "chain", held=held).summary["pulled_bytes"]
+    )
 
 
 def test_graphs_without_sizes_fail_clearly() -> None:

@@ -82,21 +82,41 @@ def test_coordinate_descent_and_random(sets) -> None:
         for v in values:
             moved = cd.strategy.replace(**{param: v})
             assert pull_cost(layer_imageset(moved, train, 10)).summary["pulled_bytes"] >= cd.value
-    a = tune("nixery", train, budget=10, space=SPACE, method="random", samples=12, seed=3, executor="serial", cache=False)
-    b = tune("nixery", train, budget=10, space=SPACE, method="random", samples=12, seed=3, executor="serial", cache=False)
+    a = tune(
+        "nixery", train, budget=10, space=SPACE, method="random", samples=12, seed=3, executor="serial", cache=False
+    )
+    b = tune(
+        "nixery", train, budget=10, space=SPACE, method="random", samples=12, seed=3, executor="serial", cache=False
+    )
     assert a.strategy == b.strategy and a.value == b.value and a.value <= a.baseline
     assert all(10**6 <= v <= 10**9 for v in a.points.size_threshold)
 
 
 def test_other_objectives(sets) -> None:
     train, _ = sets
-    r = tune("nixery", train, "storage_bytes", budget=30, space={"popularity_threshold": [3, 3000]}, executor="serial", cache=False)
+    r = tune(
+        "nixery",
+        train,
+        "storage_bytes",
+        budget=30,
+        space={"popularity_threshold": [3, 3000]},
+        executor="serial",
+        cache=False,
+    )
     assert r.objective == "storage_bytes"
 
     def layers_then_bytes(frame):
         return frame["max_layers"] * 1e12 + frame["pulled_bytes"]
 
-    r2 = tune("nixery", train, layers_then_bytes, budget=30, space={"popularity_threshold": [3, 3000]}, executor="serial", cache=False)
+    r2 = tune(
+        "nixery",
+        train,
+        layers_then_bytes,
+        budget=30,
+        space={"popularity_threshold": [3, 3000]},
+        executor="serial",
+        cache=False,
+    )
     assert r2.objective == "layers_then_bytes"
     assert r2.value == min(r2.points.max_layers * 1e12 + r2.points.pulled_bytes)
 

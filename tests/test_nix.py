@@ -138,8 +138,17 @@ def test_hello_closure_sizes_and_references(tmp_path):
 def test_git_closure_is_what_default_nix_declares():
     g = get(["git"]).graph
     # git: glibc zlib openssl curl perl pcre2 bash; curl adds nghttp2
-    assert names(g) == ["bash-5.2p26", "curl-8.7.1", "git-2.44.0", "glibc-2.39-52", "nghttp2-1.61.0",
-                        "openssl-3.0.13", "pcre2-10.43", "perl-5.38.2", "zlib-1.3.1"]
+    assert names(g) == [
+        "bash-5.2p26",
+        "curl-8.7.1",
+        "git-2.44.0",
+        "glibc-2.39-52",
+        "nghttp2-1.61.0",
+        "openssl-3.0.13",
+        "pcre2-10.43",
+        "perl-5.38.2",
+        "zlib-1.3.1",
+    ]
     assert g.edge_count == 7 + 4 + 2 + 1 + 1 + 1 + 1 + 1  # git, curl, openssl, perl, pcre2, bash, nghttp2, zlib->glibc
     for p in g.paths:
         assert g.nar_size[g.index[p]] == nar_size(p)
@@ -208,9 +217,20 @@ def test_big_package_is_over_100_mb_and_incompressible():
     g = c.graph
     root = g.roots[0]
     assert g.closure_size[root] > 100_000_000
-    assert names(g) == ["glibc-2.39-52", "libffi-3.4.6", "ncurses-6.4", "openssl-3.0.13", "perl-5.38.2",
-                        "python3-3.11.9", "readline-8.2p10", "sqlite-3.45.3", "texlive-bin-2023",
-                        "texlive-combined-full-2023", "texlive-fonts-2023", "zlib-1.3.1"]
+    assert names(g) == [
+        "glibc-2.39-52",
+        "libffi-3.4.6",
+        "ncurses-6.4",
+        "openssl-3.0.13",
+        "perl-5.38.2",
+        "python3-3.11.9",
+        "readline-8.2p10",
+        "sqlite-3.45.3",
+        "texlive-bin-2023",
+        "texlive-combined-full-2023",
+        "texlive-fonts-2023",
+        "zlib-1.3.1",
+    ]
     fonts = next(p for p in g.paths if p.endswith("-texlive-fonts-2023"))
     part = Path(fonts, "share/texmf-dist/fonts/part-00.dat").read_bytes()
     assert len(part) == 4_000_000
@@ -239,7 +259,13 @@ def test_image_closure_groups_into_layers_holding_every_path_once():
     c = get(packages)
     g = c.graph
     assert sorted(store_name(g.paths[r]) for r in g.roots) == [
-        "bash-interactive-5.2p26", "coreutils-9.5", "git-2.44.0", "htop-3.3.0", "moreutils-0.69", "nano-7.2"]
+        "bash-interactive-5.2p26",
+        "coreutils-9.5",
+        "git-2.44.0",
+        "htop-3.3.0",
+        "moreutils-0.69",
+        "nano-7.2",
+    ]
     layers = Nixery().group(g, Context(), 5)
     check_layers(g, layers, 5)
     assert sorted(p for layer in layers for p in layer.paths) == list(g.paths)
@@ -282,7 +308,7 @@ def _write_set(directory: Path, body: str) -> str:
     directory.mkdir()
     (directory / "default.nix").write_text(
         "{ system ? builtins.currentSystem }:\n"
-        "let mk = name: script: derivation { inherit name system; builder = \"/bin/sh\"; args = [ \"-c\" script ]; };\n"
+        'let mk = name: script: derivation { inherit name system; builder = "/bin/sh"; args = [ "-c" script ]; };\n'
         f"in rec {{ {body} }}\n"
     )
     return f"path!{directory}"
@@ -322,11 +348,17 @@ def test_leftover_directory_of_an_interrupted_build_is_rebuilt(tmp_path):
 
 def test_case_fallback_prefers_the_lower_case_name(tmp_path):
     nonce = uuid.uuid4().hex
-    src = _write_set(tmp_path / "set", f'Foo = mk "Foo-{nonce}" "echo > $out"; foo = mk "foo-{nonce}" "echo > $out"; '
-                                       f'Only = mk "Only-{nonce}" "echo > $out";')
+    src = _write_set(
+        tmp_path / "set",
+        f'Foo = mk "Foo-{nonce}" "echo > $out"; foo = mk "foo-{nonce}" "echo > $out"; '
+        f'Only = mk "Only-{nonce}" "echo > $out";',
+    )
     c = closure(src, ["FOO", "Foo", "only"], settings=OFFLINE_CONFIG, cache=False)
     assert {k: store_name(v) for k, v in c.packages.items()} == {
-        "FOO": f"foo-{nonce}", "Foo": f"Foo-{nonce}", "only": f"Only-{nonce}"}
+        "FOO": f"foo-{nonce}",
+        "Foo": f"Foo-{nonce}",
+        "only": f"Only-{nonce}",
+    }
 
 
 def test_package_set_may_be_a_plain_attribute_set_or_ignore_system(tmp_path):
@@ -335,7 +367,8 @@ def test_package_set_may_be_a_plain_attribute_set_or_ignore_system(tmp_path):
     plain.mkdir()
     (plain / "default.nix").write_text(
         f'{{ p = derivation {{ name = "p-{nonce}"; system = builtins.currentSystem; builder = "/bin/sh"; '
-        f'args = [ "-c" "echo > $out" ]; }}; }}\n')
+        f'args = [ "-c" "echo > $out" ]; }}; }}\n'
+    )
     c = closure(f"path!{plain}", ["p"], settings=OFFLINE_CONFIG, cache=False)
     assert store_name(c.packages["p"]) == f"p-{nonce}"
     other = tmp_path / "other"
@@ -353,8 +386,11 @@ def test_cli_progress_bar_counts_the_builds(tmp_path, monkeypatch):
             return True
 
     nonce = uuid.uuid4().hex
-    src = _write_set(tmp_path / "set", f'a = mk "a-{nonce}" "echo > $out"; b = mk "b-{nonce}" "echo ${{a}} > $out"; '
-                                       f'c = mk "c-{nonce}" "echo ${{b}} > $out";')
+    src = _write_set(
+        tmp_path / "set",
+        f'a = mk "a-{nonce}" "echo > $out"; b = mk "b-{nonce}" "echo ${{a}} > $out"; '
+        f'c = mk "c-{nonce}" "echo ${{b}} > $out";',
+    )
     term = Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     assert main(["closure", src, "c", "--offline", "--no-cache", "--out", str(tmp_path / "g.json")]) == 0
@@ -390,11 +426,19 @@ def test_git_source_gives_the_same_packages(tmp_path):
     git = require_tool("git")
     repo = tmp_path / "repo"
     shutil.copytree(TESTPKGS, repo)
-    genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@e", "HOME": str(tmp_path)}
+    genv = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+        "HOME": str(tmp_path),
+    }
     for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "set"]):
         subprocess.run([git, *args], cwd=repo, env=genv, check=True)
-    rev = subprocess.run([git, "rev-parse", "HEAD"], cwd=repo, env=genv, check=True, capture_output=True, text=True).stdout.strip()
+    rev = subprocess.run(
+        [git, "rev-parse", "HEAD"], cwd=repo, env=genv, check=True, capture_output=True, text=True
+    ).stdout.strip()
     expected = get(["hello"]).packages["hello"]
     for spec in (f"git!file://{repo}!{rev}", f"git!file://{repo}!main"):
         c = closure(spec, ["hello"], settings=OFFLINE_CONFIG, cache=False)
@@ -408,7 +452,11 @@ def test_flake_source_gives_the_same_packages(tmp_path):
     shutil.copytree(TESTPKGS, flake / "testpkgs")
     system = get(["hello"]).system
     (flake / "flake.nix").write_text(
-        "{ outputs = { self }: { legacyPackages." + system + " = import ./testpkgs { system = \"" + system + "\"; }; }; }\n"
+        "{ outputs = { self }: { legacyPackages."
+        + system
+        + ' = import ./testpkgs { system = "'
+        + system
+        + '"; }; }; }\n'
     )
     c = closure(f"flake!path:{flake}", ["xorg.xev", "hello"], settings=OFFLINE_CONFIG, cache=False)
     plain = get(["xorg.xev", "hello"])
@@ -440,16 +488,25 @@ def test_popularity_from_a_binary_cache_builds_nothing(tmp_path):
         "glibc-2.39-52": 8,  # every other path of the closure
         "zlib-1.3.1": 3,  # openssl, curl, git
         "openssl-3.0.13": 2,  # curl, git
-        "curl-8.7.1": 1, "perl-5.38.2": 1, "pcre2-10.43": 1, "bash-5.2p26": 1, "nghttp2-1.61.0": 1,
+        "curl-8.7.1": 1,
+        "perl-5.38.2": 1,
+        "pcre2-10.43": 1,
+        "bash-5.2p26": 1,
+        "nghttp2-1.61.0": 1,
     }
     assert dict(popularity(SRC, store=cache, settings=OFFLINE_CONFIG).counts) == {
-        "glibc-2.39-52": 8, "zlib-1.3.1": 3, "openssl-3.0.13": 2}
+        "glibc-2.39-52": 8,
+        "zlib-1.3.1": 3,
+        "openssl-3.0.13": 2,
+    }
 
 
 def test_list_packages_recurses_into_marked_sets():
     attrs = list_packages(SRC, settings=OFFLINE_CONFIG)
     assert len(attrs) == 43  # 31 top-level packages, 6 python3Packages, 4 xorg, 2 haskellPackages
-    assert {"xorg.xev", "haskellPackages.stylish-haskell", "python3Packages.numpy", "texliveFull", "glibc"} <= set(attrs)
+    assert {"xorg.xev", "haskellPackages.stylish-haskell", "python3Packages.numpy", "texliveFull", "glibc"} <= set(
+        attrs
+    )
     assert not any(a in ("xorg", "haskellPackages") or a.endswith("recurseForDerivations") for a in attrs)
     assert attrs["xorg.libX11"]["name"] == "libX11-1.8.7"
 

@@ -37,14 +37,30 @@ TESTPKGS = ROOT / "nix" / "testpkgs"
     [
         ("nixpkgs!nixos-24.05", "nixpkgs", "nixos-24.05", "", False),
         ("nixpkgs!nixpkgs-unstable", "nixpkgs", "nixpkgs-unstable", "", False),
-        ("git!https://github.com/NixOS/nixpkgs!nixos-24.05", "git", "https://github.com/NixOS/nixpkgs", "nixos-24.05", False),
+        (
+            "git!https://github.com/NixOS/nixpkgs!nixos-24.05",
+            "git",
+            "https://github.com/NixOS/nixpkgs",
+            "nixos-24.05",
+            False,
+        ),
         ("git!git@github.com:NixOS/nixpkgs.git!master", "git", "git@github.com:NixOS/nixpkgs.git", "master", False),
-        ("git!https://example.org/p.git!0123456789abcdef0123456789abcdef01234567",
-         "git", "https://example.org/p.git", "0123456789abcdef0123456789abcdef01234567", True),
+        (
+            "git!https://example.org/p.git!0123456789abcdef0123456789abcdef01234567",
+            "git",
+            "https://example.org/p.git",
+            "0123456789abcdef0123456789abcdef01234567",
+            True,
+        ),
         ("git!file:///srv/pkgs!refs/tags/v1.0", "git", "file:///srv/pkgs", "refs/tags/v1.0", False),
         ("flake!github:NixOS/nixpkgs/nixos-24.05", "flake", "github:NixOS/nixpkgs/nixos-24.05", "", False),
-        ("flake!github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567", "flake",
-         "github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567", "", True),
+        (
+            "flake!github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567",
+            "flake",
+            "github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567",
+            "",
+            True,
+        ),
         ("flake!nixpkgs", "flake", "nixpkgs", "", False),
         ("flake!path:/srv/flake", "flake", "path:/srv/flake", "", False),
     ],
@@ -142,17 +158,22 @@ def test_arm64_prefix_picks_the_architecture():
 
 def test_nested_and_lowercase_names_pass_through():
     assert parse_image_name("xorg.xev/haskellpackages.stylish-haskell") == (
-        ("haskellpackages.stylish-haskell", "xorg.xev"), "amd64")
+        ("haskellpackages.stylish-haskell", "xorg.xev"),
+        "amd64",
+    )
 
 
-@pytest.mark.parametrize("name, message", [
-    ("", "empty image name"),
-    ("arm64", "names an architecture but no packages"),
-    ("git//htop", "empty component"),
-    ("git/$(id)", "not attribute paths"),
-    ("xorg..xev", "not attribute paths"),
-    (".git", "not attribute paths"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("", "empty image name"),
+        ("arm64", "names an architecture but no packages"),
+        ("git//htop", "empty component"),
+        ("git/$(id)", "not attribute paths"),
+        ("xorg..xev", "not attribute paths"),
+        (".git", "not attribute paths"),
+    ],
+)
 def test_bad_image_names(name, message):
     with pytest.raises(InputError, match=message.replace("$", r"\$").replace("(", r"\(").replace(")", r"\)")):
         parse_image_name(name)
@@ -168,10 +189,15 @@ def test_check_package_names_lists_every_bad_name():
 
 # ---------------------------------------------------------------- invocation
 def test_nix_config_precedence_defaults_user_explicit():
-    env = nix_environment({"cores": "2"}, base_env={"NIX_CONFIG": "cores = 1\nmax-jobs = 3", "HOME": "/h"},
-                          defaults={"extra-experimental-features": "nix-command", "cores": "0"})
+    env = nix_environment(
+        {"cores": "2"},
+        base_env={"NIX_CONFIG": "cores = 1\nmax-jobs = 3", "HOME": "/h"},
+        defaults={"extra-experimental-features": "nix-command", "cores": "0"},
+    )
     # a default that extends a list comes after the user's own lines, which could reset the list
-    assert env["NIX_CONFIG"] == "cores = 0\ncores = 1\nmax-jobs = 3\nextra-experimental-features = nix-command\ncores = 2"
+    assert (
+        env["NIX_CONFIG"] == "cores = 0\ncores = 1\nmax-jobs = 3\nextra-experimental-features = nix-command\ncores = 2"
+    )
     assert env["HOME"] == "/h"
     # an empty value (substituters =) is written without trailing space
     assert nix_environment({"substituters": ""}, base_env={}, defaults={})["NIX_CONFIG"] == "substituters ="
@@ -236,7 +262,9 @@ def test_progress_parser():
     assert progress_parser("this derivation will be built:").total == 1
     e = progress_parser("building '/nix/store/a3xk1rd6kf2fk4dqp6fjlh9v30x6z0g4-glibc-2.39-52.tar.drv'...")
     assert (e.kind, e.what) == ("build", "glibc-2.39-52.tar")
-    e = progress_parser("copying path '/nix/store/a3xk1rd6kf2fk4dqp6fjlh9v30x6z0g4-zlib-1.3' from 'https://cache.nixos.org'...")
+    e = progress_parser(
+        "copying path '/nix/store/a3xk1rd6kf2fk4dqp6fjlh9v30x6z0g4-zlib-1.3' from 'https://cache.nixos.org'..."
+    )
     assert (e.kind, e.what) == ("fetch", "zlib-1.3")
     assert progress_parser("warning: something").kind == "log"
 
@@ -269,7 +297,13 @@ def test_path_info_object_form_of_newer_nix_gives_the_same_graph():
     obj = {r["path"]: {k: v for k, v in r.items() if k != "path"} for r in listed}
     g1 = _graph_from_path_info(orjson.dumps(listed), [A], "x")
     g2 = _graph_from_path_info(orjson.dumps(obj), [A], "x")
-    assert (g1.paths, g1.refs, g1.nar_size, g1.closure_size, g1.roots) == (g2.paths, g2.refs, g2.nar_size, g2.closure_size, g2.roots)
+    assert (g1.paths, g1.refs, g1.nar_size, g1.closure_size, g1.roots) == (
+        g2.paths,
+        g2.refs,
+        g2.nar_size,
+        g2.closure_size,
+        g2.roots,
+    )
 
 
 def test_path_info_errors():
@@ -286,10 +320,13 @@ def _fake_closure(tmp_path: Path, source: str = "path!/x") -> NixClosure:
     a, b = tmp_path / "store" / "aaa-app-1", tmp_path / "store" / "bbb-lib-2"
     a.mkdir(parents=True)
     b.mkdir(parents=True)
-    g = ClosureGraph.from_records([
-        {"path": str(a), "narSize": 5, "references": [str(b)]},
-        {"path": str(b), "narSize": 7, "references": []},
-    ], [str(a)])
+    g = ClosureGraph.from_records(
+        [
+            {"path": str(a), "narSize": 5, "references": [str(b)]},
+            {"path": str(b), "narSize": 7, "references": []},
+        ],
+        [str(a)],
+    )
     return NixClosure(g, {"app": str(a)}, source, "x86_64-linux", "path-info", "2.8.0")
 
 

@@ -85,7 +85,10 @@ def test_documented_example(budget, expected):
 
 def test_reasons_roots_and_ratings():
     ctx = Context(Popularity({"E": 1000}))
-    layers = {tuple(n): layer for n, layer in zip(names(Nixery().group(doc_graph(), ctx, 10)), Nixery().group(doc_graph(), ctx, 10))}
+    layers = {
+        tuple(n): layer
+        for n, layer in zip(names(Nixery().group(doc_graph(), ctx, 10)), Nixery().group(doc_graph(), ctx, 10))
+    }
     assert layers[("G",)].reason == "big" and layers[("G",)].rating == 200_000_000
     assert layers[("E",)].reason == "popular" and layers[("E",)].rating == 1000 * 10
     assert layers[("D", "F")].reason == "dominator" and layers[("D", "F")].root.endswith("-D")
@@ -194,7 +197,10 @@ def test_size_measure_nar_and_threshold():
     assert [lay.reason for lay in Nixery(size_threshold=50).group(g, Context(), 5)] == ["big"]
     # Threshold 35 by closureSize: both big; by narSize only lib (40) is.
     by_closure = Nixery(size_threshold=35).group(g, Context(), 5)
-    assert sorted((lay.paths, lay.reason) for lay in by_closure) == [((S + "aaaa-app",), "big"), ((S + "bbbb-lib",), "big")]
+    assert sorted((lay.paths, lay.reason) for lay in by_closure) == [
+        ((S + "aaaa-app",), "big"),
+        ((S + "bbbb-lib",), "big"),
+    ]
     by_nar = Nixery(size_threshold=35, size_measure="nar").group(g, Context(), 5)
     assert sorted((lay.paths, lay.reason, lay.rating) for lay in by_nar) == [
         ((S + "aaaa-app",), "dominator", 30),
@@ -273,7 +279,16 @@ def run_cli(args, seed):
 
 @pytest.mark.parametrize("graph", ["kde-full.graph.json", "imageset/img-ffmpeg.graph.json"])
 def test_byte_identical_output_across_hash_seeds(graph, tmp_path):
-    args = ["group", str(DEBIAN / graph), "--popularity", str(DEBIAN / "popularity.json"), "--budget", "30", "-s", "nixery"]
+    args = [
+        "group",
+        str(DEBIAN / graph),
+        "--popularity",
+        str(DEBIAN / "popularity.json"),
+        "--budget",
+        "30",
+        "-s",
+        "nixery",
+    ]
     outputs = {run_cli(args, seed) for seed in (0, 1, 12345)}
     assert len(outputs) == 1
     layers = orjson.loads(outputs.pop())

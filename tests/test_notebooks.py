@@ -71,7 +71,12 @@ def run(executed: dict, name: str):
 
 
 def test_the_notebooks_are_there() -> None:
-    assert NOTEBOOKS == ["01-tune-thresholds.ipynb", "02-why-this-split.ipynb", "03-cache-overlap.ipynb", "04-build-a-real-image.ipynb"]
+    assert NOTEBOOKS == [
+        "01-tune-thresholds.ipynb",
+        "02-why-this-split.ipynb",
+        "03-cache-overlap.ipynb",
+        "04-build-a-real-image.ipynb",
+    ]
 
 
 #: Notebooks that need tools beyond Python.
@@ -150,11 +155,13 @@ def test_build_notebook_content(executed: dict) -> None:
     # git + python3: 7 store layers, the customisation layer and the config.
     assert re.search(r"layerlab/demo:git-python3: 9 blobs sent \(34\.6 MB\), 0 already there", text)
     # curl + python3 shares four identical layers with it (python3, curl, openssl, readline).
-    assert re.search(r"layerlab/demo:curl-python3: 5 blobs sent \([\d.]+ MB\), 4 already there \(16\.1 MB not uploaded\)", text)
+    assert re.search(
+        r"layerlab/demo:curl-python3: 5 blobs sent \([\d.]+ MB\), 4 already there \(16\.1 MB not uploaded\)", text
+    )
     assert "{'layerlab/demo': ['git-python3', 'curl-python3']}" in text
     # the whole manifest in a collapsible viewer; the layer table names the packages of each layer
     manifest_digest = re.search(r"manifest (sha256:[0-9a-f]{64})", text).group(1)
-    assert "<details><summary>The whole manifest" in text and '&quot;schemaVersion&quot;: 2' in text
+    assert "<details><summary>The whole manifest" in text and "&quot;schemaVersion&quot;: 2" in text
     assert "python3-3.11.9" in text and "git-2.44.0" in text
     # served by layerlab serve with the same configuration, pulled back with skopeo: the same digest
     assert f"pulled manifest digest: {manifest_digest} == {manifest_digest}" in text

@@ -97,8 +97,10 @@ def small() -> ClosureGraph:
 def test_dominator_tree_small_by_hand(small: ClosureGraph) -> None:
     # glibc flagged as popular: it hangs from the root and gets its own layer.
     split = dominator_split(small, [2])
-    layers = [Layer((S + "a-app-1", S + "b-libfoo-1"), 80, reason="dominator", root=S + "a-app-1"),
-              Layer((S + "c-glibc-2",), 20, reason="popular", root=S + "c-glibc-2")]
+    layers = [
+        Layer((S + "a-app-1", S + "b-libfoo-1"), 80, reason="dominator", root=S + "a-app-1"),
+        Layer((S + "c-glibc-2",), 20, reason="popular", root=S + "c-glibc-2"),
+    ]
     fig = plot.dominator_tree(small, layers, idom=split.idom, popular=[2], min_share=0)
     ax = fig.axes[0]
     boxes = ax.patches
@@ -164,7 +166,11 @@ def test_dominator_tree_kde_full_is_readable(kde) -> None:
 
 # ------------------------------------------------------------- layer sizes
 def test_layer_sizes_bars_match_layers() -> None:
-    layers = [Layer(("a",), 10_000_000, reason="merged"), Layer(("b",), 2_000, reason="popular"), Layer(("c",), 500_000, reason="big")]
+    layers = [
+        Layer(("a",), 10_000_000, reason="merged"),
+        Layer(("b",), 2_000, reason="popular"),
+        Layer(("c",), 500_000, reason="big"),
+    ]
     fig = plot.layer_sizes(layers)
     ax = fig.axes[0]
     assert [round(p.get_height()) for p in ax.patches] == [10_000_000, 2_000, 500_000]
@@ -174,7 +180,9 @@ def test_layer_sizes_bars_match_layers() -> None:
 
 
 def test_layer_stack_segments_and_rows() -> None:
-    fig = plot.layer_stack({"nixery b3": [Layer(("a",), 1), Layer(("b",), 6), Layer(("c",), 3)], "one layer": [Layer(("a", "b", "c"), 10)]})
+    fig = plot.layer_stack(
+        {"nixery b3": [Layer(("a",), 1), Layer(("b",), 6), Layer(("c",), 3)], "one layer": [Layer(("a", "b", "c"), 10)]}
+    )
     ax = fig.axes[0]
     assert len(ax.patches) == 4
     first = [p for p in ax.patches if round(p.get_y() + p.get_height() / 2) == 0]
@@ -268,8 +276,14 @@ def test_pull_vs_budget_log_axis_for_wide_ranges() -> None:
 def test_sweep_heatmap_grid_ticks_and_best() -> None:
     values = [[5e9, 4e9, 3e9], [4.5e9, 3.5e9, 3.2e9]]
     fig = plot.sweep_heatmap(
-        values, [10**6, 10**7, 10**8], [100, 1000], x_label="size threshold", y_label="popularity threshold",
-        best=(10**8, 100), x_bytes=True, title="sweep",
+        values,
+        [10**6, 10**7, 10**8],
+        [100, 1000],
+        x_label="size threshold",
+        y_label="popularity threshold",
+        best=(10**8, 100),
+        x_bytes=True,
+        title="sweep",
     )
     ax = fig.axes[0]
     assert ax.images[0].get_array().shape == (2, 3)

@@ -38,7 +38,24 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def test_plot_tree(tmp_path, capsys) -> None:
     out = tmp_path / "tree.png"
-    assert main(["plot", "tree", str(DEBIAN / "kde-full.graph.json"), "-p", POP, "-s", "nixery-2022", "-b", "30", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                "tree",
+                str(DEBIAN / "kde-full.graph.json"),
+                "-p",
+                POP,
+                "-s",
+                "nixery-2022",
+                "-b",
+                "30",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() == str(out)
     assert png_size(out) == (1300, 850)
 
@@ -46,7 +63,10 @@ def test_plot_tree(tmp_path, capsys) -> None:
 def test_plot_layers_is_deterministic(tmp_path) -> None:
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     for out in (a, b):
-        assert main(["plot", "layers", str(DEBIAN / "bash-coreutils.graph.json"), "-p", POP, "-b", "5", "-o", str(out)]) == 0
+        assert (
+            main(["plot", "layers", str(DEBIAN / "bash-coreutils.graph.json"), "-p", POP, "-b", "5", "-o", str(out)])
+            == 0
+        )
     assert a.read_bytes() == b.read_bytes()
     assert png_size(a) == (1000, 360)
 

@@ -29,7 +29,11 @@ def graphs(draw, acyclic: bool):
                 edges.add((i, j))
     sizes = draw(st.lists(st.integers(min_value=0, max_value=10**9), min_size=n, max_size=n))
     records = [
-        {"path": NAMES[i], "narSize": sizes[i], "references": [NAMES[i], *(NAMES[j] for (a, j) in sorted(edges) if a == i)]}
+        {
+            "path": NAMES[i],
+            "narSize": sizes[i],
+            "references": [NAMES[i], *(NAMES[j] for (a, j) in sorted(edges) if a == i)],
+        }
         for i in range(n)
     ]
     name_roots = draw(st.booleans())
@@ -65,7 +69,9 @@ SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[Heal
 
 
 @settings(max_examples=240, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.booleans().flatmap(lambda acyclic: graphs(acyclic=acyclic)), popularities, st.integers(min_value=1, max_value=12))
+@given(
+    st.booleans().flatmap(lambda acyclic: graphs(acyclic=acyclic)), popularities, st.integers(min_value=1, max_value=12)
+)
 def test_invariants_on_random_dags_and_graphs_with_cycles(g, pop, budget):
     records, roots = g
     with warnings.catch_warnings():

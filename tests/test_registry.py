@@ -60,8 +60,11 @@ def test_push_then_pull_back_preserves_digests(built, registry, tmp_path):
     assert report.bytes_sent == sum(d.size for d in first.blobs()) + len(first.oci_manifest())
     assert sorted(_uploaded(registry, "team/app")) == sorted(blobs)
     out = tmp_path / "pulled"
-    subprocess.run([skopeo, "copy", "--src-tls-verify=false", f"docker://{registry.host}/team/app:v1", f"oci:{out}:v1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [skopeo, "copy", "--src-tls-verify=false", f"docker://{registry.host}/team/app:v1", f"oci:{out}:v1"],
+        check=True,
+        capture_output=True,
+    )
     index = json.loads((out / "index.json").read_text())
     assert index["manifests"][0]["digest"] == report.manifest_digest
     pulled = (out / "blobs" / "sha256" / report.manifest_digest[7:]).read_bytes()
@@ -96,8 +99,11 @@ def test_chunked_upload_and_docker_manifest(built, registry):
     assert big and max(big) > 3 * chunk, "the test needs a blob of several chunks"
     patches = re.findall(r'"PATCH /v2/chunky/blobs/uploads/', registry.log_text())
     assert len(patches) == sum(-(-s // chunk) for s in big)
-    raw = subprocess.run([skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/chunky:v1"],
-                         check=True, capture_output=True).stdout
+    raw = subprocess.run(
+        [skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/chunky:v1"],
+        check=True,
+        capture_output=True,
+    ).stdout
     assert raw == first.docker_manifest()
 
 
@@ -119,12 +125,18 @@ def test_bearer_token_auth(built, tmp_path):
     require_tool("docker-registry")
     require_tool("openssl")
     store, first, _, _ = built
-    with TokenServer(tmp_path, "bob", "hunter2") as tokens, run_registry(tmp_path / "reg", auth=tokens.auth_yaml()) as reg:
+    with (
+        TokenServer(tmp_path, "bob", "hunter2") as tokens,
+        run_registry(tmp_path / "reg", auth=tokens.auth_yaml()) as reg,
+    ):
         with pytest.raises(RegistryError, match="token request answered 401"):
             push(first, store, f"http://{reg.host}/app:v1")
         report = push(first, store, f"http://{reg.host}/app:v1", credentials=Credentials("bob", "hunter2"))
         assert len(report.sent) == len(first.blobs())
-        assert tokens.requests[-1] == {"query": {"scope": "repository:app:pull,push", "service": "layerlab-test"}, "authorized": True}
+        assert tokens.requests[-1] == {
+            "query": {"scope": "repository:app:pull,push", "service": "layerlab-test"},
+            "authorized": True,
+        }
 
 
 def test_tls_verification(built, tmp_path):
@@ -143,8 +155,23 @@ def test_tls_verification(built, tmp_path):
 
 def test_cli_push(built, registry, capsys):
     store, first, _, gfile = built
-    code = main(["build", "--graph", str(gfile), "--strategy", "nixery", "--budget", "3", "--blob-store", str(store.root),
-                 "--push", f"{registry.host}/cli:v1", "--plain-http", "--json"])
+    code = main(
+        [
+            "build",
+            "--graph",
+            str(gfile),
+            "--strategy",
+            "nixery",
+            "--budget",
+            "3",
+            "--blob-store",
+            str(store.root),
+            "--push",
+            f"{registry.host}/cli:v1",
+            "--plain-http",
+            "--json",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["push"]["reference"] == f"{registry.host}/cli:v1"
@@ -165,10 +192,15 @@ def test_reference_parse(ref, expected):
     assert (r.registry, r.repository, r.tag, r.digest, r.scheme) == expected
 
 
-@pytest.mark.parametrize("ref, message", [("app:v1", "must start with the registry host"),
-                                          ("localhost:5000/App", "invalid repository name"),
-                                          ("localhost:5000/app:bad/tag", "invalid repository name"),
-                                          ("localhost:5000/app@sha256:xyz", "invalid digest")])
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("app:v1", "must start with the registry host"),
+        ("localhost:5000/App", "invalid repository name"),
+        ("localhost:5000/app:bad/tag", "invalid repository name"),
+        ("localhost:5000/app@sha256:xyz", "invalid digest"),
+    ],
+)
 def test_reference_errors(ref, message):
     with pytest.raises(ConfigError, match=message):
         Reference.parse(ref)
@@ -213,8 +245,11 @@ def test_offline_package_set_push_pull_and_shared_layers(registry, tmp_path):
     assert [d for d, _ in second.sent] == [d for d in b_blobs if d not in a_blobs]
     assert sorted(_uploaded(registry, "tp")) == sorted(a_blobs | set(b_blobs))
     out = tmp_path / "pulled"
-    subprocess.run([skopeo, "copy", "--src-tls-verify=false", f"docker://{registry.host}/tp:git-hello", f"oci:{out}:x"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [skopeo, "copy", "--src-tls-verify=false", f"docker://{registry.host}/tp:git-hello", f"oci:{out}:x"],
+        check=True,
+        capture_output=True,
+    )
     index = json.loads((out / "index.json").read_text())
     assert index["manifests"][0]["digest"] == second.manifest_digest
     for d in b.blobs():

@@ -38,7 +38,9 @@ TESTDATA = Path(__file__).resolve().parent / "data"
 DEBIAN = ROOT / "data" / "debian"
 
 
-def graph_of(edges: dict[str, str], sizes: dict[str, int] | None = None, roots: list[str] | None = None) -> ClosureGraph:
+def graph_of(
+    edges: dict[str, str], sizes: dict[str, int] | None = None, roots: list[str] | None = None
+) -> ClosureGraph:
     """A graph from ``{"A": "BC"}`` (A references B and C); one-letter paths."""
     names = sorted(set(edges) | {r for rs in edges.values() for r in rs})
     recs = []
@@ -65,8 +67,18 @@ def load_bench():
 # ------------------------------------------------------------- registry
 def test_registry_lists_every_family_and_round_trips():
     names = set(available())
-    assert {"nixery", "nixery-2022", "popularity-contest", "auto-layer", "pipeline", "nix2container",
-            "per-path", "single-layer", "keystone", "bedrock"} <= names
+    assert {
+        "nixery",
+        "nixery-2022",
+        "popularity-contest",
+        "auto-layer",
+        "pipeline",
+        "nix2container",
+        "per-path",
+        "single-layer",
+        "keystone",
+        "bedrock",
+    } <= names
     assert DEFAULT_STRATEGY == "bedrock"
     for name in names:
         s = get_strategy(name)
@@ -92,14 +104,24 @@ DOC_EXAMPLE = {"A": "BG", "B": "CE", "C": "DE", "D": "F", "E": "F"}
 
 def test_contest_scores_match_nixpkgs_documentation():
     g = graph_of(DOC_EXAMPLE)
-    assert dict(zip(g.paths, contest_scores(len(g.paths), g.refs))) == {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5, "F": 9, "G": 2}
+    assert dict(zip(g.paths, contest_scores(len(g.paths), g.refs))) == {
+        "A": 1,
+        "B": 2,
+        "C": 3,
+        "D": 4,
+        "E": 5,
+        "F": 9,
+        "G": 2,
+    }
     # Appearances in the unfolded tree: F appears 3 times (via D, via B-E, via C-E).
     assert dict(zip(g.paths, contest_scores(len(g.paths), g.refs, "appearances")))["F"] == 3
 
 
 def test_contest_order_matches_nixpkgs_test():
     # popularity_contest_test.py: Root1-A, A-B, A-D, D-E, B-D, B-F, Root2-B, Root3-C, X alone.
-    g = graph_of({"Root1": ["A"], "A": ["B", "D"], "D": ["E"], "B": ["D", "F"], "Root2": ["B"], "Root3": ["C"], "X": []})
+    g = graph_of(
+        {"Root1": ["A"], "A": ["B", "D"], "D": ["E"], "B": ["D", "F"], "Root2": ["B"], "Root3": ["C"], "X": []}
+    )
     order = [g.paths[i] for i, _ in contest_order(g.paths, g.refs)]
     assert order == ["E", "D", "F", "B", "A", "C", "Root1", "Root2", "Root3", "X"]
     # foo-bar-baz-tux example: foo 1, bar 2, baz 4, tux 6.
@@ -135,7 +157,11 @@ def test_nix2container_matches_its_test():
 def test_nix2container_cycle():
     # R -> X <-> Y: {X, Y} scores 1 + score(R) = 2.
     g = graph_of({"R": "X", "X": "Y", "Y": "X"})
-    assert sorted((g.paths[i], s) for i, s in nix2container_order(len(g.paths), g.refs)) == [("R", 1), ("X", 2), ("Y", 2)]
+    assert sorted((g.paths[i], s) for i, s in nix2container_order(len(g.paths), g.refs)) == [
+        ("R", 1),
+        ("X", 2),
+        ("Y", 2),
+    ]
 
 
 # ------------------------------------------------------------ auto-layer
@@ -191,13 +217,18 @@ def test_pipeline_flatten_references_graph_tests():
 
 def test_pipeline_pipe_tests():
     g = graph_of({"Root1": ["A"], "A": ["B", "C"], "B": ["D", "E", "G"], "E": ["F"], "Root2": ["B"], "Root3": ["C"]})
-    pl = [["split_paths", ["B"]],
-          ["over", "main", ["pipe", [["subcomponent_in", ["B"]], ["over", "rest", ["popularity_contest"]]]]],
-          ["flatten"], ["map", ["remove_paths", "Root3"]], ["limit_layers", 5]]
+    pl = [
+        ["split_paths", ["B"]],
+        ["over", "main", ["pipe", [["subcomponent_in", ["B"]], ["over", "rest", ["popularity_contest"]]]]],
+        ["flatten"],
+        ["map", ["remove_paths", "Root3"]],
+        ["limit_layers", 5],
+    ]
     layers = [sorted(g.paths[i] for i in layer) for layer in run_pipeline(g, pl)]
     assert layers == [["B"], ["F"], ["D"], ["E"], ["A", "C", "G", "Root1", "Root2"]]
-    g2 = ClosureGraph.from_records([{"path": "Root1", "references": ["A"]}, {"path": "A", "references": ["B"]},
-                                    {"path": "B"}, {"path": "Root2"}])
+    g2 = ClosureGraph.from_records(
+        [{"path": "Root1", "references": ["A"]}, {"path": "A", "references": ["B"]}, {"path": "B"}, {"path": "Root2"}]
+    )
     names = lambda pl: [sorted(g2.paths[i] for i in layer) for layer in run_pipeline(g2, pl)]  # noqa: E731
     assert names([["popularity_contest"]]) == [["B"], ["A"], ["Root1"], ["Root2"]]
     assert names([["popularity_contest"], ["limit_layers", 3]]) == [["B"], ["A"], ["Root1", "Root2"]]
@@ -210,15 +241,23 @@ def split(g: ClosureGraph, specs) -> dict:
 
     start = PGraph(tuple(range(len(g.paths))), {i: tuple(g.refs[i]) for i in range(len(g.paths))})
     out = _Run(g.paths).op_split_paths(start, specs, where="test")
-    return {k: (sorted(g.paths[v] for v in pg.vs), sorted((g.paths[a], g.paths[b]) for a in pg.vs for b in pg.succ[a]))
-            for k, pg in out.items()}
+    return {
+        k: (sorted(g.paths[v] for v in pg.vs), sorted((g.paths[a], g.paths[b]) for a in pg.vs for b in pg.succ[a]))
+        for k, pg in out.items()
+    }
 
 
 def test_pipeline_split_paths_tests():
     # split_paths_test.py: Root1-A, A-B, A-D, D-E, B-D, B-F, Root2-B, Root3-C, X alone.
-    g = graph_of({"Root1": ["A"], "A": ["B", "D"], "D": ["E"], "B": ["D", "F"], "Root2": ["B"], "Root3": ["C"], "X": []})
-    assert split(g, []) == {"rest": (sorted(g.paths), sorted((a, b) for a in "Root1 A D B Root2 Root3".split()
-                                                             for b in [g.paths[j] for j in g.refs[g.index[a]]]))}
+    g = graph_of(
+        {"Root1": ["A"], "A": ["B", "D"], "D": ["E"], "B": ["D", "F"], "Root2": ["B"], "Root3": ["C"], "X": []}
+    )
+    assert split(g, []) == {
+        "rest": (
+            sorted(g.paths),
+            sorted((a, b) for a in "Root1 A D B Root2 Root3".split() for b in [g.paths[j] for j in g.refs[g.index[a]]]),
+        )
+    }
     assert split(g, ["B"]) == {
         "main": (["B", "F"], [("B", "F")]),
         "common": (["D", "E"], [("D", "E")]),
@@ -231,8 +270,10 @@ def test_pipeline_split_paths_tests():
     }
     assert split(g, ["D"]) == {
         "main": (["D", "E"], [("D", "E")]),
-        "rest": (["A", "B", "C", "F", "Root1", "Root2", "Root3", "X"],
-                 [("A", "B"), ("B", "F"), ("Root1", "A"), ("Root2", "B"), ("Root3", "C")]),
+        "rest": (
+            ["A", "B", "C", "F", "Root1", "Root2", "Root3", "X"],
+            [("A", "B"), ("B", "F"), ("Root1", "A"), ("Root2", "B"), ("Root3", "C")],
+        ),
     }
     # children_of B = D and F; with the edges into them cut nothing else reaches D, E or F.
     assert split(g, [{"children_of": "B"}])["main"] == (["D", "E", "F"], [("D", "E")])
@@ -250,7 +291,13 @@ def test_pipeline_strategy_budget_and_exclusions():
     # Missing keys in `over` leave the value alone; cycles do not lose paths.
     cyc = graph_of({"R": "X", "X": "Y", "Y": "X", "P": "Q", "Q": "P"}, dict.fromkeys("RXYPQ", 1))
     pl = [["split_paths", ["X"]], ["over", "common", ["popularity_contest"]]]
-    assert sorted(p for layer in Pipeline(pipeline=pl).group(cyc, budget=9) for p in layer.paths) == ["P", "Q", "R", "X", "Y"]
+    assert sorted(p for layer in Pipeline(pipeline=pl).group(cyc, budget=9) for p in layer.paths) == [
+        "P",
+        "Q",
+        "R",
+        "X",
+        "Y",
+    ]
 
 
 def test_pipeline_errors():
@@ -261,16 +308,21 @@ def test_pipeline_errors():
     with pytest.raises(ConfigError, match="not valid JSON"):
         get_strategy("pipeline", pipeline="[[")
     with pytest.raises(StrategyError, match="expects a graph, got a list"):
-        get_strategy("pipeline", pipeline='[["popularity_contest"], ["split_every", 2]]').group(graph_of(DOC_EXAMPLE), budget=5)
+        get_strategy("pipeline", pipeline='[["popularity_contest"], ["split_every", 2]]').group(
+            graph_of(DOC_EXAMPLE), budget=5
+        )
 
 
 # --------------------------------------------------------------- keystone
 def test_keystone_units_by_hand():
     # app -> data (popularity 1: only app uses it) and app -> lib (popularity 50).
-    g = ClosureGraph.from_records([
-        {"path": "/s/a-app-1", "narSize": 50, "references": ["/s/b-lib-1", "/s/c-data-1"]},
-        {"path": "/s/b-lib-1", "narSize": 30, "references": []},
-        {"path": "/s/c-data-1", "narSize": 10, "references": []}])
+    g = ClosureGraph.from_records(
+        [
+            {"path": "/s/a-app-1", "narSize": 50, "references": ["/s/b-lib-1", "/s/c-data-1"]},
+            {"path": "/s/b-lib-1", "narSize": 30, "references": []},
+            {"path": "/s/c-data-1", "narSize": 10, "references": []},
+        ]
+    )
     pops = Popularity({"lib-1": 50, "data-1": 1}).for_graph(g)
     assert keystone_units(g, pops, 1) == {0: [0, 2], 1: [1]}
     # attach_popularity 50: lib joins app too.
@@ -278,24 +330,35 @@ def test_keystone_units_by_hand():
 
 
 def test_keystone_layers_by_hand():
-    g = ClosureGraph.from_records([
-        {"path": "/s/a-app-1", "narSize": 50, "references": ["/s/b-lib-1", "/s/c-data-1", "/s/d-tiny-1"]},
-        {"path": "/s/b-lib-1", "narSize": 30, "references": ["/s/e-libc-1"]},
-        {"path": "/s/c-data-1", "narSize": 10, "references": []},
-        {"path": "/s/d-tiny-1", "narSize": 2, "references": ["/s/e-libc-1"]},
-        {"path": "/s/e-libc-1", "narSize": 20, "references": []}])
+    g = ClosureGraph.from_records(
+        [
+            {"path": "/s/a-app-1", "narSize": 50, "references": ["/s/b-lib-1", "/s/c-data-1", "/s/d-tiny-1"]},
+            {"path": "/s/b-lib-1", "narSize": 30, "references": ["/s/e-libc-1"]},
+            {"path": "/s/c-data-1", "narSize": 10, "references": []},
+            {"path": "/s/d-tiny-1", "narSize": 2, "references": ["/s/e-libc-1"]},
+            {"path": "/s/e-libc-1", "narSize": 20, "references": []},
+        ]
+    )
     ctx = Context(Popularity({"lib-1": 40, "data-1": 1, "tiny-1": 5, "libc-1": 1000}))
     # Units: {app, data} 60 bytes (popularity 1), {lib} 30 (40), {libc} 20 (1000), {tiny} 2 (5).
     # alpha=0, beta=0: value = bytes; budget 3 -> app unit, lib, then the rest.
     s = Keystone(alpha=0.0, beta=0.0)
-    assert contents(s.group(g, ctx, budget=3)) == [["/s/a-app-1", "/s/c-data-1"], ["/s/b-lib-1"], ["/s/d-tiny-1", "/s/e-libc-1"]]
+    assert contents(s.group(g, ctx, budget=3)) == [
+        ["/s/a-app-1", "/s/c-data-1"],
+        ["/s/b-lib-1"],
+        ["/s/d-tiny-1", "/s/e-libc-1"],
+    ]
     # alpha=1: values app 60, lib 1200, libc 20000, tiny 10 -> libc, lib alone.
     s = Keystone(alpha=1.0, beta=0.0)
     assert contents(s.group(g, ctx, budget=3))[:2] == [["/s/e-libc-1"], ["/s/b-lib-1"]]
     # beta=1 (alpha 0): users of each head: app 1, lib 2, libc 4, tiny 2 -> values 60, 60, 80, 4;
     # ties (app, lib at 60) by path.
     s = Keystone(alpha=0.0, beta=1.0)
-    assert contents(s.group(g, ctx, budget=3)) == [["/s/e-libc-1"], ["/s/a-app-1", "/s/c-data-1"], ["/s/b-lib-1", "/s/d-tiny-1"]]
+    assert contents(s.group(g, ctx, budget=3)) == [
+        ["/s/e-libc-1"],
+        ["/s/a-app-1", "/s/c-data-1"],
+        ["/s/b-lib-1", "/s/d-tiny-1"],
+    ]
     # min_layer_size keeps small units out of their own layer, even when they are valuable.
     s = Keystone(alpha=1.0, beta=0.0, min_layer_size=25)
     assert contents(s.group(g, ctx, budget=3))[:2] == [["/s/b-lib-1"], ["/s/a-app-1", "/s/c-data-1"]]
@@ -331,8 +394,16 @@ def test_keystone_cycle_is_one_unit():
 
 # -------------------------------------------------- every strategy, real data
 ALL = [
-    "nixery", "nixery-2022", "popularity-contest", "auto-layer", "pipeline", "nix2container", "per-path", "single-layer",
-    "keystone", "bedrock",
+    "nixery",
+    "nixery-2022",
+    "popularity-contest",
+    "auto-layer",
+    "pipeline",
+    "nix2container",
+    "per-path",
+    "single-layer",
+    "keystone",
+    "bedrock",
 ]
 
 
@@ -358,8 +429,21 @@ def test_cli_group_runs_every_strategy(name, tmp_path, capsys):
         "keystone": ["--set", "alpha=0.5", "--set", "min_layer_size=1M"],
     }.get(name, [])
     out = tmp_path / "layers.json"
-    rc = main(["group", str(DEBIAN / "imageset" / "img-curl.graph.json"), "--strategy", name, "--budget", "5",
-               "--popularity", str(DEBIAN / "popularity.json"), "-o", str(out), *settings])
+    rc = main(
+        [
+            "group",
+            str(DEBIAN / "imageset" / "img-curl.graph.json"),
+            "--strategy",
+            name,
+            "--budget",
+            "5",
+            "--popularity",
+            str(DEBIAN / "popularity.json"),
+            "-o",
+            str(out),
+            *settings,
+        ]
+    )
     assert rc == 0
     layers = json.loads(out.read_text())
     assert 1 <= len(layers) <= 5
@@ -383,8 +467,15 @@ def test_keystone_meets_targets_on_the_debian_set():
 
 def test_families_are_the_registry():
     assert set(FAMILIES) == {
-        "nixery", "popularity-contest", "auto-layer", "pipeline", "nix2container", "per-path", "single-layer",
-        "keystone", "bedrock",
+        "nixery",
+        "popularity-contest",
+        "auto-layer",
+        "pipeline",
+        "nix2container",
+        "per-path",
+        "single-layer",
+        "keystone",
+        "bedrock",
     }
 
 
@@ -409,7 +500,9 @@ def test_output_independent_of_hash_seed():
     digests = set()
     for seed in ("0", "1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+        )
         digests.add(out.stdout.strip())
     assert len(digests) == 1 and len(hashlib.sha256().hexdigest()) == len(digests.pop())
 

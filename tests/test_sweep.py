@@ -65,7 +65,9 @@ def straightforward(imageset, strategy, budget, rule):
 
 
 NIXERY_POINTS = [
-    *grid("nixery", {"size_threshold": [10**6, 3 * 10**7, 10**8, 10**9], "popularity_threshold": [5, 100, 1000, 10**5]}),
+    *grid(
+        "nixery", {"size_threshold": [10**6, 3 * 10**7, 10**8, 10**9], "popularity_threshold": [5, 100, 1000, 10**5]}
+    ),
     get_strategy("nixery-2022"),
     get_strategy("nixery", popularity_percentile=99.0),
     get_strategy("nixery", popularity_by_name=True, size_measure="nar", size_threshold=10**6),
@@ -155,7 +157,12 @@ def test_cache_makes_a_rerun_instant(debian, tmp_path: Path, monkeypatch) -> Non
 
 def test_points() -> None:
     g = grid("nixery", {"size_threshold": ["1M", "10M"], "popularity_threshold": [1, 2, 3]})
-    assert [(s.size_threshold, s.popularity_threshold) for s in g[:4]] == [(10**6, 1), (10**6, 2), (10**6, 3), (10**7, 1)]
+    assert [(s.size_threshold, s.popularity_threshold) for s in g[:4]] == [
+        (10**6, 1),
+        (10**6, 2),
+        (10**6, 3),
+        (10**7, 1),
+    ]
     assert len(g) == 6
     with pytest.raises(ConfigError, match="size_threshold=-1 is below the minimum 0"):
         grid("nixery", {"size_threshold": [-1]})
@@ -176,10 +183,16 @@ def test_default_space_is_data_aware(debian) -> None:
     assert sp["popularity_threshold"][-1] == max(debian.popularity.counts.values()) + 1
     # ten log-spaced values plus the starting value 100,000,000
     assert len(sp["size_threshold"]) == 11 and 10**8 in sp["size_threshold"]
-    ratios = [b / a for a, b in zip(sp["popularity_threshold"], sp["popularity_threshold"][1:]) if b != 1000 and a != 1000]
+    ratios = [
+        b / a for a, b in zip(sp["popularity_threshold"], sp["popularity_threshold"][1:]) if b != 1000 and a != 1000
+    ]
     assert max(ratios) / min(ratios) < 1.5  # evenly spaced on a log scale
     # A wide integer range without a declared log scale is log-spaced too; a narrow one is linear.
-    assert default_space(Wide(), steps=4) == {"n": [1, 5, 100, 10**4, 10**6], "k": [0, 3, 7, 10], "x": [0.0, 1 / 3, 0.5, 2 / 3, 1.0]}
+    assert default_space(Wide(), steps=4) == {
+        "n": [1, 5, 100, 10**4, 10**6],
+        "k": [0, 3, 7, 10],
+        "x": [0.0, 1 / 3, 0.5, 2 / 3, 1.0],
+    }
     sp2 = default_space("nixery", debian, include=["merge_mode", "popularity_by_name"])
     assert sp2 == {"popularity_by_name": [False, True], "merge_mode": ["seed", "resort"]}
 
@@ -239,13 +252,25 @@ def random_sets(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     random_sets(),
-    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 25), st.sampled_from(["seed", "resort"]), st.sampled_from(["closure", "nar"])), min_size=1, max_size=4),
+    st.lists(
+        st.tuples(
+            st.integers(0, 200),
+            st.integers(0, 25),
+            st.sampled_from(["seed", "resort"]),
+            st.sampled_from(["closure", "nar"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
     st.lists(st.integers(1, 6), min_size=1, max_size=3, unique=True),
 )
 def test_fast_path_equals_straightforward_on_random_graphs(s, configs, budgets) -> None:
     import warnings
 
-    pts = [get_strategy("nixery", size_threshold=a, popularity_threshold=b, merge_mode=m, size_measure=sm) for a, b, m, sm in configs]
+    pts = [
+        get_strategy("nixery", size_threshold=a, popularity_threshold=b, merge_mode=m, size_measure=sm)
+        for a, b, m, sm in configs
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = sweep(s, pts, budgets, rules=["any", "chain"], executor="serial", cache=False, progress=False)

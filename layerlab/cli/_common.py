@@ -21,7 +21,9 @@ __all__ = [
 def add_strategy_options(p: argparse.ArgumentParser, *, default_strategy: str | None = None) -> None:
     """``--strategy``, ``--budget``, ``--set`` and ``--popularity``."""
     p.add_argument(
-        "--strategy", "-s", default=default_strategy,
+        "--strategy",
+        "-s",
+        default=default_strategy,
         help="strategy name (default: the default strategy, marked in `layerlab strategies`)",
     )
     p.add_argument("--budget", "-b", type=int, default=94, help="maximum number of layers (default 94)")

@@ -38,12 +38,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", nargs="?", help="Nix package source (see layerlab.sources.nix); omit with --graph")
     p.add_argument("packages", nargs="*", metavar="PKG", help="package attribute names")
     add_strategy_options(p)
-    p.add_argument("--offline", action="store_true", help="with a package source: build without sandbox or binary cache")
+    p.add_argument(
+        "--offline", action="store_true", help="with a package source: build without sandbox or binary cache"
+    )
     g = p.add_argument_group("saved input")
     g.add_argument("--graph", metavar="FILE", help="closure graph file whose store paths are on disk")
     g.add_argument("--layers", metavar="FILE", help="layers.json (Nixery format) for --graph")
-    g.add_argument("--package", dest="package_paths", action="append", default=[], metavar="PATH",
-                   help="store path joined into the customisation layer (repeatable; default: the graph's roots)")
+    g.add_argument(
+        "--package",
+        dest="package_paths",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="store path joined into the customisation layer (repeatable; default: the graph's roots)",
+    )
     g.add_argument("--no-customisation", action="store_true", help="no customisation layer")
     o = p.add_argument_group("outputs")
     o.add_argument("--oci", metavar="DIR", help="write an OCI image layout directory")
@@ -53,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--nixery-json", metavar="FILE", help="write Nixery's {manifest, layerLocations} JSON")
     o.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
     b = p.add_argument_group("image")
-    b.add_argument("--compression", choices=("gzip", "zstd", "none"), default="gzip", help="layer compression (default gzip)")
+    b.add_argument(
+        "--compression", choices=("gzip", "zstd", "none"), default="gzip", help="layer compression (default gzip)"
+    )
     b.add_argument("--level", type=int, help="compression level")
     b.add_argument("--blob-store", metavar="DIR", help="blob store directory (default ~/.cache/layerlab/store)")
     b.add_argument("--store-dir", default="/nix/store", help="Nix store directory (default /nix/store)")
@@ -65,8 +75,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workdir", help="WorkingDir")
     b.add_argument("--user", help="User")
     b.add_argument("--workers", type=int, help="layers built at once (default: CPUs)")
-    b.add_argument("--parallel", choices=("processes", "threads"), default="processes",
-                   help="build layers in processes (default) or threads")
+    b.add_argument(
+        "--parallel",
+        choices=("processes", "threads"),
+        default="processes",
+        help="build layers in processes (default) or threads",
+    )
     r = p.add_argument_group("registry")
     r.add_argument("--format", choices=("oci", "docker"), default="oci", help="manifest format to push (default oci)")
     r.add_argument("--username", help="registry user name")
@@ -75,8 +89,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--insecure-tls", action="store_true", help="do not verify the registry's certificate")
     r.add_argument("--plain-http", action="store_true", help="talk plain HTTP to the registry")
     r.add_argument("--chunk-size", type=int, metavar="BYTES", help="upload blobs in chunks of this size")
-    r.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="seconds a registry may take to connect or to send the next bytes (default 60)")
+    r.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a registry may take to connect or to send the next bytes (default 60)",
+    )
     p.set_defaults(func=run_build)
 
 
@@ -115,8 +134,15 @@ def _from_source(args: argparse.Namespace, strategy, context):
     from ..image.from_source import plan_from_source
     from ..sources.nix import OFFLINE_CONFIG
 
-    plan = plan_from_source(args.source, args.packages, strategy, context, args.budget,
-                            customisation=not args.no_customisation, settings=OFFLINE_CONFIG if args.offline else None)
+    plan = plan_from_source(
+        args.source,
+        args.packages,
+        strategy,
+        context,
+        args.budget,
+        customisation=not args.no_customisation,
+        settings=OFFLINE_CONFIG if args.offline else None,
+    )
     return plan.closure.graph, list(plan.layers), list(plan.packages)
 
 
@@ -129,8 +155,9 @@ def _check_args(args: argparse.Namespace):
     from ..registry import DEFAULT_TIMEOUT, Reference, check_push_options
 
     if not (args.oci or args.archive or args.push or args.nixery_json):
-        raise ConfigError("name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE",
-                          source="layerlab build")
+        raise ConfigError(
+            "name an output: --oci DIR, --archive FILE, --push REF or --nixery-json FILE", source="layerlab build"
+        )
     check_tag(args.tag)
     check_compression(args.compression, args.level)
     if args.workers is not None and args.workers < 1:
@@ -143,8 +170,9 @@ def _check_args(args: argparse.Namespace):
         if target:
             check_file_target(target)
     if args.insecure_tls and args.ca_cert:
-        raise ConfigError("--insecure-tls turns verification off, --ca-cert sets how to verify: give one",
-                          source="--insecure-tls")
+        raise ConfigError(
+            "--insecure-tls turns verification off, --ca-cert sets how to verify: give one", source="--insecure-tls"
+        )
     verify: bool | str = False if args.insecure_tls else (args.ca_cert or True)
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     check_push_options(verify=verify, chunk_size=args.chunk_size, timeout=timeout, fmt=args.format)
@@ -204,8 +232,16 @@ def run_build(args: argparse.Namespace) -> int:
         graph, layers, packages = _from_source(args, strategy, context)
     else:
         raise ConfigError("give a package source and packages, or --graph FILE", source="layerlab build")
-    check_build_inputs(graph, layers, packages, store_dir=args.store_dir, compression=args.compression,
-                       level=args.level, parallel=args.parallel, workers=args.workers)
+    check_build_inputs(
+        graph,
+        layers,
+        packages,
+        store_dir=args.store_dir,
+        compression=args.compression,
+        level=args.level,
+        parallel=args.parallel,
+        workers=args.workers,
+    )
 
     store = BlobStore(args.blob_store)  # the first write
     image = build_image(
@@ -225,7 +261,11 @@ def run_build(args: argparse.Namespace) -> int:
     for c in image.conflicts:
         print(f"layerlab: warning: /{c.name} from {c.dropped} left out: {c.kept} provides it", file=sys.stderr)
     if args.oci:
-        summary["oci"] = {"dir": args.oci, "tag": args.tag, "manifest": write_oci_layout(image, store, args.oci, tag=args.tag)}
+        summary["oci"] = {
+            "dir": args.oci,
+            "tag": args.tag,
+            "manifest": write_oci_layout(image, store, args.oci, tag=args.tag),
+        }
     if args.archive:
         write_docker_archive(image, store, args.archive, repo_tag=f"{_image_name(args, graph)}:{args.tag}")
         summary["archive"] = args.archive
@@ -235,17 +275,31 @@ def run_build(args: argparse.Namespace) -> int:
     if ref is not None:
         from ..registry import push
 
-        report = push(image, store, ref, fmt=args.format, credentials=credentials, verify=verify,
-                      chunk_size=args.chunk_size, timeout=timeout)
+        report = push(
+            image,
+            store,
+            ref,
+            fmt=args.format,
+            credentials=credentials,
+            verify=verify,
+            chunk_size=args.chunk_size,
+            timeout=timeout,
+        )
         summary["push"] = report.to_json()
-        print(f"pushed {report.reference}@{report.manifest_digest}: {len(report.sent)} blobs sent "
-              f"({report.bytes_sent:,} bytes), {len(report.skipped)} already present", file=sys.stderr)
+        print(
+            f"pushed {report.reference}@{report.manifest_digest}: {len(report.sent)} blobs sent "
+            f"({report.bytes_sent:,} bytes), {len(report.skipped)} already present",
+            file=sys.stderr,
+        )
     if args.json:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         built = sum(1 for layer in image.layers if not layer.cached)
-        print(f"image {image.config_digest}: {len(image.layers)} layers ({built} built, "
-              f"{len(image.layers) - built} from cache), {image.compression}", file=sys.stderr)
+        print(
+            f"image {image.config_digest}: {len(image.layers)} layers ({built} built, "
+            f"{len(image.layers) - built} from cache), {image.compression}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -23,21 +23,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pull", help="bytes a client pulls for an image set, against the ideal (one layer per path)")
     _imageset_arg(p)
     add_strategy_options(p)
-    p.add_argument("--rule", choices=("any", "chain"), default="any", help="cache rule: any digest (default) or ChainID prefix")
-    p.add_argument("--held", action="append", default=[], metavar="IMAGE", help="an image the client already holds (repeatable)")
+    p.add_argument(
+        "--rule", choices=("any", "chain"), default="any", help="cache rule: any digest (default) or ChainID prefix"
+    )
+    p.add_argument(
+        "--held", action="append", default=[], metavar="IMAGE", help="an image the client already holds (repeatable)"
+    )
     p.add_argument("--per-image", action="store_true", help="also print one line per image")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_pull)
 
     p = sub.add_parser("sweep", help="evaluate strategies x parameters x budgets over an image set (CSV/Parquet)")
     _imageset_arg(p)
-    p.add_argument("--strategy", "-s", action="append", default=[], help="strategy name (repeatable; default: the default strategy)")
-    p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE", help="fixed strategy parameter")
+    p.add_argument(
+        "--strategy",
+        "-s",
+        action="append",
+        default=[],
+        help="strategy name (repeatable; default: the default strategy)",
+    )
+    p.add_argument(
+        "--set", dest="params", action="append", default=[], metavar="KEY=VALUE", help="fixed strategy parameter"
+    )
     p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json")
     p.add_argument(
-        "--grid", action="append", default=[], metavar="KEY=V1,V2|KEY=LO:HI:N", help="values of a parameter (repeatable); LO:HI:N is a range, log-spaced for sizes and counts"
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2|KEY=LO:HI:N",
+        help="values of a parameter (repeatable); LO:HI:N is a range, log-spaced for sizes and counts",
     )
-    p.add_argument("--random", type=int, metavar="N", help="sample N random points within the --grid ranges instead of the grid")
+    p.add_argument(
+        "--random", type=int, metavar="N", help="sample N random points within the --grid ranges instead of the grid"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--budgets", default="94", metavar="N,N,...", help="layer budgets (default 94)")
     p.add_argument("--rule", action="append", choices=("any", "chain"), help="cache rule (repeatable; default any)")
@@ -50,8 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="search strategy parameters for the lowest pull cost, with sensitivity")
     _imageset_arg(p)
     add_strategy_options(p)
-    p.add_argument("--space", action="append", default=[], metavar="KEY=V1,V2|KEY=LO:HI:N", help="values to search (default: numeric parameters)")
-    p.add_argument("--method", choices=("grid", "random", "coordinate"), default="grid", help="search method (default grid)")
+    p.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2|KEY=LO:HI:N",
+        help="values to search (default: numeric parameters)",
+    )
+    p.add_argument(
+        "--method", choices=("grid", "random", "coordinate"), default="grid", help="search method (default grid)"
+    )
     p.add_argument("--steps", type=int, default=10, help="values per parameter in the default space (default 10)")
     p.add_argument("--samples", type=int, default=50, help="random points (default 50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -81,7 +107,9 @@ def _figure_options(p: argparse.ArgumentParser) -> None:
 
 
 def _imageset_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("imageset", nargs="?", metavar="IMAGESET", help="directory or manifest (default: the bundled Debian set)")
+    p.add_argument(
+        "imageset", nargs="?", metavar="IMAGESET", help="directory or manifest (default: the bundled Debian set)"
+    )
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -220,7 +248,10 @@ def run_sweep(args: argparse.Namespace) -> int:
         warn_without_popularity(base, imageset.popularity)
         space = _parse_space(base, [g for g in args.grid if _declares(name, _key(g)) or len(names) == 1], "--grid")
         if args.random is not None:
-            ranges = {k: (min(v), max(v)) if type(base).param(k).kind in ("int", "bytes", "float") and len(v) > 1 else v for k, v in space.items()}
+            ranges = {
+                k: (min(v), max(v)) if type(base).param(k).kind in ("int", "bytes", "float") and len(v) > 1 else v
+                for k, v in space.items()
+            }
             if not ranges:
                 raise ConfigError("--random needs --grid ranges to sample from", source="--random")
             points.extend(sample(base, args.random, ranges, seed=args.seed))
@@ -230,8 +261,16 @@ def run_sweep(args: argparse.Namespace) -> int:
     if args.pairs is not None and args.pairs < 1:
         raise ConfigError(f"--pairs must be at least 1, not {args.pairs}", source="--pairs")
     figures = args.figures or args.front is not None
-    frame = sweep(imageset, points, budgets, rules=args.rule or ["any"], figures=figures, pairs=args.pairs,
-                  pairs_seed=args.seed, **_executor(args))
+    frame = sweep(
+        imageset,
+        points,
+        budgets,
+        rules=args.rule or ["any"],
+        figures=figures,
+        pairs=args.pairs,
+        pairs_seed=args.seed,
+        **_executor(args),
+    )
     if args.front:
         from ..metrics.objective import pareto_front
 

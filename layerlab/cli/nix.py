@@ -22,13 +22,29 @@ import sys
 
 def add_nix_options(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs Nix."""
-    p.add_argument("--method", choices=("path-info", "export"), default="path-info",
-                   help="how to read the closure: nix path-info (default) or an exportReferencesGraph derivation")
-    p.add_argument("--system", help="Nix system to build for (default: Nix's own; an arm64/ image name picks aarch64-linux)")
-    p.add_argument("--option", dest="nix_options", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="a Nix setting passed through NIX_CONFIG (repeatable)")
-    p.add_argument("--offline", action="store_true",
-                   help="build without sandbox or binary cache (sandbox = false, substituters = empty)")
+    p.add_argument(
+        "--method",
+        choices=("path-info", "export"),
+        default="path-info",
+        help="how to read the closure: nix path-info (default) or an exportReferencesGraph derivation",
+    )
+    p.add_argument(
+        "--system", help="Nix system to build for (default: Nix's own; an arm64/ image name picks aarch64-linux)"
+    )
+    p.add_argument(
+        "--option",
+        dest="nix_options",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a Nix setting passed through NIX_CONFIG (repeatable)",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="build without sandbox or binary cache (sandbox = false, substituters = empty)",
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds each Nix command may run (default 1800)")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write the on-disk closure cache")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -38,8 +54,12 @@ def add_nix_options(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("closure", help="build packages with Nix and write their closure graph")
     p.add_argument("source", help="package source: nixpkgs!<channel>, git!<url>!<rev>, path!<dir> or flake!<ref>")
-    p.add_argument("packages", nargs="+", metavar="PKG",
-                   help="attribute paths (xorg.xev); with --image, Nixery image names (shell/git, arm64/htop)")
+    p.add_argument(
+        "packages",
+        nargs="+",
+        metavar="PKG",
+        help="attribute paths (xorg.xev); with --image, Nixery image names (shell/git, arm64/htop)",
+    )
     p.add_argument("--image", action="store_true", help="read PKG as Nixery image names (a/b/c, shell, arm64/ prefix)")
     p.add_argument("--out", "-o", help="output file (default: stdout): exportReferencesGraph JSON plus the package map")
     add_nix_options(p)
@@ -49,8 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="package source")
     p.add_argument("--out", "-o", help="output popularity.json (default: stdout)")
     p.add_argument("--keep-ones", action="store_true", help="keep packages referenced only once")
-    p.add_argument("--store", metavar="URL",
-                   help="read references from this binary cache (https://cache.nixos.org) instead of building")
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="read references from this binary cache (https://cache.nixos.org) instead of building",
+    )
     add_nix_options(p)
     p.set_defaults(func=run_popcount)
 
@@ -90,8 +113,9 @@ class ProgressDisplay:
             if self.bar is not None:
                 self.bar.close()
             # one redraw per derivation: few enough to show every step
-            self.bar = tqdm(total=event.total, unit="drv", desc="nix build", file=sys.stderr, leave=False,
-                            mininterval=0, miniters=1)
+            self.bar = tqdm(
+                total=event.total, unit="drv", desc="nix build", file=sys.stderr, leave=False, mininterval=0, miniters=1
+            )
         elif event.kind == "build" and self.bar is not None:
             self.bar.set_postfix_str(event.what[:40], refresh=False)
             self.bar.update(1)
@@ -117,7 +141,9 @@ def resolve_packages(source_text: str, names: list[str], image: bool, system: st
         if arch is not None and a != arch:
             from ..errors import ConfigError
 
-            raise ConfigError(f"image names ask for two architectures, {arch} and {a}", source="layerlab closure --image")
+            raise ConfigError(
+                f"image names ask for two architectures, {arch} and {a}", source="layerlab closure --image"
+            )
         arch = a
     return source, packages, system or (system_for_arch(arch) if arch and arch != "amd64" else None)
 
@@ -149,8 +175,14 @@ def run_popcount(args: argparse.Namespace) -> int:
     progress = kw.pop("progress")
     cache = kw.pop("cache")
     try:
-        pop = popularity(parse_source(args.source), store=args.store, progress=progress, drop_ones=not args.keep_ones,
-                         cache=cache, **kw)
+        pop = popularity(
+            parse_source(args.source),
+            store=args.store,
+            progress=progress,
+            drop_ones=not args.keep_ones,
+            cache=cache,
+            **kw,
+        )
     finally:
         if progress is not None:
             progress.close()

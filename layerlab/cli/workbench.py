@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", default="build/report", help="output directory (default build/report)")
     p.add_argument("--notebooks", help="directory of notebooks (default: the bundled ones)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
-    p.add_argument("--only", action="append", default=[], metavar="NAME", help="only notebooks whose file name contains NAME")
+    p.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="only notebooks whose file name contains NAME"
+    )
     p.set_defaults(func=run_report_cmd)
 
     p = sub.add_parser("plot", help="draw a figure to a PNG file")
@@ -70,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _out(k)
     k = kinds.add_parser("pull", help="pull bytes against budget for several strategies, with the ideal bound")
     _imageset_arg(k)
-    k.add_argument("--strategies", default="nixery,nixery-2022,popularity-contest,auto-layer", help="comma-separated names")
+    k.add_argument(
+        "--strategies", default="nixery,nixery-2022,popularity-contest,auto-layer", help="comma-separated names"
+    )
     k.add_argument("--budgets", default="5,10,20,30,60,94", help="comma-separated budgets")
     k.add_argument("--rule", choices=("any", "chain"), default="any")
     k.add_argument(
@@ -97,7 +101,9 @@ def _out(p: argparse.ArgumentParser) -> None:
 
 
 def _imageset_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("imageset", nargs="?", help="directory or manifest of images (default: the bundled Debian 30-image set)")
+    p.add_argument(
+        "imageset", nargs="?", help="directory or manifest of images (default: the bundled Debian 30-image set)"
+    )
 
 
 # ------------------------------------------------------------------ workbench
@@ -122,8 +128,14 @@ def run_workbench(args: argparse.Namespace) -> int:
     notebooks = args.notebooks or working_copy()
     if args.notebooks is None and Path(notebooks).resolve() != NOTEBOOK_DIR:  # a working copy of installed notebooks
         print(f"layerlab workbench: notebooks in {notebooks}", flush=True)
-    return run_lab(notebooks, port=args.port, ip=args.ip, token=args.token, open_browser=args.open,
-                   announce=lambda line: print(line, flush=True))
+    return run_lab(
+        notebooks,
+        port=args.port,
+        ip=args.ip,
+        token=args.token,
+        open_browser=args.open,
+        announce=lambda line: print(line, flush=True),
+    )
 
 
 # --------------------------------------------------------------------- report
@@ -178,7 +190,9 @@ def run_plot(args: argparse.Namespace) -> int:
             fig = plot.dominator_tree(graph, tree.layers, idom=tree.idom, big=tree.big, popular=tree.popular)
         else:
             layers = strategy.group(graph, context, args.budget)
-            fig = plot.layer_sizes(layers, title=f"{graph.name}: {len(layers)} layers ({strategy.name}, budget {args.budget})")
+            fig = plot.layer_sizes(
+                layers, title=f"{graph.name}: {len(layers)} layers ({strategy.name}, budget {args.budget})"
+            )
     elif args.kind == "overlap":
         from ..metrics import layer_imageset
         from ..metrics.overlap import overlap, overlap_matrix
@@ -192,8 +206,14 @@ def run_plot(args: argparse.Namespace) -> int:
         frame, _ = overlap(layer_imageset(strategy, s, args.budget, context))
         m = overlap_matrix(frame, args.value)
         as_bytes = args.value != "layer_share"
-        label = {"layer_share": "shared layer bytes / shared path bytes", "shared_layer_bytes": "bytes in identical layers", "shared_path_bytes": "bytes of shared paths"}[args.value]
-        fig = plot.overlap_heatmap(m.fillna(0), title=f"{s.name}: {strategy.name}, budget {args.budget}", value_label=label, as_bytes=as_bytes)
+        label = {
+            "layer_share": "shared layer bytes / shared path bytes",
+            "shared_layer_bytes": "bytes in identical layers",
+            "shared_path_bytes": "bytes of shared paths",
+        }[args.value]
+        fig = plot.overlap_heatmap(
+            m.fillna(0), title=f"{s.name}: {strategy.name}, budget {args.budget}", value_label=label, as_bytes=as_bytes
+        )
     elif args.kind == "pull":
         from ..metrics import ideal_bytes
         from ..metrics.sweep import sweep
@@ -208,7 +228,9 @@ def run_plot(args: argparse.Namespace) -> int:
         for n, name in enumerate(names):
             rows = df.iloc[n * len(budgets) : (n + 1) * len(budgets)]
             curves[name] = dict(zip(rows["budget"].tolist(), rows["pulled_bytes"].tolist()))
-        fig = plot.pull_vs_budget(curves, ideal_bytes(s), title=f"Pull bytes over {s.name} ({len(s)} images, {args.rule} rule)")
+        fig = plot.pull_vs_budget(
+            curves, ideal_bytes(s), title=f"Pull bytes over {s.name} ({len(s)} images, {args.rule} rule)"
+        )
     elif args.kind == "sweep":
         from ..metrics.sweep import grid, sweep
         from ..strategies import get_strategy, strategy_class
@@ -225,9 +247,15 @@ def run_plot(args: argparse.Namespace) -> int:
         values = df["pulled_bytes"].to_numpy().reshape(len(ys), len(xs))
         i, j = divmod(int(values.argmin()), len(xs))
         fig = plot.sweep_heatmap(
-            values, xs, ys, x_label=xname.replace("_", " "), y_label=yname.replace("_", " "),
+            values,
+            xs,
+            ys,
+            x_label=xname.replace("_", " "),
+            y_label=yname.replace("_", " "),
             title=f"{s.name}: {args.strategy}, budget {args.budget}, pull bytes ({args.rule})",
-            best=(xs[j], ys[i]), x_bytes=cls.param(xname).kind == "bytes", y_bytes=cls.param(yname).kind == "bytes",
+            best=(xs[j], ys[i]),
+            x_bytes=cls.param(xname).kind == "bytes",
+            y_bytes=cls.param(yname).kind == "bytes",
         )
     else:  # pragma: no cover - argparse restricts the choices
         raise ConfigError(f"unknown plot kind {args.kind}")

@@ -216,7 +216,9 @@ class Image:
         }
 
 
-def _build_store_layer(layer: Layer, store: BlobStore, store_dir: str, compression: str, level: int | None, md5: bool) -> BuiltLayer:
+def _build_store_layer(
+    layer: Layer, store: BlobStore, store_dir: str, compression: str, level: int | None, md5: bool
+) -> BuiltLayer:
     key = layer_key(layer.paths, store_dir=store_dir, compression=compression, level=level)
     info = store.get_layer(key)
     cached = info is not None
@@ -326,8 +328,16 @@ def build_image(
         >>> [layer.kind for layer in img.layers], img.compression
         (['store'], 'gzip')
     """
-    check_build_inputs(graph, layers, packages, store_dir=store_dir, compression=compression, level=level,
-                       parallel=parallel, workers=workers)
+    check_build_inputs(
+        graph,
+        layers,
+        packages,
+        store_dir=store_dir,
+        compression=compression,
+        level=level,
+        parallel=parallel,
+        workers=workers,
+    )
     cfg = config or ImageConfig()
     ordered = list(layers)
     built: list[BuiltLayer | None] = [None] * len(ordered)
@@ -365,4 +375,3 @@ def build_image(
     cfg_bytes = config_json(cfg, [b.info.diff_id for b in result], [b.history() for b in result])
     cfg_digest = store.add_bytes(cfg_bytes)
     return Image(tuple(result), cfg_bytes, cfg_digest, compression, conflicts)
-

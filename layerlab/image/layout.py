@@ -80,11 +80,13 @@ def _read_index(target: Path) -> dict:
     try:
         doc = orjson.loads((target / "index.json").read_bytes())
     except (OSError, orjson.JSONDecodeError) as err:
-        raise ImageError(f"an OCI layout whose index.json cannot be read ({err}); refusing to change it",
-                         source=str(target)) from None
+        raise ImageError(
+            f"an OCI layout whose index.json cannot be read ({err}); refusing to change it", source=str(target)
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("manifests", []), list):
-        raise ImageError("an OCI layout whose index.json is not an image index; refusing to change it",
-                         source=str(target))
+        raise ImageError(
+            "an OCI layout whose index.json is not an image index; refusing to change it", source=str(target)
+        )
     return doc
 
 
@@ -201,6 +203,7 @@ def _add_to_layout(target: Path, image: Image, store: BlobStore, manifest: bytes
                 hold.release()
     except OSError as err:
         raise ImageError(f"cannot add blobs to the OCI layout: {err.strerror or err}", source=str(target)) from None
+
     def other_tag(m: object) -> bool:
         return not (isinstance(m, dict) and (m.get("annotations") or {}).get(_REF_NAME) == tag)
 
@@ -246,7 +249,9 @@ def _copy_decompressed_raw(src: BinaryIO, out: BinaryIO, compression: str) -> in
     return n
 
 
-def write_docker_archive(image: Image, store: BlobStore, target: str | os.PathLike[str], *, repo_tag: str | None = None) -> None:
+def write_docker_archive(
+    image: Image, store: BlobStore, target: str | os.PathLike[str], *, repo_tag: str | None = None
+) -> None:
     """Write a ``docker load`` archive of ``image`` (layers uncompressed).
 
     Args:
@@ -261,7 +266,13 @@ def write_docker_archive(image: Image, store: BlobStore, target: str | os.PathLi
         True
     """
     cfg_name = image.config_digest[7:] + ".json"
-    manifest = [{"Config": cfg_name, "RepoTags": [repo_tag] if repo_tag else [], "Layers": [layer.info.diff_id[7:] + "/layer.tar" for layer in image.layers]}]
+    manifest = [
+        {
+            "Config": cfg_name,
+            "RepoTags": [repo_tag] if repo_tag else [],
+            "Layers": [layer.info.diff_id[7:] + "/layer.tar" for layer in image.layers],
+        }
+    ]
     with atomic_file(target, error=ImageError) as out:
 
         def small(name: str, data: bytes) -> None:
@@ -282,7 +293,9 @@ def write_docker_archive(image: Image, store: BlobStore, target: str | os.PathLi
                 except ImageError as err:
                     raise ImageError(f"blob {layer.info.digest}: {err.message}", source=str(store.root)) from None
             if n != layer.info.tar_size:
-                raise ImageError(f"blob {layer.info.digest} holds {n} bytes, expected {layer.info.tar_size}", source=str(store.root))
+                raise ImageError(
+                    f"blob {layer.info.digest} holds {n} bytes, expected {layer.info.tar_size}", source=str(store.root)
+                )
             out.write(b"\0" * (-n % 512))
         small(cfg_name, image.config)
         small("manifest.json", orjson.dumps(manifest))
@@ -301,7 +314,12 @@ def nixery_output(image: Image, store: BlobStore) -> bytes:
         >>> import orjson; sorted(orjson.loads(nixery_output(img, blobs)))
         ['layerLocations', 'manifest']
     """
-    locations = {image.config_digest[7:]: {"path": str(store.blob_path(image.config_digest)), "md5": store.md5(image.config_digest)}}
+    locations = {
+        image.config_digest[7:]: {
+            "path": str(store.blob_path(image.config_digest)),
+            "md5": store.md5(image.config_digest),
+        }
+    }
     for layer in image.layers:
         md5 = layer.info.md5 or store.md5(layer.info.digest)
         locations[layer.info.digest[7:]] = {"path": str(store.blob_path(layer.info.digest)), "md5": md5}

@@ -105,6 +105,7 @@ def check_repository(name: object, *, host: str = "", source: str = "reference")
         raise ConfigError(f"repository name is longer than {MAX_NAME_LENGTH} characters with its host", source=source)
     return name
 
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -144,14 +145,18 @@ def layer_media_type(compression: str, fmt: str = "oci") -> str:
     try:
         return table[compression]
     except KeyError:
-        raise ImageError(f"the {fmt} manifest has no media type for {compression} layers (use the OCI manifest)") from None
+        raise ImageError(
+            f"the {fmt} manifest has no media type for {compression} layers (use the OCI manifest)"
+        ) from None
 
 
 def _dump(doc: dict) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
-def oci_manifest(config: Descriptor, layers: Sequence[Descriptor], compression: str, annotations: dict[str, str] | None = None) -> bytes:
+def oci_manifest(
+    config: Descriptor, layers: Sequence[Descriptor], compression: str, annotations: dict[str, str] | None = None
+) -> bytes:
     """The OCI image manifest bytes.
 
     Example:

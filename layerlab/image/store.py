@@ -71,7 +71,9 @@ def default_store_dir() -> Path:
     return Path(base) / "layerlab" / "store"
 
 
-def layer_key(paths: Sequence[str], *, store_dir: str = "/nix/store", compression: str = "none", level: int | None = None) -> str:
+def layer_key(
+    paths: Sequence[str], *, store_dir: str = "/nix/store", compression: str = "none", level: int | None = None
+) -> str:
     """The cache key of a layer: Nixery's SHA-1 of ``:``-joined sorted paths, plus the build options.
 
     Example:

@@ -110,8 +110,10 @@ def check_compression(compression: object, level: object = None) -> None:
     if levels is None:
         raise ImageError("uncompressed layers take no level", source="--level")
     if isinstance(level, bool) or not isinstance(level, int) or level not in levels:
-        raise ImageError(f"{compression} takes a level from {levels[0]} to {levels[-1]}, not {level!r:.40}",
-                         source="--level")
+        raise ImageError(
+            f"{compression} takes a level from {levels[0]} to {levels[-1]}, not {level!r:.40}", source="--level"
+        )
+
 
 _BLOCK = 512
 _BUF = 4 << 20  # bytes per stream buffer
@@ -315,7 +317,9 @@ def check_store_path(path: str | bytes, store_dir: str) -> bytes:
 
 def _check_store_dir(store_dir: str) -> bytes:
     if not store_dir.startswith("/") or os.path.normpath(store_dir) != store_dir or store_dir == "/":
-        raise ConfigError(f"store directory must be an absolute, normalised path, not {store_dir!r}", source="store_dir")
+        raise ConfigError(
+            f"store directory must be an absolute, normalised path, not {store_dir!r}", source="store_dir"
+        )
     return os.fsencode(store_dir)
 
 
@@ -362,7 +366,9 @@ def _walk(top: bytes, top_name: bytes) -> Iterator[Entry]:
             )
 
 
-def store_entries(paths: Iterable[str | bytes], store_dir: str = "/nix/store", *, parents: bool = True) -> Iterator[Entry]:
+def store_entries(
+    paths: Iterable[str | bytes], store_dir: str = "/nix/store", *, parents: bool = True
+) -> Iterator[Entry]:
     """The entries of a layer holding ``paths`` (sorted first), parents included.
 
     Raises:
@@ -413,7 +419,9 @@ class _Digester:
             z = zstandard.ZstdCompressor(level=3 if level is None else level).compressobj()
             self._compress, self._flush = z.compress, z.flush
         elif compression != "none":
-            raise ConfigError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}", source="compression")
+            raise ConfigError(
+                f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}", source="compression"
+            )
 
     def _emit(self, data: bytes | memoryview) -> None:
         if self.blob is not self.diff:
@@ -479,7 +487,9 @@ class _Stream:
         if self.pos + n > _BUF:
             self._flush()
         if n > _BUF:
-            self.d.feed(memoryview(data)) if self.pool is None else self.pool.submit(self.d.feed, memoryview(data)).result()
+            self.d.feed(memoryview(data)) if self.pool is None else self.pool.submit(
+                self.d.feed, memoryview(data)
+            ).result()
             return
         self.views[self.cur][self.pos : self.pos + n] = data
         self.pos += n
@@ -502,7 +512,9 @@ class _Stream:
                 except OSError as err:
                     raise ImageError(f"cannot read: {err.strerror}", source=os.fsdecode(src)) from None
                 if got == 0:
-                    raise ImageError(f"file shrank while it was read (expected {entry.size} bytes)", source=os.fsdecode(src))
+                    raise ImageError(
+                        f"file shrank while it was read (expected {entry.size} bytes)", source=os.fsdecode(src)
+                    )
                 self.pos += got
                 left -= got
             if os.read(fd, 1):
@@ -561,7 +573,9 @@ def write_entries(
         stream.close()
     except OSError as err:  # writing the blob failed (disk full...)
         name = getattr(out, "name", None)
-        raise ImageError(f"cannot write layer: {err.strerror or err}", source=name if isinstance(name, str) else None) from None
+        raise ImageError(
+            f"cannot write layer: {err.strerror or err}", source=name if isinstance(name, str) else None
+        ) from None
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
@@ -587,4 +601,6 @@ def write_layer(
         >>> write_layer([s + "/aaa-x"], a, store_dir=s) == write_layer([s + "/aaa-x"], b, store_dir=s)  # reproducible
         True
     """
-    return write_entries(store_entries(paths, store_dir), out, compression=compression, level=level, md5=md5, threaded=threaded)
+    return write_entries(
+        store_entries(paths, store_dir), out, compression=compression, level=level, md5=md5, threaded=threaded
+    )

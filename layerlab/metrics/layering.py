@@ -57,9 +57,7 @@ class LayerTable:
     layer_paths: tuple[tuple[int, ...], ...]
 
 
-def intern_layers(
-    image_keys: Sequence[Sequence[tuple[int, ...]]], sizes: np.ndarray | None
-) -> LayerTable:
+def intern_layers(image_keys: Sequence[Sequence[tuple[int, ...]]], sizes: np.ndarray | None) -> LayerTable:
     """Number distinct layers given each image's layers as sorted global-id tuples.
 
     Example:
@@ -109,9 +107,13 @@ class Layering:
 
     def __post_init__(self) -> None:
         if len(self.layers) != len(self.imageset):
-            raise StrategyError(f"{len(self.layers)} layer lists for {len(self.imageset)} images", source=self.imageset.name)
+            raise StrategyError(
+                f"{len(self.layers)} layer lists for {len(self.imageset)} images", source=self.imageset.name
+            )
         if self.digests is not None:
-            if len(self.digests) != len(self.layers) or any(len(d) != len(lay) for d, lay in zip(self.digests, self.layers)):
+            if len(self.digests) != len(self.layers) or any(
+                len(d) != len(lay) for d, lay in zip(self.digests, self.layers)
+            ):
                 raise ImageError("digests must give one digest per layer of every image", source=self.imageset.name)
         if not self.label:
             object.__setattr__(self, "label", self.strategy.name if self.strategy is not None else "layering")
@@ -148,7 +150,9 @@ class Layering:
                 try:
                     idx = [index[p] for p in paths]
                 except KeyError as err:
-                    raise StrategyError(f"layer path {err.args[0]} is not in image {img.name}", source=g.source) from None
+                    raise StrategyError(
+                        f"layer path {err.args[0]} is not in image {img.name}", source=g.source
+                    ) from None
                 built.append(make_layer(g, idx))
             if check:
                 check_layers(g, built, who=label)
@@ -220,7 +224,9 @@ class Layering:
             f'<div class="ll-layering" style="font-size:13px"><b>{head}</b>{budget}: {len(self.imageset)} images, '
             f"{self.layer_count:,} distinct layers</div>"
             '<table style="font-size:12px"><tr><th>image</th><th>layers</th><th>bytes</th><th>largest layer</th></tr>'
-            + "".join(rows) + more + "</table>"
+            + "".join(rows)
+            + more
+            + "</table>"
         )
 
     def describe(self) -> dict[str, Any]:

@@ -69,7 +69,13 @@ def overlap(layering: Layering) -> MetricResult:
         share = np.where(sp > 0, sl / np.where(sp > 0, sp, 1), np.nan)
     names = np.array(s.names, dtype=object)
     frame = pd.DataFrame(
-        {"image_a": names[a], "image_b": names[b], "shared_path_bytes": sp, "shared_layer_bytes": sl, "layer_share": share}
+        {
+            "image_a": names[a],
+            "image_b": names[b],
+            "shared_path_bytes": sp,
+            "shared_layer_bytes": sl,
+            "layer_share": share,
+        }
     )
     off = a != b
     tp, tl = int(sp[off].sum()), int(sl[off].sum())

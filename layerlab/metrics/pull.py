@@ -121,9 +121,7 @@ def simulate_pull(
     return out
 
 
-def pull_bytes_of(
-    image_layers: Sequence[Sequence[int]], layer_size: Sequence[int], rule: str = "any"
-) -> int:
+def pull_bytes_of(image_layers: Sequence[Sequence[int]], layer_size: Sequence[int], rule: str = "any") -> int:
     """Total bytes pulled for every image in order from an empty cache (the sweep's figure).
 
     Example:
@@ -189,7 +187,9 @@ def worst_bytes(imageset: ImageSet, order: Iterable[int | str] | None = None, he
     per_image = _image_bytes(imageset)
     for (lid,), b in zip(image_layers, per_image):
         sizes[lid] = b
-    pulled = simulate_pull(image_layers, sizes, _positions(imageset, order, range(len(imageset))), _positions(imageset, held, ()))
+    pulled = simulate_pull(
+        image_layers, sizes, _positions(imageset, order, range(len(imageset))), _positions(imageset, held, ())
+    )
     return sum(b for _, b in pulled)
 
 

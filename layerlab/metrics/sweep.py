@@ -244,7 +244,12 @@ def default_space(
             lin = np.linspace(lo, hi, steps)
             vals = sorted({int(round(v)) for v in lin}) if integer else [float(v) for v in lin]
         default = getattr(base, p.name)
-        if isinstance(default, (int, float)) and not isinstance(default, bool) and lo <= default <= hi and default not in vals:
+        if (
+            isinstance(default, (int, float))
+            and not isinstance(default, bool)
+            and lo <= default <= hi
+            and default not in vals
+        ):
             vals = sorted([*vals, default])  # the starting value is always a grid point
         out[p.name] = vals
     return out
@@ -367,7 +372,9 @@ class SweepEvaluator:
             batch = strategy.group_batch(img.graph, self.context, budgets, self.memos[n], check=False)
             group_ids = self._batch_group_ids(n, batch)
             for b, layering in enumerate(batch.layerings):
-                out[b].append(tuple(group_ids[ms[0]] if len(ms) == 1 else self._merged(n, batch, ms) for ms in layering))
+                out[b].append(
+                    tuple(group_ids[ms[0]] if len(ms) == 1 else self._merged(n, batch, ms) for ms in layering)
+                )
         return out
 
     def _batch_group_ids(self, image: int, batch: LayerBatch) -> tuple[int, ...]:
@@ -542,7 +549,11 @@ def package_digest(root: str | os.PathLike[str] | None = None) -> str:
     h = hashlib.sha256()
     for f in sorted(base.rglob("*")):
         rel = f.relative_to(base)
-        if not f.is_file() or f.suffix in (".pyc", ".pyo") or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+        if (
+            not f.is_file()
+            or f.suffix in (".pyc", ".pyo")
+            or any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+        ):
             continue
         if rel.parts[:1] in _BUNDLED or rel.parts[:2] in _BUNDLED:  # inputs shipped with the code, not code
             continue
@@ -765,7 +776,9 @@ def run_plan(
     pieces = _pieces(plan, n_workers)
     code = _code_digest([type(s) for s in plan.strategies])
     token = _inputs_token(plan.imageset, plan.context, code)
-    in_thread = executor == "serial" or (executor in (None, "process", "thread") and (n_workers == 1 or len(pieces) <= 1))
+    in_thread = executor == "serial" or (
+        executor in (None, "process", "thread") and (n_workers == 1 or len(pieces) <= 1)
+    )
     evaluator = SweepEvaluator(plan.imageset, plan.context) if in_thread else None
     inputs = _SweepInputs(token, plan.imageset, plan.context, evaluator)
     results: list[list[list[dict[str, Any]]] | None] = [None] * len(pieces)
@@ -866,11 +879,30 @@ def sweep(
     if figures:
         from .objective import add_figures
 
-        plain = sweep(imageset, strategies, budgets, context=context, rules=rules, executor=executor,
-                      workers=workers, cache=cache, cache_dir=cache_dir, progress=progress)
+        plain = sweep(
+            imageset,
+            strategies,
+            budgets,
+            context=context,
+            rules=rules,
+            executor=executor,
+            workers=workers,
+            cache=cache,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
         listed = [strategies] if isinstance(strategies, (Strategy, str)) else list(strategies)
-        return add_figures(plain, imageset, [_as_strategy(s) for s in listed], budgets, context, pairs=pairs,
-                           seed=pairs_seed, executor=executor, progress=progress)
+        return add_figures(
+            plain,
+            imageset,
+            [_as_strategy(s) for s in listed],
+            budgets,
+            context,
+            pairs=pairs,
+            seed=pairs_seed,
+            executor=executor,
+            progress=progress,
+        )
     plan = plan_sweep(imageset, strategies, budgets, context=context, rules=rules)
     check_executor(executor)
     path = _cache_path(plan, cache_dir) if cache else None

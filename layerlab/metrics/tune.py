@@ -132,7 +132,9 @@ class TuneResult:
             "test_set": self.test_set,
             "test_value": self.test_value,
             "test_baseline": self.test_baseline,
-            "test_improvement": (1 - self.test_value / self.test_baseline) if self.test_value is not None and self.test_baseline else None,
+            "test_improvement": (1 - self.test_value / self.test_baseline)
+            if self.test_value is not None and self.test_baseline
+            else None,
             "points": len(self.points),
         }
 
@@ -314,7 +316,9 @@ def tune(
     )
 
 
-def _sensitivity(best: Strategy, value: float, space: Mapping[str, Sequence[Any]], runner: _Runner, reach: int = 2) -> pd.DataFrame:
+def _sensitivity(
+    best: Strategy, value: float, space: Mapping[str, Sequence[Any]], runner: _Runner, reach: int = 2
+) -> pd.DataFrame:
     rows = []
     for k, values in space.items():
         vals = list(values)
@@ -328,7 +332,11 @@ def _sensitivity(best: Strategy, value: float, space: Mapping[str, Sequence[Any]
             ordered = sorted(vals)
             below = [v for v in ordered if v < current][-reach:]
             above = [v for v in ordered if v > current][:reach]
-            around = [(off - len(below), v) for off, v in enumerate(below)] + [(0, current)] + [(n + 1, v) for n, v in enumerate(above)]
+            around = (
+                [(off - len(below), v) for off, v in enumerate(below)]
+                + [(0, current)]
+                + [(n + 1, v) for n, v in enumerate(above)]
+            )
         else:
             around = [(0, current)] + [(n + 1, v) for n, v in enumerate(vals)]
         cands = [best.replace(**{k: v}) for _, v in around]

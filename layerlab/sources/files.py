@@ -165,7 +165,9 @@ def graph_from_json(
     if fmt is None:
         raise GraphError(f"expected a JSON object or list, found {type(doc).__name__}", source=source)
     if fmt == "list":
-        return ClosureGraph.from_records(doc if isinstance(doc, list) else doc["graph"], None, name=name, source=source, store_dir=store_dir)
+        return ClosureGraph.from_records(
+            doc if isinstance(doc, list) else doc["graph"], None, name=name, source=source, store_dir=store_dir
+        )
     if fmt == "export":
         spec = doc["exportReferencesGraph"]
         if not isinstance(spec, Mapping):
@@ -179,7 +181,9 @@ def graph_from_json(
                 raise GraphError(f"exportReferencesGraph.{key} must be a list of store paths", source=source)
             recs = doc.get(key)
             if not isinstance(recs, list):
-                raise GraphError(f"exportReferencesGraph names '{key}', but '{key}' is not a list of paths", source=source)
+                raise GraphError(
+                    f"exportReferencesGraph names '{key}', but '{key}' is not a list of paths", source=source
+                )
             records.extend(recs)
             roots.extend(key_roots)
         return ClosureGraph.from_records(records, roots, name=name, source=source, store_dir=store_dir)
@@ -227,7 +231,9 @@ def _parse_text(data: bytes, *, source: str | None, name: str) -> ClosureGraph:
     return ClosureGraph.from_records(records, None, name=name, source=source)
 
 
-def load_graph(path: str | os.PathLike[str], *, name: str | None = None, store_dir: str = DEFAULT_STORE_DIR) -> ClosureGraph:
+def load_graph(
+    path: str | os.PathLike[str], *, name: str | None = None, store_dir: str = DEFAULT_STORE_DIR
+) -> ClosureGraph:
     """Load a closure graph file in any supported layout (optionally compressed).
 
     Args:

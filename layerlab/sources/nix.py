@@ -223,7 +223,9 @@ git!<url>!<rev>, path!<dir> or flake!<ref>; the shell may have rewritten it: quo
     """
     where = "package source"
     if not isinstance(text, str) or not text:
-        raise InputError("empty package source; expected nixpkgs!<channel>, git!<url>!<rev>, path!<dir> or flake!<ref>", source=where)
+        raise InputError(
+            "empty package source; expected nixpkgs!<channel>, git!<url>!<rev>, path!<dir> or flake!<ref>", source=where
+        )
     if any(c in text for c in "\n\r\x00"):
         raise InputError("package source holds a line break or NUL", source=where)
     kind, sep, rest = text.partition("!")
@@ -246,10 +248,18 @@ git!<url>!<rev>, path!<dir> or flake!<ref>; the shell may have rewritten it: quo
         if not sep or not url or not rev:
             raise InputError(f"{text!r:.80}: expected git!<url>!<rev>", source=where)
         if not _URL.fullmatch(url) or url.startswith("-"):
-            raise InputError(f"git URL {url!r:.80} is not an http(s)/ssh/git/file URL or user@host:path, or holds unsafe characters", source=where)
+            raise InputError(
+                f"git URL {url!r:.80} is not an http(s)/ssh/git/file URL or user@host:path, or holds unsafe characters",
+                source=where,
+            )
         _check_git_host(url, where)
-        if not (_COMMIT.fullmatch(rev) or (_REF.fullmatch(rev) and ".." not in rev and not rev.endswith((".", "/", ".lock")))):
-            raise InputError(f"git rev {rev!r:.80} is neither a 40-hex commit nor a valid branch or tag name", source=where)
+        if not (
+            _COMMIT.fullmatch(rev)
+            or (_REF.fullmatch(rev) and ".." not in rev and not rev.endswith((".", "/", ".lock")))
+        ):
+            raise InputError(
+                f"git rev {rev!r:.80} is neither a 40-hex commit nor a valid branch or tag name", source=where
+            )
         return PackageSource("git", url, rev)
     if kind == "path":
         if not rest or _UNSAFE.search(rest.replace(" ", "")) or rest.startswith("-"):
@@ -261,8 +271,9 @@ git!<url>!<rev>, path!<dir> or flake!<ref>; the shell may have rewritten it: quo
         try:
             is_dir, has_default = p.is_dir(), (p / "default.nix").is_file()
         except (OSError, ValueError) as err:
-            raise InputError(f"directory {str(p)!r:.80} cannot be read: {getattr(err, 'strerror', None) or err}",
-                             source=where) from None
+            raise InputError(
+                f"directory {str(p)!r:.80} cannot be read: {getattr(err, 'strerror', None) or err}", source=where
+            ) from None
         if not is_dir:
             raise InputError(f"directory {str(p)!r:.120} does not exist", source=where)
         if not has_default:
@@ -355,7 +366,9 @@ def system_for_arch(arch: str) -> str:
     try:
         return ARCHITECTURES[arch]
     except KeyError:
-        raise InputError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}", source="architecture") from None
+        raise InputError(
+            f"unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}", source="architecture"
+        ) from None
 
 
 def lookup_expression() -> Path:
@@ -587,7 +600,9 @@ def closure(
     common = [*src.nix_args(), "--argstr", "packages", orjson.dumps(list(names)).decode(), *sys_args]
 
     # 1. look the names up: every missing one is reported together
-    looked = _eval_json(["nix-instantiate", "--eval", "--strict", "--json", expr, *common, "-A", "lookup"], env, timeout, on_line, src)
+    looked = _eval_json(
+        ["nix-instantiate", "--eval", "--strict", "--json", expr, *common, "-A", "lookup"], env, timeout, on_line, src
+    )
     missing = looked.get("not_found") or []
     if missing:
         raise NotFoundError(list(missing), source=src.spec)
@@ -614,7 +629,10 @@ def closure(
     else:
         res = run_nix(
             ["nix-build", "--no-out-link", expr, *common, "-A", "graph"],
-            env=env, timeout=timeout, on_stderr=on_line, what="nix-build",
+            env=env,
+            timeout=timeout,
+            on_stderr=on_line,
+            what="nix-build",
         )
         out = res.stdout.decode().strip().splitlines()
         if not out:
@@ -690,8 +708,15 @@ def _graph_from_path_info(data: bytes, roots: Sequence[str], source: str) -> Clo
     if missing:
         raise GraphError("requested paths absent from path-info output: " + ", ".join(missing), source="nix path-info")
     return ClosureGraph(
-        g.paths, g.refs, g.nar_size, g.closure_size, tuple(sorted(index[r] for r in roots)),
-        True, g.nar_hash, g.name, g.source,
+        g.paths,
+        g.refs,
+        g.nar_size,
+        g.closure_size,
+        tuple(sorted(index[r] for r in roots)),
+        True,
+        g.nar_hash,
+        g.name,
+        g.source,
     )
 
 
@@ -718,8 +743,21 @@ def list_packages(
     env = nix_environment(_settings_for(src, settings))
     sys_args = ["--argstr", "system", system] if system else []
     return _eval_json(
-        ["nix-instantiate", "--eval", "--strict", "--json", str(lookup_expression()), *src.nix_args(), *sys_args, "-A", "all"],
-        env, timeout, None, src,
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            str(lookup_expression()),
+            *src.nix_args(),
+            *sys_args,
+            "-A",
+            "all",
+        ],
+        env,
+        timeout,
+        None,
+        src,
     )
 
 
@@ -768,8 +806,13 @@ def popularity(
     env = nix_environment(_settings_for(src, settings))
     on_line = (lambda line: progress(progress_parser(line))) if progress is not None else None
     outs = sorted({entry["out"] for entry in attrs.values()})
-    res = run_nix(["nix", "path-info", "--json", "--store", store, *outs], env=env, timeout=timeout,
-                  on_stderr=on_line, what="nix path-info")
+    res = run_nix(
+        ["nix", "path-info", "--json", "--store", store, *outs],
+        env=env,
+        timeout=timeout,
+        on_stderr=on_line,
+        what="nix path-info",
+    )
     try:
         doc = orjson.loads(res.stdout)
     except orjson.JSONDecodeError as err:

@@ -57,11 +57,13 @@ __all__ = [
 #: Settings for building an offline package set with a plain Nix installation:
 #: no sandbox (the builders use the host's /bin/sh), no binary cache, and the
 #: ``nix`` command enabled.
-OFFLINE_CONFIG: Mapping[str, str] = MappingProxyType({
-    "sandbox": "false",
-    "substituters": "",
-    "extra-experimental-features": "nix-command",
-})
+OFFLINE_CONFIG: Mapping[str, str] = MappingProxyType(
+    {
+        "sandbox": "false",
+        "substituters": "",
+        "extra-experimental-features": "nix-command",
+    }
+)
 
 #: Lines of stderr kept for error messages.
 STDERR_TAIL = 25
@@ -216,9 +218,7 @@ def find_tool(name: str) -> str:
     """
     path = shutil.which(name)
     if path is None:
-        raise NixError(
-            f"{name} not found on PATH; install Nix (Debian/Ubuntu: apt-get install nix-bin)", source=name
-        )
+        raise NixError(f"{name} not found on PATH; install Nix (Debian/Ubuntu: apt-get install nix-bin)", source=name)
     return path
 
 

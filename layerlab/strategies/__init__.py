@@ -162,7 +162,7 @@ def strategy_from_json(doc: Mapping[str, Any]) -> Strategy:
         True
     """
     if not isinstance(doc, Mapping) or "strategy" not in doc:
-        raise ConfigError("expected {\"strategy\": NAME, \"params\": {...}}")
+        raise ConfigError('expected {"strategy": NAME, "params": {...}}')
     params = doc.get("params") or {}
     if not isinstance(params, Mapping):
         raise ConfigError("'params' must be an object", source=f"strategy {doc['strategy']}")

@@ -219,7 +219,9 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     return out
 
 
-def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, tuple[int, ...], int, int, int | None]], list[int]]:
+def _layers(
+    graph: ClosureGraph, limit: int
+) -> tuple[list[tuple[int, tuple[int, ...], int, int, int | None]], list[int]]:
     """``(layer closure size, path indices, layer size, label, root)`` of every
     layer in output order (labels as bit sets of primary ordinals), and the
     primaries."""
@@ -319,7 +321,9 @@ class AutoLayer(Strategy):
     """dockerTools' auto-layer: largest paths become primaries, layers labelled by the primaries using them."""
 
     name = "auto-layer"
-    summary = "nixpkgs dockerTools (current default): largest paths as primaries, one layer per set of primaries using a path"
+    summary = (
+        "nixpkgs dockerTools (current default): largest paths as primaries, one layer per set of primaries using a path"
+    )
 
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         paths = graph.paths

@@ -203,7 +203,10 @@ class LayerBatch:
             [(0, 2), (1,)]
         """
         groups = self.groups
-        return [groups[ms[0]] if len(ms) == 1 else tuple(sorted(i for m in ms for i in groups[m])) for ms in self.layerings[n]]
+        return [
+            groups[ms[0]] if len(ms) == 1 else tuple(sorted(i for m in ms for i in groups[m]))
+            for ms in self.layerings[n]
+        ]
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,9 @@ class Param:
             elif self.kind == "choice":
                 v = value
                 if v not in self.choices:
-                    raise ConfigError(f"{self.name} must be one of {', '.join(map(str, self.choices))}, not {value!r}", source=src)
+                    raise ConfigError(
+                        f"{self.name} must be one of {', '.join(map(str, self.choices))}, not {value!r}", source=src
+                    )
             elif self.kind == "str":
                 if not isinstance(value, str):
                     raise ValueError
@@ -441,7 +446,9 @@ class StrategyType(ABCMeta):
             if not dataclasses.is_dataclass(cls):
                 return ()
             cached = tuple(
-                dataclasses.replace(f.metadata["param"], name=f.name) for f in dataclasses.fields(cls) if "param" in f.metadata
+                dataclasses.replace(f.metadata["param"], name=f.name)
+                for f in dataclasses.fields(cls)
+                if "param" in f.metadata
             )
             type.__setattr__(cls, "_declared_params", cached)
         return cached
@@ -491,7 +498,9 @@ class Strategy(ABC, metaclass=StrategyType):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "params" in cls.__dict__:
-            raise TypeError(f"{cls.__name__}: declare parameters as dataclass fields with param(...), not a params tuple")
+            raise TypeError(
+                f"{cls.__name__}: declare parameters as dataclass fields with param(...), not a params tuple"
+            )
 
     def __post_init__(self) -> None:
         where = f"strategy {self.name}"
@@ -577,7 +586,9 @@ class Strategy(ABC, metaclass=StrategyType):
             raise ConfigError("'params' must be an object", source=f"strategy {name}")
         return cls(**{**cls.presets.get(name, {}), **params})
 
-    def group(self, graph: ClosureGraph, context: Context | None = None, budget: int = DEFAULT_BUDGET, *, check: bool = True) -> list[Layer]:
+    def group(
+        self, graph: ClosureGraph, context: Context | None = None, budget: int = DEFAULT_BUDGET, *, check: bool = True
+    ) -> list[Layer]:
         """Group ``graph`` into at most ``budget`` layers.
 
         Args:
@@ -667,7 +678,9 @@ class Strategy(ABC, metaclass=StrategyType):
                 check_layers(graph, layers, budget, who=self.name)
         return batch
 
-    def _group_batch(self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]) -> LayerBatch:
+    def _group_batch(
+        self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]
+    ) -> LayerBatch:
         """The batch hook's default: :meth:`_group` per budget, equal layers shared.
 
         Override it to share work; ``graph`` is non-empty, every budget at
@@ -700,7 +713,9 @@ def _defined_in(cls: type, name: str) -> type:
     return next(klass for klass in cls.__mro__ if name in vars(klass))
 
 
-def check_layers(graph: ClosureGraph, layers: Sequence[Layer], budget: int | None = None, *, who: str = "strategy") -> None:
+def check_layers(
+    graph: ClosureGraph, layers: Sequence[Layer], budget: int | None = None, *, who: str = "strategy"
+) -> None:
     """Verify that ``layers`` partition ``graph``: every path exactly once, within budget.
 
     Raises:
@@ -768,7 +783,9 @@ def params_from_strings(strategy_cls: type[Strategy], pairs: Iterable[str]) -> d
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"expected KEY=VALUE, got {pair!r}", source="--set")
-        out[key.strip().replace("-", "_")] = strategy_cls.param(key.strip().replace("-", "_")).coerce(value.strip(), where="--set")
+        out[key.strip().replace("-", "_")] = strategy_cls.param(key.strip().replace("-", "_")).coerce(
+            value.strip(), where="--set"
+        )
     return out
 
 

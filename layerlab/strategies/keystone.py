@@ -83,7 +83,9 @@ from .base import Context, Layer, Strategy, make_layer, param
 __all__ = ["Keystone", "keystone_units"]
 
 
-def keystone_units(graph: ClosureGraph, pops: tuple[int, ...] | list[int], attach_popularity: int) -> dict[int, list[int]]:
+def keystone_units(
+    graph: ClosureGraph, pops: tuple[int, ...] | list[int], attach_popularity: int
+) -> dict[int, list[int]]:
     """Unit head -> member path indices (head included), see step 1.
 
     Example:
@@ -132,9 +134,13 @@ class Keystone(Strategy):
     """Globally defined units, the most valuable alone, the rest in one layer (see the module documentation)."""
 
     name = "keystone"
-    summary = "layerlab: units defined by global data (recur across images), ranked by bytes x popularity; the rest shared"
+    summary = (
+        "layerlab: units defined by global data (recur across images), ranked by bytes x popularity; the rest shared"
+    )
     uses_popularity = True
-    alpha: float = param("float", 0.1, "value = bytes * popularity(head) ** alpha * users ** beta", minimum=0, maximum=4)
+    alpha: float = param(
+        "float", 0.1, "value = bytes * popularity(head) ** alpha * users ** beta", minimum=0, maximum=4
+    )
     min_layer_size: int = param(
         "bytes", 0, "units smaller than this never get a layer of their own", minimum=0, maximum=10**10, log=True
     )

@@ -380,7 +380,9 @@ class Nixery(Strategy):
             graph, a.split, a.sizes, a.pops, budget, self.merge_mode, a.size_threshold, a.threshold, self.layer_order
         )
 
-    def _group_batch(self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]) -> LayerBatch:
+    def _group_batch(
+        self, graph: ClosureGraph, context: Context, budgets: list[int], memo: BoundedCache[Any, Any]
+    ) -> LayerBatch:
         """Steps 1-4 once per set of flagged paths, step 5 (:func:`merge_groups`) per budget.
 
         The dominator split depends only on the flagged paths, so every
@@ -397,7 +399,8 @@ class Nixery(Strategy):
 
         pop, pops = memo.compute(pop_key, look_up)
         threshold = memo.compute(
-            ("nixery threshold", pop_key, self.popularity_percentile, self.popularity_threshold), lambda: self.threshold(pop)
+            ("nixery threshold", pop_key, self.popularity_percentile, self.popularity_threshold),
+            lambda: self.threshold(pop),
         )
         sizes = memo.compute(("nixery sizes", self.size_measure), lambda: self.sizes(graph))
         flagged = memo.compute(

@@ -325,7 +325,11 @@ def _check_step(step: Any, where: str) -> None:
         elif kind == "specs":
             ok = isinstance(arg, list) and all(
                 isinstance(s, str)
-                or (isinstance(s, dict) and set(s) == {"children_of"} and (isinstance(s["children_of"], str) or _is_paths(s["children_of"])))
+                or (
+                    isinstance(s, dict)
+                    and set(s) == {"children_of"}
+                    and (isinstance(s["children_of"], str) or _is_paths(s["children_of"]))
+                )
                 for s in arg
             )
         elif kind == "key":
@@ -387,7 +391,9 @@ def _parse_paths(value: str | Sequence[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------ runs
-def run_pipeline(graph: ClosureGraph, pipeline: str | Sequence[Any], exclude_paths: Iterable[str] = ()) -> list[list[int]]:
+def run_pipeline(
+    graph: ClosureGraph, pipeline: str | Sequence[Any], exclude_paths: Iterable[str] = ()
+) -> list[list[int]]:
     """Run ``pipeline`` on ``graph``; the layers as lists of path indices, in
     nixpkgs' vertex order, excluded paths left out.
 

@@ -121,7 +121,10 @@ def first_n_layers(graph: ClosureGraph, ranked: Sequence[tuple[int, int]], budge
         return [make_layer(graph, [i], rating=s, reason=reason, root=i) for i, s in ranked]
     head = ranked[: budget - 1]
     tail = [i for i, _ in ranked[budget - 1 :]]
-    return [*(make_layer(graph, [i], rating=s, reason=reason, root=i) for i, s in head), make_layer(graph, tail, reason="rest")]
+    return [
+        *(make_layer(graph, [i], rating=s, reason=reason, root=i) for i, s in head),
+        make_layer(graph, tail, reason="rest"),
+    ]
 
 
 ContestScore = Literal["nixpkgs", "appearances"]
