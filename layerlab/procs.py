@@ -142,6 +142,8 @@ def stop_pool(pool: Executor, *, kill: bool = False) -> None:
 
     if kill and isinstance(pool, ProcessPoolExecutor):
         procs = list((getattr(pool, "_processes", None) or {}).values())
+        # shutdown() forgets its manager thread; keep it, so the futures are settled before returning
+        manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
         for p in procs:
             with contextlib.suppress(Exception):
@@ -149,8 +151,8 @@ def stop_pool(pool: Executor, *, kill: bool = False) -> None:
         for p in procs:
             with contextlib.suppress(Exception):
                 p.join(5)
-        with contextlib.suppress(Exception):
-            pool.shutdown(wait=True)
+        if manager is not None:
+            manager.join(10)
         return
     pool.shutdown(wait=True, cancel_futures=True)
 
