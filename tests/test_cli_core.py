@@ -55,7 +55,7 @@ def test_group_to_file_with_params(tmp_path, capsys):
             ["group", "EDGE/missingref.json"],
             "missingref.json: /nix/store/aaaa-A references /nix/store/zzzz-Z, which is not in the graph",
         ),
-        (["group", "EDGE/tie.json", "--budget", "0"], "budget must be at least 1, not 0"),
+        (["group", "EDGE/tie.json", "--budget", "0"], "budget must be an integer of at least 1, not 0"),
         (["group", "EDGE/tie.json", "-p", "EDGE/popneg.json"], "popneg.json: popularity of 'A' is negative (-1)"),
         (["group", "EDGE/tie.json", "--set", "size_threshold"], "--set: expected KEY=VALUE"),
         (["group", "EDGE/tie.json", "--set", "colour=blue"], "unknown parameter colour"),

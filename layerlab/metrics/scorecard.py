@@ -44,7 +44,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..imageset import ImageSet
-from ..strategies.base import Context, Strategy
+from ..strategies.base import Context, Strategy, check_budget
 from .churn import all_pairs, update_costs
 from .executors import ExecutorSpec
 from .layering import layer_imageset
@@ -153,8 +153,7 @@ def scorecard(
     if not budgets:
         raise ConfigError("the scorecard needs at least one budget", source="scorecard")
     for b in budgets:
-        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
-            raise ConfigError(f"budget must be an integer of at least 1, not {b!r}", source="scorecard")
+        check_budget(b, "scorecard")
     if context is None:
         context = Context(popularity=imageset.popularity)
     imageset.universe.require_sizes("the scorecard")

@@ -88,7 +88,7 @@ from ..errors import ConfigError, InputError
 from ..graph import BoundedCache
 from ..imageset import ImageSet
 from ..popularity import Popularity
-from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy
+from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy, check_budget
 from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
 from .pull import RULES, simulate_pull
 
@@ -715,8 +715,7 @@ def plan_sweep(
     if not strats:
         raise ConfigError("a sweep needs at least one strategy", source="sweep")
     for b in budgets:
-        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
-            raise ConfigError(f"budget must be an integer of at least 1, not {b!r}", source="sweep")
+        check_budget(b, "sweep")
     for r in rules:
         if r not in RULES:
             raise ConfigError(f"unknown rule {r!r} (known: any, chain)", source="sweep")

@@ -121,6 +121,24 @@ def make_layer(
     )
 
 
+def check_budget(budget: Any, source: str | None = None) -> int:
+    """``budget`` if it is a layer budget (an integer of at least 1), else a :class:`ConfigError`.
+
+    The one check of budgets: grouping, batches, sweeps and the scorecard use it.
+
+    Example:
+        >>> check_budget(30)
+        30
+        >>> check_budget(0, "sweep")
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: sweep: budget must be an integer of at least 1, not 0
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ConfigError(f"budget must be an integer of at least 1, not {budget!r}", source=source)
+    return budget
+
+
 def layer_identity(paths: Sequence[str]) -> str:
     """Nixery's layer identity: SHA-1 hex of the sorted paths joined by ``:``.
 
@@ -608,10 +626,7 @@ class Strategy(ABC, metaclass=StrategyType):
             >>> [layer.paths for layer in PerPath().group(g, budget=1)]
             [('/s/a', '/s/b')]
         """
-        if isinstance(budget, bool) or not isinstance(budget, int):
-            raise ConfigError(f"budget must be an integer, not {budget!r}")
-        if budget < 1:
-            raise ConfigError(f"budget must be at least 1, not {budget}")
+        check_budget(budget)
         if not graph.paths:
             return []
         layers = self._group(graph, context or Context(), budget)
@@ -657,10 +672,7 @@ class Strategy(ABC, metaclass=StrategyType):
             [[(0,), (1,)], [(0, 1)]]
         """
         for budget in budgets:
-            if isinstance(budget, bool) or not isinstance(budget, int):
-                raise ConfigError(f"budget must be an integer, not {budget!r}")
-            if budget < 1:
-                raise ConfigError(f"budget must be at least 1, not {budget}")
+            check_budget(budget)
         if not graph.paths:
             return LayerBatch((), [[] for _ in budgets])
         memo = memo if memo is not None else BoundedCache(64)
@@ -789,4 +801,4 @@ def params_from_strings(strategy_cls: type[Strategy], pairs: Iterable[str]) -> d
     return out
 
 
-__all__ += ["params_from_strings"]
+__all__ += ["params_from_strings", "check_budget"]
