@@ -39,9 +39,10 @@ def configured_strategy(name: str | None, pairs: list[str]):
     parameters it knows, so the mistake is plain.
     """
     from ..errors import ConfigError
-    from ..strategies import DEFAULT_STRATEGY, params_from_strings, strategy_class
+    from ..strategies import DEFAULT_STRATEGY, get_strategy, params_from_strings, strategy_class
 
-    cls, preset = strategy_class(name or DEFAULT_STRATEGY)
+    chosen = name or DEFAULT_STRATEGY
+    cls, _ = strategy_class(chosen)
     try:
         params = params_from_strings(cls, pairs)
     except ConfigError as err:
@@ -53,7 +54,7 @@ def configured_strategy(name: str | None, pairs: list[str]):
                 source="--set",
             ) from None
         raise
-    return cls(**{**preset, **params})
+    return get_strategy(chosen, **params)
 
 
 def warn_without_popularity(strategy, popularity) -> None:

@@ -38,7 +38,7 @@ import orjson
 from ..errors import ConfigError, LayerlabError
 from ..fileio import read_bytes
 from ..image.tarball import COMPRESSIONS
-from ..strategies import DEFAULT_STRATEGY, Strategy, params_from_strings, strategy_class
+from ..strategies import DEFAULT_STRATEGY, Strategy, get_strategy, params_from_strings, strategy_class
 
 __all__ = ["FORMATS", "ServeSettings", "load_settings"]
 
@@ -137,8 +137,7 @@ class ServeSettings:
             >>> ServeSettings(source="path!nix/testpkgs", strategy="nixery-2022").make_strategy().popularity_threshold
             100
         """
-        cls, preset = strategy_class(self.strategy)
-        return cls(**{**preset, **dict(self.params)})
+        return get_strategy(self.strategy, **dict(self.params))
 
     def popularity_id(self) -> str | None:
         """What the popularity setting means for the cache: ``source``, a file's digest, or None.

@@ -29,7 +29,7 @@ from ..errors import ConfigError, LayerlabError
 from ..imageset import ImageSet
 from ..metrics import Layering, layer_imageset, pull_cost
 from ..plot import format_bytes
-from ..strategies import strategy_class
+from ..strategies import get_strategy, strategy_class
 from ..strategies.base import Context, Layer
 
 __all__ = ["Config", "Outcome", "evaluate", "OutcomeCache"]
@@ -91,8 +91,7 @@ class Config:
             >>> Config("nixery-2022", {"size_threshold": 10**7}).build().popularity_threshold
             100
         """
-        cls, preset = strategy_class(self.strategy)
-        return cls(**{**preset, **self.values()})
+        return get_strategy(self.strategy, **self.values())
 
     def label(self) -> str:
         """A short description: ``nixery, budget 30, size_threshold=10 MB``.
