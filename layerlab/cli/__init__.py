@@ -124,7 +124,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Called without ``argv`` (as the ``layerlab`` command is), ``main`` ends the
+    process's work: what the command built is then frozen out of the cyclic
+    collector (:func:`gc.freeze`), whose passes at interpreter exit would
+    otherwise rescan all of it only to find nothing to collect.
+    """
+    ending = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
@@ -158,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if gc_was_enabled:
             gc.enable()
+        if ending:
+            gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
