@@ -37,7 +37,6 @@ import gc
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -77,7 +76,7 @@ def graph_name(path: str | os.PathLike[str]) -> str:
         >>> graph_name("data/img-nginx.graph.json.xz")
         'img-nginx'
     """
-    name = Path(path).name
+    name = os.path.basename(os.fspath(path).rstrip(os.sep))
     for suffix in (".xz", ".gz", ".zst", ".json", ".graph", ".closure", ".txt"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
