@@ -64,6 +64,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -138,16 +139,49 @@ def _members(bits: int) -> list[int]:
     return out
 
 
-def _weight(bits: int, nar: Sequence[int]) -> int:
+def _weight(bits: int, nar: Sequence[int], planes: Sequence[int] | None = None) -> int:
     """The ``narSize`` sum over the set bits of ``bits``.
 
+    A few bits are looked up one by one; many, through ``planes``
+    (:func:`_planes`) when given, a population count per bit of the sizes.
+
     Example:
-        >>> _weight(0b101, (10, 20, 30))
-        40
+        >>> _weight(0b101, (10, 20, 30)), _weight(0b101, (10, 20, 30), _planes((10, 20, 30)))
+        (40, 40)
     """
-    if bits.bit_count() * 20 > bits.bit_length():
-        return sum(compress(nar, bin(bits)[:1:-1].encode().translate(_DIGITS)))
-    return sum(map(nar.__getitem__, _members(bits)))
+    if bits.bit_count() <= 24:
+        return sum(map(nar.__getitem__, _members(bits)))
+    if planes is not None:
+        return sum([(bits & plane).bit_count() << b for b, plane in enumerate(planes)])
+    return sum(compress(nar, bin(bits)[:1:-1].encode().translate(_DIGITS)))
+
+
+#: For each bit ``j`` of a byte, the byte values as ``bin()`` digits of that bit.
+_BIT_DIGITS = tuple(bytes(0x31 if v >> j & 1 else 0x30 for v in range(256)) for j in range(8))
+
+
+def _planes(nar: Sequence[int]) -> tuple[int, ...] | None:
+    """The bit planes of the sizes: plane ``b`` is the bit set of the paths
+    whose ``narSize`` has bit ``b`` set (None for sizes beyond 64 bits).
+
+    Built in C-level passes over the sizes as 64-bit words: byte ``b // 8`` of
+    every word, its bit ``b % 8`` as a binary digit, read as one integer.
+
+    Example:
+        >>> _planes((1, 2, 3))
+        (5, 6)
+    """
+    from array import array
+
+    try:
+        words = array("Q", nar)
+    except OverflowError:
+        return None
+    if sys.byteorder == "big":
+        words.byteswap()
+    raw = words.tobytes()
+    top = max(nar, default=0).bit_length()
+    return tuple(int(raw[b >> 3 :: 8].translate(_BIT_DIGITS[b & 7])[::-1], 2) for b in range(top))
 
 
 class _ClosureSearch:
@@ -383,6 +417,7 @@ def _facts(
     searched closure, that asks only for closures already known.
     """
     refs = graph.refs
+    planes: Sequence[int] | None = None  # built for the first set with many paths, kept on the graph
     out = []
     for bits, root in zip(sets, held):
         members = _members(bits)
@@ -394,7 +429,9 @@ def _facts(
             outside = set().union(*map(refs.__getitem__, members))
             outside.difference_update(members)
             reach = reduce(or_, map(down, outside), bits)
-        out.append((tuple(members), sum(map(nar.__getitem__, members)), _weight(reach, nar)))
+        if planes is None and reach.bit_count() > 24:
+            planes = graph.memo.value("auto-layer size planes", lambda: _planes(nar))
+        out.append((tuple(members), sum(map(nar.__getitem__, members)), _weight(reach, nar, planes)))
     return out
 
 
