@@ -417,6 +417,7 @@ def _facts(
     searched closure, that asks only for closures already known.
     """
     refs = graph.refs
+    known = down.bits.__getitem__ if isinstance(down, _ClosureSearch) else down
     planes: Sequence[int] | None = None  # built for the first set with many paths, kept on the graph
     out = []
     for bits, root in zip(sets, held):
@@ -428,7 +429,10 @@ def _facts(
         else:
             outside = set().union(*map(refs.__getitem__, members))
             outside.difference_update(members)
-            reach = reduce(or_, map(down, outside), bits)
+            found = list(map(known, outside))  # in C; a closure not searched yet reads 0
+            if 0 in found:
+                found = list(map(down, outside))
+            reach = reduce(or_, found, bits)
         if planes is None and reach.bit_count() > 24:
             planes = graph.memo.value("auto-layer size planes", lambda: _planes(nar))
         out.append((tuple(members), sum(map(nar.__getitem__, members)), _weight(reach, nar, planes)))
