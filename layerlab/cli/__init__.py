@@ -133,22 +133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     ending = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv[0] if argv else None)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    warnings.showwarning = _show_warning
-    if args.command != "workbench":
-        # numpy serves vector work here, never large matrix products: one BLAS
-        # thread spares each process OpenBLAS's thread pool at import.  The
-        # workbench's notebook kernels keep the machine's default.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # A short-lived process: the cyclic collector would only rescan the large,
-    # acyclic graph structures; memory is returned at exit anyway.
+    # A short-lived process: the cyclic collector would only rescan what the
+    # imports and the command build (large, acyclic graph structures); memory
+    # is returned at exit anyway.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        parser = build_parser(argv[0] if argv else None)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        warnings.showwarning = _show_warning
+        if args.command != "workbench":
+            # numpy serves vector work here, never large matrix products: one BLAS
+            # thread spares each process OpenBLAS's thread pool at import.  The
+            # workbench's notebook kernels keep the machine's default.
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         with interrupt_on_signals():
             return int(args.func(args) or 0)
     except LayerlabError as err:
