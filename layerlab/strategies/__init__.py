@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
@@ -47,6 +47,9 @@ __all__ = [
     "get_strategy",
     "strategy_class",
     "strategy_from_json",
+    "as_strategy",
+    "as_strategies",
+    "StrategySpec",
     "load_strategy_file",
     "strategy_file_json",
     "DEFAULT_STRATEGY",
@@ -72,6 +75,9 @@ FAMILY_MODULES: Mapping[str, tuple[str, str]] = {
 #: Preset name -> its family; the values live on the family's class
 #: (``Strategy.presets``, checked against this table by the tests).
 PRESET_FAMILIES: Mapping[str, str] = {"nixery-2022": "nixery"}
+
+#: What a caller may pass for one strategy: a configured one, a name (a preset's included) or its JSON.
+StrategySpec = Strategy | str | Mapping[str, Any]
 
 #: The strategy ``layerlab group`` uses when none is named.
 DEFAULT_STRATEGY = "bedrock"
@@ -132,6 +138,8 @@ def strategy_class(name: str) -> tuple[type[Strategy], Mapping[str, Any]]:
         ...
         layerlab.errors.ConfigError: --strategy: unknown strategy 'nope' (known: ...)
     """
+    if not isinstance(name, str):
+        raise ConfigError(f"a strategy name must be a string, not {name!r}", source="--strategy")
     if name in FAMILY_MODULES:
         return family(name), {}
     if name in PRESET_FAMILIES:
@@ -154,20 +162,59 @@ def get_strategy(name: str, **params: Any) -> Strategy:
 
 
 def strategy_from_json(doc: Mapping[str, Any]) -> Strategy:
-    """Inverse of :meth:`Strategy.to_json`.
+    """Inverse of :meth:`Strategy.to_json`: the class named in ``doc`` reads it (:meth:`Strategy.from_json`).
+
+    A preset's name stands for its values, with ``params`` on top, as in :func:`get_strategy`.
 
     Example:
         >>> s = get_strategy("nixery-2022")
         >>> strategy_from_json(s.to_json()) == s
         True
+        >>> strategy_from_json({"strategy": "nixery-2022"}) == s
+        True
     """
     if not isinstance(doc, Mapping) or "strategy" not in doc:
         raise ConfigError('expected {"strategy": NAME, "params": {...}}')
-    params = doc.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ConfigError("'params' must be an object", source=f"strategy {doc['strategy']}")
     cls, _ = strategy_class(doc["strategy"])
-    return cls(**params)
+    return cls.from_json(doc)
+
+
+def as_strategy(spec: StrategySpec) -> Strategy:
+    """A configured strategy from what callers pass for one: a strategy, a name, or its JSON.
+
+    A name goes through :func:`get_strategy` (a preset's values included), a
+    mapping through :func:`strategy_from_json`; a strategy is returned as it is.
+
+    Raises:
+        ConfigError: an unknown name, an invalid document, or another type.
+
+    Example:
+        >>> as_strategy("nixery-2022") == as_strategy({"strategy": "nixery-2022"}) == get_strategy("nixery-2022")
+        True
+        >>> as_strategy(3)
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: strategy: expected a strategy, a strategy name or its JSON, not int
+    """
+    if isinstance(spec, Strategy):
+        return spec
+    if isinstance(spec, str):
+        return get_strategy(spec)
+    if isinstance(spec, Mapping):
+        return strategy_from_json(spec)
+    raise ConfigError(f"expected a strategy, a strategy name or its JSON, not {type(spec).__name__}", source="strategy")
+
+
+def as_strategies(specs: StrategySpec | Sequence[StrategySpec]) -> list[Strategy]:
+    """:func:`as_strategy` of one strategy, or of each of several, as a list.
+
+    Example:
+        >>> [s.name for s in as_strategies("per-path")], [s.name for s in as_strategies(["nixery-2022", "auto-layer"])]
+        (['per-path'], ['nixery', 'auto-layer'])
+    """
+    if isinstance(specs, (Strategy, str, Mapping)):
+        return [as_strategy(specs)]
+    return [as_strategy(s) for s in specs]
 
 
 def strategy_file_json(strategy: Strategy, budget: int | None = None) -> bytes:
