@@ -105,7 +105,8 @@ def test_names_documents_and_instances_become_strategies_in_one_place() -> None:
     by_doc = scorecard(s, [preset.to_json(), get_strategy("per-path")], [10], sample=4)
     assert by_doc.equals(by_name)
     swept = sweep(s, [{"strategy": "nixery-2022"}, "per-path"], [10], executor="serial", cache=False)
-    assert swept["pulled_bytes"].tolist() == sweep(s, [preset, "per-path"], [10], executor="serial", cache=False)[
-        "pulled_bytes"
-    ].tolist()
+    assert (
+        swept["pulled_bytes"].tolist()
+        == sweep(s, [preset, "per-path"], [10], executor="serial", cache=False)["pulled_bytes"].tolist()
+    )
     assert grid(preset.to_json(), {"size_threshold": [1, 2]}) == [preset.replace(size_threshold=v) for v in (1, 2)]

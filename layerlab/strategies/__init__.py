@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
@@ -51,6 +52,8 @@ __all__ = [
     "as_strategies",
     "StrategySpec",
     "load_strategy_file",
+    "read_strategy_config",
+    "StrategyConfig",
     "strategy_file_json",
     "DEFAULT_STRATEGY",
     "strategy_label",
@@ -234,12 +237,91 @@ def strategy_file_json(strategy: Strategy, budget: int | None = None) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
+@dataclass(frozen=True)
+class StrategyConfig:
+    """What a configuration file says (see :func:`read_strategy_config`).
+
+    Attributes:
+        name: the strategy name as the file spells it (a preset's name stays one), or None.
+        strategy: the configured strategy (the default one when the file names none).
+        budget: the layer budget, or None.
+        other: every other key, for the caller to judge.
+    """
+
+    name: str | None
+    strategy: Strategy
+    budget: int | None
+    other: Mapping[str, Any]
+
+
+def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyConfig:
+    """Read a configuration file: a JSON object, or TOML when the name ends in ``.toml``.
+
+    The keys it reads are ``strategy`` (a name, or the object
+    :meth:`Strategy.to_json` writes), ``params`` and ``budget``; a file that
+    names no strategy configures ``default`` (an error when that is None).
+    This is the one reader of saved configurations: :func:`load_strategy_file`
+    (``layerlab group --config``) and the settings of ``layerlab serve`` use it.
+
+    Raises:
+        InputError: the file cannot be read, or is not JSON (TOML).
+        ConfigError: not a strategy configuration, or an invalid one (the message names the file).
+
+    Example:
+        >>> import os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "serve.toml")
+        >>> text = 'strategy = "nixery-2022"\\nbudget = 9\\nport = 80\\n[params]\\nsize_threshold = "5M"\\n'
+        >>> _ = open(f, "w").write(text)
+        >>> c = read_strategy_config(f)
+        >>> c.name, c.strategy == get_strategy("nixery-2022", size_threshold=5_000_000), c.budget, dict(c.other)
+        ('nixery-2022', True, 9, {'port': 80})
+    """
+    import orjson
+
+    from ..errors import InputError
+    from ..fileio import read_bytes
+
+    where = str(path)
+    data = read_bytes(path)
+    if where.endswith(".toml"):
+        import tomllib
+
+        try:
+            doc: Any = tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"not TOML: {err}", source=where) from None
+    else:
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as err:
+            raise InputError(f"not JSON: {err}", source=where) from None
+    if not isinstance(doc, dict):
+        raise ConfigError('expected a JSON object: {"strategy": NAME, "params": {...}}', source=where)
+    other = dict(doc)
+    name: Any = other.pop("strategy", None)
+    params, budget = other.pop("params", None), other.pop("budget", None)
+    if isinstance(name, Mapping):  # {"strategy": {"strategy": NAME, "params": {...}}, ...}
+        if params is not None:
+            raise ConfigError("give 'params' inside the strategy object or beside its name, not both", source=where)
+        name, params = name.get("strategy"), name.get("params")
+    if name is None and default is None:
+        raise ConfigError('expected {"strategy": NAME, "params": {...}}', source=where)
+    try:
+        strategy = strategy_from_json({"strategy": default if name is None else name, "params": params})
+    except ConfigError as err:
+        message = err.message if err.source in (None, "--strategy") else str(err)
+        raise ConfigError(message, source=where) from None
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
+    return StrategyConfig(name, strategy, budget, other)
+
+
 def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
     """Read a configuration file (``{"strategy": NAME, "params": {...}, "budget": N}``): the strategy and the budget.
 
-    ``budget`` is optional (``None`` when absent).  This is the one loader of
-    saved configurations: ``layerlab group --config`` and the workbench's
-    "save configuration" button use it.
+    ``budget`` is optional (``None`` when absent).  ``layerlab group
+    --config`` and the workbench's "save configuration" button use it; the
+    file is read by :func:`read_strategy_config`, so a ``.toml`` file works too.
 
     Raises:
         InputError: the file cannot be read or is not JSON.
@@ -253,25 +335,8 @@ def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
         >>> s == get_strategy("nixery-2022"), budget
         (True, 20)
     """
-    import orjson
-
-    from ..errors import InputError
-    from ..fileio import read_bytes
-
-    where = str(path)
-    try:
-        doc = orjson.loads(read_bytes(path))
-    except orjson.JSONDecodeError as err:
-        raise InputError(f"not JSON: {err}", source=where) from None
-    try:
-        strategy = strategy_from_json(doc)
-    except ConfigError as err:
-        message = err.message if err.source in (None, "--strategy") else str(err)
-        raise ConfigError(message, source=where) from None
-    budget = doc.get("budget")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
-        raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
-    return strategy, budget
+    config = read_strategy_config(path)
+    return config.strategy, config.budget
 
 
 def strategy_label(strategy: Strategy) -> str:
