@@ -107,20 +107,6 @@ def _imageset_arg(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------ workbench
-def free_port(ip: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now.
-
-    Example:
-        >>> 1024 <= free_port() < 65536
-        True
-    """
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
-
-
 def run_workbench(args: argparse.Namespace) -> int:
     from ..workbench.notebooks import NOTEBOOK_DIR, require_workbench, run_lab, working_copy
 
