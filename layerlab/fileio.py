@@ -45,6 +45,8 @@ from .errors import InputError, LayerlabError
 
 __all__ = [
     "read_bytes",
+    "cache_dir",
+    "user_cache_dir",
     "compression_of",
     "atomic_file",
     "atomic_write",
@@ -400,3 +402,36 @@ def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = I
         raise
     finally:
         hold.release()
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """layerlab's directory in the user's cache, then ``parts``.
+
+    That is ``$XDG_CACHE_HOME/layerlab``, else ``~/.cache/layerlab``, following
+    the XDG Base Directory Specification (https://specifications.freedesktop.org/basedir-spec/latest/).
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, XDG_CACHE_HOME="/tmp/xdg"):
+        ...     str(user_cache_dir("store"))
+        '/tmp/xdg/layerlab/store'
+    """
+    from pathlib import Path
+
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg or Path.home() / ".cache", "layerlab", *parts)
+
+
+def cache_dir(*parts: str) -> Path:
+    """Where layerlab caches results: ``$LAYERLAB_CACHE_DIR``, else :func:`user_cache_dir`; then ``parts``.
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, LAYERLAB_CACHE_DIR="/tmp/ll"):
+        ...     str(cache_dir("sweep")), str(cache_dir())
+        ('/tmp/ll/sweep', '/tmp/ll')
+    """
+    from pathlib import Path
+
+    explicit = os.environ.get("LAYERLAB_CACHE_DIR")
+    return Path(explicit, *parts) if explicit else user_cache_dir(*parts)

@@ -84,6 +84,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from .. import fileio
 from ..errors import ConfigError, InputError
 from ..graph import BoundedCache
 from ..imageset import ImageSet
@@ -508,11 +509,7 @@ def default_cache_dir() -> Path:
         '/tmp/ll/sweep'
         >>> del os.environ["LAYERLAB_CACHE_DIR"]
     """
-    env = os.environ.get("LAYERLAB_CACHE_DIR")
-    if env:
-        return Path(env) / "sweep"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "layerlab" / "sweep"
+    return fileio.cache_dir("sweep")
 
 
 def _popularity_digest(pop: Popularity | None) -> str | None:
