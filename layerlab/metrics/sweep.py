@@ -91,7 +91,7 @@ from ..imageset import ImageSet
 from ..popularity import Popularity
 from ..strategies import StrategySpec, as_strategies, as_strategy
 from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy, check_budget
-from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
+from .executors import ExecutorSpec, check_executor, run_pieces, worker_count
 from .pull import RULES, simulate_pull
 
 __all__ = [
@@ -754,12 +754,7 @@ def run_plan(
     from tqdm.auto import tqdm
 
     check_executor(executor)
-    if executor == "serial":
-        n_workers = 1
-    elif workers is None and is_dask_client(executor):
-        n_workers = max(1, sum(executor.nthreads().values()))
-    else:
-        n_workers = workers or os.cpu_count() or 1
+    n_workers = worker_count(executor, workers)
     pieces = _pieces(plan, n_workers)
     code = _code_digest([type(s) for s in plan.strategies])
     token = _inputs_token(plan.imageset, plan.context, code)
