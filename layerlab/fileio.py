@@ -45,6 +45,7 @@ from .errors import InputError, LayerlabError
 
 __all__ = [
     "read_bytes",
+    "read_document",
     "cache_dir",
     "user_cache_dir",
     "compression_of",
@@ -129,6 +130,43 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     except Exception as err:  # noqa: BLE001 - any decoder error is an input error
         raise InputError(f"cannot decompress {kind} data: {err}", source=where) from None
     return data
+
+
+def read_document(path: str | os.PathLike[str]) -> object:
+    """The value in a JSON file, or the table in a TOML file (a name ending in ``.toml``), read by :func:`read_bytes`.
+
+    The caller checks that the value has the shape it expects.
+
+    Raises:
+        InputError: the file cannot be read, or is malformed (the message names the file).
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(d, "a.toml"), "w").write("budget = 9")
+        >>> _ = open(os.path.join(d, "a.json"), "w").write("[1,")
+        >>> read_document(os.path.join(d, "a.toml"))
+        {'budget': 9}
+        >>> read_document(os.path.join(d, "a.json"))
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.InputError: /.../a.json: malformed JSON: ...
+    """
+    data = read_bytes(path)
+    where = str(path)
+    if where.endswith(".toml"):
+        import tomllib
+
+        try:
+            return tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"malformed TOML: {err}", source=where) from None
+    import orjson
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        raise InputError(f"malformed JSON: {err}", source=where) from None
 
 
 # ------------------------------------------------------------ temporary entries

@@ -128,8 +128,8 @@ def test_settings_from_strategy_json_and_toml(tmp_path):
 @pytest.mark.parametrize(
     "content, suffix, message",
     [
-        ("{not json", ".json", "not JSON"),
-        ("budget = ", ".toml", "not TOML"),
+        ("{not json", ".json", "malformed JSON"),
+        ("budget = ", ".toml", "malformed TOML"),
         ('{"strategy": "nixery", "params": {"size_threshold": -1}}', ".json", "size_threshold=-1 is below the minimum"),
         ('{"strategy": "nosuch"}', ".json", "unknown strategy 'nosuch'"),
         ('{"strategy": "nixery", "colour": "blue"}', ".json", "unknown setting colour"),

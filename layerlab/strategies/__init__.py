@@ -264,7 +264,7 @@ def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyCo
     (``layerlab group --config``) and the settings of ``layerlab serve`` use it.
 
     Raises:
-        InputError: the file cannot be read, or is not JSON (TOML).
+        InputError: the file cannot be read, or is malformed JSON (TOML).
         ConfigError: not a strategy configuration, or an invalid one (the message names the file).
 
     Example:
@@ -276,25 +276,10 @@ def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyCo
         >>> c.name, c.strategy == get_strategy("nixery-2022", size_threshold=5_000_000), c.budget, dict(c.other)
         ('nixery-2022', True, 9, {'port': 80})
     """
-    import orjson
-
-    from ..errors import InputError
-    from ..fileio import read_bytes
+    from ..fileio import read_document
 
     where = str(path)
-    data = read_bytes(path)
-    if where.endswith(".toml"):
-        import tomllib
-
-        try:
-            doc: Any = tomllib.loads(data.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"not TOML: {err}", source=where) from None
-    else:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as err:
-            raise InputError(f"not JSON: {err}", source=where) from None
+    doc = read_document(path)
     if not isinstance(doc, dict):
         raise ConfigError('expected a JSON object: {"strategy": NAME, "params": {...}}', source=where)
     other = dict(doc)
@@ -324,7 +309,7 @@ def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
     file is read by :func:`read_strategy_config`, so a ``.toml`` file works too.
 
     Raises:
-        InputError: the file cannot be read or is not JSON.
+        InputError: the file cannot be read or is malformed JSON.
         ConfigError: the document is not a strategy configuration (the message names the file).
 
     Example:
