@@ -64,6 +64,7 @@ Example:
 
 from __future__ import annotations
 
+import _thread
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -201,11 +202,12 @@ class _ClosureSearch:
         (4, 7, 7)
     """
 
-    __slots__ = ("refs", "bits", "index", "low", "acc", "counter")
+    __slots__ = ("refs", "bits", "index", "low", "acc", "counter", "lock")
 
     def __init__(self, refs: Sequence[Sequence[int]]) -> None:
         n = len(refs)
         self.refs = refs
+        self.lock = _thread.allocate_lock()  # a graph shared by threads (a sweep) searches one at a time
         self.bits = [0] * n  # 0 until known (a closure holds its own path)
         self.index = [0] * n  # 0: not reached, -1: closure known, else the visit number
         self.low = [0] * n
@@ -213,9 +215,11 @@ class _ClosureSearch:
         self.counter = 1
 
     def __call__(self, p: int) -> int:
-        bits = self.bits[p]
+        bits = self.bits[p]  # set once, when final
         if not bits:
-            self._search(p)
+            with self.lock:
+                if not self.bits[p]:
+                    self._search(p)
             bits = self.bits[p]
         return bits
 
