@@ -357,7 +357,8 @@ def atomic_file(
     target = os.fspath(target)
     if os.path.isdir(target):
         raise error("is a directory, expected a file name", source=target)
-    parent, name = os.path.split(target.rstrip("/") or target)
+    target = target.rstrip("/") or target  # "out/" names the file "out", as for pathlib
+    parent, name = os.path.split(target)
     parent = parent or "."
     prefix = f".{name}.tmp-"
     try:
