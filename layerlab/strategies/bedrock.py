@@ -104,6 +104,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,7 +113,7 @@ from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer, param
 from .keystone import keystone_units
 
-__all__ = ["Bedrock", "closure_order", "cut_runs"]
+__all__ = ["Bedrock", "closure_order", "merge_runs"]
 
 
 def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[int]:
@@ -219,35 +220,62 @@ def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) 
     return [targets[a:b] for a, b in zip(offsets, offsets[1:])]
 
 
-def cut_runs(counts: Sequence[int], runs: int) -> list[int]:
-    """Cut a sequence of items weighing ``counts`` into at most ``runs`` consecutive, non-empty runs.
+def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[int]:
+    """Cut a sequence into at most ``runs`` consecutive, non-empty runs by merging neighbours, cheapest first.
 
-    Returns the cut positions, ``0`` first and ``len(counts)`` last.  Run ``r``
-    ends at the first item whose middle lies past ``r / runs`` of the total
-    weight, moved as little as needed so that every run holds at least one
-    item: with no more items than runs, each item is a run of its own.
-    Linear in the items.
+    Item ``i`` weighs ``sizes[i]`` bytes and ``weights[i]`` paths.  Merging a
+    run ``a`` into the run ``b`` just above it costs ``weights(b) * sizes(a)``:
+    under ChainID each path of ``b`` renamed now re-ships ``a`` too.  Starting
+    from one run per item, the adjacent pair of least cost (ties: the lower
+    position) is merged until ``runs`` runs are left, which is agglomerative
+    merging (Ward 1963) with this cost; a heap keeps it at ``O(n log n)``.
+    Large items stay alone and small ones join their neighbours.  Returns
+    the cut positions, ``0`` first and ``len(sizes)`` last.
 
     Example:
-        >>> cut_runs([1, 1, 1, 1, 1, 1], 3), cut_runs([5, 1, 1, 1], 2), cut_runs([1, 1], 3)
-        ([0, 2, 4, 6], [0, 1, 4], [0, 1, 2])
+        >>> # the 50-byte item keeps a run of its own; the light ones merge
+        >>> merge_runs([50, 1, 1, 1], [1, 1, 1, 1], 2), merge_runs([1, 1], [1, 1], 3), merge_runs([], [], 2)
+        ([0, 1, 4], [0, 1, 2], [0])
     """
-    n = len(counts)
-    runs = min(runs, n)
-    total = sum(counts)
-    cuts = [0]
-    j = 0
-    below = 0  # weight of the items before j
-    for r in range(1, runs):
-        target = total * r / runs
-        j_min = cuts[-1] + 1
-        j_max = n - (runs - r)
-        while j < j_max and (j < j_min or below + counts[j] / 2 <= target):
-            below += counts[j]
-            j += 1
-        cuts.append(j)
-    if n:
-        cuts.append(n)
+    n = len(sizes)
+    runs = max(runs, 1)
+    if runs >= n:
+        return list(range(n + 1))
+    size = list(sizes)
+    weight = list(weights)
+    nxt = list(range(1, n + 1))
+    prv = list(range(-1, n - 1))
+    alive = bytearray(b"\x01") * n
+    # key[a] encodes (cost of merging a with the run above it, a); -1 when there is no such pair
+    key = [weight[i + 1] * size[i] * n + i for i in range(n - 1)]
+    heap = list(key)
+    key.append(-1)
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    for _ in range(n - runs):
+        k = pop(heap)
+        while key[k % n] != k:  # a stale entry: one of its runs has grown or gone
+            k = pop(heap)
+        a = k % n
+        b = nxt[a]
+        size[a] += size[b]
+        weight[a] += weight[b]
+        alive[b] = 0
+        key[b] = -1
+        c = nxt[b]
+        nxt[a] = c
+        if c < n:
+            prv[c] = a
+            key[a] = k = weight[c] * size[a] * n + a
+            push(heap, k)
+        else:
+            key[a] = -1
+        p = prv[a]
+        if p >= 0:
+            key[p] = k = weight[a] * size[p] * n + p
+            push(heap, k)
+    cuts = [i for i in range(n) if alive[i]]
+    cuts.append(n)
     return cuts
 
 
@@ -312,13 +340,14 @@ class Bedrock(Strategy):
                 graph, [p if nar[i] <= cap else never for i, p in enumerate(pops)], self.attach_popularity
             )
         heads = list(units)
-        unit_of = [0] * n
-        for u, h in enumerate(heads):
-            for i in units[h]:
-                unit_of[i] = u
+        members = list(units.values())
         m = len(heads)
-        size = [sum(nar[i] for i in units[h]) for h in heads]
-        count = [len(units[h]) for h in heads]
+        unit_of = [0] * n
+        for u, mem in enumerate(members):
+            for i in mem:
+                unit_of[i] = u
+        size = [sum(map(nar.__getitem__, mem)) for mem in members]
+        count = list(map(len, members))
         pop = [max(pops[h], 1) for h in heads]
         names = graph.names
         paths = graph.paths
@@ -326,37 +355,45 @@ class Bedrock(Strategy):
         gamma = self.gamma
         keys = [(-size[u] * pop[u] ** gamma, tie[u]) for u in range(m)]
         order = closure_order(_unit_references(graph.refs, unit_of, m), keys)
-        if m <= budget:
-            return [make_layer(graph, units[heads[u]], reason="unit", root=heads[u]) for u in order]
-        # Step 3: how many top layers, then which units keep a layer of their own.
-        groups = min(1 + (m - budget + 1) // self.rest_paths_per_layer, max(1, budget // 3))
-        slots = budget - groups
         least = self.min_layer_bytes
-        eligible = sum(1 for u in range(m) if size[u] >= least)
+        # The foundation: what the order puts below its first unit of at least `least` bytes joins that unit.
+        k = 0
+        while k < m and size[order[k]] < least:
+            k += 1
+        if 0 < k < m:
+            base = order[k]
+            members[base] = [i for u in order[: k + 1] for i in members[u]]
+            size[base] = sum(size[u] for u in order[: k + 1])
+            count[base] = len(members[base])
+            order = order[k:]
+        units_left = len(order)
+        if units_left <= budget:
+            return [make_layer(graph, members[u], reason="unit", root=heads[u]) for u in order]
+        # Step 3: how many top layers, then which units keep a layer of their own.
+        groups = min(1 + (units_left - budget + 1) // self.rest_paths_per_layer, max(1, budget // 3))
+        slots = budget - groups
+        eligible = sum(1 for u in order if size[u] >= least)
         if eligible < slots:  # slots no unit is big enough for become more runs on top
             groups, slots = budget - eligible, eligible
         alpha, beta = self.alpha, self.beta
-        depth = [0] * m
+        value = [0.0] * m
         for pos, u in enumerate(order):
-            depth[u] = m - pos
-        value = [size[u] * pop[u] ** alpha * depth[u] ** beta for u in range(m)]
-        by_value = sorted(range(m), key=lambda u: (-value[u], tie[u]))
-        floor = self.tier_bytes / budget
-        first = [u for u in by_value if size[u] >= max(floor, least)][:slots]
-        chosen = set(first)
-        second = set([u for u in by_value if u not in chosen and size[u] >= least][: slots - len(first)])
-        chosen |= second
+            value[u] = size[u] * pop[u] ** alpha * (units_left - pos) ** beta
+        floor = max(self.tier_bytes / budget, least)
+        by_value = sorted((u for u in order if size[u] >= least), key=lambda u: (-value[u], tie[u]))
+        first = set([u for u in by_value if size[u] >= floor][:slots])
+        second = set([u for u in by_value if u not in first][: slots - len(first)])
         layers = [
-            make_layer(graph, units[heads[u]], rating=int(value[u]), reason=reason, root=heads[u])
-            for tier, reason in ((set(first), "unit"), (second, "small"))
+            make_layer(graph, members[u], rating=int(value[u]), reason=reason, root=heads[u])
+            for tier, reason in ((first, "unit"), (second, "small"))
             for u in order
             if u in tier
         ]
-        # The rest, in order, cut into `groups` runs of about equal path counts.
-        rest = [u for u in order if u not in chosen]
-        cuts = cut_runs([count[u] for u in rest], groups)
+        # The rest, in order, merged into `groups` runs (merge_runs).
+        rest = [u for u in order if u not in first and u not in second]
+        cuts = merge_runs([size[u] for u in rest], [count[u] for u in rest], groups)
         layers.extend(
-            make_layer(graph, [i for u in rest[a:b] for i in units[heads[u]]], reason="rest")
+            make_layer(graph, [i for u in rest[a:b] for i in members[u]], reason="rest")
             for a, b in zip(cuts, cuts[1:])
         )
         return layers
