@@ -42,8 +42,8 @@ from layerlab.strategies import available, get_strategy
 
 SPACE: dict[str, list] = {
     "min_layer_bytes": [0, 500_000, 1_000_000, 2_000_000],
-    "tier_bytes": [30_000_000, 100_000_000],
-    "rest_paths_per_layer": [20, 40],
+    "tier_bytes": [0, 30_000_000, 100_000_000],
+    "rest_paths_per_layer": [10, 20, 40],
 }
 QUICK: dict[str, list] = {"min_layer_bytes": [0, 1_000_000], "rest_paths_per_layer": [40]}
 

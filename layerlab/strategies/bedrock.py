@@ -30,7 +30,16 @@ or above the renamed path, so heavy paths and their closures go first.  Two
 images holding the same large foundations list them in the same order, which
 is what ChainID needs.
 
-**3. Budget.**  When the units fit, each gets a layer, in that order
+**3. The foundation.**  The units the order puts below its first unit of at
+least ``min_layer_bytes`` bytes join that unit, at every budget.  The order
+starts with the deepest dependency of all (on Debian, the GCC base files under
+the C library); an image over budget gives no small unit a layer of its own
+(step 4) while an image that fits gives each one, so without this rule the
+two would differ in their first layer, where a difference ends the ChainID
+prefix at once.  With the rule, images whose orders start alike (on Debian,
+all of them) start with the same layer.
+
+**4. Budget.**  When the units fit, each gets a layer, in that order
 (reason ``unit``).  Otherwise:
 
 * ``g = min(1 + (units - budget + 1) // rest_paths_per_layer, budget // 3)``
@@ -51,16 +60,35 @@ is what ChainID needs.
   in every image, so these layers and their order recur across images, which
   ChainID rewards;
 * the second tier: the most valuable remaining units of at least
-  ``min_layer_bytes`` fill the free slots, in
-  the same order, above the first (reason ``small``);
-* the rest, in the order of step 2, is cut between units into ``g`` runs of
-  about equal path counts (reason ``rest``, :func:`cut_runs`); no run is empty,
-  so no slot is wasted, and with as many runs as units left each unit is a
-  layer of its own, the same layer other images give it.  Runs low in the order hold foundations that only
-  a few renames reach; the top run holds what most renames rename anyway.
+  ``min_layer_bytes`` fill the free slots, in the same order, above the first
+  (reason ``small``).  With ``tier_bytes=0`` (the default) every dedicated
+  unit is in the first tier, in the order of step 2, so fewer paths sit
+  below a layer holding something they reference;
+* the rest, in the order of step 2, is merged into ``g`` runs (reason
+  ``rest``, :func:`merge_runs`): from one run per unit, the two neighbouring
+  runs whose merge adds the least to what renames re-ship under ChainID (the
+  paths of the upper run times the bytes of the lower) are merged until ``g``
+  are left.  Large units stay alone, and a large unit alone is the same layer
+  in every image that holds it; small units gather.  No run is empty, so no
+  slot is wasted.
 
-Within each tier and within the whole list when every unit fits, no path sits
-below a layer holding something it references.
+Within each tier, and within the whole list when every unit fits, no path sits
+below a layer holding something it references; the runs are in the order too.
+
+**Tried and not kept.**  Content-defined cuts of the rest, as rsync and casync
+cut a byte stream where a property of the bytes themselves says so (Tridgell
+1999; Muthitacharoen et al. 2001): cut after each unit whose name hash, size
+or popularity reaches a level, with the finest level that fits the budget, or
+cut the rest sorted by popularity into popularity bands.  Runs cut so recur
+across images only rarely on the Debian set, because two images seldom hold
+the same units between two cut points, and the uneven runs re-ship more on
+updates than the merged ones.  Layers in the order with the rest runs
+interleaved (each run where its units fall) re-ship less under ChainID on
+updates, but a run that differs between images then sits low in the stack and
+ends the shared prefix of the first pull early.  Sorting the dedicated layers
+by popularity or by key instead of the depth-first order loses both ChainID
+figures; runs of equal path counts (the previous rule) re-ship more than the
+merged runs.
 
 **Defaults** are the same for every budget.  ``tools/tune_bedrock.py`` splits
 the Debian 30-image set into halves (even and odd positions in file-name order)
@@ -73,15 +101,20 @@ The figures live in the documentation's scorecard page, not here.
 Ties are broken by package name and version, then by store path, so the output
 is the same for any ``PYTHONHASHSEED``.  Without a popularity table every
 popularity is 1 and nothing is attached; without ``narSize`` every path counts
-as one byte.  Time and memory are linear in the closure (plus sorting); no
-per-path set over the whole closure is built.
+as one byte.  Time and memory are linear in the closure (plus sorting and the
+heap of :func:`merge_runs`); no per-path set over the whole closure is built.
 
 Sources: W. E. Smith, "Various optimizers for single-stage production", Naval
 Research Logistics Quarterly 3 (1956); J. B. Sidney, "Decomposition algorithms
 for single-machine sequencing with precedence relations and deferral costs",
-Operations Research 23 (1975); Docker's layer ChainID (moby, ``layer/layer.go``,
-``CreateChainID``); nixpkgs' auto-layer for grouping what a rename touches
-together (``pkgs/build-support/docker/auto-layer.nix``).
+Operations Research 23 (1975); J. H. Ward, "Hierarchical grouping to optimize
+an objective function", Journal of the American Statistical Association 58
+(1963); Docker's layer ChainID (moby, ``layer/layer.go``, ``CreateChainID``);
+nixpkgs' auto-layer for grouping what a rename touches together
+(``pkgs/build-support/docker/auto-layer.nix``); for the cuts tried,
+A. Tridgell, "Efficient algorithms for sorting and synchronization", PhD
+thesis, ANU (1999), A. Muthitacharoen, B. Chen and D. Mazières, "A
+low-bandwidth network file system", SOSP (2001), and casync.
 
 Example:
     >>> from layerlab.graph import ClosureGraph
@@ -100,6 +133,14 @@ Example:
     >>> # every unit below min_layer_bytes: the budget is all runs, foundations at the bottom
     >>> [l.paths for l in Bedrock(min_layer_bytes=60).group(g, Context(pop), budget=2)]
     [('/s/b-libssl-3', '/s/c-libc-2'), ('/s/a-app-1', '/s/d-tool-1')]
+    >>> # below libc, the first unit of at least 15 bytes, a 1-byte unit joins it (step 3)
+    >>> g = ClosureGraph.from_records([
+    ...     {"path": "/s/a-app-1", "narSize": 50, "references": ["/s/b-libssl-3"]},
+    ...     {"path": "/s/b-libssl-3", "narSize": 30, "references": ["/s/c-libc-2"]},
+    ...     {"path": "/s/c-libc-2", "narSize": 20, "references": ["/s/e-base-2"]},
+    ...     {"path": "/s/e-base-2", "narSize": 1, "references": []}], ["/s/a-app-1"])
+    >>> [l.paths for l in Bedrock(min_layer_bytes=15).group(g, Context(pop), budget=5)]
+    [('/s/c-libc-2', '/s/e-base-2'), ('/s/b-libssl-3',), ('/s/a-app-1',)]
 """
 
 from __future__ import annotations
@@ -293,7 +334,7 @@ class Bedrock(Strategy):
     beta: float = param("float", 0.5, "depth = units from this one to the top of the order", minimum=0, maximum=4)
     tier_bytes: int = param(
         "bytes",
-        100_000_000,
+        0,
         "over budget, units of at least tier_bytes / budget come first",
         minimum=0,
         maximum=10**12,
@@ -393,7 +434,6 @@ class Bedrock(Strategy):
         rest = [u for u in order if u not in first and u not in second]
         cuts = merge_runs([size[u] for u in rest], [count[u] for u in rest], groups)
         layers.extend(
-            make_layer(graph, [i for u in rest[a:b] for i in members[u]], reason="rest")
-            for a, b in zip(cuts, cuts[1:])
+            make_layer(graph, [i for u in rest[a:b] for i in members[u]], reason="rest") for a, b in zip(cuts, cuts[1:])
         )
         return layers
