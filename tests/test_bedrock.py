@@ -89,6 +89,30 @@ def test_merge_runs_matches_a_slow_reference():
     assert merge_runs([], [], 3) == [0]
 
 
+@pytest.mark.parametrize("seed", [2, 9])
+def test_merge_runs_rounds_on_long_sequences(seed, monkeypatch):
+    import layerlab.strategies.bedrock as bedrock_module
+
+    rnd = random.Random(seed)
+    n = 3000
+    sizes = [rnd.choice([1, 2, 3, 40, 10**4]) for _ in range(n)]
+    weights = [rnd.choice([1, 1, 2, 7]) for _ in range(n)]
+    sizes[1234] = 10**12  # one huge item: it ends its run whichever way the runs are merged
+    exact = merge_runs(sizes, weights, 50)
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 64)  # rounds down to 200 runs, then the heap
+    rounds = merge_runs(sizes, weights, 50)
+    for cuts in (exact, rounds):
+        assert cuts[0] == 0 and cuts[-1] == n and len(cuts) == 51
+        assert all(a < b for a, b in zip(cuts, cuts[1:]))
+        assert 1235 in cuts  # nothing above the huge item joins it: each path renamed there would re-ship it
+
+    def cost(cuts):  # what renames re-ship beyond each run's own items, as merge_runs counts it
+        return sum(sum(weights[a:b]) * sum(sizes[a:b]) for a, b in zip(cuts, cuts[1:]))
+
+    assert cost(rounds) <= 1.5 * cost(exact)
+    assert merge_runs(sizes[:40], weights[:40], 50) == list(range(41))  # as many runs as items: no rounds
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_random_graphs_partition_budget_order(seed):
     g = random_graph(seed, 40 + seed * 7)

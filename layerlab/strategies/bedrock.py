@@ -68,9 +68,9 @@ all of them) start with the same layer.
   ``rest``, :func:`merge_runs`): from one run per unit, the two neighbouring
   runs whose merge adds the least to what renames re-ship under ChainID (the
   paths of the upper run times the bytes of the lower) are merged until ``g``
-  are left.  Large units stay alone, and a large unit alone is the same layer
-  in every image that holds it; small units gather.  No run is empty, so no
-  slot is wasted.
+  are left.  Nothing above a large unit joins its run, small units gather,
+  and a large unit often keeps a run of its own, which is then the same layer
+  in every image that holds it.  No run is empty, so no slot is wasted.
 
 Within each tier, and within the whole list when every unit fits, no path sits
 below a layer holding something it references; the runs are in the order too.
@@ -270,8 +270,14 @@ def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[
     from one run per item, the adjacent pair of least cost (ties: the lower
     position) is merged until ``runs`` runs are left, which is agglomerative
     merging (Ward 1963) with this cost; a heap keeps it at ``O(n log n)``.
-    Large items stay alone and small ones join their neighbours.  Returns
-    the cut positions, ``0`` first and ``len(sizes)`` last.
+    A large item ends its run (what lies above it would re-ship it); light
+    items gather, among themselves or under a large one.  Returns the cut positions, ``0`` first and
+    ``len(sizes)`` last.
+
+    From ``_VECTORISE_FROM`` items on, rounds come first, while more than
+    ``max(4 * runs, _VECTORISE_FROM // 2)`` runs are left: each round merges
+    at once every pair cheaper than the pairs on either side (pairs that share
+    no run), the cheapest first, with numpy; the heap does the rest.
 
     Example:
         >>> # the 50-byte item keeps a run of its own; the light ones merge
@@ -282,8 +288,18 @@ def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[
     runs = max(runs, 1)
     if runs >= n:
         return list(range(n + 1))
-    size = list(sizes)
-    weight = list(weights)
+    if n >= _VECTORISE_FROM:
+        starts, block_sizes, block_weights = _merge_rounds(sizes, weights, max(4 * runs, _VECTORISE_FROM // 2))
+        cuts = _merge_heap(block_sizes, block_weights, runs)
+        return [starts[c] for c in cuts[:-1]] + [n]
+    return _merge_heap(list(sizes), list(weights), runs)
+
+
+def _merge_heap(size: list[int], weight: list[int], runs: int) -> list[int]:
+    """:func:`merge_runs` one pair at a time (``size`` and ``weight`` are consumed)."""
+    n = len(size)
+    if runs >= n:
+        return list(range(n + 1))
     nxt = list(range(1, n + 1))
     prv = list(range(-1, n - 1))
     alive = bytearray(b"\x01") * n
@@ -318,6 +334,30 @@ def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[
     cuts = [i for i in range(n) if alive[i]]
     cuts.append(n)
     return cuts
+
+
+def _merge_rounds(sizes: Sequence[int], weights: Sequence[int], target: int) -> tuple[list[int], list[int], list[int]]:
+    """Rounds of :func:`merge_runs` down to about ``target`` runs: (first item, bytes, paths) of each run."""
+    import numpy as np
+
+    size = np.asarray(sizes, dtype=np.int64)
+    weight = np.asarray(weights, dtype=np.int64)
+    start = np.arange(len(size), dtype=np.int64)
+    while len(size) > target:
+        cost = weight[1:].astype(np.float64) * size[:-1]
+        below = np.concatenate(([True], cost[1:] < cost[:-1]))  # cheaper than the pair below (ties: lower wins)
+        above = np.concatenate((cost[:-1] <= cost[1:], [True]))
+        pick = np.flatnonzero(below & above)
+        excess = len(size) - target
+        if len(pick) > excess:
+            pick = pick[np.lexsort((pick, cost[pick]))[:excess]]
+        first = np.ones(len(size), dtype=bool)
+        first[pick + 1] = False  # item pick + 1 joins the run below it
+        heads = np.flatnonzero(first)
+        size = np.add.reduceat(size, heads)
+        weight = np.add.reduceat(weight, heads)
+        start = start[heads]
+    return start.tolist(), size.tolist(), weight.tolist()
 
 
 @dataclass(frozen=True, eq=False)
@@ -417,9 +457,10 @@ class Bedrock(Strategy):
         if eligible < slots:  # slots no unit is big enough for become more runs on top
             groups, slots = budget - eligible, eligible
         alpha, beta = self.alpha, self.beta
-        value = [0.0] * m
+        value = [0.0] * m  # only units of at least `least` bytes are ever ranked
         for pos, u in enumerate(order):
-            value[u] = size[u] * pop[u] ** alpha * (units_left - pos) ** beta
+            if size[u] >= least:
+                value[u] = size[u] * pop[u] ** alpha * (units_left - pos) ** beta
         floor = max(self.tier_bytes / budget, least)
         by_value = sorted((u for u in order if size[u] >= least), key=lambda u: (-value[u], tie[u]))
         first = set([u for u in by_value if size[u] >= floor][:slots])
