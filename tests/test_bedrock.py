@@ -310,3 +310,19 @@ def test_foundation_on_a_small_graph():
     assert [layer.paths for layer in Bedrock(min_layer_bytes=0).group(g, Context(), 5)][0] == ("/s/t-tiny-1",)
     # nothing large enough: nothing joins
     assert len(Bedrock(min_layer_bytes=10**6).group(g, Context(), 5)) == 3
+
+
+def test_image_over_budget_shares_the_bottom_layers_under_chainid():
+    """img-ffmpeg is over budget at 94 and img-curl fits: pulled after curl, ffmpeg reuses curl's bottom layers under
+    ChainID (the foundation) and pulls less than its whole size."""
+    from layerlab.metrics import layer_imageset
+    from layerlab.metrics.pull import simulate_pull
+
+    s = default_imageset().subset(["img-curl", "img-ffmpeg"])
+    lay = layer_imageset(get_strategy("bedrock"), s, 94)
+    assert len(lay.layers[1]) == 94 and len(lay.layers[0]) < 94  # ffmpeg merges, curl does not
+    table = lay.table
+    (_, curl_bytes), (_, ffmpeg_bytes) = simulate_pull(table.image_layers, table.layer_size, [0, 1], rule="chain")
+    assert curl_bytes == sum(s[0].graph.nar_size)  # the first image is pulled whole
+    assert ffmpeg_bytes < sum(s[1].graph.nar_size)
+    assert lay.layers[0][0].paths == lay.layers[1][0].paths
