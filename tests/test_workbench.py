@@ -337,3 +337,22 @@ def test_typed_values_apply_at_once_slider_moves_wait(two: ImageSet) -> None:
         assert p.updates == before + 1 and p.busy.value == "" and p.tree.big == (0, 1)
 
     asyncio.run(run())
+
+
+def test_a_typed_value_off_the_grid_regroups_once_with_that_value(two: ImageSet) -> None:
+    async def run() -> None:
+        p = TreePanel(two, "nixery", budget=2, debounce=30)
+        seen: list[object] = []
+        refresh = p.refresh
+        p.refresh = lambda: (seen.append(p.controls[0].config().values()), refresh())  # type: ignore[method-assign]
+        p._debounced.fn = p.refresh
+        box = p.controls[0].param_box.children[0]
+        box.entry.value = "7 kB"  # off the grid, inside it: the slider's options are replaced first
+        assert seen == [{"size_threshold": 7_000}] and box.slider.value == 7_000 and box.entry.value == "7 kB"
+        assert p._debounced._handle is None  # no second regrouping waiting
+        entries: list[str] = []
+        box.entry.observe(lambda ch: entries.append(ch["new"]), names="value")
+        p.set(size_threshold=3_000)  # set from code: the box never shows the first option on the way
+        assert seen[1:] == [{"size_threshold": 3_000}] and entries == ["3 kB"]
+
+    asyncio.run(run())
