@@ -305,7 +305,7 @@ def test_tree_panel(two: ImageSet) -> None:
         and trace["ids"] == ["image", "p1", "p0"]
         and trace["parents"] == ["", "image", "image"]
     )
-    assert p.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"] is p.figure_dict
+    assert p.plot.figure is p.figure_dict
     assert "app-b-1" in p.table.value
     assert p.controls[0].rule.layout.display == "none"
     p.set(budget=1)

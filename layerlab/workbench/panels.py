@@ -426,7 +426,9 @@ class TreePanel(_Panel):
         self.search.add_class("ll-search")
         self.explanation = W.HTML()
         self.explanation.add_class("ll-explain")
-        self.plot = W.Output()
+        from .plotview import PlotlyView
+
+        self.plot = PlotlyView()
         self.plot.add_class("ll-tree")
         self.views = {name: PanelView(W.HTML()) for name in ("flags", "merges", "layers", "browser")}
         self.save_name = W.Text(
@@ -522,11 +524,11 @@ class TreePanel(_Panel):
             f"{facts.graph.name}: what keeps the bytes alive ({len(facts.graph):,} paths, {len(facts.layers)} layers)"
         )
         self.figure_dict = icicle_figure(facts, highlight=self.highlight, title=title)
-        # What the panel shows first, then the busy line cleared, then the views of later cells: the
-        # frontend applies updates in order, so the tree is not held up by tables further down.
-        self.summary.value = views["summary"]
+        # The tree first, then the busy line cleared, then the summary and the views of later cells: the
+        # frontend applies updates in order, so the tree is not held up by anything else.
         self._draw()
         self.busy.value = ""
+        self.summary.value = views["summary"]
         self.table.value = views["table"]
         self.views["layers"].widget.value = views["table"]
         for name in ("flags", "merges", "browser"):
@@ -534,8 +536,7 @@ class TreePanel(_Panel):
         self.updates += 1
 
     def _draw(self) -> None:
-        bundle = {"application/vnd.plotly.v1+json": self.figure_dict, "text/plain": "<plotly icicle>"}
-        self.plot.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+        self.plot.figure = self.figure_dict
 
     def _find_now(self) -> None:
         from .tree import icicle_figure
