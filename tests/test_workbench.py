@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import ipywidgets as W
 import pytest
@@ -356,3 +357,19 @@ def test_a_typed_value_off_the_grid_regroups_once_with_that_value(two: ImageSet)
         assert seen[1:] == [{"size_threshold": 3_000}] and entries == ["3 kB"]
 
     asyncio.run(run())
+
+
+def test_plot_view_hands_its_frontend_the_plotly_library_on_request() -> None:
+    from layerlab.workbench.plotview import PlotlyView
+
+    v = PlotlyView({"data": [{"type": "icicle", "ids": ["a"], "parents": [""], "values": [1]}]})
+    sent: list[tuple[object, object]] = []
+    v.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+    v._handle_custom_msg({"kind": "something else"}, [])
+    assert sent == []
+    v._handle_custom_msg({"kind": "plotly.js"}, [])  # what the frontend sends once per page
+    ((content, buffers),) = sent
+    assert content == {"kind": "plotly.js"} and buffers[0].startswith(b"/**\n* plotly.js v")  # type: ignore[index]
+    from layerlab.workbench import plotview
+
+    assert "Plotly.react" in Path(plotview.__file__).with_name("plotly_view.js").read_text() == str(v._esm)
