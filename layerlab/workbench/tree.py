@@ -252,12 +252,12 @@ def icicle_figure(
     texts = [
         readable if not parent or value_of[parent] * TEXT_PX <= v * inner else "" for parent, v in zip(parents, values)
     ]
-    line_width = [0.5] * len(ids)
-    line_colour = ["#ffffff"] * len(ids)
+    line: dict[str, Any] = {"width": 0.5, "color": "#ffffff"}  # one style for all: no per-box arrays to apply
     level = ""
     if highlight is not None and 0 <= highlight < n:
-        line_width[row[highlight]] = 4
-        line_colour[row[highlight]] = "#000000"
+        line = {"width": [0.5] * len(ids), "color": ["#ffffff"] * len(ids)}
+        line["width"][row[highlight]] = 4
+        line["color"][row[highlight]] = "#000000"
         level = parents[row[highlight]]
     trace: dict[str, Any] = {
         "type": "icicle",
@@ -267,7 +267,7 @@ def icicle_figure(
         "values": values,
         "branchvalues": "total",
         "customdata": custom,
-        "marker": {"colors": colours, "line": {"width": line_width, "color": line_colour}},
+        "marker": {"colors": colours, "line": line},
         "hovertemplate": (
             "<b>%{customdata[0]}</b><br>own %{customdata[1]}, keeps %{customdata[2]} alive<br>"
             "%{customdata[3]}: %{customdata[4]}<br>flags: %{customdata[5]}<extra></extra>"
