@@ -98,6 +98,25 @@ its twelve figures; each half's choice is measured on the other half, and the
 defaults are the grid point whose worse regret over the two halves is least.
 The figures live in the documentation's scorecard page, not here.
 
+**Variants measured and not kept** (all twelve figures, every pair).  Over
+budget, choosing the units that keep a layer by keystone's value (bytes,
+popularity and the number of paths that use the unit) or by a pure function of
+global facts (bytes times a power of popularity, with or without a popularity
+floor), with the order and the runs unchanged, hardly moves the first pulls:
+what costs first-pull bytes is how many slots go to runs, since a run never
+recurs in another image, not which units fill the other slots.  A ranking of
+its own in every image also puts different small units low in different
+images, which ChainID punishes.  Fewer runs, down to keystone's one shared
+layer, trade first-pull bytes for update bytes: the shared layer holds small
+libraries that almost every rename reaches, so it is re-shipped by nearly
+every update.  On the Debian set no selection, not even one told which units
+other images hold, pulls as little as keystone at budget 10 while keeping
+update-any below auto-layer's; a large image-specific unit must keep a layer
+of its own for the updates and costs the first pulls a slot.  Emitting the
+chosen units in the order of step 2 instead of tier by tier lowers
+update-chain but raises pull-chain at small budgets (a small unit chosen in one
+image and not in another then splits the common prefix below the large ones).
+
 Ties are broken by package name and version, then by store path, so the output
 is the same for any ``PYTHONHASHSEED``.  Without a popularity table every
 popularity is 1 and nothing is attached; without ``narSize`` every path counts
