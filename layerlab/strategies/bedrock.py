@@ -90,14 +90,6 @@ by popularity or by key instead of the depth-first order loses both ChainID
 figures; runs of equal path counts (the previous rule) re-ship more than the
 merged runs.
 
-**Defaults** are the same for every budget.  ``tools/tune_bedrock.py`` splits
-the Debian 30-image set into halves (even and odd positions in file-name order)
-and ranks a small grid on each half by the number of scorecard figures where
-bedrock trails the best other strategy, then by how far, then by the mean of
-its twelve figures; each half's choice is measured on the other half, and the
-defaults are the grid point whose worse regret over the two halves is least.
-The figures live in the documentation's scorecard page, not here.
-
 **Variants measured and not kept** (all twelve figures, every pair).  Over
 budget, choosing the units that keep a layer by keystone's value (bytes,
 popularity and the number of paths that use the unit) or by a pure function of
@@ -116,6 +108,14 @@ of its own for the updates and costs the first pulls a slot.  Emitting the
 chosen units in the order of step 2 instead of tier by tier lowers
 update-chain but raises pull-chain at small budgets (a small unit chosen in one
 image and not in another then splits the common prefix below the large ones).
+
+**Defaults** are the same for every budget.  ``tools/tune_bedrock.py`` splits
+the Debian 30-image set into halves (even and odd positions in file-name order)
+and ranks a small grid on each half by the number of scorecard figures where
+bedrock trails the best other strategy, then by how far, then by the mean of
+its twelve figures; each half's choice is measured on the other half, and the
+defaults are the grid point whose worse regret over the two halves is least.
+The figures live in the documentation's scorecard page, not here.
 
 Ties are broken by package name and version, then by store path, so the output
 is the same for any ``PYTHONHASHSEED``.  Without a popularity table every
