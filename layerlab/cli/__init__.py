@@ -19,6 +19,7 @@ import argparse
 import gc
 import importlib
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -129,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Called without ``argv`` (as the ``layerlab`` command is), ``main`` ends the
     process's work: what the command built is then frozen out of the cyclic
     collector (:func:`gc.freeze`), whose passes at interpreter exit would
-    otherwise rescan all of it only to find nothing to collect.
+    otherwise rescan all of it only to find nothing to collect; and Ctrl-C
+    regains its default action, so an interrupt that comes while the
+    interpreter shuts down ends the process quietly instead of printing a
+    traceback from the shutdown machinery.
     """
     ending = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -167,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if gc_was_enabled:
             gc.enable()
         if ending:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             gc.freeze()
 
 
