@@ -60,6 +60,7 @@ __all__ = [
     "store_name",
     "parse_name",
     "DEFAULT_STORE_DIR",
+    "reference_arrays",
 ]
 
 DEFAULT_STORE_DIR = "/nix/store"
@@ -89,6 +90,37 @@ def store_name(path: str) -> str:
         if h.isascii() and h.isalnum() and (h.islower() or h.isdigit()):
             return base[k + 1 :]
     return base
+
+
+def _standard_names(paths: Sequence[str]) -> tuple[str, ...] | None:
+    """:func:`store_name` of every path of a sorted sequence when all are
+    ``DIR/HASH-NAME`` in one directory with 32-character hashes (as Nix makes
+    them), by slicing at a fixed place; ``None`` otherwise.
+
+    Example:
+        >>> _standard_names(["/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c"])
+        ('openssl-1.1.1c',)
+        >>> _standard_names(["/nix/store/aaaa-A"]) is None
+        True
+    """
+    if not paths:
+        return ()
+    k = paths[0].rfind("/") + 1  # where the hash starts
+    if not paths[-1].startswith(paths[0][:k]):  # the paths are sorted: all between share the prefix
+        return None
+    try:
+        dashes = "".join(map(itemgetter(k + 32), paths))
+        hashes = "".join(map(itemgetter(slice(k, k + 32)), paths)).encode("ascii")
+    except (IndexError, UnicodeEncodeError):
+        return None
+    if dashes != "-" * len(paths) or hashes.translate(None, _HASH_CHARACTERS):
+        return None
+    names = tuple(map(itemgetter(slice(k + 33, None)), paths))
+    return None if "/" in "".join(names) else names
+
+
+#: The characters of a store path's hash, as :func:`store_name` recognises it.
+_HASH_CHARACTERS = b"0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def parse_name(name: str) -> tuple[str, str]:
@@ -151,13 +183,16 @@ def _plain_sizes(values: Sequence[Any]) -> bool:
     return False
 
 
-def _normalised(rec: Mapping[str, Any], store_dir: str | None, source: str | None) -> tuple:
-    refs = rec.get("references") or ()
+def _normalised(
+    path: str, refs: Any, nar: Any, closure: Any, nar_hash: Any, store_dir: str | None, source: str | None
+) -> tuple:
+    """One record's data as compared between two listings of the same path."""
+    refs = refs or ()
     if not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
-        raise GraphError(f"references of {rec.get('path')} must be a list of strings", source=source)
+        raise GraphError(f"references of {path} must be a list of strings", source=source)
     if store_dir is not None:
         refs = [r if "/" in r else f"{store_dir}/{r}" for r in refs]
-    return (rec.get("narSize"), rec.get("closureSize"), tuple(sorted(set(refs))), rec.get("narHash"))
+    return (nar, closure, tuple(sorted(set(refs))), nar_hash)
 
 
 #: From this many paths on, references are resolved with numpy.
@@ -166,65 +201,100 @@ _VECTORISE_FROM = 4096
 
 def _resolve_all_references(
     paths: Sequence[str],
-    recs: Sequence[Mapping[str, Any]],
+    listed: Sequence[Any],
+    order: Sequence[int],
     index: Mapping[str, int],
     store_dir: str | None,
     source: str | None,
-    given: Sequence[Mapping[str, Any]] | None = None,
-    rows: Any = None,
-) -> list[tuple[int, ...]]:
-    """Every record's references as sorted, de-duplicated index tuples, self excluded.
+) -> tuple[list[tuple[int, ...]], Any]:
+    """Every path's references as sorted, de-duplicated index tuples, self excluded.
 
-    ``recs`` are the records in the order of ``paths``; ``given``, when known,
-    the same records in the order the input listed them, and ``rows`` the
-    index of each of those in ``paths``.  On large graphs all
-    look-ups happen in one C-level pass over ``given`` (the parser allocated
-    the reference strings in that order, so reading them goes through memory
-    once instead of jumping about, which halves the time on the largest
-    graphs) and the sorting in numpy.  Errors are found in path order.
+    ``listed`` holds each record's ``references`` in the order the input
+    listed the records, ``order[i]`` the listing position of ``paths[i]``.
+    Returns the tuples in path order and, on large graphs, every reference
+    ``i -> j`` as a sorted numpy array of keys ``i * n + j`` (``None`` on
+    small graphs).
+
+    On large graphs all look-ups happen in one C-level pass over ``listed``
+    (the parser allocated the reference strings in that order, so reading
+    them goes through memory once instead of jumping about) and the sorting
+    in numpy.  Errors are found in path order.
     """
-    raw = [rec.get("references") or () for rec in recs] if given is None or len(recs) < _VECTORISE_FROM else None
-    if raw is not None and len(raw) < _VECTORISE_FROM:
+    n = len(paths)
+    if n < _VECTORISE_FROM:
         # Small graphs: a plain loop, and numpy is not even imported.
         out = []
         lookup = index.__getitem__
-        for i, refs in enumerate(raw):
+        for i, k in enumerate(order):
+            refs = listed[k] or ()
             try:
                 found = set(map(lookup, refs))
             except (KeyError, TypeError):
                 found = _resolve_references(paths[i], refs, index, store_dir, source)
             found.discard(i)
             out.append(tuple(sorted(found)))
-        return out
+        return out, None
+    import numpy as np
+
+    rows = np.empty(n, dtype=np.int64)
+    rows[np.asarray(order, dtype=np.int64)] = np.arange(n, dtype=np.int64)  # each listing's path index
+    src, dst = _looked_up(paths, listed, order, rows, index, store_dir, source)
+    keep = src != dst
+    key = src[keep]
+    key *= n
+    key += dst[keep]
+    del src, dst, keep
+    key.sort()  # by (src, dst)
+    if len(key) > 1:
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicates gone
+    return _csr_tuples(key, n), key
+
+
+def _looked_up(
+    paths: Sequence[str],
+    listed: Sequence[Any],
+    order: Sequence[int],
+    rows: Any,
+    index: Mapping[str, int],
+    store_dir: str | None,
+    source: str | None,
+) -> tuple[Any, Any]:
+    """Every reference of ``listed`` as numpy arrays of path indices ``(src, dst)``."""
     import numpy as np
 
     n = len(paths)
-    order = recs if given is None else given
     try:
         # A null "references" fails len() here and takes the careful path below.
-        listed = list(map(methodcaller("get", "references", ()), order)) if raw is None else raw
         lengths = np.fromiter(map(len, listed), dtype=np.int64, count=n)
         dst = np.fromiter(
             map(index.__getitem__, itertools.chain.from_iterable(listed)), dtype=np.int64, count=int(lengths.sum())
         )
-        if raw is None and rows is None:
-            rows = np.fromiter(map(index.__getitem__, map(itemgetter("path"), order)), dtype=np.int64, count=n)
-        elif raw is not None:
-            rows = np.arange(n, dtype=np.int64)
+        src = np.repeat(rows, lengths)
     except (KeyError, TypeError):
-        raw = [rec.get("references") or () for rec in recs]
-        resolved = [_resolve_references(p, r, index, store_dir, source) for p, r in zip(paths, raw)]
+        resolved = [
+            _resolve_references(p, listed[k] or (), index, store_dir, source) for p, k in zip(paths, order)
+        ]
         lengths = np.fromiter(map(len, resolved), dtype=np.int64, count=n)
-        dst = np.fromiter(itertools.chain.from_iterable(resolved), dtype=np.int64)
-        rows = np.arange(n, dtype=np.int64)
-    src = np.repeat(rows, lengths)
-    keep = src != dst
-    key = np.sort(src[keep] * max(n, 1) + dst[keep])  # sorted by (src, dst)
-    if len(key) > 1:
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicates gone
-    targets = (key % max(n, 1)).tolist()
-    offsets = np.searchsorted(key // max(n, 1), np.arange(n + 1)).tolist()
-    return [tuple(targets[a:b]) for a, b in zip(offsets, offsets[1:])]
+        dst = np.fromiter(itertools.chain.from_iterable(resolved), dtype=np.int64, count=int(lengths.sum()))
+        src = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    return src, dst
+
+
+def _csr_tuples(key: Any, n: int) -> list[tuple[int, ...]]:
+    """Edge keys ``i * n + j``, sorted, as each node's tuple of targets.
+
+    Example:
+        >>> import numpy as np
+        >>> _csr_tuples(np.array([1, 2, 5]), 3)
+        [(1, 2), (2,), ()]
+    """
+    import numpy as np
+
+    targets = (key % n).tolist()
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // n, minlength=n), out=bounds[1:])
+    offsets = bounds.tolist()
+    return list(map(tuple, map(targets.__getitem__, map(slice, offsets[:-1], offsets[1:]))))
 
 
 def _checked_paths(records: Sequence[Any], source: str | None) -> NoReturn:
@@ -238,20 +308,25 @@ def _checked_paths(records: Sequence[Any], source: str | None) -> NoReturn:
     raise GraphError("malformed graph entries", source=source)  # pragma: no cover
 
 
-def _deduplicated(
-    records: Sequence[Mapping[str, Any]], store_dir: str | None, source: str | None
-) -> dict[str, Mapping[str, Any]]:
-    """Slow path: a path is listed more than once; accept it only when the data agree."""
-    by_path: dict[str, Mapping[str, Any]] = {}
-    for rec in records:
-        path = rec["path"]
-        old = by_path.get(path)
+def _first_listings(columns: Sequence[list[Any]], store_dir: str | None, source: str | None) -> list[list[Any]]:
+    """Slow path: a path is listed more than once; accept it only when the data agree.
+
+    ``columns`` are the path, references, narSize, closureSize and narHash
+    columns; the result keeps each path's first listing.
+    """
+    first: dict[str, int] = {}
+    keep = []
+    for k, path in enumerate(columns[0]):
+        old = first.get(path)
         if old is not None:
-            if _normalised(old, store_dir, source) != _normalised(rec, store_dir, source):
+            if _normalised(path, *(c[old] for c in columns[1:]), store_dir, source) != _normalised(
+                path, *(c[k] for c in columns[1:]), store_dir, source
+            ):
                 raise GraphError(f"path {path} is listed twice with different data", source=source)
             continue
-        by_path[path] = rec
-    return by_path
+        first[path] = k
+        keep.append(k)
+    return [[c[k] for k in keep] for c in columns]
 
 
 def _resolve_references(
@@ -501,58 +576,93 @@ class ClosureGraph:
         records = records if isinstance(records, list) else list(records)
         try:
             listed_paths = list(map(itemgetter("path"), records))
-            if not set(map(type, listed_paths)) <= {str}:
+            if not set(map(type, listed_paths)) <= {str} or not all(listed_paths):
                 raise TypeError
         except (KeyError, TypeError, IndexError):
             _checked_paths(records, source)
-        n = len(listed_paths)
+        return cls.from_columns(
+            listed_paths,
+            _field(records, "references"),
+            _field(records, "narSize"),
+            _field(records, "closureSize"),
+            _field(records, "narHash"),
+            roots,
+            name=name,
+            source=source,
+            store_dir=store_dir,
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        paths: Sequence[str],
+        references: Sequence[Any],
+        nar_size: Sequence[Any] | None = None,
+        closure_size: Sequence[Any] | None = None,
+        nar_hash: Sequence[Any] | None = None,
+        roots: Sequence[str] | None = None,
+        *,
+        name: str = "",
+        source: str | None = None,
+        store_dir: str | None = None,
+    ) -> ClosureGraph:
+        """Build and validate a graph from its records taken apart field by field.
+
+        Entry ``k`` of every column belongs to the ``k``-th record as the input
+        listed it: its path, its references (a list of store paths, or
+        ``None`` for none), its ``narSize``, ``closureSize`` and ``narHash``
+        (``None`` where absent; a column of ``None`` may be given as ``None``).
+        The graph and the errors are those of :meth:`from_records` on the same
+        records; a decoder that yields columns skips building a mapping per
+        record.
+
+        Raises:
+            GraphError: as :meth:`from_records`; a path that is not a
+                non-empty string.
+
+        Example:
+            >>> g = ClosureGraph.from_columns(["/s/b-b", "/s/a-a"], [None, ["/s/b-b"]], [2, 1])
+            >>> g.paths, g.refs, g.closure_size
+            (('/s/a-a', '/s/b-b'), ((1,), ()), (3, 2))
+        """
+        listed = paths if isinstance(paths, list) else list(paths)
+        n = len(listed)
+        if not set(map(type, listed)) <= {str} or not all(listed):
+            bad = next(p for p in listed if type(p) is not str or not p)
+            raise GraphError(f"path {bad!r:.80} is not a non-empty string", source=source)
+        empty = [None] * n
+        columns = [
+            listed,
+            *(
+                empty if c is None else c if isinstance(c, list) else list(c)
+                for c in (references, nar_size, closure_size, nar_hash)
+            ),
+        ]
+        if any(len(c) != n for c in columns):
+            raise GraphError("columns of different lengths", source=source)
         # One sort of the path strings gives both the path order and each
-        # record's row in it: no dictionary keyed by path is needed for that.
-        order = sorted(range(n), key=listed_paths.__getitem__)
+        # record's row in it.
+        order = sorted(range(n), key=listed.__getitem__)
         pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
-        paths = tuple(pick(listed_paths))
-        if not all(paths) or (n > 1 and any(map(str.__eq__, paths, itertools.islice(paths, 1, None)))):
-            if "" in paths:
-                _checked_paths(records, source)
+        sorted_paths = tuple(pick(listed))
+        index = dict(zip(sorted_paths, range(n)))
+        if len(index) != n:
             # A path listed more than once: accepted when the data agree.
-            return cls.from_records(
-                list(_deduplicated(records, store_dir, source).values()),
-                roots,
-                name=name,
-                source=source,
-                store_dir=store_dir,
+            return cls.from_columns(
+                *_first_listings(columns, store_dir, source), roots, name=name, source=source, store_dir=store_dir
             )
-        joined = "".join(paths)  # one C-level scan for the characters no store path holds
+        joined = "".join(sorted_paths)  # one C-level scan for the characters no store path holds
         if "\0" in joined or "\n" in joined or "\r" in joined:
-            bad = next(p for p in paths if "\0" in p or "\n" in p or "\r" in p)
+            bad = next(p for p in sorted_paths if "\0" in p or "\n" in p or "\r" in p)
             raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
         del joined
-        index = dict(zip(paths, range(n)))
-        given = records
-        if n < _VECTORISE_FROM:
-            recs = list(pick(records))
-            rows = None
-            fields = recs
-        else:
-            # Large graphs: read every record in the order the input listed
-            # it (the parser allocated them in that order, so memory is read
-            # once), then put the values in path order in one C-level pass.
-            import numpy as np
-
-            rows = np.empty(n, dtype=np.int64)
-            rows[np.array(order, dtype=np.int64)] = np.arange(n, dtype=np.int64)
-            recs = list(pick(given))
-            fields = given
-        listed = given if rows is not None else None
-        ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, listed, rows)
-        nar_list: list[Any] = _field(fields, "narSize")
-        closure_list: list[Any] = _field(fields, "closureSize")
-        hash_list = _field(fields, "narHash")
-        if rows is not None:
-            nar_list, closure_list, hash_list = list(pick(nar_list)), list(pick(closure_list)), list(pick(hash_list))
+        ref_lists, edge_keys = _resolve_all_references(sorted_paths, columns[1], order, index, store_dir, source)
+        nar_list: list[Any] = list(pick(columns[2])) if nar_size is not None else empty
+        closure_list: list[Any] = list(pick(columns[3])) if closure_size is not None else empty
+        hash_list: list[Any] = list(pick(columns[4])) if nar_hash is not None else empty
         for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
             if not _plain_sizes(values):
-                for p, v in zip(paths, values):
+                for p, v in zip(sorted_paths, values):
                     _check_size(v, key, p, source)
         if not set(map(type, hash_list)) <= {str, type(None)}:
             hash_list = [h if type(h) is str else None for h in hash_list]
@@ -560,6 +670,11 @@ class ClosureGraph:
         closure = tuple(closure_list) if None not in closure_list else None
         hashes = tuple(hash_list) if any(hash_list) else None
 
+        edges = None
+        if edge_keys is not None:
+            src = edge_keys // max(n, 1)
+            edges = (src, edge_keys - src * n)
+            del edge_keys
         root_idx: list[int]
         roots_given = roots is not None
         if roots is not None:
@@ -573,10 +688,10 @@ class ClosureGraph:
                 root_idx.append(j)
             root_idx = sorted(set(root_idx))
         else:
-            root_idx = _derived_roots(len(paths), ref_lists)
+            root_idx = _derived_roots(n, ref_lists, edges)
 
         graph = cls(
-            paths=paths,
+            paths=sorted_paths,
             refs=tuple(ref_lists),
             nar_size=nar,
             closure_size=closure,
@@ -586,7 +701,9 @@ class ClosureGraph:
             name=name,
             source=source,
         )
-        graph.__dict__["index"] = index  # already built: seed the cached property
+        graph.__dict__["index"] = index  # already built: seed the cached properties
+        if edges is not None:
+            graph.__dict__["edge_arrays"] = edges
         if closure is None and nar is not None:
             object.__setattr__(graph, "closure_size", graph._computed_closure_sizes())
         return graph
@@ -607,15 +724,33 @@ class ClosureGraph:
     @cached_property
     def names(self) -> tuple[str, ...]:
         """Each path's ``name-version`` (the store path without its hash)."""
-        if any("\n" in p for p in self.paths):
+        standard = _standard_names(self.paths)
+        if standard is not None:
+            return standard
+        joined = "\n".join(self.paths)
+        if joined.count("\n") != max(len(self.paths) - 1, 0):
             return tuple(store_name(p) for p in self.paths)
         # One pass of the regex engine over all paths; same rule as store_name.
-        return tuple(_NAMES.findall("\n".join(self.paths)))
+        return tuple(_NAMES.findall(joined))
 
     @cached_property
     def edge_count(self) -> int:
         """Number of references, self-references excluded."""
         return sum(map(len, self.refs))
+
+    @cached_property
+    def edge_arrays(self) -> tuple[Any, Any]:
+        """Every reference ``i -> j`` as two numpy integer arrays ``(src, dst)``, ordered by ``(i, j)``.
+
+        Large graphs get them from :meth:`from_records` for free; the
+        algorithms on large graphs share them.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b"]}, {"path": "/s/b"}])
+            >>> [a.tolist() for a in g.edge_arrays]
+            [[0], [1]]
+        """
+        return reference_arrays(self.refs)
 
     @cached_property
     def referrers(self) -> tuple[tuple[int, ...], ...]:
@@ -624,7 +759,7 @@ class ClosureGraph:
         if n >= _VECTORISE_FROM:
             import numpy as np
 
-            src, dst = _edge_arrays(self.refs)
+            src, dst = self.edge_arrays
             order = np.argsort(dst * n + src)  # by target, sources ascending (keys are distinct)
             sources = src[order].tolist()
             bounds = np.searchsorted(dst[order], np.arange(n + 1)).tolist()
@@ -692,7 +827,7 @@ class ClosureGraph:
             ((0, 1),)
         """
         if len(self.paths) >= _VECTORISE_FROM and "sccs" not in self.__dict__:
-            return _cycles_by_peeling(self.refs)
+            return _cycles_by_peeling(self.refs, self.edge_arrays)
         return tuple(sorted(c for c in self.sccs if len(c) > 1))
 
     @cached_property
@@ -734,7 +869,75 @@ class ClosureGraph:
         if len(self.paths) < _VECTORISE_FROM:
             bits = _bits_over_components(tuple(reversed(self.sccs)), self.referrers)
             return [bits[t].bit_count() for t in targets]
-        return _reach_sums(self.refs, self.sccs, targets, (1,) * len(self.paths), upward=True)
+        # Tarjan's order keeps a batch of targets close together; without it, a few
+        # targets do as well with the components in path order.
+        tarjan = "sccs" in self.__dict__ or len(targets) > _COUNT_WORDS * 256
+        plan = self.memo.value(f"reach plan upward, {'tarjan' if tarjan else 'path'} order", lambda: self._plan(tarjan))
+        return _plan_sums(plan, targets, (1,) * len(self.paths))
+
+    def _plan(self, tarjan: bool) -> _ReachPlan:
+        """The ancestor search of :meth:`ancestor_counts` prepared, components in Tarjan's or in path order."""
+        import numpy as np
+
+        n = len(self.paths)
+        if tarjan:
+            return _reach_plan(_component_numbers(n, self.sccs), len(self.sccs), self.edge_arrays, True)
+        first = np.arange(n, dtype=np.int64)
+        for comp in self.cycles:
+            first[list(comp)] = comp[0]
+        number = np.cumsum(first == np.arange(n)) - 1  # components numbered by their smallest path
+        return _reach_plan(number[first], int(number[-1]) + 1 if n else 0, self.edge_arrays, True)
+
+    def ancestor_count_bounds(self) -> list[int]:
+        """For each path, an upper bound of :meth:`ancestor_counts`: its component's
+        size plus the bounds of the components that reference it, at most the
+        number of paths.
+
+        A path reached along several routes is counted once per route, so the
+        bound is exact on trees and loose where routes join; it costs a few
+        passes over the references, against a search per path for the counts.
+        Callers that need exact counts for the paths that matter (the largest
+        values, say) rule out the others with it.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b", "/s/c"]},
+            ...     {"path": "/s/b", "references": ["/s/c"]}, {"path": "/s/c"}])
+            >>> g.ancestor_count_bounds(), g.ancestor_counts([0, 1, 2])
+            ([1, 2, 4], [1, 2, 3])
+        """
+        n = len(self.paths)
+        if n < _VECTORISE_FROM:
+            comps = self.sccs
+            comp_of = [0] * n
+            for k, comp in enumerate(comps):
+                for i in comp:
+                    comp_of[i] = k
+            bound = [0] * len(comps)
+            for k in range(len(comps) - 1, -1, -1):  # users before what they use
+                above = {comp_of[r] for i in comps[k] for r in self.referrers[i]} - {k}
+                bound[k] = min(n, len(comps[k]) + sum(bound[c] for c in above))
+            return [bound[comp_of[i]] for i in range(n)]
+        import numpy as np
+
+        comp_of = np.arange(n, dtype=np.int64)
+        for comp in self.cycles:
+            comp_of[list(comp)] = comp[0]
+        src, dst = self.edge_arrays
+        a, b = comp_of[src], comp_of[dst]  # component a references component b
+        pair = _sorted_unique((a * n + b)[a != b])
+        a, b = pair // n, pair % n
+        bound = np.bincount(comp_of, minlength=n).astype(np.float64)  # sizes, on each component's first path
+        ptr, down = _csr(a, b, n)
+        waiting = np.bincount(b, minlength=n)
+        frontier = np.flatnonzero((waiting == 0) & (bound > 0))
+        while len(frontier):  # components in topological order, users first
+            to, sizes = _gather(ptr, down, frontier)
+            np.add.at(bound, to, np.repeat(bound[frontier], sizes))
+            np.minimum(bound, n, out=bound)
+            np.subtract.at(waiting, to, 1)
+            to = _sorted_unique(to)
+            frontier = to[waiting[to] == 0]
+        return bound[comp_of].astype(np.int64).tolist()
 
     def closure_of(self, indices: Iterable[int], *, reverse: bool = False) -> list[int]:
         """Sorted indices of everything reachable from ``indices`` (included).
@@ -769,7 +972,7 @@ class ClosureGraph:
             return tuple(self.closure_of(self.roots))
         import numpy as np
 
-        src, dst = _edge_arrays(self.refs)
+        src, dst = self.edge_arrays
         ptr = np.concatenate(([0], np.cumsum(np.bincount(src, minlength=n))))
         seen = np.zeros(n, dtype=bool)
         frontier = _sorted_unique(np.asarray(self.roots, dtype=np.int64))
@@ -808,7 +1011,7 @@ class ClosureGraph:
         nar = self.require_nar_size("computing closureSize")
         n = len(self.paths)
         if n >= _VECTORISE_FROM and sum(nar) < 2**53:
-            return tuple(_reach_sums(self.refs, self.sccs, range(n), nar, upward=False))
+            return tuple(_reach_sums(self.refs, self.sccs, range(n), nar, upward=False, edges=self.edge_arrays))
         refs = self.refs
         comps = self.sccs
         sizes = [0] * n
@@ -1115,7 +1318,7 @@ def condensation(n: int, refs: Sequence[Sequence[int]], sccs: Sequence[Sequence[
     )
 
 
-def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
+def _derived_roots(n: int, refs: Sequence[Sequence[int]], edges: tuple[Any, Any] | None = None) -> list[int]:
     """Roots when the input names none: the smallest path of every strongly
     connected component that nothing outside it references.  For acyclic
     graphs these are exactly the unreferenced paths; a cycle that nothing
@@ -1132,11 +1335,11 @@ def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
         return condensation(n, refs).sources
     import numpy as np
 
-    src, dst = _edge_arrays(refs)
+    src, dst = reference_arrays(refs) if edges is None else edges
     referenced = np.zeros(n, dtype=bool)
     referenced[dst] = True
     roots = np.flatnonzero(~referenced).tolist()
-    cycles = _cycles_by_peeling(refs)
+    cycles = _cycles_by_peeling(refs, (src, dst))
     if cycles:
         cycle_of = np.full(n, -1, dtype=np.int64)
         for k, comp in enumerate(cycles):
@@ -1180,8 +1383,14 @@ def _gather(indptr: Any, items: Any, rows: Any) -> tuple[Any, Any]:
     return items[shift + np.arange(total)], lengths
 
 
-def _edge_arrays(refs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
-    """Every reference ``i -> j`` as numpy arrays ``(src, dst)``, ordered by ``i``."""
+def reference_arrays(refs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    """Every reference ``i -> j`` as numpy arrays ``(src, dst)``, ordered by ``i``
+    (a graph keeps its own as :attr:`ClosureGraph.edge_arrays`).
+
+    Example:
+        >>> [a.tolist() for a in reference_arrays([(1, 2), (), (0,)])]
+        [[0, 0, 2], [1, 2, 0]]
+    """
     import numpy as np
 
     n = len(refs)
@@ -1198,7 +1407,9 @@ def _csr(keys: Any, values: Any, m: int) -> tuple[Any, Any]:
     return np.searchsorted(keys[order], np.arange(m + 1)), values[order]
 
 
-def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+def _cycles_by_peeling(
+    refs: Sequence[Sequence[int]], edges: tuple[Any, Any] | None = None
+) -> tuple[tuple[int, ...], ...]:
     """The strongly connected components of more than one node, each sorted,
     ordered by their smallest node.
 
@@ -1213,8 +1424,8 @@ def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], 
     import numpy as np
 
     n = len(refs)
-    src, dst = _edge_arrays(refs)
-    out_ptr, out_items = _csr(src, dst, n)
+    src, dst = reference_arrays(refs) if edges is None else edges
+    out_ptr, out_items = np.searchsorted(src, np.arange(n + 1)), dst  # edges come ordered by source
     in_ptr, in_items = _csr(dst, src, n)
     indeg = np.diff(in_ptr)
     outdeg = np.diff(out_ptr)
@@ -1229,11 +1440,13 @@ def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], 
         touched = _sorted_unique(np.concatenate((down, up)))
         touched = touched[alive[touched]]
         frontier = touched[(indeg[touched] == 0) | (outdeg[touched] == 0)]
-    core = np.flatnonzero(alive).tolist()
-    if not core:
+    core_nodes = np.flatnonzero(alive)
+    if not len(core_nodes):
         return ()
-    local = {v: k for k, v in enumerate(core)}
-    core_refs = [tuple(local[j] for j in refs[v] if j in local) for v in core]
+    local = np.cumsum(alive) - 1  # a core node's number in the core
+    inner = alive[src] & alive[dst]
+    core_refs = _csr_tuples(local[src[inner]] * len(core_nodes) + local[dst[inner]], len(core_nodes))
+    core = core_nodes.tolist()
     found = [tuple(core[k] for k in comp) for comp in _tarjan(core_refs) if len(comp) > 1]
     return tuple(sorted(found))
 
@@ -1246,6 +1459,7 @@ def _reach_sums(
     *,
     upward: bool,
     words: int = 0,
+    edges: tuple[Any, Any] | None = None,
 ) -> list[int]:
     """For each target, the sum of ``weights`` over the nodes that reach it
     (``upward``: its ancestors) or that it reaches (its closure), itself included.
@@ -1282,18 +1496,41 @@ def _reach_sums(
         >>> _reach_sums(refs, _tarjan(refs), [0, 1, 2], [1, 10, 100], upward=False)
         [111, 111, 100]
     """
-    import numpy as np
 
-    n = len(refs)
     if not len(targets):
         return []
-    src, dst = _edge_arrays(refs)
-    m = len(sccs)
-    comp_len = np.fromiter(map(len, sccs), dtype=np.int64, count=m)
+    plan = _reach_plan(_component_numbers(len(refs), sccs), len(sccs), edges or reference_arrays(refs), upward)
+    return _plan_sums(plan, targets, weights, words)
+
+
+def _component_numbers(n: int, comps: Sequence[Sequence[int]]) -> Any:
+    """Each node's component number, components numbered in the order given, as a numpy array."""
+    import numpy as np
+
+    comp_len = np.fromiter(map(len, comps), dtype=np.int64, count=len(comps))
     comp_of = np.empty(n, dtype=np.int64)
-    members = np.fromiter(itertools.chain.from_iterable(sccs), dtype=np.int64, count=n)
-    comp_of[members] = np.repeat(np.arange(m), comp_len)
-    comp_weight = np.bincount(comp_of, weights=np.asarray(weights, dtype=np.float64), minlength=m)
+    members = np.fromiter(itertools.chain.from_iterable(comps), dtype=np.int64, count=n)
+    comp_of[members] = np.repeat(np.arange(len(comps)), comp_len)
+    return comp_of
+
+
+@dataclass(frozen=True)
+class _ReachPlan:
+    """What :func:`_plan_sums` needs of a graph and a direction, prepared once
+    (components renumbered part by part; see :func:`_reach_sums`)."""
+
+    m: int
+    comp_of: Any
+    step_ptr: Any
+    step: Any
+    height: Any
+
+
+def _reach_plan(comp_of: Any, m: int, edges: tuple[Any, Any], upward: bool) -> _ReachPlan:
+    """Steps 1 and 2 of :func:`_reach_sums` for components numbered ``comp_of`` (``0 <= k < m``)."""
+    import numpy as np
+
+    src, dst = edges
     # Edges run from a component to the ones its search steps to.
     a, b = (comp_of[dst], comp_of[src]) if upward else (comp_of[src], comp_of[dst])
     keep = a != b
@@ -1332,8 +1569,18 @@ def _reach_sums(
     perm = np.lexsort((np.arange(m), label, onward))
     rank = np.empty(m, dtype=np.int64)
     rank[perm] = np.arange(m)
-    comp_of, a, b, comp_weight, height = rank[comp_of], rank[a], rank[b], comp_weight[perm], height[perm]
-    step_ptr, step = _csr(a, b, m)
+    step_ptr, step = _csr(rank[a], rank[b], m)
+    return _ReachPlan(m, rank[comp_of], step_ptr, step, height[perm])
+
+
+def _plan_sums(plan: _ReachPlan, targets: Sequence[int], weights: Sequence[int], words: int = 0) -> list[int]:
+    """Step 3 of :func:`_reach_sums`."""
+    import numpy as np
+
+    if not len(targets):
+        return []
+    m, comp_of, step_ptr, step, height = plan.m, plan.comp_of, plan.step_ptr, plan.step, plan.height
+    comp_weight = np.bincount(comp_of, weights=np.asarray(weights, dtype=np.float64), minlength=m)
     target_comps = comp_of[np.asarray(targets, dtype=np.int64)]
     wanted = _sorted_unique(target_comps)
 

@@ -70,6 +70,11 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: From this many bytes on, documents of the common layouts are decoded typed
+#: (:mod:`layerlab.sources._typed`); smaller ones do not repay the import.
+_TYPED_FROM = 4 << 20
+
+
 def graph_name(path: str | os.PathLike[str]) -> str:
     """An image name from a graph file name: ``img-nginx.graph.json.xz`` -> ``img-nginx``.
 
@@ -144,6 +149,13 @@ def parse_graph(
     # the cyclic garbage collector would scan them again and again while they
     # are built (a third of the load time of a 63,000-path graph).
     with gc_paused():
+        if len(data) >= _TYPED_FROM:
+            from ._typed import typed_columns
+
+            columns = typed_columns(data)
+            if columns is not None:
+                *fields, roots = columns
+                return ClosureGraph.from_columns(*fields, roots, name=name, source=source, store_dir=store_dir)
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as err:
