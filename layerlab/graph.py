@@ -271,9 +271,7 @@ def _looked_up(
         )
         src = np.repeat(rows, lengths)
     except (KeyError, TypeError):
-        resolved = [
-            _resolve_references(p, listed[k] or (), index, store_dir, source) for p, k in zip(paths, order)
-        ]
+        resolved = [_resolve_references(p, listed[k] or (), index, store_dir, source) for p, k in zip(paths, order)]
         lengths = np.fromiter(map(len, resolved), dtype=np.int64, count=n)
         dst = np.fromiter(itertools.chain.from_iterable(resolved), dtype=np.int64, count=int(lengths.sum()))
         src = np.repeat(np.arange(n, dtype=np.int64), lengths)
@@ -645,17 +643,21 @@ class ClosureGraph:
         order = sorted(range(n), key=listed.__getitem__)
         pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
         sorted_paths = tuple(pick(listed))
-        index = dict(zip(sorted_paths, range(n)))
-        if len(index) != n:
+        if n > 1 and any(map(str.__eq__, sorted_paths, itertools.islice(sorted_paths, 1, None))):
             # A path listed more than once: accepted when the data agree.
             return cls.from_columns(
                 *_first_listings(columns, store_dir, source), roots, name=name, source=source, store_dir=store_dir
             )
-        joined = "".join(sorted_paths)  # one C-level scan for the characters no store path holds
-        if "\0" in joined or "\n" in joined or "\r" in joined:
+        joined = "\n".join(sorted_paths)  # one C-level scan for the characters no store path holds
+        if "\0" in joined or "\r" in joined or joined.count("\n") != max(n - 1, 0):
             bad = next(p for p in sorted_paths if "\0" in p or "\n" in p or "\r" in p)
             raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
+        if n >= _VECTORISE_FROM:
+            # The same strings again, laid out in memory in path order: every later
+            # pass over the paths then reads memory in order instead of jumping about.
+            sorted_paths = tuple(joined.split("\n"))
         del joined
+        index = dict(zip(sorted_paths, range(n)))
         ref_lists, edge_keys = _resolve_all_references(sorted_paths, columns[1], order, index, store_dir, source)
         nar_list: list[Any] = list(pick(columns[2])) if nar_size is not None else empty
         closure_list: list[Any] = list(pick(columns[3])) if closure_size is not None else empty
@@ -753,6 +755,13 @@ class ClosureGraph:
         return reference_arrays(self.refs)
 
     @cached_property
+    def _edges_by_target(self) -> Any:
+        """The positions of :attr:`edge_arrays` ordered by target (within a target in no set order)."""
+        import numpy as np
+
+        return np.argsort(self.edge_arrays[1])
+
+    @cached_property
     def referrers(self) -> tuple[tuple[int, ...], ...]:
         """For each path, the sorted indices of the paths that reference it."""
         n = len(self.paths)
@@ -827,7 +836,7 @@ class ClosureGraph:
             ((0, 1),)
         """
         if len(self.paths) >= _VECTORISE_FROM and "sccs" not in self.__dict__:
-            return _cycles_by_peeling(self.refs, self.edge_arrays)
+            return _cycles_by_peeling(self.refs, self.edge_arrays, self._edges_by_target)
         return tuple(sorted(c for c in self.sccs if len(c) > 1))
 
     @cached_property
@@ -869,9 +878,9 @@ class ClosureGraph:
         if len(self.paths) < _VECTORISE_FROM:
             bits = _bits_over_components(tuple(reversed(self.sccs)), self.referrers)
             return [bits[t].bit_count() for t in targets]
-        # Tarjan's order keeps a batch of targets close together; without it, a few
-        # targets do as well with the components in path order.
-        tarjan = "sccs" in self.__dict__ or len(targets) > _COUNT_WORDS * 256
+        # Tarjan's order keeps a batch of targets close together, but its search
+        # costs more than it saves unless the components are known already.
+        tarjan = "sccs" in self.__dict__
         plan = self.memo.value(f"reach plan upward, {'tarjan' if tarjan else 'path'} order", lambda: self._plan(tarjan))
         return _plan_sums(plan, targets, (1,) * len(self.paths))
 
@@ -881,12 +890,15 @@ class ClosureGraph:
 
         n = len(self.paths)
         if tarjan:
-            return _reach_plan(_component_numbers(n, self.sccs), len(self.sccs), self.edge_arrays, True)
+            return _reach_plan(
+                _component_numbers(n, self.sccs), len(self.sccs), self.edge_arrays, True, self._edges_by_target
+            )
         first = np.arange(n, dtype=np.int64)
         for comp in self.cycles:
             first[list(comp)] = comp[0]
         number = np.cumsum(first == np.arange(n)) - 1  # components numbered by their smallest path
-        return _reach_plan(number[first], int(number[-1]) + 1 if n else 0, self.edge_arrays, True)
+        count = int(number[-1]) + 1 if n else 0
+        return _reach_plan(number[first], count, self.edge_arrays, True, self._edges_by_target)
 
     def ancestor_count_bounds(self) -> list[int]:
         """For each path, an upper bound of :meth:`ancestor_counts`: its component's
@@ -1403,12 +1415,12 @@ def _csr(keys: Any, values: Any, m: int) -> tuple[Any, Any]:
     """``values`` grouped by ``keys`` (``0 <= key < m``) as a CSR table."""
     import numpy as np
 
-    order = np.argsort(keys)  # the order inside a row does not matter to the callers
+    order = np.argsort(keys, kind="stable")  # fast on keys nearly in order already
     return np.searchsorted(keys[order], np.arange(m + 1)), values[order]
 
 
 def _cycles_by_peeling(
-    refs: Sequence[Sequence[int]], edges: tuple[Any, Any] | None = None
+    refs: Sequence[Sequence[int]], edges: tuple[Any, Any] | None = None, by_target: Any = None
 ) -> tuple[tuple[int, ...], ...]:
     """The strongly connected components of more than one node, each sorted,
     ordered by their smallest node.
@@ -1426,7 +1438,10 @@ def _cycles_by_peeling(
     n = len(refs)
     src, dst = reference_arrays(refs) if edges is None else edges
     out_ptr, out_items = np.searchsorted(src, np.arange(n + 1)), dst  # edges come ordered by source
-    in_ptr, in_items = _csr(dst, src, n)
+    if by_target is None:
+        in_ptr, in_items = _csr(dst, src, n)
+    else:
+        in_ptr, in_items = np.searchsorted(dst[by_target], np.arange(n + 1)), src[by_target]
     indeg = np.diff(in_ptr)
     outdeg = np.diff(out_ptr)
     alive = np.ones(n, dtype=bool)
@@ -1517,20 +1532,28 @@ def _component_numbers(n: int, comps: Sequence[Sequence[int]]) -> Any:
 @dataclass(frozen=True)
 class _ReachPlan:
     """What :func:`_plan_sums` needs of a graph and a direction, prepared once
-    (components renumbered part by part; see :func:`_reach_sums`)."""
+    (see :func:`_reach_sums`)."""
 
     m: int
     comp_of: Any
     step_ptr: Any
     step: Any
     height: Any
+    part: Any  # the weakly connected part of each component, first those the search goes on from
 
 
-def _reach_plan(comp_of: Any, m: int, edges: tuple[Any, Any], upward: bool) -> _ReachPlan:
-    """Steps 1 and 2 of :func:`_reach_sums` for components numbered ``comp_of`` (``0 <= k < m``)."""
+def _reach_plan(comp_of: Any, m: int, edges: tuple[Any, Any], upward: bool, by_target: Any = None) -> _ReachPlan:
+    """Steps 1 and 2 of :func:`_reach_sums` for components numbered ``comp_of`` (``0 <= k < m``).
+
+    ``by_target``, the edges' positions ordered by target, puts the edges of an
+    upward search nearly in the order of their start (all of it when components
+    are numbered in path order), which makes grouping them by start cheap.
+    """
     import numpy as np
 
     src, dst = edges
+    if upward and by_target is not None:
+        src, dst = src[by_target], dst[by_target]
     # Edges run from a component to the ones its search steps to.
     a, b = (comp_of[dst], comp_of[src]) if upward else (comp_of[src], comp_of[dst])
     keep = a != b
@@ -1564,13 +1587,8 @@ def _reach_plan(comp_of: Any, m: int, edges: tuple[Any, Any], upward: bool) -> _
         nxt = _sorted_unique(nxt)
         frontier = nxt[left[nxt] == 0]
         level += 1
-    # Renumber part by part, so that a batch's targets reach overlapping
-    # nodes and are neighbours in memory.
-    perm = np.lexsort((np.arange(m), label, onward))
-    rank = np.empty(m, dtype=np.int64)
-    rank[perm] = np.arange(m)
-    step_ptr, step = _csr(rank[a], rank[b], m)
-    return _ReachPlan(m, rank[comp_of], step_ptr, step, height[perm])
+    # Batches take their targets part by part, so that a batch's targets reach overlapping nodes.
+    return _ReachPlan(m, comp_of, step_ptr, step, height, label + m * onward)
 
 
 def _plan_sums(plan: _ReachPlan, targets: Sequence[int], weights: Sequence[int], words: int = 0) -> list[int]:
@@ -1583,6 +1601,7 @@ def _plan_sums(plan: _ReachPlan, targets: Sequence[int], weights: Sequence[int],
     comp_weight = np.bincount(comp_of, weights=np.asarray(weights, dtype=np.float64), minlength=m)
     target_comps = comp_of[np.asarray(targets, dtype=np.int64)]
     wanted = _sorted_unique(target_comps)
+    wanted = wanted[np.lexsort((wanted, plan.part[wanted]))]
 
     words = words or _COUNT_WORDS
     width = 64 * words

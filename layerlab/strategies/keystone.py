@@ -75,6 +75,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -176,6 +178,18 @@ def _units_large(graph: ClosureGraph, pops: Sequence[int], attach_popularity: in
     return {heads[k]: groups[k] for k in np.argsort(first, kind="stable").tolist()}
 
 
+def _unit_sizes(members: list[list[int]], nar: Sequence[int]) -> list[int]:
+    """The ``narSize`` sum of every unit's members (numpy on large graphs when the sums fit)."""
+    if len(nar) < _VECTORISE_FROM or sum(nar) >= 2**63:
+        return [sum(map(nar.__getitem__, m)) for m in members]
+    import numpy as np
+
+    flat = np.fromiter(map(nar.__getitem__, itertools.chain.from_iterable(members)), dtype=np.int64, count=len(nar))
+    starts = np.cumsum(np.fromiter(map(len, members), dtype=np.int64, count=len(members))) - 1
+    totals = np.cumsum(flat)[starts]
+    return np.diff(totals, prepend=0).tolist()
+
+
 @dataclass(frozen=True, eq=False)
 class Keystone(Strategy):
     """Globally defined units, the most valuable alone, the rest in one layer (see the module documentation)."""
@@ -212,8 +226,10 @@ class Keystone(Strategy):
         beta = self.beta
         heads = list(units)
         members = list(units.values())
-        sizes = [sum(map(nar.__getitem__, m)) for m in members]
-        base = [size * max(pops[h], 1) ** alpha for size, h in zip(sizes, heads)]
+        sizes = _unit_sizes(members, nar)
+        head_pops = list(map(max, map(pops.__getitem__, heads), itertools.repeat(1)))
+        factor = {p: p**alpha for p in set(head_pops)}  # one power per distinct popularity
+        base = list(map(operator.mul, sizes, map(factor.__getitem__, head_pops)))
         values: dict[int, float] = dict(enumerate(base))
         if beta:
             if large and len(heads) > budget:
@@ -250,21 +266,25 @@ class Keystone(Strategy):
         eligible = [k for k in range(len(heads)) if sizes[k] >= least]
         if want <= 0 or not eligible:
             return {}
+        import numpy as np
+
         beta = self.beta
-        bounds = graph.ancestor_count_bounds()
-        top = sorted(((base[k] * bounds[heads[k]] ** beta, k) for k in eligible), key=lambda t: -t[0])
+        bounds = np.asarray(graph.ancestor_count_bounds(), dtype=np.float64)
+        candidates = np.asarray(eligible, dtype=np.int64)
+        upper = np.asarray(base, dtype=np.float64)[candidates] * bounds[np.asarray(heads)[candidates]] ** beta
+        by_upper = np.argsort(-upper, kind="stable")
+        top = candidates[by_upper].tolist()
+        upper = upper[by_upper]
         exact: dict[int, int] = {}
         take = min(len(top), max(4 * want, 512))
         while True:
-            new = [k for _, k in top[len(exact) : take]]
+            new = top[len(exact) : take]
             exact.update(zip(new, graph.ancestor_counts([heads[k] for k in new])))
             if len(exact) < want:
                 return exact  # every eligible unit is counted
             best = sorted((base[k] * u**beta for k, u in exact.items()), reverse=True)
             threshold = best[want - 1] * (1 - 1e-9)  # a margin for rounding in the powers
-            need = take
-            while need < len(top) and top[need][0] >= threshold:
-                need += 1
+            need = max(take, int(np.count_nonzero(upper >= threshold)))  # upper bounds descend
             if need == take:
                 return exact
             take = need

@@ -384,6 +384,16 @@ class Nixery(Strategy):
             >>> Nixery(size_threshold=10).flagged(g, [50, 5], [1, 1000], 1000)
             [0, 1]
         """
+        if len(sizes) >= _VECTORISE_FROM:
+            import numpy as np
+
+            try:
+                size = np.fromiter(sizes, dtype=np.int64, count=len(sizes))
+                pop = np.fromiter(pops, dtype=np.int64, count=len(pops))
+            except OverflowError:
+                pass
+            else:
+                return np.flatnonzero((size > self.size_threshold) | (pop >= threshold)).tolist()
         big = map(self.size_threshold.__lt__, sizes)
         return list(itertools.compress(range(len(sizes)), map(operator.or_, big, map(threshold.__le__, pops))))
 
@@ -559,11 +569,30 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
             UnreachablePathsWarning,
             stacklevel=4,
         )
-    order = sorted(range(len(heads)), key=ratings.__getitem__)
+    order = _ascending(ratings)
     if has_unreachable:
         order.insert(0, len(heads))
     all_ratings = ratings + [0] * has_unreachable
     return RatedSplit(tuple(heads), tuple(order), tuple(map(all_ratings.__getitem__, order)), has_unreachable)
+
+
+def _ascending(values: list[int]) -> list[int]:
+    """Positions of ``values`` by ascending value, ties in position order (a stable sort).
+
+    Example:
+        >>> _ascending([3, 1, 3, 2])
+        [1, 3, 0, 2]
+    """
+    if len(values) >= _VECTORISE_FROM:
+        import numpy as np
+
+        try:
+            array = np.array(values, dtype=np.int64)
+        except OverflowError:
+            pass
+        else:
+            return np.argsort(array, kind="stable").tolist()
+    return sorted(range(len(values)), key=values.__getitem__)
 
 
 def merge_groups(ratings: Sequence[int], budget: int, merge_mode: str) -> list[tuple[int, tuple[int, ...]]]:
