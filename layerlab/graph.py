@@ -44,7 +44,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter, methodcaller
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 from .errors import GraphError
 
@@ -206,14 +206,14 @@ def _resolve_all_references(
     index: Mapping[str, int],
     store_dir: str | None,
     source: str | None,
-) -> tuple[list[tuple[int, ...]], Any]:
+) -> tuple[list[tuple[int, ...]] | None, Any]:
     """Every path's references as sorted, de-duplicated index tuples, self excluded.
 
     ``listed`` holds each record's ``references`` in the order the input
     listed the records, ``order[i]`` the listing position of ``paths[i]``.
-    Returns the tuples in path order and, on large graphs, every reference
-    ``i -> j`` as a sorted numpy array of keys ``i * n + j`` (``None`` on
-    small graphs).
+    Returns the tuples in path order on small graphs, and on large graphs
+    instead every reference ``i -> j`` as a sorted numpy array of keys
+    ``i * n + j`` (the tuples are made from them when first asked for).
 
     On large graphs all look-ups happen in one C-level pass over ``listed``
     (the parser allocated the reference strings in that order, so reading
@@ -247,7 +247,7 @@ def _resolve_all_references(
     key.sort()  # by (src, dst)
     if len(key) > 1:
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicates gone
-    return _csr_tuples(key, n), key
+    return None, key
 
 
 def _looked_up(
@@ -317,8 +317,9 @@ def _first_listings(columns: Sequence[list[Any]], store_dir: str | None, source:
     for k, path in enumerate(columns[0]):
         old = first.get(path)
         if old is not None:
-            if _normalised(path, *(c[old] for c in columns[1:]), store_dir, source) != _normalised(
-                path, *(c[k] for c in columns[1:]), store_dir, source
+            _, refs, nar, closure, nar_hash = columns
+            if _normalised(path, refs[old], nar[old], closure[old], nar_hash[old], store_dir, source) != _normalised(
+                path, refs[k], nar[k], closure[k], nar_hash[k], store_dir, source
             ):
                 raise GraphError(f"path {path} is listed twice with different data", source=source)
             continue
@@ -645,8 +646,9 @@ class ClosureGraph:
         sorted_paths = tuple(pick(listed))
         if n > 1 and any(map(str.__eq__, sorted_paths, itertools.islice(sorted_paths, 1, None))):
             # A path listed more than once: accepted when the data agree.
+            once = _first_listings(columns, store_dir, source)
             return cls.from_columns(
-                *_first_listings(columns, store_dir, source), roots, name=name, source=source, store_dir=store_dir
+                once[0], once[1], once[2], once[3], once[4], roots, name=name, source=source, store_dir=store_dir
             )
         joined = "\n".join(sorted_paths)  # one C-level scan for the characters no store path holds
         if "\0" in joined or "\r" in joined or joined.count("\n") != max(n - 1, 0):
@@ -694,7 +696,7 @@ class ClosureGraph:
 
         graph = cls(
             paths=sorted_paths,
-            refs=tuple(ref_lists),
+            refs=cast(tuple[tuple[int, ...], ...], _FROM_EDGES if ref_lists is None else tuple(ref_lists)),
             nar_size=nar,
             closure_size=closure,
             roots=tuple(root_idx),
@@ -738,6 +740,8 @@ class ClosureGraph:
     @cached_property
     def edge_count(self) -> int:
         """Number of references, self-references excluded."""
+        if "_refs" not in self.__dict__:
+            return len(self.edge_arrays[0])
         return sum(map(len, self.refs))
 
     @cached_property
@@ -836,7 +840,7 @@ class ClosureGraph:
             ((0, 1),)
         """
         if len(self.paths) >= _VECTORISE_FROM and "sccs" not in self.__dict__:
-            return _cycles_by_peeling(self.refs, self.edge_arrays, self._edges_by_target)
+            return _cycles_by_peeling(None, self.edge_arrays, self._edges_by_target, n=len(self.paths))
         return tuple(sorted(c for c in self.sccs if len(c) > 1))
 
     @cached_property
@@ -931,25 +935,26 @@ class ClosureGraph:
             return [bound[comp_of[i]] for i in range(n)]
         import numpy as np
 
-        comp_of = np.arange(n, dtype=np.int64)
+        first = np.arange(n, dtype=np.int64)  # each path's component, named by its first path
         for comp in self.cycles:
-            comp_of[list(comp)] = comp[0]
+            first[list(comp)] = comp[0]
         src, dst = self.edge_arrays
-        a, b = comp_of[src], comp_of[dst]  # component a references component b
+        a, b = first[src], first[dst]  # component a references component b
         pair = _sorted_unique((a * n + b)[a != b])
         a, b = pair // n, pair % n
-        bound = np.bincount(comp_of, minlength=n).astype(np.float64)  # sizes, on each component's first path
+        upper = np.bincount(first, minlength=n).astype(np.float64)  # sizes, on each component's first path
         ptr, down = _csr(a, b, n)
         waiting = np.bincount(b, minlength=n)
-        frontier = np.flatnonzero((waiting == 0) & (bound > 0))
+        frontier = np.flatnonzero((waiting == 0) & (upper > 0))
         while len(frontier):  # components in topological order, users first
             to, sizes = _gather(ptr, down, frontier)
-            np.add.at(bound, to, np.repeat(bound[frontier], sizes))
-            np.minimum(bound, n, out=bound)
+            np.add.at(upper, to, np.repeat(upper[frontier], sizes))
+            np.minimum(upper, n, out=upper)
             np.subtract.at(waiting, to, 1)
             to = _sorted_unique(to)
             frontier = to[waiting[to] == 0]
-        return bound[comp_of].astype(np.int64).tolist()
+        result: list[int] = upper[first].astype(np.int64).tolist()
+        return result
 
     def closure_of(self, indices: Iterable[int], *, reverse: bool = False) -> list[int]:
         """Sorted indices of everything reachable from ``indices`` (included).
@@ -1250,6 +1255,33 @@ class ClosureGraph:
         return g
 
 
+class _References:
+    """:attr:`ClosureGraph.refs`: the tuples given, or, on a graph that
+    :meth:`ClosureGraph.from_columns` built from its edge arrays, the tuples made
+    from those when first asked for (many algorithms on large graphs never need
+    them).  Installed on the class after the dataclass made its constructor.
+    """
+
+    def __get__(self, graph: ClosureGraph | None, owner: type | None = None) -> Any:
+        if graph is None:
+            raise AttributeError("refs")  # a field without a default
+        state = graph.__dict__
+        refs = state.get("_refs")
+        if refs is None:
+            src, dst = state["edge_arrays"]
+            refs = state["_refs"] = tuple(_csr_tuples(src * len(graph.paths) + dst, len(graph.paths)))
+        return refs
+
+    def __set__(self, graph: ClosureGraph, value: Any) -> None:
+        if value is not _FROM_EDGES:
+            graph.__dict__["_refs"] = value
+
+
+#: The ``refs`` that :meth:`ClosureGraph.from_columns` passes for tuples made later from the edge arrays.
+_FROM_EDGES = object()
+setattr(ClosureGraph, "refs", _References())  # noqa: B010 - keeps the dataclass field as declared for type checkers
+
+
 #: ``bin()`` digits as bytes 0 and 1, for ``itertools.compress``.
 _BINARY_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
 
@@ -1330,7 +1362,7 @@ def condensation(n: int, refs: Sequence[Sequence[int]], sccs: Sequence[Sequence[
     )
 
 
-def _derived_roots(n: int, refs: Sequence[Sequence[int]], edges: tuple[Any, Any] | None = None) -> list[int]:
+def _derived_roots(n: int, refs: Sequence[Sequence[int]] | None, edges: tuple[Any, Any] | None = None) -> list[int]:
     """Roots when the input names none: the smallest path of every strongly
     connected component that nothing outside it references.  For acyclic
     graphs these are exactly the unreferenced paths; a cycle that nothing
@@ -1343,15 +1375,15 @@ def _derived_roots(n: int, refs: Sequence[Sequence[int]], edges: tuple[Any, Any]
         >>> _derived_roots(4, [(1,), (2,), (1,), ()]), _derived_roots(3, [(1,), (0,), ()])
         ([0, 3], [0, 2])
     """
-    if n < _VECTORISE_FROM:
+    if n < _VECTORISE_FROM and refs is not None:
         return condensation(n, refs).sources
     import numpy as np
 
-    src, dst = reference_arrays(refs) if edges is None else edges
+    src, dst = edges if edges is not None else reference_arrays(refs or ())
     referenced = np.zeros(n, dtype=bool)
     referenced[dst] = True
     roots = np.flatnonzero(~referenced).tolist()
-    cycles = _cycles_by_peeling(refs, (src, dst))
+    cycles = _cycles_by_peeling(refs, (src, dst), n=n)
     if cycles:
         cycle_of = np.full(n, -1, dtype=np.int64)
         for k, comp in enumerate(cycles):
@@ -1420,14 +1452,19 @@ def _csr(keys: Any, values: Any, m: int) -> tuple[Any, Any]:
 
 
 def _cycles_by_peeling(
-    refs: Sequence[Sequence[int]], edges: tuple[Any, Any] | None = None, by_target: Any = None
+    refs: Sequence[Sequence[int]] | None,
+    edges: tuple[Any, Any] | None = None,
+    by_target: Any = None,
+    *,
+    n: int | None = None,
 ) -> tuple[tuple[int, ...], ...]:
     """The strongly connected components of more than one node, each sorted,
     ordered by their smallest node.
 
     Nodes that nothing references or that reference nothing (among the nodes
     left) lie on no cycle; they are peeled off level by level in numpy, and
-    Tarjan's algorithm runs on the small core that remains.
+    Tarjan's algorithm runs on the small core that remains.  ``edges`` (and
+    ``n``, the number of nodes) may stand in for ``refs``.
 
     Example:
         >>> _cycles_by_peeling([(1,), (0, 2), (), (4,), (3,)])
@@ -1435,8 +1472,8 @@ def _cycles_by_peeling(
     """
     import numpy as np
 
-    n = len(refs)
-    src, dst = reference_arrays(refs) if edges is None else edges
+    n = len(refs or ()) if n is None else n
+    src, dst = edges if edges is not None else reference_arrays(refs or ())
     out_ptr, out_items = np.searchsorted(src, np.arange(n + 1)), dst  # edges come ordered by source
     if by_target is None:
         in_ptr, in_items = _csr(dst, src, n)

@@ -154,8 +154,10 @@ def parse_graph(
 
             columns = typed_columns(data)
             if columns is not None:
-                *fields, roots = columns
-                return ClosureGraph.from_columns(*fields, roots, name=name, source=source, store_dir=store_dir)
+                paths, refs, nar, closure, hashes, roots = columns
+                return ClosureGraph.from_columns(
+                    paths, refs, nar, closure, hashes, roots, name=name, source=source, store_dir=store_dir
+                )
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as err:
