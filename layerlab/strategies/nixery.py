@@ -126,9 +126,16 @@ def _dominators_large(
     import rustworkx as rx
 
     src, dst = edges if edges is not None else reference_arrays(refs)
+    # A start's only dominator is the artificial root, whatever else reaches it;
+    # and a path through another edge into a start has a sub-path from the
+    # root straight to that start, which avoids whatever the path avoids.  So
+    # edges into starts change no dominator: leave them out.
+    into_start = np.zeros(n, dtype=bool)
+    into_start[np.asarray(starts, dtype=np.int64)] = True
+    keep = ~into_start[dst]
     g = rx.PyDiGraph()
     g.extend_from_edge_list([(n, s) for s in starts])  # nodes 0 .. n appear with the first edge list
-    g.extend_from_edge_list(list(zip(src.tolist(), dst.tolist())))
+    g.extend_from_edge_list(list(zip(src[keep].tolist(), dst[keep].tolist())))
     dom = rx.immediate_dominators(g, n)
     out = np.full(n + 1, -1, dtype=np.int64)
     out[np.fromiter(dom.keys(), dtype=np.int64, count=len(dom))] = np.fromiter(
