@@ -1531,7 +1531,7 @@ def _reach_sums(
        reaches overlapping nodes;
     3. per batch: the *active* components (those the batch reaches) by a
        breadth-first search; each active component's bit mask of batch
-       targets, by levels, pushed along the DAG with ``bitwise_or.reduceat``
+       targets, by levels, pushed along the DAG with ``bitwise_or.at``
        (only edges among active components are touched); and each bit's
        weighted sum through one ``bincount`` per mask byte.
 
@@ -1667,12 +1667,8 @@ def _plan_sums(plan: _ReachPlan, targets: Sequence[int], weights: Sequence[int],
         bounds = np.flatnonzero(np.diff(height[active])) + 1
         for group in np.split(active, bounds):  # levels ascending: a group's masks are complete
             to, sizes = _gather(step_ptr, step, group)  # every such component is active
-            if not len(to):
-                continue
-            order = np.argsort(to)
-            to = to[order]
-            starts = np.flatnonzero(np.concatenate(([True], to[1:] != to[:-1])))
-            mask[to[starts]] |= np.bitwise_or.reduceat(np.repeat(mask[group], sizes, axis=0)[order], starts, axis=0)
+            if len(to):
+                np.bitwise_or.at(mask, to, np.repeat(mask[group], sizes, axis=0))
         columns = mask[active].view(np.uint8)
         nbytes = columns.shape[1]
         keys = (columns + np.arange(0, 256 * nbytes, 256, dtype=np.int64)).ravel()  # (byte position, value)
