@@ -199,6 +199,48 @@ def _normalised(
 _VECTORISE_FROM = 4096
 
 
+def _path_order(paths: list[str]) -> list[int]:
+    """The positions of ``paths`` in sorted order.
+
+    Large sets of store paths (one directory, ASCII, at least 16 characters
+    after it) are sorted in numpy by those 16 characters read as two
+    big-endian words, which orders them as the strings when no two share
+    them; otherwise, and for small sets, by the strings.
+
+    Example:
+        >>> _path_order(["/s/b", "/s/a", "/s/c"])
+        [1, 0, 2]
+    """
+    n = len(paths)
+    if n >= _VECTORISE_FROM:
+        import numpy as np
+
+        k = paths[0].rfind("/") + 1  # the directory's length
+        joined = "".join(paths)
+        lengths = np.fromiter(map(len, paths), dtype=np.int64, count=n)
+        if joined.isascii() and lengths.min() >= k + 16:
+            data = joined.encode("ascii")
+            starts = np.zeros(n, dtype=np.int64)
+            np.cumsum(lengths[:-1], out=starts[1:])
+            words = np.ndarray((len(data) - 7,), dtype=">u8", buffer=data, strides=(1,))
+            prefix = np.ndarray((max(k - 7, 1),), dtype=">u8", buffer=data, strides=(1,))  # the first path's
+            same_dir = k < 8 or (
+                bool((words[starts] == prefix[0]).all()) and bool((words[starts + k - 8] == prefix[k - 8]).all())
+            )
+            if same_dir and (k >= 8 or all(map(str.startswith, paths, itertools.repeat(paths[0][:k])))):
+                high = words[starts + k].astype(np.uint64)
+                order = np.argsort(high)
+                tied = high[order[1:]] == high[order[:-1]]
+                if tied.any():  # rare: 8 characters of 32 random ones seldom repeat
+                    low = words[starts + k + 8].astype(np.uint64)
+                    order = np.lexsort((low, high))
+                    tied = (high[order[1:]] == high[order[:-1]]) & (low[order[1:]] == low[order[:-1]])
+                if not tied.any():  # no ties: the string order
+                    result: list[int] = order.tolist()
+                    return result
+    return sorted(range(n), key=paths.__getitem__)
+
+
 def _resolve_all_references(
     paths: Sequence[str],
     listed: Sequence[Any],
@@ -641,7 +683,7 @@ class ClosureGraph:
             raise GraphError("columns of different lengths", source=source)
         # One sort of the path strings gives both the path order and each
         # record's row in it.
-        order = sorted(range(n), key=listed.__getitem__)
+        order = _path_order(listed)
         pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
         sorted_paths = tuple(pick(listed))
         if n > 1 and any(map(str.__eq__, sorted_paths, itertools.islice(sorted_paths, 1, None))):

@@ -119,13 +119,13 @@ def immediate_dominators(
 
 
 def _dominators_large(
-    n: int, refs: Sequence[Sequence[int]], starts: Sequence[int], edges: tuple[Any, Any] | None
+    n: int, refs: Sequence[Sequence[int]] | None, starts: Sequence[int], edges: tuple[Any, Any] | None
 ) -> Any:
     """:func:`immediate_dominators` through rustworkx, as a numpy array."""
     import numpy as np
     import rustworkx as rx
 
-    src, dst = edges if edges is not None else reference_arrays(refs)
+    src, dst = edges if edges is not None else reference_arrays(refs or ())
     # A start's only dominator is the artificial root, whatever else reaches it;
     # and a path through another edge into a start has a sub-path from the
     # root straight to that start, which avoids whatever the path avoids.  So
@@ -277,7 +277,7 @@ def _dominator_split_large(graph: ClosureGraph, starts: list[int], flagged: Sequ
     import numpy as np
 
     n = len(graph.paths)
-    idom = _dominators_large(n, graph.refs, starts, graph.edge_arrays)
+    idom = _dominators_large(n, None, starts, graph.edge_arrays)
     up = np.append(idom, n)
     nodes = np.arange(n + 1, dtype=np.int64)
     ends = (up == n) | (up < 0)  # heads, unreachable paths and the artificial root point to themselves
