@@ -556,7 +556,9 @@ class ClosureGraph:
     Attributes:
         paths: store paths, sorted.
         refs: for each path, the sorted indices of the paths it references
-            (self-reference excluded).
+            (self-reference excluded); a large graph built by
+            :meth:`from_columns` makes them from :attr:`edge_arrays` when
+            first read.
         nar_size: each path's own size, or ``None`` when unknown.
         closure_size: each path's closure size, or ``None`` when unknown.
         roots: sorted indices of the root paths (what the image asked for).

@@ -25,6 +25,11 @@ Supported layouts (detected from the content, not the file name):
 Roots are taken from the file when it names them (``export``), otherwise they
 are the paths nothing references (see :meth:`ClosureGraph.from_records`).
 
+Large ``list`` and single-key ``export`` documents are decoded typed, straight
+into columns (:mod:`layerlab.sources._typed`); any other document, and any
+that does not decode that way, takes the general way, so both accept the same
+documents, build the same graph and word the same errors.
+
 Example:
     >>> g = parse_graph(b'[{"path": "/nix/store/a-x", "narSize": 1, "references": []}]', source="x.json")
     >>> detect_format(b'[]'), g.summary()["paths"]

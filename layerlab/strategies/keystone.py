@@ -24,7 +24,11 @@ to spend.
 where ``bytes`` is the unit's ``narSize`` sum, ``popularity`` the table's count
 for the head (at least 1) and ``users`` the number of paths of this image whose
 closure holds the head, itself included (counted for the unit heads alone by
-:meth:`ClosureGraph.ancestor_counts`, in memory linear in the graph).
+:meth:`ClosureGraph.ancestor_counts`, in memory linear in the graph; on large
+graphs only for the units that can make the cut: a unit whose value, with
+its users bounded from above by :meth:`ClosureGraph.ancestor_count_bounds`,
+stays below the ``budget - 1``-th best exact value cannot, and goes to the
+shared layer uncounted).
 ``users`` marks foundations (libc, libstdc++, libssl) that every part of an
 image stands on and that other images will hold too; an image's own application has ``users = 1``, and its bytes
 would be pulled once whatever layer they sit in.
