@@ -223,9 +223,9 @@ def _path_order(paths: list[str]) -> list[int]:
             starts = np.zeros(n, dtype=np.int64)
             np.cumsum(lengths[:-1], out=starts[1:])
             words = np.ndarray((len(data) - 7,), dtype=">u8", buffer=data, strides=(1,))
-            prefix = np.ndarray((max(k - 7, 1),), dtype=">u8", buffer=data, strides=(1,))  # the first path's
-            same_dir = k < 8 or (
-                bool((words[starts] == prefix[0]).all()) and bool((words[starts + k - 8] == prefix[k - 8]).all())
+            # Every path starts with the first one's directory: compared 8 characters at a time.
+            same_dir = k < 8 or all(
+                bool((words[starts + at] == words[at]).all()) for at in {*range(0, k - 7, 8), k - 8}
             )
             if same_dir and (k >= 8 or all(map(str.startswith, paths, itertools.repeat(paths[0][:k])))):
                 high = words[starts + k].astype(np.uint64)

@@ -244,3 +244,22 @@ def test_ancestor_count_bounds_hold_and_agree(monkeypatch):
     vectorised = ClosureGraph.from_records(records)
     assert vectorised.ancestor_count_bounds() == bounds
     assert vectorised.ancestor_counts(range(0, len(plain.paths), 7)) == counts[::7]
+
+
+def test_path_order_is_the_string_order(monkeypatch):
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 0)
+    rng = random.Random(7)
+    hashed = [store_path(rng, f"x{i}") for i in range(300)]
+    tied8 = ["/nix/store/" + "a" * 8 + h[19:] for h in hashed]  # the first 8 hash characters shared
+    tied16 = ["/nix/store/" + "b" * 16 + h[27:] for h in hashed]  # all 16 shared: the strings decide
+    mixed = hashed[:100] + ["/other/" + h[11:] for h in hashed[100:]]
+    long_dirs = [
+        d + h[11:] for d, h in zip(["/store-aaaaaaaa-one-bbbbbbbb/", "/store-aaaaaaaa-two-bbbbbbbb/"] * 150, hashed)
+    ]
+    short = hashed[:50] + ["/nix/store/abc-x"]
+    accents = hashed[:50] + ["/nix/store/" + "é" * 20]
+    pair = ["/a" + "x" * 30, "/b" + "x" * 30]
+    for paths in (hashed, tied8, tied16, mixed, long_dirs, short, accents, hashed[:1], pair):
+        paths = list(dict.fromkeys(paths))
+        rng.shuffle(paths)
+        assert graph_module._path_order(paths) == sorted(range(len(paths)), key=paths.__getitem__)
