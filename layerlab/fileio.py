@@ -45,6 +45,9 @@ from .errors import InputError, LayerlabError
 
 __all__ = [
     "read_bytes",
+    "read_document",
+    "cache_dir",
+    "user_cache_dir",
     "compression_of",
     "atomic_file",
     "atomic_write",
@@ -127,6 +130,43 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     except Exception as err:  # noqa: BLE001 - any decoder error is an input error
         raise InputError(f"cannot decompress {kind} data: {err}", source=where) from None
     return data
+
+
+def read_document(path: str | os.PathLike[str]) -> object:
+    """The value in a JSON file, or the table in a TOML file (a name ending in ``.toml``), read by :func:`read_bytes`.
+
+    The caller checks that the value has the shape it expects.
+
+    Raises:
+        InputError: the file cannot be read, or is malformed (the message names the file).
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = open(os.path.join(d, "a.toml"), "w").write("budget = 9")
+        >>> _ = open(os.path.join(d, "a.json"), "w").write("[1,")
+        >>> read_document(os.path.join(d, "a.toml"))
+        {'budget': 9}
+        >>> read_document(os.path.join(d, "a.json"))
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.InputError: /.../a.json: malformed JSON: ...
+    """
+    data = read_bytes(path)
+    where = str(path)
+    if where.endswith(".toml"):
+        import tomllib
+
+        try:
+            return tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"malformed TOML: {err}", source=where) from None
+    import orjson
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        raise InputError(f"malformed JSON: {err}", source=where) from None
 
 
 # ------------------------------------------------------------ temporary entries
@@ -400,3 +440,36 @@ def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = I
         raise
     finally:
         hold.release()
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """layerlab's directory in the user's cache, then ``parts``.
+
+    That is ``$XDG_CACHE_HOME/layerlab``, else ``~/.cache/layerlab``, following
+    the XDG Base Directory Specification (https://specifications.freedesktop.org/basedir-spec/latest/).
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, XDG_CACHE_HOME="/tmp/xdg"):
+        ...     str(user_cache_dir("store"))
+        '/tmp/xdg/layerlab/store'
+    """
+    from pathlib import Path
+
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg or Path.home() / ".cache", "layerlab", *parts)
+
+
+def cache_dir(*parts: str) -> Path:
+    """Where layerlab caches results: ``$LAYERLAB_CACHE_DIR``, else :func:`user_cache_dir`; then ``parts``.
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, LAYERLAB_CACHE_DIR="/tmp/ll"):
+        ...     str(cache_dir("sweep")), str(cache_dir())
+        ('/tmp/ll/sweep', '/tmp/ll')
+    """
+    from pathlib import Path
+
+    explicit = os.environ.get("LAYERLAB_CACHE_DIR")
+    return Path(explicit, *parts) if explicit else user_cache_dir(*parts)

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -68,9 +67,10 @@ import numpy as np
 import orjson
 
 from .errors import ConfigError, GraphError, InputError, NixError
+from .fileio import read_document
 from .graph import ClosureGraph
 from .popularity import Popularity, load_popularity
-from .sources.files import graph_name, load_graph, read_bytes
+from .sources.files import graph_name, load_graph
 
 __all__ = [
     "Image",
@@ -281,16 +281,7 @@ class ImageSet:
         """
         path = Path(manifest)
         src = str(manifest)
-        raw = read_bytes(path)
-        try:
-            if path.suffix == ".toml":
-                doc = tomllib.loads(raw.decode("utf-8"))
-            else:
-                doc = orjson.loads(raw)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"malformed TOML: {err}", source=src) from None
-        except orjson.JSONDecodeError as err:
-            raise InputError(f"malformed JSON: {err}", source=src) from None
+        doc = read_document(path)
         if not isinstance(doc, Mapping):
             raise InputError("a manifest must be an object with an 'images' list", source=src)
         unknown = sorted(set(doc) - {"name", "images", "popularity", "source"})

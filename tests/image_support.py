@@ -1,4 +1,4 @@
-"""Helpers for the image and registry tests: Nix-built closures, a real registry.
+"""Helpers for the image and registry tests: Nix-built closures, certificates, a token server.
 
 It holds no tests; ``tests/test_image*.py`` and ``tests/test_registry*.py``
 import it.
@@ -7,7 +7,6 @@ import it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -17,13 +16,9 @@ import textwrap
 import threading
 import time
 import warnings
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import requests
-
-from layerlab.net import free_port
 from layerlab.sources.nix_run import OFFLINE_CONFIG, nix_environment
 
 # Two store paths built with /bin/sh only: "dep" holds odd contents (a name
@@ -93,7 +88,6 @@ def nix_closure(tmp: Path) -> tuple[str, list[dict]]:
 
 
 def htpasswd_line(user: str, password: str) -> str:
-    import warnings
 
     # bcrypt cost 4: the registry checks the hash on every request
     try:
@@ -106,66 +100,6 @@ def htpasswd_line(user: str, password: str) -> str:
         import bcrypt  # the test extra's fallback on newer Pythons
 
         return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}"
-
-
-@dataclass
-class Registry:
-    """A running docker-registry: its URL host, storage dir and log file."""
-
-    host: str
-    storage: Path
-    log: Path
-    scheme: str
-    proc: subprocess.Popen
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def run_registry(workdir: Path, *, auth: str = "", tls: tuple[Path, Path] | None = None):
-    """Start ``docker-registry`` on 127.0.0.1 with its own storage; stop it on exit.
-
-    Args:
-        auth: extra YAML for the ``auth:`` section (indented two spaces).
-        tls: (certificate, key) to serve HTTPS.
-    """
-    port = free_port()
-    storage = workdir / "registry-storage"
-    storage.mkdir(parents=True, exist_ok=True)
-    cfg = workdir / "registry.yml"
-    tls_yaml = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
-    cfg.write_text(
-        "version: 0.1\n"
-        "log:\n  level: info\n  accesslog:\n    disabled: false\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: layerlab-test\n{tls_yaml}" + (f"auth:\n{auth}" if auth else "")
-    )
-    log = workdir / "registry.log"
-    fh = open(log, "wb")
-    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=fh, stderr=subprocess.STDOUT)
-    scheme = "https" if tls else "http"
-    try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # the readiness probe does not check the certificate
-                    requests.get(f"{scheme}://127.0.0.1:{port}/v2/", timeout=1, verify=False)
-                break
-            except requests.exceptions.ConnectionError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("docker-registry did not start: " + log.read_text()[-2000:]) from None
-                time.sleep(0.1)
-        yield Registry(f"127.0.0.1:{port}", storage, log, scheme, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        fh.close()
 
 
 def make_cert(workdir: Path) -> tuple[Path, Path]:
@@ -272,11 +206,16 @@ class TokenServer:
             ).stdout
         return f"{signing}.{_b64url(sig)}"
 
-    def auth_yaml(self) -> str:
-        return (
-            f"  token:\n    realm: {self.url}\n    service: layerlab-test\n"
-            f"    issuer: layerlab-test-issuer\n    rootcertbundle: {self.cert}\n"
-        )
+    def auth(self) -> dict:
+        """The registry configuration's ``auth`` section that trusts this server's tokens."""
+        return {
+            "token": {
+                "realm": self.url,
+                "service": "layerlab-test",
+                "issuer": "layerlab-test-issuer",
+                "rootcertbundle": str(self.cert),
+            }
+        }
 
     def __enter__(self) -> TokenServer:
         self.thread.start()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from layerlab.cli.workbench import free_port
+from layerlab.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTPKGS = ROOT / "nix" / "testpkgs"

@@ -132,3 +132,14 @@ def test_the_score_command_takes_a_dask_address(client: Client, tmp_path, capsys
     assert main([*args, "--executor", address, "--out", str(tmp_path / "dask.csv")]) == 0
     assert main([*args, "--out", str(tmp_path / "here.csv")]) == 0
     assert (tmp_path / "dask.csv").read_text() == (tmp_path / "here.csv").read_text()
+
+
+def test_work_is_cut_for_as_many_pieces_as_the_cluster_runs_at_once(client: Client) -> None:
+    import os
+
+    from layerlab.metrics.executors import worker_count
+
+    assert worker_count(client) == 2  # two single-threaded workers
+    assert worker_count(client, workers=5) == 5
+    assert worker_count("serial", workers=5) == 1
+    assert worker_count("process") == worker_count(None) == (os.cpu_count() or 1)

@@ -207,7 +207,7 @@ def test_strategy_files_round_trip_and_errors(tmp_path) -> None:
     assert load_strategy_file(f) == (s, 12)
     assert strategy_file_json(s, 12) == strategy_file_json(load_strategy_file(f)[0], 12)  # same bytes
     f.write_text("{not json")
-    with pytest.raises(InputError, match="c.json: not JSON"):
+    with pytest.raises(InputError, match="c.json: malformed JSON"):
         load_strategy_file(f)
     f.write_text('{"strategy": "nope"}')
     with pytest.raises(ConfigError, match="c.json: unknown strategy 'nope'"):

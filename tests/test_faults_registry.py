@@ -257,7 +257,7 @@ def _registry_blobs_sound(storage: Path) -> None:
 
 @pytest.mark.tools
 def test_real_registry_killed_mid_push_then_restarted(tmp_path):
-    from .image_support import run_registry
+    from layerlab.local_registry import local_registry
 
     require_tool("docker-registry")
     store_dir, graph_file = demo_store(tmp_path, big=40_000_000)
@@ -280,7 +280,7 @@ def test_real_registry_killed_mid_push_then_restarted(tmp_path):
     ]
     assert cli(argv + ["--oci", tmp_path / "oci"])[0] == 0  # blobs built first: the push is what gets cut
     rng = random.Random()
-    with run_registry(work) as reg:
+    with local_registry(work) as reg:
         tag = f"kill-{rng.randrange(1 << 30)}"
         proc = layerlab_process(argv + ["--push", f"http://{reg.host}/big/app:v1", "--chunk-size", "1000000"], tag)
         time.sleep(rng.uniform(0.2, 1.0))
@@ -293,7 +293,7 @@ def test_real_registry_killed_mid_push_then_restarted(tmp_path):
     if proc.returncode != 0:  # the registry died before the push ended
         assert proc.returncode == 2 and err_text.count("layerlab: error:") == 1, err_text
     _registry_blobs_sound(work / "registry-storage")
-    with run_registry(work) as reg:  # same storage, restarted
+    with local_registry(work) as reg:  # same storage, restarted
         rc, _, err = cli(argv + ["--push", f"http://{reg.host}/big/app:v1"])
         assert rc == 0, err
         assert _registry_blobs_sound(work / "registry-storage") >= 4

@@ -165,3 +165,17 @@ def test_nix_images_with_a_bad_source_fail_clearly(small_dir: Path) -> None:
     m.write_text('{"source": "nixpkgs!$(reboot)", "images": [{"packages": ["hello"]}]}')
     with pytest.raises(InputError, match=r"channel '\$\(reboot\)' may only hold"):
         load_imageset(m)
+
+
+def test_manifests_and_saved_configurations_are_read_alike(tmp_path) -> None:
+    from layerlab.errors import InputError
+    from layerlab.imageset import load_imageset
+    from layerlab.strategies import read_strategy_config
+
+    for name, text in [("m.json", '{"images": ['), ("m.toml", "images = [")]:
+        f = tmp_path / name
+        f.write_text(text)
+        kind = "TOML" if name.endswith(".toml") else "JSON"
+        for read in (load_imageset, read_strategy_config):
+            with pytest.raises(InputError, match=f"^{f}: malformed {kind}: "):
+                read(f)

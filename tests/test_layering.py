@@ -5,7 +5,7 @@ below, never above)::
 
     errors < fileio, units, net, procs < sources.nix_run < graph < popularity
       < sources.files, sources.nix < strategies < imageset < metrics < image
-      < registry < serve < plot < workbench < cli
+      < registry, local_registry < serve < plot < workbench < cli
 
 Where a file sits differs from the one-line summary "sources -> graph ->
 popularity -> strategies" in one place, on purpose:
@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("imageset",),
     ("metrics",),
     ("image",),
-    ("registry",),
+    ("registry", "local_registry"),
     ("serve",),
     ("plot",),
     ("workbench", "widgets"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -208,3 +209,36 @@ def test_pull_layer_order(abc: Path, tmp_path: Path, capsys) -> None:
     assert orjson.loads(capsys.readouterr().out)["pulled_bytes"] == 230
     assert main([*base, "--set", "layer_order=rating"]) == 0
     assert orjson.loads(capsys.readouterr().out)["pulled_bytes"] == 170
+
+
+def test_score_and_sweep_take_strategies_alike(capsys) -> None:
+    helps = {}
+    for verb in ("score", "sweep"):
+        with pytest.raises(SystemExit):
+            main([verb, "--help"])
+        helps[verb] = " ".join(capsys.readouterr().out.split())
+    for text in helps.values():
+        assert "strategy name (repeatable; default: the default strategy, marked in `layerlab strategies`)" in text
+        assert "Nixery popularity.json (default: the image set's own)" in text
+    assert "with several strategies, give one --strategy" in helps["score"]
+    assert "with several strategies, each strategy that declares it" in helps["sweep"]
+    # sweep: --set goes to the strategies that declare it; one none declares is named with the strategies
+    base = ["sweep", "-s", "nixery", "-s", "auto-layer", "--budgets", "30", "--serial", "--no-cache", "-q"]
+    assert main([*base, "--set", "merge_mode=resort", "--set", "size-threshold=5M"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert frame["strategy"].tolist() == ["nixery", "auto-layer"]
+    assert frame["merge_mode"].tolist()[0] == "resort" and frame["size_threshold"].tolist()[0] == 5_000_000
+    assert pd.isna(frame["merge_mode"].tolist()[1])
+    for argv, message in [
+        (["--set", "nope=1"], "--set: unknown parameter nope: none of nixery, auto-layer declares it"),
+        (["--grid", "nope=1,2"], "--grid: unknown parameter nope: none of nixery, auto-layer declares it"),
+        (["--budgets", ","], "--budgets: expected at least one budget"),
+        (["--set", "merge_mode"], "--set: expected KEY=VALUE, got 'merge_mode'"),
+        (["--grid", "=1,2"], "--grid: expected KEY=V1,V2 or KEY=LO:HI:N, got '=1,2'"),
+    ]:
+        assert main([*base, *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("layerlab: error: ") and message in err and err.count("\n") == 1
+    # one strategy takes every --set, and its own error lists what it knows
+    assert main(["sweep", "-s", "auto-layer", "--set", "merge_mode=resort", "--no-cache", "-q"]) == 2
+    assert "unknown parameter merge_mode" in capsys.readouterr().err

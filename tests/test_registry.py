@@ -12,12 +12,13 @@ import pytest
 from layerlab.cli import main
 from layerlab.errors import ConfigError, RegistryError
 from layerlab.image import BlobStore, ImageConfig, build_image
+from layerlab.local_registry import local_registry
 from layerlab.registry import Credentials, Reference, parse_challenge, push
 from layerlab.sources.files import load_graph
 from layerlab.strategies import get_strategy
 
 from .conftest import require_tool
-from .image_support import TokenServer, htpasswd_line, make_cert, nix_closure_file, run_registry
+from .image_support import TokenServer, htpasswd_line, make_cert, nix_closure_file
 
 pytestmark = [pytest.mark.tools]
 
@@ -39,7 +40,7 @@ def built(tmp_path_factory):
 @pytest.fixture
 def registry(tmp_path):
     require_tool("docker-registry")
-    with run_registry(tmp_path) as reg:
+    with local_registry(tmp_path) as reg:
         yield reg
 
 
@@ -112,7 +113,7 @@ def test_basic_auth(built, tmp_path):
     store, first, _, _ = built
     pw = tmp_path / "htpasswd"
     pw.write_text(htpasswd_line("alice", "s3cret") + "\n")
-    with run_registry(tmp_path, auth=f"  htpasswd:\n    realm: layerlab-test\n    path: {pw}\n") as reg:
+    with local_registry(tmp_path, htpasswd=pw) as reg:
         with pytest.raises(RegistryError, match="asks for a user name and password"):
             push(first, store, f"http://{reg.host}/app:v1")
         with pytest.raises(RegistryError, match="401"):
@@ -127,7 +128,7 @@ def test_bearer_token_auth(built, tmp_path):
     store, first, _, _ = built
     with (
         TokenServer(tmp_path, "bob", "hunter2") as tokens,
-        run_registry(tmp_path / "reg", auth=tokens.auth_yaml()) as reg,
+        local_registry(tmp_path / "reg", auth=tokens.auth()) as reg,
     ):
         with pytest.raises(RegistryError, match="token request answered 401"):
             push(first, store, f"http://{reg.host}/app:v1")
@@ -144,7 +145,7 @@ def test_tls_verification(built, tmp_path):
     require_tool("openssl")
     store, first, _, _ = built
     cert, key = make_cert(tmp_path)
-    with run_registry(tmp_path / "reg", tls=(cert, key)) as reg:
+    with local_registry(tmp_path / "reg", tls=(cert, key)) as reg:
         with pytest.raises(RegistryError, match="TLS verification failed"):
             push(first, store, f"{reg.host}/app:v1")
         report = push(first, store, f"{reg.host}/app:v1", verify=str(cert))
@@ -255,3 +256,35 @@ def test_offline_package_set_push_pull_and_shared_layers(registry, tmp_path):
     for d in b.blobs():
         assert (out / "blobs" / "sha256" / d.digest[7:]).read_bytes() == store.read_bytes(d.digest)
     assert first.manifest_digest != second.manifest_digest
+
+
+def test_local_registry_answers_then_stops_with_its_process_group(tmp_path):
+    import os
+
+    import requests
+
+    from layerlab.procs import descendants
+
+    require_tool("docker-registry")
+    with local_registry() as reg:
+        work = reg.log.parent
+        assert requests.get(f"{reg.url}/v2/", timeout=10).status_code == 200
+        assert '"GET /v2/ HTTP/1.1" 200' in reg.log_text()
+        assert os.getpgid(reg.proc.pid) == reg.proc.pid != os.getpgid(0)  # a process group of its own
+        assert reg.proc.pid in descendants(os.getpid())
+    assert reg.proc.poll() is not None and reg.proc.pid not in descendants(os.getpid())
+    assert not work.exists()  # the temporary directory went with it
+    reg.stop()  # again: nothing left to do
+    # a registry that cannot start says why, in one line, and leaves no process behind
+    before = set(descendants(os.getpid()))
+    with pytest.raises(RegistryError, match="local registry: docker-registry exited with status 1: .*nope.pem") as info:
+        local_registry(tmp_path / "bad", tls=(tmp_path / "nope.pem", tmp_path / "nope.key"))
+    assert "\n" not in str(info.value) and set(descendants(os.getpid())) <= before
+    assert (tmp_path / "bad" / "registry.log").exists()
+
+
+def test_local_registry_without_the_program_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RegistryError, match="local registry: docker-registry is not installed"):
+        local_registry(tmp_path / "reg")
+    assert not (tmp_path / "reg").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 
 import pytest
 
@@ -15,7 +16,7 @@ from layerlab.serve.names import image_request
 from layerlab.serve.protocol import ApiError, check_name, choose_format
 from layerlab.serve.settings import ServeSettings, load_settings
 from layerlab.sources.nix import PackageSource, parse_source
-from layerlab.strategies import get_strategy
+from layerlab.strategies import DEFAULT_STRATEGY, get_strategy
 
 from .serve_support import SRC
 
@@ -127,8 +128,8 @@ def test_settings_from_strategy_json_and_toml(tmp_path):
 @pytest.mark.parametrize(
     "content, suffix, message",
     [
-        ("{not json", ".json", "not JSON"),
-        ("budget = ", ".toml", "not TOML"),
+        ("{not json", ".json", "malformed JSON"),
+        ("budget = ", ".toml", "malformed TOML"),
         ('{"strategy": "nixery", "params": {"size_threshold": -1}}', ".json", "size_threshold=-1 is below the minimum"),
         ('{"strategy": "nosuch"}', ".json", "unknown strategy 'nosuch'"),
         ('{"strategy": "nixery", "colour": "blue"}', ".json", "unknown setting colour"),
@@ -174,3 +175,49 @@ def test_stale_worker_directories_are_removed(tmp_path):
         (d / "blob-x").write_bytes(b"half")
     assert clean_stale_tmp(store) == ["serve-999999999"]
     assert not dead.exists() and alive.exists()
+
+
+def test_settings_and_saved_configurations_share_one_reader(tmp_path):
+    from layerlab.strategies import load_strategy_file, read_strategy_config
+
+    toml = tmp_path / "serve.toml"
+    toml.write_text(f'source = "{SRC}"\nstrategy = "nixery-2022"\nbudget = 7\n[params]\nsize_threshold = "5M"\n')
+    want = get_strategy("nixery-2022", size_threshold=5_000_000)
+    # the server's settings, the group command's loader and the reader itself see the same strategy and budget
+    settings = load_settings(str(toml))
+    assert settings.make_strategy() == want and settings.budget == 7
+    assert pickle.loads(pickle.dumps(settings)) == settings  # as the build workers receive them
+    assert load_strategy_file(toml) == (want, 7)
+    config = read_strategy_config(toml)
+    assert (config.name, config.strategy, config.budget, dict(config.other)) == (
+        "nixery-2022",
+        want,
+        7,
+        {"source": SRC},
+    )
+    # a file naming no strategy configures the default one for the server; a saved configuration must name one
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"source": SRC, "params": {}}))
+    assert load_settings(str(bare)).make_strategy() == get_strategy(DEFAULT_STRATEGY)
+    with pytest.raises(ConfigError, match=r"bare.json: expected \{\"strategy\": NAME"):
+        load_strategy_file(bare)
+    bare.write_text(json.dumps({"source": SRC, "params": {"nope": 1}}))
+    with pytest.raises(ConfigError, match=f"bare.json: strategy {DEFAULT_STRATEGY}: unknown parameter nope"):
+        load_settings(str(bare))
+    # another strategy on the command line drops the file's parameters, also under parameters given beside it
+    other = load_settings(str(toml), strategy="keystone", params={"alpha": 0.5})
+    assert other.make_strategy() == get_strategy("keystone", alpha=0.5)
+    # every problem names the file, as a ConfigError of the settings
+    for content, message in [
+        ('{"strategy": {"strategy": "nixery"}, "params": {}}', "give 'params' inside the strategy object"),
+        ('{"strategy": "nixery", "budget": "many"}', "budget must be a positive integer, not 'many'"),
+        ('{"strategy": 5}', "a strategy name must be a string, not 5"),
+    ]:
+        bad = tmp_path / "bad.json"
+        bad.write_text(content)
+        for load in (load_strategy_file, lambda f: load_settings(str(f), source=SRC)):
+            with pytest.raises(ConfigError) as info:
+                load(bad)
+            assert str(info.value).startswith(f"{bad}: ") and message in str(info.value)
+    with pytest.raises(ConfigError, match="none.json: cannot read"):
+        load_settings(str(tmp_path / "none.json"), source=SRC)

@@ -72,3 +72,41 @@ def test_a_params_tuple_is_refused_with_a_pointer_to_param() -> None:
 
     assert [p.name for p in New.params] == ["weight"] and New(weight=2).weight == 2.0
     assert New.param("weight").minimum == 0
+
+
+def test_names_documents_and_instances_become_strategies_in_one_place() -> None:
+    from layerlab.imageset import default_imageset
+    from layerlab.metrics.scorecard import scorecard
+    from layerlab.metrics.sweep import grid, sweep
+    from layerlab.strategies import as_strategies, as_strategy
+
+    preset = get_strategy("nixery-2022")
+    assert preset.values != get_strategy("nixery").values  # so the preset's values are what is checked
+    for spec in ("nixery-2022", {"strategy": "nixery-2022"}, preset.to_json(), preset):
+        assert as_strategy(spec) == preset
+    assert strategy_from_json({"strategy": "nixery-2022", "params": {"size_threshold": 7}}) == preset.replace(
+        size_threshold=7
+    )
+    assert as_strategies(["per-path", {"strategy": "single-layer"}]) == [
+        get_strategy("per-path"),
+        get_strategy("single-layer"),
+    ]
+    for bad, message in [
+        (3, "expected a strategy, a strategy name or its JSON, not int"),
+        ({"strategy": {"strategy": "nixery"}}, "a strategy name must be a string"),
+        ({"strategy": "nixery", "params": [1]}, "'params' must be an object"),
+        ("nope", "unknown strategy 'nope'"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            as_strategy(bad)  # type: ignore[arg-type]
+    # the scorecard, the sweep and the grid take every form alike
+    s = default_imageset().subset(["img-curl", "img-make"])
+    by_name = scorecard(s, ["nixery-2022", "per-path"], [10], sample=4)
+    by_doc = scorecard(s, [preset.to_json(), get_strategy("per-path")], [10], sample=4)
+    assert by_doc.equals(by_name)
+    swept = sweep(s, [{"strategy": "nixery-2022"}, "per-path"], [10], executor="serial", cache=False)
+    assert (
+        swept["pulled_bytes"].tolist()
+        == sweep(s, [preset, "per-path"], [10], executor="serial", cache=False)["pulled_bytes"].tolist()
+    )
+    assert grid(preset.to_json(), {"size_threshold": [1, 2]}) == [preset.replace(size_threshold=v) for v in (1, 2)]

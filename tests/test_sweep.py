@@ -409,3 +409,24 @@ def test_a_subclass_overriding_group_is_not_bypassed_by_an_inherited_batch_hook(
     df = sweep(small, [OneLayerNixery()], [94], executor="serial", cache=False)
     assert df.pulled_bytes.item() == straightforward(small, OneLayerNixery(), 94, "any")[0]["pulled_bytes"]
     assert df.max_layers.item() == 1
+
+
+def test_every_cache_follows_one_rule(tmp_path, monkeypatch) -> None:
+    from layerlab.image.store import default_store_dir
+    from layerlab.metrics.sweep import default_cache_dir as sweep_cache
+    from layerlab.sources.nix import default_cache_dir as nix_cache
+
+    def places() -> tuple[Path, Path, Path]:
+        return nix_cache(), sweep_cache(), default_store_dir()
+
+    for name in ("LAYERLAB_CACHE_DIR", "LAYERLAB_STORE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home" / ".cache" / "layerlab"
+    assert places() == (home, home / "sweep", home / "store")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    xdg = tmp_path / "xdg" / "layerlab"
+    assert places() == (xdg, xdg / "sweep", xdg / "store")
+    monkeypatch.setenv("LAYERLAB_CACHE_DIR", str(tmp_path / "ll"))
+    monkeypatch.setenv("LAYERLAB_STORE", str(tmp_path / "blobs"))
+    assert places() == (tmp_path / "ll", tmp_path / "ll" / "sweep", tmp_path / "blobs")

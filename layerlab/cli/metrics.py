@@ -14,7 +14,15 @@ import sys
 import time
 from typing import Any
 
-from ._common import add_strategy_options, warn_without_popularity
+from ._common import (
+    add_strategy_list_options,
+    add_strategy_options,
+    configured_strategies,
+    configured_strategy,
+    int_list,
+    share_settings,
+    warn_without_popularity,
+)
 
 _RANGE = re.compile(r"^([^:,]+):([^:,]+):(\d+)$")
 
@@ -35,17 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("sweep", help="evaluate strategies x parameters x budgets over an image set (CSV/Parquet)")
     _imageset_arg(p)
-    p.add_argument(
-        "--strategy",
-        "-s",
-        action="append",
-        default=[],
-        help="strategy name (repeatable; default: the default strategy)",
-    )
-    p.add_argument(
-        "--set", dest="params", action="append", default=[], metavar="KEY=VALUE", help="fixed strategy parameter"
-    )
-    p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json")
+    add_strategy_list_options(p, spread=True)
     p.add_argument(
         "--grid",
         action="append",
@@ -136,23 +134,6 @@ def _load_set(path: str | None, popularity: str | None):
     return load_imageset(path, popularity=pop)
 
 
-def _strategy(name: str | None, pairs: list[str]):
-    from ._common import configured_strategy
-
-    return configured_strategy(name, pairs)
-
-
-def _key(spec: str) -> str:
-    return spec.partition("=")[0].strip().replace("-", "_")
-
-
-def _declares(name: str | None, key: str) -> bool:
-    from ..strategies import DEFAULT_STRATEGY, strategy_class
-
-    cls, _ = strategy_class(name or DEFAULT_STRATEGY)
-    return any(p.name == key for p in cls.params)
-
-
 def _parse_space(strategy: Any, specs: list[str], where: str) -> dict[str, list]:
     from ..errors import ConfigError
     from ..metrics.sweep import log_range
@@ -199,7 +180,7 @@ def run_pull(args: argparse.Namespace) -> int:
     from ..strategies import Context
 
     imageset = _load_set(args.imageset, args.popularity)
-    strategy = _strategy(args.strategy, args.params)
+    strategy = configured_strategy(args.strategy, args.params)
     for name in args.held:
         imageset.position(name)
     lay = layer_imageset(strategy, imageset, args.budget, Context(popularity=imageset.popularity))
@@ -231,22 +212,14 @@ def run_sweep(args: argparse.Namespace) -> int:
     from ..metrics.sweep import grid, sample, sweep, write_frame
 
     imageset = _load_set(args.imageset, args.popularity)
-    try:
-        budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
-    except ValueError:
-        raise ConfigError(f"expected comma-separated integers, got {args.budgets!r}", source="--budgets") from None
+    budgets = int_list(args.budgets, "--budgets", "budget")
     points = []
-    names = args.strategy or [None]
     # With several strategies, --set and --grid apply to those that declare the parameter.
-    for opt, specs in (("--set", args.params), ("--grid", args.grid)):
-        for spec in specs:
-            key = spec.partition("=")[0].strip().replace("-", "_")
-            if not any(_declares(n, key) for n in names):
-                _strategy(names[0], [spec]) if opt == "--set" else _parse_space(_strategy(names[0], []), [spec], opt)
-    for name in names:
-        base = _strategy(name, [p for p in args.params if _declares(name, _key(p)) or len(names) == 1])
+    bases = configured_strategies(args, spread=True)
+    grids = share_settings(list(args.strategy) or [None], args.grid, "--grid")
+    for base, specs in zip(bases, grids):
         warn_without_popularity(base, imageset.popularity)
-        space = _parse_space(base, [g for g in args.grid if _declares(name, _key(g)) or len(names) == 1], "--grid")
+        space = _parse_space(base, specs, "--grid")
         if args.random is not None:
             ranges = {
                 k: (min(v), max(v)) if type(base).param(k).kind in ("int", "bytes", "float") and len(v) > 1 else v
@@ -305,7 +278,7 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.pairs is not None and args.pairs < 1:
         raise ConfigError(f"--pairs must be at least 1, not {args.pairs}", source="--pairs")
     imageset = _load_set(args.imageset, args.popularity)
-    strategy = _strategy(args.strategy, args.params)
+    strategy = configured_strategy(args.strategy, args.params)
     warn_without_popularity(strategy, imageset.popularity)
     space = _parse_space(strategy, args.space, "--space") or None
     other = _load_set(args.evaluate_on, args.popularity) if args.evaluate_on else None

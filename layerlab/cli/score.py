@@ -10,29 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._common import add_strategy_list_options, configured_strategies, int_list
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="the scorecard: pull and update cost, any digest and ChainID, per budget")
     p.add_argument(
         "imageset", nargs="?", metavar="IMAGESET", help="directory or manifest (default: the bundled Debian set)"
     )
-    p.add_argument(
-        "--strategy",
-        "-s",
-        action="append",
-        default=[],
-        help="strategy name (repeatable; default: the default strategy)",
-    )
-    p.add_argument(
-        "--set",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="strategy parameter (single strategy)",
-    )
+    add_strategy_list_options(p, spread=False)
     p.add_argument("--budgets", "-b", default="94,30,10", metavar="N,N,...", help="layer budgets (default 94,30,10)")
-    p.add_argument("--popularity", "-p", metavar="FILE", help="Nixery popularity.json (default: the image set's)")
     p.add_argument(
         "--sample", type=int, metavar="N", help="measure updates on N random (image, path) pairs (default: all)"
     )
@@ -51,33 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_score)
 
 
-def parse_budgets(text: str, where: str = "--budgets") -> list[int]:
-    """``"94,30,10"`` -> ``[94, 30, 10]``; a one-line error otherwise."""
-    from ..errors import ConfigError
-
-    try:
-        budgets = [int(b) for b in text.split(",") if b.strip()]
-    except ValueError:
-        raise ConfigError(f"expected comma-separated integers, got {text!r}", source=where) from None
-    if not budgets:
-        raise ConfigError("expected at least one budget", source=where)
-    return budgets
-
-
 def run_score(args: argparse.Namespace) -> int:
     import orjson
 
     from ..errors import ConfigError
     from ..metrics.scorecard import scorecard, scorecard_table
     from ..metrics.sweep import write_frame
-    from .metrics import _load_set, _strategy
+    from .metrics import _load_set
 
     imageset = _load_set(args.imageset, args.popularity)
-    budgets = parse_budgets(args.budgets)
-    names = args.strategy or [None]
-    if args.params and len(names) > 1:
-        raise ConfigError("--set applies to one strategy; give one --strategy", source="--set")
-    strategies = [_strategy(name, args.params) for name in names]
+    budgets = int_list(args.budgets, "--budgets", "budget")
+    strategies = configured_strategies(args, spread=False)
     if args.sample is not None and args.sample < 1:
         raise ConfigError(f"--sample must be at least 1, not {args.sample}", source="--sample")
     if args.jobs is not None and args.jobs < 1:

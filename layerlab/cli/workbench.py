@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import add_strategy_options, configured_strategy, strategy_from_args, warn_without_popularity
+from ._common import add_strategy_options, configured_strategy, int_list, strategy_from_args, warn_without_popularity
 
 __all__ = ["register"]
 
@@ -107,20 +107,6 @@ def _imageset_arg(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------ workbench
-def free_port(ip: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now.
-
-    Example:
-        >>> 1024 <= free_port() < 65536
-        True
-    """
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
-
-
 def run_workbench(args: argparse.Namespace) -> int:
     from ..workbench.notebooks import NOTEBOOK_DIR, require_workbench, run_lab, working_copy
 
@@ -222,7 +208,7 @@ def run_plot(args: argparse.Namespace) -> int:
         names = [n.strip() for n in args.strategies.split(",") if n.strip()]
         for name in names:
             warn_without_popularity(configured_strategy(name, []), s.popularity)
-        budgets = _int_list(args.budgets, "--budgets")
+        budgets = int_list(args.budgets, "--budgets", "budget")
         df = sweep(s, names, budgets, rules=(args.rule,), executor="serial", progress=False)
         curves = {}
         for n, name in enumerate(names):
@@ -262,15 +248,3 @@ def run_plot(args: argparse.Namespace) -> int:
     plot.save_png(fig, args.out, dpi=args.dpi)
     print(args.out)
     return 0
-
-
-def _int_list(text: str, where: str) -> list[int]:
-    from ..errors import ConfigError
-
-    try:
-        out = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"expected comma-separated integers, got {text!r}", source=where) from None
-    if not out:
-        raise ConfigError("no values given", source=where)
-    return out

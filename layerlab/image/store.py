@@ -44,7 +44,7 @@ from typing import BinaryIO
 import orjson
 
 from ..errors import ImageError, InputError
-from ..fileio import atomic_write, hold_temp, sweep_temp
+from ..fileio import atomic_write, hold_temp, sweep_temp, user_cache_dir
 from .tarball import LayerInfo
 
 __all__ = ["BlobStore", "default_store_dir", "layer_key", "FORMAT_VERSION"]
@@ -65,10 +65,7 @@ def default_store_dir() -> Path:
         >>> del os.environ["LAYERLAB_STORE"]
     """
     env = os.environ.get("LAYERLAB_STORE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "layerlab" / "store"
+    return Path(env) if env else user_cache_dir("store")
 
 
 def layer_key(

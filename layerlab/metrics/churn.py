@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,7 +63,7 @@ from ..errors import ConfigError, StrategyError
 from ..graph import ClosureGraph, store_name
 from ..imageset import ImageSet
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
-from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
+from .executors import ExecutorSpec, check_executor, run_pieces, worker_count
 from .layering import Layering, MetricResult, layer_imageset
 
 __all__ = ["churn", "changed_graph", "rehash", "update_costs", "all_pairs", "UPDATE_COLUMNS"]
@@ -378,12 +377,7 @@ def update_costs(
     }
     jobs = list(by_image.items())
     executor = "serial" if executor is None else check_executor(executor)
-    if executor == "serial":
-        n_workers = 1
-    elif workers is None and is_dask_client(executor):
-        n_workers = max(1, sum(executor.nthreads().values()))
-    else:
-        n_workers = workers or os.cpu_count() or 1
+    n_workers = worker_count(executor, workers)
     # Pieces of a few images each, several per worker: progress moves and stopping cancels what has not started.
     chunks = _balanced(jobs, min(len(jobs), n_workers * 8), imageset)
     shared = _UpdateShared(imageset, context, type(strategy), dict(strategy.values), fast)

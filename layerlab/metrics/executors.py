@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 from ..errors import ConfigError
 from ..procs import process_pool, stop_pool
 
-__all__ = ["run_pieces", "ExecutorSpec", "check_executor", "is_dask_client", "dask_address"]
+__all__ = ["run_pieces", "ExecutorSpec", "check_executor", "is_dask_client", "dask_address", "worker_count"]
 
 S = TypeVar("S")
 P = TypeVar("P")
@@ -101,6 +101,24 @@ def check_executor(executor: ExecutorSpec) -> ExecutorSpec:
         f"executor must be an Executor, a dask Client, dask://HOST:PORT or process/thread/serial, not {executor!r}",
         source="executor",
     )
+
+
+def worker_count(executor: ExecutorSpec, workers: int | None = None) -> int:
+    """How many pieces run at once: one for ``"serial"``, the threads of a Dask
+    client's workers, else ``workers`` or the CPU count.
+
+    Work is cut into pieces by this number, so the same count decides the
+    pieces for every kind of executor.
+
+    Example:
+        >>> worker_count("serial", 8), worker_count("thread", 3), worker_count(None) >= 1
+        (1, 3, True)
+    """
+    if executor == "serial":
+        return 1
+    if workers is None and is_dask_client(executor):
+        return max(1, sum(executor.nthreads().values()))
+    return workers or os.cpu_count() or 1
 
 
 # ------------------------------------------------------------ worker side

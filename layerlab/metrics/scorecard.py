@@ -44,7 +44,8 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..imageset import ImageSet
-from ..strategies.base import Context, Strategy, check_budget
+from ..strategies import StrategySpec, as_strategies
+from ..strategies.base import Context, check_budget
 from .churn import all_pairs, update_costs
 from .executors import ExecutorSpec
 from .layering import layer_imageset
@@ -91,7 +92,7 @@ _INT_COLUMNS = [
 
 def scorecard(
     imageset: ImageSet,
-    strategy: Strategy | str | Sequence[Strategy | str],
+    strategy: StrategySpec | Sequence[StrategySpec],
     budgets: Sequence[int] = SCORECARD_BUDGETS,
     context: Context | None = None,
     *,
@@ -142,11 +143,9 @@ def scorecard(
         >>> r.figure, int(r.repulled_bytes), int(r.renamed_bytes), int(r.pairs), int(r.all_pairs)
         ('update-any', 190644224, 94519296, 20, 36)
     """
-    from ..strategies import get_strategy, strategy_label
+    from ..strategies import strategy_label
 
-    if isinstance(strategy, (Strategy, str)):
-        strategy = [strategy]
-    strats = [get_strategy(s) if isinstance(s, str) else s for s in strategy]
+    strats = as_strategies(strategy)
     if not strats:
         raise ConfigError("the scorecard needs at least one strategy", source="scorecard")
     budgets = list(budgets)

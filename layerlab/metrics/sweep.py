@@ -84,12 +84,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from .. import fileio
 from ..errors import ConfigError, InputError
 from ..graph import BoundedCache
 from ..imageset import ImageSet
 from ..popularity import Popularity
+from ..strategies import StrategySpec, as_strategies, as_strategy
 from ..strategies.base import DEFAULT_BUDGET, Context, LayerBatch, Param, Strategy, check_budget
-from .executors import ExecutorSpec, check_executor, is_dask_client, run_pieces
+from .executors import ExecutorSpec, check_executor, run_pieces, worker_count
 from .pull import RULES, simulate_pull
 
 __all__ = [
@@ -127,15 +129,7 @@ _METRIC_COLUMNS = [
 
 
 # ----------------------------------------------------------------- points
-def _as_strategy(strategy: Strategy | str) -> Strategy:
-    if isinstance(strategy, str):
-        from ..strategies import get_strategy
-
-        return get_strategy(strategy)
-    return strategy
-
-
-def grid(strategy: Strategy | str, space: Mapping[str, Sequence[Any]]) -> list[Strategy]:
+def grid(strategy: StrategySpec, space: Mapping[str, Sequence[Any]]) -> list[Strategy]:
     """Every combination of the values in ``space``, on top of ``strategy``'s values.
 
     Values are validated like ``--set`` values (``"100M"`` is accepted for bytes).
@@ -144,7 +138,7 @@ def grid(strategy: Strategy | str, space: Mapping[str, Sequence[Any]]) -> list[S
         >>> [s.popularity_threshold for s in grid("nixery", {"popularity_threshold": [10, "100"]})]
         [10, 100]
     """
-    base = _as_strategy(strategy)
+    base = as_strategy(strategy)
     keys = list(space)
     values = []
     for k in keys:
@@ -196,7 +190,7 @@ def _numeric_bounds(p: Param, imageset: ImageSet | None, context: Context | None
 
 
 def default_space(
-    strategy: Strategy | str,
+    strategy: StrategySpec,
     imageset: ImageSet | None = None,
     *,
     steps: int = 10,
@@ -219,7 +213,7 @@ def default_space(
         >>> sorted(sp), sp["popularity_threshold"][0]
         (['popularity_threshold', 'size_threshold'], 1)
     """
-    base = _as_strategy(strategy)
+    base = as_strategy(strategy)
     wanted = None if include is None else set(include)
     out: dict[str, list] = {}
     for p in type(base).params:
@@ -256,7 +250,7 @@ def default_space(
 
 
 def sample(
-    strategy: Strategy | str,
+    strategy: StrategySpec,
     n: int,
     space: Mapping[str, Any] | None = None,
     *,
@@ -275,7 +269,7 @@ def sample(
         >>> len(pts), all(10 <= p.popularity_threshold <= 1000 for p in pts)
         (3, True)
     """
-    base = _as_strategy(strategy)
+    base = as_strategy(strategy)
     if space is None:
         space = {k: (min(v), max(v)) for k, v in default_space(base, imageset, context=context).items()}
     rng = np.random.default_rng(seed)
@@ -515,11 +509,7 @@ def default_cache_dir() -> Path:
         '/tmp/ll/sweep'
         >>> del os.environ["LAYERLAB_CACHE_DIR"]
     """
-    env = os.environ.get("LAYERLAB_CACHE_DIR")
-    if env:
-        return Path(env) / "sweep"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "layerlab" / "sweep"
+    return fileio.cache_dir("sweep")
 
 
 def _popularity_digest(pop: Popularity | None) -> str | None:
@@ -689,7 +679,7 @@ class SweepPlan:
 
 def plan_sweep(
     imageset: ImageSet,
-    strategies: Strategy | str | Sequence[Strategy | str],
+    strategies: StrategySpec | Sequence[StrategySpec],
     budgets: Sequence[int] = (DEFAULT_BUDGET,),
     *,
     context: Context | None = None,
@@ -709,9 +699,7 @@ def plan_sweep(
         ...
         layerlab.errors.ConfigError: sweep: budget must be an integer of at least 1, not 0
     """
-    if isinstance(strategies, (Strategy, str)):
-        strategies = [strategies]
-    strats = tuple(_as_strategy(s) for s in strategies)
+    strats = tuple(as_strategies(strategies))
     if not strats:
         raise ConfigError("a sweep needs at least one strategy", source="sweep")
     for b in budgets:
@@ -766,12 +754,7 @@ def run_plan(
     from tqdm.auto import tqdm
 
     check_executor(executor)
-    if executor == "serial":
-        n_workers = 1
-    elif workers is None and is_dask_client(executor):
-        n_workers = max(1, sum(executor.nthreads().values()))
-    else:
-        n_workers = workers or os.cpu_count() or 1
+    n_workers = worker_count(executor, workers)
     pieces = _pieces(plan, n_workers)
     code = _code_digest([type(s) for s in plan.strategies])
     token = _inputs_token(plan.imageset, plan.context, code)
@@ -826,7 +809,7 @@ def sweep_frame(plan: SweepPlan, figures: Sequence[Sequence[Mapping[str, Any]]])
 
 def sweep(
     imageset: ImageSet,
-    strategies: Strategy | str | Sequence[Strategy | str],
+    strategies: StrategySpec | Sequence[StrategySpec],
     budgets: Sequence[int] = (DEFAULT_BUDGET,),
     *,
     context: Context | None = None,
@@ -890,11 +873,10 @@ def sweep(
             cache_dir=cache_dir,
             progress=progress,
         )
-        listed = [strategies] if isinstance(strategies, (Strategy, str)) else list(strategies)
         return add_figures(
             plain,
             imageset,
-            [_as_strategy(s) for s in listed],
+            as_strategies(strategies),
             budgets,
             context,
             pairs=pairs,

@@ -63,10 +63,11 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..imageset import ImageSet
+from ..strategies import StrategySpec, as_strategy
 from ..strategies.base import DEFAULT_BUDGET, Context, Strategy
 from .executors import ExecutorSpec
 from .objective import pareto_front, parse_objective
-from .sweep import _as_strategy, default_space, grid, sample, sweep
+from .sweep import default_space, grid, sample, sweep
 
 __all__ = ["tune", "TuneResult", "METHODS"]
 
@@ -192,7 +193,7 @@ def _best(points: Sequence[Strategy], values: Sequence[Any]) -> tuple[Strategy, 
 
 
 def tune(
-    strategy: Strategy | str,
+    strategy: StrategySpec,
     imageset: ImageSet,
     objective: Objective = "pulled_bytes",
     budget: int = DEFAULT_BUDGET,
@@ -247,7 +248,7 @@ def tune(
         >>> r.strategy.popularity_threshold, r.value <= r.baseline
         (10, True)
     """
-    start = _as_strategy(strategy)
+    start = as_strategy(strategy)
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r} (known: {', '.join(METHODS)})", source="tune")
     if space is None:

@@ -27,18 +27,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from ..errors import ConfigError, LayerlabError
+from ..errors import ConfigError, InputError, LayerlabError
 from ..fileio import read_bytes
 from ..image.tarball import COMPRESSIONS
-from ..strategies import DEFAULT_STRATEGY, Strategy, get_strategy, params_from_strings, strategy_class
+from ..strategies import DEFAULT_STRATEGY, Strategy, get_strategy, params_from_strings, read_strategy_config
 
 __all__ = ["FORMATS", "ServeSettings", "load_settings"]
 
@@ -174,25 +170,14 @@ def _positive(x: Any) -> bool:
 _KEYS = {f.name for f in fields(ServeSettings)}
 
 
-def _read_doc(path: str) -> dict[str, Any]:
-    data = read_bytes(path)
-    if Path(path).suffix == ".toml":
-        try:
-            return tomllib.loads(data.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise ConfigError(f"not TOML: {err}", source=path) from None
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as err:
-        raise ConfigError(f"not JSON: {err}", source=path) from None
-    if not isinstance(doc, dict):
-        raise ConfigError("expected a JSON object such as strategy.to_json() writes", source=path)
-    return doc
-
-
 def load_settings(path: str | None = None, *, set_params: Sequence[str] = (), **overrides: Any) -> ServeSettings:
     """Settings from a JSON or TOML file (``.toml``: TOML), then ``overrides`` (None values ignored),
     then ``set_params`` (``KEY=VALUE`` strings for the strategy, as ``--set``).
+
+    The file is read by :func:`~layerlab.strategies.read_strategy_config`, the
+    one reader of saved strategy configurations; its other keys are the
+    settings' fields.  A ``strategy`` override that differs from the file's
+    drops the file's parameters, which belong to the file's strategy.
 
     Raises:
         ConfigError: an unreadable file, an unknown key, or an invalid value;
@@ -202,27 +187,33 @@ def load_settings(path: str | None = None, *, set_params: Sequence[str] = (), **
         >>> load_settings(None, source="path!nix/testpkgs", budget=5).budget
         5
     """
-    doc: dict[str, Any] = _read_doc(path) if path else {}
-    if isinstance(doc.get("strategy"), Mapping):  # {"strategy": {"strategy": ..., "params": ...}}
-        inner = doc.pop("strategy")
-        doc = {**doc, "strategy": inner.get("strategy"), "params": inner.get("params") or {}}
-    unknown = sorted(set(doc) - _KEYS)
-    if unknown:
-        raise ConfigError(f"unknown setting {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})", source=path)
-    if "params" in doc and not isinstance(doc["params"], Mapping):
-        raise ConfigError("'params' must be an object", source=path)
-    values = {**doc, **{k: v for k, v in overrides.items() if v is not None}}
-    if path and overrides.get("strategy") and "params" in doc and overrides["strategy"] != doc.get("strategy"):
-        values["params"] = {}  # the file's parameters belong to the file's strategy
-    if overrides.get("params"):
-        values["params"] = {**dict(doc.get("params") or {}), **overrides["params"]}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values: dict[str, Any] = {}
+    strategy: Strategy | None = None
+    if path:
+        try:
+            config = read_strategy_config(path, default=DEFAULT_STRATEGY)
+        except InputError as err:
+            raise ConfigError(err.message, source=path) from None
+        unknown = sorted(set(config.other) - _KEYS)
+        if unknown:
+            raise ConfigError(f"unknown setting {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})", source=path)
+        values.update(config.other)
+        if config.budget is not None:
+            values["budget"] = config.budget
+        if given.get("strategy", config.name) == config.name:
+            strategy = config.strategy
+    values.update((k, v) for k, v in given.items() if k not in ("strategy", "params"))
+    if strategy is None:
+        strategy = get_strategy(given.get("strategy", DEFAULT_STRATEGY))
+    if given.get("params"):
+        strategy = strategy.replace(**given["params"])
     if set_params:
-        cls, _ = strategy_class(values.get("strategy") or DEFAULT_STRATEGY)
-        values["params"] = {**dict(values.get("params") or {}), **params_from_strings(cls, set_params)}
+        strategy = strategy.replace(**params_from_strings(type(strategy), set_params))
     if "source" not in values:
         raise ConfigError("name a package source (--source or 'source' in the file)", source=path or "layerlab serve")
     try:
-        return ServeSettings(**values)
+        return ServeSettings(**values, strategy=strategy.name, params=dict(strategy.values))
     except LayerlabError as err:
         if not path:
             raise

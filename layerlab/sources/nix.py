@@ -69,7 +69,7 @@ from typing import Any
 import orjson
 
 from ..errors import GraphError, InputError, LayerlabError, NixError, NotFoundError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, cache_dir
 from ..graph import ClosureGraph
 from ..popularity import Popularity, compute_popularity
 from .files import graph_from_json
@@ -459,11 +459,7 @@ def default_cache_dir() -> Path:
         '/tmp/ll'
         >>> del os.environ["LAYERLAB_CACHE_DIR"]
     """
-    explicit = os.environ.get("LAYERLAB_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "layerlab"
+    return cache_dir()
 
 
 @dataclass(frozen=True)

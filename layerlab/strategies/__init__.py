@@ -13,7 +13,8 @@ Example:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
@@ -47,7 +48,12 @@ __all__ = [
     "get_strategy",
     "strategy_class",
     "strategy_from_json",
+    "as_strategy",
+    "as_strategies",
+    "StrategySpec",
     "load_strategy_file",
+    "read_strategy_config",
+    "StrategyConfig",
     "strategy_file_json",
     "DEFAULT_STRATEGY",
     "strategy_label",
@@ -72,6 +78,9 @@ FAMILY_MODULES: Mapping[str, tuple[str, str]] = {
 #: Preset name -> its family; the values live on the family's class
 #: (``Strategy.presets``, checked against this table by the tests).
 PRESET_FAMILIES: Mapping[str, str] = {"nixery-2022": "nixery"}
+
+#: What a caller may pass for one strategy: a configured one, a name (a preset's included) or its JSON.
+StrategySpec = Strategy | str | Mapping[str, Any]
 
 #: The strategy ``layerlab group`` uses when none is named.
 DEFAULT_STRATEGY = "bedrock"
@@ -132,6 +141,8 @@ def strategy_class(name: str) -> tuple[type[Strategy], Mapping[str, Any]]:
         ...
         layerlab.errors.ConfigError: --strategy: unknown strategy 'nope' (known: ...)
     """
+    if not isinstance(name, str):
+        raise ConfigError(f"a strategy name must be a string, not {name!r}", source="--strategy")
     if name in FAMILY_MODULES:
         return family(name), {}
     if name in PRESET_FAMILIES:
@@ -154,20 +165,59 @@ def get_strategy(name: str, **params: Any) -> Strategy:
 
 
 def strategy_from_json(doc: Mapping[str, Any]) -> Strategy:
-    """Inverse of :meth:`Strategy.to_json`.
+    """Inverse of :meth:`Strategy.to_json`: the class named in ``doc`` reads it (:meth:`Strategy.from_json`).
+
+    A preset's name stands for its values, with ``params`` on top, as in :func:`get_strategy`.
 
     Example:
         >>> s = get_strategy("nixery-2022")
         >>> strategy_from_json(s.to_json()) == s
         True
+        >>> strategy_from_json({"strategy": "nixery-2022"}) == s
+        True
     """
     if not isinstance(doc, Mapping) or "strategy" not in doc:
         raise ConfigError('expected {"strategy": NAME, "params": {...}}')
-    params = doc.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ConfigError("'params' must be an object", source=f"strategy {doc['strategy']}")
     cls, _ = strategy_class(doc["strategy"])
-    return cls(**params)
+    return cls.from_json(doc)
+
+
+def as_strategy(spec: StrategySpec) -> Strategy:
+    """A configured strategy from what callers pass for one: a strategy, a name, or its JSON.
+
+    A name goes through :func:`get_strategy` (a preset's values included), a
+    mapping through :func:`strategy_from_json`; a strategy is returned as it is.
+
+    Raises:
+        ConfigError: an unknown name, an invalid document, or another type.
+
+    Example:
+        >>> as_strategy("nixery-2022") == as_strategy({"strategy": "nixery-2022"}) == get_strategy("nixery-2022")
+        True
+        >>> as_strategy(3)
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: strategy: expected a strategy, a strategy name or its JSON, not int
+    """
+    if isinstance(spec, Strategy):
+        return spec
+    if isinstance(spec, str):
+        return get_strategy(spec)
+    if isinstance(spec, Mapping):
+        return strategy_from_json(spec)
+    raise ConfigError(f"expected a strategy, a strategy name or its JSON, not {type(spec).__name__}", source="strategy")
+
+
+def as_strategies(specs: StrategySpec | Sequence[StrategySpec]) -> list[Strategy]:
+    """:func:`as_strategy` of one strategy, or of each of several, as a list.
+
+    Example:
+        >>> [s.name for s in as_strategies("per-path")], [s.name for s in as_strategies(["nixery-2022", "auto-layer"])]
+        (['per-path'], ['nixery', 'auto-layer'])
+    """
+    if isinstance(specs, (Strategy, str, Mapping)):
+        return [as_strategy(specs)]
+    return [as_strategy(s) for s in specs]
 
 
 def strategy_file_json(strategy: Strategy, budget: int | None = None) -> bytes:
@@ -187,15 +237,79 @@ def strategy_file_json(strategy: Strategy, budget: int | None = None) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
+@dataclass(frozen=True)
+class StrategyConfig:
+    """What a configuration file says (see :func:`read_strategy_config`).
+
+    Attributes:
+        name: the strategy name as the file spells it (a preset's name stays one), or None.
+        strategy: the configured strategy (the default one when the file names none).
+        budget: the layer budget, or None.
+        other: every other key, for the caller to judge.
+    """
+
+    name: str | None
+    strategy: Strategy
+    budget: int | None
+    other: Mapping[str, Any]
+
+
+def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyConfig:
+    """Read a configuration file: a JSON object, or TOML when the name ends in ``.toml``.
+
+    The keys it reads are ``strategy`` (a name, or the object
+    :meth:`Strategy.to_json` writes), ``params`` and ``budget``; a file that
+    names no strategy configures ``default`` (an error when that is None).
+    This is the one reader of saved configurations: :func:`load_strategy_file`
+    (``layerlab group --config``) and the settings of ``layerlab serve`` use it.
+
+    Raises:
+        InputError: the file cannot be read, or is malformed JSON (TOML).
+        ConfigError: not a strategy configuration, or an invalid one (the message names the file).
+
+    Example:
+        >>> import os, tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "serve.toml")
+        >>> text = 'strategy = "nixery-2022"\\nbudget = 9\\nport = 80\\n[params]\\nsize_threshold = "5M"\\n'
+        >>> _ = open(f, "w").write(text)
+        >>> c = read_strategy_config(f)
+        >>> c.name, c.strategy == get_strategy("nixery-2022", size_threshold=5_000_000), c.budget, dict(c.other)
+        ('nixery-2022', True, 9, {'port': 80})
+    """
+    from ..fileio import read_document
+
+    where = str(path)
+    doc = read_document(path)
+    if not isinstance(doc, dict):
+        raise ConfigError('expected a JSON object: {"strategy": NAME, "params": {...}}', source=where)
+    other = dict(doc)
+    name: Any = other.pop("strategy", None)
+    params, budget = other.pop("params", None), other.pop("budget", None)
+    if isinstance(name, Mapping):  # {"strategy": {"strategy": NAME, "params": {...}}, ...}
+        if params is not None:
+            raise ConfigError("give 'params' inside the strategy object or beside its name, not both", source=where)
+        name, params = name.get("strategy"), name.get("params")
+    if name is None and default is None:
+        raise ConfigError('expected {"strategy": NAME, "params": {...}}', source=where)
+    try:
+        strategy = strategy_from_json({"strategy": default if name is None else name, "params": params})
+    except ConfigError as err:
+        message = err.message if err.source in (None, "--strategy") else str(err)
+        raise ConfigError(message, source=where) from None
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
+    return StrategyConfig(name, strategy, budget, other)
+
+
 def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
     """Read a configuration file (``{"strategy": NAME, "params": {...}, "budget": N}``): the strategy and the budget.
 
-    ``budget`` is optional (``None`` when absent).  This is the one loader of
-    saved configurations: ``layerlab group --config`` and the workbench's
-    "save configuration" button use it.
+    ``budget`` is optional (``None`` when absent).  ``layerlab group
+    --config`` and the workbench's "save configuration" button use it; the
+    file is read by :func:`read_strategy_config`, so a ``.toml`` file works too.
 
     Raises:
-        InputError: the file cannot be read or is not JSON.
+        InputError: the file cannot be read or is malformed JSON.
         ConfigError: the document is not a strategy configuration (the message names the file).
 
     Example:
@@ -206,25 +320,8 @@ def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
         >>> s == get_strategy("nixery-2022"), budget
         (True, 20)
     """
-    import orjson
-
-    from ..errors import InputError
-    from ..fileio import read_bytes
-
-    where = str(path)
-    try:
-        doc = orjson.loads(read_bytes(path))
-    except orjson.JSONDecodeError as err:
-        raise InputError(f"not JSON: {err}", source=where) from None
-    try:
-        strategy = strategy_from_json(doc)
-    except ConfigError as err:
-        message = err.message if err.source in (None, "--strategy") else str(err)
-        raise ConfigError(message, source=where) from None
-    budget = doc.get("budget")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
-        raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
-    return strategy, budget
+    config = read_strategy_config(path)
+    return config.strategy, config.budget
 
 
 def strategy_label(strategy: Strategy) -> str:
