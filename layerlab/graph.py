@@ -961,9 +961,10 @@ class ClosureGraph:
 
         Example:
             >>> g = ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b", "/s/c"]},
-            ...     {"path": "/s/b", "references": ["/s/c"]}, {"path": "/s/c"}])
-            >>> g.ancestor_count_bounds(), g.ancestor_counts([0, 1, 2])
-            ([1, 2, 4], [1, 2, 3])
+            ...     {"path": "/s/b", "references": ["/s/d"]}, {"path": "/s/c", "references": ["/s/d"]},
+            ...     {"path": "/s/d"}, {"path": "/s/e"}])
+            >>> g.ancestor_count_bounds(), g.ancestor_counts(range(5))
+            ([1, 2, 2, 5, 1], [1, 2, 2, 4, 1])
         """
         n = len(self.paths)
         if n < _VECTORISE_FROM:
