@@ -289,7 +289,9 @@ def _dominator_split_large(graph: ClosureGraph, starts: list[int], flagged: Sequ
         up = nxt
     owner = np.where(idom < 0, -1, up[:n])
     heads = np.flatnonzero(idom == n)
-    return DominatorSplit(tuple(heads.tolist()), tuple(owner.tolist()), tuple(idom.tolist()), frozenset(flagged))
+    split = DominatorSplit(tuple(heads.tolist()), tuple(owner.tolist()), tuple(idom.tolist()), frozenset(flagged))
+    split.__dict__["_owner_array"] = owner  # the same owners, for rate_split and merge_split
+    return split
 
 
 SizeMeasure = Literal["closure", "nar"]
@@ -535,6 +537,14 @@ class RatedSplit:
     has_unreachable: bool
 
 
+def _owner_array(split: DominatorSplit) -> Any:
+    """``split.owner`` as a numpy array (kept from :func:`dominator_split` on large graphs)."""
+    import numpy as np
+
+    found = split.__dict__.get("_owner_array")
+    return np.fromiter(split.owner, dtype=np.int64, count=len(split.owner)) if found is None else found
+
+
 def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int], pops: Sequence[int]) -> RatedSplit:
     """Step 4: a layer's rating is the popularity of its head times the sum of its paths' sizes.
 
@@ -561,7 +571,7 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
     else:
         import numpy as np
 
-        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        owner = _owner_array(split)
         reach = owner >= 0
         weight = np.zeros(n, dtype=np.int64)
         np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
@@ -697,7 +707,7 @@ def merge_split(
     else:
         import numpy as np
 
-        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        owner = _owner_array(split)
         reach = owner >= 0
         head_group = np.full(n + 1, -1, dtype=np.int64)
         head_group[list(heads)] = final[: len(heads)]
