@@ -926,11 +926,19 @@ class ClosureGraph:
         if len(self.paths) < _VECTORISE_FROM:
             bits = _bits_over_components(tuple(reversed(self.sccs)), self.referrers)
             return [bits[t].bit_count() for t in targets]
-        # Tarjan's order keeps a batch of targets close together, but its search
-        # costs more than it saves unless the components are known already.
+        return _plan_sums(self._ancestor_plan(), targets, (1,) * len(self.paths))
+
+    def _ancestor_plan(self) -> _ReachPlan:
+        """The prepared ancestor search, kept in the graph's memo.
+
+        Tarjan's order keeps a batch of targets close together, but its
+        search costs more than it saves unless the components are known already.
+        """
         tarjan = "sccs" in self.__dict__
-        plan = self.memo.value(f"reach plan upward, {'tarjan' if tarjan else 'path'} order", lambda: self._plan(tarjan))
-        return _plan_sums(plan, targets, (1,) * len(self.paths))
+        result: _ReachPlan = self.memo.value(
+            f"reach plan upward, {'tarjan' if tarjan else 'path'} order", lambda: self._plan(tarjan)
+        )
+        return result
 
     def _plan(self, tarjan: bool) -> _ReachPlan:
         """The ancestor search of :meth:`ancestor_counts` prepared, components in Tarjan's or in path order."""
@@ -980,25 +988,16 @@ class ClosureGraph:
             return [bound[comp_of[i]] for i in range(n)]
         import numpy as np
 
-        first = np.arange(n, dtype=np.int64)  # each path's component, named by its first path
-        for comp in self.cycles:
-            first[list(comp)] = comp[0]
-        src, dst = self.edge_arrays
-        a, b = first[src], first[dst]  # component a references component b
-        pair = _sorted_unique((a * n + b)[a != b])
-        a, b = pair // n, pair % n
-        upper = np.bincount(first, minlength=n).astype(np.float64)  # sizes, on each component's first path
-        ptr, down = _csr(a, b, n)
-        waiting = np.bincount(b, minlength=n)
-        frontier = np.flatnonzero((waiting == 0) & (upper > 0))
-        while len(frontier):  # components in topological order, users first
-            to, sizes = _gather(ptr, down, frontier)
-            np.add.at(upper, to, np.repeat(upper[frontier], sizes))
-            np.minimum(upper, n, out=upper)
-            np.subtract.at(waiting, to, 1)
-            to = _sorted_unique(to)
-            frontier = to[waiting[to] == 0]
-        result: list[int] = upper[first].astype(np.int64).tolist()
+        plan = self._ancestor_plan()
+        upper = np.bincount(plan.comp_of, minlength=plan.m).astype(np.float64)  # each component's size
+        by_height = np.argsort(plan.height, kind="stable")[::-1]
+        levels = np.split(by_height, np.flatnonzero(np.diff(plan.height[by_height])) + 1)
+        for group in levels:  # a component's referrers sit higher: their bounds are complete
+            to, sizes = _gather(plan.step_ptr, plan.step, group)
+            if len(to):
+                above = np.bincount(np.repeat(np.arange(len(group)), sizes), weights=upper[to], minlength=len(group))
+                upper[group] = np.minimum(upper[group] + above, n)
+        result: list[int] = upper[plan.comp_of].astype(np.int64).tolist()
         return result
 
     def closure_of(self, indices: Iterable[int], *, reverse: bool = False) -> list[int]:
@@ -1636,10 +1635,11 @@ def _reach_plan(comp_of: Any, m: int, edges: tuple[Any, Any], upward: bool, by_t
     src, dst = edges
     if upward and by_target is not None:
         src, dst = src[by_target], dst[by_target]
-    # Edges run from a component to the ones its search steps to.
+    # Edges run from a component to the ones its search steps to, each once.
     a, b = (comp_of[dst], comp_of[src]) if upward else (comp_of[src], comp_of[dst])
     keep = a != b
-    a, b = a[keep], b[keep]  # duplicate edges are harmless to an OR
+    pair = _sorted_unique(a[keep] * m + b[keep])
+    a, b = pair // max(m, 1), pair % max(m, 1)
     # Weakly connected parts without the far end (components the search
     # leaves from nowhere, such as the paths nothing references for ancestors).
     onward = np.bincount(a, minlength=m) > 0
@@ -1655,7 +1655,7 @@ def _reach_plan(comp_of: Any, m: int, edges: tuple[Any, Any], upward: bool, by_t
             break
         label = new
     # Levels: peel the components every step into which is placed.
-    step_ptr, step = _csr(a, b, m)  # where the search goes from each component
+    step_ptr, step = np.searchsorted(a, np.arange(m + 1)), b  # where the search goes from each component
     height = np.zeros(m, dtype=np.int64)
     left = np.bincount(b, minlength=m)
     frontier = np.flatnonzero(left == 0)
