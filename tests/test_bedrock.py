@@ -16,7 +16,7 @@ from layerlab.metrics.scorecard import scorecard
 from layerlab.popularity import Popularity, load_popularity
 from layerlab.sources.files import load_graph
 from layerlab.strategies import Context, check_layers, get_strategy, layers_to_json
-from layerlab.strategies.bedrock import Bedrock, closure_order, cut_runs
+from layerlab.strategies.bedrock import Bedrock, closure_order, merge_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN = ROOT / "data" / "debian"
@@ -60,30 +60,57 @@ def test_closure_order_is_topological_and_follows_keys():
     assert closure_order([], []) == []
 
 
-def test_cut_runs_consecutive_nonempty_balanced():
-    def reference(counts, runs):
-        # cut r: the items whose middle lies at or before r/runs of the weight, clamped so no run is empty
-        runs = min(runs, len(counts))
-        total = sum(counts)
-        middles = [sum(counts[:i]) + counts[i] / 2 for i in range(len(counts))]
-        cuts = [0]
-        for r in range(1, runs):
-            free = sum(1 for m in middles if m <= total * r / runs)
-            cuts.append(min(max(free, cuts[-1] + 1), len(counts) - (runs - r)))
-        return cuts + [len(counts)] if counts else cuts
+def test_merge_runs_matches_a_slow_reference():
+    def reference(sizes, weights, runs):
+        # one run per item; merge the adjacent pair (a below b) of least weight(b) * size(a), lowest first
+        groups = [[i] for i in range(len(sizes))]
+        while len(groups) > max(runs, 1):
+            costs = [
+                (sum(weights[i] for i in groups[k + 1]) * sum(sizes[i] for i in groups[k]), k)
+                for k in range(len(groups) - 1)
+            ]
+            _, k = min(costs)
+            groups[k : k + 2] = [groups[k] + groups[k + 1]]
+        return [g[0] for g in groups] + [len(sizes)]
 
     rnd = random.Random(5)
-    for _ in range(500):
-        counts = [rnd.choice([1, 1, 2, 3, 50]) for _ in range(rnd.randrange(1, 40))]
-        runs = rnd.randrange(1, 50)
-        cuts = cut_runs(counts, runs)
-        assert cuts == reference(counts, runs)
-        assert cuts[0] == 0 and cuts[-1] == len(counts)
-        assert len(cuts) - 1 == min(runs, len(counts))  # no slot wasted on an empty run
+    for _ in range(400):
+        n = rnd.randrange(0, 30)
+        sizes = [rnd.choice([0, 1, 1, 2, 3, 50, 10**6]) for _ in range(n)]
+        weights = [rnd.choice([1, 1, 2, 5]) for _ in range(n)]
+        runs = rnd.randrange(1, 35)
+        cuts = merge_runs(sizes, weights, runs)
+        assert cuts == reference(sizes, weights, runs)
+        assert cuts[0] == 0 and cuts[-1] == n
+        assert len(cuts) - 1 == min(runs, n)  # no slot wasted on an empty run
         assert all(a < b for a, b in zip(cuts, cuts[1:]))
-    assert cut_runs([1] * 6, 3) == [0, 2, 4, 6]
-    assert cut_runs([1] * 80, 68)[-3:] == [78, 79, 80]  # the runs of two items spread out, not piled on top
-    assert cut_runs([], 3) == [0]
+    assert merge_runs([50, 1, 1, 1], [1, 1, 1, 1], 2) == [0, 1, 4]  # the large item below keeps a run alone
+    assert merge_runs([1, 1, 1, 50], [1, 1, 1, 9], 2) == [0, 3, 4]  # a heavy item on top does not re-ship others
+    assert merge_runs([], [], 3) == [0]
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_merge_runs_rounds_on_long_sequences(seed, monkeypatch):
+    import layerlab.strategies.bedrock as bedrock_module
+
+    rnd = random.Random(seed)
+    n = 3000
+    sizes = [rnd.choice([1, 2, 3, 40, 10**4]) for _ in range(n)]
+    weights = [rnd.choice([1, 1, 2, 7]) for _ in range(n)]
+    sizes[1234] = 10**12  # one huge item: it ends its run whichever way the runs are merged
+    exact = merge_runs(sizes, weights, 50)
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 64)  # rounds down to 200 runs, then the heap
+    rounds = merge_runs(sizes, weights, 50)
+    for cuts in (exact, rounds):
+        assert cuts[0] == 0 and cuts[-1] == n and len(cuts) == 51
+        assert all(a < b for a, b in zip(cuts, cuts[1:]))
+        assert 1235 in cuts  # nothing above the huge item joins it: each path renamed there would re-ship it
+
+    def cost(cuts):  # what renames re-ship beyond each run's own items, as merge_runs counts it
+        return sum(sum(weights[a:b]) * sum(sizes[a:b]) for a, b in zip(cuts, cuts[1:]))
+
+    assert cost(rounds) <= 1.5 * cost(exact)
+    assert merge_runs(sizes[:40], weights[:40], 50) == list(range(41))  # as many runs as items: no rounds
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -195,12 +222,13 @@ def test_same_output_for_any_hash_seed():
 
 
 def test_figures_on_real_images_where_every_unit_fits():
-    """Without attachment and when every image fits the budget, each layer is one path or one dependency
-    cycle, so the figures follow: a client pulls exactly what per-path (one layer per path) pulls under any
-    digest, and an update re-ships exactly the renamed bytes under any digest.  On these images the
-    dependency-first order also costs no more than per-path's size order under ChainID."""
+    """Without attachment, without the foundation's small units and when every image fits the budget, each
+    layer is one path or one dependency cycle, so the figures follow: a client pulls exactly what per-path
+    (one layer per path) pulls under any digest, and an update re-ships exactly the renamed bytes under any
+    digest.  On these images the dependency-first order also costs no more than per-path's size order under
+    ChainID."""
     s = default_imageset().subset(["img-curl", "img-git", "img-make", "img-nginx", "img-python3"])
-    ours = get_strategy("bedrock", attach_popularity=0)
+    ours = get_strategy("bedrock", attach_popularity=0, min_layer_bytes=0)
     frame = scorecard(s, [ours, get_strategy("per-path")], [94], executor="serial", progress=False)
     fig = {(r.strategy.split()[0], r.figure): r for r in frame.itertuples()}
     assert fig["bedrock", "pull-any"].bytes == fig["per-path", "pull-any"].bytes
@@ -248,3 +276,53 @@ def test_unit_references_same_with_and_without_numpy(monkeypatch):
     monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
     assert bedrock_module._unit_references(refs, unit_of, m) == plain
     assert all(u not in plain[u] for u in range(m)) and sum(map(len, plain)) > m
+
+
+def test_foundation_is_the_same_bottom_layer_at_every_budget():
+    """The small units the order puts below the first large one join it, in every image and at every budget,
+    so an image over budget starts with the same layer as one that fits (ChainID needs equal prefixes)."""
+    bottoms = set()
+    for name in ("img-ffmpeg", "img-r-base-core", "img-curl", "img-make", "img-golang-go"):
+        g = load_graph(DEBIAN / "imageset" / f"{name}.graph.json")
+        for budget in (10, 30, 94, 500):
+            layers = get_strategy("bedrock").group(g, Context(POP), budget)
+            bottom = layers[0]
+            assert bottom.size >= Bedrock().min_layer_bytes and bottom.reason == "unit"
+            assert any("-gcc-12-base-" in p for p in bottom.paths) and any("-libc6-2" in p for p in bottom.paths)
+            bottoms.add(bottom.paths)
+        # without the floor the smallest foundation unit is a layer of its own when the image fits
+        free = Bedrock(min_layer_bytes=0).group(g, Context(POP), 500)
+        assert len(free[0].paths) == 1 and "-gcc-12-base-" in free[0].paths[0]
+    assert len(bottoms) == 1
+
+
+def test_foundation_on_a_small_graph():
+    # t (tiny) <- b (big) <- a; t is below the first unit of at least 10 bytes, so it joins b
+    g = ClosureGraph.from_records(
+        [
+            {"path": "/s/a-app-1", "narSize": 40, "references": ["/s/b-big-1"]},
+            {"path": "/s/b-big-1", "narSize": 30, "references": ["/s/t-tiny-1"]},
+            {"path": "/s/t-tiny-1", "narSize": 2, "references": []},
+        ]
+    )
+    layers = Bedrock(min_layer_bytes=10).group(g, Context(), 5)
+    assert [layer.paths for layer in layers] == [("/s/b-big-1", "/s/t-tiny-1"), ("/s/a-app-1",)]
+    assert [layer.paths for layer in Bedrock(min_layer_bytes=0).group(g, Context(), 5)][0] == ("/s/t-tiny-1",)
+    # nothing large enough: nothing joins
+    assert len(Bedrock(min_layer_bytes=10**6).group(g, Context(), 5)) == 3
+
+
+def test_image_over_budget_shares_the_bottom_layers_under_chainid():
+    """img-ffmpeg is over budget at 94 and img-curl fits: pulled after curl, ffmpeg reuses curl's bottom layers under
+    ChainID (the foundation) and pulls less than its whole size."""
+    from layerlab.metrics import layer_imageset
+    from layerlab.metrics.pull import simulate_pull
+
+    s = default_imageset().subset(["img-curl", "img-ffmpeg"])
+    lay = layer_imageset(get_strategy("bedrock"), s, 94)
+    assert len(lay.layers[1]) == 94 and len(lay.layers[0]) < 94  # ffmpeg merges, curl does not
+    table = lay.table
+    (_, curl_bytes), (_, ffmpeg_bytes) = simulate_pull(table.image_layers, table.layer_size, [0, 1], rule="chain")
+    assert curl_bytes == sum(s[0].graph.nar_size)  # the first image is pulled whole
+    assert ffmpeg_bytes < sum(s[1].graph.nar_size)
+    assert lay.layers[0][0].paths == lay.layers[1][0].paths

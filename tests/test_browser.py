@@ -7,7 +7,8 @@ the tune panel and checks that the layer count and the pull figure change;
 changes side B of the compare panel and reads the diff of A and B.  Notebook 2:
 types a package into the search box and reads its layer and reason; hovers a
 box of the tree and reads its name; clicks a box to zoom into its subtree;
-saves the configuration and loads it with ``layerlab group --config``.
+saves the configuration and loads it with ``layerlab group --config``; drags a
+slider and sees the busy line, then the tree redrawn.
 Screenshots of each step are saved to ``tests/artifacts/``.
 """
 
@@ -394,6 +395,35 @@ def test_save_configuration_and_group_with_it(why) -> None:
     # The same layers the panel shows: its table lists 30 layers.
     assert page.locator(".ll-tree-panel .ll-summary td.ll-layers").first.text_content().strip() == "30"
     page.locator(".ll-tree-panel").first.screenshot(path=str(ARTIFACTS / "browser-save-config.png"))
+
+
+def test_a_slider_move_shows_the_busy_line_then_the_new_tree(why) -> None:
+    page, _ = why
+    panel = page.locator(".ll-tree-panel").first
+    budget = panel.locator(".ll-budget").first
+    budget.scroll_into_view_if_needed()
+    draws = int(page.locator(".ll-tree-panel .ll-tree").first.get_attribute("data-draws") or 0)
+    assert draws > 0 and panel.locator(".ll-summary td.ll-layers").first.text_content().strip() == "30"
+    handle, track = budget.locator(".noUi-handle").first, budget.locator(".noUi-base").first
+    hb, tb = handle.bounding_box(), track.bounding_box()
+    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(tb["x"] + tb["width"] * 0.06, hb["y"] + hb["height"] / 2, steps=8)
+    # While the panel regroups (a drag is applied 100 ms after its last move) the line above the tree says so.
+    page.wait_for_selector(".ll-tree-panel .ll-busy", state="visible", timeout=10_000)
+    assert "regrouping" in panel.locator(".ll-busy").first.text_content()
+    panel.screenshot(path=str(ARTIFACTS / "browser-tree-busy.png"))
+    page.mouse.up()
+    # Then the busy line goes, and the tree has been redrawn in place for the new budget.
+    wait_quiet(page)
+    page.wait_for_timeout(300)
+    wait_quiet(page)
+    after = int(budget.locator(".widget-readout").text_content().strip())
+    assert after < 30
+    assert panel.locator(".ll-summary td.ll-layers").first.text_content().strip() == str(after)
+    assert int(page.locator(".ll-tree-panel .ll-tree").first.get_attribute("data-draws")) > draws
+    assert page.locator(".ll-tree-panel .ll-tree .js-plotly-plot").count() == 1 and _slices(page).count() > 20
+    assert page.locator(".ll-tree-panel .ll-tree .gtitle").first.text_content().endswith(f" {after} layers)")
 
 
 def test_compare_panel_diffs_two_configurations(lab, browser) -> None:

@@ -18,7 +18,7 @@ from layerlab.sources.files import load_graph
 from layerlab.strategies import Context, get_strategy, load_strategy_file, strategy_file_json
 from layerlab.strategies.base import Layer
 from layerlab.strategies.export import nix_snippets, nix_value
-from layerlab.workbench.tree import icicle_figure
+from layerlab.workbench.tree import PATHBAR_PX, TEXT_PX, icicle_figure
 
 from .conftest import DATA
 
@@ -164,7 +164,7 @@ def test_icicle_figure_on_kde_full() -> None:
     g = s.graphs[0]
     facts = grouping_facts(g, get_strategy("nixery-2022"), Context(s.popularity), 30)
     small = find_paths(g, "libxcb-xinput0")[0]  # keeps a few kB alive: pooled unless searched for
-    fig = icicle_figure(facts, max_boxes=200)  # the default is 150
+    fig = icicle_figure(facts, max_boxes=200)  # the default is 100
     t = fig["data"][0]
     assert t["values"][0] == sum(g.nar_size) and f"p{small}" not in t["ids"]
     # 200 boxes, handed out largest first from the image down, at most 40 under any box; the rest pooled.
@@ -191,6 +191,12 @@ def test_icicle_figure_on_kde_full() -> None:
             assert value[box] == below + g.nar_size[int(box[1:])]
     colours = set(t["marker"]["colors"][1:])
     assert CATCH_ALL_COLOUR in colours and len(colours) > 10
+    # Labels only on boxes that can hold one (12 px) when their parent fills the plot; thinner ones get no text.
+    inner = fig["layout"]["height"] - fig["layout"]["margin"]["t"] - fig["layout"]["margin"]["b"] - PATHBAR_PX
+    texts = t["texttemplate"]
+    assert texts[0] == texts[1] == "%{label} %{customdata[2]}" and 0 < texts.count("") < len(texts)
+    for k in range(1, len(texts)):
+        assert (texts[k] == "") == (t["values"][k] * inner < value[t["parents"][k]] * TEXT_PX), t["ids"][k]
     # Searching a path gives it (and the boxes above it) a box, outlined, and opens the view at its parent.
     fig = icicle_figure(facts, highlight=small)
     t = fig["data"][0]

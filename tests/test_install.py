@@ -36,6 +36,7 @@ BUNDLED = (
     "nix/lookup.nix",
     "nix/testpkgs/default.nix",
     "workbench/lab/overrides.json",
+    "workbench/plotly_view.js",
     "py.typed",
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import ipywidgets as W
 import pytest
@@ -305,7 +306,7 @@ def test_tree_panel(two: ImageSet) -> None:
         and trace["ids"] == ["image", "p1", "p0"]
         and trace["parents"] == ["", "image", "image"]
     )
-    assert p.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"] is p.figure_dict
+    assert p.plot.figure is p.figure_dict
     assert "app-b-1" in p.table.value
     assert p.controls[0].rule.layout.display == "none"
     p.set(budget=1)
@@ -337,3 +338,38 @@ def test_typed_values_apply_at_once_slider_moves_wait(two: ImageSet) -> None:
         assert p.updates == before + 1 and p.busy.value == "" and p.tree.big == (0, 1)
 
     asyncio.run(run())
+
+
+def test_a_typed_value_off_the_grid_regroups_once_with_that_value(two: ImageSet) -> None:
+    async def run() -> None:
+        p = TreePanel(two, "nixery", budget=2, debounce=30)
+        seen: list[object] = []
+        refresh = p.refresh
+        p.refresh = lambda: (seen.append(p.controls[0].config().values()), refresh())  # type: ignore[method-assign]
+        p._debounced.fn = p.refresh
+        box = p.controls[0].param_box.children[0]
+        box.entry.value = "7 kB"  # off the grid, inside it: the slider's options are replaced first
+        assert seen == [{"size_threshold": 7_000}] and box.slider.value == 7_000 and box.entry.value == "7 kB"
+        assert p._debounced._handle is None  # no second regrouping waiting
+        entries: list[str] = []
+        box.entry.observe(lambda ch: entries.append(ch["new"]), names="value")
+        p.set(size_threshold=3_000)  # set from code: the box never shows the first option on the way
+        assert seen[1:] == [{"size_threshold": 3_000}] and entries == ["3 kB"]
+
+    asyncio.run(run())
+
+
+def test_plot_view_hands_its_frontend_the_plotly_library_on_request() -> None:
+    from layerlab.workbench.plotview import PlotlyView
+
+    v = PlotlyView({"data": [{"type": "icicle", "ids": ["a"], "parents": [""], "values": [1]}]})
+    sent: list[tuple[object, object]] = []
+    v.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+    v._handle_custom_msg({"kind": "something else"}, [])
+    assert sent == []
+    v._handle_custom_msg({"kind": "plotly.js"}, [])  # what the frontend sends once per page
+    ((content, buffers),) = sent
+    assert content == {"kind": "plotly.js"} and buffers[0].startswith(b"/**\n* plotly.js v")  # type: ignore[index]
+    from layerlab.workbench import plotview
+
+    assert "Plotly.react" in Path(plotview.__file__).with_name("plotly_view.js").read_text() == str(v._esm)

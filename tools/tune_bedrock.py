@@ -11,9 +11,9 @@ bedrock is behind the best other strategy, then by the summed shortfall
 the mean of its twelve figures.
 One set of parameters serves every budget.  Parameters outside ``SPACE`` keep
 their defaults, which an earlier, wider grid of this tool chose the same way
-(``alpha``, ``beta``, ``tier_bytes``, ``rest_paths_per_layer`` and
-``attach_max_size``); ``SPACE`` now holds the minimum layer size and the two
-parameters it interacts with.  The defaults are the point whose
+(``alpha``, ``beta`` and ``attach_max_size``); ``SPACE`` holds the minimum
+layer size and the two parameters it interacts with (``tier_bytes=0`` puts
+every dedicated layer in one tier).  The defaults are the point whose
 worse regret over the two halves (its losses, then its shortfall, then its
 mean, each minus the best on that half) is least.  The choice made on each half is written to
 ``data/debian/heldout-defaults.json`` (read by ``tools/scorecard_table.py``,
@@ -42,8 +42,8 @@ from layerlab.strategies import available, get_strategy
 
 SPACE: dict[str, list] = {
     "min_layer_bytes": [0, 500_000, 1_000_000, 2_000_000],
-    "tier_bytes": [30_000_000, 100_000_000],
-    "rest_paths_per_layer": [20, 40],
+    "tier_bytes": [0, 30_000_000, 100_000_000],
+    "rest_paths_per_layer": [10, 20, 40],
 }
 QUICK: dict[str, list] = {"min_layer_bytes": [0, 1_000_000], "rest_paths_per_layer": [40]}
 

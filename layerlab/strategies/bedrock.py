@@ -30,7 +30,16 @@ or above the renamed path, so heavy paths and their closures go first.  Two
 images holding the same large foundations list them in the same order, which
 is what ChainID needs.
 
-**3. Budget.**  When the units fit, each gets a layer, in that order
+**3. The foundation.**  The units the order puts below its first unit of at
+least ``min_layer_bytes`` bytes join that unit, at every budget.  The order
+starts with the deepest dependency of all (on Debian, the GCC base files under
+the C library); an image over budget gives no small unit a layer of its own
+(step 4) while an image that fits gives each one, so without this rule the
+two would differ in their first layer, where a difference ends the ChainID
+prefix at once.  With the rule, images whose orders start alike (on Debian,
+all of them) start with the same layer.
+
+**4. Budget.**  When the units fit, each gets a layer, in that order
 (reason ``unit``).  Otherwise:
 
 * ``g = min(1 + (units - budget + 1) // rest_paths_per_layer, budget // 3)``
@@ -51,16 +60,54 @@ is what ChainID needs.
   in every image, so these layers and their order recur across images, which
   ChainID rewards;
 * the second tier: the most valuable remaining units of at least
-  ``min_layer_bytes`` fill the free slots, in
-  the same order, above the first (reason ``small``);
-* the rest, in the order of step 2, is cut between units into ``g`` runs of
-  about equal path counts (reason ``rest``, :func:`cut_runs`); no run is empty,
-  so no slot is wasted, and with as many runs as units left each unit is a
-  layer of its own, the same layer other images give it.  Runs low in the order hold foundations that only
-  a few renames reach; the top run holds what most renames rename anyway.
+  ``min_layer_bytes`` fill the free slots, in the same order, above the first
+  (reason ``small``).  With ``tier_bytes=0`` (the default) every dedicated
+  unit is in the first tier, in the order of step 2, so fewer paths sit
+  below a layer holding something they reference;
+* the rest, in the order of step 2, is merged into ``g`` runs (reason
+  ``rest``, :func:`merge_runs`): from one run per unit, the two neighbouring
+  runs whose merge adds the least to what renames re-ship under ChainID (the
+  paths of the upper run times the bytes of the lower) are merged until ``g``
+  are left.  Nothing above a large unit joins its run, small units gather,
+  and a large unit often keeps a run of its own, which is then the same layer
+  in every image that holds it.  No run is empty, so no slot is wasted.
 
-Within each tier and within the whole list when every unit fits, no path sits
-below a layer holding something it references.
+Within each tier, and within the whole list when every unit fits, no path sits
+below a layer holding something it references; the runs are in the order too.
+
+**Tried and not kept.**  Content-defined cuts of the rest, as rsync and casync
+cut a byte stream where a property of the bytes themselves says so (Tridgell
+1999; Muthitacharoen et al. 2001): cut after each unit whose name hash, size
+or popularity reaches a level, with the finest level that fits the budget, or
+cut the rest sorted by popularity into popularity bands.  Runs cut so recur
+across images only rarely on the Debian set, because two images seldom hold
+the same units between two cut points, and the uneven runs re-ship more on
+updates than the merged ones.  Layers in the order with the rest runs
+interleaved (each run where its units fall) re-ship less under ChainID on
+updates, but a run that differs between images then sits low in the stack and
+ends the shared prefix of the first pull early.  Sorting the dedicated layers
+by popularity or by key instead of the depth-first order loses both ChainID
+figures; runs of equal path counts (the previous rule) re-ship more than the
+merged runs.
+
+**Variants measured and not kept** (all twelve figures, every pair).  Over
+budget, choosing the units that keep a layer by keystone's value (bytes,
+popularity and the number of paths that use the unit) or by a pure function of
+global facts (bytes times a power of popularity, with or without a popularity
+floor), with the order and the runs unchanged, hardly moves the first pulls:
+what costs first-pull bytes is how many slots go to runs, since a run never
+recurs in another image, not which units fill the other slots.  A ranking of
+its own in every image also puts different small units low in different
+images, which ChainID punishes.  Fewer runs, down to keystone's one shared
+layer, trade first-pull bytes for update bytes: the shared layer holds small
+libraries that almost every rename reaches, so it is re-shipped by nearly
+every update.  On the Debian set no selection, not even one told which units
+other images hold, pulls as little as keystone at budget 10 while keeping
+update-any below auto-layer's; a large image-specific unit must keep a layer
+of its own for the updates and costs the first pulls a slot.  Emitting the
+chosen units in the order of step 2 instead of tier by tier lowers
+update-chain but raises pull-chain at small budgets (a small unit chosen in one
+image and not in another then splits the common prefix below the large ones).
 
 **Defaults** are the same for every budget.  ``tools/tune_bedrock.py`` splits
 the Debian 30-image set into halves (even and odd positions in file-name order)
@@ -73,15 +120,20 @@ The figures live in the documentation's scorecard page, not here.
 Ties are broken by package name and version, then by store path, so the output
 is the same for any ``PYTHONHASHSEED``.  Without a popularity table every
 popularity is 1 and nothing is attached; without ``narSize`` every path counts
-as one byte.  Time and memory are linear in the closure (plus sorting); no
-per-path set over the whole closure is built.
+as one byte.  Time and memory are linear in the closure (plus sorting and the
+heap of :func:`merge_runs`); no per-path set over the whole closure is built.
 
 Sources: W. E. Smith, "Various optimizers for single-stage production", Naval
 Research Logistics Quarterly 3 (1956); J. B. Sidney, "Decomposition algorithms
 for single-machine sequencing with precedence relations and deferral costs",
-Operations Research 23 (1975); Docker's layer ChainID (moby, ``layer/layer.go``,
-``CreateChainID``); nixpkgs' auto-layer for grouping what a rename touches
-together (``pkgs/build-support/docker/auto-layer.nix``).
+Operations Research 23 (1975); J. H. Ward, "Hierarchical grouping to optimize
+an objective function", Journal of the American Statistical Association 58
+(1963); Docker's layer ChainID (moby, ``layer/layer.go``, ``CreateChainID``);
+nixpkgs' auto-layer for grouping what a rename touches together
+(``pkgs/build-support/docker/auto-layer.nix``); for the cuts tried,
+A. Tridgell, "Efficient algorithms for sorting and synchronization", PhD
+thesis, ANU (1999), A. Muthitacharoen, B. Chen and D. Mazières, "A
+low-bandwidth network file system", SOSP (2001), and casync.
 
 Example:
     >>> from layerlab.graph import ClosureGraph
@@ -100,10 +152,19 @@ Example:
     >>> # every unit below min_layer_bytes: the budget is all runs, foundations at the bottom
     >>> [l.paths for l in Bedrock(min_layer_bytes=60).group(g, Context(pop), budget=2)]
     [('/s/b-libssl-3', '/s/c-libc-2'), ('/s/a-app-1', '/s/d-tool-1')]
+    >>> # below libc, the first unit of at least 15 bytes, a 1-byte unit joins it (step 3)
+    >>> g = ClosureGraph.from_records([
+    ...     {"path": "/s/a-app-1", "narSize": 50, "references": ["/s/b-libssl-3"]},
+    ...     {"path": "/s/b-libssl-3", "narSize": 30, "references": ["/s/c-libc-2"]},
+    ...     {"path": "/s/c-libc-2", "narSize": 20, "references": ["/s/e-base-2"]},
+    ...     {"path": "/s/e-base-2", "narSize": 1, "references": []}], ["/s/a-app-1"])
+    >>> [l.paths for l in Bedrock(min_layer_bytes=15).group(g, Context(pop), budget=5)]
+    [('/s/c-libc-2', '/s/e-base-2'), ('/s/b-libssl-3',), ('/s/a-app-1',)]
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,7 +173,7 @@ from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer, param
 from .keystone import keystone_units
 
-__all__ = ["Bedrock", "closure_order", "cut_runs"]
+__all__ = ["Bedrock", "closure_order", "merge_runs"]
 
 
 def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[int]:
@@ -219,36 +280,103 @@ def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) 
     return [targets[a:b] for a, b in zip(offsets, offsets[1:])]
 
 
-def cut_runs(counts: Sequence[int], runs: int) -> list[int]:
-    """Cut a sequence of items weighing ``counts`` into at most ``runs`` consecutive, non-empty runs.
+def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[int]:
+    """Cut a sequence into at most ``runs`` consecutive, non-empty runs by merging neighbours, cheapest first.
 
-    Returns the cut positions, ``0`` first and ``len(counts)`` last.  Run ``r``
-    ends at the first item whose middle lies past ``r / runs`` of the total
-    weight, moved as little as needed so that every run holds at least one
-    item: with no more items than runs, each item is a run of its own.
-    Linear in the items.
+    Item ``i`` weighs ``sizes[i]`` bytes and ``weights[i]`` paths.  Merging a
+    run ``a`` into the run ``b`` just above it costs ``weights(b) * sizes(a)``:
+    under ChainID each path of ``b`` renamed now re-ships ``a`` too.  Starting
+    from one run per item, the adjacent pair of least cost (ties: the lower
+    position) is merged until ``runs`` runs are left, which is agglomerative
+    merging (Ward 1963) with this cost; a heap keeps it at ``O(n log n)``.
+    A large item ends its run (what lies above it would re-ship it); light
+    items gather, among themselves or under a large one.  Returns the cut positions, ``0`` first and
+    ``len(sizes)`` last.
+
+    From ``_VECTORISE_FROM`` items on, rounds come first, while more than
+    ``max(4 * runs, _VECTORISE_FROM // 2)`` runs are left: each round merges
+    at once every pair cheaper than the pairs on either side (pairs that share
+    no run), the cheapest first, with numpy; the heap does the rest.
 
     Example:
-        >>> cut_runs([1, 1, 1, 1, 1, 1], 3), cut_runs([5, 1, 1, 1], 2), cut_runs([1, 1], 3)
-        ([0, 2, 4, 6], [0, 1, 4], [0, 1, 2])
+        >>> # the 50-byte item keeps a run of its own; the light ones merge
+        >>> merge_runs([50, 1, 1, 1], [1, 1, 1, 1], 2), merge_runs([1, 1], [1, 1], 3), merge_runs([], [], 2)
+        ([0, 1, 4], [0, 1, 2], [0])
     """
-    n = len(counts)
-    runs = min(runs, n)
-    total = sum(counts)
-    cuts = [0]
-    j = 0
-    below = 0  # weight of the items before j
-    for r in range(1, runs):
-        target = total * r / runs
-        j_min = cuts[-1] + 1
-        j_max = n - (runs - r)
-        while j < j_max and (j < j_min or below + counts[j] / 2 <= target):
-            below += counts[j]
-            j += 1
-        cuts.append(j)
-    if n:
-        cuts.append(n)
+    n = len(sizes)
+    runs = max(runs, 1)
+    if runs >= n:
+        return list(range(n + 1))
+    if n >= _VECTORISE_FROM:
+        starts, block_sizes, block_weights = _merge_rounds(sizes, weights, max(4 * runs, _VECTORISE_FROM // 2))
+        cuts = _merge_heap(block_sizes, block_weights, runs)
+        return [starts[c] for c in cuts[:-1]] + [n]
+    return _merge_heap(list(sizes), list(weights), runs)
+
+
+def _merge_heap(size: list[int], weight: list[int], runs: int) -> list[int]:
+    """:func:`merge_runs` one pair at a time (``size`` and ``weight`` are consumed)."""
+    n = len(size)
+    if runs >= n:
+        return list(range(n + 1))
+    nxt = list(range(1, n + 1))
+    prv = list(range(-1, n - 1))
+    alive = bytearray(b"\x01") * n
+    # key[a] encodes (cost of merging a with the run above it, a); -1 when there is no such pair
+    key = [weight[i + 1] * size[i] * n + i for i in range(n - 1)]
+    heap = list(key)
+    key.append(-1)
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    for _ in range(n - runs):
+        k = pop(heap)
+        while key[k % n] != k:  # a stale entry: one of its runs has grown or gone
+            k = pop(heap)
+        a = k % n
+        b = nxt[a]
+        size[a] += size[b]
+        weight[a] += weight[b]
+        alive[b] = 0
+        key[b] = -1
+        c = nxt[b]
+        nxt[a] = c
+        if c < n:
+            prv[c] = a
+            key[a] = k = weight[c] * size[a] * n + a
+            push(heap, k)
+        else:
+            key[a] = -1
+        p = prv[a]
+        if p >= 0:
+            key[p] = k = weight[a] * size[p] * n + p
+            push(heap, k)
+    cuts = [i for i in range(n) if alive[i]]
+    cuts.append(n)
     return cuts
+
+
+def _merge_rounds(sizes: Sequence[int], weights: Sequence[int], target: int) -> tuple[list[int], list[int], list[int]]:
+    """Rounds of :func:`merge_runs` down to about ``target`` runs: (first item, bytes, paths) of each run."""
+    import numpy as np
+
+    size = np.asarray(sizes, dtype=np.int64)
+    weight = np.asarray(weights, dtype=np.int64)
+    start = np.arange(len(size), dtype=np.int64)
+    while len(size) > target:
+        cost = weight[1:].astype(np.float64) * size[:-1]
+        below = np.concatenate(([True], cost[1:] < cost[:-1]))  # cheaper than the pair below (ties: lower wins)
+        above = np.concatenate((cost[:-1] <= cost[1:], [True]))
+        pick = np.flatnonzero(below & above)
+        excess = len(size) - target
+        if len(pick) > excess:
+            pick = pick[np.lexsort((pick, cost[pick]))[:excess]]
+        first = np.ones(len(size), dtype=bool)
+        first[pick + 1] = False  # item pick + 1 joins the run below it
+        heads = np.flatnonzero(first)
+        size = np.add.reduceat(size, heads)
+        weight = np.add.reduceat(weight, heads)
+        start = start[heads]
+    return start.tolist(), size.tolist(), weight.tolist()
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,7 +393,7 @@ class Bedrock(Strategy):
     beta: float = param("float", 0.5, "depth = units from this one to the top of the order", minimum=0, maximum=4)
     tier_bytes: int = param(
         "bytes",
-        100_000_000,
+        0,
         "over budget, units of at least tier_bytes / budget come first",
         minimum=0,
         maximum=10**12,
@@ -312,13 +440,14 @@ class Bedrock(Strategy):
                 graph, [p if nar[i] <= cap else never for i, p in enumerate(pops)], self.attach_popularity
             )
         heads = list(units)
-        unit_of = [0] * n
-        for u, h in enumerate(heads):
-            for i in units[h]:
-                unit_of[i] = u
+        members = list(units.values())
         m = len(heads)
-        size = [sum(nar[i] for i in units[h]) for h in heads]
-        count = [len(units[h]) for h in heads]
+        unit_of = [0] * n
+        for u, mem in enumerate(members):
+            for i in mem:
+                unit_of[i] = u
+        size = [sum(map(nar.__getitem__, mem)) for mem in members]
+        count = list(map(len, members))
         pop = [max(pops[h], 1) for h in heads]
         names = graph.names
         paths = graph.paths
@@ -326,37 +455,45 @@ class Bedrock(Strategy):
         gamma = self.gamma
         keys = [(-size[u] * pop[u] ** gamma, tie[u]) for u in range(m)]
         order = closure_order(_unit_references(graph.refs, unit_of, m), keys)
-        if m <= budget:
-            return [make_layer(graph, units[heads[u]], reason="unit", root=heads[u]) for u in order]
-        # Step 3: how many top layers, then which units keep a layer of their own.
-        groups = min(1 + (m - budget + 1) // self.rest_paths_per_layer, max(1, budget // 3))
-        slots = budget - groups
         least = self.min_layer_bytes
-        eligible = sum(1 for u in range(m) if size[u] >= least)
+        # The foundation: what the order puts below its first unit of at least `least` bytes joins that unit.
+        k = 0
+        while k < m and size[order[k]] < least:
+            k += 1
+        if 0 < k < m:
+            base = order[k]
+            members[base] = [i for u in order[: k + 1] for i in members[u]]
+            size[base] = sum(size[u] for u in order[: k + 1])
+            count[base] = len(members[base])
+            order = order[k:]
+        units_left = len(order)
+        if units_left <= budget:
+            return [make_layer(graph, members[u], reason="unit", root=heads[u]) for u in order]
+        # Step 3: how many top layers, then which units keep a layer of their own.
+        groups = min(1 + (units_left - budget + 1) // self.rest_paths_per_layer, max(1, budget // 3))
+        slots = budget - groups
+        eligible = sum(1 for u in order if size[u] >= least)
         if eligible < slots:  # slots no unit is big enough for become more runs on top
             groups, slots = budget - eligible, eligible
         alpha, beta = self.alpha, self.beta
-        depth = [0] * m
+        value = [0.0] * m  # only units of at least `least` bytes are ever ranked
         for pos, u in enumerate(order):
-            depth[u] = m - pos
-        value = [size[u] * pop[u] ** alpha * depth[u] ** beta for u in range(m)]
-        by_value = sorted(range(m), key=lambda u: (-value[u], tie[u]))
-        floor = self.tier_bytes / budget
-        first = [u for u in by_value if size[u] >= max(floor, least)][:slots]
-        chosen = set(first)
-        second = set([u for u in by_value if u not in chosen and size[u] >= least][: slots - len(first)])
-        chosen |= second
+            if size[u] >= least:
+                value[u] = size[u] * pop[u] ** alpha * (units_left - pos) ** beta
+        floor = max(self.tier_bytes / budget, least)
+        by_value = sorted((u for u in order if size[u] >= least), key=lambda u: (-value[u], tie[u]))
+        first = set([u for u in by_value if size[u] >= floor][:slots])
+        second = set([u for u in by_value if u not in first][: slots - len(first)])
         layers = [
-            make_layer(graph, units[heads[u]], rating=int(value[u]), reason=reason, root=heads[u])
-            for tier, reason in ((set(first), "unit"), (second, "small"))
+            make_layer(graph, members[u], rating=int(value[u]), reason=reason, root=heads[u])
+            for tier, reason in ((first, "unit"), (second, "small"))
             for u in order
             if u in tier
         ]
-        # The rest, in order, cut into `groups` runs of about equal path counts.
-        rest = [u for u in order if u not in chosen]
-        cuts = cut_runs([count[u] for u in rest], groups)
+        # The rest, in order, merged into `groups` runs (merge_runs).
+        rest = [u for u in order if u not in first and u not in second]
+        cuts = merge_runs([size[u] for u in rest], [count[u] for u in rest], groups)
         layers.extend(
-            make_layer(graph, [i for u in rest[a:b] for i in units[heads[u]]], reason="rest")
-            for a, b in zip(cuts, cuts[1:])
+            make_layer(graph, [i for u in rest[a:b] for i in members[u]], reason="rest") for a, b in zip(cuts, cuts[1:])
         )
         return layers

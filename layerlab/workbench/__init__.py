@@ -5,6 +5,8 @@ One module per concern:
 * :mod:`~layerlab.workbench.compute`: :class:`Config` → :class:`Outcome` (pure), :class:`OutcomeCache`;
 * :mod:`~layerlab.workbench.render`: the panel chart (SVG, matplotlib) and HTML tables;
 * :mod:`~layerlab.workbench.controls`: controls generated from a strategy's parameters;
+* :mod:`~layerlab.workbench.tree` and :mod:`~layerlab.workbench.plotview`: the interactive tree's figure and
+  the widget that redraws it in place;
 * :mod:`~layerlab.workbench.panels`: :class:`TunePanel`, :class:`ComparePanel`, :class:`TreePanel`;
 * :mod:`~layerlab.workbench.notebooks` and :mod:`~layerlab.workbench.report`: JupyterLab, headless
   execution and the HTML report.

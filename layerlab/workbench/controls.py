@@ -187,8 +187,8 @@ def typed_entry(slider: Any, param: Param, *, on_commit: Callable[[], None] | No
     error.add_class("ll-entry-error")
     state = {"busy": False}
 
-    def from_slider(_change: Any) -> None:
-        if not state["busy"]:
+    def from_slider(change: Any) -> None:
+        if not state["busy"] and not _regridding(change):
             entry.value = slider.label
             error.value = ""
 
@@ -347,8 +347,8 @@ class ConfigControls:
         self._build_params({})
         self._changed(None)
 
-    def _changed(self, _change: Any) -> None:
-        if self.on_change is not None:
+    def _changed(self, change: Any) -> None:
+        if self.on_change is not None and not _regridding(change):
             self.on_change()
 
     def config(self) -> Config:
@@ -404,7 +404,7 @@ class ConfigControls:
 def _set_value(widget: Any, value: Any, name: str) -> None:
     """Set a control's value; a value off a selection slider's grid is added to the grid."""
     import ipywidgets as W
-    from traitlets import TraitError
+    from traitlets import Bunch, TraitError
 
     if isinstance(widget, W.Text) and not isinstance(value, str):
         value = orjson.dumps(value).decode()
@@ -413,8 +413,32 @@ def _set_value(widget: Any, value: Any, name: str) -> None:
             raise ConfigError(f"{name}={value!r} is not a valid value", source="ConfigControls.set")
         fmt: Callable[[int], str] = format_bytes if widget.options[0][0].endswith("B") else _int_label
         grid = sorted({*(v for _, v in widget.options), value})
-        widget.options = [(fmt(v), v) for v in grid]
+        # New options make the slider select its first one before the value is set: observers skip that step
+        # (see _regridding), so a panel regroups once, for the value typed, and the frontend gets one update.
+        old = widget.value
+        widget.regridding = True
+        try:
+            with widget.hold_sync():
+                widget.options = [(fmt(v), v) for v in grid]
+        finally:
+            widget.regridding = False
+        if widget.value == value != old:  # the value typed is the first option: the skipped event was the one
+            widget.notify_change(Bunch(name="value", old=old, new=value, owner=widget, type="change"))
     try:
         widget.value = value
     except (TraitError, ValueError) as err:
         raise ConfigError(f"{name}={value!r} is not a valid value ({err})", source="ConfigControls.set") from None
+
+
+def _regridding(change: Any) -> bool:
+    """Whether a change event comes from a selection slider whose options :func:`_set_value` is replacing.
+
+    Example:
+        >>> import ipywidgets as W
+        >>> s = W.SelectionSlider(options=[("1 B", 1), ("2 B", 2)], value=2); seen = []
+        >>> s.observe(lambda ch: seen.append(_regridding(ch)), names="value")
+        >>> _set_value(s, 3, "x"); s.value, seen
+        (3, [True, False])
+    """
+    owner = change.get("owner") if isinstance(change, Mapping) else None
+    return bool(getattr(owner, "regridding", False))

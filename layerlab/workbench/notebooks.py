@@ -309,7 +309,7 @@ install the workbench extra \
     """
     import importlib.util
 
-    for name in modules or ("jupyterlab", "nbclient", "nbconvert", "ipykernel"):
+    for name in modules or ("jupyterlab", "nbclient", "nbconvert", "ipykernel", "anywidget"):
         if importlib.util.find_spec(name) is None:
             raise ConfigError(
                 f"{name} is not installed; install the workbench extra "

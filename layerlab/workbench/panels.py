@@ -426,7 +426,9 @@ class TreePanel(_Panel):
         self.search.add_class("ll-search")
         self.explanation = W.HTML()
         self.explanation.add_class("ll-explain")
-        self.plot = W.Output()
+        from .plotview import PlotlyView
+
+        self.plot = PlotlyView()
         self.plot.add_class("ll-tree")
         self.views = {name: PanelView(W.HTML()) for name in ("flags", "merges", "layers", "browser")}
         self.save_name = W.Text(
@@ -464,7 +466,8 @@ class TreePanel(_Panel):
             else:
                 self._debounced()
 
-    def _facts(self) -> tuple[Any, Any]:
+    def _facts(self) -> list[Any]:
+        """``[facts, views]`` of the current configuration, memoised; ``views`` is None until :meth:`_views_of`."""
         from ..metrics.explain import grouping_facts
 
         ev = self._evaluator(self.imageset.value)
@@ -474,12 +477,18 @@ class TreePanel(_Panel):
         if hit is None:
             graph = ev.imageset[self.image.value].graph
             facts = grouping_facts(graph, config.build(), Context(popularity=ev.imageset.popularity), config.budget)
-            hit = self._views[key] = (facts, self._static_views(facts, config, ev.imageset))
+            hit = self._views[key] = [facts, None]
             while len(self._views) > 16:
                 self._views.popitem(last=False)
         else:
             self._views.move_to_end(key)
         return hit
+
+    def _views_of(self, hit: list[Any]) -> dict[str, str]:
+        if hit[1] is None:
+            ev = self._evaluator(self.imageset.value)
+            hit[1] = self._static_views(hit[0], self.controls[0].config(), ev.imageset)
+        return hit[1]
 
     def _static_views(self, facts: Any, config: Any, imageset: ImageSet) -> dict[str, str]:
         from .render import browser_html, flags_table_html, merges_table_html, tree_summary_html
@@ -506,7 +515,7 @@ class TreePanel(_Panel):
         from .tree import icicle_figure
 
         try:
-            facts, views = self._facts()
+            hit = self._facts()
         except LayerlabError as err:
             self.error = str(err)
             self.status.value = f'<span style="color:#b00020">{html.escape(str(err))}</span>'
@@ -514,7 +523,7 @@ class TreePanel(_Panel):
             return
         self.error = None
         self.status.value = ""
-        self.tree = facts
+        facts = self.tree = hit[0]
         self.highlight = None
         if self.search.value.strip():
             self._explain(quiet=True)
@@ -522,11 +531,12 @@ class TreePanel(_Panel):
             f"{facts.graph.name}: what keeps the bytes alive ({len(facts.graph):,} paths, {len(facts.layers)} layers)"
         )
         self.figure_dict = icicle_figure(facts, highlight=self.highlight, title=title)
-        # What the panel shows first, then the busy line cleared, then the views of later cells: the
-        # frontend applies updates in order, so the tree is not held up by tables further down.
-        self.summary.value = views["summary"]
+        # The tree first, then the busy line cleared, then the summary and the views of later cells (worked out
+        # only now): the frontend applies updates in order, so the tree is not held up by anything else.
         self._draw()
         self.busy.value = ""
+        views = self._views_of(hit)
+        self.summary.value = views["summary"]
         self.table.value = views["table"]
         self.views["layers"].widget.value = views["table"]
         for name in ("flags", "merges", "browser"):
@@ -534,8 +544,7 @@ class TreePanel(_Panel):
         self.updates += 1
 
     def _draw(self) -> None:
-        bundle = {"application/vnd.plotly.v1+json": self.figure_dict, "text/plain": "<plotly icicle>"}
-        self.plot.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+        self.plot.figure = self.figure_dict
 
     def _find_now(self) -> None:
         from .tree import icicle_figure

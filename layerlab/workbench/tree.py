@@ -16,7 +16,9 @@ Paths no root reaches hang from the image box.
   (position, reason, size) and, for Nixery, whether the path was big or popular.
 * Clicking a box zooms into its subtree (plotly's own behaviour; the path bar
   above the tree leads back).  ``maxdepth`` columns are drawn at a time and
-  text too small to read is hidden, which keeps a 1,000-path tree readable.
+  text too small to read is hidden, which keeps a 1,000-path tree readable: a
+  box too thin for a label even when its parent fills the view gets no text
+  at all, so plotly.js does not lay out and measure text it would hide.
 * ``highlight`` draws a thick black border round one path and zooms the view
   to its parent.
 
@@ -45,6 +47,11 @@ from ..plot import CATCH_ALL_REASONS, layer_colour
 from ..units import format_bytes
 
 __all__ = ["icicle_figure", "path_id"]
+
+#: Height in pixels a box needs for a label (plotly.js hides text under 9 px with ``uniformtext``).
+TEXT_PX = 12
+#: Height in pixels of the path bar above the tree.
+PATHBAR_PX = 24
 
 
 def path_id(index: int) -> str:
@@ -135,7 +142,7 @@ def icicle_figure(
     maxdepth: int = 5,
     height: int = 560,
     title: str | None = None,
-    max_boxes: int = 150,
+    max_boxes: int = 100,
     max_children: int = 40,
 ) -> dict[str, Any]:
     """The icicle of ``facts`` as a plotly figure dict (see the module documentation).
@@ -235,12 +242,22 @@ def icicle_figure(
                 opens,
             ]
         )
-    line_width = [0.5] * len(ids)
-    line_colour = ["#ffffff"] * len(ids)
+    # Text only where it can be read: a box under TEXT_PX of the plot's height when its parent fills the view is
+    # never tall enough to hold a label (only the path bar names it once it is zoomed into), and plotly.js would
+    # still lay out, measure and hide its text on every draw.
+    value_of = dict(zip(ids, values))
+    margin = {"l": 4, "r": 4, "t": 36 if title else 8, "b": 4}
+    inner = max(height - margin["t"] - margin["b"] - PATHBAR_PX, 1)
+    readable = "%{label} %{customdata[2]}"
+    texts = [
+        readable if not parent or value_of[parent] * TEXT_PX <= v * inner else "" for parent, v in zip(parents, values)
+    ]
+    line: dict[str, Any] = {"width": 0.5, "color": "#ffffff"}  # one style for all: no per-box arrays to apply
     level = ""
     if highlight is not None and 0 <= highlight < n:
-        line_width[row[highlight]] = 4
-        line_colour[row[highlight]] = "#000000"
+        line = {"width": [0.5] * len(ids), "color": ["#ffffff"] * len(ids)}
+        line["width"][row[highlight]] = 4
+        line["color"][row[highlight]] = "#000000"
         level = parents[row[highlight]]
     trace: dict[str, Any] = {
         "type": "icicle",
@@ -250,12 +267,12 @@ def icicle_figure(
         "values": values,
         "branchvalues": "total",
         "customdata": custom,
-        "marker": {"colors": colours, "line": {"width": line_width, "color": line_colour}},
+        "marker": {"colors": colours, "line": line},
         "hovertemplate": (
             "<b>%{customdata[0]}</b><br>own %{customdata[1]}, keeps %{customdata[2]} alive<br>"
             "%{customdata[3]}: %{customdata[4]}<br>flags: %{customdata[5]}<extra></extra>"
         ),
-        "texttemplate": "%{label} %{customdata[2]}",
+        "texttemplate": texts,
         "tiling": {"orientation": "h"},
         "pathbar": {"visible": True, "side": "top"},
         "maxdepth": maxdepth,
@@ -268,7 +285,7 @@ def icicle_figure(
         "data": [trace],
         "layout": {
             "height": height,
-            "margin": {"l": 4, "r": 4, "t": 36 if title else 8, "b": 4},
+            "margin": margin,
             "uniformtext": {"minsize": 9, "mode": "hide"},
             "title": {"text": title or "", "font": {"size": 13}},
             "hoverlabel": {"font": {"size": 12}},
