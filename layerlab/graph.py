@@ -995,8 +995,8 @@ class ClosureGraph:
         for group in levels:  # a component's referrers sit higher: their bounds are complete
             to, sizes = _gather(plan.step_ptr, plan.step, group)
             if len(to):
-                above = np.bincount(np.repeat(np.arange(len(group)), sizes), weights=upper[to], minlength=len(group))
-                upper[group] = np.minimum(upper[group] + above, n)
+                summed = np.bincount(np.repeat(np.arange(len(group)), sizes), weights=upper[to], minlength=len(group))
+                upper[group] = np.minimum(upper[group] + summed, n)
         result: list[int] = upper[plan.comp_of].astype(np.int64).tolist()
         return result
 
