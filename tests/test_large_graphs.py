@@ -263,3 +263,32 @@ def test_path_order_is_the_string_order(monkeypatch):
         paths = list(dict.fromkeys(paths))
         rng.shuffle(paths)
         assert graph_module._path_order(paths) == sorted(range(len(paths)), key=paths.__getitem__)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_mapped_files_load_as_read_ones(broken, tmp_path, monkeypatch):
+    import gzip
+
+    records = random_records(8, 200)
+    if broken:
+        records[7]["references"].append("/nix/store/not-listed")
+    files = {"plain": tmp_path / "g.json", "gzip": tmp_path / "g.json.gz", "suffixless": tmp_path / "g"}
+    data = orjson.dumps(records)
+    files["plain"].write_bytes(b" \n" + data)
+    files["gzip"].write_bytes(gzip.compress(data))
+    files["suffixless"].write_bytes(gzip.compress(data))
+
+    def facts(path, typed_from):
+        monkeypatch.setattr(files_module, "_TYPED_FROM", typed_from)
+        try:
+            return graph_facts(load_graph(path))
+        except LayerlabError as err:
+            return ("error", str(err).replace(str(path), "FILE"))
+
+    for path in files.values():
+        assert facts(path, 0) == facts(path, 10**12)
+        assert (facts(path, 0)[0] == "error") == broken
+    if not broken:
+        assert files_module._load_mapped(files["plain"], name="g", store_dir="/nix/store") is not None
+    assert files_module._load_mapped(files["gzip"], name="g", store_dir="/nix/store") is None
+    assert files_module._load_mapped(tmp_path / "missing.json", name="g", store_dir="/nix/store") is None

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import mmap
 from operator import attrgetter
 from typing import Annotated, Any
 
@@ -55,7 +56,7 @@ _FIELDS = ("path", "references", "nar_size", "closure_size", "nar_hash")
 Columns = tuple[list[Any], list[Any], list[Any], list[Any], list[Any], list[str] | None]
 
 
-def typed_columns(data: bytes) -> Columns | None:
+def typed_columns(data: bytes | mmap.mmap) -> Columns | None:
     """``(paths, references, nar_size, closure_size, nar_hash, roots)`` of a list or
     single-key export document, each column in the listed order, or ``None``.
 
