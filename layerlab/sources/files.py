@@ -284,13 +284,13 @@ def _load_mapped(path: str | os.PathLike[str], *, name: str, store_dir: str) -> 
     the page cache (memory-mapped, not copied); ``None`` for any other file or
     any failure, which :func:`read_bytes` and :func:`parse_graph` then meet and
     report the general way."""
-    import mmap
-
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size < _TYPED_FROM:
+            return None
+        import mmap
+
         with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size < _TYPED_FROM:
-                return None
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         return None
