@@ -34,14 +34,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import InputError, LayerlabError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
 
 __all__ = [
     "read_bytes",
@@ -75,7 +75,7 @@ def compression_of(data: bytes, name: str = "") -> str | None:
         >>> compression_of(gzip.compress(b"[]")), compression_of(b"[]"), compression_of(b"", "g.json.xz")
         ('.gz', None, '.xz')
     """
-    suffix = Path(name).suffix if name else ""
+    suffix = os.path.splitext(name)[1] if name else ""
     if suffix in (".xz", ".gz", ".zst"):
         return suffix
     for magic, kind in _MAGIC.items():
@@ -100,7 +100,8 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
         >>> read_bytes(f)
         b'[]'
     """
-    stdin = os.fspath(path) == "-"
+    name = os.fspath(path)
+    stdin = name == "-"
     where = "<stdin>" if stdin else str(path)
     try:
         if stdin:
@@ -108,12 +109,13 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 
             data = sys.stdin.buffer.read()
         else:
-            data = Path(path).read_bytes()
+            with open(name, "rb") as fh:
+                data = fh.read()
     except OSError as err:
         raise InputError(f"cannot read file: {err.strerror or err}", source=where) from None
     except ValueError:  # a NUL in the name
         raise InputError("cannot read file: the name holds a NUL character", source=where) from None
-    kind = compression_of(data, "" if stdin else os.fspath(path))
+    kind = compression_of(data, "" if stdin else name)
     try:
         if kind == ".xz":
             import lzma
@@ -192,13 +194,12 @@ class TempHold:
             (-1, True)
         """
         if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
+            _release(self.fd)
             self.fd = -1
 
 
 @contextlib.contextmanager
-def _dir_lock(directory: Path, operation: int) -> Iterator[bool]:
+def _dir_lock(directory: str | os.PathLike[str], operation: int) -> Iterator[bool]:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
@@ -208,6 +209,40 @@ def _dir_lock(directory: Path, operation: int) -> Iterator[bool]:
             return
         yield True
     finally:
+        os.close(fd)
+
+
+def _new_entry(directory: str, prefix: str, is_dir: bool) -> str:
+    """Create a file (mode 0600) or directory (mode 0700) named ``prefix`` and random letters; return its path.
+
+    What :func:`tempfile.mkstemp` and :func:`tempfile.mkdtemp` do, without
+    that module's import cost (a command that writes one output pays it).
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(1000):
+        path = os.path.join(directory, prefix + os.urandom(6).hex())
+        try:
+            if is_dir:
+                os.mkdir(path, 0o700)
+            else:
+                os.close(os.open(path, flags, 0o600))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no unused temporary name {prefix}* in {directory}")
+
+
+def _hold(directory: str, prefix: str, is_dir: bool = False) -> tuple[str, int]:
+    """:func:`hold_temp` on plain strings: the entry's path and the descriptor holding its lock."""
+    with _dir_lock(directory, fcntl.LOCK_SH):
+        path = _new_entry(directory, prefix, is_dir)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return path, fd
+
+
+def _release(fd: int) -> None:
+    with contextlib.suppress(OSError):
         os.close(fd)
 
 
@@ -226,15 +261,9 @@ def hold_temp(directory: str | os.PathLike[str], prefix: str, *, is_dir: bool = 
         >>> h.release(); sweep_temp(d, ["blob-"]), h.path.exists()
         (1, False)
     """
-    parent = Path(directory)
-    with _dir_lock(parent, fcntl.LOCK_SH):
-        if is_dir:
-            path = tempfile.mkdtemp(prefix=prefix, dir=parent)
-        else:
-            wfd, path = tempfile.mkstemp(prefix=prefix, dir=parent)
-            os.close(wfd)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    from pathlib import Path
+
+    path, fd = _hold(os.path.abspath(directory), prefix, is_dir)
     return TempHold(Path(path), fd)
 
 
@@ -250,7 +279,7 @@ def sweep_temp(directory: str | os.PathLike[str], prefixes: Iterable[str]) -> in
         >>> sweep_temp(d, [".out.tmp-"]), os.listdir(d)   # nobody holds it: a killed writer's file
         (1, [])
     """
-    parent = Path(directory)
+    parent = os.fspath(directory)
     starts = tuple(prefixes)
     removed = 0
     try:
@@ -268,7 +297,7 @@ def sweep_temp(directory: str | os.PathLike[str], prefixes: Iterable[str]) -> in
         if not got:
             return 0
         for name in names:
-            path = parent / name
+            path = os.path.join(parent, name)
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except OSError:
@@ -278,11 +307,7 @@ def sweep_temp(directory: str | os.PathLike[str], prefixes: Iterable[str]) -> in
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its writer is alive
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                _remove(path)
                 removed += 1
             finally:
                 os.close(fd)
@@ -291,8 +316,10 @@ def sweep_temp(directory: str | os.PathLike[str], prefixes: Iterable[str]) -> in
     return removed
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
     else:
         with contextlib.suppress(FileNotFoundError):
@@ -327,33 +354,36 @@ def atomic_file(
         >>> open(f, "rb").read()
         b'12'
     """
-    target = Path(target)
-    if target.is_dir():
-        raise error("is a directory, expected a file name", source=str(target))
-    prefix = f".{target.name}.tmp-"
+    target = os.fspath(target)
+    if os.path.isdir(target):
+        raise error("is a directory, expected a file name", source=target)
+    target = target.rstrip("/") or target  # "out/" names the file "out", as for pathlib
+    parent, name = os.path.split(target)
+    parent = parent or "."
+    prefix = f".{name}.tmp-"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(parent, exist_ok=True)
         if sweep:
-            sweep_temp(target.parent, [prefix])
-        hold = hold_temp(target.parent, prefix)
-        fh = open(hold.path, "wb")
+            sweep_temp(parent, [prefix])
+        path, lock = _hold(parent, prefix)
+        fh = open(path, "wb")
     except OSError as err:
-        raise error(f"cannot write: {err.strerror or err}", source=str(target)) from None
+        raise error(f"cannot write: {err.strerror or err}", source=target) from None
     try:
         with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(hold.path, mode)
-        os.replace(hold.path, target)
+        os.chmod(path, mode)
+        os.replace(path, target)
     except OSError as err:
-        _remove(hold.path)
-        raise error(f"cannot write: {err.strerror or err}", source=str(target)) from None
+        _remove(path)
+        raise error(f"cannot write: {err.strerror or err}", source=target) from None
     except BaseException:
-        _remove(hold.path)
+        _remove(path)
         raise
     finally:
-        hold.release()
+        _release(lock)
 
 
 def atomic_write(
@@ -383,17 +413,17 @@ def check_new_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] 
         >>> import tempfile
         >>> check_new_dir(tempfile.mkdtemp())
     """
-    target = Path(target)
+    target = os.fspath(target)
     if not os.path.lexists(target):
         return
-    if target.is_symlink() or not target.is_dir():
-        raise error("exists and is not a directory", source=str(target))
+    if os.path.islink(target) or not os.path.isdir(target):
+        raise error("exists and is not a directory", source=target)
     try:
         entries = os.listdir(target)
     except OSError as err:
-        raise error(f"cannot read directory: {err.strerror or err}", source=str(target)) from None
+        raise error(f"cannot read directory: {err.strerror or err}", source=target) from None
     if entries:
-        raise error("directory exists and is not empty; refusing to replace it", source=str(target))
+        raise error("directory exists and is not empty; refusing to replace it", source=target)
 
 
 @contextlib.contextmanager
@@ -413,6 +443,8 @@ def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = I
         >>> os.listdir(d), os.listdir(os.path.join(d, "out"))
         (['out'], ['index.json'])
     """
+    from pathlib import Path
+
     target = Path(os.path.abspath(target))
     parent = target.parent
     check_new_dir(target, error=error)
@@ -436,7 +468,7 @@ def atomic_dir(target: str | os.PathLike[str], *, error: type[LayerlabError] = I
         except OSError as err:
             raise error(f"cannot create output directory: {err.strerror or err}", source=str(target)) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(str(tmp))
         raise
     finally:
         hold.release()

@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from concurrent.futures import Executor, ProcessPoolExecutor
@@ -164,6 +163,8 @@ def guarded_command(args: Sequence[str], *, sig: str = "KILL") -> list[str]:
         >>> guarded_command(["nix", "--version"], sig="TERM")[-3:]
         ['--', 'nix', '--version']
     """
+    import shutil
+
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return list(args)
@@ -182,17 +183,15 @@ def interrupt_on_signals(signums: Sequence[int] = (signal.SIGTERM, signal.SIGHUP
         ...     print(stop.signum == signal.SIGTERM)
         True
     """
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Terminated(signum)
 
-    # a signal the caller ignores stays ignored (``nohup`` sets SIGHUP to SIG_IGN)
-    old = {s: signal.signal(s, handler) for s in signums if signal.getsignal(s) is not signal.SIG_IGN}
+    # A signal the caller ignores stays ignored (``nohup`` sets SIGHUP to SIG_IGN).  Outside the
+    # main thread, which alone receives signals, ``signal.signal`` refuses and nothing changes.
+    old: dict[int, Any] = {}
+    with contextlib.suppress(ValueError):
+        old = {s: signal.signal(s, handler) for s in signums if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -365,3 +365,22 @@ def test_auto_layer_helpers_on_an_empty_graph():
     assert auto_layer_groups(g, 3) == []
     assert auto_layer_split(g, 3) == {0: 0}
     assert AutoLayer().group(g, budget=3) == []
+
+
+def test_auto_layer_on_one_graph_from_many_threads_equals_one_at_a_time():
+    # Threads share the graph's closure search (a sweep with a thread executor does);
+    # a tiny switch interval makes them interleave inside searches.
+    from concurrent.futures import ThreadPoolExecutor
+
+    budgets = [3, 10, 30, 94, 5, 60, 20, 94]
+    expected = {b: AutoLayer().group(load_graph(DEBIAN / "kde-full.graph.json"), budget=b) for b in set(budgets)}
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(4):
+            shared = load_graph(DEBIAN / "kde-full.graph.json")
+            with ThreadPoolExecutor(len(budgets)) as pool:
+                results = list(pool.map(lambda b, g=shared: AutoLayer().group(g, budget=b), budgets))
+            assert results == [expected[b] for b in budgets]
+    finally:
+        sys.setswitchinterval(interval)

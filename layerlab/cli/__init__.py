@@ -19,10 +19,11 @@ import argparse
 import gc
 import importlib
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import LayerlabError
 from ..procs import Terminated, interrupt_on_signals
@@ -67,8 +68,38 @@ class _Version(argparse.Action):
         parser.exit(0)
 
 
+def _columns() -> int:
+    """The terminal's width as :func:`shutil.get_terminal_size` finds it (``COLUMNS``, the terminal, else 80)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, measuring the terminal without importing :mod:`shutil`.
+
+    argparse builds a formatter for every argument it declares, and the default
+    one imports :mod:`shutil` (and through it the compression modules) for the
+    width alone: a start-up cost of every command.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line with exit status 2, like every other error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         line = " ".join(f"{self.prog}: {message}".split())
@@ -94,24 +125,35 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Called without ``argv`` (as the ``layerlab`` command is), ``main`` ends the
+    process's work: what the command built is then frozen out of the cyclic
+    collector (:func:`gc.freeze`), whose passes at interpreter exit would
+    otherwise rescan all of it only to find nothing to collect; and Ctrl-C
+    regains its default action, so an interrupt that comes while the
+    interpreter shuts down ends the process quietly instead of printing a
+    traceback from the shutdown machinery.
+    """
+    ending = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv[0] if argv else None)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    warnings.showwarning = _show_warning
-    if args.command != "workbench":
-        # numpy serves vector work here, never large matrix products: one BLAS
-        # thread spares each process OpenBLAS's thread pool at import.  The
-        # workbench's notebook kernels keep the machine's default.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # A short-lived process: the cyclic collector would only rescan the large,
-    # acyclic graph structures; memory is returned at exit anyway.
+    # A short-lived process: the cyclic collector would only rescan what the
+    # imports and the command build (large, acyclic graph structures); memory
+    # is returned at exit anyway.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        parser = build_parser(argv[0] if argv else None)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        warnings.showwarning = _show_warning
+        if args.command != "workbench":
+            # numpy serves vector work here, never large matrix products: one BLAS
+            # thread spares each process OpenBLAS's thread pool at import.  The
+            # workbench's notebook kernels keep the machine's default.
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         with interrupt_on_signals():
             return int(args.func(args) or 0)
     except LayerlabError as err:
@@ -128,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if gc_was_enabled:
             gc.enable()
+        if ending:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,7 +43,6 @@ import os
 import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -88,7 +87,7 @@ def graph_name(path: str | os.PathLike[str]) -> str:
         >>> graph_name("data/img-nginx.graph.json.xz")
         'img-nginx'
     """
-    name = Path(path).name
+    name = os.path.basename(os.fspath(path).rstrip(os.sep))
     for suffix in (".xz", ".gz", ".zst", ".json", ".graph", ".closure", ".txt"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]

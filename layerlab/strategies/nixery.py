@@ -153,6 +153,10 @@ def _dominators_small(n: int, refs: Sequence[Sequence[int]], starts: Sequence[in
     """:func:`immediate_dominators` in plain Python, the iterative algorithm of
     Cooper, Harvey and Kennedy ("A Simple, Fast Dominance Algorithm", 2001).
 
+    The first pass visits every node in reverse post-order; each later pass
+    starts at the first node that a back edge enters, since the nodes before it
+    have all their predecessors earlier and keep the value of the first pass.
+
     Example:
         >>> _dominators_small(4, [(1, 2), (3,), (3,), ()], [0])
         [4, 0, 0, 0]
@@ -163,48 +167,61 @@ def _dominators_small(n: int, refs: Sequence[Sequence[int]], starts: Sequence[in
     seen = bytearray(n + 1)
     seen[n] = 1
     order: list[int] = []
-    stack = [(n, 0)]
+    stack = [(n, iter(succ[n]))]
     while stack:
-        u, k = stack[-1]
-        kids = succ[u]
-        if k < len(kids):
-            stack[-1] = (u, k + 1)
-            v = kids[k]
+        u, kids = stack[-1]
+        for v in kids:
             if not seen[v]:
                 seen[v] = 1
-                stack.append((v, 0))
+                if succ[v]:
+                    stack.append((v, iter(succ[v])))
+                    break
+                post[v] = len(order)  # no successors: finished at once
+                order.append(v)
         else:
             stack.pop()
             post[u] = len(order)
             order.append(u)
+    # The artificial root first among predecessors: once it is met, nothing
+    # lies above it, and the rest of a node's predecessors are skipped.
     preds: list[list[int]] = [[] for _ in range(n + 1)]
-    for u in order:
+    for v in succ[n]:
+        preds[v].append(n)
+    for u in order[:-1]:
         for v in succ[u]:
             preds[v].append(u)
     idom = [-1] * (n + 1)
     idom[n] = n
     rpo = order[::-1][1:]
-    changed = True
-    while changed:
+    first = len(rpo)  # the first position a back edge enters (its source comes later in reverse post-order)
+    todo = rpo
+    while True:
         changed = False
-        for v in rpo:
+        for i, v in enumerate(todo):
             new = -1
             for p in preds[v]:
-                if idom[p] == -1:
+                if idom[p] == -1:  # not reached yet in the first pass: a back edge
+                    if i < first:
+                        first = i
                     continue
                 if new == -1:
                     new = p
-                    continue
-                a, b = p, new
-                while a != b:
-                    while post[a] < post[b]:
-                        a = idom[a]
-                    while post[b] < post[a]:
-                        b = idom[b]
-                new = a
+                else:
+                    a, b = p, new
+                    while a != b:
+                        while post[a] < post[b]:
+                            a = idom[a]
+                        while post[b] < post[a]:
+                            b = idom[b]
+                    new = a
+                if new == n:  # the root dominates every node, and v will keep it
+                    break
             if idom[v] != new:
                 idom[v] = new
                 changed = True
+        if not changed or first == len(rpo):
+            break
+        todo = rpo[first:]
     return idom[:n]
 
 
