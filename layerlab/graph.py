@@ -44,7 +44,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter, methodcaller
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 from .errors import GraphError
 
@@ -60,6 +60,7 @@ __all__ = [
     "store_name",
     "parse_name",
     "DEFAULT_STORE_DIR",
+    "reference_arrays",
 ]
 
 DEFAULT_STORE_DIR = "/nix/store"
@@ -89,6 +90,37 @@ def store_name(path: str) -> str:
         if h.isascii() and h.isalnum() and (h.islower() or h.isdigit()):
             return base[k + 1 :]
     return base
+
+
+def _standard_names(paths: Sequence[str]) -> tuple[str, ...] | None:
+    """:func:`store_name` of every path of a sorted sequence when all are
+    ``DIR/HASH-NAME`` in one directory with 32-character hashes (as Nix makes
+    them), by slicing at a fixed place; ``None`` otherwise.
+
+    Example:
+        >>> _standard_names(["/nix/store/0c7c96gikmzv87i7lv3vq5s1cmfjd6zf-openssl-1.1.1c"])
+        ('openssl-1.1.1c',)
+        >>> _standard_names(["/nix/store/aaaa-A"]) is None
+        True
+    """
+    if not paths:
+        return ()
+    k = paths[0].rfind("/") + 1  # where the hash starts
+    if not paths[-1].startswith(paths[0][:k]):  # the paths are sorted: all between share the prefix
+        return None
+    try:
+        dashes = "".join(map(itemgetter(k + 32), paths))
+        hashes = "".join(map(itemgetter(slice(k, k + 32)), paths)).encode("ascii")
+    except (IndexError, UnicodeEncodeError):
+        return None
+    if dashes != "-" * len(paths) or hashes.translate(None, _HASH_CHARACTERS):
+        return None
+    names = tuple(map(itemgetter(slice(k + 33, None)), paths))
+    return None if "/" in "".join(names) else names
+
+
+#: The characters of a store path's hash, as :func:`store_name` recognises it.
+_HASH_CHARACTERS = b"0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def parse_name(name: str) -> tuple[str, str]:
@@ -151,80 +183,158 @@ def _plain_sizes(values: Sequence[Any]) -> bool:
     return False
 
 
-def _normalised(rec: Mapping[str, Any], store_dir: str | None, source: str | None) -> tuple:
-    refs = rec.get("references") or ()
+def _normalised(
+    path: str, refs: Any, nar: Any, closure: Any, nar_hash: Any, store_dir: str | None, source: str | None
+) -> tuple:
+    """One record's data as compared between two listings of the same path."""
+    refs = refs or ()
     if not isinstance(refs, (list, tuple)) or not all(isinstance(r, str) for r in refs):
-        raise GraphError(f"references of {rec.get('path')} must be a list of strings", source=source)
+        raise GraphError(f"references of {path} must be a list of strings", source=source)
     if store_dir is not None:
         refs = [r if "/" in r else f"{store_dir}/{r}" for r in refs]
-    return (rec.get("narSize"), rec.get("closureSize"), tuple(sorted(set(refs))), rec.get("narHash"))
+    return (nar, closure, tuple(sorted(set(refs))), nar_hash)
 
 
 #: From this many paths on, references are resolved with numpy.
 _VECTORISE_FROM = 4096
 
 
+def _path_order(paths: list[str]) -> list[int]:
+    """The positions of ``paths`` in sorted order.
+
+    Large sets of store paths (one directory, ASCII, at least 16 characters
+    after it) are sorted in numpy by those 16 characters read as two
+    big-endian words, which orders them as the strings when no two share
+    them; otherwise, and for small sets, by the strings.
+
+    Example:
+        >>> _path_order(["/s/b", "/s/a", "/s/c"])
+        [1, 0, 2]
+    """
+    n = len(paths)
+    if n >= _VECTORISE_FROM:
+        import numpy as np
+
+        k = paths[0].rfind("/") + 1  # the directory's length
+        joined = "".join(paths)
+        lengths = np.fromiter(map(len, paths), dtype=np.int64, count=n)
+        if joined.isascii() and lengths.min() >= k + 16:
+            data = joined.encode("ascii")
+            starts = np.zeros(n, dtype=np.int64)
+            np.cumsum(lengths[:-1], out=starts[1:])
+            words = np.ndarray((len(data) - 7,), dtype=">u8", buffer=data, strides=(1,))
+            # Every path starts with the first one's directory: compared 8 characters at a time.
+            same_dir = k < 8 or all(
+                bool((words[starts + at] == words[at]).all()) for at in {*range(0, k - 7, 8), k - 8}
+            )
+            if same_dir and (k >= 8 or all(map(str.startswith, paths, itertools.repeat(paths[0][:k])))):
+                high = words[starts + k].astype(np.uint64)
+                order = np.argsort(high)
+                tied = high[order[1:]] == high[order[:-1]]
+                if tied.any():  # rare: 8 characters of 32 random ones seldom repeat
+                    low = words[starts + k + 8].astype(np.uint64)
+                    order = np.lexsort((low, high))
+                    tied = (high[order[1:]] == high[order[:-1]]) & (low[order[1:]] == low[order[:-1]])
+                if not tied.any():  # no ties: the string order
+                    result: list[int] = order.tolist()
+                    return result
+    return sorted(range(n), key=paths.__getitem__)
+
+
 def _resolve_all_references(
     paths: Sequence[str],
-    recs: Sequence[Mapping[str, Any]],
+    listed: Sequence[Any],
+    order: Sequence[int],
     index: Mapping[str, int],
     store_dir: str | None,
     source: str | None,
-    given: Sequence[Mapping[str, Any]] | None = None,
-    rows: Any = None,
-) -> list[tuple[int, ...]]:
-    """Every record's references as sorted, de-duplicated index tuples, self excluded.
+) -> tuple[list[tuple[int, ...]] | None, Any]:
+    """Every path's references as sorted, de-duplicated index tuples, self excluded.
 
-    ``recs`` are the records in the order of ``paths``; ``given``, when known,
-    the same records in the order the input listed them, and ``rows`` the
-    index of each of those in ``paths``.  On large graphs all
-    look-ups happen in one C-level pass over ``given`` (the parser allocated
-    the reference strings in that order, so reading them goes through memory
-    once instead of jumping about, which halves the time on the largest
-    graphs) and the sorting in numpy.  Errors are found in path order.
+    ``listed`` holds each record's ``references`` in the order the input
+    listed the records, ``order[i]`` the listing position of ``paths[i]``.
+    Returns the tuples in path order on small graphs, and on large graphs
+    instead every reference ``i -> j`` as a sorted numpy array of keys
+    ``i * n + j`` (the tuples are made from them when first asked for).
+
+    On large graphs all look-ups happen in one C-level pass over ``listed``
+    (the parser allocated the reference strings in that order, so reading
+    them goes through memory once instead of jumping about) and the sorting
+    in numpy.  Errors are found in path order.
     """
-    raw = [rec.get("references") or () for rec in recs] if given is None or len(recs) < _VECTORISE_FROM else None
-    if raw is not None and len(raw) < _VECTORISE_FROM:
+    n = len(paths)
+    if n < _VECTORISE_FROM:
         # Small graphs: a plain loop, and numpy is not even imported.
         out = []
         lookup = index.__getitem__
-        for i, refs in enumerate(raw):
+        for i, k in enumerate(order):
+            refs = listed[k] or ()
             try:
                 found = set(map(lookup, refs))
             except (KeyError, TypeError):
                 found = _resolve_references(paths[i], refs, index, store_dir, source)
             found.discard(i)
             out.append(tuple(sorted(found)))
-        return out
+        return out, None
+    import numpy as np
+
+    rows = np.empty(n, dtype=np.int64)
+    rows[np.asarray(order, dtype=np.int64)] = np.arange(n, dtype=np.int64)  # each listing's path index
+    src, dst = _looked_up(paths, listed, order, rows, index, store_dir, source)
+    keep = src != dst
+    key = src[keep]
+    key *= n
+    key += dst[keep]
+    del src, dst, keep
+    key.sort()  # by (src, dst)
+    if len(key) > 1:
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicates gone
+    return None, key
+
+
+def _looked_up(
+    paths: Sequence[str],
+    listed: Sequence[Any],
+    order: Sequence[int],
+    rows: Any,
+    index: Mapping[str, int],
+    store_dir: str | None,
+    source: str | None,
+) -> tuple[Any, Any]:
+    """Every reference of ``listed`` as numpy arrays of path indices ``(src, dst)``."""
     import numpy as np
 
     n = len(paths)
-    order = recs if given is None else given
     try:
         # A null "references" fails len() here and takes the careful path below.
-        listed = list(map(methodcaller("get", "references", ()), order)) if raw is None else raw
         lengths = np.fromiter(map(len, listed), dtype=np.int64, count=n)
         dst = np.fromiter(
             map(index.__getitem__, itertools.chain.from_iterable(listed)), dtype=np.int64, count=int(lengths.sum())
         )
-        if raw is None and rows is None:
-            rows = np.fromiter(map(index.__getitem__, map(itemgetter("path"), order)), dtype=np.int64, count=n)
-        elif raw is not None:
-            rows = np.arange(n, dtype=np.int64)
+        src = np.repeat(rows, lengths)
     except (KeyError, TypeError):
-        raw = [rec.get("references") or () for rec in recs]
-        resolved = [_resolve_references(p, r, index, store_dir, source) for p, r in zip(paths, raw)]
+        resolved = [_resolve_references(p, listed[k] or (), index, store_dir, source) for p, k in zip(paths, order)]
         lengths = np.fromiter(map(len, resolved), dtype=np.int64, count=n)
-        dst = np.fromiter(itertools.chain.from_iterable(resolved), dtype=np.int64)
-        rows = np.arange(n, dtype=np.int64)
-    src = np.repeat(rows, lengths)
-    keep = src != dst
-    key = np.sort(src[keep] * max(n, 1) + dst[keep])  # sorted by (src, dst)
-    if len(key) > 1:
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicates gone
-    targets = (key % max(n, 1)).tolist()
-    offsets = np.searchsorted(key // max(n, 1), np.arange(n + 1)).tolist()
-    return [tuple(targets[a:b]) for a, b in zip(offsets, offsets[1:])]
+        dst = np.fromiter(itertools.chain.from_iterable(resolved), dtype=np.int64, count=int(lengths.sum()))
+        src = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    return src, dst
+
+
+def _csr_tuples(key: Any, n: int) -> list[tuple[int, ...]]:
+    """Edge keys ``i * n + j``, sorted, as each node's tuple of targets.
+
+    Example:
+        >>> import numpy as np
+        >>> _csr_tuples(np.array([1, 2, 5]), 3)
+        [(1, 2), (2,), ()]
+    """
+    import numpy as np
+
+    targets = (key % n).tolist()
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // n, minlength=n), out=bounds[1:])
+    offsets = bounds.tolist()
+    return list(map(tuple, map(targets.__getitem__, map(slice, offsets[:-1], offsets[1:]))))
 
 
 def _checked_paths(records: Sequence[Any], source: str | None) -> NoReturn:
@@ -238,20 +348,26 @@ def _checked_paths(records: Sequence[Any], source: str | None) -> NoReturn:
     raise GraphError("malformed graph entries", source=source)  # pragma: no cover
 
 
-def _deduplicated(
-    records: Sequence[Mapping[str, Any]], store_dir: str | None, source: str | None
-) -> dict[str, Mapping[str, Any]]:
-    """Slow path: a path is listed more than once; accept it only when the data agree."""
-    by_path: dict[str, Mapping[str, Any]] = {}
-    for rec in records:
-        path = rec["path"]
-        old = by_path.get(path)
+def _first_listings(columns: Sequence[list[Any]], store_dir: str | None, source: str | None) -> list[list[Any]]:
+    """Slow path: a path is listed more than once; accept it only when the data agree.
+
+    ``columns`` are the path, references, narSize, closureSize and narHash
+    columns; the result keeps each path's first listing.
+    """
+    first: dict[str, int] = {}
+    keep = []
+    for k, path in enumerate(columns[0]):
+        old = first.get(path)
         if old is not None:
-            if _normalised(old, store_dir, source) != _normalised(rec, store_dir, source):
+            _, refs, nar, closure, nar_hash = columns
+            if _normalised(path, refs[old], nar[old], closure[old], nar_hash[old], store_dir, source) != _normalised(
+                path, refs[k], nar[k], closure[k], nar_hash[k], store_dir, source
+            ):
                 raise GraphError(f"path {path} is listed twice with different data", source=source)
             continue
-        by_path[path] = rec
-    return by_path
+        first[path] = k
+        keep.append(k)
+    return [[c[k] for k in keep] for c in columns]
 
 
 def _resolve_references(
@@ -440,7 +556,9 @@ class ClosureGraph:
     Attributes:
         paths: store paths, sorted.
         refs: for each path, the sorted indices of the paths it references
-            (self-reference excluded).
+            (self-reference excluded); a large graph built by
+            :meth:`from_columns` makes them from :attr:`edge_arrays` when
+            first read.
         nar_size: each path's own size, or ``None`` when unknown.
         closure_size: each path's closure size, or ``None`` when unknown.
         roots: sorted indices of the root paths (what the image asked for).
@@ -501,58 +619,98 @@ class ClosureGraph:
         records = records if isinstance(records, list) else list(records)
         try:
             listed_paths = list(map(itemgetter("path"), records))
-            if not set(map(type, listed_paths)) <= {str}:
+            if not set(map(type, listed_paths)) <= {str} or not all(listed_paths):
                 raise TypeError
         except (KeyError, TypeError, IndexError):
             _checked_paths(records, source)
-        n = len(listed_paths)
-        # One sort of the path strings gives both the path order and each
-        # record's row in it: no dictionary keyed by path is needed for that.
-        order = sorted(range(n), key=listed_paths.__getitem__)
-        pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
-        paths = tuple(pick(listed_paths))
-        if not all(paths) or (n > 1 and any(map(str.__eq__, paths, itertools.islice(paths, 1, None)))):
-            if "" in paths:
-                _checked_paths(records, source)
-            # A path listed more than once: accepted when the data agree.
-            return cls.from_records(
-                list(_deduplicated(records, store_dir, source).values()),
-                roots,
-                name=name,
-                source=source,
-                store_dir=store_dir,
-            )
-        joined = "".join(paths)  # one C-level scan for the characters no store path holds
-        if "\0" in joined or "\n" in joined or "\r" in joined:
-            bad = next(p for p in paths if "\0" in p or "\n" in p or "\r" in p)
-            raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
-        del joined
-        index = dict(zip(paths, range(n)))
-        given = records
-        if n < _VECTORISE_FROM:
-            recs = list(pick(records))
-            rows = None
-            fields = recs
-        else:
-            # Large graphs: read every record in the order the input listed
-            # it (the parser allocated them in that order, so memory is read
-            # once), then put the values in path order in one C-level pass.
-            import numpy as np
+        return cls.from_columns(
+            listed_paths,
+            _field(records, "references"),
+            _field(records, "narSize"),
+            _field(records, "closureSize"),
+            _field(records, "narHash"),
+            roots,
+            name=name,
+            source=source,
+            store_dir=store_dir,
+        )
 
-            rows = np.empty(n, dtype=np.int64)
-            rows[np.array(order, dtype=np.int64)] = np.arange(n, dtype=np.int64)
-            recs = list(pick(given))
-            fields = given
-        listed = given if rows is not None else None
-        ref_lists = _resolve_all_references(paths, recs, index, store_dir, source, listed, rows)
-        nar_list: list[Any] = _field(fields, "narSize")
-        closure_list: list[Any] = _field(fields, "closureSize")
-        hash_list = _field(fields, "narHash")
-        if rows is not None:
-            nar_list, closure_list, hash_list = list(pick(nar_list)), list(pick(closure_list)), list(pick(hash_list))
+    @classmethod
+    def from_columns(
+        cls,
+        paths: Sequence[str],
+        references: Sequence[Any],
+        nar_size: Sequence[Any] | None = None,
+        closure_size: Sequence[Any] | None = None,
+        nar_hash: Sequence[Any] | None = None,
+        roots: Sequence[str] | None = None,
+        *,
+        name: str = "",
+        source: str | None = None,
+        store_dir: str | None = None,
+    ) -> ClosureGraph:
+        """Build and validate a graph from its records taken apart field by field.
+
+        Entry ``k`` of every column belongs to the ``k``-th record as the input
+        listed it: its path, its references (a list of store paths, or
+        ``None`` for none), its ``narSize``, ``closureSize`` and ``narHash``
+        (``None`` where absent; a column of ``None`` may be given as ``None``).
+        The graph and the errors are those of :meth:`from_records` on the same
+        records; a decoder that yields columns skips building a mapping per
+        record.
+
+        Raises:
+            GraphError: as :meth:`from_records`; a path that is not a
+                non-empty string.
+
+        Example:
+            >>> g = ClosureGraph.from_columns(["/s/b-b", "/s/a-a"], [None, ["/s/b-b"]], [2, 1])
+            >>> g.paths, g.refs, g.closure_size
+            (('/s/a-a', '/s/b-b'), ((1,), ()), (3, 2))
+        """
+        listed = paths if isinstance(paths, list) else list(paths)
+        n = len(listed)
+        if not set(map(type, listed)) <= {str} or not all(listed):
+            bad = next(p for p in listed if type(p) is not str or not p)
+            raise GraphError(f"path {bad!r:.80} is not a non-empty string", source=source)
+        empty = [None] * n
+        columns = [
+            listed,
+            *(
+                empty if c is None else c if isinstance(c, list) else list(c)
+                for c in (references, nar_size, closure_size, nar_hash)
+            ),
+        ]
+        if any(len(c) != n for c in columns):
+            raise GraphError("columns of different lengths", source=source)
+        # One sort of the path strings gives both the path order and each
+        # record's row in it.
+        order = _path_order(listed)
+        pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
+        sorted_paths = tuple(pick(listed))
+        if n > 1 and any(map(str.__eq__, sorted_paths, itertools.islice(sorted_paths, 1, None))):
+            # A path listed more than once: accepted when the data agree.
+            once = _first_listings(columns, store_dir, source)
+            return cls.from_columns(
+                once[0], once[1], once[2], once[3], once[4], roots, name=name, source=source, store_dir=store_dir
+            )
+        joined = "\n".join(sorted_paths)  # one C-level scan for the characters no store path holds
+        if "\0" in joined or "\r" in joined or joined.count("\n") != max(n - 1, 0):
+            bad = next(p for p in sorted_paths if "\0" in p or "\n" in p or "\r" in p)
+            raise GraphError(f"path {bad!r:.80} holds a NUL or line-break character", source=source)
+        if n >= _VECTORISE_FROM:
+            # The same strings again, laid out in memory in path order: every later
+            # pass over the paths then reads memory in order instead of jumping about.
+            sorted_paths = tuple(joined.split("\n"))
+        del joined
+        index = dict(zip(sorted_paths, range(n)))
+        ref_lists, edge_keys = _resolve_all_references(sorted_paths, columns[1], order, index, store_dir, source)
+        nar_list: list[Any] = list(pick(columns[2])) if nar_size is not None else empty
+        closure_list: list[Any] = list(pick(columns[3])) if closure_size is not None else empty
+        hash_list: list[Any] = list(pick(columns[4])) if nar_hash is not None else empty
         for key, values in (("narSize", nar_list), ("closureSize", closure_list)):
             if not _plain_sizes(values):
-                for p, v in zip(paths, values):
+                for p, v in zip(sorted_paths, values):
                     _check_size(v, key, p, source)
         if not set(map(type, hash_list)) <= {str, type(None)}:
             hash_list = [h if type(h) is str else None for h in hash_list]
@@ -560,6 +718,11 @@ class ClosureGraph:
         closure = tuple(closure_list) if None not in closure_list else None
         hashes = tuple(hash_list) if any(hash_list) else None
 
+        edges = None
+        if edge_keys is not None:
+            src = edge_keys // max(n, 1)
+            edges = (src, edge_keys - src * n)
+            del edge_keys
         root_idx: list[int]
         roots_given = roots is not None
         if roots is not None:
@@ -573,11 +736,11 @@ class ClosureGraph:
                 root_idx.append(j)
             root_idx = sorted(set(root_idx))
         else:
-            root_idx = _derived_roots(len(paths), ref_lists)
+            root_idx = _derived_roots(n, ref_lists, edges)
 
         graph = cls(
-            paths=paths,
-            refs=tuple(ref_lists),
+            paths=sorted_paths,
+            refs=cast(tuple[tuple[int, ...], ...], _FROM_EDGES if ref_lists is None else tuple(ref_lists)),
             nar_size=nar,
             closure_size=closure,
             roots=tuple(root_idx),
@@ -586,7 +749,9 @@ class ClosureGraph:
             name=name,
             source=source,
         )
-        graph.__dict__["index"] = index  # already built: seed the cached property
+        graph.__dict__["index"] = index  # already built: seed the cached properties
+        if edges is not None:
+            graph.__dict__["edge_arrays"] = edges
         if closure is None and nar is not None:
             object.__setattr__(graph, "closure_size", graph._computed_closure_sizes())
         return graph
@@ -607,15 +772,42 @@ class ClosureGraph:
     @cached_property
     def names(self) -> tuple[str, ...]:
         """Each path's ``name-version`` (the store path without its hash)."""
-        if any("\n" in p for p in self.paths):
+        standard = _standard_names(self.paths)
+        if standard is not None:
+            return standard
+        joined = "\n".join(self.paths)
+        if joined.count("\n") != max(len(self.paths) - 1, 0):
             return tuple(store_name(p) for p in self.paths)
         # One pass of the regex engine over all paths; same rule as store_name.
-        return tuple(_NAMES.findall("\n".join(self.paths)))
+        return tuple(_NAMES.findall(joined))
 
     @cached_property
     def edge_count(self) -> int:
         """Number of references, self-references excluded."""
+        if "_refs" not in self.__dict__:
+            return len(self.edge_arrays[0])
         return sum(map(len, self.refs))
+
+    @cached_property
+    def edge_arrays(self) -> tuple[Any, Any]:
+        """Every reference ``i -> j`` as two numpy integer arrays ``(src, dst)``, ordered by ``(i, j)``.
+
+        Large graphs get them from :meth:`from_records` for free; the
+        algorithms on large graphs share them.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b"]}, {"path": "/s/b"}])
+            >>> [a.tolist() for a in g.edge_arrays]
+            [[0], [1]]
+        """
+        return reference_arrays(self.refs)
+
+    @cached_property
+    def _edges_by_target(self) -> Any:
+        """The positions of :attr:`edge_arrays` ordered by target (within a target in no set order)."""
+        import numpy as np
+
+        return np.argsort(self.edge_arrays[1])
 
     @cached_property
     def referrers(self) -> tuple[tuple[int, ...], ...]:
@@ -624,7 +816,7 @@ class ClosureGraph:
         if n >= _VECTORISE_FROM:
             import numpy as np
 
-            src, dst = _edge_arrays(self.refs)
+            src, dst = self.edge_arrays
             order = np.argsort(dst * n + src)  # by target, sources ascending (keys are distinct)
             sources = src[order].tolist()
             bounds = np.searchsorted(dst[order], np.arange(n + 1)).tolist()
@@ -692,7 +884,7 @@ class ClosureGraph:
             ((0, 1),)
         """
         if len(self.paths) >= _VECTORISE_FROM and "sccs" not in self.__dict__:
-            return _cycles_by_peeling(self.refs)
+            return _cycles_by_peeling(None, self.edge_arrays, self._edges_by_target, n=len(self.paths))
         return tuple(sorted(c for c in self.sccs if len(c) > 1))
 
     @cached_property
@@ -734,7 +926,79 @@ class ClosureGraph:
         if len(self.paths) < _VECTORISE_FROM:
             bits = _bits_over_components(tuple(reversed(self.sccs)), self.referrers)
             return [bits[t].bit_count() for t in targets]
-        return _reach_sums(self.refs, self.sccs, targets, (1,) * len(self.paths), upward=True)
+        return _plan_sums(self._ancestor_plan(), targets, (1,) * len(self.paths))
+
+    def _ancestor_plan(self) -> _ReachPlan:
+        """The prepared ancestor search, kept in the graph's memo.
+
+        Tarjan's order keeps a batch of targets close together, but its
+        search costs more than it saves unless the components are known already.
+        """
+        tarjan = "sccs" in self.__dict__
+        result: _ReachPlan = self.memo.value(
+            f"reach plan upward, {'tarjan' if tarjan else 'path'} order", lambda: self._plan(tarjan)
+        )
+        return result
+
+    def _plan(self, tarjan: bool) -> _ReachPlan:
+        """The ancestor search of :meth:`ancestor_counts` prepared, components in Tarjan's or in path order."""
+        import numpy as np
+
+        n = len(self.paths)
+        if tarjan:
+            return _reach_plan(
+                _component_numbers(n, self.sccs), len(self.sccs), self.edge_arrays, True, self._edges_by_target
+            )
+        first = np.arange(n, dtype=np.int64)
+        for comp in self.cycles:
+            first[list(comp)] = comp[0]
+        number = np.cumsum(first == np.arange(n)) - 1  # components numbered by their smallest path
+        count = int(number[-1]) + 1 if n else 0
+        return _reach_plan(number[first], count, self.edge_arrays, True, self._edges_by_target)
+
+    def ancestor_count_bounds(self) -> list[int]:
+        """For each path, an upper bound of :meth:`ancestor_counts`: its component's
+        size plus the bounds of the components that reference it, at most the
+        number of paths.
+
+        A path reached along several routes is counted once per route, so the
+        bound is exact on trees and loose where routes join; it costs a few
+        passes over the references, against a search per path for the counts.
+        Callers that need exact counts for the paths that matter (the largest
+        values, say) rule out the others with it.
+
+        Example:
+            >>> g = ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b", "/s/c"]},
+            ...     {"path": "/s/b", "references": ["/s/d"]}, {"path": "/s/c", "references": ["/s/d"]},
+            ...     {"path": "/s/d"}, {"path": "/s/e"}])
+            >>> g.ancestor_count_bounds(), g.ancestor_counts(range(5))
+            ([1, 2, 2, 5, 1], [1, 2, 2, 4, 1])
+        """
+        n = len(self.paths)
+        if n < _VECTORISE_FROM:
+            comps = self.sccs
+            comp_of = [0] * n
+            for k, comp in enumerate(comps):
+                for i in comp:
+                    comp_of[i] = k
+            bound = [0] * len(comps)
+            for k in range(len(comps) - 1, -1, -1):  # users before what they use
+                above = {comp_of[r] for i in comps[k] for r in self.referrers[i]} - {k}
+                bound[k] = min(n, len(comps[k]) + sum(bound[c] for c in above))
+            return [bound[comp_of[i]] for i in range(n)]
+        import numpy as np
+
+        plan = self._ancestor_plan()
+        upper = np.bincount(plan.comp_of, minlength=plan.m).astype(np.float64)  # each component's size
+        by_height = np.argsort(plan.height, kind="stable")[::-1]
+        levels = np.split(by_height, np.flatnonzero(np.diff(plan.height[by_height])) + 1)
+        for group in levels:  # a component's referrers sit higher: their bounds are complete
+            to, sizes = _gather(plan.step_ptr, plan.step, group)
+            if len(to):
+                summed = np.bincount(np.repeat(np.arange(len(group)), sizes), weights=upper[to], minlength=len(group))
+                upper[group] = np.minimum(upper[group] + summed, n)
+        result: list[int] = upper[plan.comp_of].astype(np.int64).tolist()
+        return result
 
     def closure_of(self, indices: Iterable[int], *, reverse: bool = False) -> list[int]:
         """Sorted indices of everything reachable from ``indices`` (included).
@@ -769,7 +1033,7 @@ class ClosureGraph:
             return tuple(self.closure_of(self.roots))
         import numpy as np
 
-        src, dst = _edge_arrays(self.refs)
+        src, dst = self.edge_arrays
         ptr = np.concatenate(([0], np.cumsum(np.bincount(src, minlength=n))))
         seen = np.zeros(n, dtype=bool)
         frontier = _sorted_unique(np.asarray(self.roots, dtype=np.int64))
@@ -808,7 +1072,7 @@ class ClosureGraph:
         nar = self.require_nar_size("computing closureSize")
         n = len(self.paths)
         if n >= _VECTORISE_FROM and sum(nar) < 2**53:
-            return tuple(_reach_sums(self.refs, self.sccs, range(n), nar, upward=False))
+            return tuple(_reach_sums(self.refs, self.sccs, range(n), nar, upward=False, edges=self.edge_arrays))
         refs = self.refs
         comps = self.sccs
         sizes = [0] * n
@@ -1035,6 +1299,33 @@ class ClosureGraph:
         return g
 
 
+class _References:
+    """:attr:`ClosureGraph.refs`: the tuples given, or, on a graph that
+    :meth:`ClosureGraph.from_columns` built from its edge arrays, the tuples made
+    from those when first asked for (many algorithms on large graphs never need
+    them).  Installed on the class after the dataclass made its constructor.
+    """
+
+    def __get__(self, graph: ClosureGraph | None, owner: type | None = None) -> Any:
+        if graph is None:
+            raise AttributeError("refs")  # a field without a default
+        state = graph.__dict__
+        refs = state.get("_refs")
+        if refs is None:
+            src, dst = state["edge_arrays"]
+            refs = state["_refs"] = tuple(_csr_tuples(src * len(graph.paths) + dst, len(graph.paths)))
+        return refs
+
+    def __set__(self, graph: ClosureGraph, value: Any) -> None:
+        if value is not _FROM_EDGES:
+            graph.__dict__["_refs"] = value
+
+
+#: The ``refs`` that :meth:`ClosureGraph.from_columns` passes for tuples made later from the edge arrays.
+_FROM_EDGES = object()
+setattr(ClosureGraph, "refs", _References())  # noqa: B010 - keeps the dataclass field as declared for type checkers
+
+
 #: ``bin()`` digits as bytes 0 and 1, for ``itertools.compress``.
 _BINARY_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
 
@@ -1115,7 +1406,7 @@ def condensation(n: int, refs: Sequence[Sequence[int]], sccs: Sequence[Sequence[
     )
 
 
-def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
+def _derived_roots(n: int, refs: Sequence[Sequence[int]] | None, edges: tuple[Any, Any] | None = None) -> list[int]:
     """Roots when the input names none: the smallest path of every strongly
     connected component that nothing outside it references.  For acyclic
     graphs these are exactly the unreferenced paths; a cycle that nothing
@@ -1128,15 +1419,15 @@ def _derived_roots(n: int, refs: Sequence[Sequence[int]]) -> list[int]:
         >>> _derived_roots(4, [(1,), (2,), (1,), ()]), _derived_roots(3, [(1,), (0,), ()])
         ([0, 3], [0, 2])
     """
-    if n < _VECTORISE_FROM:
+    if n < _VECTORISE_FROM and refs is not None:
         return condensation(n, refs).sources
     import numpy as np
 
-    src, dst = _edge_arrays(refs)
+    src, dst = edges if edges is not None else reference_arrays(refs or ())
     referenced = np.zeros(n, dtype=bool)
     referenced[dst] = True
     roots = np.flatnonzero(~referenced).tolist()
-    cycles = _cycles_by_peeling(refs)
+    cycles = _cycles_by_peeling(refs, (src, dst), n=n)
     if cycles:
         cycle_of = np.full(n, -1, dtype=np.int64)
         for k, comp in enumerate(cycles):
@@ -1180,8 +1471,14 @@ def _gather(indptr: Any, items: Any, rows: Any) -> tuple[Any, Any]:
     return items[shift + np.arange(total)], lengths
 
 
-def _edge_arrays(refs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
-    """Every reference ``i -> j`` as numpy arrays ``(src, dst)``, ordered by ``i``."""
+def reference_arrays(refs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    """Every reference ``i -> j`` as numpy arrays ``(src, dst)``, ordered by ``i``
+    (a graph keeps its own as :attr:`ClosureGraph.edge_arrays`).
+
+    Example:
+        >>> [a.tolist() for a in reference_arrays([(1, 2), (), (0,)])]
+        [[0, 0, 2], [1, 2, 0]]
+    """
     import numpy as np
 
     n = len(refs)
@@ -1194,17 +1491,24 @@ def _csr(keys: Any, values: Any, m: int) -> tuple[Any, Any]:
     """``values`` grouped by ``keys`` (``0 <= key < m``) as a CSR table."""
     import numpy as np
 
-    order = np.argsort(keys)  # the order inside a row does not matter to the callers
+    order = np.argsort(keys, kind="stable")  # fast on keys nearly in order already
     return np.searchsorted(keys[order], np.arange(m + 1)), values[order]
 
 
-def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+def _cycles_by_peeling(
+    refs: Sequence[Sequence[int]] | None,
+    edges: tuple[Any, Any] | None = None,
+    by_target: Any = None,
+    *,
+    n: int | None = None,
+) -> tuple[tuple[int, ...], ...]:
     """The strongly connected components of more than one node, each sorted,
     ordered by their smallest node.
 
     Nodes that nothing references or that reference nothing (among the nodes
     left) lie on no cycle; they are peeled off level by level in numpy, and
-    Tarjan's algorithm runs on the small core that remains.
+    Tarjan's algorithm runs on the small core that remains.  ``edges`` (and
+    ``n``, the number of nodes) may stand in for ``refs``.
 
     Example:
         >>> _cycles_by_peeling([(1,), (0, 2), (), (4,), (3,)])
@@ -1212,10 +1516,13 @@ def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], 
     """
     import numpy as np
 
-    n = len(refs)
-    src, dst = _edge_arrays(refs)
-    out_ptr, out_items = _csr(src, dst, n)
-    in_ptr, in_items = _csr(dst, src, n)
+    n = len(refs or ()) if n is None else n
+    src, dst = edges if edges is not None else reference_arrays(refs or ())
+    out_ptr, out_items = np.searchsorted(src, np.arange(n + 1)), dst  # edges come ordered by source
+    if by_target is None:
+        in_ptr, in_items = _csr(dst, src, n)
+    else:
+        in_ptr, in_items = np.searchsorted(dst[by_target], np.arange(n + 1)), src[by_target]
     indeg = np.diff(in_ptr)
     outdeg = np.diff(out_ptr)
     alive = np.ones(n, dtype=bool)
@@ -1229,11 +1536,13 @@ def _cycles_by_peeling(refs: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], 
         touched = _sorted_unique(np.concatenate((down, up)))
         touched = touched[alive[touched]]
         frontier = touched[(indeg[touched] == 0) | (outdeg[touched] == 0)]
-    core = np.flatnonzero(alive).tolist()
-    if not core:
+    core_nodes = np.flatnonzero(alive)
+    if not len(core_nodes):
         return ()
-    local = {v: k for k, v in enumerate(core)}
-    core_refs = [tuple(local[j] for j in refs[v] if j in local) for v in core]
+    local = np.cumsum(alive) - 1  # a core node's number in the core
+    inner = alive[src] & alive[dst]
+    core_refs = _csr_tuples(local[src[inner]] * len(core_nodes) + local[dst[inner]], len(core_nodes))
+    core = core_nodes.tolist()
     found = [tuple(core[k] for k in comp) for comp in _tarjan(core_refs) if len(comp) > 1]
     return tuple(sorted(found))
 
@@ -1246,6 +1555,7 @@ def _reach_sums(
     *,
     upward: bool,
     words: int = 0,
+    edges: tuple[Any, Any] | None = None,
 ) -> list[int]:
     """For each target, the sum of ``weights`` over the nodes that reach it
     (``upward``: its ancestors) or that it reaches (its closure), itself included.
@@ -1265,7 +1575,7 @@ def _reach_sums(
        reaches overlapping nodes;
     3. per batch: the *active* components (those the batch reaches) by a
        breadth-first search; each active component's bit mask of batch
-       targets, by levels, pushed along the DAG with ``bitwise_or.reduceat``
+       targets, by levels, pushed along the DAG with ``bitwise_or.at``
        (only edges among active components are touched); and each bit's
        weighted sum through one ``bincount`` per mask byte.
 
@@ -1282,22 +1592,54 @@ def _reach_sums(
         >>> _reach_sums(refs, _tarjan(refs), [0, 1, 2], [1, 10, 100], upward=False)
         [111, 111, 100]
     """
-    import numpy as np
 
-    n = len(refs)
     if not len(targets):
         return []
-    src, dst = _edge_arrays(refs)
-    m = len(sccs)
-    comp_len = np.fromiter(map(len, sccs), dtype=np.int64, count=m)
+    plan = _reach_plan(_component_numbers(len(refs), sccs), len(sccs), edges or reference_arrays(refs), upward)
+    return _plan_sums(plan, targets, weights, words)
+
+
+def _component_numbers(n: int, comps: Sequence[Sequence[int]]) -> Any:
+    """Each node's component number, components numbered in the order given, as a numpy array."""
+    import numpy as np
+
+    comp_len = np.fromiter(map(len, comps), dtype=np.int64, count=len(comps))
     comp_of = np.empty(n, dtype=np.int64)
-    members = np.fromiter(itertools.chain.from_iterable(sccs), dtype=np.int64, count=n)
-    comp_of[members] = np.repeat(np.arange(m), comp_len)
-    comp_weight = np.bincount(comp_of, weights=np.asarray(weights, dtype=np.float64), minlength=m)
-    # Edges run from a component to the ones its search steps to.
+    members = np.fromiter(itertools.chain.from_iterable(comps), dtype=np.int64, count=n)
+    comp_of[members] = np.repeat(np.arange(len(comps)), comp_len)
+    return comp_of
+
+
+@dataclass(frozen=True)
+class _ReachPlan:
+    """What :func:`_plan_sums` needs of a graph and a direction, prepared once
+    (see :func:`_reach_sums`)."""
+
+    m: int
+    comp_of: Any
+    step_ptr: Any
+    step: Any
+    height: Any
+    part: Any  # the weakly connected part of each component, first those the search goes on from
+
+
+def _reach_plan(comp_of: Any, m: int, edges: tuple[Any, Any], upward: bool, by_target: Any = None) -> _ReachPlan:
+    """Steps 1 and 2 of :func:`_reach_sums` for components numbered ``comp_of`` (``0 <= k < m``).
+
+    ``by_target``, the edges' positions ordered by target, puts the edges of an
+    upward search nearly in the order of their start (all of it when components
+    are numbered in path order), which makes grouping them by start cheap.
+    """
+    import numpy as np
+
+    src, dst = edges
+    if upward and by_target is not None:
+        src, dst = src[by_target], dst[by_target]
+    # Edges run from a component to the ones its search steps to, each once.
     a, b = (comp_of[dst], comp_of[src]) if upward else (comp_of[src], comp_of[dst])
     keep = a != b
-    a, b = a[keep], b[keep]  # duplicate edges are harmless to an OR
+    pair = _sorted_unique(a[keep] * m + b[keep])
+    a, b = pair // max(m, 1), pair % max(m, 1)
     # Weakly connected parts without the far end (components the search
     # leaves from nowhere, such as the paths nothing references for ancestors).
     onward = np.bincount(a, minlength=m) > 0
@@ -1313,7 +1655,7 @@ def _reach_sums(
             break
         label = new
     # Levels: peel the components every step into which is placed.
-    step_ptr, step = _csr(a, b, m)  # where the search goes from each component
+    step_ptr, step = np.searchsorted(a, np.arange(m + 1)), b  # where the search goes from each component
     height = np.zeros(m, dtype=np.int64)
     left = np.bincount(b, minlength=m)
     frontier = np.flatnonzero(left == 0)
@@ -1327,15 +1669,21 @@ def _reach_sums(
         nxt = _sorted_unique(nxt)
         frontier = nxt[left[nxt] == 0]
         level += 1
-    # Renumber part by part, so that a batch's targets reach overlapping
-    # nodes and are neighbours in memory.
-    perm = np.lexsort((np.arange(m), label, onward))
-    rank = np.empty(m, dtype=np.int64)
-    rank[perm] = np.arange(m)
-    comp_of, a, b, comp_weight, height = rank[comp_of], rank[a], rank[b], comp_weight[perm], height[perm]
-    step_ptr, step = _csr(a, b, m)
+    # Batches take their targets part by part, so that a batch's targets reach overlapping nodes.
+    return _ReachPlan(m, comp_of, step_ptr, step, height, label + m * onward)
+
+
+def _plan_sums(plan: _ReachPlan, targets: Sequence[int], weights: Sequence[int], words: int = 0) -> list[int]:
+    """Step 3 of :func:`_reach_sums`."""
+    import numpy as np
+
+    if not len(targets):
+        return []
+    m, comp_of, step_ptr, step, height = plan.m, plan.comp_of, plan.step_ptr, plan.step, plan.height
+    comp_weight = np.bincount(comp_of, weights=np.asarray(weights, dtype=np.float64), minlength=m)
     target_comps = comp_of[np.asarray(targets, dtype=np.int64)]
     wanted = _sorted_unique(target_comps)
+    wanted = wanted[np.lexsort((wanted, plan.part[wanted]))]
 
     words = words or _COUNT_WORDS
     width = 64 * words
@@ -1364,12 +1712,8 @@ def _reach_sums(
         bounds = np.flatnonzero(np.diff(height[active])) + 1
         for group in np.split(active, bounds):  # levels ascending: a group's masks are complete
             to, sizes = _gather(step_ptr, step, group)  # every such component is active
-            if not len(to):
-                continue
-            order = np.argsort(to)
-            to = to[order]
-            starts = np.flatnonzero(np.concatenate(([True], to[1:] != to[:-1])))
-            mask[to[starts]] |= np.bitwise_or.reduceat(np.repeat(mask[group], sizes, axis=0)[order], starts, axis=0)
+            if len(to):
+                np.bitwise_or.at(mask, to, np.repeat(mask[group], sizes, axis=0))
         columns = mask[active].view(np.uint8)
         nbytes = columns.shape[1]
         keys = (columns + np.arange(0, 256 * nbytes, 256, dtype=np.int64)).ravel()  # (byte position, value)

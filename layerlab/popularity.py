@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import itertools
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -112,9 +113,7 @@ class Popularity:
             (1, 900)
         """
         if not self.forced and not self.by_name:
-            get = self.counts.get
-            default = self.default
-            return tuple([get(n, default) for n in graph.names])
+            return tuple(map(self.counts.get, graph.names, itertools.repeat(self.default)))
         return tuple(self.of_name(n) for n in graph.names)
 
     def threshold_at_percentile(self, q: float) -> int:

@@ -748,13 +748,43 @@ def check_layers(
     # union is the graph's path set (so no path twice), and each layer is
     # sorted (timsort checks an already sorted tuple in one pass).
     groups = [layer.paths for layer in layers]
-    if (
-        sum(map(len, groups)) == len(graph.paths)
+    total = sum(map(len, groups))
+    if total == len(graph.paths) >= _VECTORISE_FROM:
+        if _partition_vectorised(graph, groups, total):
+            return
+    elif (
+        total == len(graph.paths)
         and graph.index.keys() == set().union(*groups)
         and all(g and g == tuple(sorted(g)) for g in groups)
     ):
         return
     _explain_bad_layers(graph, layers, who)
+
+
+#: From this many paths on, layers are checked with numpy.
+_VECTORISE_FROM = 4096
+
+
+def _partition_vectorised(graph: ClosureGraph, groups: Sequence[Sequence[str]], total: int) -> bool:
+    """Whether ``groups`` (holding ``total`` paths, as many as the graph) are non-empty,
+    sorted and hold every path of ``graph`` once: each path's index in one pass,
+    then every index counted once and ascending inside each group."""
+    import itertools
+
+    import numpy as np
+
+    try:
+        where = np.fromiter(
+            map(graph.index.__getitem__, itertools.chain.from_iterable(groups)), dtype=np.int64, count=total
+        )
+    except (KeyError, TypeError):
+        return False
+    sizes = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+    if not sizes.all() or not (np.bincount(where, minlength=total) == 1).all():
+        return False
+    rising = np.diff(where) > 0  # graph paths are sorted: a sorted group has rising indices
+    rising[np.cumsum(sizes)[:-1] - 1] = True  # from one group to the next anything goes
+    return bool(rising.all())
 
 
 def _explain_bad_layers(graph: ClosureGraph, layers: Sequence[Layer], who: str) -> None:

@@ -24,7 +24,11 @@ to spend.
 where ``bytes`` is the unit's ``narSize`` sum, ``popularity`` the table's count
 for the head (at least 1) and ``users`` the number of paths of this image whose
 closure holds the head, itself included (counted for the unit heads alone by
-:meth:`ClosureGraph.ancestor_counts`, in memory linear in the graph).
+:meth:`ClosureGraph.ancestor_counts`, in memory linear in the graph; on large
+graphs only for the units that can make the cut: a unit whose value, with
+its users bounded from above by :meth:`ClosureGraph.ancestor_count_bounds`,
+stays below the ``budget - 1``-th best exact value cannot, and goes to the
+shared layer uncounted).
 ``users`` marks foundations (libc, libstdc++, libssl) that every part of an
 image stands on and that other images will hold too; an image's own application has ``users = 1``, and its bytes
 would be pulled once whatever layer they sit in.
@@ -75,6 +79,9 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..graph import ClosureGraph
@@ -95,6 +102,8 @@ def keystone_units(
         ({0: [0, 1]}, {0: [0], 1: [1]})
     """
     n = len(graph.paths)
+    if n >= _VECTORISE_FROM:
+        return _units_large(graph, pops, attach_popularity)
     comp_head = list(range(n))
     in_cycle = bytearray(n)
     for comp in graph.cycles:
@@ -129,6 +138,62 @@ def keystone_units(
     return units
 
 
+#: From this many paths on, units are found with numpy.
+_VECTORISE_FROM = 4096
+
+
+def _units_large(graph: ClosureGraph, pops: Sequence[int], attach_popularity: int) -> dict[int, list[int]]:
+    """:func:`keystone_units` in numpy: distinct referring components per path
+    from one sort of the references, heads by pointer jumping up the attachments."""
+    import numpy as np
+
+    n = len(graph.paths)
+    nodes = np.arange(n, dtype=np.int64)
+    comp_head = nodes.copy()
+    in_cycle = np.zeros(n, dtype=bool)
+    for comp in graph.cycles:
+        comp_head[list(comp)] = comp[0]
+        in_cycle[list(comp)] = True
+    may_attach = ~in_cycle & np.fromiter(map(attach_popularity.__ge__, pops), dtype=bool, count=n)
+    src, dst = graph.edge_arrays
+    wanted = may_attach[dst]
+    target, referrer = dst[wanted], comp_head[src[wanted]]
+    # A path's referrers lie in one component when the smallest and largest component agree.
+    low = np.full(n, n, dtype=np.int64)
+    high = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(low, target, referrer)
+    np.maximum.at(high, target, referrer)
+    parent = np.where(low == high, low, comp_head)
+    # Attachments form a forest whose roots point to themselves: jump until every path points to its root.
+    while True:
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            break
+        parent = up
+    # Units in order of their smallest path, members ascending.
+    by_head = np.argsort(parent, kind="stable")
+    heads_sorted = parent[by_head]
+    starts = np.flatnonzero(np.concatenate(([True], heads_sorted[1:] != heads_sorted[:-1])))
+    members = by_head.tolist()
+    bounds = np.append(starts, n).tolist()
+    groups = list(map(members.__getitem__, map(slice, bounds[:-1], bounds[1:])))
+    first = by_head[starts]  # smallest member of each unit (members ascending within a unit)
+    heads = heads_sorted[starts].tolist()
+    return {heads[k]: groups[k] for k in np.argsort(first, kind="stable").tolist()}
+
+
+def _unit_sizes(members: list[list[int]], nar: Sequence[int]) -> list[int]:
+    """The ``narSize`` sum of every unit's members (numpy on large graphs when the sums fit)."""
+    if len(nar) < _VECTORISE_FROM or sum(nar) >= 2**63:
+        return [sum(map(nar.__getitem__, m)) for m in members]
+    import numpy as np
+
+    flat = np.fromiter(map(nar.__getitem__, itertools.chain.from_iterable(members)), dtype=np.int64, count=len(nar))
+    starts = np.cumsum(np.fromiter(map(len, members), dtype=np.int64, count=len(members))) - 1
+    totals = np.cumsum(flat)[starts]
+    return np.diff(totals, prepend=0).tolist()
+
+
 @dataclass(frozen=True, eq=False)
 class Keystone(Strategy):
     """Globally defined units, the most valuable alone, the rest in one layer (see the module documentation)."""
@@ -152,7 +217,8 @@ class Keystone(Strategy):
     def _group(self, graph: ClosureGraph, context: Context, budget: int) -> list[Layer]:
         # Without narSize every path counts as one byte: units are ranked by popularity and users alone.
         nar = graph.nar_size if graph.nar_size is not None else (1,) * len(graph.paths)
-        if self.beta:
+        large = len(graph.paths) >= _VECTORISE_FROM
+        if self.beta and not large:
             _ = graph.sccs  # one search for the components serves the units' cycles and the users' counts
         if context.popularity is None:  # no package-set data: no attachments, popularity 1
             pops: tuple[int, ...] = (1,) * len(graph.paths)
@@ -163,20 +229,66 @@ class Keystone(Strategy):
         alpha = self.alpha
         beta = self.beta
         heads = list(units)
-        users = graph.ancestor_counts(heads) if beta else None
-        ranked = []
-        for k, (h, members) in enumerate(units.items()):
-            size = sum(nar[i] for i in members)
-            value = size * max(pops[h], 1) ** alpha
-            if users is not None:
-                value *= users[k] ** beta
-            ranked.append((value, size, h, members))
-        ranked.sort(key=lambda t: (-t[0], graph.paths[t[2]]))
-        if len(ranked) <= budget:
-            return [make_layer(graph, m, rating=v, reason="unit", root=h) for v, _, h, m in ranked]
-        eligible = [t for t in ranked if t[1] >= self.min_layer_size][: budget - 1]
-        chosen = {t[2] for t in eligible}
-        layers = [make_layer(graph, m, rating=v, reason="unit", root=h) for v, _, h, m in eligible]
-        rest = [i for v, _, h, m in ranked if h not in chosen for i in m]
+        members = list(units.values())
+        sizes = _unit_sizes(members, nar)
+        head_pops = list(map(max, map(pops.__getitem__, heads), itertools.repeat(1)))
+        factor = {p: p**alpha for p in set(head_pops)}  # one power per distinct popularity
+        base = list(map(operator.mul, sizes, map(factor.__getitem__, head_pops)))
+        values: dict[int, float] = dict(enumerate(base))
+        if beta:
+            if large and len(heads) > budget:
+                users = self._users_that_matter(graph, heads, sizes, base, budget)
+            else:
+                users = dict(enumerate(graph.ancestor_counts(heads)))
+            values = {k: base[k] * u**beta for k, u in users.items()}
+        paths = graph.paths
+        ranked = sorted(values, key=lambda k: (-values[k], paths[heads[k]]))
+        if len(heads) <= budget:
+            return [make_layer(graph, members[k], rating=values[k], reason="unit", root=heads[k]) for k in ranked]
+        eligible = [k for k in ranked if sizes[k] >= self.min_layer_size][: budget - 1]
+        layers = [make_layer(graph, members[k], rating=values[k], reason="unit", root=heads[k]) for k in eligible]
+        chosen = set(eligible)
+        rest = [i for k, m in enumerate(members) if k not in chosen for i in m]
         layers.append(make_layer(graph, rest, reason="rest"))
         return layers
+
+    def _users_that_matter(
+        self, graph: ClosureGraph, heads: list[int], sizes: list[int], base: list[float], budget: int
+    ) -> dict[int, int]:
+        """Unit number -> users, exactly, for every unit large enough that can be
+        among the ``budget - 1`` most valuable ones; the others are left out.
+
+        A unit's value grows with its users, so
+        :meth:`~layerlab.graph.ClosureGraph.ancestor_count_bounds` bounds it
+        from above.  Units are counted exactly in order of that bound until
+        every unit left has a bound below the ``budget - 1``-th best exact
+        value: those cannot make the cut, and the units that do have exact
+        values, hence the same layers and ratings as counting every unit.
+        """
+        want = budget - 1
+        least = self.min_layer_size
+        eligible = [k for k in range(len(heads)) if sizes[k] >= least]
+        if want <= 0 or not eligible:
+            return {}
+        import numpy as np
+
+        beta = self.beta
+        bounds = np.asarray(graph.ancestor_count_bounds(), dtype=np.float64)
+        candidates = np.asarray(eligible, dtype=np.int64)
+        upper = np.asarray(base, dtype=np.float64)[candidates] * bounds[np.asarray(heads)[candidates]] ** beta
+        by_upper = np.argsort(-upper, kind="stable")
+        top = candidates[by_upper].tolist()
+        upper = upper[by_upper]
+        exact: dict[int, int] = {}
+        take = min(len(top), max(4 * want, 512))
+        while True:
+            new = top[len(exact) : take]
+            exact.update(zip(new, graph.ancestor_counts([heads[k] for k in new])))
+            if len(exact) < want:
+                return exact  # every eligible unit is counted
+            best = sorted((base[k] * u**beta for k, u in exact.items()), reverse=True)
+            threshold = best[want - 1] * (1 - 1e-9)  # a margin for rounding in the powers
+            need = max(take, int(np.count_nonzero(upper >= threshold)))  # upper bounds descend
+            if need == take:
+                return exact
+            take = need

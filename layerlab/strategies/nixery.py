@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from ..graph import BoundedCache, ClosureGraph
+from ..graph import BoundedCache, ClosureGraph, reference_arrays
 from ..popularity import NIXERY_2022_FORCED, Popularity
 from .base import Context, Layer, LayerBatch, Strategy, param
 
@@ -94,7 +95,9 @@ class UnreachablePathsWarning(UserWarning):
     """Some paths of a graph are reachable from no root; they were kept in a layer of their own."""
 
 
-def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence[int]) -> list[int]:
+def immediate_dominators(
+    n: int, refs: Sequence[Sequence[int]], starts: Sequence[int], *, edges: tuple[Any, Any] | None = None
+) -> list[int]:
     """Immediate dominators of a graph of ``n`` nodes seen from an artificial root.
 
     The artificial root is node ``n``, with an edge to every node of ``starts``.
@@ -103,6 +106,8 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
     nodes).  Computed with rustworkx's compiled Cooper-Harvey-Kennedy
     implementation, or on graphs too small to repay its import with the same
     algorithm in plain Python (immediate dominators are unique: both agree).
+    ``edges``, the references as numpy arrays (:attr:`ClosureGraph.edge_arrays`),
+    spares building them again.
 
     Example:
         >>> immediate_dominators(3, [(1, 2), (2,), ()], [0])
@@ -110,18 +115,33 @@ def immediate_dominators(n: int, refs: Sequence[Sequence[int]], starts: Sequence
     """
     if n < _VECTORISE_FROM:
         return _dominators_small(n, refs, starts)
+    return _dominators_large(n, refs, starts, edges).tolist()
+
+
+def _dominators_large(
+    n: int, refs: Sequence[Sequence[int]] | None, starts: Sequence[int], edges: tuple[Any, Any] | None
+) -> Any:
+    """:func:`immediate_dominators` through rustworkx, as a numpy array."""
+    import numpy as np
     import rustworkx as rx
 
+    src, dst = edges if edges is not None else reference_arrays(refs or ())
+    # A start's only dominator is the artificial root, whatever else reaches it;
+    # and a path through another edge into a start has a sub-path from the
+    # root straight to that start, which avoids whatever the path avoids.  So
+    # edges into starts change no dominator: leave them out.
+    into_start = np.zeros(n, dtype=bool)
+    into_start[np.asarray(starts, dtype=np.int64)] = True
+    keep = ~into_start[dst]
     g = rx.PyDiGraph()
-    g.add_nodes_from(range(n + 1))
-    g.extend_from_edge_list(edge_list(refs))
-    g.extend_from_edge_list([(n, s) for s in starts])
+    g.extend_from_edge_list([(n, s) for s in starts])  # nodes 0 .. n appear with the first edge list
+    g.extend_from_edge_list(list(zip(src[keep].tolist(), dst[keep].tolist())))
     dom = rx.immediate_dominators(g, n)
-    out = [-1] * n
-    for node, d in dom.items():
-        if node != n:
-            out[node] = d
-    return out
+    out = np.full(n + 1, -1, dtype=np.int64)
+    out[np.fromiter(dom.keys(), dtype=np.int64, count=len(dom))] = np.fromiter(
+        dom.values(), dtype=np.int64, count=len(dom)
+    )
+    return out[:n]
 
 
 #: Below this many paths the strategy runs in plain Python: importing numpy
@@ -212,12 +232,8 @@ def edge_list(refs: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
         >>> edge_list([(1, 2), (2,), ()])
         [(0, 1), (0, 2), (1, 2)]
     """
-    import numpy as np
-
-    lengths = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
-    src = np.repeat(np.arange(len(refs), dtype=np.int64), lengths).tolist()
-    dst = list(itertools.chain.from_iterable(refs))
-    return list(zip(src, dst))
+    src, dst = reference_arrays(refs)
+    return list(zip(src.tolist(), dst.tolist()))
 
 
 @dataclass(frozen=True)
@@ -249,6 +265,8 @@ def dominator_split(graph: ClosureGraph, flagged: Sequence[int]) -> DominatorSpl
     """
     n = len(graph.paths)
     starts = sorted(set(graph.roots) | set(flagged))
+    if n >= _VECTORISE_FROM:
+        return _dominator_split_large(graph, starts, flagged)
     idom = immediate_dominators(n, graph.refs, starts)
     owner = [-1] * n
     heads = []
@@ -269,6 +287,28 @@ def dominator_split(graph: ClosureGraph, flagged: Sequence[int]) -> DominatorSpl
         for c in chain:
             owner[c] = head
     return DominatorSplit(tuple(heads), tuple(owner), tuple(idom), frozenset(flagged))
+
+
+def _dominator_split_large(graph: ClosureGraph, starts: list[int], flagged: Sequence[int]) -> DominatorSplit:
+    """:func:`dominator_split` in numpy: each path's head found by pointer jumping up the dominator tree."""
+    import numpy as np
+
+    n = len(graph.paths)
+    idom = _dominators_large(n, None, starts, graph.edge_arrays)
+    up = np.append(idom, n)
+    nodes = np.arange(n + 1, dtype=np.int64)
+    ends = (up == n) | (up < 0)  # heads, unreachable paths and the artificial root point to themselves
+    up[ends] = nodes[ends]
+    while True:  # doubling: after k rounds every path points 2**k steps up, or to its head
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            break
+        up = nxt
+    owner = np.where(idom < 0, -1, up[:n])
+    heads = np.flatnonzero(idom == n)
+    split = DominatorSplit(tuple(heads.tolist()), tuple(owner.tolist()), tuple(idom.tolist()), frozenset(flagged))
+    split.__dict__["_owner_array"] = owner  # the same owners, for rate_split and merge_split
+    return split
 
 
 SizeMeasure = Literal["closure", "nar"]
@@ -370,8 +410,18 @@ class Nixery(Strategy):
             >>> Nixery(size_threshold=10).flagged(g, [50, 5], [1, 1000], 1000)
             [0, 1]
         """
-        limit = self.size_threshold
-        return [i for i in range(len(sizes)) if sizes[i] > limit or pops[i] >= threshold]
+        if len(sizes) >= _VECTORISE_FROM:
+            import numpy as np
+
+            try:
+                size = np.fromiter(sizes, dtype=np.int64, count=len(sizes))
+                pop = np.fromiter(pops, dtype=np.int64, count=len(pops))
+            except OverflowError:
+                pass
+            else:
+                return np.flatnonzero((size > self.size_threshold) | (pop >= threshold)).tolist()
+        big = map(self.size_threshold.__lt__, sizes)
+        return list(itertools.compress(range(len(sizes)), map(operator.or_, big, map(threshold.__le__, pops))))
 
     def analyse(self, graph: ClosureGraph, context: Context) -> NixeryAnalysis:
         """Steps 1-3 with everything that explains them: sizes, popularity,
@@ -504,6 +554,14 @@ class RatedSplit:
     has_unreachable: bool
 
 
+def _owner_array(split: DominatorSplit) -> Any:
+    """``split.owner`` as a numpy array (kept from :func:`dominator_split` on large graphs)."""
+    import numpy as np
+
+    found = split.__dict__.get("_owner_array")
+    return np.fromiter(split.owner, dtype=np.int64, count=len(split.owner)) if found is None else found
+
+
 def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int], pops: Sequence[int]) -> RatedSplit:
     """Step 4: a layer's rating is the popularity of its head times the sum of its paths' sizes.
 
@@ -530,13 +588,13 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
     else:
         import numpy as np
 
-        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        owner = _owner_array(split)
         reach = owner >= 0
         weight = np.zeros(n, dtype=np.int64)
         np.add.at(weight, owner[reach], np.fromiter(sizes, dtype=np.int64, count=n)[reach])
         head_weights = weight[list(heads)].tolist()
         count = int(n - reach.sum())
-    ratings = [int(pops[h]) * w for h, w in zip(heads, head_weights)]
+    ratings = list(map(operator.mul, map(int, map(pops.__getitem__, heads)), head_weights))
     has_unreachable = count > 0
     if has_unreachable:
         warnings.warn(
@@ -545,11 +603,30 @@ def rate_split(graph: ClosureGraph, split: DominatorSplit, sizes: Sequence[int],
             UnreachablePathsWarning,
             stacklevel=4,
         )
-    order = sorted(range(len(heads)), key=ratings.__getitem__)
+    order = _ascending(ratings)
     if has_unreachable:
         order.insert(0, len(heads))
     all_ratings = ratings + [0] * has_unreachable
-    return RatedSplit(tuple(heads), tuple(order), tuple(all_ratings[g] for g in order), has_unreachable)
+    return RatedSplit(tuple(heads), tuple(order), tuple(map(all_ratings.__getitem__, order)), has_unreachable)
+
+
+def _ascending(values: list[int]) -> list[int]:
+    """Positions of ``values`` by ascending value, ties in position order (a stable sort).
+
+    Example:
+        >>> _ascending([3, 1, 3, 2])
+        [1, 3, 0, 2]
+    """
+    if len(values) >= _VECTORISE_FROM:
+        import numpy as np
+
+        try:
+            array = np.array(values, dtype=np.int64)
+        except OverflowError:
+            pass
+        else:
+            return np.argsort(array, kind="stable").tolist()
+    return sorted(range(len(values)), key=values.__getitem__)
 
 
 def merge_groups(ratings: Sequence[int], budget: int, merge_mode: str) -> list[tuple[int, tuple[int, ...]]]:
@@ -647,7 +724,7 @@ def merge_split(
     else:
         import numpy as np
 
-        owner = np.fromiter(split.owner, dtype=np.int64, count=n)
+        owner = _owner_array(split)
         reach = owner >= 0
         head_group = np.full(n + 1, -1, dtype=np.int64)
         head_group[list(heads)] = final[: len(heads)]
@@ -664,8 +741,8 @@ def merge_split(
         idx = members[pos]
         out.append(
             Layer(
-                paths=tuple([paths[i] for i in idx]),
-                size=None if nar is None else sum([nar[i] for i in idx]),
+                paths=tuple(map(paths.__getitem__, idx)),
+                size=None if nar is None else sum(map(nar.__getitem__, idx)),
                 rating=rating,
                 reason=reason,
                 root=None if root is None else paths[root],
