@@ -326,3 +326,27 @@ def test_image_over_budget_shares_the_bottom_layers_under_chainid():
     assert curl_bytes == sum(s[0].graph.nar_size)  # the first image is pulled whole
     assert ffmpeg_bytes < sum(s[1].graph.nar_size)
     assert lay.layers[0][0].paths == lay.layers[1][0].paths
+
+
+@pytest.mark.parametrize("seed", [4, 11])
+def test_unit_order_same_from_edge_arrays_as_from_reference_tuples(seed, monkeypatch):
+    import layerlab.strategies.bedrock as bedrock_module
+
+    rng = random.Random(seed)
+    n, m = 500, 80
+    # an acyclic graph (references point to larger indices), units of consecutive paths keep it acyclic
+    records = [
+        {
+            "path": f"/nix/store/{i:04d}-p",
+            "references": [f"/nix/store/{j:04d}-p" for j in range(i + 1, n) if rng.random() < 3 / n],
+        }
+        for i in range(n)
+    ]
+    g = ClosureGraph.from_records(records)
+    unit_of = [i * m // n for i in range(n)]
+    keys = [(rng.randrange(5), u) for u in range(m)]  # ties broken by the unit number
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
+    plain = bedrock_module._unit_order(g, unit_of, m, keys)
+    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
+    assert bedrock_module._unit_order(g, unit_of, m, keys) == plain
+    assert sorted(plain) == list(range(m)) and plain != sorted(range(m), key=keys.__getitem__)

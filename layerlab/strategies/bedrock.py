@@ -189,32 +189,45 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[in
         >>> closure_order([[1], [2], [], []], [1, 5, 9, 0])
         [3, 2, 1, 0]
     """
-    n = len(refs)
-    by_key = sorted(range(n), key=keys.__getitem__)
-    rank = [0] * n
+    by_key, rank = _ranked(keys)
+    return _emit_depth_first(_children_by_rank(refs, rank), by_key)
+
+
+def _ranked(keys: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """The nodes by key, smallest first, and each node's position in that list."""
+    by_key = sorted(range(len(keys)), key=keys.__getitem__)
+    rank = [0] * len(keys)
     for r, u in enumerate(by_key):
         rank[u] = r
-    children = _children_by_rank(refs, rank)
+    return by_key, rank
+
+
+def _emit_depth_first(children: Sequence[Sequence[int]], by_key: Sequence[int]) -> list[int]:
+    """The order of :func:`closure_order`, given each node's children already by key."""
+    n = len(children)
     done = bytearray(n)
+    seen = [0] * n  # how many of a node's children were looked at
     out: list[int] = []
+    emit = out.append
     for start in by_key:
         if done[start]:
             continue
         done[start] = 1
-        stack = [(start, 0)]
+        stack = [start]
         while stack:
-            u, k = stack[-1]
+            u = stack[-1]
             kids = children[u]
-            while k < len(kids) and done[kids[k]]:
+            k, end = seen[u], len(kids)
+            while k < end and done[kids[k]]:
                 k += 1
-            if k < len(kids):
+            if k < end:
                 v = kids[k]
-                stack[-1] = (u, k + 1)
+                seen[u] = k + 1
                 done[v] = 1
-                stack.append((v, 0))
+                stack.append(v)
             else:
                 stack.pop()
-                out.append(u)
+                emit(u)
     return out
 
 
@@ -278,6 +291,43 @@ def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) 
     targets = (key % m).tolist()
     offsets = np.searchsorted(key // m, np.arange(m + 1)).tolist()
     return [targets[a:b] for a, b in zip(offsets, offsets[1:])]
+
+
+def _unit_order(graph: ClosureGraph, unit_of: list[int], m: int, keys: Sequence[Any]) -> list[int]:
+    """:func:`closure_order` of the graph of ``m`` units (``unit_of`` maps paths to units).
+
+    Large graphs go from the graph's edge arrays straight to each unit's
+    children by key, in one sort of all edges, without per-path tuples.
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> g = ClosureGraph.from_records([
+        ...     {"path": "/s/a", "references": ["/s/b"]}, {"path": "/s/b", "references": ["/s/c"]}, {"path": "/s/c"}])
+        >>> _unit_order(g, [0, 1, 1], 2, [0, 1])
+        [1, 0]
+    """
+    n = len(graph.paths)
+    if n < _VECTORISE_FROM:
+        return closure_order(_unit_references(graph.refs, unit_of, m), keys)
+    import numpy as np
+
+    by_key, rank = _ranked(keys)
+    src, dst = graph.edge_arrays
+    unit = np.asarray(unit_of, dtype=np.int64)
+    su, dv = unit[src], unit[dst]
+    keep = su != dv
+    ranks = np.asarray(rank, dtype=np.int64)
+    key = su[keep] * m + ranks[dv[keep]]  # (unit, child's rank): ranks are distinct
+    key.sort()
+    if len(key) > 1:
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicate edges gone
+    by_rank = np.empty(m, dtype=np.int64)
+    by_rank[ranks] = np.arange(m, dtype=np.int64)
+    kids = by_rank[key % m].tolist()
+    bounds = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // m, minlength=m), out=bounds[1:])
+    offsets = bounds.tolist()
+    return _emit_depth_first([kids[a:b] for a, b in zip(offsets, offsets[1:])], by_key)
 
 
 def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[int]:
@@ -453,8 +503,8 @@ class Bedrock(Strategy):
         paths = graph.paths
         tie = [(names[h], paths[h]) for h in heads]
         gamma = self.gamma
-        keys = [(-size[u] * pop[u] ** gamma, tie[u]) for u in range(m)]
-        order = closure_order(_unit_references(graph.refs, unit_of, m), keys)
+        keys = [(-s * p**gamma, t) for s, p, t in zip(size, pop, tie)]
+        order = _unit_order(graph, unit_of, m, keys)
         least = self.min_layer_bytes
         # The foundation: what the order puts below its first unit of at least `least` bytes joins that unit.
         k = 0
