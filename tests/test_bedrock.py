@@ -350,18 +350,3 @@ def test_unit_order_same_from_edge_arrays_as_from_reference_tuples(seed, monkeyp
     monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
     assert bedrock_module._unit_order(g, unit_of, m, keys) == plain
     assert sorted(plain) == list(range(m)) and plain != sorted(range(m), key=keys.__getitem__)
-
-
-def test_unit_sizes_same_with_and_without_numpy(monkeypatch):
-    import layerlab.strategies.bedrock as bedrock_module
-
-    rng = random.Random(8)
-    n, m = 300, 40
-    nar = [rng.randrange(10**10) for _ in range(n)]
-    unit_of = [rng.randrange(m) for _ in range(n)]
-    members = [[i for i in range(n) if unit_of[i] == u] for u in range(m)]
-    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
-    plain = bedrock_module._unit_sizes(nar, unit_of, members)
-    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
-    assert bedrock_module._unit_sizes(nar, unit_of, members) == plain
-    assert sum(plain) == sum(nar) and all(type(s) is int for s in plain)

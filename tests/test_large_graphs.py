@@ -292,3 +292,20 @@ def test_mapped_files_load_as_read_ones(broken, tmp_path, monkeypatch):
         assert files_module._load_mapped(files["plain"], name="g", store_dir="/nix/store") is not None
     assert files_module._load_mapped(files["gzip"], name="g", store_dir="/nix/store") is None
     assert files_module._load_mapped(tmp_path / "missing.json", name="g", store_dir="/nix/store") is None
+
+
+def test_unit_sizes_same_with_and_without_numpy(monkeypatch):
+    import random
+
+    import layerlab.strategies.keystone as keystone_module
+
+    rng = random.Random(8)
+    n, m = 300, 40
+    nar = [rng.randrange(10**10) for _ in range(n)]
+    unit_of = [rng.randrange(m) for _ in range(n)]
+    members = [[i for i in range(n) if unit_of[i] == u] for u in range(m)]
+    monkeypatch.setattr(keystone_module, "_VECTORISE_FROM", 10**9)
+    plain = keystone_module.unit_sizes(members, nar)
+    monkeypatch.setattr(keystone_module, "_VECTORISE_FROM", 0)
+    assert keystone_module.unit_sizes(members, nar) == plain
+    assert sum(plain) == sum(nar) and all(type(s) is int for s in plain)

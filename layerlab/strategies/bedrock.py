@@ -171,7 +171,7 @@ from typing import Any
 
 from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer, param
-from .keystone import keystone_units
+from .keystone import keystone_units, unit_sizes
 
 __all__ = ["Bedrock", "closure_order", "merge_runs"]
 
@@ -323,21 +323,6 @@ def _unit_order(graph: ClosureGraph, unit_of: list[int], m: int, keys: Sequence[
     np.cumsum(np.bincount(key // m, minlength=m), out=bounds[1:])
     offsets = bounds.tolist()
     return _emit_depth_first([kids[a:b] for a, b in zip(offsets, offsets[1:])], by_key)
-
-
-def _unit_sizes(nar: Sequence[int], unit_of: list[int], members: Sequence[Sequence[int]]) -> list[int]:
-    """Each unit's ``narSize`` sum; one weighted count in numpy on large graphs.
-
-    Example:
-        >>> _unit_sizes([5, 7, 1], [1, 0, 1], [[1], [0, 2]])
-        [7, 6]
-    """
-    if len(nar) < _VECTORISE_FROM or sum(nar) >= 2**53:  # beyond 2**53 bytes a float sum could round
-        return [sum(map(nar.__getitem__, mem)) for mem in members]
-    import numpy as np
-
-    sums = np.bincount(np.asarray(unit_of), weights=np.asarray(nar, dtype=np.float64), minlength=len(members))
-    return sums.astype(np.int64).tolist()
 
 
 def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[int]:
@@ -506,7 +491,7 @@ class Bedrock(Strategy):
         for u, mem in enumerate(members):
             for i in mem:
                 unit_of[i] = u
-        size = _unit_sizes(nar, unit_of, members)
+        size = unit_sizes(members, nar)
         count = list(map(len, members))
         pop = [max(pops[h], 1) for h in heads]
         names = graph.names

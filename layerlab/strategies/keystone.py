@@ -87,7 +87,7 @@ from dataclasses import dataclass
 from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer, param
 
-__all__ = ["Keystone", "keystone_units"]
+__all__ = ["Keystone", "keystone_units", "unit_sizes"]
 
 
 def keystone_units(
@@ -182,8 +182,13 @@ def _units_large(graph: ClosureGraph, pops: Sequence[int], attach_popularity: in
     return {heads[k]: groups[k] for k in np.argsort(first, kind="stable").tolist()}
 
 
-def _unit_sizes(members: list[list[int]], nar: Sequence[int]) -> list[int]:
-    """The ``narSize`` sum of every unit's members (numpy on large graphs when the sums fit)."""
+def unit_sizes(members: Sequence[Sequence[int]], nar: Sequence[int]) -> list[int]:
+    """The ``narSize`` sum of every unit's members (numpy on large graphs when the sums fit).
+
+    Example:
+        >>> unit_sizes([[1], [0, 2]], [5, 7, 1])
+        [7, 6]
+    """
     if len(nar) < _VECTORISE_FROM or sum(nar) >= 2**63:
         return [sum(map(nar.__getitem__, m)) for m in members]
     import numpy as np
@@ -230,7 +235,7 @@ class Keystone(Strategy):
         beta = self.beta
         heads = list(units)
         members = list(units.values())
-        sizes = _unit_sizes(members, nar)
+        sizes = unit_sizes(members, nar)
         head_pops = list(map(max, map(pops.__getitem__, heads), itertools.repeat(1)))
         factor = {p: p**alpha for p in set(head_pops)}  # one power per distinct popularity
         base = list(map(operator.mul, sizes, map(factor.__getitem__, head_pops)))
