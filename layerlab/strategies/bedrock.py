@@ -167,6 +167,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from ..graph import ClosureGraph
@@ -507,7 +508,7 @@ class Bedrock(Strategy):
             k += 1
         if 0 < k < m:
             base = order[k]
-            members[base] = [i for u in order[: k + 1] for i in members[u]]
+            members[base] = list(chain.from_iterable(map(members.__getitem__, order[: k + 1])))
             size[base] = sum(size[u] for u in order[: k + 1])
             count[base] = len(members[base])
             order = order[k:]
@@ -539,6 +540,7 @@ class Bedrock(Strategy):
         rest = [u for u in order if u not in first and u not in second]
         cuts = merge_runs([size[u] for u in rest], [count[u] for u in rest], groups)
         layers.extend(
-            make_layer(graph, [i for u in rest[a:b] for i in members[u]], reason="rest") for a, b in zip(cuts, cuts[1:])
+            make_layer(graph, chain.from_iterable(map(members.__getitem__, rest[a:b])), reason="rest")
+            for a, b in zip(cuts, cuts[1:])
         )
         return layers
