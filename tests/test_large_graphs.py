@@ -309,3 +309,19 @@ def test_unit_sizes_same_with_and_without_numpy(monkeypatch):
     monkeypatch.setattr(keystone_module, "_VECTORISE_FROM", 0)
     assert keystone_module.unit_sizes(members, nar) == plain
     assert sum(plain) == sum(nar) and all(type(s) is int for s in plain)
+
+
+def test_make_layer_sorts_a_large_index_list_like_a_small_one():
+    import random
+
+    from layerlab.graph import ClosureGraph
+    from layerlab.strategies.base import _VECTORISE_FROM, make_layer
+
+    n = _VECTORISE_FROM + 500
+    g = ClosureGraph.from_records([{"path": f"/nix/store/{i:06d}-p", "narSize": i} for i in range(n)])
+    idx = list(range(n))
+    random.Random(2).shuffle(idx)
+    big, small = make_layer(g, iter(idx)), make_layer(g, idx[:100])
+    assert big.paths == g.paths and big.size == sum(range(n))
+    assert small.paths == tuple(g.paths[i] for i in sorted(idx[:100]))
+    assert idx != sorted(idx)  # the caller's list is left as it was
