@@ -264,18 +264,17 @@ def test_graph_with_a_repeated_record_loads_once_and_conflicts_are_errors():
         ClosureGraph.from_records([a, b, dict(a, narSize=5)])
 
 
-def test_unit_references_same_with_and_without_numpy(monkeypatch):
+def test_unit_references_are_the_distinct_references_between_units():
     import layerlab.strategies.bedrock as bedrock_module
 
     rng = random.Random(5)
     n, m = 400, 60
     refs = [sorted({rng.randrange(n) for _ in range(rng.randrange(5))} - {i}) for i in range(n)]
     unit_of = [rng.randrange(m) for _ in range(n)]
-    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
-    plain = bedrock_module._unit_references(refs, unit_of, m)
-    monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
-    assert bedrock_module._unit_references(refs, unit_of, m) == plain
-    assert all(u not in plain[u] for u in range(m)) and sum(map(len, plain)) > m
+    got = bedrock_module._unit_references(refs, unit_of, m)
+    pairs = {(unit_of[i], unit_of[j]) for i in range(n) for j in refs[i] if unit_of[i] != unit_of[j]}
+    assert got == [sorted(v for u2, v in pairs if u2 == u) for u in range(m)]
+    assert all(u not in got[u] for u in range(m)) and sum(map(len, got)) > m
 
 
 def test_foundation_is_the_same_bottom_layer_at_every_budget():

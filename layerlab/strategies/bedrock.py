@@ -170,7 +170,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from ..graph import ClosureGraph
+from ..graph import ClosureGraph, reference_arrays
 from .base import Context, Layer, Strategy, make_layer, param
 from .keystone import keystone_units, unit_sizes
 
@@ -235,58 +235,50 @@ def _children_by_rank(refs: Sequence[Sequence[int]], rank: list[int]) -> list[li
     """Each node's distinct children, by ``rank``: one lexicographic sort of all edges on large graphs."""
     if len(refs) < _VECTORISE_FROM:
         return [sorted(set(rs), key=rank.__getitem__) for rs in refs]
-    import itertools
+    src, dst = reference_arrays(refs)
+    return _ranked_children(src, dst, rank)
 
+
+def _ranked_children(src: Any, dst: Any, rank: Sequence[int]) -> list[list[int]]:
+    """The distinct targets of the edges ``src -> dst`` (numpy arrays) of each of ``len(rank)`` nodes, by ``rank``.
+
+    Example:
+        >>> import numpy as np
+        >>> _ranked_children(np.array([0, 0, 0, 2]), np.array([1, 2, 1, 0]), [2, 1, 0])
+        [[2, 1], [], [0]]
+    """
     import numpy as np
 
-    n = len(refs)
-    lengths = np.fromiter(map(len, refs), dtype=np.int64, count=n)
-    dst = np.fromiter(itertools.chain.from_iterable(refs), dtype=np.int64, count=int(lengths.sum()))
-    src = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    key = src * n + np.asarray(rank, dtype=np.int64)[dst]  # (node, child's rank), ranks distinct
+    n = len(rank)
+    ranks = np.asarray(rank, dtype=np.int64)
+    key = src * n + ranks[dst]  # (node, child's rank): ranks are distinct
     key.sort()
     if len(key) > 1:
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicate edges gone
     by_rank = np.empty(n, dtype=np.int64)
-    by_rank[np.asarray(rank, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+    by_rank[ranks] = np.arange(n, dtype=np.int64)
     kids = by_rank[key % n].tolist()
-    offsets = np.searchsorted(key // n, np.arange(n + 1)).tolist()
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // n, minlength=n), out=bounds[1:])
+    offsets = bounds.tolist()
     return [kids[a:b] for a, b in zip(offsets, offsets[1:])]
 
 
 def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) -> list[list[int]]:
-    """For each of ``m`` units, the other units its paths reference (distinct; order is not significant).
+    """For each of ``m`` units, the other units its paths reference (distinct, ascending).
 
     Example:
         >>> _unit_references([[1], [2], []], [0, 0, 1], 2)
         [[1], []]
     """
-    n = len(refs)
-    if n < _VECTORISE_FROM:
-        out: list[set[int]] = [set() for _ in range(m)]
-        for i in range(n):
-            u = unit_of[i]
-            for j in refs[i]:
-                v = unit_of[j]
-                if v != u:
-                    out[u].add(v)
-        return [sorted(r) for r in out]
-    import itertools
-
-    import numpy as np
-
-    lengths = np.fromiter(map(len, refs), dtype=np.int64, count=n)
-    dst = np.fromiter(itertools.chain.from_iterable(refs), dtype=np.int64, count=int(lengths.sum()))
-    unit = np.asarray(unit_of, dtype=np.int64)
-    su = np.repeat(unit, lengths)
-    dv = unit[dst]
-    keep = su != dv
-    key = np.sort(su[keep] * m + dv[keep])
-    if len(key) > 1:
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-    targets = (key % m).tolist()
-    offsets = np.searchsorted(key // m, np.arange(m + 1)).tolist()
-    return [targets[a:b] for a, b in zip(offsets, offsets[1:])]
+    out: list[set[int]] = [set() for _ in range(m)]
+    for i, rs in enumerate(refs):
+        u = unit_of[i]
+        for j in rs:
+            v = unit_of[j]
+            if v != u:
+                out[u].add(v)
+    return [sorted(r) for r in out]
 
 
 def _unit_order(graph: ClosureGraph, unit_of: list[int], m: int, keys: Sequence[Any]) -> list[int]:
@@ -302,8 +294,7 @@ def _unit_order(graph: ClosureGraph, unit_of: list[int], m: int, keys: Sequence[
         >>> _unit_order(g, [0, 1, 1], 2, [0, 1])
         [1, 0]
     """
-    n = len(graph.paths)
-    if n < _VECTORISE_FROM:
+    if len(graph.paths) < _VECTORISE_FROM:
         return closure_order(_unit_references(graph.refs, unit_of, m), keys)
     import numpy as np
 
@@ -312,18 +303,7 @@ def _unit_order(graph: ClosureGraph, unit_of: list[int], m: int, keys: Sequence[
     unit = np.asarray(unit_of, dtype=np.int64)
     su, dv = unit[src], unit[dst]
     keep = su != dv
-    ranks = np.asarray(rank, dtype=np.int64)
-    key = su[keep] * m + ranks[dv[keep]]  # (unit, child's rank): ranks are distinct
-    key.sort()
-    if len(key) > 1:
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicate edges gone
-    by_rank = np.empty(m, dtype=np.int64)
-    by_rank[ranks] = np.arange(m, dtype=np.int64)
-    kids = by_rank[key % m].tolist()
-    bounds = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key // m, minlength=m), out=bounds[1:])
-    offsets = bounds.tolist()
-    return _emit_depth_first([kids[a:b] for a, b in zip(offsets, offsets[1:])], by_key)
+    return _emit_depth_first(_ranked_children(su[keep], dv[keep], rank), by_key)
 
 
 def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[int]:
