@@ -884,7 +884,7 @@ class ClosureGraph:
             ((0, 1),)
         """
         if len(self.paths) >= _VECTORISE_FROM and "sccs" not in self.__dict__:
-            return _cycles_by_peeling(None, self.edge_arrays, self._edges_by_target, n=len(self.paths))
+            return _cycles_by_peeling(None, self.edge_arrays, n=len(self.paths))
         return tuple(sorted(c for c in self.sccs if len(c) > 1))
 
     @cached_property
@@ -1498,7 +1498,6 @@ def _csr(keys: Any, values: Any, m: int) -> tuple[Any, Any]:
 def _cycles_by_peeling(
     refs: Sequence[Sequence[int]] | None,
     edges: tuple[Any, Any] | None = None,
-    by_target: Any = None,
     *,
     n: int | None = None,
 ) -> tuple[tuple[int, ...], ...]:
@@ -1507,8 +1506,12 @@ def _cycles_by_peeling(
 
     Nodes that nothing references or that reference nothing (among the nodes
     left) lie on no cycle; they are peeled off level by level in numpy, and
-    Tarjan's algorithm runs on the small core that remains.  ``edges`` (and
-    ``n``, the number of nodes) may stand in for ``refs``.
+    Tarjan's algorithm runs on the small core that remains.  The first pass
+    peels from the unreferenced nodes down, along the references alone (the
+    edges come ordered by their source, so no table by target is needed); it
+    leaves what some cycle reaches, which in a closure is little.  A second
+    pass peels that rest from both ends.  ``edges`` (and ``n``, the number of
+    nodes) may stand in for ``refs``.
 
     Example:
         >>> _cycles_by_peeling([(1,), (0, 2), (), (4,), (3,)])
@@ -1518,11 +1521,62 @@ def _cycles_by_peeling(
 
     n = len(refs or ()) if n is None else n
     src, dst = edges if edges is not None else reference_arrays(refs or ())
-    out_ptr, out_items = np.searchsorted(src, np.arange(n + 1)), dst  # edges come ordered by source
-    if by_target is None:
-        in_ptr, in_items = _csr(dst, src, n)
-    else:
-        in_ptr, in_items = np.searchsorted(dst[by_target], np.arange(n + 1)), src[by_target]
+    left = np.flatnonzero(_unpeeled_from_sources(src, dst, n))
+    if not len(left):
+        return ()
+    if len(left) < n:  # the rest as a graph of its own, its nodes numbered in the same order
+        local = np.full(n, -1, dtype=np.int64)
+        local[left] = np.arange(len(left), dtype=np.int64)
+        inner = (local[src] >= 0) & (local[dst] >= 0)
+        src, dst = local[src[inner]], local[dst[inner]]  # still ordered by source
+    m = len(left)
+    alive = _unpeeled_from_both_ends(src, dst, m)
+    core_nodes = np.flatnonzero(alive)
+    if not len(core_nodes):
+        return ()
+    local = np.cumsum(alive) - 1  # a core node's number in the core
+    inner = alive[src] & alive[dst]
+    core_refs = _csr_tuples(local[src[inner]] * len(core_nodes) + local[dst[inner]], len(core_nodes))
+    core = left[core_nodes].tolist()
+    found = [tuple(core[k] for k in comp) for comp in _tarjan(core_refs) if len(comp) > 1]
+    return tuple(sorted(found))
+
+
+def _unpeeled_from_sources(src: Any, dst: Any, n: int) -> Any:
+    """Which of ``n`` nodes stay when nodes that no remaining node references are
+    removed until none is left: those some cycle reaches (a boolean array).
+
+    ``src`` must be ascending.  A level whose nodes reach few edges updates the
+    counts of those edges alone, so the long tail of small levels costs little.
+    """
+    import numpy as np
+
+    out_ptr = np.searchsorted(src, np.arange(n + 1))
+    indeg = np.bincount(dst, minlength=n)
+    alive = np.ones(n, dtype=bool)
+    frontier = np.flatnonzero(indeg == 0)
+    small = max(n // 64, 64)
+    while len(frontier):
+        alive[frontier] = False
+        down, _ = _gather(out_ptr, dst, frontier)
+        if len(down) > small:
+            indeg -= np.bincount(down, minlength=n)
+        else:
+            np.subtract.at(indeg, down, 1)
+        frontier = _sorted_unique(down[indeg[down] == 0])
+    return alive
+
+
+def _unpeeled_from_both_ends(src: Any, dst: Any, n: int) -> Any:
+    """Which of ``n`` nodes stay when nodes without a referrer or without a
+    reference among those left are removed until none is left (a boolean array).
+
+    ``src`` must be ascending.
+    """
+    import numpy as np
+
+    out_ptr, out_items = np.searchsorted(src, np.arange(n + 1)), dst
+    in_ptr, in_items = _csr(dst, src, n)
     indeg = np.diff(in_ptr)
     outdeg = np.diff(out_ptr)
     alive = np.ones(n, dtype=bool)
@@ -1536,15 +1590,7 @@ def _cycles_by_peeling(
         touched = _sorted_unique(np.concatenate((down, up)))
         touched = touched[alive[touched]]
         frontier = touched[(indeg[touched] == 0) | (outdeg[touched] == 0)]
-    core_nodes = np.flatnonzero(alive)
-    if not len(core_nodes):
-        return ()
-    local = np.cumsum(alive) - 1  # a core node's number in the core
-    inner = alive[src] & alive[dst]
-    core_refs = _csr_tuples(local[src[inner]] * len(core_nodes) + local[dst[inner]], len(core_nodes))
-    core = core_nodes.tolist()
-    found = [tuple(core[k] for k in comp) for comp in _tarjan(core_refs) if len(comp) > 1]
-    return tuple(sorted(found))
+    return alive
 
 
 def _reach_sums(

@@ -344,8 +344,60 @@ def test_unit_order_same_from_edge_arrays_as_from_reference_tuples(seed, monkeyp
     g = ClosureGraph.from_records(records)
     unit_of = [i * m // n for i in range(n)]
     keys = [(rng.randrange(5), u) for u in range(m)]  # ties broken by the unit number
+    by_key = sorted(range(m), key=keys.__getitem__)
     monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
-    plain = bedrock_module._unit_order(g, unit_of, m, keys)
+    plain = bedrock_module._unit_order(g, unit_of, by_key)
     monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
-    assert bedrock_module._unit_order(g, unit_of, m, keys) == plain
+    assert bedrock_module._unit_order(g, unit_of, by_key) == plain
     assert sorted(plain) == list(range(m)) and plain != sorted(range(m), key=keys.__getitem__)
+
+
+@pytest.mark.parametrize("seed", [5, 23])
+def test_same_layers_with_and_without_numpy(seed, monkeypatch):
+    import layerlab.graph as graph_module
+    import layerlab.strategies.bedrock as bedrock_module
+    import layerlab.strategies.keystone as keystone_module
+
+    pop = Popularity({f"pkg{k}-1.0": k % 4 for k in range(300)})
+    configs = [
+        (Bedrock(), Context(pop)),
+        (Bedrock(min_layer_bytes=0, attach_max_size=50), Context(pop)),
+        (Bedrock(gamma=1.7), Context(None)),
+    ]
+
+    heap_only = bedrock_module._merge_heap  # the rounds of merge_runs on long sequences are another matter
+
+    def layers(threshold):
+        for module in (graph_module, bedrock_module, keystone_module):
+            monkeypatch.setattr(module, "_VECTORISE_FROM", threshold)
+        monkeypatch.setattr(bedrock_module, "merge_runs", lambda s, w, runs: heap_only(list(s), list(w), max(runs, 1)))
+        g = random_graph(seed, 500)  # built afresh: its cycles are found on this side too
+        return [
+            [(layer.paths, layer.rating, layer.reason, layer.root) for layer in strategy.group(g, context, budget)]
+            for strategy, context in configs
+            for budget in (3, 12, 500)
+        ]
+
+    plain = layers(10**9)
+    assert layers(0) == plain
+    assert any(len(layer[0]) > 1 for layering in plain for layer in layering)  # units of several paths
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_key_order_same_with_and_without_numpy(seed, monkeypatch):
+    import layerlab.strategies.bedrock as bedrock_module
+
+    rng = random.Random(seed)
+    m = 2000
+    size = [rng.choice([0, 1, 4096, 4096, 10**6, 2**60]) for _ in range(m)]
+    pop = [rng.choice([0, 1, 2, 7, 10**5]) for _ in range(m)]
+    heads = sorted(rng.sample(range(10 * m), m))
+    names = {h: f"pkg{rng.randrange(m // 3)}" for h in heads}
+    for gamma in (2.5, 0.0, 0.3):
+        monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 10**9)
+        plain = bedrock_module._key_order(size, pop, heads, names, gamma)
+        monkeypatch.setattr(bedrock_module, "_VECTORISE_FROM", 0)
+        assert bedrock_module._key_order(size, pop, heads, names, gamma) == plain
+    keys = [(-s * p**0.3, (names[h], h)) for s, p, h in zip(size, pop, heads)]  # as the order's definition puts it
+    assert plain == sorted(range(m), key=keys.__getitem__)
+    assert len(set(keys)) == m and len({k[0] for k in keys}) < m // 10  # many ties, broken by name, then head

@@ -172,7 +172,7 @@ from typing import Any
 
 from ..graph import ClosureGraph, reference_arrays
 from .base import Context, Layer, Strategy, make_layer, param
-from .keystone import keystone_units, unit_sizes
+from .keystone import keystone_units, unit_sizes, unit_table
 
 __all__ = ["Bedrock", "closure_order", "merge_runs"]
 
@@ -281,8 +281,8 @@ def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) 
     return [sorted(r) for r in out]
 
 
-def _unit_order(graph: ClosureGraph, unit_of: list[int], m: int, keys: Sequence[Any]) -> list[int]:
-    """:func:`closure_order` of the graph of ``m`` units (``unit_of`` maps paths to units).
+def _unit_order(graph: ClosureGraph, unit_of: Sequence[int], by_key: Sequence[int]) -> list[int]:
+    """:func:`closure_order` of the graph of units (``unit_of`` maps paths to units), given the units by key.
 
     Large graphs go from the graph's edge arrays straight to each unit's
     children by key, in one sort of all edges, without per-path tuples.
@@ -291,19 +291,118 @@ def _unit_order(graph: ClosureGraph, unit_of: list[int], m: int, keys: Sequence[
         >>> from layerlab.graph import ClosureGraph
         >>> g = ClosureGraph.from_records([
         ...     {"path": "/s/a", "references": ["/s/b"]}, {"path": "/s/b", "references": ["/s/c"]}, {"path": "/s/c"}])
-        >>> _unit_order(g, [0, 1, 1], 2, [0, 1])
+        >>> _unit_order(g, [0, 1, 1], [0, 1])
         [1, 0]
     """
+    m = len(by_key)
     if len(graph.paths) < _VECTORISE_FROM:
-        return closure_order(_unit_references(graph.refs, unit_of, m), keys)
+        rank = [0] * m
+        for r, u in enumerate(by_key):
+            rank[u] = r
+        return _emit_depth_first(_children_by_rank(_unit_references(graph.refs, unit_of, m), rank), by_key)
     import numpy as np
 
-    by_key, rank = _ranked(keys)
+    ranks = np.empty(m, dtype=np.int64)
+    ranks[np.asarray(by_key, dtype=np.int64)] = np.arange(m, dtype=np.int64)
     src, dst = graph.edge_arrays
     unit = np.asarray(unit_of, dtype=np.int64)
     su, dv = unit[src], unit[dst]
     keep = su != dv
-    return _emit_depth_first(_ranked_children(su[keep], dv[keep], rank), by_key)
+    return _emit_depth_first(_ranked_children(su[keep], dv[keep], ranks), by_key)
+
+
+def _key_order(
+    size: Sequence[int], pop: Sequence[int], heads: Sequence[int], names: Sequence[str], gamma: float
+) -> list[int]:
+    """The units by key, smallest first: ``-size * pop ** gamma``, ties by the head's name, then by its path.
+
+    Paths are numbered in string order, so the head's number stands for its
+    path.  Large sets sort the keys in numpy and only the tied units by name
+    (the products are the same floating-point numbers either way).
+
+    Example:
+        >>> _key_order([10, 40, 10], [1, 1, 1], [0, 1, 2], ["b", "c", "a"], 0.3)
+        [1, 2, 0]
+    """
+    m = len(size)
+    factor = {p: p**gamma for p in set(pop)}  # one power per distinct popularity
+    if m < _VECTORISE_FROM or not all(type(f) is float for f in factor.values()) or max(size, default=0) >= 2**63:
+        keys = [(-s * factor[p], names[h], h) for s, p, h in zip(size, pop, heads)]
+        return sorted(range(m), key=keys.__getitem__)
+    import numpy as np
+
+    key = np.fromiter(map(factor.__getitem__, pop), dtype=np.float64, count=m)
+    key *= np.asarray(size, dtype=np.int64)
+    np.negative(key, out=key)
+    by_key = np.argsort(key, kind="stable")
+    ordered = key[by_key]
+    same = ordered[1:] == ordered[:-1]
+    if same.any():  # runs of equal keys, by head name, then by head
+        tied = np.zeros(m, dtype=bool)
+        tied[1:] = same
+        tied[:-1] |= same
+        at = np.flatnonzero(tied)
+        units = by_key[at]
+        tied_heads = np.asarray(heads, dtype=np.int64)[units]
+        ascending = np.sort(tied_heads)
+        by_name = np.asarray(sorted(ascending.tolist(), key=names.__getitem__), dtype=np.int64)  # stable: by head
+        name_rank = np.empty(len(units), dtype=np.int64)
+        name_rank[np.searchsorted(ascending, by_name)] = np.arange(len(units), dtype=np.int64)
+        by_key[at] = units[np.lexsort((name_rank[np.searchsorted(ascending, tied_heads)], key[units]))]
+    out: list[int] = by_key.tolist()
+    return out
+
+
+@dataclass(frozen=True)
+class _Units:
+    """Step 1's units (numbered by their smallest path) with each unit's bytes and number of paths."""
+
+    heads: list[int]
+    members: list[list[int]]
+    unit_of: Sequence[int]  # each path's unit (a numpy array on large graphs)
+    size: list[int]
+    count: list[int]
+
+
+def _units(graph: ClosureGraph, pops: Sequence[int], nar: Sequence[int], attach: int, attach_max_size: int) -> _Units:
+    """The units of step 1: :func:`~layerlab.strategies.keystone.keystone_units`, where no path larger
+    than ``attach_max_size`` is attached.  Large graphs keep to numpy arrays (when the numbers fit).
+
+    Example:
+        >>> from layerlab.graph import ClosureGraph
+        >>> g = ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b"]}, {"path": "/s/b"}])
+        >>> u = _units(g, [5, 1], [3, 4], 1, 10)
+        >>> u.heads, u.members, u.size, u.count, _units(g, [5, 1], [3, 40], 1, 10).heads
+        ([0], [[0, 1]], [7], [2], [0, 1])
+    """
+    n = len(graph.paths)
+    if n >= _VECTORISE_FROM and sum(nar) < 2**63:
+        import numpy as np
+
+        try:
+            attachable = np.fromiter(pops, dtype=np.int64, count=n) <= attach
+        except OverflowError:
+            attachable = np.fromiter(map(attach.__ge__, pops), dtype=bool, count=n)
+        nar_bytes = np.fromiter(nar, dtype=np.int64, count=n)
+        attachable &= nar_bytes <= attach_max_size
+        table = unit_table(graph, attachable)
+        totals = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(nar_bytes[table.flat], out=totals[1:])
+        return _Units(
+            table.heads,
+            table.members,
+            table.unit_of,
+            np.diff(totals[table.bounds]).tolist(),
+            np.diff(table.bounds).tolist(),
+        )
+    never = 1 << 62  # above any attach_popularity: a large path is never attached
+    units = keystone_units(graph, [p if nar[i] <= attach_max_size else never for i, p in enumerate(pops)], attach)
+    members = list(units.values())
+    unit_of = [0] * n
+    for u, mem in enumerate(members):
+        for i in mem:
+            unit_of[i] = u
+    return _Units(list(units), members, unit_of, unit_sizes(members, nar), list(map(len, members)))
 
 
 def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[int]:
@@ -457,30 +556,17 @@ class Bedrock(Strategy):
         nar = graph.nar_size if graph.nar_size is not None else (1,) * n
         if context.popularity is None:
             pops: tuple[int, ...] = (1,) * n
-            units = keystone_units(graph, pops, 0)
+            units = _units(graph, pops, nar, 0, self.attach_max_size)
         else:
             pops = context.popularity.for_graph(graph)
-            cap = self.attach_max_size
-            never = 1 << 62  # above any attach_popularity: a large path is never attached
-            units = keystone_units(
-                graph, [p if nar[i] <= cap else never for i, p in enumerate(pops)], self.attach_popularity
-            )
-        heads = list(units)
-        members = list(units.values())
+            units = _units(graph, pops, nar, self.attach_popularity, self.attach_max_size)
+        heads, members, size, count = units.heads, units.members, units.size, units.count
         m = len(heads)
-        unit_of = [0] * n
-        for u, mem in enumerate(members):
-            for i in mem:
-                unit_of[i] = u
-        size = unit_sizes(members, nar)
-        count = list(map(len, members))
         pop = [max(pops[h], 1) for h in heads]
         names = graph.names
         paths = graph.paths
         tie = [(names[h], paths[h]) for h in heads]
-        gamma = self.gamma
-        keys = [(-s * p**gamma, t) for s, p, t in zip(size, pop, tie)]
-        order = _unit_order(graph, unit_of, m, keys)
+        order = _unit_order(graph, units.unit_of, _key_order(size, pop, heads, names, self.gamma))
         least = self.min_layer_bytes
         # The foundation: what the order puts below its first unit of at least `least` bytes joins that unit.
         k = 0

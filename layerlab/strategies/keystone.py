@@ -83,11 +83,12 @@ import itertools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..graph import ClosureGraph
 from .base import Context, Layer, Strategy, make_layer, param
 
-__all__ = ["Keystone", "keystone_units", "unit_sizes"]
+__all__ = ["Keystone", "UnitTable", "keystone_units", "unit_sizes", "unit_table"]
 
 
 def keystone_units(
@@ -143,18 +144,60 @@ _VECTORISE_FROM = 4096
 
 
 def _units_large(graph: ClosureGraph, pops: Sequence[int], attach_popularity: int) -> dict[int, list[int]]:
-    """:func:`keystone_units` in numpy: distinct referring components per path
-    from one sort of the references, heads by pointer jumping up the attachments."""
+    """:func:`keystone_units` in numpy (:func:`unit_table`)."""
+    import numpy as np
+
+    n = len(graph.paths)
+    table = unit_table(graph, np.fromiter(map(attach_popularity.__ge__, pops), dtype=bool, count=n))
+    return dict(zip(table.heads, table.members))
+
+
+@dataclass(frozen=True)
+class UnitTable:
+    """The units of :func:`unit_table`, numbered by their smallest path.
+
+    Attributes:
+        heads: each unit's head path.
+        members: each unit's paths, ascending (the head among them).
+        unit_of: each path's unit number (a numpy integer array).
+        flat: every path, unit by unit, as ``members`` lists them (a numpy integer array).
+        bounds: unit ``k``'s paths are ``flat[bounds[k]:bounds[k + 1]]`` (a numpy integer array).
+    """
+
+    heads: list[int]
+    members: list[list[int]]
+    unit_of: Any
+    flat: Any
+    bounds: Any
+
+
+def unit_table(graph: ClosureGraph, attachable: Any) -> UnitTable:
+    """The units of step 1 in numpy, where ``attachable`` (a numpy boolean
+    array) says which paths may join their only referrer.
+
+    Distinct referring components per path come from the smallest and largest
+    of them, heads by pointer jumping up the attachments, and the grouping
+    from sorts of ``unit * n + path`` keys; numbered by their smallest path,
+    the units come in the order of :func:`keystone_units`.
+
+    Example:
+        >>> import numpy as np
+        >>> from layerlab.graph import ClosureGraph
+        >>> g = ClosureGraph.from_records([
+        ...     {"path": "/s/a", "references": ["/s/c"]}, {"path": "/s/b"}, {"path": "/s/c"}])
+        >>> t = unit_table(g, np.array([False, False, True]))
+        >>> t.heads, t.members, t.unit_of.tolist()
+        ([0, 1], [[0, 2], [1]], [0, 1, 0])
+    """
     import numpy as np
 
     n = len(graph.paths)
     nodes = np.arange(n, dtype=np.int64)
     comp_head = nodes.copy()
-    in_cycle = np.zeros(n, dtype=bool)
+    may_attach = np.array(attachable, dtype=bool)
     for comp in graph.cycles:
         comp_head[list(comp)] = comp[0]
-        in_cycle[list(comp)] = True
-    may_attach = ~in_cycle & np.fromiter(map(attach_popularity.__ge__, pops), dtype=bool, count=n)
+        may_attach[list(comp)] = False
     src, dst = graph.edge_arrays
     wanted = may_attach[dst]
     target, referrer = dst[wanted], comp_head[src[wanted]]
@@ -170,16 +213,28 @@ def _units_large(graph: ClosureGraph, pops: Sequence[int], attach_popularity: in
         if np.array_equal(up, parent):
             break
         parent = up
-    # Units in order of their smallest path, members ascending.
-    by_head = np.argsort(parent, kind="stable")
-    heads_sorted = parent[by_head]
-    starts = np.flatnonzero(np.concatenate(([True], heads_sorted[1:] != heads_sorted[:-1])))
-    members = by_head.tolist()
-    bounds = np.append(starts, n).tolist()
-    groups = list(map(members.__getitem__, map(slice, bounds[:-1], bounds[1:])))
-    first = by_head[starts]  # smallest member of each unit (members ascending within a unit)
-    heads = heads_sorted[starts].tolist()
-    return {heads[k]: groups[k] for k in np.argsort(first, kind="stable").tolist()}
+    # Paths by head, ascending within a head (the keys are distinct).
+    key = np.sort(parent * n + nodes)
+    head_of = key // max(n, 1)
+    starts = np.flatnonzero(np.concatenate(([True], head_of[1:] != head_of[:-1]))) if n else nodes
+    # Units numbered by their smallest path, which a head's first key holds.
+    by_first = np.argsort(key[starts] - head_of[starts] * n)
+    number = np.empty(len(starts), dtype=np.int64)
+    number[by_first] = np.arange(len(starts), dtype=np.int64)
+    unit_of = np.empty(n, dtype=np.int64)
+    unit_of[key - head_of * n] = np.repeat(number, np.diff(np.append(starts, n)))
+    flat = np.sort(unit_of * n + nodes) % max(n, 1)
+    bounds = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(unit_of, minlength=len(starts)), out=bounds[1:])
+    members = flat.tolist()
+    offsets = bounds.tolist()
+    return UnitTable(
+        heads=head_of[starts[by_first]].tolist(),
+        members=list(map(members.__getitem__, map(slice, offsets[:-1], offsets[1:]))),
+        unit_of=unit_of,
+        flat=flat,
+        bounds=bounds,
+    )
 
 
 def unit_sizes(members: Sequence[Sequence[int]], nar: Sequence[int]) -> list[int]:
