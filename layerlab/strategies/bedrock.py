@@ -165,9 +165,9 @@ Example:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Any
 
 from ..graph import ClosureGraph, reference_arrays
@@ -191,7 +191,7 @@ def closure_order(refs: Sequence[Sequence[int]], keys: Sequence[Any]) -> list[in
         [3, 2, 1, 0]
     """
     by_key, rank = _ranked(keys)
-    return _emit_depth_first(_children_by_rank(refs, rank), by_key)
+    return _emit_depth_first(*_flattened(_children_by_rank(refs, rank)), by_key)
 
 
 def _ranked(keys: Sequence[Any]) -> tuple[list[int], list[int]]:
@@ -203,28 +203,47 @@ def _ranked(keys: Sequence[Any]) -> tuple[list[int], list[int]]:
     return by_key, rank
 
 
-def _emit_depth_first(children: Sequence[Sequence[int]], by_key: Sequence[int]) -> list[int]:
-    """The order of :func:`closure_order`, given each node's children already by key."""
-    done = bytearray(len(children))
+def _emit_depth_first(targets: Sequence[int], offsets: Sequence[int], by_key: Iterable[int]) -> list[int]:
+    """The order of :func:`closure_order`, given node ``u``'s children by key as ``targets[offsets[u]:offsets[u + 1]]``.
+
+    ``targets`` may be a list or, on large graphs, a memoryview of a numpy
+    array, whose slices are views: no list is made per node.
+    """
+    done = bytearray(len(offsets) - 1)
     out: list[int] = []
     emit = out.append
     for start in by_key:
         if done[start]:
             continue
         done[start] = 1
-        stack = [(start, iter(children[start]))]
-        push, top = stack.append, stack.__getitem__
-        while stack:
-            u, kids = top(-1)
+        path = [start]  # the nodes being visited, and beside them where each one's children stand
+        kids = iter(targets[offsets[start] : offsets[start + 1]])
+        resume = [kids]
+        while True:
             for v in kids:  # the iterator resumes where this node's last visit stopped
                 if not done[v]:
                     done[v] = 1
-                    push((v, iter(children[v])))
+                    path.append(v)
+                    kids = iter(targets[offsets[v] : offsets[v + 1]])
+                    resume.append(kids)
                     break
             else:
-                stack.pop()
-                emit(u)
+                emit(path.pop())
+                resume.pop()
+                if not resume:
+                    break
+                kids = resume[-1]
     return out
+
+
+def _flattened(children: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
+    """Lists of children as one list and the offsets of :func:`_emit_depth_first`.
+
+    Example:
+        >>> _flattened([[1, 2], [], [0]])
+        ([1, 2, 0], [0, 2, 2, 3])
+    """
+    return list(chain.from_iterable(children)), list(accumulate(map(len, children), initial=0))
 
 
 #: From this many nodes on, the children are ordered with numpy (one sort of all edges).
@@ -251,20 +270,34 @@ def _ranked_children(src: Any, dst: Any, rank: Sequence[int]) -> list[list[int]]
 
     n = len(rank)
     ranks = np.asarray(rank, dtype=np.int64)
-    key = src * n + ranks[dst]  # (node, child's rank): ranks are distinct
+    by_rank = np.empty(n, dtype=np.int64)
+    by_rank[ranks] = np.arange(n, dtype=np.int64)
+    targets, offsets = _sorted_children(src, ranks[dst], n)
+    kids = by_rank[targets].tolist()
+    return list(map(kids.__getitem__, map(slice, offsets[:-1], offsets[1:])))
+
+
+def _sorted_children(src: Any, dst: Any, n: int) -> tuple[Any, list[int]]:
+    """The distinct targets of the edges ``src -> dst`` (numpy arrays) of each of ``n`` nodes, ascending,
+    in one sort of all edges: node ``u``'s are ``targets[offsets[u]:offsets[u + 1]]`` (a numpy array, a list).
+
+    Example:
+        >>> import numpy as np
+        >>> targets, offsets = _sorted_children(np.array([0, 0, 0, 2]), np.array([2, 1, 2, 0]), 3)
+        >>> targets.tolist(), offsets
+        ([1, 2, 0], [0, 2, 2, 3])
+    """
+    import numpy as np
+
+    key = src * n + dst
     key.sort()
     if len(key) > 1:
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # duplicate edges gone
-    by_rank = np.empty(n, dtype=np.int64)
-    by_rank[ranks] = np.arange(n, dtype=np.int64)
-    kids = by_rank[key % n].tolist()
-    bounds = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key // n, minlength=n), out=bounds[1:])
-    offsets = bounds.tolist()
-    return [kids[a:b] for a, b in zip(offsets, offsets[1:])]
+    offsets: list[int] = np.searchsorted(key, np.arange(n + 1, dtype=np.int64) * n).tolist()
+    return key % max(n, 1), offsets
 
 
-def _unit_references(refs: Sequence[Sequence[int]], unit_of: list[int], m: int) -> list[list[int]]:
+def _unit_references(refs: Sequence[Sequence[int]], unit_of: Sequence[int], m: int) -> list[list[int]]:
     """For each of ``m`` units, the other units its paths reference (distinct, ascending).
 
     Example:
@@ -299,16 +332,20 @@ def _unit_order(graph: ClosureGraph, unit_of: Sequence[int], by_key: Sequence[in
         rank = [0] * m
         for r, u in enumerate(by_key):
             rank[u] = r
-        return _emit_depth_first(_children_by_rank(_unit_references(graph.refs, unit_of, m), rank), by_key)
+        return _emit_depth_first(*_flattened(_children_by_rank(_unit_references(graph.refs, unit_of, m), rank)), by_key)
     import numpy as np
 
+    # Units numbered by key: the children lists are then ascending, and the visits start at 0, 1, 2, ...
+    keyed = np.asarray(by_key, dtype=np.int64)
     ranks = np.empty(m, dtype=np.int64)
-    ranks[np.asarray(by_key, dtype=np.int64)] = np.arange(m, dtype=np.int64)
+    ranks[keyed] = np.arange(m, dtype=np.int64)
+    rank_of = ranks[np.asarray(unit_of, dtype=np.int64)]  # each path's unit's rank
     src, dst = graph.edge_arrays
-    unit = np.asarray(unit_of, dtype=np.int64)
-    su, dv = unit[src], unit[dst]
-    keep = su != dv
-    return _emit_depth_first(_ranked_children(su[keep], dv[keep], ranks), by_key)
+    a, b = rank_of[src], rank_of[dst]
+    keep = a != b
+    targets, offsets = _sorted_children(a[keep], b[keep], m)
+    out: list[int] = keyed[_emit_depth_first(memoryview(targets), offsets, range(m))].tolist()
+    return out
 
 
 def _key_order(
@@ -338,30 +375,30 @@ def _key_order(
     ordered = key[by_key]
     same = ordered[1:] == ordered[:-1]
     if same.any():  # runs of equal keys, by head name, then by head
-        tied = np.zeros(m, dtype=bool)
-        tied[1:] = same
-        tied[:-1] |= same
+        first = np.concatenate(([True], ~same))  # where a run of equal keys starts
+        tied = ~(first & np.append(first[1:], True))  # in a run of two or more
         at = np.flatnonzero(tied)
         units = by_key[at]
         tied_heads = np.asarray(heads, dtype=np.int64)[units]
-        ascending = np.sort(tied_heads)
-        by_name = np.asarray(sorted(ascending.tolist(), key=names.__getitem__), dtype=np.int64)  # stable: by head
-        name_rank = np.empty(len(units), dtype=np.int64)
-        name_rank[np.searchsorted(ascending, by_name)] = np.arange(len(units), dtype=np.int64)
-        by_key[at] = units[np.lexsort((name_rank[np.searchsorted(ascending, tied_heads)], key[units]))]
+        by_name = sorted(np.sort(tied_heads).tolist(), key=names.__getitem__)  # stable: by head within a name
+        name_rank = np.empty(int(tied_heads.max()) + 1, dtype=np.int64)
+        name_rank[by_name] = np.arange(len(by_name), dtype=np.int64)
+        run = np.cumsum(first)[at]
+        by_key[at] = units[np.argsort(run * len(by_name) + name_rank[tied_heads])]
     out: list[int] = by_key.tolist()
     return out
 
 
 @dataclass(frozen=True)
 class _Units:
-    """Step 1's units (numbered by their smallest path) with each unit's bytes and number of paths."""
+    """Step 1's units (numbered by their smallest path) with each unit's bytes, number of paths and popularity."""
 
     heads: list[int]
     members: list[list[int]]
     unit_of: Sequence[int]  # each path's unit (a numpy array on large graphs)
     size: list[int]
     count: list[int]
+    pop: list[int]  # the head's popularity, at least 1
 
 
 def _units(graph: ClosureGraph, pops: Sequence[int], nar: Sequence[int], attach: int, attach_max_size: int) -> _Units:
@@ -372,28 +409,37 @@ def _units(graph: ClosureGraph, pops: Sequence[int], nar: Sequence[int], attach:
         >>> from layerlab.graph import ClosureGraph
         >>> g = ClosureGraph.from_records([{"path": "/s/a", "references": ["/s/b"]}, {"path": "/s/b"}])
         >>> u = _units(g, [5, 1], [3, 4], 1, 10)
-        >>> u.heads, u.members, u.size, u.count, _units(g, [5, 1], [3, 40], 1, 10).heads
-        ([0], [[0, 1]], [7], [2], [0, 1])
+        >>> u.heads, u.members, u.size, u.count, u.pop, _units(g, [5, 1], [3, 40], 1, 10).heads
+        ([0], [[0, 1]], [7], [2], [5], [0, 1])
     """
     n = len(graph.paths)
     if n >= _VECTORISE_FROM and sum(nar) < 2**63:
         import numpy as np
 
         try:
-            attachable = np.fromiter(pops, dtype=np.int64, count=n) <= attach
-        except OverflowError:
+            path_pops = np.fromiter(pops, dtype=np.int64, count=n)
+        except OverflowError:  # counts beyond 64 bits: compared one by one
+            path_pops = None
+        if path_pops is None:
             attachable = np.fromiter(map(attach.__ge__, pops), dtype=bool, count=n)
+        else:
+            attachable = path_pops <= attach
         nar_bytes = np.fromiter(nar, dtype=np.int64, count=n)
         attachable &= nar_bytes <= attach_max_size
         table = unit_table(graph, attachable)
         totals = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(nar_bytes[table.flat], out=totals[1:])
+        if path_pops is None:
+            head_pops = [max(pops[h], 1) for h in table.heads]
+        else:
+            head_pops = np.maximum(path_pops[np.asarray(table.heads, dtype=np.int64)], 1).tolist()
         return _Units(
             table.heads,
             table.members,
             table.unit_of,
             np.diff(totals[table.bounds]).tolist(),
             np.diff(table.bounds).tolist(),
+            head_pops,
         )
     never = 1 << 62  # above any attach_popularity: a large path is never attached
     units = keystone_units(graph, [p if nar[i] <= attach_max_size else never for i, p in enumerate(pops)], attach)
@@ -402,7 +448,9 @@ def _units(graph: ClosureGraph, pops: Sequence[int], nar: Sequence[int], attach:
     for u, mem in enumerate(members):
         for i in mem:
             unit_of[i] = u
-    return _Units(list(units), members, unit_of, unit_sizes(members, nar), list(map(len, members)))
+    heads = list(units)
+    size = unit_sizes(members, nar)
+    return _Units(heads, members, unit_of, size, list(map(len, members)), [max(pops[h], 1) for h in heads])
 
 
 def merge_runs(sizes: Sequence[int], weights: Sequence[int], runs: int) -> list[int]:
@@ -560,9 +608,8 @@ class Bedrock(Strategy):
         else:
             pops = context.popularity.for_graph(graph)
             units = _units(graph, pops, nar, self.attach_popularity, self.attach_max_size)
-        heads, members, size, count = units.heads, units.members, units.size, units.count
+        heads, members, size, count, pop = units.heads, units.members, units.size, units.count, units.pop
         m = len(heads)
-        pop = [max(pops[h], 1) for h in heads]
         names = graph.names
         paths = graph.paths
         tie = [(names[h], paths[h]) for h in heads]
