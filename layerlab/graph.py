@@ -789,6 +789,23 @@ class ClosureGraph:
         return sum(map(len, self.refs))
 
     @cached_property
+    def nar_bytes(self) -> Any:
+        """Each path's ``narSize`` as a numpy ``int64`` array, or ``None`` when
+        the graph has no ``narSize`` or their sum reaches ``2**63`` (so that the
+        sum over any set of paths fits).
+
+        Example:
+            >>> ClosureGraph.from_records([{"path": "/s/a", "narSize": 3}, {"path": "/s/b", "narSize": 4}]).nar_bytes
+            array([3, 4])
+        """
+        nar = self.nar_size
+        if nar is None or sum(nar) >= 2**63:
+            return None
+        import numpy as np
+
+        return np.fromiter(nar, dtype=np.int64, count=len(nar))
+
+    @cached_property
     def edge_arrays(self) -> tuple[Any, Any]:
         """Every reference ``i -> j`` as two numpy integer arrays ``(src, dst)``, ordered by ``(i, j)``.
 

@@ -325,3 +325,7 @@ def test_make_layer_sorts_a_large_index_list_like_a_small_one():
     assert big.paths == g.paths and big.size == sum(range(n))
     assert small.paths == tuple(g.paths[i] for i in sorted(idx[:100]))
     assert idx != sorted(idx)  # the caller's list is left as it was
+    huge = ClosureGraph.from_records([{"path": f"/nix/store/{i:06d}-p", "narSize": 2**62} for i in range(n)])
+    assert huge.nar_bytes is None and make_layer(huge, idx).size == n * 2**62  # beyond 64 bits: summed exactly
+    sizeless = ClosureGraph.from_records([{"path": f"/nix/store/{i:06d}-p"} for i in range(n)])
+    assert sizeless.nar_bytes is None and make_layer(sizeless, idx).size is None

@@ -111,16 +111,23 @@ def make_layer(
         Layer(paths=('/s/a', '/s/b'), size=3, rating=0, reason='demo', root=None)
     """
     idx = list(indices)
-    if len(idx) >= _VECTORISE_FROM:  # numpy sorts large index lists several times faster
+    nar = graph.nar_size
+    size = None
+    if len(idx) >= _LAYER_VECTORISE_FROM and len(graph.paths) >= _VECTORISE_FROM:
+        # numpy sorts large index lists several times faster, and sums their sizes without a look at each path
         import numpy as np
 
-        idx = np.sort(np.array(idx, dtype=np.int64)).tolist()
+        at = np.sort(np.array(idx, dtype=np.int64))
+        idx = at.tolist()
+        if graph.nar_bytes is not None:
+            size = int(graph.nar_bytes[at].sum())
     else:
         idx.sort()
-    nar = graph.nar_size
+    if size is None and nar is not None:
+        size = sum(map(nar.__getitem__, idx))
     return Layer(
         paths=tuple(map(graph.paths.__getitem__, idx)),
-        size=None if nar is None else sum(map(nar.__getitem__, idx)),
+        size=size,
         rating=rating,
         reason=reason,
         root=None if root is None else graph.paths[root],
@@ -769,6 +776,9 @@ def check_layers(
 
 #: From this many paths on, layers are checked with numpy.
 _VECTORISE_FROM = 4096
+
+#: From this many paths on, a layer of a graph of at least ``_VECTORISE_FROM`` paths is made with numpy.
+_LAYER_VECTORISE_FROM = 512
 
 
 def _partition_vectorised(graph: ClosureGraph, groups: Sequence[Sequence[str]], total: int) -> bool:

@@ -423,9 +423,15 @@ def _units(graph: ClosureGraph, pops: Sequence[int], nar: Sequence[int], attach:
         ([0], [[0, 1]], [7], [2], [5], [0, 1])
     """
     n = len(graph.paths)
-    if n >= _VECTORISE_FROM and sum(nar) < 2**63:
+    nar_bytes = None
+    if n >= _VECTORISE_FROM:
         import numpy as np
 
+        if nar is graph.nar_size:
+            nar_bytes = graph.nar_bytes
+        elif sum(nar) < 2**63:
+            nar_bytes = np.fromiter(nar, dtype=np.int64, count=n)
+    if nar_bytes is not None:
         try:
             path_pops = np.fromiter(pops, dtype=np.int64, count=n)
         except OverflowError:  # counts beyond 64 bits: compared one by one
@@ -434,7 +440,6 @@ def _units(graph: ClosureGraph, pops: Sequence[int], nar: Sequence[int], attach:
             attachable = np.fromiter(map(attach.__ge__, pops), dtype=bool, count=n)
         else:
             attachable = path_pops <= attach
-        nar_bytes = np.fromiter(nar, dtype=np.int64, count=n)
         attachable &= nar_bytes <= attach_max_size
         table = unit_table(graph, attachable)
         totals = np.zeros(n + 1, dtype=np.int64)
