@@ -1528,7 +1528,11 @@ def _cycles_by_peeling(
     edges come ordered by their source, so no table by target is needed); it
     leaves what some cycle reaches, which in a closure is little.  A second
     pass peels that rest from both ends.  ``edges`` (and ``n``, the number of
-    nodes) may stand in for ``refs``.
+    nodes) may stand in for ``refs``.  Peeling is the trimming step of
+    McLendon, Hendrickson, Plimpton and Rauchwerger, "Finding strongly
+    connected components in distributed graphs", J. Parallel Distrib. Comput.
+    65 (2005); R. Tarjan, "Depth-first search and linear graph algorithms",
+    SIAM J. Comput. 1 (1972).
 
     Example:
         >>> _cycles_by_peeling([(1,), (0, 2), (), (4,), (3,)])
