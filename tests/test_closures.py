@@ -215,6 +215,22 @@ def test_cycles_by_peeling_equal_tarjan():
         assert graph_module._cycles_by_peeling(g.refs) == tuple(sorted(c for c in _tarjan(g.refs) if len(c) > 1))
 
 
+def test_cycles_by_peeling_when_a_cycle_reaches_everything():
+    # a chain 0 -> 1 -> ... -> 199 whose top two nodes form a cycle, so the first pass
+    # (from the unreferenced nodes down) peels nothing; a second cycle sits at the bottom
+    n = 200
+    refs = [[i + 1] if i + 1 < n else [] for i in range(n)]
+    refs[1].append(0)
+    refs[n - 1].append(n - 3)
+    for k in range(2, n - 3, 7):
+        refs[k].append(k + 5)  # shortcuts, no cycle
+    expected = tuple(sorted(c for c in _tarjan(refs) if len(c) > 1))
+    assert expected == ((0, 1), (n - 3, n - 2, n - 1))
+    assert graph_module._cycles_by_peeling(refs) == expected
+    assert graph_module._cycles_by_peeling([[1], [0]] + [[] for _ in range(5)]) == ((0, 1),)
+    assert graph_module._cycles_by_peeling([[1], [2], []]) == () and graph_module._cycles_by_peeling([]) == ()
+
+
 def test_derived_roots_of_large_graphs_equal_the_condensation_sources(monkeypatch):
     graphs = list(random_graphs(24, 300, max_n=60))
     expected = [graph_module.condensation(len(g.paths), g.refs).sources for g in graphs]
