@@ -355,6 +355,7 @@ def test_unit_order_same_from_edge_arrays_as_from_reference_tuples(seed, monkeyp
 @pytest.mark.parametrize("seed", [5, 23])
 def test_same_layers_with_and_without_numpy(seed, monkeypatch):
     import layerlab.graph as graph_module
+    import layerlab.strategies.base as base_module
     import layerlab.strategies.bedrock as bedrock_module
     import layerlab.strategies.keystone as keystone_module
 
@@ -368,19 +369,25 @@ def test_same_layers_with_and_without_numpy(seed, monkeypatch):
     heap_only = bedrock_module._merge_heap  # the rounds of merge_runs on long sequences are another matter
 
     def layers(threshold):
-        for module in (graph_module, bedrock_module, keystone_module):
+        for module in (graph_module, bedrock_module, keystone_module, base_module):
             monkeypatch.setattr(module, "_VECTORISE_FROM", threshold)
+        monkeypatch.setattr(base_module, "_LAYER_VECTORISE_FROM", threshold)
         monkeypatch.setattr(bedrock_module, "merge_runs", lambda s, w, runs: heap_only(list(s), list(w), max(runs, 1)))
         g = random_graph(seed, 500)  # built afresh: its cycles are found on this side too
+        sizeless = ClosureGraph.from_records(
+            [{k: v for k, v in r.items() if k not in ("narSize", "closureSize")} for r in g.to_records()]
+        )
         return [
-            [(layer.paths, layer.rating, layer.reason, layer.root) for layer in strategy.group(g, context, budget)]
-            for strategy, context in configs
-            for budget in (3, 12, 500)
+            [(layer.paths, layer.size, layer.rating, layer.reason, layer.root) for layer in strategy.group(h, ctx, b)]
+            for h in (g, sizeless)
+            for strategy, ctx in configs
+            for b in (3, 12, 500)
         ]
 
     plain = layers(10**9)
     assert layers(0) == plain
     assert any(len(layer[0]) > 1 for layering in plain for layer in layering)  # units of several paths
+    assert any(layer[1] is None for layering in plain for layer in layering)  # the graph without sizes
 
 
 @pytest.mark.parametrize("seed", [2, 9])
