@@ -315,13 +315,12 @@ def _unit_references(refs: Sequence[Sequence[int]], unit_of: Sequence[int], m: i
         [[1], []]
     """
     out: list[set[int]] = [set() for _ in range(m)]
-    for i, rs in enumerate(refs):
-        u = unit_of[i]
-        for j in rs:
-            v = unit_of[j]
-            if v != u:
-                out[u].add(v)
-    return [sorted(r) for r in out]
+    unit = unit_of.__getitem__
+    for u, rs in zip(unit_of, refs):
+        out[u].update(map(unit, rs))
+    for u, r in enumerate(out):
+        r.discard(u)
+    return list(map(sorted, out))
 
 
 def _unit_order(graph: ClosureGraph, unit_of: Sequence[int], by_key: Sequence[int]) -> list[int]:
@@ -338,11 +337,12 @@ def _unit_order(graph: ClosureGraph, unit_of: Sequence[int], by_key: Sequence[in
         [1, 0]
     """
     m = len(by_key)
-    if len(graph.paths) < _VECTORISE_FROM:
+    if len(graph.paths) < _VECTORISE_FROM:  # units numbered by key, as below
         rank = [0] * m
         for r, u in enumerate(by_key):
             rank[u] = r
-        return _emit_depth_first(*_flattened(_children_by_rank(_unit_references(graph.refs, unit_of, m), rank)), by_key)
+        ranked = _unit_references(graph.refs, list(map(rank.__getitem__, unit_of)), m)
+        return list(map(by_key.__getitem__, _emit_depth_first(*_flattened(ranked), range(m))))
     import numpy as np
 
     # Units numbered by key: the children lists are then ascending, and the visits start at 0, 1, 2, ...
