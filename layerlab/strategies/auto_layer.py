@@ -65,12 +65,14 @@ Example:
 from __future__ import annotations
 
 import _thread
+import math
 import sys
-from collections.abc import Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from itertools import compress
-from operator import itemgetter, or_
+from itertools import compress, repeat
+from operator import itemgetter, lshift, or_
 from typing import TYPE_CHECKING
 
 from ..graph import ClosureGraph
@@ -311,220 +313,312 @@ def _closures(graph: ClosureGraph) -> Callable[[int], int]:
     return closure
 
 
-def _split(down: Callable[[int], int], order: list[int], n: int, limit: int) -> tuple[dict[int, int], list[int]]:
-    """The algorithm proper: ``({label: members}, primaries)`` with labels as
-    bit sets of primary ordinals (positions in ``primaries``)."""
-    nbytes = (n + 7) // 8
-    groups: dict[int, int] = {0: (1 << n) - 1}  # label -> members
-    primaries: list[int] = []
-    closure_bytes: list[bytes] = []  # each primary's closure, for cheap bit tests
-    positions: list[tuple[int, int]] = []  # each primary's (byte, bit mask)
-    for k, p in enumerate(order):
-        pbit = 1 << p
-        kbit = 1 << k
-        down_p = down(p)
-        deps = down_p ^ pbit  # a closure holds its own path
-        trial = groups.copy()
-        if not deps:  # a leaf: only p leaves its layer, for a layer of its own
-            for label, members in groups.items():
-                if members & pbit:
-                    if members == pbit:
-                        del trial[label]
-                    else:
-                        trial[label] = members ^ pbit
-                    break
-            trial[kbit] = pbit
+#: For each position ``j`` in a byte: ``bin()`` text to bytes, digit 1 to ``1 << j``, all else (``0b`` too) to 0.
+_LANE = tuple(bytes((1 << j) if v == 0x31 else 0 for v in range(256)) for j in range(8))
+
+
+def _reach_words(closures: Sequence[int], n: int, words: int, buf: bytearray | None = None, start: int = 0) -> bytearray:
+    """The bit matrix ``closures`` transposed: ``words`` 64-bit words a path,
+    bit ``j`` of path ``d``'s words set when ``d`` is in ``closures[j]``.
+
+    Written into ``buf`` (``8 * words * n`` bytes; zeroed when None), for
+    the closures from ``start`` on; ``start`` and the ones before it must be
+    a multiple of 8 apart from the end of the last call.  Eight closures at a
+    time, in C-level passes: each closure's ``bin()`` digits become one byte a
+    path holding the closure's bit in its place in the byte, the eight are
+    added as integers (no carries: each byte gets distinct bits), and the sum's
+    bytes go into every path's word at that byte by one slice assignment.
+
+    Example:
+        >>> list(memoryview(_reach_words([0b011, 0b110], 3, 1)).cast("B")[::8])
+        [1, 3, 2]
+    """
+    width = 8 * words
+    if buf is None:
+        buf = bytearray(width * n)
+    for lane in range(start, len(closures), 8):
+        acc = 0
+        for j, bits in enumerate(closures[lane : lane + 8]):
+            acc += int.from_bytes(bin(bits).encode().translate(_LANE[j]), "big")
+        buf[lane >> 3 :: width] = acc.to_bytes(n, "little")
+    return buf
+
+
+def _words_to_ints(buf: bytearray, words: int) -> list[int]:
+    """Each path's words (:func:`_reach_words`) as one Python int.
+
+    Example:
+        >>> _words_to_ints(_reach_words([0b011, 0b110], 3, 1), 1)
+        [1, 3, 2]
+    """
+    from array import array
+
+    view = array("Q")
+    if view.itemsize != 8:  # pragma: no cover - no such platform in use
+        raise RuntimeError("auto-layer needs 64-bit array words")
+    view.frombytes(buf)
+    if sys.byteorder == "big":  # pragma: no cover
+        view.byteswap()
+    if words == 1:
+        return view.tolist()
+    out = view[words - 1 :: words].tolist()
+    for w in range(words - 2, -1, -1):
+        out = list(map(or_, map(lshift, out, repeat(64)), view[w::words].tolist()))
+    return out
+
+
+def _count(classes: Iterable[int], k: int) -> int:
+    """How many distinct labels the first ``k`` primaries give: the number of
+    distinct ``classes`` (reach bit sets) on their first ``k`` bits."""
+    return len(set(map(((1 << k) - 1).__and__, classes)))
+
+
+def _split(down: Callable[[int], int], order: list[int], n: int, limit: int) -> tuple[list[int], int]:
+    """The algorithm proper: each path's *reach* (the bit set of the candidates,
+    by position in ``order``, whose closure holds it) over the candidates
+    examined, and how many of them become primaries.
+
+    **Why reach sets suffice.**  After primaries ``P1..Pk``, nixpkgs' label of
+    a path ``d`` is the set of the *lowest* primaries reaching ``d``: those
+    that reach no other primary reaching ``d`` (primaries on one cycle reach
+    each other; the latest of them stands for all, the earlier ones leave every
+    label when it is added).  By induction over the update rule: adding ``P``
+    leaves paths outside ``P``'s closure alone; gives ``P`` itself ``{P}``;
+    removes from a dependency's label the primaries that reach ``P``, exactly
+    the ones no longer lowest (``P`` lies below them) or, on ``P``'s cycle,
+    superseded; and adds ``P`` unless a remaining one lies below ``P``,
+    which happens exactly when some primary reaching ``d`` lies below ``P``.
+    The primaries reaching ``d`` are the ones reaching a lowest one, so the
+    label and the reach set (on the first ``k`` bits) determine each other:
+    the number of distinct labels is the number of distinct reach sets.
+
+    Reach sets come from the candidates' closures by one transposition
+    (:func:`_reach_words`), for a first batch of candidates and then for more
+    while the whole batch fits the limit (the next batch sized from the labels
+    per candidate so far); then, among the distinct reach sets, the first
+    ``k`` whose count exceeds the limit is found by bisection (counts only
+    grow with ``k``).
+    """
+    closures: list[int] = []
+    words = 1
+    buf = bytearray(8 * n)
+    fits = 0  # a candidate count known to stay within the limit (0 primaries: one label)
+    size = min(n, 16)
+    while True:
+        done = len(closures) & ~7  # a partial lane of eight is transposed again
+        closures.extend(map(down, order[len(closures) : size]))
+        if size > 64 * words:
+            words = (size + 63) // 64
+            buf = _reach_words(closures, n, words)
         else:
-            keep = -1  # the primaries that do not reach p
-            dep_prims = 0  # the primaries p reaches
-            p_at, p_mask = p >> 3, 1 << (p & 7)
-            bit = 1
-            for closure in closure_bytes:
-                if closure[p_at] & p_mask:
-                    keep ^= bit
-                bit <<= 1
-            deps_bytes = deps.to_bytes(nbytes, "little")
-            bit = 1
-            for q_at, q_mask in positions:
-                if deps_bytes[q_at] & q_mask:
-                    dep_prims |= bit
-                bit <<= 1
-            # Only layers holding p or a dependency of p change; the rest are copied.
-            mask = deps | pbit
-            for label, members in groups.items():
-                hit = members & mask
-                if not hit:
-                    continue
-                rest = trial[label] ^ hit
-                if rest:
-                    trial[label] = rest
-                else:
-                    del trial[label]
-                moved = hit & deps
-                if moved:
-                    new = label & keep
-                    if not new & dep_prims:
-                        new |= kbit
-                    trial[new] = trial.get(new, 0) | moved
-            trial[kbit] = trial.get(kbit, 0) | pbit
-        if len(trial) > limit:
+            _reach_words(closures, n, words, buf, done)
+        reach = _words_to_ints(buf, words)
+        classes = set(reach)
+        total = len(classes)
+        if total > limit:
             break
-        groups = trial
-        primaries.append(p)
-        closure_bytes.append(down_p.to_bytes(nbytes, "little"))
-        positions.append((p >> 3, 1 << (p & 7)))
-    return groups, primaries
+        if size == n:
+            return reach, n
+        fits = size
+        rate = max(total - 1, 1) / size
+        size = min(n, size + max(8, min(size, math.ceil((limit + 1 - total) / rate * 1.25))))
+    over = size  # _count(classes, fits) <= limit < _count(classes, over)
+    while over - fits > 1:
+        mid = (fits + over) // 2
+        if _count(classes, mid) > limit:
+            over = mid
+        else:
+            fits = mid
+    return reach, fits
+
+
+def _primary_reach(reach: list[int], order: list[int], k: int) -> dict[int, int]:
+    """``{reach set: ordinal}`` of the primaries (the latest one for primaries on one cycle)."""
+    mask = (1 << k) - 1
+    return {reach[p] & mask: j for j, p in enumerate(order[:k])}
+
+
+def _lowest(key: int, ups: list[int]) -> int:
+    """nixpkgs' label of the paths whose reach set is ``key``, as a bit set of
+    primary ordinals: its lowest primaries (``ups[j]``: primary ``j``'s reach set).
+
+    Example:
+        >>> _lowest(0b111, [0b001, 0b011, 0b111])  # 0 reaches 1 reaches 2
+        4
+        >>> _lowest(0b011, [0b011, 0b011])  # 0 and 1 on one cycle: the later one
+        2
+    """
+    out = 0
+    members = _members(key)
+    for j in members:
+        up = ups[j]
+        if not any(
+            (ups[i] & up == up and ups[i] != up) or (ups[i] == up and i > j) for i in members if i != j
+        ):
+            out |= 1 << j
+    return out
+
+
+def _classes(graph: ClosureGraph, limit: int) -> tuple[list[int], dict[int, list[int]], int, list[int], Callable[[int], int]]:
+    """``(order, {reach set: members}, primaries, reach, closure)`` of a run:
+    paths grouped by their reach set over the primaries, members ascending."""
+    nar = graph.require_nar_size("auto-layer")
+    n = len(nar)
+    down = _closures(graph)
+    order = _candidate_order(nar)
+    reach, k = _split(down, order, n, limit)
+    mask = (1 << k) - 1
+    keys = list(map(mask.__and__, reach)) if reach and max(reach).bit_length() > k else reach
+    groups: defaultdict[int, list[int]] = defaultdict(list)
+    deque(map(list.append, map(groups.__getitem__, keys), range(n)), 0)  # in C: each path to its group
+    return order, groups, k, keys, down
 
 
 def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     """The layers when the algorithm stops at ``limit`` distinct labels, as
-    ``{label: members}``: both bit sets, a label of primary path indices and
-    the members' path indices.
-
-    Rather than a label per path, the state is the list of layers (label ->
-    members), so a candidate primary costs a few bit operations per existing
-    layer instead of work per dependency.  While running, labels are small
-    bit sets of primaries numbered in the order they were chosen.
+    ``{label: members}``: both bit sets, a label of primary path indices (the
+    primaries using the layer, as nixpkgs labels it) and the members' path
+    indices.
 
     Example:
         >>> from layerlab.graph import ClosureGraph
         >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 2, "references": ["/s/b"]},
         ...                                {"path": "/s/b", "narSize": 1}])
         >>> auto_layer_split(g, 1), auto_layer_split(g, 2)
-        ({1: 3}, {1: 1, 2: 2})
+        ({0: 3}, {1: 1, 2: 2})
     """
-    nar = graph.require_nar_size("auto-layer")
-    groups, primaries = _split(_closures(graph), _candidate_order(nar), len(nar), limit)
-    out = {}
-    for label, members in groups.items():
-        path_label = 0
-        o = 0
-        while label:
-            if label & 1:
-                path_label |= 1 << primaries[o]
-            label >>= 1
-            o += 1
-        out[path_label] = members
-    return out
+    if not graph.paths:
+        return {0: 0}
+    order, groups, k, keys, _ = _classes(graph, limit)
+    ups = [keys[p] for p in order[:k]]
+    return {
+        _path_label(_lowest(key, ups), order): reduce(or_, map((1).__lshift__, members))
+        for key, members in groups.items()
+    }
 
 
-def _facts(
-    graph: ClosureGraph, nar: Sequence[int], down: Callable[[int], int], sets: list[int], held: list[int | None]
-) -> list[tuple[tuple[int, ...], int, int]]:
-    """``(members, narSize sum, narSize sum of their closure)`` of each path set, in plain Python.
+def _path_label(label: int, order: list[int]) -> int:
+    """A label of primary ordinals as a bit set of the primaries' path indices."""
+    return sum(1 << order[o] for o in _members(label))
 
-    ``held[j]`` is a path of set ``j`` whose closure holds the whole set
-    (the primary of a layer labelled by it alone), or None.  Then the set
-    reaches exactly that closure, and a one-path set its path's.  Otherwise
-    the set reaches itself and the closures of the paths outside it that it
-    references: for the layer no primary uses, whose paths lie outside every
-    searched closure, that asks only for closures already known.
+
+def _unrooted_reach(
+    graph: ClosureGraph, down: Callable[[int], int], groups: list[list[int]], keys: list[int], primaries: list[int]
+) -> list[int]:
+    """What each group of paths reaches (a bit set), for groups holding no
+    primary, in plain Python.
+
+    A one-path group reaches its path's closure, a group some primary reaches
+    the union of its members' closures (all searched, as the closures of the
+    primaries hold them), and the group no primary reaches (reach set 0) the
+    paths outside every primary's closure and the closures of what it
+    references inside them.
     """
-    refs = graph.refs
     known = down.bits.__getitem__ if isinstance(down, _ClosureSearch) else down
-    planes: Sequence[int] | None = None  # built for the first set with many paths, kept on the graph
+    refs = graph.refs
     out = []
-    for bits, root in zip(sets, held):
-        members = _members(bits)
-        if root is not None:
-            reach = down(root)
-        elif len(members) == 1:
-            reach = down(members[0])
+    for members in groups:
+        if len(members) == 1:
+            out.append(down(members[0]))
+        elif keys[members[0]]:
+            found = list(map(known, members))  # in C; a closure not searched yet reads 0
+            out.append(reduce(or_, found if 0 not in found else map(down, members)))
         else:
+            inside = reduce(or_, map(down, primaries), 0)
             outside = set().union(*map(refs.__getitem__, members))
-            outside.difference_update(members)
-            found = list(map(known, outside))  # in C; a closure not searched yet reads 0
-            if 0 in found:
-                found = list(map(down, outside))
-            reach = reduce(or_, found, bits)
-        if planes is None and reach.bit_count() > 24:
-            planes = graph.memo.value("auto-layer size planes", lambda: _planes(nar))
-        out.append((tuple(members), sum(map(nar.__getitem__, members)), _weight(reach, nar, planes)))
+            outside = list(compress(outside, map(keys.__getitem__, outside)))  # references into a primary's closure
+            out.append(reduce(or_, map(known, outside), ((1 << len(refs)) - 1) ^ inside))
     return out
 
 
-def _facts_numpy(
-    graph: ClosureGraph, nar: Sequence[int], down: Callable[[int], int], sets: list[int], held: list[int | None]
-) -> list[tuple[tuple[int, ...], int, int]]:
-    """:func:`_facts` for large graphs, in numpy passes over the packed member and reach bit sets."""
+def _unrooted_sizes(
+    graph: ClosureGraph,
+    nar: Sequence[int],
+    down: Callable[[int], int],
+    groups: list[list[int]],
+    keys: list[int],
+    primaries: list[int],
+) -> list[int]:
+    """The layer closure size (narSize sum over everything a group reaches,
+    itself included) of each group holding no primary (:func:`_unrooted_reach`),
+    in plain Python: few bits summed one by one, many by bit planes
+    (:func:`_planes`, kept on the graph) when there are enough such sets to pay
+    for them."""
+    reaches = _unrooted_reach(graph, down, groups, keys, primaries)
+    planes: Sequence[int] | None = None
+    if sum(1 for bits in reaches if bits.bit_count() > 24) > 16:
+        planes = graph.memo.value("auto-layer size planes", lambda: _planes(nar))
+    return [_weight(bits, nar, planes) for bits in reaches]
+
+
+def _unrooted_sizes_numpy(
+    graph: ClosureGraph,
+    nar: Sequence[int],
+    down: Callable[[int], int],
+    groups: list[list[int]],
+    keys: list[int],
+    primaries: list[int],
+) -> list[int]:
+    """:func:`_unrooted_sizes` for large graphs: closures searched per group,
+    their sizes in one numpy pass over the packed reach bit sets."""
     import numpy as np
 
     n = len(nar)
-    nbytes = (n + 7) // 8
     weights = np.fromiter(nar, np.float64, n)  # sums stay exact below 2**53
-    m = len(sets)
-    # Members: the set bits of the packed member sets, row by row.
-    member_bits = np.unpackbits(_packed(sets, nbytes), axis=1, count=n, bitorder="little")
-    rows, cols = np.divmod(np.flatnonzero(member_bits.view(bool)), n)
-    own = np.bincount(rows, weights=weights[cols], minlength=m).astype(np.int64).tolist()
-    bounds = np.searchsorted(rows, np.arange(m + 1)).tolist()
-    cols_list = cols.tolist()
-    members_of = [cols_list[bounds[r] : bounds[r + 1]] for r in range(m)]
-    reaches = []
-    for members, root in zip(members_of, held):
-        if root is not None:
-            reaches.append(down(root))
-        elif len(members) == 1:
-            reaches.append(down(members[0]))
-        else:
-            reaches.append(_bit_set(graph.closure_of(members), n))
-    reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
-    sums = (reach_bits @ weights).astype(np.int64).tolist()
-    return [(tuple(members), own_size, total) for members, own_size, total in zip(members_of, own, sums)]
+    reaches = [down(members[0]) if len(members) == 1 else _bit_set(graph.closure_of(members), n) for members in groups]
+    if not reaches:
+        return []
+    reach_bits = np.unpackbits(_packed(reaches, (n + 7) // 8), axis=1, count=n, bitorder="little")
+    return (reach_bits @ weights).astype(np.int64).tolist()
 
 
-def _layers(
-    graph: ClosureGraph, limit: int
-) -> tuple[list[tuple[int, tuple[int, ...], int, int, int | None]], list[int]]:
-    """``(layer closure size, path indices, layer size, label, root)`` of every
-    layer in output order (labels as bit sets of primary ordinals), and the
-    primaries."""
+def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int], int, int, int | None]], list[int], int]:
+    """``(layer closure size, path indices, layer size, reach set, root)`` of
+    every layer in output order (reach sets as bit sets of primary ordinals;
+    the root is the primary the layer holds, if any), the candidate order
+    and the number of primaries.
+
+    A layer holding a primary reaches exactly that primary's closure: the
+    layers whose reach set holds the primary, so its closure size is the sum
+    of their sizes.  The others' closures are searched
+    (:func:`_unrooted_sizes`); their sizes depend on the graph and the layer's
+    paths alone, which the number of primaries and the reach set determine,
+    so they are memoised on the graph under those, like the graph's closure
+    bit sets.
+    """
     nar = graph.require_nar_size("auto-layer")
     n = len(nar)
     if not n:
-        return [], []
-    down = _closures(graph)
-    groups, primaries = _split(down, _candidate_order(nar), n, limit)
+        return [], [], 0
+    order, groups, k, keys, down = _classes(graph, limit)
+    primary_of = _primary_reach(keys, order, k)
     labels = list(groups)
-    k = len(labels)
-    roots: list[int | None] = [
-        primaries[label.bit_length() - 1] if label and not label & (label - 1) else None for label in labels
-    ]
-
-    # What a layer's path set implies (its members, their narSize sum, and
-    # the narSize sum over the union of their closures) depends on the graph
-    # and the set alone, so it is memoised on the graph, keyed by the member
-    # bit set, like the graph's closure bit sets.  Only new sets are computed.
+    members_of = list(groups.values())
+    own = [sum(map(nar.__getitem__, members)) for members in members_of]
+    by_primary = [0] * k
+    for label, size in zip(labels, own):
+        for j in _members(label):
+            by_primary[j] += size
+    closure: list[int | None] = [by_primary[primary_of[label]] if label in primary_of else None for label in labels]
+    roots: list[int | None] = [order[primary_of[label]] if label in primary_of else None for label in labels]
     memo = graph.memo.cache("auto-layer layer facts")
-    facts: dict[int, tuple[tuple[int, ...], int, int]] = {}
     missing = []
-    for j, label in enumerate(labels):
-        known = memo.get(groups[label])
-        if known is None:
-            missing.append(j)
-        else:
-            facts[groups[label]] = known
+    for j, size in enumerate(closure):
+        if size is None:
+            closure[j] = size = memo.get((k, labels[j]))
+            if size is None:
+                missing.append(j)
     if missing:
-        sets = [groups[labels[j]] for j in missing]
-        held = [
-            root if root is not None and bits >> root & 1 else None
-            for bits, root in zip(sets, map(roots.__getitem__, missing))
-        ]
-        computed = (_facts if n < _SMALL else _facts_numpy)(graph, nar, down, sets, held)
-        for bits, fact in zip(sets, computed):
-            facts[bits] = memo[bits] = fact
-    members_of: list[tuple[int, ...]] = []
-    own = []
-    closure = []
-    for label in labels:
-        members, own_size, total = facts[groups[label]]
-        members_of.append(members)
-        own.append(own_size)
-        closure.append(total)
+        computed = (_unrooted_sizes if n < _SMALL else _unrooted_sizes_numpy)(
+            graph, nar, down, [members_of[j] for j in missing], keys, order[:k]
+        )
+        for j, size in zip(missing, computed):
+            closure[j] = memo[(k, labels[j])] = size
 
     # Closure size, ties by the first path (nixpkgs leaves ties to set order).
-    rank = sorted(range(k), key=[(closure[j], members_of[j][0]) for j in range(k)].__getitem__)
-    return [(closure[j], members_of[j], own[j], labels[j], roots[j]) for j in rank], primaries
+    rank = sorted(range(len(labels)), key=list(zip(closure, map(itemgetter(0), members_of))).__getitem__)
+    layers = [(closure[j], members_of[j], own[j], labels[j], roots[j]) for j in rank]
+    return layers, order, k  # type: ignore[return-value]
 
 
 def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[int], int, int]]:
@@ -538,15 +632,14 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
         >>> auto_layer_groups(g, 2)
         [(1, [1], 2, 1), (3, [0], 1, 2)]
     """
-    layers, primaries = _layers(graph, limit)
-    out = []
-    for size, members, own, label, _ in layers:
-        path_label = 0
-        for o, q in enumerate(primaries):
-            if label >> o & 1:
-                path_label |= 1 << q
-        out.append((size, list(members), path_label, own))
-    return out
+    layers, order, k = _layers(graph, limit)
+    mask = (1 << k) - 1
+    ups = [0] * k
+    for j, p in enumerate(order[:k]):
+        ups[j] = next(key for _, members, _, key, _ in layers if p in members) & mask
+    return [
+        (size, list(members), _path_label(_lowest(key, ups), order), own) for size, members, own, key, _ in layers
+    ]
 
 
 @dataclass(frozen=True, eq=False)
