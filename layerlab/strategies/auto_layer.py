@@ -68,7 +68,7 @@ import _thread
 import math
 import sys
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from itertools import compress, repeat
@@ -91,11 +91,27 @@ _SMALL = 4096
 _DIGITS = bytes.maketrans(b"01", b"\x00\x01")
 
 
-def _candidate_order(nar: Sequence[int]) -> list[int]:
+def _candidate_order(nar: Sequence[int], want: int | None = None) -> list[int]:
     """Path indices by descending ``narSize``, ties by descending index:
-    nixpkgs sorts ascending (stably, on the sorted paths) and pops from the end."""
+    nixpkgs sorts ascending (stably, on the sorted paths) and pops from the end.
+
+    With ``want``, a first part of that order holding at least ``want``
+    paths (or all): on a small graph the paths at or above a size threshold
+    taken from a sample of the sizes, sorted, which is the start of the order
+    when it holds enough of them.
+
+    Example:
+        >>> _candidate_order((5, 9, 5, 1)), _candidate_order((5, 9, 5, 1), 1)
+        ([1, 2, 0, 3], [1, 2, 0, 3])
+    """
     n = len(nar)
     if n < _SMALL:
+        if want is not None and want * 8 < n:
+            sample = sorted(nar[::8])
+            threshold = sample[max(0, len(sample) - 1 - want // 4)]  # about 2 * want paths reach it
+            above = list(compress(range(n - 1, -1, -1), map(threshold.__le__, reversed(nar))))
+            if len(above) >= want:  # every path outside is smaller than every path inside
+                return sorted(above, key=nar.__getitem__, reverse=True)
         # A stable sort keeps equal sizes in the order given, here descending indices.
         return sorted(range(n - 1, -1, -1), key=nar.__getitem__, reverse=True)
     import numpy as np
@@ -220,10 +236,53 @@ class _ClosureSearch:
         bits = self.bits[p]  # set once, when final
         if not bits:
             with self.lock:
-                if not self.bits[p]:
+                if not self.bits[p] and not self._plain(p):
                     self._search(p)
             bits = self.bits[p]
         return bits
+
+    def _plain(self, start: int) -> bool:
+        """The search without components, for graphs without cycles: whether
+        it completed.  A reference back to a path still being searched (a
+        cycle) stops it; the paths it finished are final (no cycle below
+        them), the others are left unreached for :meth:`_search`."""
+        refs, bits, index = self.refs, self.bits, self.index
+        index[start] = 1
+        path = [start]  # the search stack: paths, their remaining references, what each gathered
+        todos = [iter(refs[start])]
+        accs = [1 << start]
+        while todos:
+            a = accs[-1]
+            for w in todos[-1]:
+                b = bits[w]
+                if b:
+                    a |= b
+                elif not index[w]:
+                    rw = refs[w]
+                    if not rw:
+                        index[w] = -1
+                        bits[w] = b = 1 << w
+                        a |= b
+                        continue
+                    accs[-1] = a
+                    index[w] = 1
+                    path.append(w)
+                    todos.append(iter(rw))
+                    accs.append(1 << w)
+                    break
+                else:  # on the stack: a cycle
+                    for v in path:
+                        index[v] = 0
+                    return False
+            else:
+                v = path.pop()
+                todos.pop()
+                accs.pop()
+                index[v] = -1
+                bits[v] = a
+                if accs:
+                    accs[-1] |= a
+        return True
 
     def _search(self, start: int) -> None:
         refs, bits, index, low, acc = self.refs, self.bits, self.index, self.low, self.acc
@@ -373,10 +432,19 @@ def _count(classes: Iterable[int], k: int) -> int:
     return len(set(map(((1 << k) - 1).__and__, classes)))
 
 
-def _split(down: Callable[[int], int], order: list[int], n: int, limit: int) -> tuple[list[int], int]:
+def _split(
+    down: Callable[[int], int],
+    nar: Sequence[int],
+    limit: int,
+    orders: Callable[[int], list[int]],
+    reaches: MutableMapping[int, list[int]],
+) -> tuple[list[int], int, list[int]]:
     """The algorithm proper: each path's *reach* (the bit set of the candidates,
     by position in ``order``, whose closure holds it) over the candidates
-    examined, and how many of them become primaries.
+    examined, how many of them become primaries, and the start of the
+    candidate order holding them.  ``orders(m)`` gives a start of the
+    candidate order (:func:`_candidate_order`) at least ``m`` long (or all);
+    ``reaches`` keeps reach sets by the number of candidates they cover.
 
     **Why reach sets suffice.**  After primaries ``P1..Pk``, nixpkgs' label of
     a path ``d`` is the set of the *lowest* primaries reaching ``d``: those
@@ -399,26 +467,33 @@ def _split(down: Callable[[int], int], order: list[int], n: int, limit: int) -> 
     ``k`` whose count exceeds the limit is found by bisection (counts only
     grow with ``k``).
     """
+    n = len(nar)
     closures: list[int] = []
     words = 1
     buf = bytearray(8 * n)
+    filled = 0  # candidates transposed into buf
     fits = 0  # a candidate count known to stay within the limit (0 primaries: one label)
-    size = min(n, 16)
+    size = min(n, max(16, limit // 3))  # labels per primary are a few on real closures
+    order = orders(2 * size)
     while True:
-        done = len(closures) & ~7  # a partial lane of eight is transposed again
+        if size > len(order):
+            order = orders(2 * size)
         closures.extend(map(down, order[len(closures) : size]))
-        if size > 64 * words:
-            words = (size + 63) // 64
-            buf = _reach_words(closures, n, words)
-        else:
-            _reach_words(closures, n, words, buf, done)
-        reach = _words_to_ints(buf, words)
+        reach = reaches.get(size)
+        if reach is None:
+            if size > 64 * words:
+                words = (size + 63) // 64
+                buf = bytearray(8 * words * n)
+                filled = 0
+            _reach_words(closures, n, words, buf, filled & ~7)  # a partial lane of eight is transposed again
+            filled = size
+            reach = reaches[size] = _words_to_ints(buf, words)
         classes = set(reach)
         total = len(classes)
         if total > limit:
             break
         if size == n:
-            return reach, n
+            return reach, n, order
         fits = size
         rate = max(total - 1, 1) / size
         size = min(n, size + max(8, min(size, math.ceil((limit + 1 - total) / rate * 1.25))))
@@ -429,7 +504,7 @@ def _split(down: Callable[[int], int], order: list[int], n: int, limit: int) -> 
             over = mid
         else:
             fits = mid
-    return reach, fits
+    return reach, fits, order
 
 
 def _primary_reach(reach: list[int], order: list[int], k: int) -> dict[int, int]:
@@ -465,8 +540,15 @@ def _classes(graph: ClosureGraph, limit: int) -> tuple[list[int], dict[int, list
     nar = graph.require_nar_size("auto-layer")
     n = len(nar)
     down = _closures(graph)
-    order = _candidate_order(nar)
-    reach, k = _split(down, order, n, limit)
+    orders = graph.memo.cache("auto-layer candidate order", maxsize=1)
+
+    def order_from(want: int) -> list[int]:
+        order = orders.get(0)
+        if order is None or len(order) < min(want, n):
+            order = orders[0] = _candidate_order(nar, want)
+        return order
+
+    reach, k, order = _split(down, nar, limit, order_from, graph.memo.cache("auto-layer reach sets", maxsize=4))
     mask = (1 << k) - 1
     keys = list(map(mask.__and__, reach)) if reach and max(reach).bit_length() > k else reach
     groups: defaultdict[int, list[int]] = defaultdict(list)
@@ -597,8 +679,10 @@ def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int],
     own = [sum(map(nar.__getitem__, members)) for members in members_of]
     by_primary = [0] * k
     for label, size in zip(labels, own):
-        for j in _members(label):
-            by_primary[j] += size
+        while label:
+            low = label & -label
+            by_primary[low.bit_length() - 1] += size
+            label ^= low
     closure: list[int | None] = [by_primary[primary_of[label]] if label in primary_of else None for label in labels]
     roots: list[int | None] = [order[primary_of[label]] if label in primary_of else None for label in labels]
     memo = graph.memo.cache("auto-layer layer facts")
