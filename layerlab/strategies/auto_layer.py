@@ -68,14 +68,14 @@ import _thread
 import math
 import sys
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from itertools import compress, repeat
 from operator import itemgetter, lshift, or_
 from typing import TYPE_CHECKING
 
-from ..graph import ClosureGraph
+from ..graph import BoundedCache, ClosureGraph
 from .base import Context, Layer, Strategy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -376,7 +376,9 @@ def _closures(graph: ClosureGraph) -> Callable[[int], int]:
 _LANE = tuple(bytes((1 << j) if v == 0x31 else 0 for v in range(256)) for j in range(8))
 
 
-def _reach_words(closures: Sequence[int], n: int, words: int, buf: bytearray | None = None, start: int = 0) -> bytearray:
+def _reach_words(
+    closures: Sequence[int], n: int, words: int, buf: bytearray | None = None, start: int = 0
+) -> bytearray:
     """The bit matrix ``closures`` transposed: ``words`` 64-bit words a path,
     bit ``j`` of path ``d``'s words set when ``d`` is in ``closures[j]``.
 
@@ -437,7 +439,7 @@ def _split(
     nar: Sequence[int],
     limit: int,
     orders: Callable[[int], list[int]],
-    reaches: MutableMapping[int, list[int]],
+    reaches: BoundedCache[int, list[int]],
 ) -> tuple[list[int], int, list[int]]:
     """The algorithm proper: each path's *reach* (the bit set of the candidates,
     by position in ``order``, whose closure holds it) over the candidates
@@ -527,14 +529,14 @@ def _lowest(key: int, ups: list[int]) -> int:
     members = _members(key)
     for j in members:
         up = ups[j]
-        if not any(
-            (ups[i] & up == up and ups[i] != up) or (ups[i] == up and i > j) for i in members if i != j
-        ):
+        if not any((ups[i] & up == up and ups[i] != up) or (ups[i] == up and i > j) for i in members if i != j):
             out |= 1 << j
     return out
 
 
-def _classes(graph: ClosureGraph, limit: int) -> tuple[list[int], dict[int, list[int]], int, list[int], Callable[[int], int]]:
+def _classes(
+    graph: ClosureGraph, limit: int
+) -> tuple[list[int], dict[int, list[int]], int, list[int], Callable[[int], int]]:
     """``(order, {reach set: members}, primaries, reach, closure)`` of a run:
     paths grouped by their reach set over the primaries, members ascending."""
     nar = graph.require_nar_size("auto-layer")
@@ -607,9 +609,9 @@ def _unrooted_reach(
             out.append(reduce(or_, found if 0 not in found else map(down, members)))
         else:
             inside = reduce(or_, map(down, primaries), 0)
-            outside = set().union(*map(refs.__getitem__, members))
-            outside = list(compress(outside, map(keys.__getitem__, outside)))  # references into a primary's closure
-            out.append(reduce(or_, map(known, outside), ((1 << len(refs)) - 1) ^ inside))
+            referenced = set().union(*map(refs.__getitem__, members))
+            entries = compress(referenced, map(keys.__getitem__, referenced))  # into a primary's closure
+            out.append(reduce(or_, map(known, entries), ((1 << len(refs)) - 1) ^ inside))
     return out
 
 
@@ -654,7 +656,9 @@ def _unrooted_sizes_numpy(
     return (reach_bits @ weights).astype(np.int64).tolist()
 
 
-def _layers(graph: ClosureGraph, limit: int) -> tuple[list[tuple[int, list[int], int, int, int | None]], list[int], int]:
+def _layers(
+    graph: ClosureGraph, limit: int
+) -> tuple[list[tuple[int, list[int], int, int, int | None]], list[int], int]:
     """``(layer closure size, path indices, layer size, reach set, root)`` of
     every layer in output order (reach sets as bit sets of primary ordinals;
     the root is the primary the layer holds, if any), the candidate order
@@ -721,9 +725,7 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
     ups = [0] * k
     for j, p in enumerate(order[:k]):
         ups[j] = next(key for _, members, _, key, _ in layers if p in members) & mask
-    return [
-        (size, list(members), _path_label(_lowest(key, ups), order), own) for size, members, own, key, _ in layers
-    ]
+    return [(size, list(members), _path_label(_lowest(key, ups), order), own) for size, members, own, key, _ in layers]
 
 
 @dataclass(frozen=True, eq=False)
