@@ -168,8 +168,13 @@ def _weight(bits: int, nar: Sequence[int], planes: Sequence[int] | None = None) 
         >>> _weight(0b101, (10, 20, 30)), _weight(0b101, (10, 20, 30), _planes((10, 20, 30)))
         (40, 40)
     """
-    if bits.bit_count() <= 24:
-        return sum(map(nar.__getitem__, _members(bits)))
+    if bits.bit_count() <= 24:  # highest bit first: a few big-integer steps a bit
+        total = 0
+        while bits:
+            top = bits.bit_length() - 1
+            total += nar[top]
+            bits ^= 1 << top
+        return total
     if planes is not None:
         return sum([(bits & plane).bit_count() << b for b, plane in enumerate(planes)])
     return sum(compress(nar, bin(bits)[:1:-1].encode().translate(_DIGITS)))
@@ -620,19 +625,47 @@ def _unrooted_sizes(
     nar: Sequence[int],
     down: Callable[[int], int],
     groups: list[list[int]],
+    labels: list[int],
     keys: list[int],
     primaries: list[int],
+    primary_sizes: list[int],
 ) -> list[int]:
     """The layer closure size (narSize sum over everything a group reaches,
     itself included) of each group holding no primary (:func:`_unrooted_reach`),
-    in plain Python: few bits summed one by one, many by bit planes
+    in plain Python.
+
+    ``labels`` are the groups' reach sets and ``primary_sizes`` the closure
+    sizes of the primaries.  A group some primaries reach lies in each one's
+    closure, and so does what it reaches: when that differs from the smallest
+    such closure in fewer paths than it holds, its size is that closure's
+    less the difference's.  Few bits are summed one by one, many by bit planes
     (:func:`_planes`, kept on the graph) when there are enough such sets to pay
-    for them."""
+    for them.
+    """
     reaches = _unrooted_reach(graph, down, groups, keys, primaries)
+    full = (1 << len(nar)) - 1
+    counts: list[int] | None = None
+    base = [0] * len(reaches)
+    for j, (bits, label) in enumerate(zip(reaches, labels)):
+        count = bits.bit_count()
+        if count <= 24:
+            continue
+        if bits == full:
+            base[j], reaches[j] = sum(nar), 0
+        elif label:
+            if counts is None:
+                counts = [down(p).bit_count() for p in primaries]
+            o = min(_members(label), key=counts.__getitem__)
+            rest = down(primaries[o]) ^ bits
+            if rest.bit_count() < count:
+                base[j], reaches[j] = primary_sizes[o], -rest  # a negative set: subtracted
     planes: Sequence[int] | None = None
     if sum(1 for bits in reaches if bits.bit_count() > 24) > 16:
         planes = graph.memo.value("auto-layer size planes", lambda: _planes(nar))
-    return [_weight(bits, nar, planes) for bits in reaches]
+    return [
+        size + _weight(bits, nar, planes) if bits >= 0 else size - _weight(-bits, nar, planes)
+        for size, bits in zip(base, reaches)
+    ]
 
 
 def _unrooted_sizes_numpy(
@@ -640,8 +673,10 @@ def _unrooted_sizes_numpy(
     nar: Sequence[int],
     down: Callable[[int], int],
     groups: list[list[int]],
+    labels: list[int],
     keys: list[int],
     primaries: list[int],
+    primary_sizes: list[int],
 ) -> list[int]:
     """:func:`_unrooted_sizes` for large graphs: closures searched per group,
     their sizes in one numpy pass over the packed reach bit sets."""
@@ -698,7 +733,14 @@ def _layers(
                 missing.append(j)
     if missing:
         computed = (_unrooted_sizes if n < _SMALL else _unrooted_sizes_numpy)(
-            graph, nar, down, [members_of[j] for j in missing], keys, order[:k]
+            graph,
+            nar,
+            down,
+            [members_of[j] for j in missing],
+            [labels[j] for j in missing],
+            keys,
+            order[:k],
+            by_primary,
         )
         for j, size in zip(missing, computed):
             closure[j] = memo[(k, labels[j])] = size
