@@ -68,7 +68,7 @@ import _thread
 import math
 import sys
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from itertools import compress, repeat
@@ -241,18 +241,23 @@ class _ClosureSearch:
         bits = self.bits[p]  # set once, when final
         if not bits:
             with self.lock:
-                if not self.bits[p] and not self._plain(p):
+                if not self.bits[p]:
                     self._search(p)
             bits = self.bits[p]
         return bits
 
-    def _plain(self, start: int) -> bool:
-        """The search without components, for graphs without cycles: whether
-        it completed.  A reference back to a path still being searched (a
-        cycle) stops it; the paths it finished are final (no cycle below
-        them), the others are left unreached for :meth:`_search`."""
+    def _search(self, start: int) -> None:
+        """A depth-first search from ``start`` over the paths not reached yet,
+        first without components: while no reference leads back to a path
+        still being searched, each path's closure is final when it returns.
+        At the first such reference (a cycle) the search goes on as Tarjan's
+        from where it stands (:meth:`_components`)."""
         refs, bits, index = self.refs, self.bits, self.index
-        index[start] = 1
+        if not refs[start]:
+            bits[start] = 1 << start
+            index[start] = -1
+            return
+        index[start] = 1  # on the search stack
         path = [start]  # the search stack: paths, their remaining references, what each gathered
         todos = [iter(refs[start])]
         accs = [1 << start]
@@ -275,10 +280,10 @@ class _ClosureSearch:
                     todos.append(iter(rw))
                     accs.append(1 << w)
                     break
-                else:  # on the stack: a cycle
-                    for v in path:
-                        index[v] = 0
-                    return False
+                else:  # back to a path on the stack: a cycle
+                    accs[-1] = a
+                    self._components(path, todos, accs, w)
+                    return
             else:
                 v = path.pop()
                 todos.pop()
@@ -287,20 +292,21 @@ class _ClosureSearch:
                 bits[v] = a
                 if accs:
                     accs[-1] |= a
-        return True
 
-    def _search(self, start: int) -> None:
+    def _components(self, path: list[int], todos: list[Iterator[int]], accs: list[int], back: int) -> None:
+        """Tarjan's search, taking over a search stack (``path`` with each
+        path's remaining references and what it gathered) whose top path has
+        just met ``back``, a path below it on the stack.  Every path the
+        search finished before is a component of its own."""
         refs, bits, index, low, acc = self.refs, self.bits, self.index, self.low, self.acc
-        if not refs[start]:
-            bits[start] = 1 << start
-            index[start] = -1
-            return
         counter = self.counter
-        index[start] = low[start] = counter
-        counter += 1
-        acc[start] = 1 << start
-        stack = [start]
-        work = [(start, iter(refs[start]))]
+        for v, a in zip(path, accs):
+            index[v] = low[v] = counter
+            counter += 1
+            acc[v] = a
+        low[path[-1]] = index[back]
+        stack = path
+        work = list(zip(path, todos))
         while work:
             v, todo = work[-1]
             a = acc[v]
