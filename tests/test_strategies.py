@@ -513,7 +513,12 @@ def test_auto_layer_memo_on_the_graph_never_changes_results():
     for budget in (94, 10, 30, 10, 94, 3):
         fresh = load_graph(DEBIAN / "kde-full.graph.json")
         assert AutoLayer().group(reused, budget=budget) == AutoLayer().group(fresh, budget=budget)
-    assert reused.memo.names() == ["auto-layer closure search", "auto-layer layer facts", "auto-layer size planes"]
+    assert reused.memo.names() == [
+        "auto-layer candidate order",
+        "auto-layer closure search",
+        "auto-layer layer facts",
+        "auto-layer reach sets",
+    ]
 
 
 def test_auto_layer_results_hold_when_the_graph_memo_evicts():

@@ -383,6 +383,9 @@ def _closures(graph: ClosureGraph) -> Callable[[int], int]:
     return closure
 
 
+#: Byte 0 to the digit 0, every other byte kept (for :func:`_bits_of`).
+_ZERO_DIGIT = bytes([0x30]) + bytes(range(1, 256))
+
 #: For each position ``j`` in a byte: ``bin()`` text to bytes, digit 1 to ``1 << j``, all else (``0b`` too) to 0.
 _LANE = tuple(bytes((1 << j) if v == 0x31 else 0 for v in range(256)) for j in range(8))
 
@@ -580,16 +583,25 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
         >>> g = ClosureGraph.from_records([{"path": "/s/a", "narSize": 2, "references": ["/s/b"]},
         ...                                {"path": "/s/b", "narSize": 1}])
         >>> auto_layer_split(g, 1), auto_layer_split(g, 2)
-        ({0: 3}, {1: 1, 2: 2})
+        ({1: 3}, {1: 1, 2: 2})
     """
     if not graph.paths:
         return {0: 0}
     order, groups, k, keys, _ = _classes(graph, limit)
     ups = [keys[p] for p in order[:k]]
-    return {
-        _path_label(_lowest(key, ups), order): reduce(or_, map((1).__lshift__, members))
-        for key, members in groups.items()
-    }
+    return {_path_label(_lowest(key, ups), order): _bits_of(members) for key, members in groups.items()}
+
+
+def _bits_of(indices: list[int]) -> int:
+    """The bit set of ascending ``indices``, through a byte a path (in C).
+
+    Example:
+        >>> _bits_of([0, 3, 5])
+        41
+    """
+    mark = bytearray(indices[-1] + 1)
+    deque(map(mark.__setitem__, indices, repeat(0x31)), 0)
+    return int(mark.translate(_ZERO_DIGIT)[::-1], 2)
 
 
 def _path_label(label: int, order: list[int]) -> int:
