@@ -405,6 +405,14 @@ def test_auto_layer_labels_and_layers_equal_nixpkgs_on_any_graph(monkeypatch, g,
     assert ours == BENCH.straightforward_auto_layer(g.to_records(), limit)
 
 
+@pytest.mark.parametrize("limit", [10, 94, 200, 1000])
+def test_auto_layer_on_kde_full_equals_transcription(limit):
+    # Real data: cycles, more than 64 candidates at the larger limits, closure sizes by bit planes.
+    g = load_graph(DEBIAN / "kde-full.graph.json")
+    ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
+    assert ours == BENCH.straightforward_auto_layer(g.to_records(), limit)
+
+
 @pytest.mark.parametrize("name", ["kde-full", "git-curl-python3"])
 def test_auto_layer_roots_and_reasons(name):
     g = load_graph(DEBIAN / f"{name}.graph.json")
