@@ -19,32 +19,42 @@ ordered by *layer closure size* (the ``narSize`` sum over everything the
 layer's paths reference, themselves included), ties by the layer's first path,
 so each layer comes after the layers it depends on.
 
+**Labels as reach sets.**  After primaries ``P1..Pk`` the label of a path
+``d`` is the set of the *lowest* primaries reaching ``d`` (those reaching no
+other primary that reaches ``d``; of primaries on one cycle, which reach each
+other, the latest stands for all).  The primaries reaching ``d`` are exactly
+those reaching a lowest one, so the label and ``d``'s *reach set* (the
+primaries whose closure holds ``d``) determine each other, and the number of
+distinct labels is the number of distinct reach sets.  This follows from the
+update rule by induction (see :func:`_split`), cycles included; the property
+tests check it against the rule applied step by step on random cyclic graphs.
+
 **Speed.**  nixpkgs searches the graph for each candidate's dependencies and
 users, copies the label of every path and counts the distinct labels for every
-candidate.  Here the closure of a candidate is searched once and kept as a
-bit set on the graph, only for the candidates the run reaches (a few more
-than the budget), so time and memory grow linearly with the graph: on graphs
-under 4,096 paths by one depth-first search that computes the closures of all
-it passes while it returns (:class:`_ClosureSearch`), on larger ones per
-candidate (:meth:`ClosureGraph.closure_of`).  Labels are small bit sets of
-primary ordinals, and the state is the list of layers (label -> bit set of
-members) rather than a label per path: a candidate costs a few big-integer
-operations per existing layer, whatever the size of its closure.  Which
-earlier primaries reach a candidate, and which it reaches, are single-byte
-tests on the primaries' closures kept as bytes.  A layer labelled by one
-primary that it holds reaches exactly that primary's closure, so only the
-other layers need a union of closures.  Small graphs run in plain Python
-(numpy's import alone would cost more than the whole run); large ones take
-layer membership, own sizes and closure sizes from numpy passes over the
-packed member and reach bit sets.  ``benchmarks/bench_auto_layer.py`` checks
-the output against a direct transcription of nixpkgs' algorithm and times
-both, from a freshly loaded graph and from one grouped before (figures:
-``docs/benchmarks.md``).
+candidate.  Here the closures of the candidates the run reaches (and a few
+more, in batches) are searched once and kept as bit sets on the graph, so time
+and memory grow linearly with the graph: on graphs under 4,096 paths by one
+depth-first search that computes the closures of all it passes while it
+returns (:class:`_ClosureSearch`), on larger ones per candidate
+(:meth:`ClosureGraph.closure_of`).  The candidates' closures, transposed in
+C-level passes (:func:`_reach_words`), give every path its reach set as a
+small integer; the distinct ones are counted for a batch of candidates at a
+time, and the stopping point found among them by bisection.  Paths are then
+grouped by their reach set on the primaries, one pass in C.  A layer holding
+a primary reaches exactly that primary's closure, whose size is the sum of the
+sizes of the layers whose reach set holds it; the other layers need a union of
+closures, and its size taken from the smallest primary closure holding it when
+they differ in fewer paths.  Small graphs run in plain Python (numpy's import
+alone would cost more than the whole run); large ones take those unions'
+sizes from a numpy pass over the packed bit sets.
+``benchmarks/bench_auto_layer.py`` checks the output against a direct
+transcription of nixpkgs' algorithm and times both, from a freshly loaded
+graph and from one grouped before (figures: ``docs/benchmarks.md``).
 
 **Cycles.**  The algorithm only asks "is ``d`` in ``P``'s closure" and "does
 ``u`` reach ``P``"; both are defined on cyclic graphs (a member of a cycle is
 both a dependency and a user of the other members), so cycles need no special
-rule and the output equals nixpkgs' on the same input.
+rule beyond the one above, and the output equals nixpkgs' on the same input.
 
 **Budget.**  ``budget`` is the number of layers for store paths; dockerTools
 passes ``maxLayers - 1`` (the customisation layer takes one slot).  Excluded
@@ -211,11 +221,13 @@ def _planes(nar: Sequence[int]) -> tuple[int, ...] | None:
 class _ClosureSearch:
     """Each path's closure as a bit set, searched on first use and kept.
 
-    One depth-first search (Tarjan's, as in :func:`layerlab.graph._tarjan`)
-    per path asked for that is not known yet, over the paths no earlier search
-    reached: each component's closure is its members' bits and the closures
-    its references lead to, gathered while the search returns, so a path's
-    references are read once over all calls.  auto-layer asks for a few more
+    One depth-first search per path asked for that is not known yet, over the
+    paths no earlier search reached: each path's closure is its bit and the
+    closures its references lead to, gathered while the search returns, so a
+    path's references are read once over all calls.  The search keeps no
+    components until a cycle shows, then goes on as Tarjan's (as in
+    :func:`layerlab.graph._tarjan`), where a component's members share one
+    closure.  auto-layer asks for a few more
     paths than its budget, whose closures usually cover part of the graph
     only.
 
