@@ -395,9 +395,6 @@ def _closures(graph: ClosureGraph) -> Callable[[int], int]:
     return closure
 
 
-#: Byte 0 to the digit 0, every other byte kept (for :func:`_bits_of`).
-_ZERO_DIGIT = bytes([0x30]) + bytes(range(1, 256))
-
 #: For each position ``j`` in a byte: ``bin()`` text to bytes, digit 1 to ``1 << j``, all else (``0b`` too) to 0.
 _LANE = tuple(bytes((1 << j) if v == 0x31 else 0 for v in range(256)) for j in range(8))
 
@@ -541,22 +538,38 @@ def _primary_reach(reach: list[int], order: list[int], k: int) -> dict[int, int]
     return {reach[p] & mask: j for j, p in enumerate(order[:k])}
 
 
-def _lowest(key: int, ups: list[int]) -> int:
-    """nixpkgs' label of the paths whose reach set is ``key``, as a bit set of
-    primary ordinals: its lowest primaries (``ups[j]``: primary ``j``'s reach set).
+def _lowest(keys: Iterable[int], ups: list[int]) -> list[int]:
+    """nixpkgs' labels of the paths whose reach sets are ``keys``, as bit sets
+    of primary ordinals: their lowest primaries (``ups[j]``: primary ``j``'s
+    reach set).
+
+    Primary ``i`` lies below ``j`` when ``j`` reaches it (``j`` is in
+    ``ups[i]``) and it does not reach ``j``, or both reach each other (one
+    cycle) and ``i`` came later; ``j`` is lowest in a reach set holding
+    nothing below it.
 
     Example:
-        >>> _lowest(0b111, [0b001, 0b011, 0b111])  # 0 reaches 1 reaches 2
-        4
-        >>> _lowest(0b011, [0b011, 0b011])  # 0 and 1 on one cycle: the later one
-        2
+        >>> _lowest([0b111, 0b011], [0b001, 0b011, 0b111])  # 0 reaches 1 reaches 2
+        [4, 2]
+        >>> _lowest([0b011], [0b011, 0b011])  # 0 and 1 on one cycle: the later one
+        [2]
     """
-    out = 0
-    members = _members(key)
-    for j in members:
-        up = ups[j]
-        if not any((ups[i] & up == up and ups[i] != up) or (ups[i] == up and i > j) for i in members if i != j):
-            out |= 1 << j
+    below = [0] * len(ups)
+    for i, up in enumerate(ups):
+        for j in _members(up):
+            below[j] |= 1 << i  # j reaches i
+    for j, up in enumerate(ups):
+        below[j] &= ~up | ~((2 << j) - 1)  # less what reaches j, unless later
+    out = []
+    for key in keys:
+        label = 0
+        rest = key
+        while rest:
+            j = rest.bit_length() - 1
+            rest ^= 1 << j
+            if not below[j] & key:
+                label |= 1 << j
+        out.append(label)
     return out
 
 
@@ -578,7 +591,7 @@ def _classes(
 
     reach, k, order = _split(down, nar, limit, order_from, graph.memo.cache("auto-layer reach sets", maxsize=4))
     mask = (1 << k) - 1
-    keys = list(map(mask.__and__, reach)) if reach and max(reach).bit_length() > k else reach
+    keys = list(map(mask.__and__, reach))
     groups: defaultdict[int, list[int]] = defaultdict(list)
     deque(map(list.append, map(groups.__getitem__, keys), range(n)), 0)  # in C: each path to its group
     return order, groups, k, keys, down
@@ -600,25 +613,37 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     if not graph.paths:
         return {0: 0}
     order, groups, k, keys, _ = _classes(graph, limit)
-    ups = [keys[p] for p in order[:k]]
-    return {_path_label(_lowest(key, ups), order): _bits_of(members) for key, members in groups.items()}
+    labels = _lowest(groups, [keys[p] for p in order[:k]])
+    members = _member_bits(list(groups.values()), len(keys))
+    return {_path_label(label, order): bits for label, bits in zip(labels, members)}
 
 
-def _bits_of(indices: list[int]) -> int:
-    """The bit set of ascending ``indices``, through a byte a path (in C).
+def _member_bits(groups: list[list[int]], n: int) -> list[int]:
+    """The bit set of each of ``groups`` (path indices below ``n``).
 
     Example:
-        >>> _bits_of([0, 3, 5])
-        41
+        >>> _member_bits([[0, 3, 5], [1, 2, 4]], 6)
+        [41, 22]
     """
-    mark = bytearray(indices[-1] + 1)
-    deque(map(mark.__setitem__, indices, repeat(0x31)), 0)
-    return int(mark.translate(_ZERO_DIGIT)[::-1], 2)
+    if n >= _SMALL:  # the table below grows with the square of n
+        return [_bit_set(members, n) for members in groups]
+    bit = [1 << i for i in range(n)]
+    return [reduce(or_, map(bit.__getitem__, members), 0) for members in groups]
 
 
 def _path_label(label: int, order: list[int]) -> int:
-    """A label of primary ordinals as a bit set of the primaries' path indices."""
-    return sum(1 << order[o] for o in _members(label))
+    """A label of primary ordinals as a bit set of the primaries' path indices.
+
+    Example:
+        >>> _path_label(0b101, [7, 3, 4])
+        144
+    """
+    out = 0
+    while label:
+        top = label.bit_length() - 1
+        out |= 1 << order[top]
+        label ^= 1 << top
+    return out
 
 
 def _unrooted_reach(
@@ -793,11 +818,13 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
         [(1, [1], 2, 1), (3, [0], 1, 2)]
     """
     layers, order, k = _layers(graph, limit)
-    mask = (1 << k) - 1
-    ups = [0] * k
-    for j, p in enumerate(order[:k]):
-        ups[j] = next(key for _, members, _, key, _ in layers if p in members) & mask
-    return [(size, list(members), _path_label(_lowest(key, ups), order), own) for size, members, own, key, _ in layers]
+    key_of = {members[0]: key for _, members, _, key, _ in layers}
+    first = {p: members[0] for _, members, _, _, _ in layers for p in members}
+    labels = _lowest([key for _, _, _, key, _ in layers], [key_of[first[p]] for p in order[:k]])
+    return [
+        (size, list(members), _path_label(label, order), own)
+        for (size, members, own, _, _), label in zip(layers, labels)
+    ]
 
 
 @dataclass(frozen=True, eq=False)
