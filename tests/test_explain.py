@@ -243,6 +243,16 @@ def test_group_reads_a_saved_configuration(tmp_path, capsysbinary) -> None:
     )
     assert main(["group", graph, "--config", str(tmp_path / "none.json")]) == 2
     assert "none.json: cannot read file" in capsysbinary.readouterr().err.decode()
+    # a misspelt key is an error, not a silently ignored setting; a server's settings file is accepted
+    typo = tmp_path / "typo.json"
+    typo.write_text('{"strategy": "nixery", "budgte": 5}')
+    assert main(["group", graph, "--config", str(typo)]) == 2
+    err = capsysbinary.readouterr().err.decode()
+    assert "typo.json: unknown key budgte (known: " in err and " budget," in err and " port," in err
+    serve = tmp_path / "serve.toml"
+    serve.write_text('source = "path!nix/testpkgs"\nport = 9000\nstrategy = "nixery"\nbudget = 4\n')
+    assert main(["group", graph, "--config", str(serve)]) == 0
+    assert len(orjson.loads(capsysbinary.readouterr().out)) == 4
 
 
 def test_nix_snippets() -> None:

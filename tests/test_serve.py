@@ -14,7 +14,7 @@ from layerlab.image import BlobStore
 from layerlab.serve.builds import clean_stale_tmp
 from layerlab.serve.names import image_request
 from layerlab.serve.protocol import ApiError, check_name, choose_format
-from layerlab.serve.settings import ServeSettings, load_settings
+from layerlab.serve.settings import SETTINGS_KEYS, ServeSettings, load_settings
 from layerlab.sources.nix import PackageSource, parse_source
 from layerlab.strategies import DEFAULT_STRATEGY, get_strategy
 
@@ -187,7 +187,9 @@ def test_settings_and_saved_configurations_share_one_reader(tmp_path):
     settings = load_settings(str(toml))
     assert settings.make_strategy() == want and settings.budget == 7
     assert pickle.loads(pickle.dumps(settings)) == settings  # as the build workers receive them
-    assert load_strategy_file(toml) == (want, 7)
+    assert load_strategy_file(toml, other_keys=SETTINGS_KEYS) == (want, 7)
+    with pytest.raises(ConfigError, match=r"serve.toml: unknown key source \(known: budget, params, strategy\)"):
+        load_strategy_file(toml)  # a saved configuration holds no server settings
     config = read_strategy_config(toml)
     assert (config.name, config.strategy, config.budget, dict(config.other)) == (
         "nixery-2022",

@@ -63,7 +63,10 @@ def run_group(args: argparse.Namespace) -> int:
 
         if args.strategy:
             raise ConfigError("give --config or --strategy, not both", source="layerlab group")
-        strategy, saved_budget = load_strategy_file(args.config)
+        from ..serve.settings import SETTINGS_KEYS
+
+        # a settings file of `layerlab serve` configures the strategy here too
+        strategy, saved_budget = load_strategy_file(args.config, other_keys=SETTINGS_KEYS)
         if args.params:
             strategy = strategy.replace(**params_from_strings(type(strategy), args.params))
         if budget is None:

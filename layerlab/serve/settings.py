@@ -167,6 +167,8 @@ def _positive(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
 
 
+#: The keys a settings file may hold besides ``strategy``, ``params`` and ``budget``.
+SETTINGS_KEYS = frozenset(f.name for f in fields(ServeSettings)) - {"strategy", "params", "budget"}
 _KEYS = {f.name for f in fields(ServeSettings)}
 
 

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,16 +301,21 @@ def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyCo
     return StrategyConfig(name, strategy, budget, other)
 
 
-def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
+def load_strategy_file(path: Any, *, other_keys: Collection[str] = ()) -> tuple[Strategy, int | None]:
     """Read a configuration file (``{"strategy": NAME, "params": {...}, "budget": N}``): the strategy and the budget.
 
     ``budget`` is optional (``None`` when absent).  ``layerlab group
     --config`` and the workbench's "save configuration" button use it; the
     file is read by :func:`read_strategy_config`, so a ``.toml`` file works too.
+    Keys other than those three are errors (a misspelt ``budget`` must not
+    be ignored), except ``other_keys``, which are read elsewhere: ``layerlab
+    group --config`` accepts the settings of ``layerlab serve`` so that one
+    file configures both.
 
     Raises:
         InputError: the file cannot be read or is malformed JSON.
-        ConfigError: the document is not a strategy configuration (the message names the file).
+        ConfigError: the document is not a strategy configuration, or has an
+            unknown key (the message names the file).
 
     Example:
         >>> import os, tempfile
@@ -319,8 +324,18 @@ def load_strategy_file(path: Any) -> tuple[Strategy, int | None]:
         >>> s, budget = load_strategy_file(f)
         >>> s == get_strategy("nixery-2022"), budget
         (True, 20)
+        >>> _ = open(f, "w").write('{"strategy": "nixery", "budgett": 20}')
+        >>> load_strategy_file(f)
+        Traceback (most recent call last):
+        ...
+        layerlab.errors.ConfigError: ...c.json: unknown key budgett (known: budget, params, strategy)
     """
     config = read_strategy_config(path)
+    unknown = sorted(set(config.other) - set(other_keys))
+    if unknown:
+        known = ", ".join(sorted({"strategy", "params", "budget", *other_keys}))
+        keys = "keys" if len(unknown) > 1 else "key"
+        raise ConfigError(f"unknown {keys} {', '.join(unknown)} (known: {known})", source=str(path))
     return config.strategy, config.budget
 
 

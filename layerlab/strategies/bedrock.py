@@ -108,6 +108,16 @@ of its own for the updates and costs the first pulls a slot.  Emitting the
 chosen units in the order of step 2 instead of tier by tier lowers
 update-chain but raises pull-chain at small budgets (a small unit chosen in one
 image and not in another then splits the common prefix below the large ones).
+Also measured and not kept, every figure at every budget moving along the
+same front of first pulls against updates: runs cut by an exact dynamic
+program for what renames re-ship under any digest (lower update-any, higher
+pull-any at small budgets); the rest sorted by closure size before it is cut;
+small units of popular packages given layers above the large ones (the
+first pull at 94 and 30 nearly matches keystone's, update-any rises past
+auto-layer's); splitting units into single paths when an image has slots to
+spare (the split differs between images, so those layers stop recurring); large
+private dependencies that ride with their only referrer unless chosen for a
+layer; keystone's own layers with its shared layer cut into runs.
 
 **Defaults** are the same for every budget.  ``tools/tune_bedrock.py`` splits
 the Debian 30-image set into halves (even and odd positions in file-name order)
