@@ -772,19 +772,19 @@ def _layers(
     members_of = list(groups.values())
     own = [sum(map(nar.__getitem__, members)) for members in members_of]
     by_primary = [0] * k
-    for label, size in zip(labels, own):
+    for label, own_size in zip(labels, own):
         while label:
             low = label & -label
-            by_primary[low.bit_length() - 1] += size
+            by_primary[low.bit_length() - 1] += own_size
             label ^= low
     closure: list[int | None] = [by_primary[primary_of[label]] if label in primary_of else None for label in labels]
     roots: list[int | None] = [order[primary_of[label]] if label in primary_of else None for label in labels]
     memo = graph.memo.cache("auto-layer layer facts")
-    missing = []
-    for j, size in enumerate(closure):
-        if size is None:
-            closure[j] = size = memo.get((k, labels[j]))
-            if size is None:
+    missing: list[int] = []
+    for j, known in enumerate(closure):
+        if known is None:
+            closure[j] = known = memo.get((k, labels[j]))
+            if known is None:
                 missing.append(j)
     if missing:
         computed = (_unrooted_sizes if n < _SMALL else _unrooted_sizes_numpy)(
