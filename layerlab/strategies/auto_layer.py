@@ -757,10 +757,9 @@ def _layers(
     A layer holding a primary reaches exactly that primary's closure: the
     layers whose reach set holds the primary, so its closure size is the sum
     of their sizes.  The others' closures are searched
-    (:func:`_unrooted_sizes`); their sizes depend on the graph and the layer's
-    paths alone, which the number of primaries and the reach set determine,
-    so they are memoised on the graph under those, like the graph's closure
-    bit sets.
+    (:func:`_unrooted_sizes`); the layers, and so their sizes, depend on the
+    graph and the number of primaries alone, so the sizes are memoised on the
+    graph under that number, like the graph's closure bit sets.
     """
     nar = graph.require_nar_size("auto-layer")
     n = len(nar)
@@ -779,15 +778,11 @@ def _layers(
             label ^= low
     closure: list[int | None] = [by_primary[primary_of[label]] if label in primary_of else None for label in labels]
     roots: list[int | None] = [order[primary_of[label]] if label in primary_of else None for label in labels]
+    missing = [j for j, size in enumerate(closure) if size is None]
     memo = graph.memo.cache("auto-layer layer facts")
-    missing: list[int] = []
-    for j, known in enumerate(closure):
-        if known is None:
-            closure[j] = known = memo.get((k, labels[j]))
-            if known is None:
-                missing.append(j)
-    if missing:
-        computed = (_unrooted_sizes if n < _SMALL else _unrooted_sizes_numpy)(
+    computed = memo.get(k)
+    if computed is None:
+        computed = memo[k] = (_unrooted_sizes if n < _SMALL else _unrooted_sizes_numpy)(
             graph,
             nar,
             down,
@@ -797,8 +792,8 @@ def _layers(
             order[:k],
             by_primary,
         )
-        for j, size in zip(missing, computed):
-            closure[j] = memo[(k, labels[j])] = size
+    for j, size in zip(missing, computed):
+        closure[j] = size
 
     # Closure size, ties by the first path (nixpkgs leaves ties to set order).
     rank = sorted(range(len(labels)), key=list(zip(closure, map(itemgetter(0), members_of))).__getitem__)
