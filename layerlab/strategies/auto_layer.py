@@ -499,6 +499,7 @@ def _split(
     filled = 0  # candidates transposed into buf
     fits = 0  # a candidate count known to stay within the limit (0 primaries: one label)
     size = min(n, max(16, limit // 3))  # labels per primary are a few on real closures
+    boost = 1.25
     order = orders(2 * size)
     while True:
         if size > len(order):
@@ -520,8 +521,9 @@ def _split(
         if size == n:
             return reach, n, order
         fits = size
-        rate = max(total - 1, 1) / size
-        size = min(n, size + max(8, min(size, math.ceil((limit + 1 - total) / rate * 1.25))))
+        rate = max(total - 1, 1) / size  # labels per candidate so far
+        size = min(n, size + max(8, min(size, math.ceil((limit + 1 - total) / rate * boost))))
+        boost *= 2  # each batch that falls short: a larger margin (at most doubling), so few batches
     over = size  # _count(classes, fits) <= limit < _count(classes, over)
     while over - fits > 1:
         mid = (fits + over) // 2
