@@ -78,7 +78,7 @@ import _thread
 import math
 import sys
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from itertools import compress, repeat
@@ -406,9 +406,8 @@ def _reach_words(
     bit ``j`` of path ``d``'s words set when ``d`` is in ``closures[j]``.
 
     Written into ``buf`` (``8 * words * n`` bytes; zeroed when None), for
-    the closures from ``start`` on; ``start`` and the ones before it must be
-    a multiple of 8 apart from the end of the last call.  Eight closures at a
-    time, in C-level passes: each closure's ``bin()`` digits become one byte a
+    the closures from ``start`` (a multiple of 8) on: those before it are in
+    ``buf`` already.  Eight closures at a time, in C-level passes: each closure's ``bin()`` digits become one byte a
     path holding the closure's bit in its place in the byte, the eight are
     added as integers (no carries: each byte gets distinct bits), and the sum's
     bytes go into every path's word at that byte by one slice assignment.
@@ -462,7 +461,7 @@ def _split(
     nar: Sequence[int],
     limit: int,
     orders: Callable[[int], list[int]],
-    reaches: BoundedCache[int, list[int]],
+    reaches: MutableMapping[int, list[int]] | BoundedCache[int, list[int]],
 ) -> tuple[list[int], int, list[int]]:
     """The algorithm proper: each path's *reach* (the bit set of the candidates,
     by position in ``order``, whose closure holds it) over the candidates
@@ -487,10 +486,11 @@ def _split(
 
     Reach sets come from the candidates' closures by one transposition
     (:func:`_reach_words`), for a first batch of candidates and then for more
-    while the whole batch fits the limit (the next batch sized from the labels
-    per candidate so far); then, among the distinct reach sets, the first
-    ``k`` whose count exceeds the limit is found by bisection (counts only
-    grow with ``k``).
+    while the whole batch fits the limit: the next batch is sized from the
+    labels per candidate so far, with a margin that doubles each time a batch
+    falls short, so the batches are few and overshoot little.  Then, among the
+    distinct reach sets, the first ``k`` whose count exceeds the limit is
+    found by bisection (counts only grow with ``k``).
     """
     n = len(nar)
     closures: list[int] = []
@@ -591,7 +591,11 @@ def _classes(
             order = orders[0] = _candidate_order(nar, want)
         return order
 
-    reach, k, order = _split(down, nar, limit, order_from, graph.memo.cache("auto-layer reach sets", maxsize=4))
+    # Reach sets are kept on small graphs only (a list of n integers each).
+    reaches: MutableMapping[int, list[int]] | BoundedCache[int, list[int]] = (
+        graph.memo.cache("auto-layer reach sets", maxsize=16) if n < _SMALL else {}
+    )
+    reach, k, order = _split(down, nar, limit, order_from, reaches)
     mask = (1 << k) - 1
     keys = list(map(mask.__and__, reach))
     groups: defaultdict[int, list[int]] = defaultdict(list)
