@@ -16,6 +16,8 @@ from collections import deque
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import layerlab.graph as graph_module
 import layerlab.strategies.auto_layer as auto_layer_module
@@ -99,6 +101,9 @@ def load_bench():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+BENCH = load_bench()
 
 
 # ------------------------------------------------------------ components
@@ -361,6 +366,67 @@ def test_auto_layer_groups_agree_with_split(monkeypatch, searched):
                 reach = set().union(*(bfs(g.refs, i) for i in members))
                 assert size == sum(g.nar_size[j] for j in reach)
             assert [(s, m[0]) for s, m, _, _ in groups] == sorted((s, m[0]) for s, m, _, _ in groups)
+
+
+def nixpkgs_labels(g: ClosureGraph, limit: int) -> dict[int, int]:
+    """nixpkgs' labels when it stops, as ``{label: members}`` bit sets of path indices:
+    its update rule applied step by step (a label per path, searched closures)."""
+    n = len(g.paths)
+    down = [bfs(g.refs, i) for i in range(n)]
+    up = [{j for j in range(n) if i in down[j]} for i in range(n)]
+    order = sorted(range(n - 1, -1, -1), key=lambda i: g.nar_size[i], reverse=True)
+    label: list[frozenset[int]] = [frozenset()] * n
+    for p in order:
+        trial = list(label)
+        trial[p] = frozenset({p})
+        deps, users = down[p] - {p}, up[p] - {p}
+        for d in deps:
+            trial[d] -= users
+            if not trial[d] & deps:
+                trial[d] |= {p}
+        if len(set(trial)) > limit:
+            break
+        label = trial
+    out: dict[int, int] = {}
+    for i, lab in enumerate(label):
+        key = sum(1 << q for q in lab)
+        out[key] = out.get(key, 0) | 1 << i
+    return out
+
+
+@st.composite
+def cyclic_graphs(draw) -> ClosureGraph:
+    n = draw(st.integers(1, 14))
+    edges = draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))
+    sizes = draw(st.lists(st.sampled_from([0, 1, 2, 3, 8, 100]), min_size=n, max_size=n))
+    return ClosureGraph.from_records(
+        [
+            {
+                "path": f"/nix/store/{i:04d}-p{i}",
+                "narSize": sizes[i],
+                "references": sorted({f"/nix/store/{j:04d}-p{j}" for a, j in edges if a == i and j != i}),
+            }
+            for i in range(n)
+        ]
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cyclic_graphs(), st.integers(1, 16), st.booleans())
+def test_auto_layer_labels_and_layers_equal_nixpkgs_on_any_graph(monkeypatch, g, limit, searched):
+    # Labels counted as distinct reach sets must be nixpkgs' labels, cycles and ties included.
+    monkeypatch.setattr(auto_layer_module, "_SMALL", 0 if searched else 4096)
+    assert auto_layer_split(g, limit) == nixpkgs_labels(g, limit)
+    ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
+    assert ours == BENCH.straightforward_auto_layer(g.to_records(), limit)
+
+
+@pytest.mark.parametrize("limit", [10, 94, 200, 1000])
+def test_auto_layer_on_kde_full_equals_transcription(limit):
+    # Real data: cycles, more than 64 candidates at the larger limits, closure sizes by bit planes.
+    g = load_graph(DEBIAN / "kde-full.graph.json")
+    ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
+    assert ours == BENCH.straightforward_auto_layer(g.to_records(), limit)
 
 
 @pytest.mark.parametrize("name", ["kde-full", "git-curl-python3"])

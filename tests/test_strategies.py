@@ -513,14 +513,19 @@ def test_auto_layer_memo_on_the_graph_never_changes_results():
     for budget in (94, 10, 30, 10, 94, 3):
         fresh = load_graph(DEBIAN / "kde-full.graph.json")
         assert AutoLayer().group(reused, budget=budget) == AutoLayer().group(fresh, budget=budget)
-    assert reused.memo.names() == ["auto-layer closure search", "auto-layer layer facts", "auto-layer size planes"]
+    assert reused.memo.names() == [
+        "auto-layer candidate order",
+        "auto-layer closure search",
+        "auto-layer layer facts",
+        "auto-layer reach sets",
+    ]
 
 
 def test_auto_layer_results_hold_when_the_graph_memo_evicts():
-    """A memo smaller than one call's layer count evicts while the call runs; the layers stay the same."""
+    """A memo holding fewer entries than the budgets asked for evicts between calls; the layers stay the same."""
     tight = load_graph(DEBIAN / "kde-full.graph.json")
-    object.__setattr__(tight, "memo", GraphMemo(maxsize=3))
-    fresh = load_graph(DEBIAN / "kde-full.graph.json")
-    for budget in (94, 30, 94):
+    object.__setattr__(tight, "memo", GraphMemo(maxsize=1))
+    for budget in (94, 30, 94, 10, 30):
+        fresh = load_graph(DEBIAN / "kde-full.graph.json")
         assert AutoLayer().group(tight, budget=budget) == AutoLayer().group(fresh, budget=budget)
-    assert len(tight.memo.cache("auto-layer layer facts")) == 3
+    assert len(tight.memo.cache("auto-layer layer facts")) == 1

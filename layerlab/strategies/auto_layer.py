@@ -19,32 +19,42 @@ ordered by *layer closure size* (the ``narSize`` sum over everything the
 layer's paths reference, themselves included), ties by the layer's first path,
 so each layer comes after the layers it depends on.
 
+**Labels as reach sets.**  After primaries ``P1..Pk`` the label of a path
+``d`` is the set of the *lowest* primaries reaching ``d`` (those reaching no
+other primary that reaches ``d``; of primaries on one cycle, which reach each
+other, the latest stands for all).  The primaries reaching ``d`` are exactly
+those reaching a lowest one, so the label and ``d``'s *reach set* (the
+primaries whose closure holds ``d``) determine each other, and the number of
+distinct labels is the number of distinct reach sets.  This follows from the
+update rule by induction (see :func:`_split`), cycles included; the property
+tests check it against the rule applied step by step on random cyclic graphs.
+
 **Speed.**  nixpkgs searches the graph for each candidate's dependencies and
 users, copies the label of every path and counts the distinct labels for every
-candidate.  Here the closure of a candidate is searched once and kept as a
-bit set on the graph, only for the candidates the run reaches (a few more
-than the budget), so time and memory grow linearly with the graph: on graphs
-under 4,096 paths by one depth-first search that computes the closures of all
-it passes while it returns (:class:`_ClosureSearch`), on larger ones per
-candidate (:meth:`ClosureGraph.closure_of`).  Labels are small bit sets of
-primary ordinals, and the state is the list of layers (label -> bit set of
-members) rather than a label per path: a candidate costs a few big-integer
-operations per existing layer, whatever the size of its closure.  Which
-earlier primaries reach a candidate, and which it reaches, are single-byte
-tests on the primaries' closures kept as bytes.  A layer labelled by one
-primary that it holds reaches exactly that primary's closure, so only the
-other layers need a union of closures.  Small graphs run in plain Python
-(numpy's import alone would cost more than the whole run); large ones take
-layer membership, own sizes and closure sizes from numpy passes over the
-packed member and reach bit sets.  ``benchmarks/bench_auto_layer.py`` checks
-the output against a direct transcription of nixpkgs' algorithm and times
-both, from a freshly loaded graph and from one grouped before (figures:
-``docs/benchmarks.md``).
+candidate.  Here the closures of the candidates the run reaches (and a few
+more, in batches) are searched once and kept as bit sets on the graph, so time
+and memory grow linearly with the graph: on graphs under 4,096 paths by one
+depth-first search that computes the closures of all it passes while it
+returns (:class:`_ClosureSearch`), on larger ones per candidate
+(:meth:`ClosureGraph.closure_of`).  The candidates' closures, transposed in
+C-level passes (:func:`_reach_words`), give every path its reach set as a
+small integer; the distinct ones are counted for a batch of candidates at a
+time, and the stopping point found among them by bisection.  Paths are then
+grouped by their reach set on the primaries, one pass in C.  A layer holding
+a primary reaches exactly that primary's closure, whose size is the sum of the
+sizes of the layers whose reach set holds it; the other layers need a union of
+closures, and its size taken from the smallest primary closure holding it when
+they differ in fewer paths.  Small graphs run in plain Python (numpy's import
+alone would cost more than the whole run); large ones take those unions'
+sizes from a numpy pass over the packed bit sets.
+``benchmarks/bench_auto_layer.py`` checks the output against a direct
+transcription of nixpkgs' algorithm and times both, from a freshly loaded
+graph and from one grouped before (figures: ``docs/benchmarks.md``).
 
 **Cycles.**  The algorithm only asks "is ``d`` in ``P``'s closure" and "does
 ``u`` reach ``P``"; both are defined on cyclic graphs (a member of a cycle is
 both a dependency and a user of the other members), so cycles need no special
-rule and the output equals nixpkgs' on the same input.
+rule beyond the one above, and the output equals nixpkgs' on the same input.
 
 **Budget.**  ``budget`` is the number of layers for store paths; dockerTools
 passes ``maxLayers - 1`` (the customisation layer takes one slot).  Excluded
@@ -65,15 +75,17 @@ Example:
 from __future__ import annotations
 
 import _thread
+import math
 import sys
-from collections.abc import Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from itertools import compress
-from operator import itemgetter, or_
+from itertools import compress, repeat
+from operator import itemgetter, lshift, or_
 from typing import TYPE_CHECKING
 
-from ..graph import ClosureGraph
+from ..graph import BoundedCache, ClosureGraph
 from .base import Context, Layer, Strategy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,11 +101,27 @@ _SMALL = 4096
 _DIGITS = bytes.maketrans(b"01", b"\x00\x01")
 
 
-def _candidate_order(nar: Sequence[int]) -> list[int]:
+def _candidate_order(nar: Sequence[int], want: int | None = None) -> list[int]:
     """Path indices by descending ``narSize``, ties by descending index:
-    nixpkgs sorts ascending (stably, on the sorted paths) and pops from the end."""
+    nixpkgs sorts ascending (stably, on the sorted paths) and pops from the end.
+
+    With ``want``, a first part of that order holding at least ``want``
+    paths (or all): on a small graph the paths at or above a size threshold
+    taken from a sample of the sizes, sorted, which is the start of the order
+    when it holds enough of them.
+
+    Example:
+        >>> _candidate_order((5, 9, 5, 1)), _candidate_order((5, 9, 5, 1), 1)
+        ([1, 2, 0, 3], [1, 2, 0, 3])
+    """
     n = len(nar)
     if n < _SMALL:
+        if want is not None and want * 8 < n:
+            sample = sorted(nar[::8])
+            threshold = sample[max(0, len(sample) - 1 - want // 4)]  # about 2 * want paths reach it
+            above = list(compress(range(n - 1, -1, -1), map(threshold.__le__, reversed(nar))))
+            if len(above) >= want:  # every path outside is smaller than every path inside
+                return sorted(above, key=nar.__getitem__, reverse=True)
         # A stable sort keeps equal sizes in the order given, here descending indices.
         return sorted(range(n - 1, -1, -1), key=nar.__getitem__, reverse=True)
     import numpy as np
@@ -150,8 +178,13 @@ def _weight(bits: int, nar: Sequence[int], planes: Sequence[int] | None = None) 
         >>> _weight(0b101, (10, 20, 30)), _weight(0b101, (10, 20, 30), _planes((10, 20, 30)))
         (40, 40)
     """
-    if bits.bit_count() <= 24:
-        return sum(map(nar.__getitem__, _members(bits)))
+    if bits.bit_count() <= 24:  # highest bit first: a few big-integer steps a bit
+        total = 0
+        while bits:
+            top = bits.bit_length() - 1
+            total += nar[top]
+            bits ^= 1 << top
+        return total
     if planes is not None:
         return sum([(bits & plane).bit_count() << b for b, plane in enumerate(planes)])
     return sum(compress(nar, bin(bits)[:1:-1].encode().translate(_DIGITS)))
@@ -188,11 +221,13 @@ def _planes(nar: Sequence[int]) -> tuple[int, ...] | None:
 class _ClosureSearch:
     """Each path's closure as a bit set, searched on first use and kept.
 
-    One depth-first search (Tarjan's, as in :func:`layerlab.graph._tarjan`)
-    per path asked for that is not known yet, over the paths no earlier search
-    reached: each component's closure is its members' bits and the closures
-    its references lead to, gathered while the search returns, so a path's
-    references are read once over all calls.  auto-layer asks for a few more
+    One depth-first search per path asked for that is not known yet, over the
+    paths no earlier search reached: each path's closure is its bit and the
+    closures its references lead to, gathered while the search returns, so a
+    path's references are read once over all calls.  The search keeps no
+    components until a cycle shows, then goes on as Tarjan's (as in
+    :func:`layerlab.graph._tarjan`), where a component's members share one
+    closure.  auto-layer asks for a few more
     paths than its budget, whose closures usually cover part of the graph
     only.
 
@@ -224,17 +259,66 @@ class _ClosureSearch:
         return bits
 
     def _search(self, start: int) -> None:
-        refs, bits, index, low, acc = self.refs, self.bits, self.index, self.low, self.acc
+        """A depth-first search from ``start`` over the paths not reached yet,
+        first without components: while no reference leads back to a path
+        still being searched, each path's closure is final when it returns.
+        At the first such reference (a cycle) the search goes on as Tarjan's
+        from where it stands (:meth:`_components`)."""
+        refs, bits, index = self.refs, self.bits, self.index
         if not refs[start]:
             bits[start] = 1 << start
             index[start] = -1
             return
+        index[start] = 1  # on the search stack
+        path = [start]  # the search stack: paths, their remaining references, what each gathered
+        todos = [iter(refs[start])]
+        accs = [1 << start]
+        while todos:
+            a = accs[-1]
+            for w in todos[-1]:
+                b = bits[w]
+                if b:
+                    a |= b
+                elif not index[w]:
+                    rw = refs[w]
+                    if not rw:
+                        index[w] = -1
+                        bits[w] = b = 1 << w
+                        a |= b
+                        continue
+                    accs[-1] = a
+                    index[w] = 1
+                    path.append(w)
+                    todos.append(iter(rw))
+                    accs.append(1 << w)
+                    break
+                else:  # back to a path on the stack: a cycle
+                    accs[-1] = a
+                    self._components(path, todos, accs, w)
+                    return
+            else:
+                v = path.pop()
+                todos.pop()
+                accs.pop()
+                index[v] = -1
+                bits[v] = a
+                if accs:
+                    accs[-1] |= a
+
+    def _components(self, path: list[int], todos: list[Iterator[int]], accs: list[int], back: int) -> None:
+        """Tarjan's search, taking over a search stack (``path`` with each
+        path's remaining references and what it gathered) whose top path has
+        just met ``back``, a path below it on the stack.  Every path the
+        search finished before is a component of its own."""
+        refs, bits, index, low, acc = self.refs, self.bits, self.index, self.low, self.acc
         counter = self.counter
-        index[start] = low[start] = counter
-        counter += 1
-        acc[start] = 1 << start
-        stack = [start]
-        work = [(start, iter(refs[start]))]
+        for v, a in zip(path, accs):
+            index[v] = low[v] = counter
+            counter += 1
+            acc[v] = a
+        low[path[-1]] = index[back]
+        stack = path
+        work = list(zip(path, todos))
         while work:
             v, todo = work[-1]
             a = acc[v]
@@ -311,80 +395,219 @@ def _closures(graph: ClosureGraph) -> Callable[[int], int]:
     return closure
 
 
-def _split(down: Callable[[int], int], order: list[int], n: int, limit: int) -> tuple[dict[int, int], list[int]]:
-    """The algorithm proper: ``({label: members}, primaries)`` with labels as
-    bit sets of primary ordinals (positions in ``primaries``)."""
-    nbytes = (n + 7) // 8
-    groups: dict[int, int] = {0: (1 << n) - 1}  # label -> members
-    primaries: list[int] = []
-    closure_bytes: list[bytes] = []  # each primary's closure, for cheap bit tests
-    positions: list[tuple[int, int]] = []  # each primary's (byte, bit mask)
-    for k, p in enumerate(order):
-        pbit = 1 << p
-        kbit = 1 << k
-        down_p = down(p)
-        deps = down_p ^ pbit  # a closure holds its own path
-        trial = groups.copy()
-        if not deps:  # a leaf: only p leaves its layer, for a layer of its own
-            for label, members in groups.items():
-                if members & pbit:
-                    if members == pbit:
-                        del trial[label]
-                    else:
-                        trial[label] = members ^ pbit
-                    break
-            trial[kbit] = pbit
-        else:
-            keep = -1  # the primaries that do not reach p
-            dep_prims = 0  # the primaries p reaches
-            p_at, p_mask = p >> 3, 1 << (p & 7)
-            bit = 1
-            for closure in closure_bytes:
-                if closure[p_at] & p_mask:
-                    keep ^= bit
-                bit <<= 1
-            deps_bytes = deps.to_bytes(nbytes, "little")
-            bit = 1
-            for q_at, q_mask in positions:
-                if deps_bytes[q_at] & q_mask:
-                    dep_prims |= bit
-                bit <<= 1
-            # Only layers holding p or a dependency of p change; the rest are copied.
-            mask = deps | pbit
-            for label, members in groups.items():
-                hit = members & mask
-                if not hit:
-                    continue
-                rest = trial[label] ^ hit
-                if rest:
-                    trial[label] = rest
-                else:
-                    del trial[label]
-                moved = hit & deps
-                if moved:
-                    new = label & keep
-                    if not new & dep_prims:
-                        new |= kbit
-                    trial[new] = trial.get(new, 0) | moved
-            trial[kbit] = trial.get(kbit, 0) | pbit
-        if len(trial) > limit:
+#: For each position ``j`` in a byte: ``bin()`` text to bytes, digit 1 to ``1 << j``, all else (``0b`` too) to 0.
+_LANE = tuple(bytes((1 << j) if v == 0x31 else 0 for v in range(256)) for j in range(8))
+
+
+def _reach_words(
+    closures: Sequence[int], n: int, words: int, buf: bytearray | None = None, start: int = 0
+) -> bytearray:
+    """The bit matrix ``closures`` transposed: ``words`` 64-bit words a path,
+    bit ``j`` of path ``d``'s words set when ``d`` is in ``closures[j]``.
+
+    Written into ``buf`` (``8 * words * n`` bytes; zeroed when None), for
+    the closures from ``start`` (a multiple of 8) on: those before it are in
+    ``buf`` already.  Eight closures at a time, in C-level passes: each closure's ``bin()`` digits become one byte a
+    path holding the closure's bit in its place in the byte, the eight are
+    added as integers (no carries: each byte gets distinct bits), and the sum's
+    bytes go into every path's word at that byte by one slice assignment.
+
+    Example:
+        >>> list(memoryview(_reach_words([0b011, 0b110], 3, 1)).cast("B")[::8])
+        [1, 3, 2]
+    """
+    width = 8 * words
+    if buf is None:
+        buf = bytearray(width * n)
+    for lane in range(start, len(closures), 8):
+        acc = 0
+        for j, bits in enumerate(closures[lane : lane + 8]):
+            acc += int.from_bytes(bin(bits).encode().translate(_LANE[j]), "big")
+        buf[lane >> 3 :: width] = acc.to_bytes(n, "little")
+    return buf
+
+
+def _words_to_ints(buf: bytearray, words: int) -> list[int]:
+    """Each path's words (:func:`_reach_words`) as one Python int.
+
+    Example:
+        >>> _words_to_ints(_reach_words([0b011, 0b110], 3, 1), 1)
+        [1, 3, 2]
+    """
+    from array import array
+
+    view = array("Q")
+    if view.itemsize != 8:  # pragma: no cover - no such platform in use
+        raise RuntimeError("auto-layer needs 64-bit array words")
+    view.frombytes(buf)
+    if sys.byteorder == "big":  # pragma: no cover
+        view.byteswap()
+    if words == 1:
+        return view.tolist()
+    out = view[words - 1 :: words].tolist()
+    for w in range(words - 2, -1, -1):
+        out = list(map(or_, map(lshift, out, repeat(64)), view[w::words].tolist()))
+    return out
+
+
+def _count(classes: Iterable[int], k: int) -> int:
+    """How many distinct labels the first ``k`` primaries give: the number of
+    distinct ``classes`` (reach bit sets) on their first ``k`` bits."""
+    return len(set(map(((1 << k) - 1).__and__, classes)))
+
+
+def _split(
+    down: Callable[[int], int],
+    nar: Sequence[int],
+    limit: int,
+    orders: Callable[[int], list[int]],
+    reaches: MutableMapping[int, list[int]] | BoundedCache[int, list[int]],
+) -> tuple[list[int], int, list[int]]:
+    """The algorithm proper: each path's *reach* (the bit set of the candidates,
+    by position in ``order``, whose closure holds it) over the candidates
+    examined, how many of them become primaries, and the start of the
+    candidate order holding them.  ``orders(m)`` gives a start of the
+    candidate order (:func:`_candidate_order`) at least ``m`` long (or all);
+    ``reaches`` keeps reach sets by the number of candidates they cover.
+
+    **Why reach sets suffice.**  After primaries ``P1..Pk``, nixpkgs' label of
+    a path ``d`` is the set of the *lowest* primaries reaching ``d``: those
+    that reach no other primary reaching ``d`` (primaries on one cycle reach
+    each other; the latest of them stands for all, the earlier ones leave every
+    label when it is added).  By induction over the update rule: adding ``P``
+    leaves paths outside ``P``'s closure alone; gives ``P`` itself ``{P}``;
+    removes from a dependency's label the primaries that reach ``P``, exactly
+    the ones no longer lowest (``P`` lies below them) or, on ``P``'s cycle,
+    superseded; and adds ``P`` unless a remaining one lies below ``P``,
+    which happens exactly when some primary reaching ``d`` lies below ``P``.
+    The primaries reaching ``d`` are the ones reaching a lowest one, so the
+    label and the reach set (on the first ``k`` bits) determine each other:
+    the number of distinct labels is the number of distinct reach sets.
+
+    Reach sets come from the candidates' closures by one transposition
+    (:func:`_reach_words`), for a first batch of candidates and then for more
+    while the whole batch fits the limit: the next batch is sized from the
+    labels per candidate so far, with a margin that doubles each time a batch
+    falls short, so the batches are few and overshoot little.  Then, among the
+    distinct reach sets, the first ``k`` whose count exceeds the limit is
+    found by bisection (counts only grow with ``k``).
+    """
+    n = len(nar)
+    closures: list[int] = []
+    words = 1
+    buf = bytearray(8 * n)
+    filled = 0  # candidates transposed into buf
+    fits = 0  # a candidate count known to stay within the limit (0 primaries: one label)
+    size = min(n, max(16, limit // 3))  # labels per primary are a few on real closures
+    boost = 1.25
+    order = orders(2 * size)
+    while True:
+        if size > len(order):
+            order = orders(2 * size)
+        closures.extend(map(down, order[len(closures) : size]))
+        reach = reaches.get(size)
+        if reach is None:
+            if size > 64 * words:
+                words = (size + 63) // 64
+                buf = bytearray(8 * words * n)
+                filled = 0
+            _reach_words(closures, n, words, buf, filled & ~7)  # a partial lane of eight is transposed again
+            filled = size
+            reach = reaches[size] = _words_to_ints(buf, words)
+        classes = set(reach)
+        total = len(classes)
+        if total > limit:
             break
-        groups = trial
-        primaries.append(p)
-        closure_bytes.append(down_p.to_bytes(nbytes, "little"))
-        positions.append((p >> 3, 1 << (p & 7)))
-    return groups, primaries
+        if size == n:
+            return reach, n, order
+        fits = size
+        rate = max(total - 1, 1) / size  # labels per candidate so far
+        size = min(n, size + max(8, min(size, math.ceil((limit + 1 - total) / rate * boost))))
+        boost *= 2  # each batch that falls short: a larger margin (at most doubling), so few batches
+    over = size  # _count(classes, fits) <= limit < _count(classes, over)
+    while over - fits > 1:
+        mid = (fits + over) // 2
+        if _count(classes, mid) > limit:
+            over = mid
+        else:
+            fits = mid
+    return reach, fits, order
+
+
+def _primary_reach(reach: list[int], order: list[int], k: int) -> dict[int, int]:
+    """``{reach set: ordinal}`` of the primaries (the latest one for primaries on one cycle)."""
+    mask = (1 << k) - 1
+    return {reach[p] & mask: j for j, p in enumerate(order[:k])}
+
+
+def _lowest(keys: Iterable[int], ups: list[int]) -> list[int]:
+    """nixpkgs' labels of the paths whose reach sets are ``keys``, as bit sets
+    of primary ordinals: their lowest primaries (``ups[j]``: primary ``j``'s
+    reach set).
+
+    Primary ``i`` lies below ``j`` when ``j`` reaches it (``j`` is in
+    ``ups[i]``) and it does not reach ``j``, or both reach each other (one
+    cycle) and ``i`` came later; ``j`` is lowest in a reach set holding
+    nothing below it.
+
+    Example:
+        >>> _lowest([0b111, 0b011], [0b001, 0b011, 0b111])  # 0 reaches 1 reaches 2
+        [4, 2]
+        >>> _lowest([0b011], [0b011, 0b011])  # 0 and 1 on one cycle: the later one
+        [2]
+    """
+    below = [0] * len(ups)
+    for i, up in enumerate(ups):
+        for j in _members(up):
+            below[j] |= 1 << i  # j reaches i
+    for j, up in enumerate(ups):
+        below[j] &= ~up | ~((2 << j) - 1)  # less what reaches j, unless later
+    out = []
+    for key in keys:
+        label = 0
+        rest = key
+        while rest:
+            j = rest.bit_length() - 1
+            rest ^= 1 << j
+            if not below[j] & key:
+                label |= 1 << j
+        out.append(label)
+    return out
+
+
+def _classes(
+    graph: ClosureGraph, limit: int
+) -> tuple[list[int], dict[int, list[int]], int, list[int], Callable[[int], int]]:
+    """``(order, {reach set: members}, primaries, reach, closure)`` of a run:
+    paths grouped by their reach set over the primaries, members ascending."""
+    nar = graph.require_nar_size("auto-layer")
+    n = len(nar)
+    down = _closures(graph)
+    orders = graph.memo.cache("auto-layer candidate order", maxsize=1)
+
+    def order_from(want: int) -> list[int]:
+        order = orders.get(0)
+        if order is None or len(order) < min(want, n):
+            order = orders[0] = _candidate_order(nar, want)
+        return order
+
+    # Reach sets are kept on small graphs only (a list of n integers each).
+    reaches: MutableMapping[int, list[int]] | BoundedCache[int, list[int]] = (
+        graph.memo.cache("auto-layer reach sets", maxsize=16) if n < _SMALL else {}
+    )
+    reach, k, order = _split(down, nar, limit, order_from, reaches)
+    mask = (1 << k) - 1
+    keys = list(map(mask.__and__, reach))
+    groups: defaultdict[int, list[int]] = defaultdict(list)
+    deque(map(list.append, map(groups.__getitem__, keys), range(n)), 0)  # in C: each path to its group
+    return order, groups, k, keys, down
 
 
 def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
     """The layers when the algorithm stops at ``limit`` distinct labels, as
-    ``{label: members}``: both bit sets, a label of primary path indices and
-    the members' path indices.
-
-    Rather than a label per path, the state is the list of layers (label ->
-    members), so a candidate primary costs a few bit operations per existing
-    layer instead of work per dependency.  While running, labels are small
-    bit sets of primaries numbered in the order they were chosen.
+    ``{label: members}``: both bit sets, a label of primary path indices (the
+    primaries using the layer, as nixpkgs labels it) and the members' path
+    indices.
 
     Example:
         >>> from layerlab.graph import ClosureGraph
@@ -393,138 +616,195 @@ def auto_layer_split(graph: ClosureGraph, limit: int) -> dict[int, int]:
         >>> auto_layer_split(g, 1), auto_layer_split(g, 2)
         ({1: 3}, {1: 1, 2: 2})
     """
-    nar = graph.require_nar_size("auto-layer")
-    groups, primaries = _split(_closures(graph), _candidate_order(nar), len(nar), limit)
-    out = {}
-    for label, members in groups.items():
-        path_label = 0
-        o = 0
-        while label:
-            if label & 1:
-                path_label |= 1 << primaries[o]
-            label >>= 1
-            o += 1
-        out[path_label] = members
-    return out
+    if not graph.paths:
+        return {0: 0}
+    order, groups, k, keys, _ = _classes(graph, limit)
+    labels = _lowest(groups, [keys[p] for p in order[:k]])
+    members = _member_bits(list(groups.values()), len(keys))
+    return {_path_label(label, order): bits for label, bits in zip(labels, members)}
 
 
-def _facts(
-    graph: ClosureGraph, nar: Sequence[int], down: Callable[[int], int], sets: list[int], held: list[int | None]
-) -> list[tuple[tuple[int, ...], int, int]]:
-    """``(members, narSize sum, narSize sum of their closure)`` of each path set, in plain Python.
+def _member_bits(groups: list[list[int]], n: int) -> list[int]:
+    """The bit set of each of ``groups`` (path indices below ``n``).
 
-    ``held[j]`` is a path of set ``j`` whose closure holds the whole set
-    (the primary of a layer labelled by it alone), or None.  Then the set
-    reaches exactly that closure, and a one-path set its path's.  Otherwise
-    the set reaches itself and the closures of the paths outside it that it
-    references: for the layer no primary uses, whose paths lie outside every
-    searched closure, that asks only for closures already known.
+    Example:
+        >>> _member_bits([[0, 3, 5], [1, 2, 4]], 6)
+        [41, 22]
     """
-    refs = graph.refs
-    known = down.bits.__getitem__ if isinstance(down, _ClosureSearch) else down
-    planes: Sequence[int] | None = None  # built for the first set with many paths, kept on the graph
-    out = []
-    for bits, root in zip(sets, held):
-        members = _members(bits)
-        if root is not None:
-            reach = down(root)
-        elif len(members) == 1:
-            reach = down(members[0])
-        else:
-            outside = set().union(*map(refs.__getitem__, members))
-            outside.difference_update(members)
-            found = list(map(known, outside))  # in C; a closure not searched yet reads 0
-            if 0 in found:
-                found = list(map(down, outside))
-            reach = reduce(or_, found, bits)
-        if planes is None and reach.bit_count() > 24:
-            planes = graph.memo.value("auto-layer size planes", lambda: _planes(nar))
-        out.append((tuple(members), sum(map(nar.__getitem__, members)), _weight(reach, nar, planes)))
+    if n >= _SMALL:  # the table below grows with the square of n
+        return [_bit_set(members, n) for members in groups]
+    bit = [1 << i for i in range(n)]
+    return [reduce(or_, map(bit.__getitem__, members), 0) for members in groups]
+
+
+def _path_label(label: int, order: list[int]) -> int:
+    """A label of primary ordinals as a bit set of the primaries' path indices.
+
+    Example:
+        >>> _path_label(0b101, [7, 3, 4])
+        144
+    """
+    out = 0
+    while label:
+        top = label.bit_length() - 1
+        out |= 1 << order[top]
+        label ^= 1 << top
     return out
 
 
-def _facts_numpy(
-    graph: ClosureGraph, nar: Sequence[int], down: Callable[[int], int], sets: list[int], held: list[int | None]
-) -> list[tuple[tuple[int, ...], int, int]]:
-    """:func:`_facts` for large graphs, in numpy passes over the packed member and reach bit sets."""
+def _unrooted_reach(
+    graph: ClosureGraph, down: Callable[[int], int], groups: list[list[int]], keys: list[int], primaries: list[int]
+) -> list[int]:
+    """What each group of paths reaches (a bit set), for groups holding no
+    primary, in plain Python.
+
+    A one-path group reaches its path's closure, a group some primary reaches
+    the union of its members' closures (all searched, as the closures of the
+    primaries hold them), and the group no primary reaches (reach set 0) the
+    paths outside every primary's closure and the closures of what it
+    references inside them.
+    """
+    known = down.bits.__getitem__ if isinstance(down, _ClosureSearch) else down
+    refs = graph.refs
+    out = []
+    for members in groups:
+        if len(members) == 1:
+            out.append(down(members[0]))
+        elif keys[members[0]]:
+            found = list(map(known, members))  # in C; a closure not searched yet reads 0
+            out.append(reduce(or_, found if 0 not in found else map(down, members)))
+        else:
+            inside = reduce(or_, map(down, primaries), 0)
+            referenced = set().union(*map(refs.__getitem__, members))
+            entries = compress(referenced, map(keys.__getitem__, referenced))  # into a primary's closure
+            out.append(reduce(or_, map(known, entries), ((1 << len(refs)) - 1) ^ inside))
+    return out
+
+
+def _unrooted_sizes(
+    graph: ClosureGraph,
+    nar: Sequence[int],
+    down: Callable[[int], int],
+    groups: list[list[int]],
+    labels: list[int],
+    keys: list[int],
+    primaries: list[int],
+    primary_sizes: list[int],
+) -> list[int]:
+    """The layer closure size (narSize sum over everything a group reaches,
+    itself included) of each group holding no primary (:func:`_unrooted_reach`),
+    in plain Python.
+
+    ``labels`` are the groups' reach sets and ``primary_sizes`` the closure
+    sizes of the primaries.  A group some primaries reach lies in each one's
+    closure, and so does what it reaches: when that differs from the smallest
+    such closure in fewer paths than it holds, its size is that closure's
+    less the difference's.  Few bits are summed one by one, many by bit planes
+    (:func:`_planes`, kept on the graph) when there are enough such sets to pay
+    for them.
+    """
+    reaches = _unrooted_reach(graph, down, groups, keys, primaries)
+    full = (1 << len(nar)) - 1
+    counts: list[int] | None = None
+    base = [0] * len(reaches)
+    for j, (bits, label) in enumerate(zip(reaches, labels)):
+        count = bits.bit_count()
+        if count <= 24:
+            continue
+        if bits == full:
+            base[j], reaches[j] = sum(nar), 0
+        elif label:
+            if counts is None:
+                counts = [down(p).bit_count() for p in primaries]
+            o = min(_members(label), key=counts.__getitem__)
+            rest = down(primaries[o]) ^ bits
+            if rest.bit_count() < count:
+                base[j], reaches[j] = primary_sizes[o], -rest  # a negative set: subtracted
+    planes: Sequence[int] | None = None
+    if sum(1 for bits in reaches if bits.bit_count() > 24) > 16:
+        planes = graph.memo.value("auto-layer size planes", lambda: _planes(nar))
+    return [
+        size + _weight(bits, nar, planes) if bits >= 0 else size - _weight(-bits, nar, planes)
+        for size, bits in zip(base, reaches)
+    ]
+
+
+def _unrooted_sizes_numpy(
+    graph: ClosureGraph,
+    nar: Sequence[int],
+    down: Callable[[int], int],
+    groups: list[list[int]],
+    labels: list[int],
+    keys: list[int],
+    primaries: list[int],
+    primary_sizes: list[int],
+) -> list[int]:
+    """:func:`_unrooted_sizes` for large graphs: closures searched per group,
+    their sizes in one numpy pass over the packed reach bit sets."""
     import numpy as np
 
     n = len(nar)
-    nbytes = (n + 7) // 8
     weights = np.fromiter(nar, np.float64, n)  # sums stay exact below 2**53
-    m = len(sets)
-    # Members: the set bits of the packed member sets, row by row.
-    member_bits = np.unpackbits(_packed(sets, nbytes), axis=1, count=n, bitorder="little")
-    rows, cols = np.divmod(np.flatnonzero(member_bits.view(bool)), n)
-    own = np.bincount(rows, weights=weights[cols], minlength=m).astype(np.int64).tolist()
-    bounds = np.searchsorted(rows, np.arange(m + 1)).tolist()
-    cols_list = cols.tolist()
-    members_of = [cols_list[bounds[r] : bounds[r + 1]] for r in range(m)]
-    reaches = []
-    for members, root in zip(members_of, held):
-        if root is not None:
-            reaches.append(down(root))
-        elif len(members) == 1:
-            reaches.append(down(members[0]))
-        else:
-            reaches.append(_bit_set(graph.closure_of(members), n))
-    reach_bits = np.unpackbits(_packed(reaches, nbytes), axis=1, count=n, bitorder="little")
-    sums = (reach_bits @ weights).astype(np.int64).tolist()
-    return [(tuple(members), own_size, total) for members, own_size, total in zip(members_of, own, sums)]
+    reaches = [down(members[0]) if len(members) == 1 else _bit_set(graph.closure_of(members), n) for members in groups]
+    if not reaches:
+        return []
+    reach_bits = np.unpackbits(_packed(reaches, (n + 7) // 8), axis=1, count=n, bitorder="little")
+    return (reach_bits @ weights).astype(np.int64).tolist()
 
 
 def _layers(
     graph: ClosureGraph, limit: int
-) -> tuple[list[tuple[int, tuple[int, ...], int, int, int | None]], list[int]]:
-    """``(layer closure size, path indices, layer size, label, root)`` of every
-    layer in output order (labels as bit sets of primary ordinals), and the
-    primaries."""
+) -> tuple[list[tuple[int, list[int], int, int, int | None]], list[int], int]:
+    """``(layer closure size, path indices, layer size, reach set, root)`` of
+    every layer in output order (reach sets as bit sets of primary ordinals;
+    the root is the primary the layer holds, if any), the candidate order
+    and the number of primaries.
+
+    A layer holding a primary reaches exactly that primary's closure: the
+    layers whose reach set holds the primary, so its closure size is the sum
+    of their sizes.  The others' closures are searched
+    (:func:`_unrooted_sizes`); the layers, and so their sizes, depend on the
+    graph and the number of primaries alone, so the sizes are memoised on the
+    graph under that number, like the graph's closure bit sets.
+    """
     nar = graph.require_nar_size("auto-layer")
     n = len(nar)
     if not n:
-        return [], []
-    down = _closures(graph)
-    groups, primaries = _split(down, _candidate_order(nar), n, limit)
+        return [], [], 0
+    order, groups, k, keys, down = _classes(graph, limit)
+    primary_of = _primary_reach(keys, order, k)
     labels = list(groups)
-    k = len(labels)
-    roots: list[int | None] = [
-        primaries[label.bit_length() - 1] if label and not label & (label - 1) else None for label in labels
-    ]
-
-    # What a layer's path set implies (its members, their narSize sum, and
-    # the narSize sum over the union of their closures) depends on the graph
-    # and the set alone, so it is memoised on the graph, keyed by the member
-    # bit set, like the graph's closure bit sets.  Only new sets are computed.
+    members_of = list(groups.values())
+    own = [sum(map(nar.__getitem__, members)) for members in members_of]
+    by_primary = [0] * k
+    for label, own_size in zip(labels, own):
+        while label:
+            low = label & -label
+            by_primary[low.bit_length() - 1] += own_size
+            label ^= low
+    closure: list[int | None] = [by_primary[primary_of[label]] if label in primary_of else None for label in labels]
+    roots: list[int | None] = [order[primary_of[label]] if label in primary_of else None for label in labels]
+    missing = [j for j, size in enumerate(closure) if size is None]
     memo = graph.memo.cache("auto-layer layer facts")
-    facts: dict[int, tuple[tuple[int, ...], int, int]] = {}
-    missing = []
-    for j, label in enumerate(labels):
-        known = memo.get(groups[label])
-        if known is None:
-            missing.append(j)
-        else:
-            facts[groups[label]] = known
-    if missing:
-        sets = [groups[labels[j]] for j in missing]
-        held = [
-            root if root is not None and bits >> root & 1 else None
-            for bits, root in zip(sets, map(roots.__getitem__, missing))
-        ]
-        computed = (_facts if n < _SMALL else _facts_numpy)(graph, nar, down, sets, held)
-        for bits, fact in zip(sets, computed):
-            facts[bits] = memo[bits] = fact
-    members_of: list[tuple[int, ...]] = []
-    own = []
-    closure = []
-    for label in labels:
-        members, own_size, total = facts[groups[label]]
-        members_of.append(members)
-        own.append(own_size)
-        closure.append(total)
+    computed = memo.get(k)
+    if computed is None:
+        computed = memo[k] = (_unrooted_sizes if n < _SMALL else _unrooted_sizes_numpy)(
+            graph,
+            nar,
+            down,
+            [members_of[j] for j in missing],
+            [labels[j] for j in missing],
+            keys,
+            order[:k],
+            by_primary,
+        )
+    for j, size in zip(missing, computed):
+        closure[j] = size
 
     # Closure size, ties by the first path (nixpkgs leaves ties to set order).
-    rank = sorted(range(k), key=[(closure[j], members_of[j][0]) for j in range(k)].__getitem__)
-    return [(closure[j], members_of[j], own[j], labels[j], roots[j]) for j in rank], primaries
+    rank = sorted(range(len(labels)), key=list(zip(closure, map(itemgetter(0), members_of))).__getitem__)
+    layers = [(closure[j], members_of[j], own[j], labels[j], roots[j]) for j in rank]
+    return layers, order, k  # type: ignore[return-value]
 
 
 def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[int], int, int]]:
@@ -538,15 +818,14 @@ def auto_layer_groups(graph: ClosureGraph, limit: int) -> list[tuple[int, list[i
         >>> auto_layer_groups(g, 2)
         [(1, [1], 2, 1), (3, [0], 1, 2)]
     """
-    layers, primaries = _layers(graph, limit)
-    out = []
-    for size, members, own, label, _ in layers:
-        path_label = 0
-        for o, q in enumerate(primaries):
-            if label >> o & 1:
-                path_label |= 1 << q
-        out.append((size, list(members), path_label, own))
-    return out
+    layers, order, k = _layers(graph, limit)
+    key_of = {members[0]: key for _, members, _, key, _ in layers}
+    first = {p: members[0] for _, members, _, _, _ in layers for p in members}
+    labels = _lowest([key for _, _, _, key, _ in layers], [key_of[first[p]] for p in order[:k]])
+    return [
+        (size, list(members), _path_label(label, order), own)
+        for (size, members, own, _, _), label in zip(layers, labels)
+    ]
 
 
 @dataclass(frozen=True, eq=False)
