@@ -61,6 +61,7 @@ __all__ = [
     "parse_name",
     "DEFAULT_STORE_DIR",
     "reference_arrays",
+    "ReferenceIndices",
 ]
 
 DEFAULT_STORE_DIR = "/nix/store"
@@ -241,6 +242,47 @@ def _path_order(paths: list[str]) -> list[int]:
     return sorted(range(n), key=paths.__getitem__)
 
 
+@dataclass(frozen=True, eq=False)
+class ReferenceIndices:
+    """A references column already resolved: each reference as the position,
+    in the path column, of the path it names.
+
+    A decoder that has matched every reference to a listed path exactly hands
+    this to :meth:`ClosureGraph.from_columns` in place of lists of strings; the
+    graph is the one :meth:`lists` would give.
+
+    Attributes:
+        counts: each record's number of references (a numpy integer array).
+        targets: record after record, each reference's position in the path
+            column (a numpy integer array of ``counts.sum()`` entries).
+
+    Example:
+        >>> import numpy as np
+        >>> ReferenceIndices(np.array([0, 2]), np.array([1, 0])).lists(["/s/a", "/s/b"])
+        [None, ['/s/b', '/s/a']]
+    """
+
+    counts: Any
+    targets: Any
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def lists(self, paths: Sequence[str]) -> list[list[str] | None]:
+        """Each record's references as a list of the path strings (``None`` for none).
+
+        Example:
+            >>> import numpy as np
+            >>> ReferenceIndices(np.array([1]), np.array([0])).lists(["/s/a"])
+            [['/s/a']]
+        """
+        import numpy as np
+
+        named = list(map(paths.__getitem__, self.targets.tolist()))
+        bounds = [0, *np.cumsum(self.counts).tolist()]
+        return [named[a:b] or None for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def _resolve_all_references(
     paths: Sequence[str],
     listed: Sequence[Any],
@@ -248,6 +290,8 @@ def _resolve_all_references(
     index: Mapping[str, int],
     store_dir: str | None,
     source: str | None,
+    *,
+    resolved: ReferenceIndices | None = None,
 ) -> tuple[list[tuple[int, ...]] | None, Any]:
     """Every path's references as sorted, de-duplicated index tuples, self excluded.
 
@@ -260,7 +304,9 @@ def _resolve_all_references(
     On large graphs all look-ups happen in one C-level pass over ``listed``
     (the parser allocated the reference strings in that order, so reading
     them goes through memory once instead of jumping about) and the sorting
-    in numpy.  Errors are found in path order.
+    in numpy.  Errors are found in path order.  ``resolved``, the same
+    references already matched to listing positions (``listed`` is then
+    ``resolved`` itself), spares the look-ups.
     """
     n = len(paths)
     if n < _VECTORISE_FROM:
@@ -280,7 +326,11 @@ def _resolve_all_references(
 
     rows = np.empty(n, dtype=np.int64)
     rows[np.asarray(order, dtype=np.int64)] = np.arange(n, dtype=np.int64)  # each listing's path index
-    src, dst = _looked_up(paths, listed, order, rows, index, store_dir, source)
+    if resolved is not None:
+        src = np.repeat(rows, np.asarray(resolved.counts, dtype=np.int64))
+        dst = rows[np.asarray(resolved.targets, dtype=np.int64)]
+    else:
+        src, dst = _looked_up(paths, listed, order, rows, index, store_dir, source)
     keep = src != dst
     key = src[keep]
     key *= n
@@ -639,7 +689,7 @@ class ClosureGraph:
     def from_columns(
         cls,
         paths: Sequence[str],
-        references: Sequence[Any],
+        references: Sequence[Any] | ReferenceIndices,
         nar_size: Sequence[Any] | None = None,
         closure_size: Sequence[Any] | None = None,
         nar_hash: Sequence[Any] | None = None,
@@ -655,6 +705,7 @@ class ClosureGraph:
         listed it: its path, its references (a list of store paths, or
         ``None`` for none), its ``narSize``, ``closureSize`` and ``narHash``
         (``None`` where absent; a column of ``None`` may be given as ``None``).
+        The references may also come resolved (:class:`ReferenceIndices`).
         The graph and the errors are those of :meth:`from_records` on the same
         records; a decoder that yields columns skips building a mapping per
         record.
@@ -674,10 +725,11 @@ class ClosureGraph:
             bad = next(p for p in listed if type(p) is not str or not p)
             raise GraphError(f"path {bad!r:.80} is not a non-empty string", source=source)
         empty = [None] * n
+        resolved = references if isinstance(references, ReferenceIndices) else None
         columns = [
             listed,
             *(
-                empty if c is None else c if isinstance(c, list) else list(c)
+                empty if c is None else c if isinstance(c, (list, ReferenceIndices)) else list(c)
                 for c in (references, nar_size, closure_size, nar_hash)
             ),
         ]
@@ -688,7 +740,12 @@ class ClosureGraph:
         order = _path_order(listed)
         pick = itemgetter(*order) if n > 1 else (lambda seq: tuple(seq))
         sorted_paths = tuple(pick(listed))
+        if resolved is not None and (n < _VECTORISE_FROM or len(resolved.targets) != int(resolved.counts.sum())):
+            columns[1] = resolved.lists(listed)  # small: the general way
+            resolved = None
         if n > 1 and any(map(str.__eq__, sorted_paths, itertools.islice(sorted_paths, 1, None))):
+            if resolved is not None:
+                columns[1] = resolved.lists(listed)
             # A path listed more than once: accepted when the data agree.
             once = _first_listings(columns, store_dir, source)
             return cls.from_columns(
@@ -704,7 +761,9 @@ class ClosureGraph:
             sorted_paths = tuple(joined.split("\n"))
         del joined
         index = dict(zip(sorted_paths, range(n)))
-        ref_lists, edge_keys = _resolve_all_references(sorted_paths, columns[1], order, index, store_dir, source)
+        ref_lists, edge_keys = _resolve_all_references(
+            sorted_paths, columns[1], order, index, store_dir, source, resolved=resolved
+        )
         nar_list: list[Any] = list(pick(columns[2])) if nar_size is not None else empty
         closure_list: list[Any] = list(pick(columns[3])) if closure_size is not None else empty
         hash_list: list[Any] = list(pick(columns[4])) if nar_hash is not None else empty
