@@ -726,7 +726,7 @@ class ClosureGraph:
             raise GraphError(f"path {bad!r:.80} is not a non-empty string", source=source)
         empty = [None] * n
         resolved = references if isinstance(references, ReferenceIndices) else None
-        columns = [
+        columns: list[Any] = [
             listed,
             *(
                 empty if c is None else c if isinstance(c, (list, ReferenceIndices)) else list(c)

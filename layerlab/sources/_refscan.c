@@ -246,8 +246,19 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+PyDoc_STRVAR(module_doc,
+             "Reference lists of a closure graph document resolved in C (see the source for the rules).\n"
+             "\n"
+             "Example:\n"
+             "    >>> import numpy as np\n"
+             "    >>> counts, targets = resolve([\"/s/aaaaaaaa-x\", \"/s/bbbbbbbb-y\"], [b'[\"/s/bbbbbbbb-y\"]', b\"null\"])\n"
+             "    >>> np.frombuffer(counts, dtype=np.int64).tolist(), np.frombuffer(targets, dtype=np.int64).tolist()\n"
+             "    ([1, 0], [1])\n"
+             "    >>> resolve([\"/s/aaaaaaaa-x\"], [b'[ \"/s/aaaaaaaa-x\" ]']) is None  # white space: the general way\n"
+             "    True\n");
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_refscan", "Reference lists of a closure graph document resolved in C.", -1, methods,
+    PyModuleDef_HEAD_INIT, "layerlab.sources._refscan", module_doc, -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__refscan(void) { return PyModule_Create(&module); }

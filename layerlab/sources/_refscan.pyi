@@ -1,0 +1,3 @@
+from typing import Any
+
+def resolve(paths: list[str], texts: list[Any], /) -> tuple[bytes, bytes] | None: ...
