@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 import layerlab.graph as graph_module
+import layerlab.sources._typed as typed_module
 import layerlab.sources.files as files_module
 import layerlab.strategies.base as base_module
 import layerlab.strategies.keystone as keystone_module
@@ -23,7 +24,7 @@ from layerlab.sources.files import load_graph, parse_graph
 from layerlab.strategies import Context, Layer, get_strategy
 from layerlab.strategies.base import check_layers
 
-from .conftest import DATA
+from .conftest import DATA, tools_required
 
 BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
 
@@ -50,9 +51,11 @@ def graph_facts(g: ClosureGraph) -> tuple:
     return (g.paths, g.refs, g.nar_size, g.closure_size, g.nar_hash, g.roots, g.roots_given, g.edge_count)
 
 
-def outcome(data: bytes, monkeypatch: pytest.MonkeyPatch, typed_from: int) -> tuple:
-    """The graph facts, or the error message, of parsing ``data`` with typed decoding from ``typed_from`` bytes."""
+def outcome(data: bytes, monkeypatch: pytest.MonkeyPatch, typed_from: int, scan_from: int = 10**12) -> tuple:
+    """The graph facts, or the error message, of parsing ``data`` with typed decoding from ``typed_from`` bytes
+    and references resolved by the compiled scanner from ``scan_from`` bytes."""
     monkeypatch.setattr(files_module, "_TYPED_FROM", typed_from)
+    monkeypatch.setattr(typed_module, "_SCAN_FROM", scan_from)
     try:
         return graph_facts(parse_graph(data, source="g.json"))
     except LayerlabError as err:
@@ -130,6 +133,109 @@ def test_duplicate_listings_and_bad_paths_keep_their_messages(monkeypatch):
     data = orjson.dumps(records)
     assert "NUL or line-break" in outcome(data, monkeypatch, 0)[1]
     assert outcome(data, monkeypatch, 0) == outcome(data, monkeypatch, 10**12)
+
+
+@pytest.fixture
+def scanner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled reference scanner, used from the smallest graph on (vectorised look-ups too)."""
+    if typed_module._refscan is None:
+        if tools_required():
+            pytest.fail("layerlab.sources._refscan was not built (a C compiler is needed)")
+        pytest.skip("layerlab.sources._refscan was not built")
+    monkeypatch.setattr(graph_module, "_VECTORISE_FROM", 2)
+
+
+@pytest.mark.parametrize("layout", ["export", "list", "graph-object"])
+@pytest.mark.parametrize("size", [1, 3, 300])
+def test_scanned_references_build_the_graph_the_general_way_builds(layout, size, scanner, monkeypatch):
+    records = random_records(4, size)
+    for rec in records[::9]:
+        del rec["narHash"]
+    if size > 10:
+        records[5]["references"] = None
+        records[7]["references"] = []
+        del records[6]["references"]
+    if layout == "export":
+        doc: object = {"exportReferencesGraph": {"graph": [records[0]["path"]]}, "graph": records}
+    elif layout == "list":
+        doc = records
+    else:
+        doc = {"graph": records}
+    data = orjson.dumps(doc)
+    columns = typed_module.typed_columns(data, scan=True)
+    assert columns is not None and isinstance(columns[1], graph_module.ReferenceIndices)  # resolved in C
+    scanned = outcome(data, monkeypatch, 0, 0)
+    assert scanned[0] != "error"
+    assert scanned == outcome(data, monkeypatch, 0) == outcome(data, monkeypatch, 10**12)
+
+
+def _unusual(records: list[dict], kind: str) -> bytes:
+    """A document whose references the scanner leaves to the general way."""
+    a, b = records[1]["path"], records[2]["path"]
+    if kind == "pretty":
+        return json.dumps(records, indent=1).encode()
+    if kind == "escaped-slash":
+        return orjson.dumps(records).replace(b'"' + a.encode(), b'"' + a.replace("/", "\\/").encode())
+    if kind == "unicode-escape":
+        return orjson.dumps(records).replace(a.encode() + b'"', a[:-1].encode() + b"\\u00" + b"%x" % ord(a[-1]) + b'"')
+    if kind == "non-ascii":
+        records[3]["path"] += "\u00e9"
+        records[4]["references"].append(records[3]["path"])
+    elif kind == "unknown":
+        records[3]["references"].append("/nix/store/" + "z" * 32 + "-missing")
+    elif kind == "prefix":
+        records[3]["references"].append(a[:-1])
+    elif kind == "longer":
+        records[3]["references"].append(a + "x")
+    elif kind == "base-name":
+        records[3]["references"].append(b.rsplit("/", 1)[1])
+    elif kind == "twice":
+        records.append(dict(records[1]))
+    elif kind == "number":
+        records[3]["references"].append(7)
+    elif kind == "nested":
+        records[3]["references"].append([a])
+    elif kind == "object":
+        records[3]["references"] = {"x": a}
+    elif kind == "string":
+        records[3]["references"] = a
+    elif kind == "short":
+        records[3]["path"] = "/s/x"
+        records[4]["references"].append("/s/x")
+    elif kind == "other-dir":
+        records[3]["path"] = "/gnu/store/" + records[3]["path"].rsplit("/", 1)[1]
+        records[4]["references"].append(records[3]["path"])
+    return orjson.dumps(records)
+
+
+UNUSUAL = (
+    "pretty escaped-slash unicode-escape non-ascii unknown prefix longer base-name twice number nested object string"
+    " short other-dir"
+).split()
+
+
+@pytest.mark.parametrize("kind", UNUSUAL)
+def test_unusual_references_give_the_same_graph_or_error(kind, scanner, monkeypatch):
+    data = _unusual(random_records(5, 60), kind)
+    scanned = outcome(data, monkeypatch, 0, 0)
+    assert scanned == outcome(data, monkeypatch, 0) == outcome(data, monkeypatch, 10**12)
+    if kind in ("unknown", "prefix", "longer"):
+        assert scanned[0] == "error" and "which is not in the graph" in scanned[1]
+
+
+def test_scanner_declines_what_it_cannot_match_exactly(scanner):
+    records = random_records(6, 20)
+    paths = [r["path"] for r in records]
+    texts = [orjson.dumps(r["references"]) for r in records]
+    found = typed_module._refscan.resolve(paths, texts)
+    assert found is not None
+    counts, targets = (list(memoryview(b).cast("q")) for b in found)
+    position = {p: k for k, p in enumerate(paths)}
+    assert counts == [len(r["references"]) for r in records]
+    assert targets == [position[x] for r in records for x in r["references"]]
+    for text in (b'["' + paths[0].encode() + b'" ]', b"[1]", b'{"a":1}', b'"x"', b"true", b"[[]]", b'["a"]', b"[,]"):
+        assert typed_module._refscan.resolve(paths, [text, *texts[1:]]) is None, text
+    assert typed_module._refscan.resolve(paths, texts[1:]) is None  # columns of different lengths
 
 
 def test_large_graph_makes_its_reference_tuples_on_demand(monkeypatch):
