@@ -181,6 +181,9 @@ def _unusual(records: list[dict], kind: str) -> bytes:
     if kind == "non-ascii":
         records[3]["path"] += "\u00e9"
         records[4]["references"].append(records[3]["path"])
+    elif kind == "backslash":  # a path with a backslash, written escaped
+        records[3]["path"] += "\\b"
+        records[4]["references"].append(records[3]["path"])
     elif kind == "unknown":
         records[3]["references"].append("/nix/store/" + "z" * 32 + "-missing")
     elif kind == "prefix":
@@ -209,7 +212,7 @@ def _unusual(records: list[dict], kind: str) -> bytes:
 
 
 UNUSUAL = (
-    "pretty escaped-slash unicode-escape non-ascii unknown prefix longer base-name twice number nested object string"
+    "pretty escaped-slash unicode-escape non-ascii backslash unknown prefix longer base-name twice number nested object string"
     " short other-dir"
 ).split()
 

@@ -3,7 +3,7 @@
  * resolve(paths, texts) takes the records' store paths (a list of str, in the
  * order the document lists them) and each record's "references" as its raw
  * JSON text (a list of bytes-like objects, e.g. msgspec.Raw).  When every path
- * is ASCII and listed once, and every text is `null`, `[]` or an array of
+ * is ASCII without a backslash and listed once, and every text is `null`, `[]` or an array of
  * strings written plainly (`["/nix/store/...","/nix/store/..."]`: ASCII, no
  * escape, no white space) each of which is exactly one of the paths, it
  * returns `(counts, targets)`: native int64 arrays as bytes, the number of
@@ -37,20 +37,10 @@ static inline uint64_t slot_of(uint64_t word, int bits) {
     return (word * 0x9E3779B97F4A7C15ULL) >> (64 - bits);
 }
 
-/* Plain ASCII string content: no quote, backslash, control or non-ASCII byte. */
-static inline int plain(const unsigned char *s, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 typedef struct {
-    const char **data;
+    const char **data; /* each path's characters, inside blob */
     Py_ssize_t *size;
+    char *blob;        /* all paths back to back: compared against in one compact block of memory */
     Slot *table;
     int bits;
     Py_ssize_t dir; /* where the hash starts: the first path's directory length */
@@ -94,13 +84,26 @@ static int build_index(Index *ix, PyObject *paths, Py_ssize_t n) {
         ix->table[i].tag = 0;
     }
     ix->dir = 0;
+    size_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *p = PyList_GET_ITEM(paths, i);
         if (!PyUnicode_CheckExact(p) || !PyUnicode_IS_ASCII(p)) {
             return 0;
         }
-        ix->data[i] = (const char *)PyUnicode_1BYTE_DATA(p);
+        total += (size_t)PyUnicode_GET_LENGTH(p);
+    }
+    ix->blob = PyMem_Malloc(total ? total : 1);
+    if (!ix->blob) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    char *at_blob = ix->blob;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(paths, i);
         ix->size[i] = PyUnicode_GET_LENGTH(p);
+        memcpy(at_blob, PyUnicode_1BYTE_DATA(p), (size_t)ix->size[i]);
+        ix->data[i] = at_blob;
+        at_blob += ix->size[i];
         if (i == 0) {
             const char *slash = NULL;
             for (Py_ssize_t j = 0; j < ix->size[0]; j++) {
@@ -110,7 +113,7 @@ static int build_index(Index *ix, PyObject *paths, Py_ssize_t n) {
             }
             ix->dir = slash ? slash - ix->data[0] + 1 : 0;
         }
-        if (ix->size[i] < ix->dir + 8) {
+        if (ix->size[i] < ix->dir + 8 || memchr(ix->data[i], '\\', (size_t)ix->size[i]) != NULL) {
             return 0;
         }
         if (find(ix, ix->data[i], ix->size[i]) >= 0) {
@@ -149,9 +152,12 @@ static int scan_text(const Index *ix, const unsigned char *p, Py_ssize_t len, in
         }
         const unsigned char *s = ++p;
         const unsigned char *q = memchr(s, '"', (size_t)(end - s));
-        if (q == NULL || !plain(s, q - s)) {
+        if (q == NULL) {
             return 0;
         }
+        /* The text up to the next quote is taken as the string: it is one when it
+         * holds no backslash, which a string equal to a path cannot hold (paths
+         * hold none); JSON allows no raw control character, and paths are ASCII. */
         Py_ssize_t at = find(ix, (const char *)s, q - s);
         if (at < 0) {
             return 0;
@@ -188,7 +194,7 @@ static PyObject *resolve(PyObject *module, PyObject *args) {
     if (PyList_GET_SIZE(texts) != n) {
         Py_RETURN_NONE;
     }
-    Index ix = {NULL, NULL, NULL, 0, 0};
+    Index ix = {NULL, NULL, NULL, NULL, 0, 0};
     PyObject *counts = NULL, *result = NULL;
     int64_t *targets = NULL;
     Py_ssize_t used = 0, cap = 0;
@@ -229,6 +235,7 @@ done:
     PyMem_Free(targets);
     PyMem_Free(ix.data);
     PyMem_Free(ix.size);
+    PyMem_Free(ix.blob);
     PyMem_Free(ix.table);
     if (state < 0) {
         return NULL;
