@@ -13,6 +13,7 @@ data files (kernel specs, nbconvert templates) are found the same way through
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, tools_required
 
 pytestmark = pytest.mark.slow
 
@@ -121,6 +122,9 @@ def test_sdist_and_wheel_carry_the_bundled_files(dists) -> None:
     assert {f"layerlab/{f}" for f in BUNDLED} <= wnames
     assert len([n for n in wnames if n.startswith("layerlab/data/debian/imageset/")]) == 30
     assert not any("universe" in n for n in wnames)  # the 6 MB stress-test graph stays in the source tree
+    assert "layerlab/sources/_refscan.c" in names and "layerlab/sources/_refscan.pyi" in wnames
+    if shutil.which("gcc") or tools_required():  # the reference scanner is compiled where a compiler is
+        assert any(n.startswith("layerlab/sources/_refscan.") and n.endswith(".so") for n in wnames), wnames
 
 
 def test_installed_commands_run_on_bundled_data(installed, tmp_path) -> None:
