@@ -212,8 +212,8 @@ def _unusual(records: list[dict], kind: str) -> bytes:
 
 
 UNUSUAL = (
-    "pretty escaped-slash unicode-escape non-ascii backslash unknown prefix longer base-name twice number nested object string"
-    " short other-dir"
+    "pretty escaped-slash unicode-escape non-ascii backslash unknown prefix longer base-name twice number nested"
+    " object string short other-dir"
 ).split()
 
 
