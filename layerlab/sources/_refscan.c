@@ -3,9 +3,9 @@
  * resolve(paths, texts) takes the records' store paths (a list of str, in the
  * order the document lists them) and each record's "references" as its raw
  * JSON text (a list of bytes-like objects, e.g. msgspec.Raw).  When every path
- * is ASCII without a backslash and listed once, and every text is `null`, `[]` or an array of
- * strings written plainly (`["/nix/store/...","/nix/store/..."]`: ASCII, no
- * escape, no white space) each of which is exactly one of the paths, it
+ * is ASCII without a backslash and listed once, and every text is `null`, `[]`
+ * or an array of strings written plainly (`["/nix/store/...","/nix/store/..."]`:
+ * no escape, no white space) each of which is exactly one of the paths, it
  * returns `(counts, targets)`: native int64 arrays as bytes, the number of
  * references of each record and, record after record, the position in
  * `paths` of each reference.  Otherwise it returns None, and the caller
@@ -65,8 +65,11 @@ static inline Py_ssize_t find(const Index *ix, const char *s, Py_ssize_t n) {
     }
 }
 
-/* 1: built; 0: not applicable (a path not ASCII, too short or listed twice); -1: error set. */
+/* 1: built; 0: not applicable (a path not ASCII, too short, with a backslash or listed twice); -1: error. */
 static int build_index(Index *ix, PyObject *paths, Py_ssize_t n) {
+    if (n > INT32_MAX / 2) {
+        return 0;
+    }
     ix->data = PyMem_Malloc(sizeof(char *) * (size_t)(n ? n : 1));
     ix->size = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
     ix->bits = 4;
