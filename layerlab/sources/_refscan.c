@@ -261,10 +261,11 @@ PyDoc_STRVAR(module_doc,
              "\n"
              "Example:\n"
              "    >>> import numpy as np\n"
-             "    >>> counts, targets = resolve([\"/s/aaaaaaaa-x\", \"/s/bbbbbbbb-y\"], [b'[\"/s/bbbbbbbb-y\"]', b\"null\"])\n"
+             "    >>> paths = [\"/s/aaaaaaaa-x\", \"/s/bbbbbbbb-y\"]\n"
+             "    >>> counts, targets = resolve(paths, [b'[\"/s/bbbbbbbb-y\"]', b\"null\"])\n"
              "    >>> np.frombuffer(counts, dtype=np.int64).tolist(), np.frombuffer(targets, dtype=np.int64).tolist()\n"
              "    ([1, 0], [1])\n"
-             "    >>> resolve([\"/s/aaaaaaaa-x\"], [b'[ \"/s/aaaaaaaa-x\" ]']) is None  # white space: the general way\n"
+             "    >>> resolve(paths, [b'[ \"/s/aaaaaaaa-x\" ]', b\"[]\"]) is None  # white space: the general way\n"
              "    True\n");
 
 static struct PyModuleDef module = {
