@@ -15,18 +15,16 @@ commands stopped; :mod:`layerlab.procs`) with status 130, 143 and 129.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import importlib
 import os
-import signal
 import sys
-import warnings
-from collections.abc import Sequence
-from typing import Any, NoReturn
 
-from ..errors import LayerlabError
-from ..procs import Terminated, interrupt_on_signals
+# Type checkers read the names below; at run time the collector is off before
+# any import of weight (see main), so not even typing is imported here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+    from collections.abc import Sequence
 
 __all__ = ["main", "build_parser", "version", "COMMANDS"]
 
@@ -60,59 +58,17 @@ def version() -> str:
         return "unknown"
 
 
-class _Version(argparse.Action):
-    """``--version``: the version is looked up only when asked for (start-up stays fast)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"layerlab {version()}")
-        parser.exit(0)
-
-
-def _columns() -> int:
-    """The terminal's width as :func:`shutil.get_terminal_size` finds it (``COLUMNS``, the terminal, else 80)."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help layout, measuring the terminal without importing :mod:`shutil`.
-
-    argparse builds a formatter for every argument it declares, and the default
-    one imports :mod:`shutil` (and through it the compression modules) for the
-    width alone: a start-up cost of every command.
-    """
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
-        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line with exit status 2, like every other error."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        line = " ".join(f"{self.prog}: {message}".split())
-        self.exit(2, f"layerlab: error: {line} (see {self.prog} --help)\n")
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: every sub-command, or only ``command``'s module when it is known."""
-    parser = _Parser(
+    import importlib
+
+    from ._parser import Parser, VersionAction
+
+    parser = Parser(
         prog="layerlab",
         description="Analyse, tune and build the layering of Nix closures into container images.",
     )
-    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
+    parser.add_argument("--version", action=VersionAction, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
@@ -139,9 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # A short-lived process: the cyclic collector would only rescan what the
     # imports and the command build (large, acyclic graph structures); memory
-    # is returned at exit anyway.
+    # is returned at exit anyway.  It is off before the command line's own
+    # imports too, which are most of a small command's objects.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    import warnings
+
+    from ..errors import LayerlabError
+    from ..procs import Terminated, interrupt_on_signals
+
     try:
         parser = build_parser(argv[0] if argv else None)
         args = parser.parse_args(argv)
@@ -168,11 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     finally:
+        if ending:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            # Frozen before the collector is back on: re-enabled first, it would
+            # at once rescan everything made while it was off.
+            gc.freeze()
         if gc_was_enabled:
             gc.enable()
-        if ending:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover

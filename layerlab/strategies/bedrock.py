@@ -13,7 +13,7 @@ stack), and merged layers whose contents are renamed together.
 **1. Units.**  Each dependency cycle is one unit.  A path referenced by at
 most ``attach_popularity`` packages of the package set and by one path of the
 image joins its referrer's unit, as in
-:func:`~layerlab.strategies.keystone.keystone_units`, unless it is larger than
+:func:`~layerlab.strategies.units.keystone_units`, unless it is larger than
 ``attach_max_size``: a large private dependency in its referrer's layer would
 be re-shipped whenever the referrer changes.
 
@@ -182,7 +182,7 @@ from typing import Any
 
 from ..graph import ClosureGraph, reference_arrays
 from .base import Context, Layer, Strategy, make_layer, param
-from .keystone import keystone_units, unit_sizes, unit_table
+from .units import keystone_units, unit_sizes, unit_table
 
 __all__ = ["Bedrock", "closure_order", "merge_runs"]
 
@@ -412,7 +412,7 @@ class _Units:
 
 
 def _units(graph: ClosureGraph, pops: Sequence[int], nar: Sequence[int], attach: int, attach_max_size: int) -> _Units:
-    """The units of step 1: :func:`~layerlab.strategies.keystone.keystone_units`, where no path larger
+    """The units of step 1: :func:`~layerlab.strategies.units.keystone_units`, where no path larger
     than ``attach_max_size`` is attached.  Large graphs keep to numpy arrays (when the numbers fit).
 
     Example:
