@@ -88,6 +88,11 @@ from typing import TYPE_CHECKING
 from ..graph import BoundedCache, ClosureGraph
 from .base import Context, Layer, Strategy
 
+try:
+    from . import _autolayer
+except ImportError:  # built without a C compiler: the same algorithm in Python below
+    _autolayer = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -771,6 +776,10 @@ def _layers(
     n = len(nar)
     if not n:
         return [], [], 0
+    if n < _SMALL and _autolayer is not None:
+        found = _autolayer.layers(graph.refs, nar, limit)
+        if found is not None:
+            return found
     order, groups, k, keys, down = _classes(graph, limit)
     primary_of = _primary_reach(keys, order, k)
     labels = list(groups)

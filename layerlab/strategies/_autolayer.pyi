@@ -1,0 +1,3 @@
+def layers(
+    refs: tuple[tuple[int, ...], ...], nar: tuple[int, ...], limit: int, /
+) -> tuple[list[tuple[int, list[int], int, int, int | None]], list[int], int] | None: ...
