@@ -43,12 +43,37 @@ typedef struct {
     int32_t cls;
 } Rank;
 
-static int by_candidate(const void *a, const void *b) {
-    const Candidate *x = a, *y = b;
-    if (x->size != y->size) {
-        return x->size < y->size ? 1 : -1; /* larger first */
+/* Candidate a comes before b: the larger narSize, then the larger index. */
+static inline int before(const Candidate *a, const Candidate *b) {
+    return a->size > b->size || (a->size == b->size && a->index > b->index);
+}
+
+/* Binary heap (J. W. J. Williams, "Algorithm 232: Heapsort", CACM 7(6), 1964): the candidates are taken
+ * one at a time and a run takes a few more than its limit, so the order is never sorted in full. */
+static void sift_down(Candidate *heap, Py_ssize_t size, Py_ssize_t at) {
+    Candidate moving = heap[at];
+    for (;;) {
+        Py_ssize_t child = 2 * at + 1;
+        if (child >= size) {
+            break;
+        }
+        if (child + 1 < size && before(&heap[child + 1], &heap[child])) {
+            child++;
+        }
+        if (!before(&heap[child], &moving)) {
+            break;
+        }
+        heap[at] = heap[child];
+        at = child;
     }
-    return x->index < y->index ? 1 : (x->index > y->index ? -1 : 0); /* then the larger index */
+    heap[at] = moving;
+}
+
+static int32_t take_first(Candidate *heap, Py_ssize_t *size) {
+    int32_t out = heap[0].index;
+    heap[0] = heap[--*size];
+    sift_down(heap, *size, 0);
+    return out;
 }
 
 static int by_rank(const void *a, const void *b) {
@@ -216,10 +241,14 @@ static int closures(Run *r) {
             for (Py_ssize_t s = from; s < top; s++) {
                 int32_t u = r->stack[s];
                 bits[u >> 6] |= (uint64_t)1 << (u & 63);
+            }
+            /* A path already in the bit set came with its closure (a union of closures is closed). */
+            for (Py_ssize_t s = from; s < top; s++) {
+                int32_t u = r->stack[s];
                 for (Py_ssize_t f = r->start[u]; f < r->start[u + 1]; f++) {
-                    int32_t c = r->comp[r->target[f]];
-                    if (c != comps && !r->on_stack[r->target[f]]) {
-                        const uint64_t *other = r->closure + (size_t)c * (size_t)words;
+                    int32_t w = r->target[f];
+                    if (!(bits[w >> 6] >> (w & 63) & 1)) {
+                        const uint64_t *other = r->closure + (size_t)r->comp[w] * (size_t)words;
                         for (Py_ssize_t i = 0; i < words; i++) {
                             bits[i] |= other[i];
                         }
@@ -233,13 +262,8 @@ static int closures(Run *r) {
     return 0;
 }
 
-static inline int holds(const Run *r, int32_t path, int32_t member) {
-    const uint64_t *bits = r->closure + (size_t)r->comp[path] * (size_t)r->words;
-    return (int)(bits[member >> 6] >> (member & 63) & 1);
-}
-
-/* The reach set of path d over the first k candidates, as a Python int. */
-static PyObject *reach_of(const Run *r, int32_t d, Py_ssize_t k) {
+/* The reach set of path d over the first k candidates (rows: their closures), as a Python int. */
+static PyObject *reach_of(const uint64_t *const *rows, int32_t d, Py_ssize_t k) {
     Py_ssize_t digits = (k + 3) / 4;
     char *text = PyMem_Malloc((size_t)digits + 2);
     if (!text) {
@@ -250,7 +274,7 @@ static PyObject *reach_of(const Run *r, int32_t d, Py_ssize_t k) {
         int nibble = 0;
         for (int b = 0; b < 4; b++) {
             Py_ssize_t j = 4 * (digits - 1 - i) + b;
-            if (j < k && holds(r, r->order[j], d)) {
+            if (j < k && (rows[j][d >> 6] >> (d & 63) & 1)) {
                 nibble |= 1 << b;
             }
         }
@@ -280,8 +304,8 @@ static PyObject *layers(PyObject *module, PyObject *args) {
     Candidate *candidates = NULL;
     Rank *ranks = NULL;
     int32_t *split = NULL, *first = NULL, *count = NULL, *root = NULL, *members = NULL, *offset = NULL;
-    char *seen_in = NULL, *seen_out = NULL;
-    uint64_t *scratch = NULL;
+    int32_t *csize = NULL, *inside = NULL;
+    uint64_t *scratch = NULL, **rows = NULL;
     int state = read_input(&r, refs, nar);
     if (state <= 0) {
         goto done;
@@ -295,9 +319,9 @@ static PyObject *layers(PyObject *module, PyObject *args) {
     r.order = alloc((size_t)n, sizeof(int32_t));
     r.cls = alloc((size_t)n, sizeof(int32_t));
     split = alloc((size_t)n + 1, sizeof(int32_t));
-    seen_in = alloc((size_t)n + 1, 1);
-    seen_out = alloc((size_t)n + 1, 1);
-    if (!candidates || !r.order || !r.cls || !split || !seen_in || !seen_out) {
+    csize = alloc((size_t)n + 1, sizeof(int32_t));
+    inside = alloc((size_t)n + 1, sizeof(int32_t));
+    if (!candidates || !r.order || !r.cls || !split || !csize || !inside) {
         PyErr_NoMemory();
         goto done;
     }
@@ -305,39 +329,48 @@ static PyObject *layers(PyObject *module, PyObject *args) {
         candidates[v].size = r.nar[v];
         candidates[v].index = (int32_t)v;
     }
-    qsort(candidates, (size_t)n, sizeof(Candidate), by_candidate);
-    for (Py_ssize_t j = 0; j < n; j++) {
-        r.order[j] = candidates[j].index;
+    Py_ssize_t heap_size = n;
+    for (Py_ssize_t at = n / 2 - 1; at >= 0; at--) {
+        sift_down(candidates, n, at);
     }
 
-    /* Split the classes candidate by candidate while they stay within the limit. */
+    /* Split the classes candidate by candidate while they stay within the limit: a class
+     * splits when the candidate's closure holds some of its members but not all. */
     Py_ssize_t classes = 1, k = 0;
+    csize[0] = (int32_t)n;
     for (; k < n; k++) {
-        int32_t p = r.order[k];
-        memset(seen_in, 0, (size_t)classes);
-        memset(seen_out, 0, (size_t)classes);
-        for (Py_ssize_t d = 0; d < n; d++) {
-            if (holds(&r, p, (int32_t)d)) {
-                seen_in[r.cls[d]] = 1;
-            } else {
-                seen_out[r.cls[d]] = 1;
+        r.order[k] = take_first(candidates, &heap_size);
+        const uint64_t *row = r.closure + (size_t)r.comp[r.order[k]] * (size_t)r.words;
+        memset(inside, 0, sizeof(int32_t) * (size_t)classes);
+        for (Py_ssize_t i = 0; i < r.words; i++) {
+            for (uint64_t word = row[i]; word; word &= word - 1) {
+                inside[r.cls[64 * i + __builtin_ctzll(word)]]++;
             }
         }
         Py_ssize_t more = 0;
         for (Py_ssize_t c = 0; c < classes; c++) {
-            more += seen_in[c] & seen_out[c];
+            more += inside[c] && inside[c] < csize[c];
         }
         if (classes + more > limit) {
             break;
         }
         Py_ssize_t next = classes;
         for (Py_ssize_t c = 0; c < classes; c++) {
-            split[c] = seen_in[c] & seen_out[c] ? (int32_t)next++ : -1;
+            if (inside[c] && inside[c] < csize[c]) {
+                split[c] = (int32_t)next;
+                csize[next++] = inside[c];
+                csize[c] -= inside[c];
+            } else {
+                split[c] = -1;
+            }
         }
         if (more) {
-            for (Py_ssize_t d = 0; d < n; d++) {
-                if (split[r.cls[d]] >= 0 && holds(&r, p, (int32_t)d)) {
-                    r.cls[d] = split[r.cls[d]];
+            for (Py_ssize_t i = 0; i < r.words; i++) {
+                for (uint64_t word = row[i]; word; word &= word - 1) {
+                    Py_ssize_t d = 64 * i + __builtin_ctzll(word);
+                    if (split[r.cls[d]] >= 0) {
+                        r.cls[d] = split[r.cls[d]];
+                    }
                 }
             }
         }
@@ -355,7 +388,8 @@ static PyObject *layers(PyObject *module, PyObject *args) {
     members = alloc((size_t)n, sizeof(int32_t));
     ranks = alloc((size_t)classes, sizeof(Rank));
     scratch = alloc((size_t)r.words, sizeof(uint64_t));
-    if (!first || !count || !root || !offset || !members || !ranks || !scratch) {
+    rows = alloc((size_t)k, sizeof(uint64_t *));
+    if (!first || !count || !root || !offset || !members || !ranks || !scratch || !rows) {
         PyErr_NoMemory();
         goto done;
     }
@@ -376,17 +410,16 @@ static PyObject *layers(PyObject *module, PyObject *args) {
     }
     for (Py_ssize_t j = 0; j < k; j++) {
         root[r.cls[r.order[j]]] = r.order[j]; /* on one cycle: the latest primary */
+        rows[j] = r.closure + (size_t)r.comp[r.order[j]] * (size_t)r.words;
     }
     for (Py_ssize_t c = 0; c < classes; c++) {
         memset(scratch, 0, sizeof(uint64_t) * (size_t)r.words);
-        int32_t last = -1;
         for (int32_t m = offset[c]; m < offset[c + 1]; m++) {
-            int32_t at = r.comp[members[m]];
-            if (at == last) {
-                continue;
+            int32_t d = members[m];
+            if (scratch[d >> 6] >> (d & 63) & 1) {
+                continue; /* its closure is in the union already */
             }
-            last = at;
-            const uint64_t *bits = r.closure + (size_t)at * (size_t)r.words;
+            const uint64_t *bits = r.closure + (size_t)r.comp[d] * (size_t)r.words;
             for (Py_ssize_t i = 0; i < r.words; i++) {
                 scratch[i] |= bits[i];
             }
@@ -426,7 +459,7 @@ static PyObject *layers(PyObject *module, PyObject *args) {
         }
         PyObject *item = NULL;
         if (list) {
-            PyObject *reach = reach_of(&r, first[c], k);
+            PyObject *reach = reach_of((const uint64_t *const *)rows, first[c], k);
             if (reach) {
                 if (root[c] >= 0) {
                     item = Py_BuildValue("(LNLNi)", (long long)ranks[i].closure, list, (long long)own, reach, root[c]);
@@ -469,9 +502,10 @@ done:
     PyMem_Free(root);
     PyMem_Free(members);
     PyMem_Free(offset);
-    PyMem_Free(seen_in);
-    PyMem_Free(seen_out);
+    PyMem_Free(csize);
+    PyMem_Free(inside);
     PyMem_Free(scratch);
+    PyMem_Free(rows);
     if (state < 0) {
         return NULL;
     }
