@@ -25,6 +25,8 @@ from layerlab.graph import ClosureGraph, _derived_roots, _tarjan
 from layerlab.sources.files import load_graph
 from layerlab.strategies.auto_layer import AutoLayer, auto_layer_groups, auto_layer_split
 
+from .conftest import tools_required
+
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN = ROOT / "data" / "debian"
 
@@ -327,10 +329,30 @@ def test_computed_closure_sizes_by_hand():
 
 
 # ------------------------------------------------------------- auto-layer
-@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
-def test_auto_layer_equals_transcription_on_random_cyclic_graphs(monkeypatch, searched):
-    if searched:  # the large-graph way: each candidate's closure searched when needed
+#: The ways auto-layer runs: small graphs in C (the compiled helper), small graphs in Python
+#: (closure bit sets), large graphs (each candidate's closure searched when needed).
+WAYS = ["compiled", "bit-sets", "closures-on-demand"]
+
+
+def require_compiled() -> None:
+    if auto_layer_module._autolayer is None:
+        if tools_required():
+            pytest.fail("layerlab.strategies._autolayer was not built (a C compiler is needed)")
+        pytest.skip("layerlab.strategies._autolayer was not built")
+
+
+def use_way(monkeypatch: pytest.MonkeyPatch, way: str) -> None:
+    if way == "compiled":
+        require_compiled()
+    else:
+        monkeypatch.setattr(auto_layer_module, "_autolayer", None)
+    if way == "closures-on-demand":
         monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_auto_layer_equals_transcription_on_random_cyclic_graphs(monkeypatch, way):
+    use_way(monkeypatch, way)
     bench = load_bench()
     for g in random_graphs(15, 120, max_n=25):
         for limit in (1, 2, 3, 4, 6, 10, 30):
@@ -338,11 +360,10 @@ def test_auto_layer_equals_transcription_on_random_cyclic_graphs(monkeypatch, se
             assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
 
 
-@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
-def test_auto_layer_with_many_primaries_equals_transcription(monkeypatch, searched):
+@pytest.mark.parametrize("way", WAYS)
+def test_auto_layer_with_many_primaries_equals_transcription(monkeypatch, way):
     # More than 64 primaries, ties in narSize, cycles.
-    if searched:
-        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
+    use_way(monkeypatch, way)
     bench = load_bench()
     rng = random.Random(16)
     for n, density in ((90, 0.03), (150, 0.015)):
@@ -352,10 +373,9 @@ def test_auto_layer_with_many_primaries_equals_transcription(monkeypatch, search
             assert ours == bench.straightforward_auto_layer(g.to_records(), limit)
 
 
-@pytest.mark.parametrize("searched", [False, True], ids=["bit-sets", "closures-on-demand"])
-def test_auto_layer_groups_agree_with_split(monkeypatch, searched):
-    if searched:
-        monkeypatch.setattr(auto_layer_module, "_SMALL", 0)
+@pytest.mark.parametrize("way", WAYS)
+def test_auto_layer_groups_agree_with_split(monkeypatch, way):
+    use_way(monkeypatch, way)
     for g in list(random_graphs(17, 60)) + [load_graph(DEBIAN / "bash-coreutils.graph.json")]:
         for limit in (1, 3, 10):
             split = auto_layer_split(g, limit)
@@ -412,21 +432,87 @@ def cyclic_graphs(draw) -> ClosureGraph:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cyclic_graphs(), st.integers(1, 16), st.booleans())
-def test_auto_layer_labels_and_layers_equal_nixpkgs_on_any_graph(monkeypatch, g, limit, searched):
+@given(cyclic_graphs(), st.integers(1, 16), st.sampled_from(WAYS))
+def test_auto_layer_labels_and_layers_equal_nixpkgs_on_any_graph(monkeypatch, g, limit, way):
     # Labels counted as distinct reach sets must be nixpkgs' labels, cycles and ties included.
-    monkeypatch.setattr(auto_layer_module, "_SMALL", 0 if searched else 4096)
-    assert auto_layer_split(g, limit) == nixpkgs_labels(g, limit)
-    ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
-    assert ours == BENCH.straightforward_auto_layer(g.to_records(), limit)
+    with monkeypatch.context() as patch:
+        use_way(patch, way)
+        assert auto_layer_split(g, limit) == nixpkgs_labels(g, limit)
+        ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
+        assert ours == BENCH.straightforward_auto_layer(g.to_records(), limit)
+        assert {label: sum(1 << i for i in members) for _, members, label, _ in auto_layer_groups(g, limit)} == (
+            nixpkgs_labels(g, limit)
+        )
 
 
-@pytest.mark.parametrize("limit", [10, 94, 200, 1000])
-def test_auto_layer_on_kde_full_equals_transcription(limit):
+@settings(max_examples=150, deadline=None)
+@given(cyclic_graphs(), st.integers(0, 16))
+def test_compiled_auto_layer_equals_the_python_way_on_any_graph(g, limit):
+    # Every field of every layer (sizes, members, reach sets, roots), self-references included.
+    require_compiled()
+    refs = tuple((i, *r) if i % 3 == 0 else r for i, r in enumerate(g.refs))  # self-references change no closure
+    found = auto_layer_module._autolayer.layers(refs, g.nar_size, limit)
+    assert found is not None
+    layers, primaries, k = found
+    python_layers, order, python_k = python_auto_layer(g, limit)
+    assert (layers, primaries, k) == (python_layers, order[:python_k], python_k)
+
+
+def python_auto_layer(g: ClosureGraph, limit: int):
+    compiled = auto_layer_module._autolayer
+    auto_layer_module._autolayer = None
+    try:
+        return auto_layer_module._layers(g, limit)
+    finally:
+        auto_layer_module._autolayer = compiled
+
+
+@pytest.mark.parametrize("limit", [10, 30, 94, 200, 1000])
+@pytest.mark.parametrize("way", WAYS)
+def test_auto_layer_on_kde_full_equals_transcription(monkeypatch, limit, way):
     # Real data: cycles, more than 64 candidates at the larger limits, closure sizes by bit planes.
+    use_way(monkeypatch, way)
     g = load_graph(DEBIAN / "kde-full.graph.json")
     ours = [list(layer.paths) for layer in AutoLayer().group(g, budget=limit)]
     assert ours == BENCH.straightforward_auto_layer(g.to_records(), limit)
+
+
+@pytest.mark.parametrize("limit", [0, 1, 10, 30, 94, 200, 1000, 5000])
+def test_compiled_auto_layer_equals_the_python_way_on_kde_full(limit):
+    require_compiled()
+    g = load_graph(DEBIAN / "kde-full.graph.json")
+    layers, primaries, k = auto_layer_module._autolayer.layers(g.refs, g.nar_size, limit)
+    python_layers, order, python_k = python_auto_layer(load_graph(DEBIAN / "kde-full.graph.json"), limit)
+    assert (layers, primaries, k) == (python_layers, order[:python_k], python_k)
+    assert AutoLayer().group(g, budget=max(limit, 1)) == AutoLayer().group(
+        load_graph(DEBIAN / "kde-full.graph.json"), budget=max(limit, 1)
+    )
+
+
+def test_compiled_auto_layer_leaves_input_it_does_not_take_to_python():
+    require_compiled()
+    layers = auto_layer_module._autolayer.layers
+    big = 2**63
+    assert layers(((1,), ()), (2, 1), 3) is not None
+    for refs, nar in [
+        (((2,), ()), (2, 1)),  # a reference out of range
+        (((-1,), ()), (2, 1)),
+        (((big,), ()), (2, 1)),
+        ((("1",), ()), (2, 1)),
+        (([1], ()), (2, 1)),  # not a tuple
+        (((1,), ()), (2, -1)),  # a negative size
+        (((1,), ()), (2, big)),  # beyond 63 bits
+        (((1,), ()), (big - 1, 1)),  # a sum beyond 63 bits
+        (((1,), ()), (2, 1.0)),
+        (((1,), ()), (2,)),  # columns of different lengths
+        (tuple(() for _ in range(20000)), (1,) * 20000),  # too many paths for the bit sets
+    ]:
+        assert layers(refs, nar, 3) is None, (refs[:2], nar[:2])
+    assert layers((), (), 3) == ([], [], 0)
+    with pytest.raises(TypeError):
+        layers([(1,), ()], (2, 1), 3)
+    with pytest.raises(TypeError):
+        layers(((1,), ()), (2, 1), "3")
 
 
 @pytest.mark.parametrize("name", ["kde-full", "git-curl-python3"])
