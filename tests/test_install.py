@@ -122,9 +122,10 @@ def test_sdist_and_wheel_carry_the_bundled_files(dists) -> None:
     assert {f"layerlab/{f}" for f in BUNDLED} <= wnames
     assert len([n for n in wnames if n.startswith("layerlab/data/debian/imageset/")]) == 30
     assert not any("universe" in n for n in wnames)  # the 6 MB stress-test graph stays in the source tree
-    assert "layerlab/sources/_refscan.c" in names and "layerlab/sources/_refscan.pyi" in wnames
-    if shutil.which("gcc") or tools_required():  # the reference scanner is compiled where a compiler is
-        assert any(n.startswith("layerlab/sources/_refscan.") and n.endswith(".so") for n in wnames), wnames
+    for helper in ("sources/_refscan", "strategies/_autolayer"):
+        assert f"layerlab/{helper}.c" in names and f"layerlab/{helper}.pyi" in wnames
+        if shutil.which("gcc") or tools_required():  # the C helpers are compiled where a compiler is
+            assert any(n.startswith(f"layerlab/{helper}.") and n.endswith(".so") for n in wnames), wnames
 
 
 def test_installed_commands_run_on_bundled_data(installed, tmp_path) -> None:

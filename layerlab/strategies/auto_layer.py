@@ -47,6 +47,15 @@ closures, and its size taken from the smallest primary closure holding it when
 they differ in fewer paths.  Small graphs run in plain Python (numpy's import
 alone would cost more than the whole run); large ones take those unions'
 sizes from a numpy pass over the packed bit sets.
+
+On small graphs the whole run up to the layers' paths and sizes goes to a
+compiled helper, ``layerlab.strategies._autolayer`` (built with the package
+where a C compiler is at hand; ``_autolayer.c`` holds the details): the same
+algorithm on the same reach sets, with every closure as a bit set found
+through the graph's strongly connected components, and the classes of equal
+reach sets split candidate by candidate over the candidate's closure alone.
+Without it, or on input it does not take, the Python code here runs; the
+tests hold the two to identical layers.
 ``benchmarks/bench_auto_layer.py`` checks the output against a direct
 transcription of nixpkgs' algorithm and times both, from a freshly loaded
 graph and from one grouped before (figures: ``docs/benchmarks.md``).
@@ -770,7 +779,9 @@ def _layers(
     of their sizes.  The others' closures are searched
     (:func:`_unrooted_sizes`); the layers, and so their sizes, depend on the
     graph and the number of primaries alone, so the sizes are memoised on the
-    graph under that number, like the graph's closure bit sets.
+    graph under that number, like the graph's closure bit sets.  Small graphs
+    go to the compiled helper when it is built (it gives the primaries alone
+    as the candidate order).
     """
     nar = graph.require_nar_size("auto-layer")
     n = len(nar)
