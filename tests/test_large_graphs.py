@@ -62,6 +62,17 @@ def outcome(data: bytes, monkeypatch: pytest.MonkeyPatch, typed_from: int, scan_
         return ("error", str(err))
 
 
+def _document(records: list[dict], layout: str) -> bytes:
+    """The records as a graph file of one of the layouts the typed decoder takes."""
+    if layout == "export":
+        doc: object = {"exportReferencesGraph": {"graph": [records[0]["path"]]}, "graph": records}
+    elif layout == "list":
+        doc = records
+    else:
+        doc = {"graph": records}
+    return orjson.dumps(doc)
+
+
 @pytest.mark.parametrize("layout", ["export", "list", "graph-object"])
 def test_typed_decoding_builds_the_graph_the_general_way_builds(layout, monkeypatch):
     records = random_records(1, 300)
@@ -69,13 +80,7 @@ def test_typed_decoding_builds_the_graph_the_general_way_builds(layout, monkeypa
         del rec["narHash"]
     records[5]["references"] = None
     del records[6]["references"]
-    if layout == "export":
-        doc: object = {"exportReferencesGraph": {"graph": [records[0]["path"]]}, "graph": records}
-    elif layout == "list":
-        doc = records
-    else:
-        doc = {"graph": records}
-    data = orjson.dumps(doc)
+    data = _document(records, layout)
     typed = outcome(data, monkeypatch, 0)
     assert typed[0] != "error"
     assert typed == outcome(data, monkeypatch, 10**12)
@@ -155,13 +160,7 @@ def test_scanned_references_build_the_graph_the_general_way_builds(layout, size,
         records[5]["references"] = None
         records[7]["references"] = []
         del records[6]["references"]
-    if layout == "export":
-        doc: object = {"exportReferencesGraph": {"graph": [records[0]["path"]]}, "graph": records}
-    elif layout == "list":
-        doc = records
-    else:
-        doc = {"graph": records}
-    data = orjson.dumps(doc)
+    data = _document(records, layout)
     columns = typed_module.typed_columns(data, scan=True)
     assert columns is not None and isinstance(columns[1], graph_module.ReferenceIndices)  # resolved in C
     scanned = outcome(data, monkeypatch, 0, 0)
