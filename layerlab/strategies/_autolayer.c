@@ -119,6 +119,23 @@ static void *alloc(size_t count, size_t size) {
     return PyMem_Calloc(count ? count : 1, size);
 }
 
+/* An int in 0..max into *out.  1: read; 0: not taken (not an int, or out of range); -1: error set. */
+static int read_count(PyObject *obj, long long max, long long *out) {
+    if (!PyLong_Check(obj)) {
+        return 0;
+    }
+    int overflow = 0;
+    long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow || value < 0 || value > max) {
+        return 0;
+    }
+    *out = value;
+    return 1;
+}
+
 /* 1: read; 0: not taken; -1: error set. */
 static int read_input(Run *r, PyObject *refs, PyObject *nar) {
     Py_ssize_t n = r->n;
@@ -131,17 +148,10 @@ static int read_input(Run *r, PyObject *refs, PyObject *nar) {
     int64_t total = 0;
     Py_ssize_t edges = 0;
     for (Py_ssize_t v = 0; v < n; v++) {
-        PyObject *size = PyTuple_GET_ITEM(nar, v);
-        if (!PyLong_Check(size)) {
-            return 0;
-        }
-        int overflow = 0;
-        long long value = PyLong_AsLongLongAndOverflow(size, &overflow);
-        if (value == -1 && PyErr_Occurred()) {
-            return -1;
-        }
-        if (overflow || value < 0 || value > INT64_MAX - total) {
-            return 0;
+        long long value;
+        int got = read_count(PyTuple_GET_ITEM(nar, v), INT64_MAX - total, &value);
+        if (got <= 0) {
+            return got;
         }
         total += value;
         r->nar[v] = value;
@@ -162,17 +172,10 @@ static int read_input(Run *r, PyObject *refs, PyObject *nar) {
         PyObject *out = PyTuple_GET_ITEM(refs, v);
         Py_ssize_t m = PyTuple_GET_SIZE(out);
         for (Py_ssize_t e = 0; e < m; e++) {
-            PyObject *w = PyTuple_GET_ITEM(out, e);
-            if (!PyLong_Check(w)) {
-                return 0;
-            }
-            int overflow = 0;
-            long long at = PyLong_AsLongLongAndOverflow(w, &overflow);
-            if (at == -1 && PyErr_Occurred()) {
-                return -1;
-            }
-            if (overflow || at < 0 || at >= n) {
-                return 0;
+            long long at;
+            int got = read_count(PyTuple_GET_ITEM(out, e), (long long)n - 1, &at);
+            if (got <= 0) {
+                return got;
             }
             r->target[r->start[v] + e] = (int32_t)at;
         }
