@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test report bench bench-page docs venv clean reliability
 
 # The C extensions are compiled by the editable install: a changed source rebuilds them.
-$(STAMP): pyproject.toml $(wildcard layerlab/*/*.c)
+$(STAMP): pyproject.toml $(wildcard layerlab/*.c layerlab/*/*.c)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[workbench,serve,dask,docs,test]'

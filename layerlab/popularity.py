@@ -31,7 +31,7 @@ import fnmatch
 import itertools
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -43,10 +43,90 @@ from .errors import InputError, PopularityError
 from .fileio import read_bytes
 from .graph import ClosureGraph, parse_name, store_name
 
+try:
+    from . import _popindex
+except ImportError:  # built without a C compiler: every table is decoded whole
+    _popindex = None  # type: ignore[assignment]
+
 __all__ = ["Popularity", "load_popularity", "parse_popularity", "compute_popularity", "NIXERY_2022_FORCED"]
 
 #: The popularity later Nixery versions force for certificate and service data.
 NIXERY_2022_FORCED: Mapping[str, int] = MappingProxyType({"nss-cacert*": 500_000, "iana-etc*": 500_000})
+
+
+class _IndexedCounts(Mapping[str, int]):
+    """The counts of a popularity document, looked up in its bytes until something iterates them.
+
+    A closure of a few hundred paths reads a few hundred of a table's tens of
+    thousands of entries.  :func:`parse_popularity` has the compiled helper
+    ``_popindex`` check the document and index where each key lies (see
+    ``_popindex.c``); look-ups then cost no decoding.  Iterating (``items()``,
+    ``values()``, ``dict(...)``) decodes the document once, into the dict a
+    general decoding would have made; equality and pickling behave as that
+    dict's.
+    """
+
+    __slots__ = ("_data", "_table", "_entries", "_decoded", "_lookup")
+
+    def __init__(self, data: bytes, table: bytes, entries: int) -> None:
+        self._data = data
+        self._table = table
+        self._entries = entries
+        self._decoded: dict[str, int] | None = None
+        self._lookup = _popindex.lookup
+
+    @property
+    def _dict(self) -> dict[str, int]:
+        if self._decoded is None:
+            self._decoded = orjson.loads(self._data)
+        return self._decoded
+
+    def lookup_many(self, names: Sequence[str], default: int) -> tuple[int, ...]:
+        """Each name's count, ``default`` for a name the table does not hold.
+
+        More names than the table has entries (a package universe) are looked
+        up in the decoded dict, whose strings carry their hashes: past that
+        point decoding once costs less than hashing every name.
+        """
+        if len(names) > self._entries:
+            return tuple(map(self._dict.get, names, itertools.repeat(default)))
+        return self._lookup(self._data, self._table, names, default)
+
+    def __getitem__(self, key: str) -> int:
+        if isinstance(key, str):
+            (found,) = self._lookup(self._data, self._table, (key,), None)
+            if found is not None:
+                return found
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if not isinstance(key, str):
+            return default
+        return self._lookup(self._data, self._table, (key,), default)[0]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._lookup(self._data, self._table, (key,), None)[0] is not None
+
+    def __len__(self) -> int:
+        return self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def keys(self) -> KeysView[str]:
+        return self._dict.keys()
+
+    def values(self) -> ValuesView[int]:
+        return self._dict.values()
+
+    def items(self) -> ItemsView[str, int]:
+        return self._dict.items()
+
+    def __repr__(self) -> str:
+        return repr(self._dict)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self._dict,))
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,6 +193,8 @@ class Popularity:
             (1, 900)
         """
         if not self.forced and not self.by_name:
+            if type(self.counts) is _IndexedCounts:
+                return self.counts.lookup_many(graph.names, self.default)
             return tuple(map(self.counts.get, graph.names, itertools.repeat(self.default)))
         return tuple(self.of_name(n) for n in graph.names)
 
@@ -170,6 +252,10 @@ def parse_popularity(data: bytes | str | Mapping[str, Any], *, source: str | Non
         ...
         layerlab.errors.PopularityError: pop.json: ...
     """
+    if type(data) is bytes and _popindex is not None:
+        found = _popindex.index(data)
+        if found is not None:  # an object of plain names and counts, checked in C; decoded on demand
+            return Popularity(_IndexedCounts(data, found[1], found[0]), source=source)
     if isinstance(data, (bytes, str)):
         try:
             data = orjson.loads(data)

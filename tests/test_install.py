@@ -122,7 +122,7 @@ def test_sdist_and_wheel_carry_the_bundled_files(dists) -> None:
     assert {f"layerlab/{f}" for f in BUNDLED} <= wnames
     assert len([n for n in wnames if n.startswith("layerlab/data/debian/imageset/")]) == 30
     assert not any("universe" in n for n in wnames)  # the 6 MB stress-test graph stays in the source tree
-    for helper in ("sources/_refscan", "strategies/_autolayer"):
+    for helper in ("sources/_refscan", "_popindex", "strategies/_autolayer"):
         assert f"layerlab/{helper}.c" in names and f"layerlab/{helper}.pyi" in wnames
         if shutil.which("gcc") or tools_required():  # the C helpers are compiled where a compiler is
             assert any(n.startswith(f"layerlab/{helper}.") and n.endswith(".so") for n in wnames), wnames

@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fileio", "units", "net", "procs"),
     ("sources.nix_run",),
     ("graph",),
-    ("popularity",),
+    ("popularity", "_popindex"),
     ("sources", "sources.files", "sources.nix"),
     ("strategies",),
     ("imageset",),

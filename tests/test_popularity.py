@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
+import random
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from layerlab import popularity as popularity_module
 from layerlab.errors import InputError, PopularityError
 from layerlab.graph import ClosureGraph
 from layerlab.popularity import NIXERY_2022_FORCED, Popularity, compute_popularity, load_popularity, parse_popularity
 from layerlab.sources.files import load_graph
 
-from .conftest import DATA
+from .conftest import DATA, tools_required
 
 S = "/nix/store/"
 
@@ -116,3 +122,159 @@ def test_round_trip(tmp_path):
     pop = Popularity({"b-1": 2, "a-1": 3})
     assert orjson.loads(pop.to_json()) == {"a-1": 3, "b-1": 2}
     assert pop.to_json() == b'{"a-1":3,"b-1":2}'
+
+
+# --- tables looked up in their bytes (the compiled helper _popindex) --------
+
+
+@pytest.fixture
+def popindex():
+    """The compiled helper; a failure under CI when it was not built."""
+    if popularity_module._popindex is None:
+        if tools_required():
+            pytest.fail("layerlab._popindex was not built (a C compiler is needed)")
+        pytest.skip("layerlab._popindex was not built")
+    return popularity_module._popindex
+
+
+def outcome(doc: bytes, monkeypatch: pytest.MonkeyPatch, helper) -> tuple:
+    """What parse_popularity makes of ``doc``: the table as a dict and its size, or the error's text."""
+    monkeypatch.setattr(popularity_module, "_popindex", helper)
+    try:
+        pop = parse_popularity(doc, source="p.json")
+    except InputError as err:
+        return ("error", str(err))
+    return ("table", dict(pop.counts), len(pop.counts))
+
+
+def test_the_bundled_table_is_looked_up_without_decoding_and_agrees_with_the_decoded_one(popindex, monkeypatch):
+    data = (DATA / "debian" / "popularity.json").read_bytes()
+    table = load_popularity(DATA / "debian" / "popularity.json")
+    assert type(table.counts).__name__ == "_IndexedCounts" and table.counts._decoded is None
+    decoded = orjson.loads(data)
+    g = load_graph(DATA / "debian" / "kde-full.graph.json")
+    universe = load_graph(DATA / "debian" / "universe.graph.json.xz")
+    monkeypatch.setattr(popularity_module, "_popindex", None)
+    general = parse_popularity(data)
+    assert type(general.counts) is dict
+    assert table.for_graph(g) == general.for_graph(g)
+    assert table.counts._decoded is None  # a closure's look-ups decode nothing
+    # More names than entries are looked up in the decoded table.
+    assert table.for_graph(universe) == general.for_graph(universe)
+    assert table.counts._decoded == decoded
+    names = sorted(decoded)
+    sample = random.Random(5).sample(names, 500) + ["absent-1", "", "libc6"]
+    assert [table.counts.get(k) for k in sample] == [decoded.get(k) for k in sample]
+    assert all(k in table.counts for k in names[:200]) and "absent-1" not in table.counts and 3 not in table.counts
+    with pytest.raises(KeyError):
+        table.counts["absent-1"]
+    assert len(table) == len(decoded)
+    assert table.counts == decoded and dict(table.counts) == decoded
+    assert list(table.counts) == list(decoded) and list(table.counts.items()) == list(decoded.items())
+    copy = pickle.loads(pickle.dumps(table))
+    assert dict(copy.counts) == decoded and copy.for_graph(g) == general.for_graph(g)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'{"a-1": 3, "b-2": 0}',
+        b' \t\r\n{ "a-1" : 3 ,\n"b-2":4294967295 } \n',
+        b"{}",
+        b" { } ",
+        b'{"a-1": 3, "a-1": 5, "b": 1}',  # written twice: the last count, counted once
+        b'{"": 2}',
+        b'{"x\x7f": 2}',
+    ],
+)
+def test_simple_documents_are_indexed(doc, popindex, monkeypatch):
+    assert popindex.index(doc) is not None
+    assert outcome(doc, monkeypatch, popindex) == outcome(doc, monkeypatch, None)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'{"a\\u0041": 3}',  # escapes
+        '{"caf\u00e9-1": 3}'.encode(),  # beyond ASCII
+        b'{"a\tb": 3}',  # a control character (invalid JSON)
+        b'{"a": -2}',
+        b'{"a": 2.0}',
+        b'{"a": 2e3}',
+        b'{"a": 02}',
+        b'{"a": 4294967296}',
+        b'{"a": 123456789012345678901234567890}',
+        b'{"a": "3"}',
+        b'{"a": true}',
+        b'{"a": null}',
+        b'{"a": [1]}',
+        b'{"a": 1,}',
+        b'{"a": 1 "b": 2}',
+        b'{"a" 1}',
+        b'{"a": 1} x',
+        b'{"a": 1',
+        b'{"a',
+        b"[1, 2]",
+        b"",
+        b"   ",
+        b"\xef\xbb\xbf{}",
+    ],
+)
+def test_anything_else_is_decoded_the_general_way(doc, popindex, monkeypatch):
+    assert popindex.index(doc) is None
+    assert outcome(doc, monkeypatch, popindex) == outcome(doc, monkeypatch, None)
+
+
+_KEY_CHARS = st.sampled_from(list('ab-1.+ "\\:,{}') + ["\u00e9", "\t"])
+_SPACE = st.sampled_from(["", " ", "\n", "\t ", "\r\n"])
+
+
+@st.composite
+def _documents(draw) -> bytes:
+    """Popularity documents, most of them in the simple form, some a byte away from it."""
+    keys = draw(st.lists(st.text(_KEY_CHARS, max_size=6), max_size=8))
+    values = st.one_of(st.integers(0, 2**33), st.sampled_from(["-1", "1.5", "07", "true", '"2"', "1e2"]))
+    parts = []
+    for key in keys:
+        value = draw(values)
+        parts.append(draw(_SPACE) + orjson.dumps(key).decode() + draw(_SPACE) + ":" + draw(_SPACE) + str(value))
+    doc = draw(_SPACE) + "{" + ",".join(parts) + draw(_SPACE) + "}" + draw(_SPACE)
+    if draw(st.booleans()) and doc.strip():
+        cut = draw(st.integers(0, len(doc) - 1))
+        doc = doc[:cut] + draw(st.sampled_from(["", ",", '"', "}", " "])) + doc[cut + 1 :]
+    return doc.encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(_documents())
+def test_indexed_and_decoded_tables_agree_on_any_document(doc):
+    helper = popularity_module._popindex
+    if helper is None:
+        pytest.skip("layerlab._popindex was not built")
+    with pytest.MonkeyPatch.context() as mp:
+        indexed = outcome(doc, mp, helper)
+        general = outcome(doc, mp, None)
+    assert indexed == general
+    if indexed[0] == "table":
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(popularity_module, "_popindex", helper)
+            pop = parse_popularity(doc)
+        keys = list(indexed[1]) + ["zz", ""]
+        assert pop.counts.get("zz", -1) == indexed[1].get("zz", -1)
+        assert [pop.counts.get(k) for k in keys] == [indexed[1].get(k) for k in keys]
+
+
+def test_the_helper_refuses_what_it_cannot_use(popindex):
+    doc = b'{"a-1": 3}'
+    _, table = popindex.index(doc)
+    assert popindex.lookup(doc, table, ["a-1", "b"], None) == (3, None)
+    with pytest.raises(TypeError, match="names must be str"):
+        popindex.lookup(doc, table, ["a-1", 3], None)
+    with pytest.raises(ValueError, match="not a table"):
+        popindex.lookup(doc, table[:-1], ["a-1"], None)
+    with pytest.raises(TypeError):
+        popindex.index("{}")
+    # A table that does not belong to the document never reads outside it.
+    other = b'{"' + b"k" * 200 + b'": 1}'
+    _, big = popindex.index(other)
+    assert popindex.lookup(doc, big, ["k" * 200, "a-1"], None) == (None, None)
