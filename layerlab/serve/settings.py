@@ -169,7 +169,6 @@ def _positive(x: Any) -> bool:
 
 #: The keys a settings file may hold besides ``strategy``, ``params`` and ``budget``.
 SETTINGS_KEYS = frozenset(f.name for f in fields(ServeSettings)) - {"strategy", "params", "budget"}
-_KEYS = {f.name for f in fields(ServeSettings)}
 
 
 def load_settings(path: str | None = None, *, set_params: Sequence[str] = (), **overrides: Any) -> ServeSettings:
@@ -194,12 +193,9 @@ def load_settings(path: str | None = None, *, set_params: Sequence[str] = (), **
     strategy: Strategy | None = None
     if path:
         try:
-            config = read_strategy_config(path, default=DEFAULT_STRATEGY)
+            config = read_strategy_config(path, default=DEFAULT_STRATEGY, known=SETTINGS_KEYS, word="setting")
         except InputError as err:
             raise ConfigError(err.message, source=path) from None
-        unknown = sorted(set(config.other) - _KEYS)
-        if unknown:
-            raise ConfigError(f"unknown setting {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})", source=path)
         values.update(config.other)
         if config.budget is not None:
             values["budget"] = config.budget

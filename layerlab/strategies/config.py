@@ -62,7 +62,9 @@ class StrategyConfig:
     other: Mapping[str, Any]
 
 
-def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyConfig:
+def read_strategy_config(
+    path: Any, *, default: str | None = None, known: Collection[str] | None = None, word: str = "key"
+) -> StrategyConfig:
     """Read a configuration file: a JSON object, or TOML when the name ends in ``.toml``.
 
     The keys it reads are ``strategy`` (a name, or the object
@@ -70,6 +72,10 @@ def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyCo
     names no strategy configures ``default`` (an error when that is None).
     This is the one reader of saved configurations: :func:`load_strategy_file`
     (``layerlab group --config``) and the settings of ``layerlab serve`` use it.
+    With ``known``, any other key outside ``known`` is an error that lists
+    every key the file may hold (``word`` names them: ``key``, ``setting``),
+    so a misspelt ``budget`` is never ignored; without, the other keys are
+    returned for the caller to judge.
 
     Raises:
         InputError: the file cannot be read, or is malformed JSON (TOML).
@@ -107,6 +113,12 @@ def read_strategy_config(path: Any, *, default: str | None = None) -> StrategyCo
         raise ConfigError(message, source=where) from None
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ConfigError(f"budget must be a positive integer, not {budget!r}", source=where)
+    if known is not None:
+        unknown = sorted(set(other) - set(known))
+        if unknown:
+            listed = ", ".join(sorted({"strategy", "params", "budget", *known}))
+            words = word if len(unknown) == 1 else word + "s"
+            raise ConfigError(f"unknown {words} {', '.join(unknown)} (known: {listed})", source=where)
     return StrategyConfig(name, strategy, budget, other)
 
 
@@ -140,10 +152,5 @@ def load_strategy_file(path: Any, *, other_keys: Collection[str] = ()) -> tuple[
         ...
         layerlab.errors.ConfigError: ...c.json: unknown key budgett (known: budget, params, strategy)
     """
-    config = read_strategy_config(path)
-    unknown = sorted(set(config.other) - set(other_keys))
-    if unknown:
-        known = ", ".join(sorted({"strategy", "params", "budget", *other_keys}))
-        keys = "keys" if len(unknown) > 1 else "key"
-        raise ConfigError(f"unknown {keys} {', '.join(unknown)} (known: {known})", source=str(path))
+    config = read_strategy_config(path, known=other_keys)
     return config.strategy, config.budget
