@@ -92,20 +92,19 @@ class _IndexedCounts(Mapping[str, int]):
             return tuple(map(self._dict.get, names, itertools.repeat(default)))
         return self._lookup(self._data, self._table, names, default)
 
-    def __getitem__(self, key: str) -> int:
-        if isinstance(key, str):
-            (found,) = self._lookup(self._data, self._table, (key,), None)
-            if found is not None:
-                return found
-        raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: object, default: Any = None) -> Any:
         if not isinstance(key, str):
             return default
         return self._lookup(self._data, self._table, (key,), default)[0]
 
+    def __getitem__(self, key: str) -> int:
+        found: int | None = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._lookup(self._data, self._table, (key,), None)[0] is not None
+        return self.get(key) is not None
 
     def __len__(self) -> int:
         return self._entries
